@@ -202,7 +202,12 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             Some(&i) => Some(i),
             None => {
                 let mut d = Diagnostic::at(path, format!("unknown node `{id}`"));
-                let known: Vec<&str> = spec.nodes.iter().map(|n| n.id.as_str()).collect();
+                let mut known: Vec<&str> = Vec::new();
+                for n in &spec.nodes {
+                    if !known.contains(&n.id.as_str()) {
+                        known.push(n.id.as_str());
+                    }
+                }
                 d = match closest(id.as_str(), known.iter().copied()) {
                     Some(c) => d.hint(format!("did you mean `{c}`? Nodes: {}", known.join(", "))),
                     None => d.hint(format!("declared nodes: {}", known.join(", "))),
@@ -341,7 +346,9 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| !n.frozen)
+            // without stages, every non-frozen node that receives a loss term trains (a node that
+            // only serves as a source keeps its checkpoint); a duplicate id is reported once
+            .filter(|(i, n)| !n.frozen && index.get(n.id.as_str()) == Some(i) && terms.iter().any(|(t, _, _)| t.to == *i))
             .map(|(i, _)| (i, nodes_path.index(i)))
             .collect();
         vec![("main".to_string(), train, t.epochs.get(), t.update)]
@@ -447,7 +454,8 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     // nodes nobody trains, loads or uses
     for (i, n) in spec.nodes.iter().enumerate() {
         let used = terms.iter().any(|(t, _, _)| t.from.contains(&i) || t.to == i);
-        if !n.frozen && n.checkpoint.is_none() && stage_of_training(i).is_empty() && !used {
+        let duplicate = index.get(n.id.as_str()) != Some(&i);
+        if !duplicate && !n.frozen && n.checkpoint.is_none() && stage_of_training(i).is_empty() && !used {
             errs.push(
                 Diagnostic::at(nodes_path.index(i).field("id"), format!("node `{}` is never trained, loaded or used", n.id))
                     .hint("add it to a stage's `train` list, or remove it"),

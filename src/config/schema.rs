@@ -124,7 +124,7 @@ pub struct NodeSpec {
 
 /// Architectures (a closed set: a typo is a parse error).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Model")]
 pub enum ModelSpec {
     /// Fully connected ReLU network on flattened inputs: in → hidden… → classes.
     /// Taps: `hidden1`, `hidden2`, … (post-activation).
@@ -176,7 +176,7 @@ fn default_kernel() -> Width {
 
 /// A loss term of the file. `Edge` is the general form; `Mutual` is shorthand for a DML cohort.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Edge")]
 pub enum EdgeSpec {
     /// `weight · loss(sources → to)`, added to the loss of node `to`.
     Edge {
@@ -219,7 +219,7 @@ fn unit_temperature() -> Temperature {
 
 /// Loss kinds (exact definitions: DESIGN.md §3; all targets are detached).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Loss")]
 pub enum LossSpec {
     /// Cross-entropy with the labels, batch mean. No sources.
     CrossEntropy,
@@ -342,7 +342,7 @@ pub enum UpdateOrder {
 
 /// Optimisers. Defaults are PyTorch's (burn's own defaults differ: see BURN.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename = "Optimizer")]
 pub enum OptimizerSpec {
     /// SGD with optional (Nesterov) momentum and L2 weight decay, as `torch.optim.SGD`.
     Sgd {

@@ -1,0 +1,211 @@
+//! Data: the MNIST-1D generator against the published generator's output, loaders on fixture
+//! files, splits, batching, and MNIST when it has been fetched.
+
+use std::path::{Path, PathBuf};
+
+use cohort::config::{DataSource, DataSpec as Data, FolderSpec as Folder, Normalization};
+use cohort::config::values::Fraction;
+use cohort::data::{self, DataError, mnist1d::{Mnist1dParams, generate}};
+use serde_json::Value;
+
+fn reference() -> Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist1d_reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn params_from(args: &Value) -> Mnist1dParams {
+    let f = |k: &str| args[k].as_f64().unwrap();
+    let u = |k: &str| args[k].as_u64().unwrap() as usize;
+    Mnist1dParams {
+        num_samples: u("num_samples"),
+        train_split: f("train_split"),
+        padding: (args["padding"][0].as_u64().unwrap() as usize, args["padding"][1].as_u64().unwrap() as usize),
+        scale_coeff: f("scale_coeff"),
+        max_translation: u("max_translation"),
+        corr_noise_scale: f("corr_noise_scale"),
+        iid_noise_scale: f("iid_noise_scale"),
+        shear_scale: f("shear_scale"),
+        final_seq_length: u("final_seq_length"),
+        seed: u("seed") as u32,
+    }
+}
+
+/// Compares our generator with numpy/scipy's (values written by scripts/mnist1d-reference.py
+/// with the `mnist1d` package): labels exactly, features to 1e-5 (f32 storage).
+fn compare(case: &str) {
+    let r = &reference()[case];
+    let p = params_from(&r["args"]);
+    let s = generate(&p);
+    assert_eq!(s.train.len() as u64, r["n_train"].as_u64().unwrap());
+    assert_eq!(s.test.len() as u64, r["n_test"].as_u64().unwrap());
+    let ints = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    let head = ints(&r["y_train_head"]);
+    assert_eq!(s.train.labels[..head.len()].iter().map(|&l| l as usize).collect::<Vec<_>>(), head);
+    let head = ints(&r["y_test_head"]);
+    assert_eq!(s.test.labels[..head.len()].iter().map(|&l| l as usize).collect::<Vec<_>>(), head);
+    assert_eq!(s.train.class_counts(), ints(&r["train_class_counts"]));
+    for (split, key) in [(&s.train, "x_train_rows"), (&s.test, "x_test_rows")] {
+        for (i, row) in r[key].as_object().unwrap() {
+            let i: usize = i.parse().unwrap();
+            for (k, want) in row.as_array().unwrap().iter().enumerate() {
+                let (got, want) = (split.row(i)[k] as f64, want.as_f64().unwrap());
+                assert!((got - want).abs() < 1e-5, "{case} {key}[{i}][{k}]: {got} vs {want}");
+            }
+        }
+    }
+    for (split, key) in [(&s.train, "x_train"), (&s.test, "x_test")] {
+        let sum: f64 = split.features.iter().map(|&v| v as f64).sum();
+        let sumsq: f64 = split.features.iter().map(|&v| (v as f64).powi(2)).sum();
+        let n = split.features.len() as f64;
+        // per-value agreement ~1e-7 (f32) gives sums within n·1e-6
+        assert!((sum - r[format!("{key}_sum")].as_f64().unwrap()).abs() < n * 1e-6, "{case} {key} sum {sum}");
+        assert!((sumsq - r[format!("{key}_sumsq")].as_f64().unwrap()).abs() < n * 1e-6, "{case} {key} sumsq {sumsq}");
+    }
+}
+
+#[test]
+fn mnist1d_default_matches_published_generator() {
+    compare("default");
+    // DESIGN.md §4.1 reference values, independently of the JSON file
+    let s = generate(&Mnist1dParams::default());
+    assert_eq!(&s.train.labels[..10], &[2, 6, 4, 5, 6, 6, 6, 0, 3, 1]);
+    assert_eq!(s.train.class_counts(), vec![398, 396, 411, 394, 394, 402, 401, 404, 402, 398]);
+    for (got, want) in s.train.row(0)[..3].iter().zip([-0.332006, -0.47191, -0.778697]) {
+        assert!((*got as f64 - want).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn mnist1d_custom_parameters_match_published_generator() {
+    compare("custom");
+}
+
+#[test]
+fn mnist1d_parameters_are_checked() {
+    let bad = Mnist1dParams { num_samples: 55, ..Default::default() };
+    assert!(bad.check().unwrap_err().contains("multiple of 10"));
+    let bad = Mnist1dParams { padding: (10, 5), ..Default::default() };
+    assert!(bad.check().unwrap_err().contains("padding"));
+}
+
+fn data_spec(source: DataSource) -> Data {
+    Data { source, validation: Fraction::new(0.0).unwrap(), train_limit: None, test_limit: None, jitter: 0, normalize: Normalization::Standardize }
+}
+
+#[test]
+fn validation_hold_out_is_seeded_and_disjoint() {
+    let mut spec = data_spec(DataSource::Mnist1d(Mnist1dParams::default()));
+    spec.validation = Fraction::new(0.25).unwrap();
+    let a = data::prepare(&spec, Path::new("unused"), 3).unwrap();
+    assert_eq!((a.train.len(), a.validation.len(), a.test.len()), (3000, 1000, 1000));
+    let b = data::prepare(&spec, Path::new("unused"), 3).unwrap();
+    assert_eq!(a, b);
+    let c = data::prepare(&spec, Path::new("unused"), 4).unwrap();
+    assert_ne!(a.validation.labels, c.validation.labels);
+    // the two parts partition the original training split: feature sums add up
+    let full = generate(&Mnist1dParams::default());
+    let total = |s: &data::Samples| s.features.iter().map(|&v| v as f64).sum::<f64>();
+    assert!((total(&a.train) + total(&a.validation) - total(&full.train)).abs() < 1e-2);
+    spec.train_limit = Some(100);
+    spec.test_limit = Some(10);
+    let d = data::prepare(&spec, Path::new("unused"), 3).unwrap();
+    assert_eq!((d.train.len(), d.test.len()), (100, 10));
+}
+
+// ---- CIFAR-10 on fixture files written here
+
+fn write_cifar(dir: &Path, records_per_file: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let names = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"];
+    for (f, name) in names.iter().enumerate() {
+        let mut bytes = Vec::new();
+        for r in 0..records_per_file {
+            bytes.push(((f + r) % 10) as u8);
+            // R plane = 10, G plane = 20, B plane = pixel index % 256
+            bytes.extend(std::iter::repeat_n(10u8, 1024));
+            bytes.extend(std::iter::repeat_n(20u8, 1024));
+            bytes.extend((0..1024).map(|k| (k % 256) as u8));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn cifar10_loads_records_in_channel_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar(tmp.path(), 3);
+    let s = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("unused")).unwrap();
+    assert_eq!((s.train.len(), s.test.len()), (15, 3));
+    assert_eq!(s.train.shape, vec![3, 32, 32]);
+    assert_eq!(&s.train.labels[..4], &[0, 1, 2, 1]);
+    let row = s.train.row(0);
+    assert_eq!(row[0], 10.0 / 255.0);
+    assert_eq!(row[1024], 20.0 / 255.0);
+    assert_eq!(row[2048 + 300], (300 % 256) as f32 / 255.0);
+    // per-channel standardisation uses the training statistics
+    let spec = data_spec(DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }));
+    let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
+    assert_eq!(p.train.row(0)[0], 0.0); // constant channel: mean removed
+}
+
+#[test]
+fn cifar10_bad_files_are_named_with_a_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar(tmp.path(), 2);
+    let f = tmp.path().join("data_batch_3.bin");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() - 7]).unwrap();
+    let err = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("x")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DataError::Corrupt { .. }), "{msg}");
+    assert!(msg.contains("data_batch_3.bin") && msg.contains("3073") && msg.contains("fix:"), "{msg}");
+    std::fs::remove_file(tmp.path().join("test_batch.bin")).unwrap();
+    std::fs::write(&f, &bytes).unwrap();
+    let msg = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("x")).unwrap_err().to_string();
+    assert!(msg.contains("test_batch.bin") && msg.contains("missing"), "{msg}");
+}
+
+// ---- MNIST
+
+#[test]
+fn missing_mnist_names_the_fetch_command() {
+    let err = DataSource::Mnist(Folder { dir: Some("/nonexistent/mnist".into()) }).load(Path::new("x")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DataError::Missing { .. }));
+    assert!(msg.contains("cohort data fetch mnist"), "{msg}");
+}
+
+#[test]
+fn damaged_mnist_file_is_rejected_by_checksum() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, _) in data::idx::MNIST_FILES {
+        // a well-formed but wrong file: header of 1 item
+        let mut v = vec![0, 0, 8, if name.contains("images") { 3 } else { 1 }];
+        let dims: &[u32] = if name.contains("images") { &[1, 28, 28] } else { &[1] };
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend(std::iter::repeat_n(0u8, dims.iter().product::<u32>() as usize));
+        std::fs::write(tmp.path().join(name), v).unwrap();
+    }
+    let msg = data::idx::load_mnist(tmp.path()).unwrap_err().to_string();
+    assert!(msg.contains("SHA-256") && msg.contains("train-images-idx3-ubyte"), "{msg}");
+}
+
+#[test]
+fn mnist_loads_after_fetch() {
+    // tests run in the package root, so this is `$COHORT_DATA/mnist` or `./data/mnist`
+    let dir: PathBuf = data::data_root(None).join("mnist");
+    if !dir.is_dir() {
+        eprintln!("SKIPPED mnist_loads_after_fetch: {} absent; run `cohort data fetch mnist` (CI does)", dir.display());
+        return;
+    }
+    let s = data::idx::load_mnist(&dir).unwrap();
+    assert_eq!((s.train.len(), s.test.len()), (60000, 10000));
+    assert_eq!(s.train.shape, vec![1, 28, 28]);
+    assert_eq!(&s.train.labels[..8], &[5, 0, 4, 1, 9, 2, 1, 3]);
+    assert_eq!(&s.test.labels[..8], &[7, 2, 1, 0, 4, 1, 4, 9]);
+    assert_eq!(s.train.class_counts(), vec![5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    let mean = s.train.features.iter().map(|&v| v as f64).sum::<f64>() / s.train.features.len() as f64;
+    assert!((mean - 0.1307).abs() < 1e-3, "mean pixel {mean}");
+}
