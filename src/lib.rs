@@ -9,7 +9,9 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod distill;
 pub mod error;
 pub mod fsutil;
+pub mod models;
 
 pub use error::Error;

@@ -1,0 +1,92 @@
+//! Distillation losses as pure functions of tensors (DESIGN.md §3).
+//!
+//! Notation: `z` logits `[B, C]` of the network being trained, `v` logits of a source, `T`
+//! temperature, `p^T = softmax(v/T)`, `q^T = softmax(z/T)`, `B` batch size. Every target built
+//! here is detached: gradients flow only into `z`. Reductions are batch means ("batchmean": sum
+//! over classes, mean over the batch), never means over `B·C`.
+
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor};
+
+/// Cross-entropy with integer labels, batch mean: `−(1/B) Σ_b log softmax(z_b)[y_b]`.
+pub fn cross_entropy(z: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1> {
+    let [b, _] = z.dims();
+    let logp = log_softmax(z, 1);
+    logp.gather(1, y.reshape([b, 1])).mean().neg()
+}
+
+/// The softened, detached target distribution of one source: `p^T = softmax(v/T)`.
+pub fn soft_target(v: Tensor<2>, t: f64) -> Tensor<2> {
+    softmax(v.detach().div_scalar(t), 1)
+}
+
+/// `T²·KL(p ‖ q^T)`, batchmean, for a detached target distribution `p` (rows sum to 1) and the
+/// trained logits `z`: `T²·(1/B) Σ_b Σ_c p_bc (log p_bc − log softmax(z_b/T)_c)`, with
+/// `0·log 0 = 0`. Hinton et al. 2015: the T² keeps gradient magnitudes comparable across T.
+///
+/// Gradient w.r.t. `z`: `T·(q^T − p)/B`.
+pub fn kl_to_target(p: Tensor<2>, z: Tensor<2>, t: f64) -> Tensor<1> {
+    let [b, _] = z.dims();
+    let p = p.detach();
+    let logq = log_softmax(z.div_scalar(t), 1);
+    // p·log p with 0·log 0 = 0: clamping only changes entries where p = 0, which p multiplies away
+    let plogp = p.clone() * p.clone().clamp_min(1e-30).log();
+    (plogp - p * logq).sum().div_scalar(b as f64).mul_scalar(t * t)
+}
+
+/// Hinton soft-target loss from one source: `T²·KL(softmax(v/T) ‖ softmax(z/T))`.
+pub fn soft_target_kl(v: Tensor<2>, z: Tensor<2>, t: f64) -> Tensor<1> {
+    kl_to_target(soft_target(v, t), z, t)
+}
+
+/// Full Hinton KD: `α·CE(y, softmax(z)) + (1−α)·T²·KL(p^T ‖ q^T)`.
+pub fn hinton_kd(v: Tensor<2>, z: Tensor<2>, y: Tensor<1, Int>, t: f64, alpha: f64) -> Tensor<1> {
+    cross_entropy(z.clone(), y).mul_scalar(alpha) + soft_target_kl(v, z, t).mul_scalar(1.0 - alpha)
+}
+
+/// Multi-teacher target: `Σ_i w_i softmax(v_i/T)` with `Σ w_i = 1` (empty `weights` = equal).
+pub fn mixture_target(vs: &[Tensor<2>], weights: &[f64], t: f64) -> Tensor<2> {
+    assert!(!vs.is_empty(), "a mixture needs at least one source");
+    let equal = 1.0 / vs.len() as f64;
+    vs.iter()
+        .enumerate()
+        .map(|(i, v)| soft_target(v.clone(), t).mul_scalar(weights.get(i).copied().unwrap_or(equal)))
+        .reduce(|a, b| a + b)
+        .expect("non-empty")
+}
+
+/// Deep Mutual Learning term for one peer: `(1/|S|) Σ_{l∈S} T²·KL(p_l^T ‖ q^T)` (Zhang et al.
+/// 2018; with K peers, S = the K−1 others, so the factor is 1/(K−1)).
+pub fn mutual_kl(sources: &[Tensor<2>], z: Tensor<2>, t: f64) -> Tensor<1> {
+    assert!(!sources.is_empty(), "mutual learning needs at least one other peer");
+    let n = sources.len() as f64;
+    sources
+        .iter()
+        .map(|v| soft_target_kl(v.clone(), z.clone(), t))
+        .reduce(|a, b| a + b)
+        .expect("non-empty")
+        .div_scalar(n)
+}
+
+/// Ensemble target from the mean of logits: `softmax(((1/M) Σ_m v_m)/T)` (KDCL's naive
+/// ensemble of logits), detached.
+pub fn mean_logits_target(vs: &[Tensor<2>], t: f64) -> Tensor<2> {
+    let n = vs.len() as f64;
+    let mean = vs.iter().cloned().reduce(|a, b| a + b).expect("non-empty").div_scalar(n);
+    soft_target(mean, t)
+}
+
+/// KDCL-MinLogit ensemble (Guo et al. 2020): for each member, its logits minus its logit of the
+/// true class (so the true class is 0 for everyone), then the element-wise minimum across
+/// members; the target is `softmax(min/T)`, detached.
+pub fn min_logit_target(vs: &[Tensor<2>], y: Tensor<1, Int>, t: f64) -> Tensor<2> {
+    let [b, c] = vs[0].dims();
+    let yy = y.reshape([b, 1]);
+    let shifted = vs.iter().map(|v| {
+        let v = v.clone().detach();
+        let true_logit = v.clone().gather(1, yy.clone()).expand([b, c]);
+        v - true_logit
+    });
+    let min = shifted.reduce(|a, b| a.min_pair(b)).expect("non-empty");
+    soft_target(min, t)
+}

@@ -1,0 +1,284 @@
+//! The model zoo: a closed enum of burn modules built from [`ModelSpec`].
+//!
+//! Every model takes a flat batch `[B, D]` (D = product of the sample shape) and reshapes it
+//! itself, returns logits `[B, classes]`, and on request the named intermediate features
+//! ("taps") listed by [`ModelSpec::taps`].
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, activation::relu};
+
+use crate::config::ModelSpec;
+
+/// An intermediate feature, by rank.
+#[derive(Clone, Debug)]
+pub enum Tap {
+    /// `[B, F]` (fully connected layers, pooled features).
+    Flat(Tensor<2>),
+    /// `[B, C, L]` (1-D conv blocks).
+    Seq(Tensor<3>),
+    /// `[B, C, H, W]` (2-D conv blocks).
+    Map(Tensor<4>),
+}
+
+/// Collects the taps a caller asked for during a forward pass.
+#[derive(Debug, Default)]
+pub struct Taps {
+    wanted: Vec<String>,
+    /// The collected `(name, feature)` pairs, in forward order.
+    pub got: Vec<(String, Tap)>,
+}
+
+impl Taps {
+    /// Asks for the taps `names`.
+    pub fn new(names: &[String]) -> Self {
+        Self { wanted: names.to_vec(), got: Vec::new() }
+    }
+    fn want(&self, name: &str) -> bool {
+        self.wanted.iter().any(|w| w == name)
+    }
+    fn put(&mut self, name: String, f: impl FnOnce() -> Tap) {
+        if self.want(&name) {
+            self.got.push((name, f()));
+        }
+    }
+}
+
+/// Multi-layer perceptron: (Linear → ReLU → Dropout)* → Linear.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    out: Linear,
+    dropout: Dropout,
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let mut h = x;
+        for (i, l) in self.hidden.iter().enumerate() {
+            h = self.dropout.forward(relu(l.forward(h)));
+            taps.put(format!("hidden{}", i + 1), || Tap::Flat(h.clone()));
+        }
+        self.out.forward(h)
+    }
+}
+
+/// 1-D CNN: (Conv1d(kernel, stride 1 for the first block then 2, same padding) → ReLU)*,
+/// flatten, Linear.
+#[derive(Module, Debug)]
+pub struct Cnn1d {
+    blocks: Vec<Conv1d>,
+    out: Linear,
+    length: usize,
+}
+
+impl Cnn1d {
+    fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let mut h: Tensor<3> = x.reshape([b, 1, self.length]);
+        for (i, c) in self.blocks.iter().enumerate() {
+            h = relu(c.forward(h));
+            taps.put(format!("block{}", i + 1), || Tap::Seq(h.clone()));
+        }
+        self.out.forward(h.flatten(1, 2))
+    }
+}
+
+/// 2-D CNN: (Conv 3×3 same → ReLU → MaxPool 2×2)*, flatten, Linear → ReLU → Dropout, Linear.
+#[derive(Module, Debug)]
+pub struct Cnn2d {
+    blocks: Vec<Conv2d>,
+    pool: MaxPool2d,
+    fc: Linear,
+    out: Linear,
+    dropout: Dropout,
+    shape: [usize; 3],
+}
+
+impl Cnn2d {
+    fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
+        for (i, conv) in self.blocks.iter().enumerate() {
+            h = self.pool.forward(relu(conv.forward(h)));
+            taps.put(format!("block{}", i + 1), || Tap::Map(h.clone()));
+        }
+        let f = self.dropout.forward(relu(self.fc.forward(h.flatten(1, 3))));
+        taps.put("hidden".into(), || Tap::Flat(f.clone()));
+        self.out.forward(f)
+    }
+}
+
+/// ResNet basic block: conv3×3 → BN → ReLU → conv3×3 → BN, plus the (projected) input, ReLU.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    project: Option<Conv2d>,
+    project_bn: Option<BatchNorm>,
+}
+
+impl BasicBlock {
+    fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
+        let conv = |i, o, s| Conv2dConfig::new([i, o], [3, 3]).with_stride([s, s]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
+        let needs_projection = stride != 1 || cin != cout;
+        Self {
+            conv1: conv(cin, cout, stride),
+            bn1: BatchNormConfig::new(cout).init(device),
+            conv2: conv(cout, cout, 1),
+            bn2: BatchNormConfig::new(cout).init(device),
+            project: needs_projection.then(|| Conv2dConfig::new([cin, cout], [1, 1]).with_stride([stride, stride]).with_bias(false).init(device)),
+            project_bn: needs_projection.then(|| BatchNormConfig::new(cout).init(device)),
+        }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let h = self.bn2.forward(self.conv2.forward(h));
+        let skip = match (&self.project, &self.project_bn) {
+            (Some(p), Some(bn)) => bn.forward(p.forward(x)),
+            _ => x,
+        };
+        relu(h + skip)
+    }
+}
+
+/// Small CIFAR-style ResNet: conv3×3 stem → BN → ReLU, stages of basic blocks (the first block
+/// of every stage after the first has stride 2), global average pool, Linear.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    stem: Conv2d,
+    stem_bn: BatchNorm,
+    stages: Vec<Vec<BasicBlock>>,
+    out: Linear,
+    shape: [usize; 3],
+}
+
+impl ResNet {
+    fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h = relu(self.stem_bn.forward(self.stem.forward(x.reshape([b, c, hh, ww]))));
+        for (i, stage) in self.stages.iter().enumerate() {
+            for block in stage {
+                h = block.forward(h);
+            }
+            taps.put(format!("stage{}", i + 1), || Tap::Map(h.clone()));
+        }
+        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+        taps.put("pool".into(), || Tap::Flat(pooled.clone()));
+        self.out.forward(pooled)
+    }
+}
+
+/// Any model of the zoo.
+#[derive(Module, Debug)]
+pub enum Network {
+    /// See [`Mlp`].
+    Mlp(Mlp),
+    /// See [`Cnn1d`].
+    Cnn1d(Cnn1d),
+    /// See [`Cnn2d`].
+    Cnn2d(Cnn2d),
+    /// See [`ResNet`].
+    ResNet(ResNet),
+}
+
+impl Network {
+    /// Builds the model of `spec` for samples of `shape` and `classes` outputs, with fresh
+    /// weights drawn from `device`'s generator.
+    pub fn init(spec: &ModelSpec, shape: &[usize], classes: usize, device: &Device) -> Self {
+        let d: usize = shape.iter().product();
+        match spec {
+            ModelSpec::Mlp { hidden, dropout } => {
+                let mut layers = Vec::new();
+                let mut width = d;
+                for w in hidden {
+                    layers.push(LinearConfig::new(width, w.get()).init(device));
+                    width = w.get();
+                }
+                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: DropoutConfig::new(dropout.get()).init() })
+            }
+            ModelSpec::Cnn1d { channels, kernel } => {
+                let k = kernel.get();
+                let (mut cin, mut len) = (1, d);
+                let mut blocks = Vec::new();
+                for (i, c) in channels.iter().enumerate() {
+                    let stride = if i == 0 { 1 } else { 2 };
+                    blocks.push(
+                        Conv1dConfig::new(cin, c.get(), k).with_stride(stride).with_padding(PaddingConfig1d::Explicit(k / 2, k / 2)).init(device),
+                    );
+                    len = (len + 2 * (k / 2) - k) / stride + 1;
+                    cin = c.get();
+                }
+                Network::Cnn1d(Cnn1d { blocks, out: LinearConfig::new(cin * len, classes).init(device), length: d })
+            }
+            ModelSpec::Cnn2d { channels, hidden, dropout } => {
+                let [c0, mut h, mut w] = [shape[0], shape[1], shape[2]];
+                let mut cin = c0;
+                let mut blocks = Vec::new();
+                for c in channels {
+                    blocks.push(Conv2dConfig::new([cin, c.get()], [3, 3]).with_padding(PaddingConfig2d::Same).init(device));
+                    cin = c.get();
+                    h /= 2;
+                    w /= 2;
+                }
+                Network::Cnn2d(Cnn2d {
+                    blocks,
+                    pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+                    fc: LinearConfig::new(cin * h * w, hidden.get()).init(device),
+                    out: LinearConfig::new(hidden.get(), classes).init(device),
+                    dropout: DropoutConfig::new(dropout.get()).init(),
+                    shape: [shape[0], shape[1], shape[2]],
+                })
+            }
+            ModelSpec::ResNet { blocks, widths } => {
+                let w0 = widths[0].get();
+                let stem = Conv2dConfig::new([shape[0], w0], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
+                let mut cin = w0;
+                let stages = blocks
+                    .iter()
+                    .zip(widths)
+                    .enumerate()
+                    .map(|(s, (n, w))| {
+                        (0..n.get())
+                            .map(|k| {
+                                let stride = if s > 0 && k == 0 { 2 } else { 1 };
+                                let b = BasicBlock::new(cin, w.get(), stride, device);
+                                cin = w.get();
+                                b
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Network::ResNet(ResNet {
+                    stem,
+                    stem_bn: BatchNormConfig::new(w0).init(device),
+                    stages,
+                    out: LinearConfig::new(cin, classes).init(device),
+                    shape: [shape[0], shape[1], shape[2]],
+                })
+            }
+        }
+    }
+
+    /// Logits `[B, classes]` of a flat batch `[B, D]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_taps(x, &mut Taps::default())
+    }
+
+    /// Logits, collecting the taps asked for in `taps`.
+    pub fn forward_taps(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        match self {
+            Network::Mlp(m) => m.forward(x, taps),
+            Network::Cnn1d(m) => m.forward(x, taps),
+            Network::Cnn2d(m) => m.forward(x, taps),
+            Network::ResNet(m) => m.forward(x, taps),
+        }
+    }
+}
