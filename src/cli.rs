@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, DataSource, FolderSpec};
 use crate::data::{self, mnist1d::Mnist1dParams};
-use crate::error::{EXIT_INVALID, Error};
+use crate::engine::{self, RunOptions, Status};
+use crate::error::{EXIT_FAILURE, EXIT_INVALID, Error};
 
 /// Train cohorts of networks that teach each other (knowledge distillation, mutual learning).
 ///
@@ -40,14 +41,30 @@ pub enum Command {
         #[arg(long)]
         plan: bool,
     },
-    /// Run an experiment: check it, load the data, train every stage, write the results.
+    /// Run an experiment: check it, load the data, train every stage, write the results to
+    /// <output>/<experiment>/seed-<seed>/ (metrics.csv, summary.json, manifest.ron, checkpoints/).
+    ///
+    /// Exit status 0 when every run completed, 1 when a run diverged or failed, 2 for an invalid
+    /// experiment file.
     Run {
         /// Experiment file (.ron).
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Override the file's seeds, e.g. `--seeds 0,1,2`.
+        /// Override the file's seeds, e.g. `--seeds 0,1,2` (one run per seed).
         #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
         seeds: Option<Vec<u64>>,
+        /// Continue interrupted runs from their last complete epoch; skip complete ones.
+        #[arg(long, conflicts_with = "overwrite")]
+        resume: bool,
+        /// Delete existing results of this experiment's seeds and start over.
+        #[arg(long)]
+        overwrite: bool,
+        /// Print one line per epoch instead of a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        /// Stop cleanly after N epochs in total, leaving a run that `--resume` continues.
+        #[arg(long, value_name = "N")]
+        stop_after_epochs: Option<usize>,
     },
     /// Inspect, export and fetch data sets.
     Data {
@@ -120,7 +137,29 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     let root = data::data_root(cli.data_dir.as_deref());
     match cli.command {
         Command::Check { files, plan } => Ok(check(&files, plan)),
-        Command::Run { file, seeds } => run(&file, seeds, &root),
+        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs } => {
+            let (mut plan, text) = config::load_plan(&file)?;
+            if let Some(s) = seeds {
+                plan.seeds = s;
+            }
+            print!("{}", plan.describe());
+            let opts = RunOptions {
+                data_root: root,
+                resume,
+                overwrite,
+                progress: !no_progress,
+                experiment_file: file,
+                experiment_text: text,
+                stop_after_epochs,
+            };
+            let outcomes = engine::run(&plan, &opts)?;
+            let diverged = outcomes.iter().filter(|o| matches!(o.status, Status::Diverged(_))).count();
+            if diverged > 0 {
+                eprintln!("{diverged} of {} run(s) diverged; see summary.json in their folders", outcomes.len());
+                return Ok(EXIT_FAILURE);
+            }
+            Ok(0)
+        }
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
             let dir = root.join("mnist");
@@ -156,24 +195,6 @@ fn check(files: &[PathBuf], plan: bool) -> i32 {
     } else {
         0
     }
-}
-
-fn run(file: &Path, seeds: Option<Vec<u64>>, root: &Path) -> Result<i32, Error> {
-    let (mut plan, _source) = config::load_plan(file)?;
-    if let Some(s) = seeds {
-        plan.seeds = s;
-    }
-    print!("{}", plan.describe());
-    let prepared = data::prepare(&plan.data, root, plan.seeds[0])?;
-    println!(
-        "  data loaded: {} train, {} validation, {} test samples",
-        prepared.train.len(),
-        prepared.validation.len(),
-        prepared.test.len()
-    );
-    Err(Error::Unsupported(
-        "training is not available in this build yet: the cohort engine is tracked in issue #3. The plan above was checked and the data loaded; nothing was trained.".into(),
-    ))
 }
 
 fn export(dataset: DatasetName, out: &Path, root: &Path) -> Result<i32, Error> {

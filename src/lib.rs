@@ -10,8 +10,10 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod distill;
+pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod models;
+pub mod results;
 
 pub use error::Error;

@@ -30,7 +30,7 @@ fn scalar(t: Tensor<1>) -> f64 {
 }
 
 fn to_vec(t: Tensor<2>) -> Vec<f64> {
-    t.into_data().to_vec::<f32>().unwrap().into_iter().map(f64::from).collect()
+    t.into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect()
 }
 
 // ---- independent reference implementations (f64)

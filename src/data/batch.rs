@@ -17,6 +17,10 @@ pub enum Stream {
     Shuffle = 2,
     /// Pixel shifts of an epoch.
     Jitter = 3,
+    /// Initial weights of a node (epoch = node index).
+    Init = 4,
+    /// Dropout masks of an epoch.
+    Dropout = 5,
 }
 
 /// SplitMix64 finaliser: decorrelates nearby seeds.

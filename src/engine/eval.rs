@@ -1,0 +1,154 @@
+//! Evaluation: logits of a whole split, then metrics computed in f64 on the CPU (independent of
+//! the backend): loss, accuracy, expected calibration error, the ensemble's metrics, agreement
+//! between peers and their mean pairwise KL.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::data::Samples;
+use crate::data::batch::{eval_batches, gather};
+use crate::models::Network;
+
+/// Logits of `n` samples × `c` classes, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Logits {
+    /// Samples.
+    pub n: usize,
+    /// Classes.
+    pub c: usize,
+    /// Values.
+    pub values: Vec<f32>,
+}
+
+impl Logits {
+    /// Softmax probabilities (f64), row-major.
+    pub fn probs(&self) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.values.len());
+        for row in self.values.chunks(self.c) {
+            let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            out.extend(e.iter().map(|v| v / s));
+        }
+        out
+    }
+}
+
+/// Logits of `model` (already in eval mode) on all of `samples`.
+pub fn predict(model: &Network, samples: &Samples, batch_size: usize, device: &Device) -> Logits {
+    let mut values = Vec::with_capacity(samples.len() * samples.classes);
+    for idx in eval_batches(samples.len(), batch_size) {
+        let b = gather(samples, &idx, 0, None);
+        let x = Tensor::<2>::from_data(TensorData::new(b.inputs, [idx.len(), samples.row_len()]), device);
+        let z = model.forward(x);
+        values.extend(z.into_data().try_into_vec::<f32>().expect("float logits"));
+    }
+    Logits { n: samples.len(), c: samples.classes, values }
+}
+
+/// Loss, accuracy and calibration of one predictor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scores {
+    /// Mean negative log-likelihood of the true class.
+    pub loss: f64,
+    /// Fraction of correct argmax predictions.
+    pub accuracy: f64,
+    /// Expected calibration error with 15 equal-width confidence bins (Guo et al. 2017):
+    /// `Σ_bins (|bin|/N)·|accuracy(bin) − mean confidence(bin)|`.
+    pub ece: f64,
+}
+
+fn argmax(row: &[f64]) -> usize {
+    row.iter().enumerate().fold((0, f64::MIN), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0
+}
+
+/// Scores of probabilities `p` (row-major, `c` classes) against `labels`.
+pub fn scores(p: &[f64], c: usize, labels: &[u8]) -> Scores {
+    const BINS: usize = 15;
+    let n = labels.len();
+    let (mut loss, mut correct) = (0.0, 0usize);
+    let mut bins = [(0usize, 0.0f64, 0usize); BINS]; // (count, sum of confidence, correct)
+    for (row, &y) in p.chunks(c).zip(labels) {
+        loss -= row[y as usize].max(1e-45).ln();
+        let k = argmax(row);
+        let ok = k == y as usize;
+        correct += usize::from(ok);
+        let conf = row[k];
+        let bin = ((conf * BINS as f64).ceil() as usize).clamp(1, BINS) - 1;
+        bins[bin].0 += 1;
+        bins[bin].1 += conf;
+        bins[bin].2 += usize::from(ok);
+    }
+    let ece = bins
+        .iter()
+        .filter(|b| b.0 > 0)
+        .map(|&(cnt, conf, ok)| (cnt as f64 / n as f64) * (ok as f64 / cnt as f64 - conf / cnt as f64).abs())
+        .sum();
+    Scores { loss: loss / n as f64, accuracy: correct as f64 / n as f64, ece }
+}
+
+/// Scores of the ensemble that averages the members' probabilities.
+pub fn ensemble_scores(members: &[Vec<f64>], c: usize, labels: &[u8]) -> Scores {
+    let k = members.len() as f64;
+    let mean: Vec<f64> = (0..members[0].len()).map(|i| members.iter().map(|m| m[i]).sum::<f64>() / k).collect();
+    scores(&mean, c, labels)
+}
+
+/// Mean over pairs of members of the fraction of samples where both predict the same class.
+pub fn agreement(members: &[Vec<f64>], c: usize) -> f64 {
+    let preds: Vec<Vec<usize>> = members.iter().map(|m| m.chunks(c).map(argmax).collect()).collect();
+    let mut total = 0.0;
+    let mut pairs = 0;
+    for i in 0..preds.len() {
+        for j in i + 1..preds.len() {
+            let same = preds[i].iter().zip(&preds[j]).filter(|(a, b)| a == b).count();
+            total += same as f64 / preds[i].len() as f64;
+            pairs += 1;
+        }
+    }
+    total / pairs as f64
+}
+
+/// Mean over ordered pairs (i ≠ j) of the batch-mean `KL(p_i ‖ p_j)`.
+pub fn pairwise_kl(members: &[Vec<f64>], c: usize) -> f64 {
+    let mut total = 0.0;
+    let mut pairs = 0;
+    for (i, pi) in members.iter().enumerate() {
+        for (j, pj) in members.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let n = pi.len() / c;
+            let kl: f64 = pi
+                .iter()
+                .zip(pj)
+                .map(|(&a, &b)| if a > 0.0 { a * (a.ln() - b.max(1e-45).ln()) } else { 0.0 })
+                .sum();
+            total += kl / n as f64;
+            pairs += 1;
+        }
+    }
+    total / pairs as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_by_hand() {
+        // 2 samples, 2 classes: first right with 0.8, second wrong with 0.6 confidence
+        let p = [0.8, 0.2, 0.6, 0.4];
+        let s = scores(&p, 2, &[0, 1]);
+        assert!((s.loss - (-(0.8f64.ln()) - 0.4f64.ln()) / 2.0).abs() < 1e-12);
+        assert_eq!(s.accuracy, 0.5);
+        // bins: 0.8 -> bin 11 (acc 1, conf .8), 0.6 -> bin 8 (acc 0, conf .6): ece = .5·.2 + .5·.6
+        assert!((s.ece - 0.4).abs() < 1e-12);
+        let m = vec![vec![0.8, 0.2, 0.6, 0.4], vec![0.3, 0.7, 0.6, 0.4]];
+        assert_eq!(agreement(&m, 2), 0.5);
+        let e = ensemble_scores(&m, 2, &[0, 1]);
+        assert_eq!(e.accuracy, 0.5); // mean rows [0.55, 0.45], [0.6, 0.4]
+        let kl01 = (0.8 * (0.8f64 / 0.3).ln() + 0.2 * (0.2f64 / 0.7).ln()) / 2.0;
+        let kl10 = (0.3 * (0.3f64 / 0.8).ln() + 0.7 * (0.7f64 / 0.2).ln()) / 2.0;
+        assert!((pairwise_kl(&m, 2) - (kl01 + kl10) / 2.0).abs() < 1e-12);
+    }
+}

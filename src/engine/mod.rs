@@ -1,0 +1,447 @@
+//! The cohort engine: runs a [`Plan`] seed by seed, stage by stage, epoch by epoch, and writes
+//! the run folder ([`crate::results`]).
+//!
+//! Randomness is keyed by (seed, purpose, stage, epoch) ([`crate::data::batch::stream_seed`]):
+//! initial weights per node, batch order, jitter and dropout per epoch. A run resumed from its
+//! last complete epoch therefore continues exactly as the uninterrupted run would have.
+
+pub mod eval;
+pub mod optim;
+pub mod progress;
+pub mod step;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LossSpec, Plan};
+use crate::data::batch::{Stream, epoch_batches, gather, stream_seed};
+use crate::data::rng::LegacyRandomState;
+use crate::data::{self, Prepared};
+use crate::error::Error;
+use crate::fsutil::atomic_write_bytes;
+use crate::models::Network;
+use crate::results::{self, Divergence, MetricRow, RunDir, Summary};
+
+use progress::Progress;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Root of fetched data sets.
+    pub data_root: PathBuf,
+    /// Continue interrupted runs from their last complete epoch; skip complete ones.
+    pub resume: bool,
+    /// Delete existing run folders and start over.
+    pub overwrite: bool,
+    /// Show a progress bar on a terminal (plain lines otherwise).
+    pub progress: bool,
+    /// The experiment file (recorded in the manifest).
+    pub experiment_file: PathBuf,
+    /// Its text (hashed into the manifest).
+    pub experiment_text: String,
+    /// Stop cleanly after this many epochs in total, leaving a resumable run (for testing
+    /// interruption and for splitting long runs).
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// All stages finished.
+    Complete,
+    /// A loss became NaN/inf; the run stopped there (see `summary.json`).
+    Diverged(Divergence),
+    /// Already complete before this call (with `--resume`).
+    AlreadyComplete,
+    /// Stopped by `stop_after_epochs`; resumable.
+    Stopped,
+}
+
+/// The result of one seed's run.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// Seed.
+    pub seed: u64,
+    /// Run folder.
+    pub dir: PathBuf,
+    /// How it ended.
+    pub status: Status,
+}
+
+/// The CPU backend compiled in (`flex` preferred) and its name.
+pub fn backend_device() -> (Device, &'static str) {
+    #[cfg(feature = "flex")]
+    {
+        (Device::flex(), "flex")
+    }
+    #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+    {
+        #[allow(deprecated)]
+        (Device::ndarray(), "ndarray")
+    }
+}
+
+/// Contents of `manifest.ron`: everything needed to rerun.
+#[derive(Serialize)]
+struct Manifest<'a> {
+    experiment: &'a str,
+    experiment_file: String,
+    experiment_sha256: String,
+    seed: u64,
+    backend: &'static str,
+    threads: usize,
+    cohort_version: &'static str,
+    git_revision: String,
+    data_root: String,
+    plan: &'a Plan,
+}
+
+/// The git revision of the working directory, with `-dirty` when it has uncommitted changes.
+fn git_revision() -> String {
+    let run = |args: &[&str]| std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success());
+    match run(&["rev-parse", "HEAD"]) {
+        Some(o) => {
+            let rev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty());
+            if dirty { format!("{rev}-dirty") } else { rev }
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// `state/progress.json`: the last complete epoch.
+#[derive(Serialize, Deserialize)]
+struct Checkpointed {
+    stage: usize,
+    epochs_done: usize,
+}
+
+/// Rejects what the engine cannot train yet, before any work is done.
+fn check_supported(plan: &Plan) -> Result<(), Error> {
+    for st in &plan.stages {
+        for t in &st.terms {
+            if matches!(t.loss, LossSpec::Hint { .. } | LossSpec::Attention { .. }) {
+                return Err(Error::Unsupported(format!(
+                    "{}: feature losses (Hint, Attention) are part of the schema but this version of the engine does not train them yet (tracked in issue #6); remove the edge to run the rest",
+                    t.origin
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs every seed of `plan`.
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
+    check_supported(plan)?;
+    plan.seeds.iter().map(|&seed| run_seed(plan, seed, opts)).collect()
+}
+
+fn prepare_dir(dir: &RunDir, opts: &RunOptions) -> Result<bool, Error> {
+    let exists = dir.root.exists() && std::fs::read_dir(&dir.root).map(|mut d| d.next().is_some()).unwrap_or(false);
+    if exists && opts.overwrite {
+        std::fs::remove_dir_all(&dir.root).map_err(|e| Error::io(&dir.root, e))?;
+    } else if exists && dir.summary().exists() {
+        return if opts.resume {
+            Ok(true)
+        } else {
+            Err(Error::Unsupported(format!(
+                "{} already holds a complete run; pass --overwrite to replace it, or rename the experiment",
+                dir.root.display()
+            )))
+        };
+    } else if exists && !opts.resume {
+        return Err(Error::Unsupported(format!(
+            "{} holds an interrupted run; pass --resume to continue it from its last complete epoch, or --overwrite to start over",
+            dir.root.display()
+        )));
+    }
+    std::fs::create_dir_all(&dir.root).map_err(|e| Error::io(&dir.root, e))?;
+    Ok(false)
+}
+
+fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Network>>, Error> {
+    plan.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            device.seed(stream_seed(seed, Stream::Init, i) as u64);
+            let m = Network::init(&n.model, &plan.input_shape, plan.classes, device);
+            match &n.checkpoint {
+                None => Ok(Some(m)),
+                Some(path) => m.try_load_file(path).map(Some).map_err(|e| {
+                    Error::Unsupported(format!(
+                        "node `{}`: cannot load checkpoint {}: {e}. Checkpoints are written by `cohort run` as results/<experiment>/seed-<seed>/checkpoints/<node>.bpk for the same architecture",
+                        n.id,
+                        path.display()
+                    ))
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Key of (stage, epoch) for the random streams.
+fn epoch_key(stage: usize, epoch: usize) -> usize {
+    stage * 1_000_000 + epoch
+}
+
+struct Evaluated {
+    rows: Vec<MetricRow>,
+    line: String,
+}
+
+/// Evaluates the stage's trained nodes (and their ensemble) on validation and test.
+fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[Network], data: &Prepared, device: &Device) -> Evaluated {
+    let st = &plan.stages[stage];
+    let mut rows = Vec::new();
+    let mut line = String::new();
+    let row = |node: &str, split: &str, metric: &str, value: f64| MetricRow {
+        stage: st.name.clone(),
+        epoch,
+        node: node.into(),
+        split: split.into(),
+        metric: metric.into(),
+        value,
+    };
+    for (split, samples) in [("validation", &data.validation), ("test", &data.test)] {
+        if samples.is_empty() {
+            continue;
+        }
+        let probs: Vec<Vec<f64>> = models.iter().map(|m| eval::predict(m, samples, 1000, device).probs()).collect();
+        for (&n, p) in nodes.iter().zip(&probs) {
+            let s = eval::scores(p, plan.classes, &samples.labels);
+            let id = &plan.nodes[n].id;
+            rows.extend([row(id, split, "loss", s.loss), row(id, split, "accuracy", s.accuracy), row(id, split, "ece", s.ece)]);
+            if split == "test" {
+                line.push_str(&format!(" {id} {:.2}%", 100.0 * s.accuracy));
+            }
+        }
+        if probs.len() >= 2 {
+            let s = eval::ensemble_scores(&probs, plan.classes, &samples.labels);
+            rows.extend([row("ensemble", split, "loss", s.loss), row("ensemble", split, "accuracy", s.accuracy), row("ensemble", split, "ece", s.ece)]);
+            rows.push(row("cohort", split, "agreement", eval::agreement(&probs, plan.classes)));
+            rows.push(row("cohort", split, "pairwise_kl", eval::pairwise_kl(&probs, plan.classes)));
+            if split == "test" {
+                line.push_str(&format!(" | ensemble {:.2}%", 100.0 * s.accuracy));
+            }
+        }
+    }
+    Evaluated { rows, line }
+}
+
+fn save_state(dir: &RunDir, plan: &Plan, stage: usize, epochs_done: usize, models: &[Option<Network>], optimizers: &HashMap<usize, ModuleOptimizer>) -> Result<(), Error> {
+    let state = dir.state();
+    let tmp = dir.root.join("state.tmp");
+    let old = dir.root.join("state.old");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let io = |p: &Path, e: String| Error::io(p, std::io::Error::other(e));
+    for (n, node) in plan.nodes.iter().enumerate() {
+        if node.frozen {
+            continue;
+        }
+        let path = tmp.join(format!("{}.bpk", node.id));
+        models[n].clone().expect("model present").save_file(&path).map_err(|e| io(&path, e.to_string()))?;
+        if let Some(opt) = optimizers.get(&n) {
+            let path = tmp.join(format!("{}.optim.bpk", node.id));
+            opt.save(&path).map_err(|e| io(&path, e.to_string()))?;
+        }
+    }
+    let progress = serde_json::to_string(&Checkpointed { stage, epochs_done }).expect("serialises");
+    atomic_write_bytes(&tmp.join("progress.json"), progress.as_bytes()).map_err(|e| Error::io(&tmp, e))?;
+    // swap in the new state: state -> state.old, state.tmp -> state, drop state.old
+    let _ = std::fs::remove_dir_all(&old);
+    if state.exists() {
+        std::fs::rename(&state, &old).map_err(|e| Error::io(&state, e))?;
+    }
+    std::fs::rename(&tmp, &state).map_err(|e| Error::io(&state, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Loads the resumable state, if any: (stage, epochs done in it).
+fn load_state(dir: &RunDir, plan: &Plan, models: &mut [Option<Network>]) -> Result<Option<(usize, usize)>, Error> {
+    // a crash between the two renames of `save_state` leaves only state.old
+    let old = dir.root.join("state.old");
+    if !dir.state().exists() && old.exists() {
+        std::fs::rename(&old, dir.state()).map_err(|e| Error::io(&old, e))?;
+    }
+    let p = dir.state().join("progress.json");
+    let Ok(text) = std::fs::read_to_string(&p) else { return Ok(None) };
+    let c: Checkpointed = serde_json::from_str(&text).map_err(|e| Error::io(&p, std::io::Error::other(e)))?;
+    for (n, node) in plan.nodes.iter().enumerate() {
+        if node.frozen {
+            continue;
+        }
+        let path = dir.state().join(format!("{}.bpk", node.id));
+        let m = models[n].take().expect("model present");
+        models[n] = Some(m.try_load_file(&path).map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?);
+    }
+    Ok(Some((c.stage, c.epochs_done)))
+}
+
+fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Error> {
+    let dir = RunDir::new(&plan.output, &plan.name, seed);
+    let outcome = |status| RunOutcome { seed, dir: dir.root.clone(), status };
+    if prepare_dir(&dir, opts)? {
+        println!("seed {seed}: already complete in {}", dir.root.display());
+        return Ok(outcome(Status::AlreadyComplete));
+    }
+    let (plain, backend) = backend_device();
+    let device = plain.clone().autodiff();
+    let manifest = Manifest {
+        experiment: &plan.name,
+        experiment_file: opts.experiment_file.display().to_string(),
+        experiment_sha256: data::idx::sha256_hex(opts.experiment_text.as_bytes()),
+        seed,
+        backend,
+        threads: rayon::current_num_threads(),
+        cohort_version: env!("CARGO_PKG_VERSION"),
+        git_revision: git_revision(),
+        data_root: opts.data_root.display().to_string(),
+        plan,
+    };
+    let manifest_text = ron::ser::to_string_pretty(&manifest, ron::ser::PrettyConfig::default()).expect("manifest serialises");
+    if dir.manifest().exists() {
+        // resuming: the experiment must be the one that started the run
+        let old = std::fs::read_to_string(dir.manifest()).unwrap_or_default();
+        let hash_line = |t: &str| t.lines().find(|l| l.contains("experiment_sha256")).map(str::to_owned);
+        if hash_line(&old) != hash_line(&manifest_text) {
+            return Err(Error::Unsupported(format!(
+                "{} was started from a different version of the experiment file; pass --overwrite to start over",
+                dir.root.display()
+            )));
+        }
+    } else {
+        atomic_write_bytes(&dir.manifest(), manifest_text.as_bytes()).map_err(|e| Error::io(dir.manifest(), e))?;
+    }
+
+    let data = data::prepare(&plan.data, &opts.data_root, seed)?;
+    let mut models = init_models(plan, seed, &device)?;
+    let (mut rows, start) = match (opts.resume, load_state(&dir, plan, &mut models)?) {
+        (true, Some((stage, done))) => {
+            let rows: Vec<MetricRow> = results::read_metrics(&dir.metrics())?
+                .into_iter()
+                .filter(|r| {
+                    let s = plan.stages.iter().position(|s| s.name == r.stage).unwrap_or(usize::MAX);
+                    s < stage || (s == stage && r.epoch <= done)
+                })
+                .collect();
+            dir.log_line(&format!("resumed at stage {stage}, {done} epochs done"));
+            println!("seed {seed}: resuming stage `{}` after epoch {done}", plan.stages[stage].name);
+            (rows, (stage, done))
+        }
+        _ => (Vec::new(), (0, 0)),
+    };
+    let stage_names: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
+    let mut epochs_run = 0;
+    let mut progress = Progress::new(opts.progress);
+
+    for (s, st) in plan.stages.iter().enumerate().skip(start.0) {
+        let first_epoch = if s == start.0 { start.1 } else { 0 };
+        let mut optimizers: HashMap<usize, ModuleOptimizer> = HashMap::new();
+        for &n in &st.train {
+            let mut opt = optim::build(&plan.nodes[n].optimizer);
+            let saved = dir.state().join(format!("{}.optim.bpk", plan.nodes[n].id));
+            if first_epoch > 0 && saved.exists() {
+                opt = opt.load(&saved).map_err(|e| Error::io(&saved, std::io::Error::other(e.to_string())))?;
+            }
+            optimizers.insert(n, opt);
+        }
+        // sources that do not train in this stage run in eval mode, on the plain device
+        let mut fixed: HashMap<usize, Network> = HashMap::new();
+        for t in &st.terms {
+            for &f in &t.from {
+                if !st.train.contains(&f) {
+                    fixed.entry(f).or_insert_with(|| models[f].as_ref().expect("model present").valid());
+                }
+            }
+        }
+        if first_epoch == 0 && !fixed.is_empty() {
+            let ids: Vec<usize> = { let mut v: Vec<usize> = fixed.keys().copied().collect(); v.sort(); v };
+            let ms: Vec<Network> = ids.iter().map(|i| fixed[i].clone()).collect();
+            let ev = evaluate(plan, s, 0, &ids, &ms, &data, &plain);
+            rows.extend(ev.rows);
+            progress.line(&format!("[{}] fixed sources before training:{}", st.name, ev.line));
+        }
+        let steps = data.train.len().div_ceil(plan.batch_size);
+        progress.start_stage(&st.name, (st.epochs - first_epoch) * steps);
+        for epoch in first_epoch..st.epochs {
+            let started = Instant::now();
+            let key = epoch_key(s, epoch);
+            device.seed(stream_seed(seed, Stream::Dropout, key) as u64);
+            let mut jitter_rng = LegacyRandomState::new(stream_seed(seed, Stream::Jitter, key));
+            let lr: HashMap<usize, f64> = st
+                .train
+                .iter()
+                .map(|&n| (n, optim::lr_at(optim::base_lr(&plan.nodes[n].optimizer), &plan.nodes[n].schedule, epoch, st.epochs)))
+                .collect();
+            let ctx = step::StepContext { stage: st, epoch, device: &device, plain: &plain, fixed: &fixed, lr: &lr };
+            let mut sums = vec![0.0; st.train.len()];
+            let batches = epoch_batches(data.train.len(), plan.batch_size, seed, key, false);
+            for (k, idx) in batches.iter().enumerate() {
+                let batch = gather(&data.train, idx, plan.data.jitter, Some(&mut jitter_rng));
+                match step::train_step(&ctx, batch, &mut models, &mut optimizers) {
+                    Ok(losses) => {
+                        for (a, l) in sums.iter_mut().zip(&losses) {
+                            *a += l;
+                        }
+                        progress.step(&st.train.iter().zip(&losses).map(|(&n, l)| format!("{} {l:.3}", plan.nodes[n].id)).collect::<Vec<_>>().join(" "));
+                    }
+                    Err(bad) => {
+                        let d = Divergence { stage: st.name.clone(), epoch: epoch + 1, step: k + 1, node: plan.nodes[bad.node].id.clone(), loss: bad.value.to_string() };
+                        progress.finish();
+                        let msg = format!("seed {seed}: node `{}` diverged (loss {}) in stage `{}`, epoch {}, step {}; metrics so far are kept", d.node, d.loss, d.stage, d.epoch, d.step);
+                        eprintln!("{msg}");
+                        dir.log_line(&msg);
+                        results::write_metrics(&dir.metrics(), &rows)?;
+                        let summary = Summary { experiment: plan.name.clone(), seed, status: "diverged".into(), diverged: Some(d.clone()), stages: results::summarize(&rows, &stage_names) };
+                        results::write_summary(&dir.summary(), &summary)?;
+                        return Ok(outcome(Status::Diverged(d)));
+                    }
+                }
+            }
+            for (i, &n) in st.train.iter().enumerate() {
+                let id = &plan.nodes[n].id;
+                let mk = |metric: &str, value: f64| MetricRow { stage: st.name.clone(), epoch: epoch + 1, node: id.clone(), split: "train".into(), metric: metric.into(), value };
+                rows.push(mk("loss", sums[i] / batches.len() as f64));
+                rows.push(mk("lr", lr[&n]));
+            }
+            let eval_models: Vec<Network> = st.train.iter().map(|&n| models[n].as_ref().expect("model present").valid()).collect();
+            let ev = evaluate(plan, s, epoch + 1, &st.train, &eval_models, &data, &plain);
+            rows.extend(ev.rows);
+            results::write_metrics(&dir.metrics(), &rows)?;
+            save_state(&dir, plan, s, epoch + 1, &models, &optimizers)?;
+            let secs = started.elapsed().as_secs_f64();
+            let line = format!("[{}] epoch {}/{}: test{} ({:.1} s, {:.1} steps/s)", st.name, epoch + 1, st.epochs, ev.line, secs, batches.len() as f64 / secs);
+            progress.line(&line);
+            dir.log_line(&format!("seed {seed} {line}"));
+            epochs_run += 1;
+            if opts.stop_after_epochs.is_some_and(|n| epochs_run >= n) {
+                progress.finish();
+                println!("seed {seed}: stopped after {epochs_run} epoch(s) as asked; continue with --resume");
+                return Ok(outcome(Status::Stopped));
+            }
+        }
+        progress.finish();
+        for &n in &st.train {
+            let path = dir.checkpoint(&plan.nodes[n].id);
+            std::fs::create_dir_all(path.parent().expect("has parent")).map_err(|e| Error::io(&path, e))?;
+            let tmp = path.with_extension("bpk.tmp");
+            models[n].clone().expect("model present").save_file(&tmp).map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    let summary = Summary { experiment: plan.name.clone(), seed, status: "complete".into(), diverged: None, stages: results::summarize(&rows, &stage_names) };
+    results::write_summary(&dir.summary(), &summary)?;
+    let _ = std::fs::remove_dir_all(dir.state());
+    println!("seed {seed}: complete, results in {}", dir.root.display());
+    Ok(outcome(Status::Complete))
+}

@@ -1,0 +1,193 @@
+//! The engine end to end on small MNIST-1D runs: files, determinism, the effect of the
+//! exchange, detached fixed sources, resume, divergence, and the quick start's accuracy.
+
+use std::path::Path;
+
+use cohort::config::{self, Plan};
+use cohort::engine::{self, RunOptions, Status};
+use cohort::models::Network;
+use cohort::results;
+
+fn plan(src: &str, out: &Path) -> Plan {
+    let mut p = config::plan_from_str(src, Path::new("test.ron")).unwrap_or_else(|e| panic!("{e}"));
+    p.output = out.to_path_buf();
+    p
+}
+
+fn opts(text: &str) -> RunOptions {
+    RunOptions {
+        data_root: "data".into(),
+        resume: false,
+        overwrite: false,
+        progress: false,
+        experiment_file: "test.ron".into(),
+        experiment_text: text.into(),
+        stop_after_epochs: None,
+    }
+}
+
+/// Two small MLP peers on 600 MNIST-1D samples; `edges` and `update` vary.
+fn peers(edges: &str, update: &str, epochs: usize) -> String {
+    format!(
+        r#"Experiment(
+            name: "peers",
+            data: (source: Mnist1d(num_samples: 1000), validation: 0.1, train_limit: 600, test_limit: 200),
+            nodes: [
+                Node(id: "a", model: Mlp(hidden: [32], dropout: 0.1)),
+                Node(id: "b", model: Mlp(hidden: [32])),
+            ],
+            edges: [
+                Edge(to: "a", loss: CrossEntropy),
+                Edge(to: "b", loss: CrossEntropy),
+                {edges}
+            ],
+            training: (epochs: {epochs}, batch_size: 50, optimizer: Adam(lr: 0.01), update: {update}, seeds: [3]),
+        )"#
+    )
+}
+
+/// Logits of node `a` loaded from `checkpoint` on 100 test samples.
+fn predictions(p: &Plan, checkpoint: &Path) -> Vec<f32> {
+    use burn::module::Module;
+    let (device, _) = engine::backend_device();
+    let m = Network::init(&p.nodes[0].model, &p.input_shape, p.classes, &device).try_load_file(checkpoint).unwrap();
+    let data = cohort::data::prepare(&p.data, Path::new("data"), 0).unwrap();
+    engine::eval::predict(&m, &data.test, 100, &device).values
+}
+
+fn metrics_bytes(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("metrics.csv")).unwrap()
+}
+
+#[test]
+fn run_writes_results_and_is_deterministic() {
+    let src = peers(r#"Mutual(peers: ["a", "b"])"#, "Simultaneous", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let p = plan(&src, &tmp.path().join("one"));
+    let out = engine::run(&p, &opts(&src)).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, Status::Complete);
+    let dir = &out[0].dir;
+    assert!(dir.ends_with("peers/seed-3"));
+    for f in ["metrics.csv", "summary.json", "manifest.ron", "log.txt", "checkpoints/a.bpk", "checkpoints/b.bpk"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(!dir.join("state").exists(), "state is removed once the run is complete");
+    let rows = results::read_metrics(&dir.join("metrics.csv")).unwrap();
+    for node in ["a", "b", "ensemble"] {
+        for split in ["validation", "test"] {
+            assert!(rows.iter().any(|r| r.node == node && r.split == split && r.metric == "accuracy" && r.epoch == 2));
+        }
+    }
+    assert!(rows.iter().any(|r| r.node == "cohort" && r.metric == "agreement"));
+    assert!(rows.iter().filter(|r| r.metric == "loss").all(|r| r.value.is_finite()));
+    let summary = results::read_summary(&dir.join("summary.json")).unwrap();
+    assert_eq!(summary.status, "complete");
+    assert!(summary.stages[0].nodes["a"].best_validation.is_some());
+    let manifest = std::fs::read_to_string(dir.join("manifest.ron")).unwrap();
+    for key in ["experiment_sha256", "backend: \"flex\"", "git_revision", "threads", "seed: 3"] {
+        assert!(manifest.contains(key), "manifest lacks {key}");
+    }
+    // the same seed twice: byte-identical metrics
+    let p2 = plan(&src, &tmp.path().join("two"));
+    let out2 = engine::run(&p2, &opts(&src)).unwrap();
+    assert_eq!(metrics_bytes(dir), metrics_bytes(&out2[0].dir));
+    // an existing complete run is not silently overwritten
+    let err = engine::run(&p, &opts(&src)).unwrap_err().to_string();
+    assert!(err.contains("--overwrite"), "{err}");
+}
+
+#[test]
+fn the_exchange_changes_training_and_update_orders_differ() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, edges: &str, update: &str| {
+        let src = peers(edges, update, 1);
+        engine::run(&plan(&src, &tmp.path().join(name)), &opts(&src)).unwrap()[0].dir.clone()
+    };
+    let independent = metrics_bytes(&run("ind", "", "Simultaneous"));
+    let dml = metrics_bytes(&run("dml", r#"Mutual(peers: ["a", "b"])"#, "Simultaneous"));
+    let dml_seq = metrics_bytes(&run("seq", r#"Mutual(peers: ["a", "b"])"#, "Sequential"));
+    assert_ne!(independent, dml);
+    assert_ne!(dml, dml_seq);
+    // without an exchange the update order cannot matter
+    assert_eq!(independent, metrics_bytes(&run("ind-seq", "", "Sequential")));
+}
+
+/// A source trained in stage 1 stays bit-identical while stage 2 distils it into a student.
+#[test]
+fn fixed_sources_are_not_changed_by_distillation() {
+    let src = r#"Experiment(
+        name: "chain",
+        data: (source: Mnist1d(num_samples: 1000), train_limit: 400, test_limit: 100),
+        nodes: [Node(id: "teacher", model: Mlp(hidden: [32])), Node(id: "student", model: Mlp(hidden: [8]))],
+        edges: [
+            Edge(to: "teacher", loss: CrossEntropy),
+            Edge(to: "student", loss: CrossEntropy, weight: 0.5),
+            Edge(from: ["teacher"], to: "student", loss: SoftTarget(temperature: 4.0), weight: 0.5),
+        ],
+        stages: [Stage(name: "teacher", train: ["teacher"], epochs: 1), Stage(name: "student", train: ["student"], epochs: 2)],
+        training: (batch_size: 50, optimizer: Sgd(lr: 0.1, momentum: 0.9)),
+    )"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = plan(src, tmp.path());
+    let mut o = opts(src);
+    o.stop_after_epochs = Some(2); // teacher epoch + first student epoch
+    let out = engine::run(&p, &o).unwrap();
+    assert_eq!(out[0].status, Status::Stopped);
+    let dir = &out[0].dir;
+    let after_stage1 = std::fs::read(dir.join("checkpoints/teacher.bpk")).unwrap();
+    let after_student_epoch = std::fs::read(dir.join("state/teacher.bpk")).unwrap();
+    assert_eq!(after_stage1, after_student_epoch, "the teacher's weights changed during distillation");
+    // the fixed teacher is evaluated once before the student stage (epoch 0)
+    let rows = results::read_metrics(&dir.join("metrics.csv")).unwrap();
+    assert!(rows.iter().any(|r| r.stage == "student" && r.epoch == 0 && r.node == "teacher" && r.metric == "accuracy"));
+}
+
+#[test]
+fn resume_after_interruption_matches_uninterrupted_run() {
+    let src = peers(r#"Mutual(peers: ["a", "b"])"#, "Sequential", 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let full = engine::run(&plan(&src, &tmp.path().join("full")), &opts(&src)).unwrap();
+    let p = plan(&src, &tmp.path().join("cut"));
+    let mut o = opts(&src);
+    o.stop_after_epochs = Some(2);
+    assert_eq!(engine::run(&p, &o).unwrap()[0].status, Status::Stopped);
+    // without --resume the interrupted run is protected
+    assert!(engine::run(&p, &opts(&src)).unwrap_err().to_string().contains("--resume"));
+    let mut o = opts(&src);
+    o.resume = true;
+    let resumed = engine::run(&p, &o).unwrap();
+    assert_eq!(resumed[0].status, Status::Complete);
+    assert_eq!(metrics_bytes(&full[0].dir), metrics_bytes(&resumed[0].dir));
+    // same final weights (the files differ only in burn's random parameter ids)
+    assert_eq!(predictions(&p, &full[0].dir.join("checkpoints/a.bpk")), predictions(&p, &resumed[0].dir.join("checkpoints/a.bpk")));
+    // resuming a complete run skips it
+    assert_eq!(engine::run(&p, &o).unwrap()[0].status, Status::AlreadyComplete);
+}
+
+#[test]
+fn divergence_stops_the_run_cleanly() {
+    let src = peers("", "Simultaneous", 2).replace("Adam(lr: 0.01)", "Sgd(lr: 1000.0)");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = engine::run(&plan(&src, tmp.path()), &opts(&src)).unwrap();
+    let Status::Diverged(d) = &out[0].status else { panic!("expected divergence, got {:?}", out[0].status) };
+    assert_eq!(d.stage, "main");
+    let summary = results::read_summary(&out[0].dir.join("summary.json")).unwrap();
+    assert_eq!(summary.status, "diverged");
+    assert_eq!(summary.diverged.as_ref(), Some(d));
+}
+
+/// The README's quick start: 2 DML peers (1-D CNN) on MNIST-1D reach >= 80 % test accuracy.
+#[test]
+fn quickstart_peers_reach_80_percent() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.ron");
+    let (mut p, text) = config::load_plan(&path).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    p.output = tmp.path().to_path_buf();
+    let out = engine::run(&p, &opts(&text)).unwrap();
+    let summary = results::read_summary(&out[0].dir.join("summary.json")).unwrap();
+    for peer in ["peer1", "peer2"] {
+        let acc = summary.stages[0].nodes[peer].last["test_accuracy"];
+        assert!(acc >= 0.80, "{peer} reached only {acc}");
+    }
+}
