@@ -5,7 +5,6 @@ use std::path::Path;
 
 use cohort::config::{self, Plan};
 use cohort::engine::{self, RunOptions, Status};
-use cohort::models::Network;
 use cohort::results;
 
 fn plan(src: &str, out: &Path) -> Plan {
@@ -48,9 +47,8 @@ fn peers(edges: &str, update: &str, epochs: usize) -> String {
 
 /// Logits of node `a` loaded from `checkpoint` on 100 test samples.
 fn predictions(p: &Plan, checkpoint: &Path) -> Vec<f32> {
-    use burn::module::Module;
     let (device, _) = engine::backend_device();
-    let m = Network::init(&p.nodes[0].model, &p.input_shape, p.classes, &device).try_load_file(checkpoint).unwrap();
+    let m = engine::load_checkpoint(&p.nodes[0].model, &p.input_shape, p.classes, checkpoint, &device).unwrap();
     let data = cohort::data::prepare(&p.data, Path::new("data"), 0).unwrap();
     engine::eval::predict(&m, &data.test, 100, &device).values
 }

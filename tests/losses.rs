@@ -187,3 +187,30 @@ fn ensemble_targets_match_reference() {
         }
     }
 }
+
+/// Every target is detached: sources passed as tracked tensors receive no gradient from any
+/// loss, while the trained logits do.
+#[test]
+fn no_loss_sends_gradient_into_its_sources() {
+    let d = dev().autodiff();
+    let (a, b, z) = (logits(19, 2.0), logits(20, 1.0), logits(21, 1.0));
+    type LossFn = Box<dyn Fn(Tensor<2>, Tensor<2>, Tensor<2>) -> Tensor<1>>;
+    let y = || labels(&dev().autodiff());
+    let cases: Vec<(&str, LossFn)> = vec![
+        ("soft_target_kl", Box::new(|s1, _s2, z| soft_target_kl(s1, z, 4.0))),
+        ("hinton_kd", Box::new(move |s1, _s2, z| hinton_kd(s1, z, y(), 4.0, 0.5))),
+        ("mutual_kl", Box::new(|s1, s2, z| mutual_kl(&[s1, s2], z, 1.0))),
+        ("mixture", Box::new(|s1, s2, z| kl_to_target(mixture_target(&[s1, s2], &[0.5, 0.5], 2.0), z, 2.0))),
+        ("mean_logits", Box::new(|s1, s2, z| kl_to_target(mean_logits_target(&[s1, s2], 2.0), z, 2.0))),
+        ("min_logit", Box::new(move |s1, s2, z| kl_to_target(min_logit_target(&[s1, s2], y(), 2.0), z, 2.0))),
+    ];
+    for (name, f) in cases {
+        let (s1, s2, zt) = (t2(&a, &d).require_grad(), t2(&b, &d).require_grad(), t2(&z, &d).require_grad());
+        let grads = f(s1.clone(), s2.clone(), zt.clone()).backward();
+        for (which, s) in [("first", &s1), ("second", &s2)] {
+            let leaked = s.grad(&grads).map(|g| to_vec(g).iter().any(|x| *x != 0.0)).unwrap_or(false);
+            assert!(!leaked, "{name}: gradient reached the {which} source");
+        }
+        assert!(to_vec(zt.grad(&grads).expect("trained logits get a gradient")).iter().any(|x| *x != 0.0), "{name}");
+    }
+}

@@ -355,7 +355,7 @@ Experiment(
         assert_eq!(locate(SRC, &p(vec![Field("name")])), Some(Pos { line: 3, col: 11 }));
         assert_eq!(
             locate(SRC, &p(vec![Field("edges"), Index(0), Field("from"), Index(1)])),
-            Some(Pos { line: 8, col: 29 })
+            Some(Pos { line: 8, col: 30 })
         );
         assert_eq!(
             locate(SRC, &p(vec![Field("nodes"), Index(1), Field("checkpoint")])),
@@ -363,7 +363,7 @@ Experiment(
         );
         assert_eq!(
             locate(SRC, &p(vec![Field("edges"), Index(0), Field("loss"), Field("temperature")])),
-            Some(Pos { line: 8, col: 77 })
+            Some(Pos { line: 8, col: 76 })
         );
         // missing field: the enclosing struct
         assert_eq!(

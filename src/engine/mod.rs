@@ -137,10 +137,20 @@ fn check_supported(plan: &Plan) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs every seed of `plan`.
+/// Serialises runs within one process: burn's backends seed one global generator (weight
+/// initialisation, dropout), so two runs interleaving their draws would not be reproducible.
+static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs every seed of `plan`, one after the other.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
     check_supported(plan)?;
-    plan.seeds.iter().map(|&seed| run_seed(plan, seed, opts)).collect()
+    plan.seeds
+        .iter()
+        .map(|&seed| {
+            let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            run_seed(plan, seed, opts)
+        })
+        .collect()
 }
 
 fn prepare_dir(dir: &RunDir, opts: &RunOptions) -> Result<bool, Error> {
@@ -164,6 +174,15 @@ fn prepare_dir(dir: &RunDir, opts: &RunOptions) -> Result<bool, Error> {
     }
     std::fs::create_dir_all(&dir.root).map_err(|e| Error::io(&dir.root, e))?;
     Ok(false)
+}
+
+/// Loads a node checkpoint written by a run into a model of `spec` (for inspection and export).
+/// Takes the run lock, since building the model draws from the backend's global generator.
+pub fn load_checkpoint(spec: &crate::config::ModelSpec, input_shape: &[usize], classes: usize, path: &Path, device: &Device) -> Result<Network, Error> {
+    let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    Network::init(spec, input_shape, classes, device)
+        .try_load_file(path)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
 }
 
 fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Network>>, Error> {
