@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{self, DataSource, FolderSpec};
 use crate::data::{self, mnist1d::Mnist1dParams};
 use crate::engine::{self, RunOptions, Status};
+use crate::plot;
 use crate::error::{EXIT_FAILURE, EXIT_INVALID, Error};
 
 /// Train cohorts of networks that teach each other (knowledge distillation, mutual learning).
@@ -65,6 +66,31 @@ pub enum Command {
         /// Stop cleanly after N epochs in total, leaving a run that `--resume` continues.
         #[arg(long, value_name = "N")]
         stop_after_epochs: Option<usize>,
+        /// Do not draw the charts of each finished run.
+        #[arg(long)]
+        no_plot: bool,
+    },
+    /// Draw charts (PNG and SVG) from the files of finished runs.
+    ///
+    /// For a run folder: learning curves (test accuracy and loss per node, the ensemble dashed),
+    /// agreement and pairwise KL between peers, and the topology, into <run>/charts/. For an
+    /// experiment folder: the same for every run, plus mean ± std over seeds in <dir>/charts/.
+    Plot {
+        /// Run folder (results/<experiment>/seed-<n>) or experiment folder (results/<experiment>).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Compare experiments: mean ± std over seeds of final and best test accuracy per node.
+    ///
+    /// Prints a Markdown table and writes it with a grouped bar chart (error bars = std) to
+    /// --out. Runs that are missing, interrupted or diverged are listed, not silently dropped.
+    Compare {
+        /// Experiment folders (results/<experiment>), e.g. independent vs DML vs KD.
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Where compare.md, compare.png and compare.svg go.
+        #[arg(long, value_name = "DIR", default_value = "results/compare")]
+        out: PathBuf,
     },
     /// Inspect, export and fetch data sets.
     Data {
@@ -137,7 +163,27 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     let root = data::data_root(cli.data_dir.as_deref());
     match cli.command {
         Command::Check { files, plan } => Ok(check(&files, plan)),
-        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs } => {
+        Command::Plot { dirs } => {
+            for d in dirs {
+                for f in plot::plot_path(&d)? {
+                    println!("wrote {}", f.display());
+                }
+            }
+            Ok(0)
+        }
+        Command::Compare { dirs, out } => {
+            let exps = dirs.iter().map(|d| plot::compare::collect(d)).collect::<Result<Vec<_>, _>>()?;
+            let rows = plot::compare::rows(&exps);
+            let table = plot::compare::markdown(&rows, &exps);
+            print!("{table}");
+            let md = out.join("compare.md");
+            crate::fsutil::atomic_write_bytes(&md, table.as_bytes()).map_err(|e| Error::io(&md, e))?;
+            let names: Vec<&str> = exps.iter().map(|x| x.name.as_str()).collect();
+            let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&names.join(" vs "), &rows))?;
+            println!("\nwrote {}, {}", md.display(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+            Ok(if rows.is_empty() { EXIT_FAILURE } else { 0 })
+        }
+        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot } => {
             let (mut plan, text) = config::load_plan(&file)?;
             if let Some(s) = seeds {
                 plan.seeds = s;
@@ -153,6 +199,14 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 stop_after_epochs,
             };
             let outcomes = engine::run(&plan, &opts)?;
+            if !no_plot {
+                for o in outcomes.iter().filter(|o| o.status == Status::Complete) {
+                    match plot::plot_run(&o.dir) {
+                        Ok(_) => println!("charts: {}", o.dir.join("charts").display()),
+                        Err(e) => eprintln!("warning: charts of {} not drawn: {e}", o.dir.display()),
+                    }
+                }
+            }
             let diverged = outcomes.iter().filter(|o| matches!(o.status, Status::Diverged(_))).count();
             if diverged > 0 {
                 eprintln!("{diverged} of {} run(s) diverged; see summary.json in their folders", outcomes.len());

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod models;
+pub mod plot;
 pub mod results;
 
 pub use error::Error;

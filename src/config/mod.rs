@@ -18,9 +18,14 @@ pub use schema::*;
 /// ron options used for every experiment file: `Some(..)` may be omitted and a variant wrapping
 /// a struct may be written `Variant(field: ..)`, so files need no `#![enable(..)]` header.
 pub fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron_extensions())
+}
+
+/// The ron extensions cohort reads and writes (`manifest.ron` is written with them too, so its
+/// plan reads back and can be pasted into an experiment file).
+pub fn ron_extensions() -> ron::extensions::Extensions {
     use ron::extensions::Extensions;
-    ron::Options::default()
-        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
+    Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES
 }
 
 /// Parses experiment text (`file` only names it in errors).

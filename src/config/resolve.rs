@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, closest};
 use super::locate::FieldPath;
@@ -13,7 +13,7 @@ use super::schema::*;
 use super::values::NodeId;
 
 /// A fully checked experiment: what `cohort run` executes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Experiment name (safe as a folder name).
     pub name: String,
@@ -38,7 +38,7 @@ pub struct Plan {
 }
 
 /// A node with its defaults applied.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanNode {
     /// Id from the file.
     pub id: String,
@@ -55,7 +55,7 @@ pub struct PlanNode {
 }
 
 /// One stage: which nodes train, for how long, with which loss terms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanStage {
     /// Stage name (`main` when the file declares no stages).
     pub name: String,
@@ -70,7 +70,7 @@ pub struct PlanStage {
 }
 
 /// One loss term `weight · loss(from → to)`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Term {
     /// Node receiving the loss.
     pub to: usize,

@@ -327,7 +327,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
         data_root: opts.data_root.display().to_string(),
         plan,
     };
-    let manifest_text = ron::ser::to_string_pretty(&manifest, ron::ser::PrettyConfig::default()).expect("manifest serialises");
+    let manifest_text = ron::ser::to_string_pretty(&manifest, ron::ser::PrettyConfig::default().extensions(crate::config::ron_extensions())).expect("manifest serialises");
     if dir.manifest().exists() {
         // resuming: the experiment must be the one that started the run
         let old = std::fs::read_to_string(dir.manifest()).unwrap_or_default();

@@ -1,0 +1,142 @@
+//! The topology diagram: nodes in columns by the stage that first trains them (fixed nodes
+//! first), arrows from sources to targets labelled with the loss kind, temperature and weight,
+//! and each node's label terms written under it.
+
+use plotters::prelude::*;
+
+use super::{Chart, FONT, color, e};
+use crate::config::{LossSpec, Plan, loss_label};
+
+/// A drawable topology, built from a run's resolved plan.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// Title.
+    pub title: String,
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// (id, architecture, column, frozen).
+    pub nodes: Vec<(String, String, usize, bool)>,
+    /// (from, to, label) between node indices.
+    pub edges: Vec<(usize, usize, String)>,
+    /// Label terms per node (cross-entropy with its weight).
+    pub notes: Vec<Vec<String>>,
+}
+
+impl Topology {
+    /// The topology of `plan`.
+    pub fn from_plan(plan: &Plan) -> Self {
+        let first_stage = |n: usize| plan.stages.iter().position(|s| s.train.contains(&n));
+        let has_fixed = plan.nodes.iter().enumerate().any(|(i, _)| first_stage(i).is_none());
+        let shift = usize::from(has_fixed);
+        let mut columns: Vec<String> = Vec::new();
+        if has_fixed {
+            columns.push("fixed".into());
+        }
+        columns.extend(plan.stages.iter().enumerate().map(|(k, s)| format!("stage {}: {}", k + 1, s.name)));
+        let nodes = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), n.model.to_string(), first_stage(i).map_or(0, |s| s + shift), n.frozen))
+            .collect();
+        let mut edges = Vec::new();
+        let mut notes = vec![Vec::new(); plan.nodes.len()];
+        for st in &plan.stages {
+            for t in &st.terms {
+                let label = format!("{} ×{}", loss_label(&t.loss), t.weight);
+                if matches!(t.loss, LossSpec::CrossEntropy) {
+                    let note = format!("CE ×{}", t.weight);
+                    if !notes[t.to].contains(&note) {
+                        notes[t.to].push(note);
+                    }
+                    continue;
+                }
+                for &f in &t.from {
+                    if !edges.iter().any(|(a, b, l): &(usize, usize, String)| *a == f && *b == t.to && *l == label) {
+                        edges.push((f, t.to, label.clone()));
+                    }
+                }
+            }
+        }
+        Self { title: format!("{}: topology", plan.name), columns, nodes, edges, notes }
+    }
+
+    fn positions(&self, w: i32, h: i32) -> Vec<(i32, i32)> {
+        let ncol = self.columns.len().max(1) as i32;
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, col, _))| {
+                let same: Vec<usize> = self.nodes.iter().enumerate().filter(|(_, n)| n.2 == *col).map(|(j, _)| j).collect();
+                let k = same.iter().position(|&j| j == i).unwrap_or(0) as i32;
+                let x = (2 * *col as i32 + 1) * w / (2 * ncol);
+                let y = 90 + (2 * k + 1) * (h - 120) / (2 * same.len() as i32);
+                (x, y)
+            })
+            .collect()
+    }
+}
+
+const R: i32 = 38;
+
+impl Chart for Topology {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
+        let (w, h) = root.dim_in_pixel();
+        let (w, h) = (w as i32, h as i32);
+        root.draw(&Text::new(self.title.clone(), (16, 12), (FONT, 22))).map_err(e)?;
+        let ncol = self.columns.len().max(1) as i32;
+        for (c, name) in self.columns.iter().enumerate() {
+            let x = (2 * c as i32 + 1) * w / (2 * ncol);
+            root.draw(&Text::new(name.clone(), (x - 6 * name.len() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90)))).map_err(e)?;
+        }
+        let pos = self.positions(w, h);
+        let grey = RGBColor(70, 70, 70);
+        for (k, (f, t, label)) in self.edges.iter().enumerate() {
+            // a pair of opposite edges with the same label (mutual learning) is one double arrow
+            let twin = self.edges.iter().position(|(f2, t2, l2)| f2 == t && t2 == f && l2 == label);
+            if twin.is_some_and(|j| j < k) {
+                continue;
+            }
+            let (a, b) = (pos[*f], pos[*t]);
+            let (dx, dy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+            let len = (dx * dx + dy * dy).sqrt().max(1.0);
+            let (ux, uy) = (dx / len, dy / len);
+            // opposite edges with different labels are offset sideways
+            let side = if twin.is_none() && self.edges.iter().any(|(f2, t2, _)| f2 == t && t2 == f) { 8.0 } else { 0.0 };
+            let (ox, oy) = (-uy * side, ux * side);
+            let at = |p: (i32, i32), d: f64| ((p.0 as f64 + ux * d + ox) as i32, (p.1 as f64 + uy * d + oy) as i32);
+            let start = at(a, (R + 2) as f64);
+            let end = at(b, -(R + 2) as f64);
+            root.draw(&PathElement::new(vec![start, end], grey.stroke_width(2))).map_err(e)?;
+            let head = |tip: (i32, i32), dir: f64, s: f64| {
+                ((tip.0 as f64 - dir * ux * 12.0 - s * uy * 6.0) as i32, (tip.1 as f64 - dir * uy * 12.0 + s * ux * 6.0) as i32)
+            };
+            root.draw(&Polygon::new(vec![end, head(end, 1.0, 1.0), head(end, 1.0, -1.0)], grey.filled())).map_err(e)?;
+            if twin.is_some() {
+                root.draw(&Polygon::new(vec![start, head(start, -1.0, 1.0), head(start, -1.0, -1.0)], grey.filled())).map_err(e)?;
+            }
+            let mid = ((start.0 + end.0) / 2, (start.1 + end.1) / 2);
+            let text_w = 7 * label.chars().count() as i32;
+            // left of steep lines, above flat ones
+            let spot = if uy.abs() > 0.7 { (mid.0 - text_w - 8, mid.1 - 7) } else { (mid.0 - text_w / 2, mid.1 - 20) };
+            root.draw(&Text::new(label.clone(), spot, (FONT, 13))).map_err(e)?;
+        }
+        for (i, (id, model, _, frozen)) in self.nodes.iter().enumerate() {
+            let (x, y) = pos[i];
+            let c = color(i);
+            root.draw(&Circle::new((x, y), R, c.mix(0.25).filled())).map_err(e)?;
+            root.draw(&Circle::new((x, y), R, c.stroke_width(if *frozen { 1 } else { 3 }))).map_err(e)?;
+            root.draw(&Text::new(id.clone(), (x - 5 * id.len() as i32, y - 9), (FONT, 17))).map_err(e)?;
+            let mut lines = vec![model.clone()];
+            if *frozen {
+                lines.push("frozen".into());
+            }
+            lines.extend(self.notes[i].iter().cloned());
+            // details to the right of the node, clear of vertical arrows
+            for (k, l) in lines.iter().enumerate() {
+                root.draw(&Text::new(l.clone(), (x + R + 8, y - 8 * lines.len() as i32 + 16 * k as i32), (FONT, 12).into_font().color(&grey))).map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+}

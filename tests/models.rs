@@ -1,0 +1,67 @@
+//! Every architecture builds for its input shape, returns `[B, classes]` logits, exposes exactly
+//! the taps its spec lists with the documented ranks, and round-trips through a checkpoint.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use cohort::config::{self, ModelSpec};
+use cohort::models::{Network, Tap, Taps};
+
+fn model(src: &str) -> ModelSpec {
+    config::ron_options().from_str(src).unwrap()
+}
+
+fn check(spec: &ModelSpec, shape: &[usize]) {
+    let d = Device::flex();
+    let net = Network::init(spec, shape, 10, &d);
+    let x = Tensor::<2>::random([3, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);
+    let names = spec.taps();
+    let mut taps = Taps::new(&names);
+    let z = net.forward_taps(x.clone(), &mut taps);
+    assert_eq!(z.dims(), [3, 10], "{spec}");
+    let got: Vec<&str> = taps.got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(got, names.iter().map(String::as_str).collect::<Vec<_>>(), "{spec}");
+    for (name, t) in &taps.got {
+        let batch = match t {
+            Tap::Flat(t) => t.dims()[0],
+            Tap::Seq(t) => t.dims()[0],
+            Tap::Map(t) => t.dims()[0],
+        };
+        assert_eq!(batch, 3, "{spec} tap {name}");
+    }
+    // a checkpoint restores the same function
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.bpk");
+    net.clone().save_file(&path).unwrap();
+    let fresh = Network::init(spec, shape, 10, &d).try_load_file(&path).unwrap();
+    let (a, b) = (net.valid().forward(x.clone()), fresh.valid().forward(x));
+    assert_eq!(a.into_data().try_into_vec::<f32>().unwrap(), b.into_data().try_into_vec::<f32>().unwrap(), "{spec}");
+}
+
+#[test]
+fn every_model_builds_runs_and_exposes_its_taps() {
+    check(&model("Mlp(hidden: [16, 8], dropout: 0.2)"), &[40]);
+    check(&model("Mlp(hidden: [])"), &[1, 28, 28]);
+    check(&model("Cnn1d(channels: [4, 4, 4], kernel: 5)"), &[40]);
+    check(&model("Cnn1d(channels: [4, 8], kernel: 3)"), &[37]);
+    check(&model("Cnn2d(channels: [4, 8], hidden: 16, dropout: 0.1)"), &[1, 28, 28]);
+    check(&model("Cnn2d(channels: [4], hidden: 8)"), &[3, 32, 32]);
+    check(&model("ResNet(blocks: [1, 1], widths: [4, 8])"), &[3, 32, 32]);
+}
+
+#[test]
+fn model_taps_are_validated_against_the_architecture() {
+    let src = r#"Experiment(
+        name: "t",
+        data: (source: Mnist1d()),
+        nodes: [Node(id: "a", model: Mlp(hidden: [8])), Node(id: "b", model: Cnn1d(channels: [4]))],
+        edges: [
+            Edge(to: "a", loss: CrossEntropy),
+            Edge(to: "b", loss: CrossEntropy),
+            Edge(from: ["b"], to: "a", loss: Hint(from_tap: "block2", to_tap: "hidden1")),
+        ],
+    )"#;
+    let err = config::plan_from_str(src, Path::new("t.ron")).unwrap_err().to_string();
+    assert!(err.contains("node `b` has no tap `block2`") && err.contains("its taps are: block1"), "{err}");
+}
