@@ -77,7 +77,19 @@ impl Topology {
     }
 }
 
-const R: i32 = 38;
+/// Half width and half height of a node's box holding `lines` lines of text.
+fn half_size(lines: &[String]) -> (i32, i32) {
+    let w = lines.iter().map(|l| 7 * l.chars().count() as i32).max().unwrap_or(40).clamp(60, 260);
+    (w / 2 + 10, 8 + 8 * lines.len() as i32)
+}
+
+/// Where the ray from a box centre in direction (ux, uy) leaves the box.
+fn exit(center: (i32, i32), half: (i32, i32), ux: f64, uy: f64) -> (f64, f64) {
+    let tx = if ux.abs() > 1e-9 { half.0 as f64 / ux.abs() } else { f64::MAX };
+    let ty = if uy.abs() > 1e-9 { half.1 as f64 / uy.abs() } else { f64::MAX };
+    let t = tx.min(ty);
+    (center.0 as f64 + ux * t, center.1 as f64 + uy * t)
+}
 
 impl Chart for Topology {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
@@ -87,10 +99,29 @@ impl Chart for Topology {
         let ncol = self.columns.len().max(1) as i32;
         for (c, name) in self.columns.iter().enumerate() {
             let x = (2 * c as i32 + 1) * w / (2 * ncol);
-            root.draw(&Text::new(name.clone(), (x - 6 * name.len() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90)))).map_err(e)?;
+            root.draw(&Text::new(name.clone(), (x - 7 * name.chars().count() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90)))).map_err(e)?;
         }
         let pos = self.positions(w, h);
+        let texts: Vec<Vec<String>> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (id, model, _, frozen))| {
+                let mut v = vec![id.clone(), model.clone()];
+                if *frozen {
+                    v.push("frozen".into());
+                }
+                v.extend(self.notes[i].iter().cloned());
+                v
+            })
+            .collect();
+        let halves: Vec<(i32, i32)> = texts.iter().map(|t| half_size(t)).collect();
         let grey = RGBColor(70, 70, 70);
+        let arrow_head = |root: &DrawingArea<DB, plotters::coord::Shift>, tip: (i32, i32), ux: f64, uy: f64| {
+            let p = |s: f64| ((tip.0 as f64 - ux * 12.0 - s * uy * 6.0) as i32, (tip.1 as f64 - uy * 12.0 + s * ux * 6.0) as i32);
+            root.draw(&Polygon::new(vec![tip, p(1.0), p(-1.0)], grey.filled())).map_err(e)
+        };
+        let mut detours = 0;
         for (k, (f, t, label)) in self.edges.iter().enumerate() {
             // a pair of opposite edges with the same label (mutual learning) is one double arrow
             let twin = self.edges.iter().position(|(f2, t2, l2)| f2 == t && t2 == f && l2 == label);
@@ -98,43 +129,57 @@ impl Chart for Topology {
                 continue;
             }
             let (a, b) = (pos[*f], pos[*t]);
+            let text_w = 7 * label.chars().count() as i32;
+            let same_column = self.nodes[*f].2 == self.nodes[*t].2;
+            let between = self.nodes.iter().enumerate().any(|(j, n)| {
+                j != *f && j != *t && n.2 == self.nodes[*f].2 && (pos[j].1 - a.1).signum() == (b.1 - pos[j].1).signum()
+            });
+            if same_column && between {
+                // route around the nodes in between, on the right of the column (sources from
+                // earlier stages arrive from the left)
+                detours += 1;
+                let x = a.0 + halves[*f].0.max(halves[*t].0) + 24 * detours;
+                let (sa, sb) = ((a.0 + halves[*f].0, a.1), (b.0 + halves[*t].0, b.1));
+                root.draw(&PathElement::new(vec![sa, (x, a.1), (x, b.1), sb], grey.stroke_width(2))).map_err(e)?;
+                arrow_head(root, sb, -1.0, 0.0)?;
+                if twin.is_some() {
+                    arrow_head(root, sa, -1.0, 0.0)?;
+                }
+                root.draw(&Text::new(label.clone(), (x + 6, (a.1 + b.1) / 2 - 7), (FONT, 13))).map_err(e)?;
+                continue;
+            }
             let (dx, dy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
             let len = (dx * dx + dy * dy).sqrt().max(1.0);
             let (ux, uy) = (dx / len, dy / len);
             // opposite edges with different labels are offset sideways
             let side = if twin.is_none() && self.edges.iter().any(|(f2, t2, _)| f2 == t && t2 == f) { 8.0 } else { 0.0 };
             let (ox, oy) = (-uy * side, ux * side);
-            let at = |p: (i32, i32), d: f64| ((p.0 as f64 + ux * d + ox) as i32, (p.1 as f64 + uy * d + oy) as i32);
-            let start = at(a, (R + 2) as f64);
-            let end = at(b, -(R + 2) as f64);
+            let s0 = exit(a, halves[*f], ux, uy);
+            let e0 = exit(b, halves[*t], -ux, -uy);
+            let start = ((s0.0 + ux * 2.0 + ox) as i32, (s0.1 + uy * 2.0 + oy) as i32);
+            let end = ((e0.0 - ux * 2.0 + ox) as i32, (e0.1 - uy * 2.0 + oy) as i32);
             root.draw(&PathElement::new(vec![start, end], grey.stroke_width(2))).map_err(e)?;
-            let head = |tip: (i32, i32), dir: f64, s: f64| {
-                ((tip.0 as f64 - dir * ux * 12.0 - s * uy * 6.0) as i32, (tip.1 as f64 - dir * uy * 12.0 + s * ux * 6.0) as i32)
-            };
-            root.draw(&Polygon::new(vec![end, head(end, 1.0, 1.0), head(end, 1.0, -1.0)], grey.filled())).map_err(e)?;
+            arrow_head(root, end, ux, uy)?;
             if twin.is_some() {
-                root.draw(&Polygon::new(vec![start, head(start, -1.0, 1.0), head(start, -1.0, -1.0)], grey.filled())).map_err(e)?;
+                arrow_head(root, start, -ux, -uy)?;
             }
             let mid = ((start.0 + end.0) / 2, (start.1 + end.1) / 2);
-            let text_w = 7 * label.chars().count() as i32;
             // left of steep lines, above flat ones
             let spot = if uy.abs() > 0.7 { (mid.0 - text_w - 8, mid.1 - 7) } else { (mid.0 - text_w / 2, mid.1 - 20) };
             root.draw(&Text::new(label.clone(), spot, (FONT, 13))).map_err(e)?;
         }
-        for (i, (id, model, _, frozen)) in self.nodes.iter().enumerate() {
+        for (i, lines) in texts.iter().enumerate() {
             let (x, y) = pos[i];
+            let (hw, hh) = halves[i];
             let c = color(i);
-            root.draw(&Circle::new((x, y), R, c.mix(0.25).filled())).map_err(e)?;
-            root.draw(&Circle::new((x, y), R, c.stroke_width(if *frozen { 1 } else { 3 }))).map_err(e)?;
-            root.draw(&Text::new(id.clone(), (x - 5 * id.len() as i32, y - 9), (FONT, 17))).map_err(e)?;
-            let mut lines = vec![model.clone()];
-            if *frozen {
-                lines.push("frozen".into());
-            }
-            lines.extend(self.notes[i].iter().cloned());
-            // details to the right of the node, clear of vertical arrows
+            let frozen = self.nodes[i].3;
+            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], WHITE.filled())).map_err(e)?;
+            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], c.mix(0.22).filled())).map_err(e)?;
+            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], c.stroke_width(if frozen { 1 } else { 3 }))).map_err(e)?;
             for (k, l) in lines.iter().enumerate() {
-                root.draw(&Text::new(l.clone(), (x + R + 8, y - 8 * lines.len() as i32 + 16 * k as i32), (FONT, 12).into_font().color(&grey))).map_err(e)?;
+                let style = if k == 0 { (FONT, 16).into_font().color(&BLACK) } else { (FONT, 12).into_font().color(&grey) };
+                let tw = if k == 0 { 9 } else { 7 } * l.chars().count() as i32;
+                root.draw(&Text::new(l.clone(), (x - tw / 2, y - hh + 6 + 16 * k as i32), style)).map_err(e)?;
             }
         }
         Ok(())

@@ -1,0 +1,161 @@
+//! Charts and comparisons rendered from small fixture files written here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cohort::config;
+use cohort::plot::{self, compare};
+use cohort::results::{Best, MetricRow, NodeSummary, StageSummary, Summary, write_metrics, write_summary};
+
+const EXPERIMENT: &str = r#"Experiment(
+    name: "fixture",
+    data: (source: Mnist1d()),
+    nodes: [
+        Node(id: "teacher", model: Cnn1d(channels: [8])),
+        Node(id: "alice", model: Mlp(hidden: [8])),
+        Node(id: "bob", model: Mlp(hidden: [8])),
+    ],
+    edges: [
+        Edge(to: "teacher", loss: CrossEntropy),
+        Edge(to: "alice", loss: CrossEntropy),
+        Edge(to: "bob", loss: CrossEntropy),
+        Edge(from: ["teacher"], to: "alice", loss: SoftTarget(temperature: 4.0), weight: 0.7),
+        Mutual(peers: ["alice", "bob"]),
+    ],
+    stages: [Stage(name: "teach", train: ["teacher"]), Stage(name: "peers", train: ["alice", "bob"])],
+)"#;
+
+fn row(stage: &str, epoch: usize, node: &str, split: &str, metric: &str, value: f64) -> MetricRow {
+    MetricRow { stage: stage.into(), epoch, node: node.into(), split: split.into(), metric: metric.into(), value }
+}
+
+/// A run folder with metrics.csv and manifest.ron, as `cohort run` writes them.
+fn fixture_run(dir: &Path, shift: f64) {
+    let mut rows = Vec::new();
+    for e in 1..=3 {
+        let x = e as f64;
+        rows.push(row("teach", e, "teacher", "test", "accuracy", 0.5 + 0.1 * x + shift));
+        rows.push(row("teach", e, "teacher", "test", "loss", 1.5 - 0.3 * x));
+    }
+    rows.push(row("peers", 0, "teacher", "test", "accuracy", 0.8));
+    for e in 1..=4 {
+        let x = e as f64;
+        for (node, off) in [("alice", 0.0), ("bob", 0.02), ("ensemble", 0.03)] {
+            rows.push(row("peers", e, node, "test", "accuracy", 0.4 + 0.1 * x + off + shift));
+            rows.push(row("peers", e, node, "test", "loss", 2.0 - 0.3 * x - off));
+        }
+        rows.push(row("peers", e, "cohort", "test", "agreement", 0.7 + 0.05 * x));
+        rows.push(row("peers", e, "cohort", "test", "pairwise_kl", 0.5 / x));
+    }
+    write_metrics(&dir.join("metrics.csv"), &rows).unwrap();
+    #[derive(serde::Serialize)]
+    struct M<'a> {
+        experiment: &'a str,
+        plan: &'a config::Plan,
+    }
+    let plan = config::plan_from_str(EXPERIMENT, Path::new("fixture.ron")).unwrap();
+    let text = ron::ser::to_string_pretty(&M { experiment: "fixture", plan: &plan }, ron::ser::PrettyConfig::default().extensions(config::ron_extensions())).unwrap();
+    std::fs::write(dir.join("manifest.ron"), text).unwrap();
+}
+
+fn assert_png(p: &Path) {
+    let bytes = std::fs::read(p).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", p.display());
+    assert!(bytes.len() > 5000, "{} is suspiciously small", p.display());
+}
+
+fn svg(p: &Path) -> String {
+    let text = std::fs::read_to_string(p).unwrap();
+    assert!(text.contains("<svg") && text.trim_end().ends_with("</svg>"), "{} is not an SVG", p.display());
+    text
+}
+
+#[test]
+fn run_charts_are_drawn_from_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("fixture").join("seed-0");
+    std::fs::create_dir_all(&run).unwrap();
+    fixture_run(&run, 0.0);
+    let files = plot::plot_run(&run).unwrap();
+    assert_eq!(files.len(), 6);
+    for kind in ["curves", "cohort", "topology"] {
+        assert_png(&run.join(format!("charts/{kind}.png")));
+    }
+    let curves = svg(&run.join("charts/curves.svg"));
+    for text in ["teacher", "alice", "bob", "ensemble", "test accuracy (%)", "test loss", "epoch", "teach", "peers"] {
+        assert!(curves.contains(text), "curves.svg lacks {text:?}");
+    }
+    let cohort = svg(&run.join("charts/cohort.svg"));
+    for text in ["agreement", "pairwise KL", "nats", "epoch"] {
+        assert!(cohort.contains(text), "cohort.svg lacks {text:?}");
+    }
+    let topo = svg(&run.join("charts/topology.svg"));
+    for text in ["teacher", "alice", "bob", "SoftTarget(T=4) ×0.7", "MutualKl(T=1) ×1", "CE ×1", "stage 2: peers"] {
+        assert!(topo.contains(text), "topology.svg lacks {text:?}");
+    }
+    // no temporary files are left behind
+    let leftovers: Vec<_> = std::fs::read_dir(run.join("charts")).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn experiment_folder_gets_seed_band_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("fixture");
+    for (s, shift) in [(0, 0.0), (1, 0.01), (2, -0.01)] {
+        let run = exp.join(format!("seed-{s}"));
+        std::fs::create_dir_all(&run).unwrap();
+        fixture_run(&run, shift);
+    }
+    plot::plot_path(&exp).unwrap();
+    assert_png(&exp.join("charts/seeds.png"));
+    let text = svg(&exp.join("charts/seeds.svg"));
+    assert!(text.contains("alice (mean ± std, 3 seeds)"), "seeds.svg lacks the legend");
+    assert!(plot::plot_path(tmp.path()).is_err(), "a folder without runs is an error");
+}
+
+fn summary(seed: u64, nodes: &[(&str, f64, f64)], status: &str) -> Summary {
+    let mut map = BTreeMap::new();
+    for (n, last, best) in nodes {
+        let mut s = NodeSummary::default();
+        s.last.insert("test_accuracy".into(), *last);
+        s.best_test = Some(Best { epoch: 3, accuracy: *best, test_accuracy: *best });
+        map.insert(n.to_string(), s);
+    }
+    Summary { experiment: "x".into(), seed, status: status.into(), diverged: None, stages: vec![StageSummary { name: "main".into(), epochs: 3, nodes: map }] }
+}
+
+#[test]
+fn compare_reports_mean_std_and_excluded_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |exp: &str, seed: u64, s: Option<Summary>| {
+        let d = tmp.path().join(exp).join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&d).unwrap();
+        if let Some(s) = s {
+            write_summary(&d.join("summary.json"), &s).unwrap();
+        }
+    };
+    write("independent", 0, Some(summary(0, &[("a", 0.80, 0.82), ("b", 0.78, 0.80)], "complete")));
+    write("independent", 1, Some(summary(1, &[("a", 0.84, 0.85), ("b", 0.80, 0.81)], "complete")));
+    write("independent", 2, None); // interrupted
+    write("dml", 0, Some(summary(0, &[("a", 0.90, 0.91), ("b", 0.88, 0.90), ("ensemble", 0.91, 0.92)], "complete")));
+    write("dml", 1, Some(summary(1, &[("a", 0.1, 0.1)], "diverged")));
+    let exps: Vec<_> = ["independent", "dml"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
+    let rows = compare::rows(&exps);
+    let a = rows.iter().find(|r| r.experiment == "independent" && r.node == "a").unwrap();
+    // mean 0.82, sample std sqrt(((0.02)² + (0.02)²)/1) = 0.028284…
+    assert!((a.last.mean - 0.82).abs() < 1e-12 && (a.last.std - 0.02f64.hypot(0.02)).abs() < 1e-12 && a.last.n == 2);
+    assert!((a.best.mean - 0.835).abs() < 1e-12);
+    let md = compare::markdown(&rows, &exps);
+    assert!(md.contains("| independent | a | 82.00 ± 2.83 | 83.50 ± 2.12 | 2 |"), "{md}");
+    assert!(md.contains("| dml | ensemble | 91.00 ± 0.00 | 92.00 ± 0.00 | 1 |"), "{md}");
+    assert!(md.contains("independent/seed-2: no summary.json"), "{md}");
+    assert!(md.contains("dml/seed-1: diverged"), "{md}");
+    let out = tmp.path().join("cmp");
+    plot::png_and_svg(&out.join("compare"), (900, 500), &compare::Bars::new("independent vs dml", &rows)).unwrap();
+    assert_png(&out.join("compare.png"));
+    let text = svg(&out.join("compare.svg"));
+    for t in ["independent (n=2)", "dml (n=1)", "ensemble", "final test accuracy (%)"] {
+        assert!(text.contains(t), "compare.svg lacks {t:?}");
+    }
+}
