@@ -412,7 +412,10 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
                         for (a, l) in sums.iter_mut().zip(&losses) {
                             *a += l;
                         }
-                        progress.step(&st.train.iter().zip(&losses).map(|(&n, l)| format!("{} {l:.3}", plan.nodes[n].id)).collect::<Vec<_>>().join(" "));
+                        progress.step(|| {
+                            let losses: Vec<String> = st.train.iter().zip(&losses).map(|(&n, l)| format!("{} {l:.3}", plan.nodes[n].id)).collect();
+                            format!("epoch {}/{} loss {}", epoch + 1, st.epochs, losses.join(" "))
+                        });
                     }
                     Err(bad) => {
                         let d = Divergence { stage: st.name.clone(), epoch: epoch + 1, step: k + 1, node: plan.nodes[bad.node].id.clone(), loss: bad.value.to_string() };

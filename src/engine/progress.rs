@@ -29,12 +29,12 @@ impl Progress {
             self.bar = Some(bar);
         }
     }
-    /// One step done; `msg` shows the per-node losses.
-    pub fn step(&self, msg: &str) {
+    /// One step done; `msg` (epoch and per-node losses) is only formatted when shown.
+    pub fn step(&self, msg: impl FnOnce() -> String) {
         if let Some(b) = &self.bar {
             b.inc(1);
-            if b.position() % 5 == 0 {
-                b.set_message(msg.to_string());
+            if b.position() % 5 == 1 {
+                b.set_message(msg());
             }
         }
     }
