@@ -9,7 +9,7 @@ use crate::config::{self, DataSource, FolderSpec};
 use crate::data::{self, mnist1d::Mnist1dParams};
 use crate::engine::{self, RunOptions, Status};
 use crate::plot;
-use crate::error::{EXIT_FAILURE, EXIT_INVALID, Error};
+use crate::error::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID, Error};
 
 /// Train cohorts of networks that teach each other (knowledge distillation, mutual learning).
 ///
@@ -198,6 +198,15 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 experiment_text: text,
                 stop_after_epochs,
             };
+            // first SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once
+            let _ = ctrlc::set_handler(|| {
+                static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+                if SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+                eprintln!("\ninterrupt: finishing the current step, then stopping (again to abort now)");
+                engine::request_stop();
+            });
             let outcomes = engine::run(&plan, &opts)?;
             if !no_plot {
                 for o in outcomes.iter().filter(|o| o.status == Status::Complete) {
@@ -208,6 +217,9 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 }
             }
             let diverged = outcomes.iter().filter(|o| matches!(o.status, Status::Diverged(_))).count();
+            if outcomes.iter().any(|o| o.status == Status::Interrupted) {
+                return Ok(EXIT_INTERRUPTED);
+            }
             if diverged > 0 {
                 eprintln!("{diverged} of {} run(s) diverged; see summary.json in their folders", outcomes.len());
                 return Ok(EXIT_FAILURE);

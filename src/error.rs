@@ -7,6 +7,8 @@ use crate::data::DataError;
 
 /// Exit code of a run that could not proceed (missing data, I/O, divergence, …).
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of a run stopped by SIGINT/SIGTERM (resumable with `--resume`), as shells use.
+pub const EXIT_INTERRUPTED: i32 = 130;
 /// Exit code of invalid input: a malformed or inconsistent experiment file, bad arguments.
 pub const EXIT_INVALID: i32 = 2;
 

@@ -90,3 +90,97 @@ fn missing_data_names_the_fetch_command() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("cohort data fetch mnist"), "{}", text(&o));
 }
+
+/// An experiment whose results go under `out`; 8 short epochs.
+fn long_run(out: &Path) -> String {
+    format!(
+        r#"Experiment(
+            name: "interrupt",
+            data: (source: Mnist1d(), test_limit: 300),
+            nodes: [Node(id: "a", model: Mlp(hidden: [64], dropout: 0.1)), Node(id: "b", model: Mlp(hidden: [64]))],
+            edges: [Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Mutual(peers: ["a", "b"])],
+            training: (epochs: 8, batch_size: 25, optimizer: Sgd(lr: 0.05, momentum: 0.9), update: Sequential, seeds: [5]),
+            output: "{}",
+        )"#,
+        out.display()
+    )
+}
+
+/// Starts `cohort run FILE` and kills it with `signal` once it has printed `after` epochs.
+fn interrupt_after(file: &Path, signal: &str, after: usize) -> std::process::ExitStatus {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(["run", file.to_str().unwrap(), "--no-progress", "--no-plot"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = 0;
+    // keep reading to the end: the child's last words must not hit a closed pipe
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().contains("] epoch ") {
+            seen += 1;
+            if seen == after {
+                let pid = child.id().to_string();
+                Command::new("kill").args([signal, &pid]).status().unwrap();
+            }
+        }
+    }
+    child.wait().unwrap()
+}
+
+fn reference_metrics(tmp: &Path) -> Vec<u8> {
+    let out = tmp.join("reference");
+    let file = tmp.join("reference.ron");
+    std::fs::write(&file, long_run(&out)).unwrap();
+    let o = cohort(&["run", file.to_str().unwrap(), "--no-progress", "--no-plot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::read(out.join("interrupt/seed-5/metrics.csv")).unwrap()
+}
+
+#[test]
+fn sigkill_mid_run_then_resume_gives_identical_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = reference_metrics(tmp.path());
+    let out = tmp.path().join("killed");
+    let file = tmp.path().join("killed.ron");
+    std::fs::write(&file, long_run(&out)).unwrap();
+    let status = interrupt_after(&file, "-KILL", 3);
+    assert!(!status.success());
+    let run = out.join("interrupt/seed-5");
+    assert!(!run.join("summary.json").exists(), "a killed run has no summary");
+    // whatever was on disk is whole: metrics.csv parses and holds complete epochs only
+    let rows = cohort::results::read_metrics(&run.join("metrics.csv")).unwrap();
+    assert!(rows.iter().all(|r| r.value.is_finite()));
+    let o = cohort(&["run", file.to_str().unwrap(), "--no-progress", "--no-plot"]);
+    assert_eq!(o.status.code(), Some(1), "without --resume the run is protected: {}", text(&o));
+    assert!(text(&o).contains("--resume"));
+    let o = cohort(&["run", file.to_str().unwrap(), "--resume", "--no-progress", "--no-plot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), reference, "resumed metrics differ from the uninterrupted run");
+    let leftovers: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n.contains("tmp") || n == "state" || n == "state.old")
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_exit_130_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = reference_metrics(tmp.path());
+    let out = tmp.path().join("term");
+    let file = tmp.path().join("term.ron");
+    std::fs::write(&file, long_run(&out)).unwrap();
+    let status = interrupt_after(&file, "-TERM", 2);
+    assert_eq!(status.code(), Some(130));
+    let run = out.join("interrupt/seed-5");
+    assert!(run.join("state/progress.json").exists());
+    assert!(std::fs::read_to_string(run.join("log.txt")).unwrap().contains("interrupted"));
+    let o = cohort(&["run", file.to_str().unwrap(), "--resume", "--no-progress", "--no-plot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), reference);
+}

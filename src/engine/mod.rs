@@ -61,6 +61,21 @@ pub enum Status {
     AlreadyComplete,
     /// Stopped by `stop_after_epochs`; resumable.
     Stopped,
+    /// Stopped by [`request_stop`] (SIGINT/SIGTERM) after the step in progress; resumable from
+    /// the last complete epoch (the partial epoch is redone, so the result stays reproducible).
+    Interrupted,
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks running and later runs of this process to stop after their current step (called from
+/// the SIGINT/SIGTERM handler). Completed epochs are already on disk.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// The result of one seed's run.
@@ -141,16 +156,18 @@ fn check_supported(plan: &Plan) -> Result<(), Error> {
 /// initialisation, dropout), so two runs interleaving their draws would not be reproducible.
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs every seed of `plan`, one after the other.
+/// Runs every seed of `plan`, one after the other (none after an interruption).
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
     check_supported(plan)?;
-    plan.seeds
-        .iter()
-        .map(|&seed| {
-            let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            run_seed(plan, seed, opts)
-        })
-        .collect()
+    let mut out = Vec::new();
+    for &seed in &plan.seeds {
+        if stop_requested() {
+            break;
+        }
+        let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        out.push(run_seed(plan, seed, opts)?);
+    }
+    Ok(out)
 }
 
 fn prepare_dir(dir: &RunDir, opts: &RunOptions) -> Result<bool, Error> {
@@ -411,6 +428,18 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
                     Ok(losses) => {
                         for (a, l) in sums.iter_mut().zip(&losses) {
                             *a += l;
+                        }
+                        if stop_requested() {
+                            progress.finish();
+                            let msg = format!(
+                                "seed {seed}: interrupted in stage `{}`, epoch {}, step {}; the last complete epoch is saved: continue with --resume",
+                                st.name,
+                                epoch + 1,
+                                k + 1
+                            );
+                            println!("{msg}");
+                            dir.log_line(&msg);
+                            return Ok(outcome(Status::Interrupted));
                         }
                         progress.step(|| {
                             let losses: Vec<String> = st.train.iter().zip(&losses).map(|(&n, l)| format!("{} {l:.3}", plan.nodes[n].id)).collect();
