@@ -31,6 +31,8 @@ pub struct Plan {
     pub stages: Vec<PlanStage>,
     /// Mini-batch size.
     pub batch_size: usize,
+    /// Parallel or serial execution of the nodes of a stage.
+    pub concurrency: Concurrency,
     /// One run per seed.
     pub seeds: Vec<u64>,
     /// Root folder of the results.
@@ -492,6 +494,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             .collect(),
         stages,
         batch_size: t.batch_size.get(),
+        concurrency: t.concurrency,
         seeds: t.seeds.clone(),
         output: spec.output.clone(),
     })

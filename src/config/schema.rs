@@ -312,8 +312,24 @@ pub struct TrainingSpec {
     pub schedule: ScheduleSpec,
     /// How peers trained together update within a step.
     pub update: UpdateOrder,
+    /// Whether the nodes of a stage compute their steps on parallel threads.
+    pub concurrency: Concurrency,
     /// One run per seed (initialisation, shuffling, dropout, augmentation, hold-out).
     pub seeds: Vec<u64>,
+}
+
+/// Execution of the nodes trained together (results differ only by floating-point rounding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Concurrency {
+    /// `Threads` when the stage trains two or more nodes with simultaneous updates and more than
+    /// one thread is available, else `Serial`.
+    #[default]
+    Auto,
+    /// Each node steps on its own thread with its own share of the cores (a single-threaded pool
+    /// per node on 2 cores); the exchange of outputs is a barrier between forward and backward.
+    Threads,
+    /// Nodes step one after another, each using all threads for its operations.
+    Serial,
 }
 
 impl Default for TrainingSpec {
@@ -324,6 +340,7 @@ impl Default for TrainingSpec {
             optimizer: OptimizerSpec::default(),
             schedule: ScheduleSpec::default(),
             update: UpdateOrder::default(),
+            concurrency: Concurrency::default(),
             seeds: vec![0],
         }
     }

@@ -19,7 +19,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LossSpec, Plan};
+use crate::config::{Concurrency, LossSpec, Plan};
 use crate::data::batch::{Stream, epoch_batches, gather, stream_seed};
 use crate::data::rng::LegacyRandomState;
 use crate::data::{self, Prepared};
@@ -223,6 +223,25 @@ fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Net
         .collect()
 }
 
+/// One rayon pool per trained node when the stage's nodes step in parallel (see
+/// [`Concurrency`]): the available threads are split evenly, at least one each.
+fn thread_pools(c: Concurrency, st: &crate::config::PlanStage) -> Option<Vec<rayon::ThreadPool>> {
+    let threads = rayon::current_num_threads();
+    let k = st.train.len();
+    let parallel = st.update == crate::config::UpdateOrder::Simultaneous
+        && k > 1
+        && match c {
+            Concurrency::Auto => threads > 1,
+            Concurrency::Threads => true,
+            Concurrency::Serial => false,
+        };
+    parallel.then(|| {
+        (0..k)
+            .map(|_| rayon::ThreadPoolBuilder::new().num_threads((threads / k).max(1)).build().expect("thread pool"))
+            .collect()
+    })
+}
+
 /// Key of (stage, epoch) for the random streams.
 fn epoch_key(stage: usize, epoch: usize) -> usize {
     stage * 1_000_000 + epoch
@@ -407,23 +426,27 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
             rows.extend(ev.rows);
             progress.line(&format!("[{}] fixed sources before training:{}", st.name, ev.line));
         }
+        let pools = thread_pools(plan.concurrency, st);
+        if let Some(p) = &pools {
+            progress.line(&format!("[{}] {} nodes step in parallel, {} thread(s) each", st.name, st.train.len(), p[0].current_num_threads()));
+        }
         let steps = data.train.len().div_ceil(plan.batch_size);
         progress.start_stage(&st.name, (st.epochs - first_epoch) * steps);
         for epoch in first_epoch..st.epochs {
             let started = Instant::now();
             let key = epoch_key(s, epoch);
-            device.seed(stream_seed(seed, Stream::Dropout, key) as u64);
             let mut jitter_rng = LegacyRandomState::new(stream_seed(seed, Stream::Jitter, key));
             let lr: HashMap<usize, f64> = st
                 .train
                 .iter()
                 .map(|&n| (n, optim::lr_at(optim::base_lr(&plan.nodes[n].optimizer), &plan.nodes[n].schedule, epoch, st.epochs)))
                 .collect();
-            let ctx = step::StepContext { stage: st, epoch, device: &device, plain: &plain, fixed: &fixed, lr: &lr };
+            let noise_seed = stream_seed(seed, Stream::Dropout, key) as u64;
             let mut sums = vec![0.0; st.train.len()];
             let batches = epoch_batches(data.train.len(), plan.batch_size, seed, key, false);
             for (k, idx) in batches.iter().enumerate() {
                 let batch = gather(&data.train, idx, plan.data.jitter, Some(&mut jitter_rng));
+                let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, device: &device, plain: &plain, fixed: &fixed, lr: &lr, pools: pools.as_deref() };
                 match step::train_step(&ctx, batch, &mut models, &mut optimizers) {
                     Ok(losses) => {
                         for (a, l) in sums.iter_mut().zip(&losses) {

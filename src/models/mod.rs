@@ -4,12 +4,12 @@
 //! itself, returns logits `[B, classes]`, and on request the named intermediate features
 //! ("taps") listed by [`ModelSpec::taps`].
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, TensorData, activation::relu};
 
 use crate::config::ModelSpec;
 
@@ -24,18 +24,60 @@ pub enum Tap {
     Map(Tensor<4>),
 }
 
-/// Collects the taps a caller asked for during a forward pass.
+/// A seeded stream of uniform numbers for dropout masks (SplitMix64). Masks come from here, not
+/// from the backend's global generator, so nodes trained on different threads draw reproducible
+/// masks whatever the scheduling.
+#[derive(Clone, Debug)]
+pub struct Noise {
+    state: u64,
+}
+
+impl Noise {
+    /// A stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+    /// Uniform in [0, 1) with 24 random bits.
+    pub fn next_f32(&mut self) -> f32 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Inverted dropout: zero each element with probability `p`, scale the rest by 1/(1−p). Only
+/// acts when the pass carries [`Noise`] (training); evaluation passes none.
+fn dropout<const D: usize>(x: Tensor<D>, p: f64, noise: &mut Option<Noise>) -> Tensor<D> {
+    let Some(n) = noise.as_mut().filter(|_| p > 0.0) else { return x };
+    let dims = x.dims();
+    let keep = (1.0 - p) as f32;
+    let count: usize = dims.iter().product();
+    let mask: Vec<f32> = (0..count).map(|_| if n.next_f32() < keep { 1.0 / keep } else { 0.0 }).collect();
+    let mask = Tensor::<D>::from_data(TensorData::new(mask, dims), &x.device());
+    x * mask
+}
+
+/// What one forward pass collects (taps) and which noise it uses (dropout).
 #[derive(Debug, Default)]
 pub struct Taps {
     wanted: Vec<String>,
     /// The collected `(name, feature)` pairs, in forward order.
     pub got: Vec<(String, Tap)>,
+    /// Dropout masks' source; `None` = no dropout (evaluation).
+    pub noise: Option<Noise>,
 }
 
 impl Taps {
     /// Asks for the taps `names`.
     pub fn new(names: &[String]) -> Self {
-        Self { wanted: names.to_vec(), got: Vec::new() }
+        Self { wanted: names.to_vec(), got: Vec::new(), noise: None }
+    }
+    /// A training pass: dropout masks drawn from `noise`, no taps.
+    pub fn training(noise: Noise) -> Self {
+        Self { wanted: Vec::new(), got: Vec::new(), noise: Some(noise) }
     }
     fn want(&self, name: &str) -> bool {
         self.wanted.iter().any(|w| w == name)
@@ -52,14 +94,14 @@ impl Taps {
 pub struct Mlp {
     hidden: Vec<Linear>,
     out: Linear,
-    dropout: Dropout,
+    dropout: f64,
 }
 
 impl Mlp {
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let mut h = x;
         for (i, l) in self.hidden.iter().enumerate() {
-            h = self.dropout.forward(relu(l.forward(h)));
+            h = dropout(relu(l.forward(h)), self.dropout, &mut taps.noise);
             taps.put(format!("hidden{}", i + 1), || Tap::Flat(h.clone()));
         }
         self.out.forward(h)
@@ -94,7 +136,7 @@ pub struct Cnn2d {
     pool: MaxPool2d,
     fc: Linear,
     out: Linear,
-    dropout: Dropout,
+    dropout: f64,
     shape: [usize; 3],
 }
 
@@ -107,7 +149,7 @@ impl Cnn2d {
             h = self.pool.forward(relu(conv.forward(h)));
             taps.put(format!("block{}", i + 1), || Tap::Map(h.clone()));
         }
-        let f = self.dropout.forward(relu(self.fc.forward(h.flatten(1, 3))));
+        let f = dropout(relu(self.fc.forward(h.flatten(1, 3))), self.dropout, &mut taps.noise);
         taps.put("hidden".into(), || Tap::Flat(f.clone()));
         self.out.forward(f)
     }
@@ -189,10 +231,27 @@ pub enum Network {
     ResNet(ResNet),
 }
 
+/// Forces burn's lazily initialised parameters to draw their values now.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
 impl Network {
     /// Builds the model of `spec` for samples of `shape` and `classes` outputs, with fresh
-    /// weights drawn from `device`'s generator.
+    /// weights drawn from `device`'s generator *now*: burn initialises parameters lazily, at
+    /// first use, which would make a node's weights depend on what other nodes drew before its
+    /// first forward pass (and, on parallel threads, on scheduling).
     pub fn init(spec: &ModelSpec, shape: &[usize], classes: usize, device: &Device) -> Self {
+        let net = Self::build(spec, shape, classes, device);
+        net.visit(&mut Materialize);
+        net
+    }
+
+    fn build(spec: &ModelSpec, shape: &[usize], classes: usize, device: &Device) -> Self {
         let d: usize = shape.iter().product();
         match spec {
             ModelSpec::Mlp { hidden, dropout } => {
@@ -202,7 +261,7 @@ impl Network {
                     layers.push(LinearConfig::new(width, w.get()).init(device));
                     width = w.get();
                 }
-                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: DropoutConfig::new(dropout.get()).init() })
+                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: dropout.get() })
             }
             ModelSpec::Cnn1d { channels, kernel } => {
                 let k = kernel.get();
@@ -233,7 +292,7 @@ impl Network {
                     pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
                     fc: LinearConfig::new(cin * h * w, hidden.get()).init(device),
                     out: LinearConfig::new(hidden.get(), classes).init(device),
-                    dropout: DropoutConfig::new(dropout.get()).init(),
+                    dropout: dropout.get(),
                     shape: [shape[0], shape[1], shape[2]],
                 })
             }
@@ -267,7 +326,8 @@ impl Network {
         }
     }
 
-    /// Logits `[B, classes]` of a flat batch `[B, D]`.
+    /// Logits `[B, classes]` of a flat batch `[B, D]`, without dropout (evaluation, or training
+    /// a model without dropout).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.forward_taps(x, &mut Taps::default())
     }
