@@ -92,6 +92,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "results/compare")]
         out: PathBuf,
     },
+    /// Measure cohort step throughput: K-peer DML steps/s for the MLP 784-1200-1200-10 and a
+    /// small CNN at batch 128, serial vs parallel peers, with overhead ratios (Markdown).
+    Bench {
+        /// Cohort sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        peers: Vec<usize>,
+        /// Timed steps per measurement (after 3 warm-up steps).
+        #[arg(long, default_value_t = 30)]
+        steps: usize,
+    },
     /// Inspect, export and fetch data sets.
     Data {
         /// Data action.
@@ -163,6 +173,10 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     let root = data::data_root(cli.data_dir.as_deref());
     match cli.command {
         Command::Check { files, plan } => Ok(check(&files, plan)),
+        Command::Bench { peers, steps } => {
+            print!("{}", engine::bench::report(&peers, steps.max(1)));
+            Ok(0)
+        }
         Command::Plot { dirs } => {
             for d in dirs {
                 for f in plot::plot_path(&d)? {

@@ -5,6 +5,7 @@
 //! initial weights per node, batch order, jitter and dropout per epoch. A run resumed from its
 //! last complete epoch therefore continues exactly as the uninterrupted run would have.
 
+pub mod bench;
 pub mod eval;
 pub mod optim;
 pub mod progress;
@@ -225,7 +226,7 @@ fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Net
 
 /// One rayon pool per trained node when the stage's nodes step in parallel (see
 /// [`Concurrency`]): the available threads are split evenly, at least one each.
-fn thread_pools(c: Concurrency, st: &crate::config::PlanStage) -> Option<Vec<rayon::ThreadPool>> {
+pub(crate) fn thread_pools(c: Concurrency, st: &crate::config::PlanStage) -> Option<Vec<rayon::ThreadPool>> {
     let threads = rayon::current_num_threads();
     let k = st.train.len();
     let parallel = st.update == crate::config::UpdateOrder::Simultaneous

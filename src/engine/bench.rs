@@ -1,0 +1,105 @@
+//! `cohort bench`: steps per second of a K-peer DML cohort step (forward, exchange, loss,
+//! backward, optimiser step for every peer) at batch 128, serial vs parallel peers, with the
+//! ratios the performance targets are stated in (DESIGN.md §5). Timing lives here and in
+//! `scripts/bench.sh`, never in tests.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::config::values::Temperature;
+use crate::config::{Concurrency, LossSpec, ModelSpec, OptimizerSpec, PlanStage, Term, UpdateOrder};
+use crate::data::Samples;
+use crate::data::batch::gather;
+use crate::models::{Network, Noise};
+
+use super::step::{StepContext, train_step};
+use super::{backend_device, optim, thread_pools};
+
+/// One measurement.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    /// Model label.
+    pub model: String,
+    /// Peers.
+    pub peers: usize,
+    /// `serial` or `threads`.
+    pub mode: &'static str,
+    /// Cohort steps per second.
+    pub steps_per_s: f64,
+}
+
+/// The two benchmark models: the MLP 784-1200-1200-10 and a small CNN, on 1×28×28 inputs.
+pub fn models() -> Vec<(&'static str, ModelSpec)> {
+    let parse = |s: &str| crate::config::ron_options().from_str::<ModelSpec>(s).expect("valid model");
+    vec![("mlp-1200", parse("Mlp(hidden: [1200, 1200])")), ("cnn-32-64", parse("Cnn2d(channels: [32, 64], hidden: 128)"))]
+}
+
+/// Measures `steps` timed steps (after 3 warm-up steps) of a `k`-peer DML cohort of `spec`.
+pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency, steps: usize) -> Measurement {
+    let (plain, _) = backend_device();
+    let device = plain.clone().autodiff();
+    let shape = [1, 28, 28];
+    let (batch, classes) = (128, 10);
+    let mut noise = Noise::new(7);
+    let samples = Samples {
+        features: (0..batch * 784).map(|_| noise.next_f32()).collect(),
+        labels: (0..batch).map(|i| (i % classes) as u8).collect(),
+        shape: shape.to_vec(),
+        classes,
+    };
+    let idx: Vec<usize> = (0..batch).collect();
+    let t = Temperature::new(1.0).expect("valid");
+    let mut terms = Vec::new();
+    for n in 0..k {
+        terms.push(Term { to: n, from: vec![], loss: LossSpec::CrossEntropy, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into() });
+        let others: Vec<usize> = (0..k).filter(|&m| m != n).collect();
+        if !others.is_empty() {
+            terms.push(Term { to: n, from: others, loss: LossSpec::MutualKl { temperature: t }, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into() });
+        }
+    }
+    let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };
+    let sgd: OptimizerSpec = crate::config::ron_options().from_str("Sgd(lr: 0.01, momentum: 0.9)").expect("valid");
+    let mut models: Vec<Option<Network>> = (0..k).map(|_| Some(Network::init(spec, &shape, classes, &device))).collect();
+    let mut optimizers: HashMap<usize, _> = (0..k).map(|n| (n, optim::build(&sgd))).collect();
+    let lr: HashMap<usize, f64> = (0..k).map(|n| (n, 0.01)).collect();
+    let fixed = HashMap::new();
+    let pools = thread_pools(concurrency, &stage);
+    let mut run = |count: usize| {
+        for step in 0..count {
+            let ctx = StepContext { stage: &stage, epoch: 0, step, noise_seed: 1, device: &device, plain: &plain, fixed: &fixed, lr: &lr, pools: pools.as_deref() };
+            train_step(&ctx, gather(&samples, &idx, 0, None), &mut models, &mut optimizers).expect("finite loss");
+        }
+    };
+    run(3);
+    let start = Instant::now();
+    run(steps);
+    let secs = start.elapsed().as_secs_f64();
+    Measurement { model: label.into(), peers: k, mode: if pools.is_some() { "threads" } else { "serial" }, steps_per_s: steps as f64 / secs }
+}
+
+/// Runs the grid and renders the Markdown report with the ratios.
+pub fn report(peers: &[usize], steps: usize) -> String {
+    let mut out = format!(
+        "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend flex, {} threads, {steps} timed steps\n\n",
+        rayon::current_num_threads()
+    );
+    out.push_str("| model | K | serial steps/s | threads steps/s | threads / serial | overhead serial = t(K) / (K·t(1)) | overhead threads |\n|---|---|---|---|---|---|---|\n");
+    for (label, spec) in models() {
+        let single = measure(label, &spec, 1, Concurrency::Serial, steps);
+        for &k in peers {
+            let serial = if k == 1 { single.clone() } else { measure(label, &spec, k, Concurrency::Serial, steps) };
+            let threads = if k == 1 { None } else { Some(measure(label, &spec, k, Concurrency::Threads, steps)) };
+            let overhead = |m: &Measurement| single.steps_per_s / (m.steps_per_s * k as f64);
+            out.push_str(&format!(
+                "| {label} | {k} | {:.1} | {} | {} | {:.3} | {} |\n",
+                serial.steps_per_s,
+                threads.as_ref().map_or("–".into(), |t| format!("{:.1}", t.steps_per_s)),
+                threads.as_ref().map_or("–".into(), |t| format!("{:.2}×", t.steps_per_s / serial.steps_per_s)),
+                overhead(&serial),
+                threads.as_ref().map_or("–".into(), |t| format!("{:.3}", overhead(t))),
+            ));
+        }
+    }
+    out.push_str("\noverhead = cohort step time / (K × single-model step time); < 1 means the cohort is cheaper than K separate models\n");
+    out
+}
