@@ -36,6 +36,7 @@ fn every_bad_fixture_is_rejected_with_a_position() {
         let src = std::fs::read_to_string(&f).unwrap();
         let err = config::plan_from_str(&src, &rel(&f)).expect_err(&format!("{} should be invalid", f.display()));
         assert!(err.diagnostics.iter().all(|d| d.pos.is_some()), "{err}");
+        assert!(err.diagnostics.iter().all(|d| d.hint.is_some()), "every mistake comes with a hint: {err}");
         let name = f.file_stem().unwrap().to_string_lossy().into_owned();
         insta::assert_snapshot!(name, err.to_string());
     }

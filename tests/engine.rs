@@ -173,6 +173,22 @@ fn divergence_stops_the_run_cleanly() {
     let summary = results::read_summary(&out[0].dir.join("summary.json")).unwrap();
     assert_eq!(summary.status, "diverged");
     assert_eq!(summary.diverged.as_ref(), Some(d));
+    // the other seeds of the run still run
+    let src2 = src.replace("seeds: [3]", "seeds: [3, 4]");
+    let out2 = engine::run(&plan(&src2, &tmp.path().join("two")), &opts(&src2)).unwrap();
+    assert_eq!(out2.len(), 2);
+    assert!(out2.iter().all(|o| o.dir.join("summary.json").exists()));
+}
+
+#[test]
+fn unwritable_output_is_a_clear_error() {
+    let src = peers("", "Simultaneous", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let err = engine::run(&plan(&src, &file.join("results")), &opts(&src)).unwrap_err().to_string();
+    assert!(err.contains("not-a-folder"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x", "nothing was overwritten");
 }
 
 /// The README's quick start: 2 DML peers (1-D CNN) on MNIST-1D reach >= 80 % test accuracy.

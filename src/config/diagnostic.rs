@@ -165,7 +165,19 @@ pub fn from_ron(e: &ron::error::SpannedError) -> Diagnostic {
         E::DuplicateStructField { field, .. } => {
             (format!("field `{field}` is given twice"), Some("keep one of them".into()))
         }
-        E::Message(m) => (m.clone(), None),
+        E::Message(m) => match m.split_once(super::values::HINT_SEPARATOR) {
+            Some((msg, hint)) => (msg.to_string(), Some(hint.to_string())),
+            None => (m.clone(), None),
+        },
+        E::ExpectedInteger | E::IntegerOutOfBounds => {
+            (e.code.to_string(), Some("write a whole number without quotes, e.g. `batch_size: 128`".into()))
+        }
+        E::ExpectedFloat => (e.code.to_string(), Some("write a number without quotes, e.g. `temperature: 4.0`".into())),
+        E::ExpectedString | E::ExpectedStringEnd => {
+            (e.code.to_string(), Some("names and paths are written in double quotes, e.g. `id: \"teacher\"`".into()))
+        }
+        E::ExpectedArray | E::ExpectedArrayEnd => (e.code.to_string(), Some("lists are written in brackets, e.g. `train: [\"a\", \"b\"]`".into())),
+        E::ExpectedBoolean => (e.code.to_string(), Some("write `true` or `false`".into())),
         E::ExpectedComma => (
             "expected a comma".into(),
             Some("separate fields and list items with `,`; check the line above for a missing comma or an unclosed bracket".into()),

@@ -5,8 +5,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Separates a value error's message from its hint (split again by the diagnostics).
+pub const HINT_SEPARATOR: &str = "\u{1f}hint\u{1f}";
+
 macro_rules! checked_float {
-    ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal, $hint:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
         #[serde(try_from = "f64", into = "f64")]
@@ -16,7 +19,7 @@ macro_rules! checked_float {
             /// Checks `v` as the file parser does.
             pub fn new(v: f64) -> Result<Self, String> {
                 let ok: fn(f64) -> bool = $check;
-                if ok(v) { Ok(Self(v)) } else { Err(format!(concat!($what, ", got {}"), v)) }
+                if ok(v) { Ok(Self(v)) } else { Err(format!(concat!($what, ", got {}{}", $hint), v, HINT_SEPARATOR)) }
             }
             /// The checked value.
             pub fn get(self) -> f64 {
@@ -45,31 +48,36 @@ macro_rules! checked_float {
 checked_float!(
     /// Softmax temperature T of a distillation term: finite and > 0 (T = 1 is plain softmax).
     Temperature, |v| v.is_finite() && v > 0.0 && v <= 1e4,
-    "temperature must be a finite number in (0, 10000]"
+    "temperature must be a finite number in (0, 10000]",
+    "T = 1 is the plain softmax; distillation usually uses T between 1 and 20 (Hinton et al. used 20 on MNIST)"
 );
 checked_float!(
     /// Weight of a loss term or of a source in a mixture: finite and >= 0.
     Weight, |v| v.is_finite() && (0.0..=1e6).contains(&v),
-    "weight must be a finite number in [0, 1e6]"
+    "weight must be a finite number in [0, 1e6]",
+    "weights scale loss terms; use 0 to switch a term off (for Hinton's KD: α on CrossEntropy, 1 − α on SoftTarget)"
 );
 checked_float!(
     /// Learning rate: finite and > 0.
     LearningRate, |v| v.is_finite() && v > 0.0 && v <= 1e3,
-    "learning rate must be a finite number in (0, 1000]"
+    "learning rate must be a finite number in (0, 1000]",
+    "typical values: Adam 1e-3, SGD with momentum 0.01 to 0.1"
 );
 checked_float!(
     /// A fraction in [0, 1) (held-out part of a split, dropout probability, …).
     Fraction, |v| v.is_finite() && (0.0..1.0).contains(&v),
-    "value must be a fraction in [0, 1)"
+    "value must be a fraction in [0, 1)",
+    "write e.g. 0.1 for 10 %"
 );
 checked_float!(
     /// A coefficient that must be finite and >= 0 (weight decay, momentum, decay factor, …).
     NonNegative, |v| v.is_finite() && (0.0..=1e6).contains(&v),
-    "value must be a finite number >= 0"
+    "value must be a finite number >= 0",
+    "e.g. momentum 0.9, weight_decay 5e-4"
 );
 
 macro_rules! checked_count {
-    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $what:literal, $hint:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "u64", into = "u64")]
@@ -81,7 +89,7 @@ macro_rules! checked_count {
                 if ($min..=$max).contains(&v) {
                     Ok(Self(v as usize))
                 } else {
-                    Err(format!(concat!($what, " must lie in {}..={}, got {}"), $min, $max, v))
+                    Err(format!(concat!($what, " must lie in {}..={}, got {}{}", $hint), $min, $max, v, HINT_SEPARATOR))
                 }
             }
             /// The checked value.
@@ -110,15 +118,18 @@ macro_rules! checked_count {
 
 checked_count!(
     /// Number of epochs of a stage.
-    Epochs, 1u64, 100_000u64, "epochs"
+    Epochs, 1u64, 100_000u64, "epochs",
+    "epochs count passes over the training split, per stage"
 );
 checked_count!(
     /// Mini-batch size.
-    BatchSize, 1u64, 1u64 << 20, "batch_size"
+    BatchSize, 1u64, 1u64 << 20, "batch_size",
+    "typical values are 32 to 256"
 );
 checked_count!(
     /// Width of a layer (units or channels).
-    Width, 1u64, 1u64 << 16, "layer width"
+    Width, 1u64, 1u64 << 16, "layer width",
+    "widths are numbers of units or channels, e.g. [800, 800]"
 );
 
 macro_rules! checked_name {
@@ -141,8 +152,9 @@ macro_rules! checked_name {
                     Ok(Self(v))
                 } else {
                     Err(format!(
-                        concat!($what, " {:?} is not allowed: use 1-64 letters, digits, '_', '-' or '.', not starting with '.' or '-'"),
-                        v
+                        concat!($what, " {:?} is not allowed{}names become file and folder names: use 1-64 letters, digits, '_', '-' or '.', not starting with '.' or '-'"),
+                        v,
+                        HINT_SEPARATOR
                     ))
                 }
             }
