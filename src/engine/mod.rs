@@ -381,8 +381,9 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
 
     let data = data::prepare(&plan.data, &opts.data_root, seed)?;
     let mut models = init_models(plan, seed, &device)?;
-    let (mut rows, start) = match (opts.resume, load_state(&dir, plan, &mut models)?) {
-        (true, Some((stage, done))) => {
+    let resumed = if opts.resume { load_state(&dir, plan, &mut models)? } else { None };
+    let (mut rows, start) = match resumed {
+        Some((stage, done)) => {
             let rows: Vec<MetricRow> = results::read_metrics(&dir.metrics())?
                 .into_iter()
                 .filter(|r| {
@@ -394,7 +395,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
             println!("seed {seed}: resuming stage `{}` after epoch {done}", plan.stages[stage].name);
             (rows, (stage, done))
         }
-        _ => (Vec::new(), (0, 0)),
+        None => (Vec::new(), (0, 0)),
     };
     let stage_names: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
     let mut epochs_run = 0;
