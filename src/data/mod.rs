@@ -165,15 +165,6 @@ pub fn data_root(explicit: Option<&Path>) -> PathBuf {
 }
 
 impl DataSource {
-    /// Short name (`mnist1d`, `mnist`, `cifar10`), also the default sub-folder.
-    pub fn key(&self) -> &'static str {
-        match self {
-            DataSource::Mnist1d(_) => "mnist1d",
-            DataSource::Mnist(_) => "mnist",
-            DataSource::Cifar10(_) => "cifar10",
-        }
-    }
-
     /// Loads the standard train/test splits, raw: MNIST-1D as generated, pixels in [0, 1].
     pub fn load(&self, root: &Path) -> Result<Splits, DataError> {
         match self {
