@@ -193,7 +193,9 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let md = out.join("compare.md");
             crate::fsutil::atomic_write_bytes(&md, table.as_bytes()).map_err(|e| Error::io(&md, e))?;
             let names: Vec<&str> = exps.iter().map(|x| x.name.as_str()).collect();
-            let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&names.join(" vs "), &rows))?;
+            let joined = names.join(" vs ");
+            let title = if joined.chars().count() > 48 { format!("{} experiments", names.len()) } else { joined };
+            let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&title, &rows))?;
             println!("\nwrote {}, {}", md.display(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
             Ok(if rows.is_empty() { EXIT_FAILURE } else { 0 })
         }

@@ -5,12 +5,20 @@ use std::path::{Path, PathBuf};
 
 use cohort::config::{self, LossSpec, UpdateOrder};
 
+/// The .ron files under `dir`, recursively, sorted.
 fn files_in(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "ron") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut v);
     v.sort();
     v
 }
@@ -22,7 +30,7 @@ fn rel(p: &Path) -> PathBuf {
 #[test]
 fn shipped_experiments_are_valid() {
     let files = files_in("experiments");
-    assert!(files.len() >= 4);
+    assert!(files.len() >= 10);
     for f in files {
         if let Err(e) = config::load_plan(&f) {
             panic!("{e}");

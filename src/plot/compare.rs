@@ -186,7 +186,8 @@ impl Chart for Bars {
         let lo = self.rows.iter().map(|r| 100.0 * (r.last.mean - r.last.std)).fold(f64::MAX, f64::min);
         let hi = self.rows.iter().map(|r| 100.0 * (r.last.mean + r.last.std)).fold(f64::MIN, f64::max);
         let y0 = ((lo - 3.0).floor()).max(0.0);
-        let y1 = ((hi + 1.5).ceil()).min(100.0).max(y0 + 1.0);
+        // headroom above the highest error bar keeps the legend clear of the bars
+        let y1 = (hi + 1.5 + (hi - y0) * 0.3).ceil().min(100.0).max(y0 + 1.0);
         let n = self.groups.len() as f64;
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{} — final test accuracy (%), mean ± std over seeds", self.title), (FONT, 19))
