@@ -185,62 +185,18 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Compare { dirs, out } => {
-            let exps = dirs.iter().map(|d| plot::compare::collect(d)).collect::<Result<Vec<_>, _>>()?;
-            let rows = plot::compare::rows(&exps);
-            let table = plot::compare::markdown(&rows, &exps);
-            print!("{table}");
-            let md = out.join("compare.md");
-            crate::fsutil::atomic_write_bytes(&md, table.as_bytes()).map_err(|e| Error::io(&md, e))?;
-            let names: Vec<&str> = exps.iter().map(|x| x.name.as_str()).collect();
-            let joined = names.join(" vs ");
-            let title = if joined.chars().count() > 48 { format!("{} experiments", names.len()) } else { joined };
-            let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&title, &rows))?;
-            println!("\nwrote {}, {}", md.display(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
-            Ok(if rows.is_empty() { EXIT_FAILURE } else { 0 })
-        }
+        Command::Compare { dirs, out } => compare(&dirs, &out),
         Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot } => {
-            let (mut plan, text) = config::load_plan(&file)?;
-            if let Some(s) = seeds {
-                plan.seeds = s;
-            }
-            print!("{}", plan.describe());
             let opts = RunOptions {
                 data_root: root,
                 resume,
                 overwrite,
                 progress: !no_progress,
                 experiment_file: file,
-                experiment_text: text,
+                experiment_text: String::new(),
                 stop_after_epochs,
             };
-            // first SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once
-            let _ = ctrlc::set_handler(|| {
-                static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-                if SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                    std::process::exit(EXIT_INTERRUPTED);
-                }
-                eprintln!("\ninterrupt: finishing the current step, then stopping (again to abort now)");
-                engine::request_stop();
-            });
-            let outcomes = engine::run(&plan, &opts)?;
-            if !no_plot {
-                for o in outcomes.iter().filter(|o| o.status == Status::Complete) {
-                    match plot::plot_run(&o.dir) {
-                        Ok(_) => println!("charts: {}", o.dir.join("charts").display()),
-                        Err(e) => eprintln!("warning: charts of {} not drawn: {e}", o.dir.display()),
-                    }
-                }
-            }
-            let diverged = outcomes.iter().filter(|o| matches!(o.status, Status::Diverged(_))).count();
-            if outcomes.iter().any(|o| o.status == Status::Interrupted) {
-                return Ok(EXIT_INTERRUPTED);
-            }
-            if diverged > 0 {
-                eprintln!("{diverged} of {} run(s) diverged; see summary.json in their folders", outcomes.len());
-                return Ok(EXIT_FAILURE);
-            }
-            Ok(0)
+            run(opts, seeds, no_plot)
         }
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
@@ -253,6 +209,59 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
     }
+}
+
+/// `cohort compare`: table to stdout and `<out>/compare.md`, bar chart to `<out>/compare.{png,svg}`.
+fn compare(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
+    let exps = dirs.iter().map(|d| plot::compare::collect(d)).collect::<Result<Vec<_>, _>>()?;
+    let rows = plot::compare::rows(&exps);
+    let table = plot::compare::markdown(&rows, &exps);
+    print!("{table}");
+    let md = out.join("compare.md");
+    crate::fsutil::atomic_write_bytes(&md, table.as_bytes()).map_err(|e| Error::io(&md, e))?;
+    let names: Vec<&str> = exps.iter().map(|x| x.name.as_str()).collect();
+    let joined = names.join(" vs ");
+    let title = if joined.chars().count() > 48 { format!("{} experiments", names.len()) } else { joined };
+    let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&title, &rows))?;
+    println!("\nwrote {}, {}", md.display(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+    Ok(if rows.is_empty() { EXIT_FAILURE } else { 0 })
+}
+
+/// `cohort run`: check, train every seed, draw the charts of the complete runs.
+fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool) -> Result<i32, Error> {
+    let (mut plan, text) = config::load_plan(&opts.experiment_file)?;
+    opts.experiment_text = text;
+    if let Some(s) = seeds {
+        plan.seeds = s;
+    }
+    print!("{}", plan.describe());
+    // first SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once
+    let _ = ctrlc::set_handler(|| {
+        static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        eprintln!("\ninterrupt: finishing the current step, then stopping (again to abort now)");
+        engine::request_stop();
+    });
+    let outcomes = engine::run(&plan, &opts)?;
+    if !no_plot {
+        for o in outcomes.iter().filter(|o| o.status == Status::Complete) {
+            match plot::plot_run(&o.dir) {
+                Ok(_) => println!("charts: {}", o.dir.join("charts").display()),
+                Err(e) => eprintln!("warning: charts of {} not drawn: {e}", o.dir.display()),
+            }
+        }
+    }
+    let diverged = outcomes.iter().filter(|o| matches!(o.status, Status::Diverged(_))).count();
+    if outcomes.iter().any(|o| o.status == Status::Interrupted) {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    if diverged > 0 {
+        eprintln!("{diverged} of {} run(s) diverged; see summary.json in their folders", outcomes.len());
+        return Ok(EXIT_FAILURE);
+    }
+    Ok(0)
 }
 
 fn check(files: &[PathBuf], plan: bool) -> i32 {
