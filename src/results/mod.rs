@@ -182,11 +182,15 @@ pub fn summarize(rows: &[MetricRow], stages: &[String]) -> Vec<StageSummary> {
                 return None;
             }
             let epochs = mine.iter().map(|r| r.epoch).max().unwrap_or(0);
+            let mut last_epoch: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in &mine {
+                let e = last_epoch.entry(r.node.as_str()).or_default();
+                *e = (*e).max(r.epoch);
+            }
             let mut nodes: BTreeMap<String, NodeSummary> = BTreeMap::new();
             for r in &mine {
                 let n = nodes.entry(r.node.clone()).or_default();
-                let last_epoch = mine.iter().filter(|x| x.node == r.node).map(|x| x.epoch).max().unwrap_or(0);
-                if r.epoch == last_epoch {
+                if r.epoch == last_epoch[r.node.as_str()] {
                     n.last.insert(format!("{}_{}", r.split, r.metric), r.value);
                 }
                 if r.metric == "accuracy" && r.split == "test" && n.best_test.as_ref().is_none_or(|b| r.value > b.accuracy) {
