@@ -214,3 +214,85 @@ fn no_loss_sends_gradient_into_its_sources() {
         assert!(to_vec(zt.grad(&grads).expect("trained logits get a gradient")).iter().any(|x| *x != 0.0), "{name}");
     }
 }
+
+// ---- feature losses and LFME
+
+fn t3(v: &[f64], dims: [usize; 3], d: &Device) -> Tensor<3> {
+    Tensor::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), dims), d)
+}
+
+fn pattern(n: usize, seed: f64) -> Vec<f64> {
+    (0..n).map(|i| ((i as f64 + 1.0) * (seed + 0.61) * 1.618).sin() * 1.5 + (i % 3) as f64 * 0.2).collect()
+}
+
+/// ½·(1/B) Σ_b Σ_f (u − r)²
+#[test]
+fn hint_is_half_squared_distance_batch_mean() {
+    let d = dev();
+    let (u, r) = (pattern(B * 6, 1.0), pattern(B * 6, 2.0));
+    let want = 0.5 * u.iter().zip(&r).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / B as f64;
+    let tt = |v: &[f64]| Tensor::<2>::from_data(TensorData::new(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), [B, 6]), &d);
+    close(scalar(hint(tt(&u), tt(&r))), want, 1e-5);
+    assert!(scalar(hint(tt(&u), tt(&u))).abs() < 1e-7);
+}
+
+/// at(x)_b = a_b/‖a_b‖ with a_bn = mean_c x_bcn²; loss = mean_{b,n} (at_s − at_t)²
+#[test]
+fn attention_transfer_matches_reference() {
+    let d = dev();
+    let n = 7;
+    let (cs, ct) = (3, 5); // channel counts may differ
+    let (s, t) = (pattern(B * cs * n, 3.0), pattern(B * ct * n, 4.0));
+    let at = |x: &[f64], c: usize| -> Vec<f64> {
+        let mut out = Vec::new();
+        for b in 0..B {
+            let a: Vec<f64> = (0..n).map(|p| (0..c).map(|k| x[(b * c + k) * n + p].powi(2)).sum::<f64>() / c as f64).collect();
+            let norm = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+            out.extend(a.iter().map(|v| v / norm));
+        }
+        out
+    };
+    let (ats, att) = (at(&s, cs), at(&t, ct));
+    let want = ats.iter().zip(&att).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / (B * n) as f64;
+    let got = scalar(attention_transfer(t3(&t, [B, ct, n], &d), t3(&s, [B, cs, n], &d)));
+    close(got, want, 1e-5);
+    // the map itself: unit norm per sample
+    let m = to_vec(attention_map(t3(&s, [B, cs, n], &d)));
+    for (g, w) in m.iter().zip(&ats) {
+        assert!((g - w).abs() < 1e-6);
+    }
+}
+
+/// (1/(B·C)) Σ (z − softmax(v))², as torch.nn.MSELoss() in the LFME authors' code
+#[test]
+fn lfme_regulariser_matches_reference() {
+    let d = dev();
+    let (v, z) = (logits(22, 2.0), logits(23, 1.0));
+    let mut want = 0.0;
+    for b in 0..B {
+        let p = ref_softmax(&v[b * C..(b + 1) * C], 1.0);
+        want += (0..C).map(|c| (z[b * C + c] - p[c]).powi(2)).sum::<f64>();
+    }
+    want /= (B * C) as f64;
+    let p = burn::tensor::activation::softmax(t2(&v, &d), 1);
+    close(scalar(lfme(t2(&z, &d), p)), want, 1e-5);
+}
+
+/// Feature targets are detached too: gradients reach the trained features only.
+#[test]
+fn feature_losses_send_no_gradient_into_the_source() {
+    let d = dev().autodiff();
+    let (u, v) = (pattern(B * 3 * 4, 5.0), pattern(B * 3 * 4, 6.0));
+    for name in ["hint", "attention", "lfme"] {
+        let (ut, vt) = (t3(&u, [B, 3, 4], &d).require_grad(), t3(&v, [B, 3, 4], &d).require_grad());
+        let loss = match name {
+            "hint" => hint(ut.clone().flatten(1, 2), vt.clone().flatten(1, 2)),
+            "attention" => attention_transfer(ut.clone(), vt.clone()),
+            _ => lfme(vt.clone().flatten(1, 2), ut.clone().flatten(1, 2)),
+        };
+        let grads = loss.backward();
+        let leaked = ut.grad(&grads).map(|g| g.into_data().try_into_vec::<f32>().unwrap().iter().any(|x| *x != 0.0)).unwrap_or(false);
+        assert!(!leaked, "{name}: gradient reached the source");
+        assert!(vt.grad(&grads).is_some(), "{name}: trained features get a gradient");
+    }
+}

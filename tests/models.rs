@@ -22,14 +22,18 @@ fn check(spec: &ModelSpec, shape: &[usize]) {
     assert_eq!(z.dims(), [3, 10], "{spec}");
     let got: Vec<&str> = taps.got.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(got, names.iter().map(String::as_str).collect::<Vec<_>>(), "{spec}");
-    for (name, t) in &taps.got {
-        let batch = match t {
-            Tap::Flat(t) => t.dims()[0],
-            Tap::Seq(t) => t.dims()[0],
-            Tap::Map(t) => t.dims()[0],
+    let declared = spec.tap_shapes(shape);
+    for ((name, t), (dname, dshape)) in taps.got.iter().zip(&declared) {
+        let dims: Vec<usize> = match t {
+            Tap::Flat(t) => t.dims().to_vec(),
+            Tap::Seq(t) => t.dims().to_vec(),
+            Tap::Map(t) => t.dims().to_vec(),
         };
-        assert_eq!(batch, 3, "{spec} tap {name}");
+        assert_eq!(dims[0], 3, "{spec} tap {name}");
+        // the shapes the resolver checks feature losses with are the real ones
+        assert_eq!((name, &dims[1..]), (dname, &dshape[..]), "{spec} tap {name}");
     }
+    assert_eq!(declared.len(), taps.got.len(), "{spec}");
     // a checkpoint restores the same function
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.bpk");
@@ -48,6 +52,8 @@ fn every_model_builds_runs_and_exposes_its_taps() {
     check(&model("Cnn2d(channels: [4, 8], hidden: 16, dropout: 0.1)"), &[1, 28, 28]);
     check(&model("Cnn2d(channels: [4], hidden: 8)"), &[3, 32, 32]);
     check(&model("ResNet(blocks: [1, 1], widths: [4, 8])"), &[3, 32, 32]);
+    check(&model("ResNet(blocks: [1, 1, 1, 1], widths: [4, 4, 8, 8])"), &[1, 28, 28]);
+    check(&model("Cnn2d(channels: [4, 4, 4], hidden: 8)"), &[1, 28, 28]);
 }
 
 #[test]

@@ -57,6 +57,7 @@ impl Plan {
             DataSource::Mnist1d(p) => format!("MNIST-1D (generated, {} samples, seed {})", p.num_samples, p.seed),
             DataSource::Mnist(_) => "MNIST (IDX files)".to_string(),
             DataSource::Cifar10(_) => "CIFAR-10 (binary files)".to_string(),
+            DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", crate::data::rotated::angle(r.test_domain)),
         };
         let _ = writeln!(s, "  data: {src}; input {:?}, {} classes; validation {}, jitter {}", self.input_shape, self.classes, self.data.validation, self.data.jitter);
         let _ = writeln!(s, "  batch {}, seeds {:?}, output {}", self.batch_size, self.seeds, self.output.join(&self.name).display());
@@ -64,7 +65,8 @@ impl Plan {
         for n in &self.nodes {
             let state = if n.frozen { "frozen".to_string() } else { n.optimizer.to_string() };
             let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
-            let _ = writeln!(s, "    {:<12} {} [{state}{ck}]", n.id, n.model);
+            let subset = n.train_on.as_ref().map(|t| format!(", trains on {}", subset_label(t))).unwrap_or_default();
+            let _ = writeln!(s, "    {:<12} {} [{state}{ck}{subset}]", n.id, n.model);
         }
         for (k, st) in self.stages.iter().enumerate() {
             let names: Vec<&str> = st.train.iter().map(|&i| self.nodes[i].id.as_str()).collect();
@@ -90,5 +92,21 @@ pub fn loss_label(l: &LossSpec) -> String {
         }
         LossSpec::Hint { from_tap, to_tap } => format!("Hint({from_tap} -> {to_tap})"),
         LossSpec::Attention { from_tap, to_tap } => format!("Attention({from_tap} -> {to_tap})"),
+        LossSpec::Lfme => "Lfme".into(),
     }
+}
+
+/// Short label of a training subset, e.g. `classes ≠ [3]`, `domains [1]`.
+pub fn subset_label(t: &Subset) -> String {
+    let mut parts = Vec::new();
+    if !t.classes.is_empty() {
+        parts.push(format!("classes {:?}", t.classes));
+    }
+    if !t.exclude_classes.is_empty() {
+        parts.push(format!("classes ≠ {:?}", t.exclude_classes));
+    }
+    if !t.domains.is_empty() {
+        parts.push(format!("domains {:?}", t.domains));
+    }
+    if parts.is_empty() { "everything".into() } else { parts.join(", ") }
 }

@@ -54,6 +54,8 @@ pub struct PlanNode {
     pub optimizer: OptimizerSpec,
     /// Schedule (the node's own or the shared one).
     pub schedule: ScheduleSpec,
+    /// The part of the training split this node trains on (`None` = all of it).
+    pub train_on: Option<Subset>,
 }
 
 /// One stage: which nodes train, for how long, with which loss terms.
@@ -95,6 +97,15 @@ impl DataSource {
             DataSource::Mnist1d(p) => (vec![p.final_seq_length], 10),
             DataSource::Mnist(_) => (vec![1, 28, 28], 10),
             DataSource::Cifar10(_) => (vec![3, 32, 32], 10),
+            DataSource::RotatedMnist(_) => (vec![1, 28, 28], 10),
+        }
+    }
+
+    /// The domains of the training split (empty for data sets without domains).
+    pub fn training_domains(&self) -> Vec<usize> {
+        match self {
+            DataSource::RotatedMnist(r) => (0..crate::data::rotated::DOMAINS).filter(|&d| d != r.test_domain).collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -113,6 +124,58 @@ impl ModelSpec {
             ModelSpec::ResNet { widths, .. } => {
                 let mut v: Vec<String> = (1..=widths.len()).map(|i| format!("stage{i}")).collect();
                 v.push("pool".into());
+                v
+            }
+        }
+    }
+
+    /// Shape (without the batch dimension) of every tap for inputs of `shape`: `[F]` for flat
+    /// features, `[C, L]` for 1-D maps, `[C, H, W]` for 2-D maps.
+    pub fn tap_shapes(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let d: usize = shape.iter().product();
+        match self {
+            ModelSpec::Mlp { hidden, .. } => hidden.iter().enumerate().map(|(i, w)| (format!("hidden{}", i + 1), vec![w.get()])).collect(),
+            ModelSpec::Cnn1d { channels, kernel } => {
+                let k = kernel.get();
+                let mut len = d;
+                channels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let stride = if i == 0 { 1 } else { 2 };
+                        len = (len + 2 * (k / 2) - k) / stride + 1;
+                        (format!("block{}", i + 1), vec![c.get(), len])
+                    })
+                    .collect()
+            }
+            ModelSpec::Cnn2d { channels, hidden, .. } => {
+                let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+                let mut v: Vec<(String, Vec<usize>)> = channels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        h /= 2;
+                        w /= 2;
+                        (format!("block{}", i + 1), vec![c.get(), h, w])
+                    })
+                    .collect();
+                v.push(("hidden".into(), vec![hidden.get()]));
+                v
+            }
+            ModelSpec::ResNet { widths, .. } => {
+                let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+                let mut v: Vec<(String, Vec<usize>)> = widths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i > 0 {
+                            h = h.div_ceil(2);
+                            w = w.div_ceil(2);
+                        }
+                        (format!("stage{}", i + 1), vec![c.get(), h, w])
+                    })
+                    .collect();
+                v.push(("pool".into(), vec![widths.last().map_or(0, |w| w.get())]));
                 v
             }
         }
@@ -179,6 +242,16 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
         }
     }
 
+    let domains = spec.data.source.training_domains();
+    if let DataSource::RotatedMnist(r) = &spec.data.source {
+        if r.test_domain >= crate::data::rotated::DOMAINS {
+            errs.push(
+                Diagnostic::at(root.field("data").field("source").field("test_domain"), format!("Rotated MNIST has domains 0..=5, not {}", r.test_domain))
+                    .hint("domain d is rotated by 15·d degrees; e.g. `test_domain: 5` holds out 75°"),
+            );
+        }
+    }
+
     // ---- nodes
     let nodes_path = root.field("nodes");
     if spec.nodes.is_empty() {
@@ -192,6 +265,31 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             errs.push(Diagnostic::at(p.field("id"), format!("duplicate node id `{}` (also `nodes[{first}]`)", n.id)).hint("node ids must be unique"));
         }
         n.model.check(&input_shape, &p.field("model"), &mut errs);
+        if let Some(sub) = &n.train_on {
+            let q = p.field("train_on");
+            for (field, list) in [("classes", &sub.classes), ("exclude_classes", &sub.exclude_classes)] {
+                if let Some(bad) = list.iter().find(|&&c| c >= classes) {
+                    errs.push(
+                        Diagnostic::at(q.field(field), format!("class {bad} does not exist: the data set has classes 0..={}", classes - 1))
+                            .hint("classes are numbered from 0, e.g. `exclude_classes: [3]` drops the digit 3"),
+                    );
+                }
+            }
+            for &d in &sub.domains {
+                if domains.is_empty() {
+                    errs.push(Diagnostic::at(q.field("domains"), "this data set has no domains").hint("domains exist in `RotatedMnist(...)`"));
+                    break;
+                } else if !domains.contains(&d) {
+                    errs.push(
+                        Diagnostic::at(q.field("domains"), format!("domain {d} is not a training domain"))
+                            .hint(format!("the training domains are {domains:?} (the test domain is held out)")),
+                    );
+                }
+            }
+            if (0..classes).all(|c| !(sub.classes.is_empty() || sub.classes.contains(&c)) || sub.exclude_classes.contains(&c)) {
+                errs.push(Diagnostic::at(q, format!("node `{}` would train on no class at all", n.id)).hint("`classes` keeps, `exclude_classes` drops; leave one class at least"));
+            }
+        }
         if n.frozen && n.checkpoint.is_none() {
             errs.push(
                 Diagnostic::at(p.field("frozen"), format!("frozen node `{}` has no checkpoint: it would stay at random weights", n.id))
@@ -246,6 +344,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                     }
                 }
                 let mut loss = loss.clone();
+                let attention = matches!(loss, LossSpec::Attention { .. });
                 match &mut loss {
                     LossSpec::CrossEntropy if !from.is_empty() => errs.push(
                         Diagnostic::at(p.field("from"), "`CrossEntropy` learns from the labels and takes no sources")
@@ -290,6 +389,55 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                         };
                         check_tap(from_i.first().copied(), from_tap, "from_tap", &mut errs);
                         check_tap(to_i, to_tap, "to_tap", &mut errs);
+                        let shape_of = |node: Option<usize>, tap: &str| {
+                            node.and_then(|n| spec.nodes[n].model.tap_shapes(&input_shape).into_iter().find(|(t, _)| t == tap).map(|(_, s)| s))
+                        };
+                        if let (Some(u), Some(v)) = (shape_of(from_i.first().copied(), from_tap), shape_of(to_i, to_tap)) {
+                            let what = if attention { "attention transfer" } else { "a hint (its adapter maps channels, not positions)" };
+                            if u.len() != v.len() || u[1..] != v[1..] {
+                                errs.push(
+                                    Diagnostic::at(p.field("loss"), format!("{what} needs taps of the same spatial size: `{from_tap}` is {u:?}, `{to_tap}` is {v:?} (channels first)"))
+                                        .hint("pick taps at the same resolution, e.g. both after the same number of pooling blocks"),
+                                );
+                            } else if attention && u.len() < 2 {
+                                errs.push(
+                                    Diagnostic::at(p.field("loss"), format!("attention transfer needs feature maps, but `{from_tap}` is a flat vector {u:?}"))
+                                        .hint("use conv taps (`block1`, `stage2`, ...), or `Hint` for flat features"),
+                                );
+                            }
+                        }
+                    }
+                    LossSpec::Lfme => {
+                        if domains.is_empty() {
+                            errs.push(Diagnostic::at(p.field("loss"), "`Lfme` needs a data set with domains").hint("use `source: RotatedMnist(test_domain: ...)`"));
+                        }
+                        let mut covered: Vec<usize> = Vec::new();
+                        let mut all_single = true;
+                        for (k, &f) in from_i.iter().enumerate() {
+                            let sub = spec.nodes[f].train_on.as_ref().map(|s| s.domains.clone()).unwrap_or_default();
+                            let class_filter = spec.nodes[f].train_on.as_ref().is_some_and(|s| !s.classes.is_empty() || !s.exclude_classes.is_empty());
+                            if sub.len() != 1 || class_filter {
+                                all_single = false;
+                                errs.push(
+                                    Diagnostic::at(p.field("from").index(k), format!("LFME expert `{}` must train on exactly one whole domain", spec.nodes[f].id))
+                                        .hint("give it `train_on: Subset(domains: [d])`, without class filters"),
+                                );
+                            } else if covered.contains(&sub[0]) {
+                                errs.push(Diagnostic::at(p.field("from").index(k), format!("two experts for domain {}", sub[0])));
+                            } else {
+                                covered.push(sub[0]);
+                            }
+                        }
+                        if let Some(t) = to_i {
+                            let wanted = spec.nodes[t].train_on.as_ref().filter(|s| !s.domains.is_empty()).map_or(domains.clone(), |s| s.domains.clone());
+                            let missing: Vec<usize> = wanted.iter().copied().filter(|d| !covered.contains(d)).collect();
+                            if !missing.is_empty() && !domains.is_empty() && all_single {
+                                errs.push(
+                                    Diagnostic::at(p.field("from"), format!("no expert for domain(s) {missing:?}, which `{}` trains on", spec.nodes[t].id))
+                                        .hint("add one expert node per training domain"),
+                                );
+                            }
+                        }
                     }
                     LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } => {}
                 }
@@ -418,6 +566,19 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             for (term, _, src_paths) in mine {
                 for (&src, spath) in term.from.iter().zip(src_paths) {
                     let in_stage = train.iter().any(|(i, _)| *i == src);
+                    // a source trained on a subset in this stage only has outputs on that subset
+                    if in_stage && term.loss != LossSpec::Lfme && spec.nodes[src].train_on.is_some() && spec.nodes[src].train_on != spec.nodes[node].train_on {
+                        errs.push(
+                            Diagnostic::at(
+                                spath.clone(),
+                                format!(
+                                    "`{}` trains only on a subset in stage `{name}`, so its outputs do not cover every sample `{}` trains on",
+                                    spec.nodes[src].id, spec.nodes[node].id
+                                ),
+                            )
+                            .hint("give both nodes the same `train_on`, or train the source in an earlier stage"),
+                        );
+                    }
                     let has_ckpt = spec.nodes[src].checkpoint.is_some();
                     let trained_at = stage_of_training(src);
                     let earlier = trained_at.iter().any(|&k| k < s);
@@ -490,6 +651,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                 checkpoint: n.checkpoint.clone(),
                 optimizer: n.optimizer.clone().unwrap_or_else(|| t.optimizer.clone()),
                 schedule: n.schedule.clone().unwrap_or_else(|| t.schedule.clone()),
+                train_on: n.train_on.clone(),
             })
             .collect(),
         stages,

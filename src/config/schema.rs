@@ -78,6 +78,25 @@ pub enum DataSource {
     Mnist(FolderSpec),
     /// CIFAR-10 binary version (`data_batch_{1..5}.bin`, `test_batch.bin`; 50000 / 10000 × 3×32×32).
     Cifar10(FolderSpec),
+    /// Rotated MNIST, DomainBed protocol, built from the fetched MNIST files: six domains rotated
+    /// 0, 15, …, 75°; `test_domain` is held out as the test split, the other five train (each
+    /// sample tagged with its domain, for `train_on: Subset(domains: …)` and `Lfme`).
+    RotatedMnist(RotatedSpec),
+}
+
+/// Rotated MNIST's split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Rotated")]
+pub struct RotatedSpec {
+    /// Held-out domain, 0..=5 (angle 15·d degrees).
+    pub test_domain: usize,
+    /// Seed of the shuffle that deals the 70 000 images into domains (fixed across runs, so
+    /// every seed of an experiment sees the same domains).
+    #[serde(default)]
+    pub shuffle_seed: u32,
+    /// Folder of the MNIST IDX files; default `<data root>/mnist`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where a file-based data set lives.
@@ -120,6 +139,29 @@ pub struct NodeSpec {
     /// Learning-rate schedule of this node; default `training.schedule`.
     #[serde(default)]
     pub schedule: Option<ScheduleSpec>,
+    /// Train this node only on part of the training split (a domain expert, a transfer set
+    /// without some classes); default: every sample. Evaluation always uses the full splits.
+    #[serde(default)]
+    pub train_on: Option<Subset>,
+}
+
+/// A part of the training split: the samples whose class and domain pass both filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Subset")]
+pub struct Subset {
+    /// Keep only these classes (empty = all).
+    pub classes: Vec<usize>,
+    /// Drop these classes (Hinton et al. 2015's transfer set without 3s: `[3]`).
+    pub exclude_classes: Vec<usize>,
+    /// Keep only these domains (empty = all); needs a data set with domains (RotatedMnist).
+    pub domains: Vec<usize>,
+}
+
+impl Subset {
+    /// Whether a sample of class `label` from `domain` belongs to the subset.
+    pub fn contains(&self, label: usize, domain: usize) -> bool {
+        (self.classes.is_empty() || self.classes.contains(&label)) && !self.exclude_classes.contains(&label) && (self.domains.is_empty() || self.domains.contains(&domain))
+    }
 }
 
 /// Architectures (a closed set: a typo is a parse error).
@@ -267,6 +309,10 @@ pub enum LossSpec {
         /// Tap of the target.
         to_tap: String,
     },
+    /// LFME logit regularisation (Chen et al. 2024): `mean_{b,c} (z_bc − softmax(v_{d(b)})_bc)²`
+    /// where `v_{d(b)}` are the logits of the expert of sample b's domain. The sources are the
+    /// experts, each with `train_on: Subset(domains: [d])`.
+    Lfme,
 }
 
 /// How an ensemble target is formed from its members.

@@ -67,6 +67,8 @@ pub struct Batch {
     pub labels: Vec<i64>,
     /// `[B, ...sample shape]`.
     pub shape: Vec<usize>,
+    /// Domain of each sample (0 for data sets without domains).
+    pub domains: Vec<u8>,
 }
 
 /// Gathers the samples `idx`; with `jitter > 0` each one is shifted by an independent random
@@ -88,7 +90,7 @@ pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut Legacy
     }
     let mut shape = vec![idx.len()];
     shape.extend_from_slice(&s.shape);
-    Batch { inputs, labels: idx.iter().map(|&i| s.labels[i] as i64).collect(), shape }
+    Batch { inputs, labels: idx.iter().map(|&i| s.labels[i] as i64).collect(), shape, domains: idx.iter().map(|&i| s.domain(i)).collect() }
 }
 
 /// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`), zero fill:

@@ -98,6 +98,7 @@ fn split(images: &[u8], labels: &[u8], img_path: &Path, lbl_path: &Path) -> Resu
         labels: labels.to_vec(),
         shape: vec![1, idims[1], idims[2]],
         classes: 10,
+        domains: Vec::new(),
     })
 }
 

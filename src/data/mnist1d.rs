@@ -227,6 +227,7 @@ pub fn generate(params: &Mnist1dParams) -> Splits {
         labels: idx.iter().map(|&i| ys[i]).collect(),
         shape: vec![params.final_seq_length],
         classes: CLASSES,
+        domains: Vec::new(),
     };
     Splits { train: build(&order[..split]), test: build(&order[split..]) }
 }

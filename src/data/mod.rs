@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod idx;
 pub mod mnist1d;
 pub mod rng;
+pub mod rotated;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,9 @@ pub struct Samples {
     pub shape: Vec<usize>,
     /// Number of classes.
     pub classes: usize,
+    /// Domain of each sample (e.g. the rotation of Rotated MNIST), or empty for data sets
+    /// without domains.
+    pub domains: Vec<u8>,
 }
 
 impl Samples {
@@ -54,7 +58,12 @@ impl Samples {
             labels: idx.iter().map(|&i| self.labels[i]).collect(),
             shape: self.shape.clone(),
             classes: self.classes,
+            domains: if self.domains.is_empty() { Vec::new() } else { idx.iter().map(|&i| self.domains[i]).collect() },
         }
+    }
+    /// Domain of sample `i` (0 for data sets without domains).
+    pub fn domain(&self, i: usize) -> u8 {
+        self.domains.get(i).copied().unwrap_or(0)
     }
     /// Samples per class.
     pub fn class_counts(&self) -> Vec<usize> {
@@ -171,6 +180,10 @@ impl DataSource {
             DataSource::Mnist1d(p) => Ok(mnist1d::generate(p)),
             DataSource::Mnist(f) => idx::load_mnist(&f.dir.clone().unwrap_or_else(|| root.join("mnist"))),
             DataSource::Cifar10(f) => cifar::load_cifar10(&f.dir.clone().unwrap_or_else(|| root.join("cifar10"))),
+            DataSource::RotatedMnist(r) => {
+                let mnist = idx::load_mnist(&r.dir.clone().unwrap_or_else(|| root.join("mnist")))?;
+                Ok(rotated::domains(mnist, r.test_domain, r.shuffle_seed))
+            }
         }
     }
 }

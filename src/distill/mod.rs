@@ -90,3 +90,35 @@ pub fn min_logit_target(vs: &[Tensor<2>], y: Tensor<1, Int>, t: f64) -> Tensor<2
     let min = shifted.reduce(|a, b| a.min_pair(b)).expect("non-empty");
     soft_target(min, t)
 }
+
+/// FitNets hint (Romero et al. 2015): `½·(1/B) Σ_b ‖u_b − r(v)_b‖²` for the source's detached
+/// hint `u` and the adapted guided features `r(v)`, both `[B, N]` (features flattened); the
+/// squared norm sums over features, the mean is over the batch.
+pub fn hint(u: Tensor<2>, rv: Tensor<2>) -> Tensor<1> {
+    let [b, _] = rv.dims();
+    (rv - u.detach()).powi_scalar(2).sum().div_scalar(2.0 * b as f64)
+}
+
+/// Attention map of a feature map `[B, C, N]` (positions flattened), Zagoruyko & Komodakis
+/// 2017 with p = 2: `at(x)_b = a_b / max(‖a_b‖₂, 1e-12)` where `a_bn = (1/C) Σ_c x_bcn²`.
+/// Shape `[B, N]`.
+pub fn attention_map(x: Tensor<3>) -> Tensor<2> {
+    let [b, _, n] = x.dims();
+    let a: Tensor<2> = x.powi_scalar(2).mean_dim(1).reshape([b, n]);
+    let norm = a.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    a / norm
+}
+
+/// Attention transfer loss: `(1/(B·N)) Σ_{b,n} (at(v)_bn − at(u)_bn)²` between the trained
+/// features `v` and the source's detached features `u`, both `[B, C, N]` (channel counts may
+/// differ; positions must match).
+pub fn attention_transfer(u: Tensor<3>, v: Tensor<3>) -> Tensor<1> {
+    (attention_map(v) - attention_map(u.detach())).powi_scalar(2).mean()
+}
+
+/// LFME logit regulariser (Chen et al. 2024): `(1/(B·C)) Σ_{b,c} (z_bc − p_bc)²` where `p` is the
+/// detached softmax of the sample's own-domain expert (`torch.nn.MSELoss()` between the target's
+/// logits and the experts' probabilities, as in the authors' code).
+pub fn lfme(z: Tensor<2>, p: Tensor<2>) -> Tensor<1> {
+    (z - p.detach()).powi_scalar(2).mean()
+}

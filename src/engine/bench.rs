@@ -10,9 +10,9 @@ use crate::config::values::Temperature;
 use crate::config::{Concurrency, LossSpec, ModelSpec, OptimizerSpec, PlanStage, Term, UpdateOrder};
 use crate::data::Samples;
 use crate::data::batch::gather;
-use crate::models::{Network, Noise};
+use crate::models::{Network, Noise, Trainee};
 
-use super::step::{StepContext, train_step};
+use super::step::{NodeNeeds, StepContext, train_step};
 use super::{backend_device, optim, thread_pools};
 
 /// One measurement.
@@ -46,6 +46,7 @@ pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency
         labels: (0..batch).map(|i| (i % classes) as u8).collect(),
         shape: shape.to_vec(),
         classes,
+        domains: Vec::new(),
     };
     let idx: Vec<usize> = (0..batch).collect();
     let t = Temperature::new(1.0).expect("valid");
@@ -59,14 +60,15 @@ pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency
     }
     let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };
     let sgd: OptimizerSpec = crate::config::ron_options().from_str("Sgd(lr: 0.01, momentum: 0.9)").expect("valid");
-    let mut models: Vec<Option<Network>> = (0..k).map(|_| Some(Network::init(spec, &shape, classes, &device))).collect();
+    let mut models: Vec<Option<Trainee>> = (0..k).map(|_| Some(Trainee::new(Network::init(spec, &shape, classes, &device), &[], &device))).collect();
+    let needs: HashMap<usize, NodeNeeds> = (0..k).map(|n| (n, NodeNeeds::default())).collect();
     let mut optimizers: HashMap<usize, _> = (0..k).map(|n| (n, optim::build(&sgd))).collect();
     let lr: HashMap<usize, f64> = (0..k).map(|n| (n, 0.01)).collect();
     let fixed = HashMap::new();
     let pools = thread_pools(concurrency, &stage);
     let mut run = |count: usize| {
         for step in 0..count {
-            let ctx = StepContext { stage: &stage, epoch: 0, step, noise_seed: 1, device: &device, plain: &plain, fixed: &fixed, lr: &lr, pools: pools.as_deref() };
+            let ctx = StepContext { stage: &stage, epoch: 0, step, noise_seed: 1, device: &device, plain: &plain, fixed: &fixed, needs: &needs, lr: &lr, pools: pools.as_deref() };
             train_step(&ctx, gather(&samples, &idx, 0, None), &mut models, &mut optimizers).expect("finite loss");
         }
     };

@@ -20,13 +20,13 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Concurrency, LossSpec, Plan};
+use crate::config::{Concurrency, Plan};
 use crate::data::batch::{Stream, epoch_batches, gather, stream_seed};
 use crate::data::rng::LegacyRandomState;
 use crate::data::{self, Prepared};
 use crate::error::Error;
 use crate::fsutil::atomic_write_bytes;
-use crate::models::Network;
+use crate::models::{Network, Trainee};
 use crate::results::{self, Divergence, MetricRow, RunDir, Summary};
 
 use progress::Progress;
@@ -138,28 +138,12 @@ struct Checkpointed {
     epochs_done: usize,
 }
 
-/// Rejects what the engine cannot train yet, before any work is done.
-fn check_supported(plan: &Plan) -> Result<(), Error> {
-    for st in &plan.stages {
-        for t in &st.terms {
-            if matches!(t.loss, LossSpec::Hint { .. } | LossSpec::Attention { .. }) {
-                return Err(Error::Unsupported(format!(
-                    "{}: feature losses (Hint, Attention) are part of the schema but this version of the engine does not train them yet (tracked in issue #6); remove the edge to run the rest",
-                    t.origin
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Serialises runs within one process: burn's backends seed one global generator (weight
 /// initialisation, dropout), so two runs interleaving their draws would not be reproducible.
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs every seed of `plan`, one after the other (none after an interruption).
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
-    check_supported(plan)?;
     let mut out = Vec::new();
     for &seed in &plan.seeds {
         if stop_requested() {
@@ -203,16 +187,20 @@ pub fn load_checkpoint(spec: &crate::config::ModelSpec, input_shape: &[usize], c
         .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
 }
 
-fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Network>>, Error> {
+/// Every node's network (its checkpoint, or fresh weights from its own seed stream) with the
+/// adapters of its hint terms, drawn after the network.
+fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Trainee>>, Error> {
     plan.nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
             device.seed(stream_seed(seed, Stream::Init, i) as u64);
             let m = Network::init(&n.model, &plan.input_shape, plan.classes, device);
+            let slots: Vec<(Vec<usize>, Vec<usize>)> = step::adapter_slots(plan, i).into_iter().map(|(_, f, t)| (f, t)).collect();
+            let adapters = |m: Network| Some(Trainee::new(m, &slots, device));
             match &n.checkpoint {
-                None => Ok(Some(m)),
-                Some(path) => m.try_load_file(path).map(Some).map_err(|e| {
+                None => Ok(adapters(m)),
+                Some(path) => m.try_load_file(path).map(adapters).map_err(|e| {
                     Error::Unsupported(format!(
                         "node `{}`: cannot load checkpoint {}: {e}. Checkpoints are written by `cohort run` as results/<experiment>/seed-<seed>/checkpoints/<node>.bpk for the same architecture",
                         n.id,
@@ -292,7 +280,7 @@ fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[
     Evaluated { rows, line }
 }
 
-fn save_state(dir: &RunDir, plan: &Plan, stage: usize, epochs_done: usize, models: &[Option<Network>], optimizers: &HashMap<usize, ModuleOptimizer>) -> Result<(), Error> {
+fn save_state(dir: &RunDir, plan: &Plan, stage: usize, epochs_done: usize, models: &[Option<Trainee>], optimizers: &HashMap<usize, ModuleOptimizer>) -> Result<(), Error> {
     let state = dir.state();
     let tmp = dir.root.join("state.tmp");
     let old = dir.root.join("state.old");
@@ -303,8 +291,14 @@ fn save_state(dir: &RunDir, plan: &Plan, stage: usize, epochs_done: usize, model
         if node.frozen {
             continue;
         }
+        // the network as a plain checkpoint; the hint adapters (if any) beside it
+        let Trainee { net, adapters } = models[n].clone().expect("model present");
         let path = tmp.join(format!("{}.bpk", node.id));
-        models[n].clone().expect("model present").save_file(&path).map_err(|e| io(&path, e.to_string()))?;
+        net.save_file(&path).map_err(|e| io(&path, e.to_string()))?;
+        if !adapters.is_empty() {
+            let path = tmp.join(format!("{}.adapters.bpk", node.id));
+            adapters.save_file(&path).map_err(|e| io(&path, e.to_string()))?;
+        }
         if let Some(opt) = optimizers.get(&n) {
             let path = tmp.join(format!("{}.optim.bpk", node.id));
             opt.save(&path).map_err(|e| io(&path, e.to_string()))?;
@@ -323,7 +317,7 @@ fn save_state(dir: &RunDir, plan: &Plan, stage: usize, epochs_done: usize, model
 }
 
 /// Loads the resumable state, if any: (stage, epochs done in it).
-fn load_state(dir: &RunDir, plan: &Plan, models: &mut [Option<Network>]) -> Result<Option<(usize, usize)>, Error> {
+fn load_state(dir: &RunDir, plan: &Plan, models: &mut [Option<Trainee>]) -> Result<Option<(usize, usize)>, Error> {
     // a crash between the two renames of `save_state` leaves only state.old
     let old = dir.root.join("state.old");
     if !dir.state().exists() && old.exists() {
@@ -336,9 +330,17 @@ fn load_state(dir: &RunDir, plan: &Plan, models: &mut [Option<Network>]) -> Resu
         if node.frozen {
             continue;
         }
+        let load_err = |p: &Path, e: String| Error::io(p, std::io::Error::other(e));
+        let Trainee { net, adapters } = models[n].take().expect("model present");
         let path = dir.state().join(format!("{}.bpk", node.id));
-        let m = models[n].take().expect("model present");
-        models[n] = Some(m.try_load_file(&path).map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?);
+        let net = net.try_load_file(&path).map_err(|e| load_err(&path, e.to_string()))?;
+        let adapters = if adapters.is_empty() {
+            adapters
+        } else {
+            let path = dir.state().join(format!("{}.adapters.bpk", node.id));
+            adapters.try_load_file(&path).map_err(|e| load_err(&path, e.to_string()))?
+        };
+        models[n] = Some(Trainee { net, adapters });
     }
     Ok(Some((c.stage, c.epochs_done)))
 }
@@ -417,7 +419,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
         for t in &st.terms {
             for &f in &t.from {
                 if !st.train.contains(&f) {
-                    fixed.entry(f).or_insert_with(|| models[f].as_ref().expect("model present").valid());
+                    fixed.entry(f).or_insert_with(|| models[f].as_ref().expect("model present").net.valid());
                 }
             }
         }
@@ -432,6 +434,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
         if let Some(p) = &pools {
             progress.line(&format!("[{}] {} nodes step in parallel, {} thread(s) each", st.name, st.train.len(), p[0].current_num_threads()));
         }
+        let needs = step::stage_needs(plan, s);
         let steps = data.train.len().div_ceil(plan.batch_size);
         progress.start_stage(&st.name, (st.epochs - first_epoch) * steps);
         for epoch in first_epoch..st.epochs {
@@ -444,15 +447,19 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
                 .map(|&n| (n, optim::lr_at(optim::base_lr(&plan.nodes[n].optimizer), &plan.nodes[n].schedule, epoch, st.epochs)))
                 .collect();
             let noise_seed = stream_seed(seed, Stream::Dropout, key) as u64;
-            let mut sums = vec![0.0; st.train.len()];
+            // (sum, count) of each node's loss over the steps it trained in
+            let mut sums = vec![(0.0, 0usize); st.train.len()];
             let batches = epoch_batches(data.train.len(), plan.batch_size, seed, key, false);
             for (k, idx) in batches.iter().enumerate() {
                 let batch = gather(&data.train, idx, plan.data.jitter, Some(&mut jitter_rng));
-                let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, device: &device, plain: &plain, fixed: &fixed, lr: &lr, pools: pools.as_deref() };
+                let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, device: &device, plain: &plain, fixed: &fixed, needs: &needs, lr: &lr, pools: pools.as_deref() };
                 match step::train_step(&ctx, batch, &mut models, &mut optimizers) {
                     Ok(losses) => {
                         for (a, l) in sums.iter_mut().zip(&losses) {
-                            *a += l;
+                            if let Some(l) = l {
+                                a.0 += l;
+                                a.1 += 1;
+                            }
                         }
                         if stop_requested() {
                             progress.finish();
@@ -467,7 +474,8 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
                             return Ok(outcome(Status::Interrupted));
                         }
                         progress.step(|| {
-                            let losses: Vec<String> = st.train.iter().zip(&losses).map(|(&n, l)| format!("{} {l:.3}", plan.nodes[n].id)).collect();
+                            let losses: Vec<String> =
+                                st.train.iter().zip(&losses).filter_map(|(&n, l)| l.map(|l| format!("{} {l:.3}", plan.nodes[n].id))).collect();
                             format!("epoch {}/{} loss {}", epoch + 1, st.epochs, losses.join(" "))
                         });
                     }
@@ -487,10 +495,14 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
             for (i, &n) in st.train.iter().enumerate() {
                 let id = &plan.nodes[n].id;
                 let mk = |metric: &str, value: f64| MetricRow { stage: st.name.clone(), epoch: epoch + 1, node: id.clone(), split: "train".into(), metric: metric.into(), value };
-                rows.push(mk("loss", sums[i] / batches.len() as f64));
+                // a node whose subset had no sample this epoch has no training loss to report
+                let (sum, count) = sums[i];
+                if count > 0 {
+                    rows.push(mk("loss", sum / count as f64));
+                }
                 rows.push(mk("lr", lr[&n]));
             }
-            let eval_models: Vec<Network> = st.train.iter().map(|&n| models[n].as_ref().expect("model present").valid()).collect();
+            let eval_models: Vec<Network> = st.train.iter().map(|&n| models[n].as_ref().expect("model present").net.valid()).collect();
             let ev = evaluate(plan, s, epoch + 1, &st.train, &eval_models, &data, &plain);
             rows.extend(ev.rows);
             results::write_metrics(&dir.metrics(), &rows)?;
@@ -511,7 +523,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
             let path = dir.checkpoint(&plan.nodes[n].id);
             std::fs::create_dir_all(path.parent().expect("has parent")).map_err(|e| Error::io(&path, e))?;
             let tmp = path.with_extension("bpk.tmp");
-            models[n].clone().expect("model present").save_file(&tmp).map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
+            models[n].clone().expect("model present").net.save_file(&tmp).map_err(|e| Error::io(&tmp, std::io::Error::other(e.to_string())))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
     }

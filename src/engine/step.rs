@@ -1,5 +1,6 @@
-//! One training step of a stage: every trained node does its forward pass on the same batch,
-//! outputs are exchanged as detached targets, each node computes its own loss and takes its own
+//! One training step of a stage: every trained node does its forward pass on the same batch
+//! (restricted to its `train_on` subset), outputs (logits and the feature taps other nodes ask
+//! for) are exchanged as detached targets, each node computes its own loss and takes its own
 //! optimiser step — simultaneously (all from the pre-step outputs) or sequentially (a node sees
 //! the refreshed outputs of the nodes that stepped before it in this step).
 
@@ -9,15 +10,15 @@ use std::sync::{Barrier, Mutex};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{Combine, LossSpec, PlanStage, Term, UpdateOrder};
+use crate::config::{Combine, LossSpec, Plan, PlanStage, Subset, Term, UpdateOrder};
 use crate::data::batch::{Batch, splitmix64};
 use crate::distill;
-use crate::models::{Network, Noise, Taps};
+use crate::models::{Adapter, Network, Noise, Tap, Taps, Trainee};
 
 use super::optim::ramp_up;
 
-/// `weight · ramp · loss` of one term for the trained logits `z`, given the detached outputs of
-/// its sources (in `term.from` order).
+/// `weight · ramp · loss` of one logit-level term for the trained logits `z`, given the
+/// detached outputs of its sources (in `term.from` order).
 pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, Int>, epoch: usize) -> Tensor<1> {
     let loss = match &term.loss {
         LossSpec::CrossEntropy => distill::cross_entropy(z, y),
@@ -40,11 +41,180 @@ pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, 
             };
             distill::kl_to_target(target, z, t)
         }
-        LossSpec::Hint { .. } | LossSpec::Attention { .. } => {
-            unreachable!("feature losses are rejected before training starts")
-        }
+        // `sources` holds, row for row of `z`, the logits of each sample's own-domain expert
+        LossSpec::Lfme => distill::lfme(z, burn::tensor::activation::softmax(sources[0].clone(), 1)),
+        LossSpec::Hint { .. } | LossSpec::Attention { .. } => unreachable!("feature terms go through `feature_loss`"),
     };
     loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs))
+}
+
+/// `weight · ramp · loss` of a feature term: the trained node's tap `v` (tracked), the source's
+/// tap `u` (detached) and, for hints, the node's adapter r.
+pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoch: usize) -> Tensor<1> {
+    let loss = match &term.loss {
+        LossSpec::Hint { .. } => {
+            let rv = adapter.expect("every hint term has an adapter").forward(v);
+            distill::hint(u.channels_by_positions().flatten(1, 2), rv.channels_by_positions().flatten(1, 2))
+        }
+        LossSpec::Attention { .. } => distill::attention_transfer(u.channels_by_positions(), v.channels_by_positions()),
+        _ => unreachable!("logit terms go through `term_loss`"),
+    };
+    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs))
+}
+
+/// The taps a term reads: (source tap, target tap) for feature terms.
+fn feature_taps(term: &Term) -> Option<(&str, &str)> {
+    match &term.loss {
+        LossSpec::Hint { from_tap, to_tap } | LossSpec::Attention { from_tap, to_tap } => Some((from_tap, to_tap)),
+        _ => None,
+    }
+}
+
+/// The adapters of node `n` across all stages: `(edge origin, from shape, to shape)` for each
+/// of its hint terms, in plan order (index = position in [`Trainee::adapters`]).
+pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, Vec<usize>, Vec<usize>)> {
+    let mut out: Vec<(String, Vec<usize>, Vec<usize>)> = Vec::new();
+    for st in &plan.stages {
+        for t in st.terms.iter().filter(|t| t.to == n) {
+            if let LossSpec::Hint { from_tap, to_tap } = &t.loss {
+                if out.iter().any(|(o, _, _)| *o == t.origin) {
+                    continue;
+                }
+                let shape = |node: usize, tap: &str| {
+                    plan.nodes[node].model.tap_shapes(&plan.input_shape).into_iter().find(|(name, _)| name == tap).map(|(_, s)| s).expect("the resolver checked the tap")
+                };
+                out.push((t.origin.clone(), shape(n, to_tap), shape(t.from[0], from_tap)));
+            }
+        }
+    }
+    out
+}
+
+/// What each node of a stage computes and shares in a step.
+#[derive(Clone, Debug, Default)]
+pub struct NodeNeeds {
+    /// Taps of the node's own feature terms (tracked).
+    pub own_taps: Vec<String>,
+    /// Taps other nodes' feature terms read from this node (shared detached).
+    pub shared_taps: Vec<String>,
+    /// The part of the batch the node trains on (trained nodes only).
+    pub subset: Option<Subset>,
+    /// Adapter index of each hint term, by edge origin.
+    pub adapters: HashMap<String, usize>,
+    /// Domain of an LFME expert (`train_on: Subset(domains: [d])`).
+    pub domain: Option<usize>,
+}
+
+impl NodeNeeds {
+    fn taps(&self) -> Vec<String> {
+        let mut v = self.own_taps.clone();
+        v.extend(self.shared_taps.iter().filter(|t| !self.own_taps.contains(t)).cloned());
+        v
+    }
+}
+
+/// [`NodeNeeds`] of every node taking part in stage `s` (trained nodes and sources).
+pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
+    let st = &plan.stages[s];
+    let mut needs: HashMap<usize, NodeNeeds> = HashMap::new();
+    for &n in &st.train {
+        let e = needs.entry(n).or_default();
+        e.subset = plan.nodes[n].train_on.clone();
+        e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _, _))| (o, k)).collect();
+    }
+    for t in &st.terms {
+        for &f in &t.from {
+            let e = needs.entry(f).or_default();
+            e.domain = plan.nodes[f].train_on.as_ref().and_then(|s| (s.domains.len() == 1).then(|| s.domains[0]));
+        }
+        if let Some((from_tap, to_tap)) = feature_taps(t) {
+            let own = &mut needs.entry(t.to).or_default().own_taps;
+            if !own.iter().any(|x| x == to_tap) {
+                own.push(to_tap.to_string());
+            }
+            let shared = &mut needs.entry(t.from[0]).or_default().shared_taps;
+            if !shared.iter().any(|x| x == from_tap) {
+                shared.push(from_tap.to_string());
+            }
+        }
+    }
+    needs
+}
+
+/// What a node shares in a step, detached: its logits and the taps others read, on `rows` of
+/// the batch (`None` = every row).
+#[derive(Clone, Debug)]
+pub struct Shared {
+    rows: Option<Vec<usize>>,
+    logits: Tensor<2>,
+    taps: Vec<(String, Tap)>,
+}
+
+/// [`Shared`] as plain data, to cross between threads.
+#[derive(Clone, Debug)]
+struct SharedData {
+    rows: Option<Vec<usize>>,
+    logits: TensorData,
+    taps: Vec<(String, TensorData)>,
+}
+
+impl Shared {
+    fn into_data(self) -> SharedData {
+        SharedData { rows: self.rows, logits: self.logits.into_data(), taps: self.taps.into_iter().map(|(n, t)| (n, t.into_data())).collect() }
+    }
+    fn from_data(d: &SharedData, device: &Device) -> Shared {
+        Shared {
+            rows: d.rows.clone(),
+            logits: Tensor::from_data(d.logits.clone(), device),
+            taps: d.taps.iter().map(|(n, t)| (n.clone(), Tap::from_data(t.clone(), device))).collect(),
+        }
+    }
+    fn tap(&self, name: &str) -> Tap {
+        self.taps.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).expect("the source shares every tap asked for")
+    }
+}
+
+/// Rows of the batch in `subset` (`None`: all rows).
+fn subset_rows(subset: &Option<Subset>, batch: &BatchMeta) -> Option<Vec<usize>> {
+    subset.as_ref().map(|s| (0..batch.labels.len()).filter(|&b| s.contains(batch.labels[b] as usize, batch.domains[b] as usize)).collect())
+}
+
+/// Labels and domains of the batch (what subsets are selected by).
+#[derive(Clone, Debug)]
+struct BatchMeta {
+    labels: Vec<i64>,
+    domains: Vec<u8>,
+}
+
+fn index_tensor(rows: &[usize], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device)
+}
+
+/// Positions, within a source's `have` rows, of the target's `want` rows (`None`: take the
+/// source's output as it is). The resolver guarantees `have` covers `want` (the same subset,
+/// or every row).
+fn restrict_index(have: &Option<Vec<usize>>, want: &Option<Vec<usize>>) -> Option<Vec<usize>> {
+    match (have, want) {
+        (None, None) => None,
+        (None, Some(w)) => Some(w.clone()),
+        (Some(h), Some(w)) if h == w => None,
+        (Some(h), Some(w)) => Some(w.iter().map(|r| h.iter().position(|x| x == r).expect("the source covers the target's rows")).collect()),
+        (Some(_), None) => panic!("a source trained on a subset cannot feed a node trained on everything (the resolver rejects this)"),
+    }
+}
+
+fn restrict(t: Tensor<2>, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, device: &Device) -> Tensor<2> {
+    match restrict_index(have, want) {
+        None => t,
+        Some(idx) => t.select(0, index_tensor(&idx, device)),
+    }
+}
+
+fn restrict_tap(t: Tap, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, device: &Device) -> Tap {
+    match restrict_index(have, want) {
+        None => t,
+        Some(idx) => t.select(index_tensor(&idx, device)),
+    }
 }
 
 /// What the step needs besides the batch.
@@ -63,10 +233,19 @@ pub struct StepContext<'a> {
     pub plain: &'a Device,
     /// Fixed sources of this stage in eval mode, by node index.
     pub fixed: &'a HashMap<usize, Network>,
+    /// What each node computes and shares ([`stage_needs`]).
+    pub needs: &'a HashMap<usize, NodeNeeds>,
     /// Learning rate of each trained node this epoch.
     pub lr: &'a HashMap<usize, f64>,
     /// One thread pool per trained node when the nodes step in parallel; `None` = serial.
     pub pools: Option<&'a [rayon::ThreadPool]>,
+}
+
+/// A tracked forward pass of one trained node.
+struct Forward {
+    rows: Option<Vec<usize>>,
+    z: Tensor<2>,
+    taps: Taps,
 }
 
 impl StepContext<'_> {
@@ -77,19 +256,86 @@ impl StepContext<'_> {
         Noise::new(k)
     }
 
-    /// The summed loss terms of node `n` for its tracked logits `z`.
-    fn node_loss(&self, n: usize, z: &Tensor<2>, outputs: &HashMap<usize, Tensor<2>>, y: &Tensor<1, Int>) -> Tensor<1> {
+    /// The tracked forward pass of trained node `n` on its rows of the batch, collecting the taps
+    /// it and others need; `None` when none of the batch's samples is in its subset.
+    fn forward(&self, n: usize, net: &Network, x: &Tensor<2>, meta: &BatchMeta, pass: u64) -> Option<Forward> {
+        let needs = &self.needs[&n];
+        let rows = subset_rows(&needs.subset, meta);
+        let x = match &rows {
+            Some(r) if r.is_empty() => return None,
+            Some(r) => x.clone().select(0, index_tensor(r, &x.device())),
+            None => x.clone(),
+        };
+        let mut taps = Taps::training(self.noise(n, pass)).wanting(&needs.taps());
+        let z = net.forward_taps(x, &mut taps);
+        Some(Forward { rows, z, taps })
+    }
+
+    /// The detached outputs of a forward pass that other nodes may read.
+    fn share(&self, n: usize, f: &Forward) -> Shared {
+        let taps = self.needs[&n]
+            .shared_taps
+            .iter()
+            .map(|name| {
+                let t = f.taps.got.iter().find(|(g, _)| g == name).map(|(_, t)| t.clone()).expect("forward collected the shared tap");
+                (name.clone(), t.detach())
+            })
+            .collect();
+        Shared { rows: f.rows.clone(), logits: f.z.clone().detach(), taps }
+    }
+
+    /// The summed loss terms of node `n` for its forward pass `f`.
+    fn node_loss(&self, n: usize, f: &Forward, adapters: &[Adapter], outputs: &HashMap<usize, Shared>, y: &Tensor<1, Int>, meta: &BatchMeta) -> Tensor<1> {
+        let device = &f.z.device();
+        let y = match &f.rows {
+            Some(r) => y.clone().select(0, index_tensor(r, device)),
+            None => y.clone(),
+        };
         self.stage
             .terms
             .iter()
             .filter(|t| t.to == n)
             .map(|term| {
-                let sources: Vec<Tensor<2>> = term.from.iter().map(|s| outputs[s].clone()).collect();
-                term_loss(term, z.clone(), &sources, y.clone(), self.epoch)
+                if let Some((from_tap, to_tap)) = feature_taps(term) {
+                    let src = &outputs[&term.from[0]];
+                    let u = restrict_tap(src.tap(from_tap), &src.rows, &f.rows, device);
+                    let v = f.taps.got.iter().find(|(g, _)| g == to_tap).map(|(_, t)| t.clone()).expect("forward collected the own tap");
+                    let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
+                    feature_loss(term, u, v, adapter, self.epoch)
+                } else if term.loss == LossSpec::Lfme {
+                    let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
+                    term_loss(term, f.z.clone(), &[target], y.clone(), self.epoch)
+                } else {
+                    let sources: Vec<Tensor<2>> = term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
+                    term_loss(term, f.z.clone(), &sources, y.clone(), self.epoch)
+                }
             })
             .reduce(|a, b| a + b)
             .expect("the resolver guarantees every trained node has a term")
     }
+}
+
+/// For each of the target's rows, the logits of the expert of that sample's domain.
+fn lfme_target(experts: &[usize], needs: &HashMap<usize, NodeNeeds>, outputs: &HashMap<usize, Shared>, want: &Option<Vec<usize>>, meta: &BatchMeta, device: &Device) -> Tensor<2> {
+    let all: Vec<usize> = (0..meta.labels.len()).collect();
+    let rows = want.as_ref().unwrap_or(&all);
+    let mut idx = vec![usize::MAX; rows.len()];
+    let mut parts = Vec::new();
+    let mut offset = 0;
+    for s in experts {
+        // an expert with none of its domain's samples in this batch shares nothing
+        let (Some(sh), Some(d)) = (outputs.get(s), needs[s].domain) else { continue };
+        let have = sh.rows.as_ref().unwrap_or(&all);
+        for (k, &r) in rows.iter().enumerate() {
+            if meta.domains[r] as usize == d {
+                idx[k] = offset + have.iter().position(|&x| x == r).expect("an expert covers its domain's rows");
+            }
+        }
+        offset += have.len();
+        parts.push(sh.logits.clone());
+    }
+    assert!(idx.iter().all(|&i| i != usize::MAX), "every sample has its domain's expert (the resolver checks coverage)");
+    Tensor::cat(parts, 0).select(0, index_tensor(&idx, device))
 }
 
 /// A non-finite loss.
@@ -101,34 +347,38 @@ pub struct NonFinite {
     pub value: f64,
 }
 
-/// Runs one step; returns each trained node's loss value (in `stage.train` order), or the
-/// first node (in that order) whose loss is not finite; a node with a non-finite loss takes no
-/// optimiser step.
+/// Runs one step; returns each trained node's loss value (in `stage.train` order; `None` for a
+/// node none of whose samples is in the batch), or the first node (in that order) whose loss
+/// is not finite; a node with a non-finite loss takes no optimiser step.
 pub fn train_step(
     ctx: &StepContext,
     batch: Batch,
-    models: &mut [Option<Network>],
+    models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
-) -> Result<Vec<f64>, NonFinite> {
+) -> Result<Vec<Option<f64>>, NonFinite> {
     let b = batch.labels.len();
     let d = batch.inputs.len() / b;
+    let meta = BatchMeta { labels: batch.labels.clone(), domains: batch.domains };
     let data = TensorData::new(batch.inputs, [b, d]);
     let x = Tensor::<2>::from_data(data.clone(), ctx.device);
     let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels, [b]), ctx.device);
-    // outputs of the fixed sources (eval mode, detached)
-    let mut outputs: HashMap<usize, Tensor<2>> = HashMap::new();
+    // outputs of the fixed sources (eval mode, every row, detached)
+    let mut outputs: HashMap<usize, Shared> = HashMap::new();
     if !ctx.fixed.is_empty() {
         let x_plain = Tensor::<2>::from_data(data, ctx.plain);
         for (&n, m) in ctx.fixed {
-            outputs.insert(n, m.forward(x_plain.clone()).autodiff().detach());
+            let mut taps = Taps::new(&ctx.needs[&n].shared_taps);
+            let z = m.forward_taps(x_plain.clone(), &mut taps);
+            let taps = taps.got.into_iter().map(|(name, t)| (name, t.autodiff().detach())).collect();
+            outputs.insert(n, Shared { rows: None, logits: z.autodiff().detach(), taps });
         }
     }
     match ctx.pools {
         Some(pools) if ctx.stage.update == UpdateOrder::Simultaneous && ctx.stage.train.len() > 1 => {
             let y_data = y.into_data();
-            parallel_step(ctx, pools, &x.into_data(), &y_data, outputs, models, optimizers)
+            parallel_step(ctx, pools, &x.into_data(), &y_data, &meta, outputs, models, optimizers)
         }
-        _ => serial_step(ctx, x, y, outputs, models, optimizers),
+        _ => serial_step(ctx, x, y, &meta, outputs, models, optimizers),
     }
 }
 
@@ -138,27 +388,33 @@ fn serial_step(
     ctx: &StepContext,
     x: Tensor<2>,
     y: Tensor<1, Int>,
-    mut outputs: HashMap<usize, Tensor<2>>,
-    models: &mut [Option<Network>],
+    meta: &BatchMeta,
+    mut outputs: HashMap<usize, Shared>,
+    models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
-) -> Result<Vec<f64>, NonFinite> {
+) -> Result<Vec<Option<f64>>, NonFinite> {
     let train = &ctx.stage.train;
-    let mut tracked: HashMap<usize, Tensor<2>> = HashMap::new();
+    let mut tracked: HashMap<usize, Forward> = HashMap::new();
     for &n in train {
-        let z = models[n].as_ref().expect("trained model present").forward_taps(x.clone(), &mut Taps::training(ctx.noise(n, 0)));
-        outputs.insert(n, z.clone().detach());
-        tracked.insert(n, z);
+        if let Some(f) = ctx.forward(n, &models[n].as_ref().expect("trained model present").net, &x, meta, 0) {
+            outputs.insert(n, ctx.share(n, &f));
+            tracked.insert(n, f);
+        }
     }
     let mut values = Vec::with_capacity(train.len());
     for (k, &n) in train.iter().enumerate() {
-        let z = tracked.remove(&n).expect("tracked output");
-        let loss = ctx.node_loss(n, &z, &outputs, &y);
+        let Some(f) = tracked.remove(&n) else {
+            values.push(None);
+            continue;
+        };
+        let model = models[n].take().expect("trained model present");
+        let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &y, meta);
         let value = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
+            models[n] = Some(model);
             return Err(NonFinite { node: n, value });
         }
-        values.push(value);
-        let model = models[n].take().expect("trained model present");
+        values.push(Some(value));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let opt = optimizers.get_mut(&n).expect("optimizer of trained node");
         let model = opt.step(ctx.lr[&n], model, grads);
@@ -166,8 +422,9 @@ fn serial_step(
             // later nodes of this step see this node's refreshed outputs
             let needed = train[k + 1..].iter().any(|&later| ctx.stage.terms.iter().any(|t| t.to == later && t.from.contains(&n)));
             if needed {
-                let fresh = model.forward_taps(x.clone(), &mut Taps::training(ctx.noise(n, 1)));
-                outputs.insert(n, fresh.detach());
+                if let Some(fresh) = ctx.forward(n, &model.net, &x, meta, 1) {
+                    outputs.insert(n, ctx.share(n, &fresh));
+                }
             }
         }
         models[n] = Some(model);
@@ -177,28 +434,30 @@ fn serial_step(
 
 /// Simultaneous update on one thread per node, each inside its own rayon pool (so the
 /// backend's parallel operations of one node stay on its share of the cores). The exchange is
-/// a barrier: every node publishes its detached output, waits for the others, then computes
+/// a barrier: every node publishes its detached outputs, waits for the others, then computes
 /// its loss, backward pass and optimiser step.
+#[allow(clippy::too_many_arguments)]
 fn parallel_step(
     ctx: &StepContext,
     pools: &[rayon::ThreadPool],
     x: &TensorData,
     y: &TensorData,
-    fixed: HashMap<usize, Tensor<2>>,
-    models: &mut [Option<Network>],
+    meta: &BatchMeta,
+    fixed: HashMap<usize, Shared>,
+    models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
-) -> Result<Vec<f64>, NonFinite> {
+) -> Result<Vec<Option<f64>>, NonFinite> {
     let train = &ctx.stage.train;
     // Nothing autodiff-related is shared between the threads: each builds its own input tensors
     // from the batch data, and outputs cross over as plain data, so the threads' graphs are
     // disjoint and never merged (or locked together) by burn's autodiff graph registry.
-    let exchange: Mutex<HashMap<usize, TensorData>> = Mutex::new(fixed.into_iter().map(|(n, t)| (n, t.into_data())).collect());
+    let exchange: Mutex<HashMap<usize, SharedData>> = Mutex::new(fixed.into_iter().map(|(n, t)| (n, t.into_data())).collect());
     let barrier = Barrier::new(train.len());
-    let work: Vec<(usize, Network, ModuleOptimizer)> = train
+    let work: Vec<(usize, Trainee, ModuleOptimizer)> = train
         .iter()
         .map(|&n| (n, models[n].take().expect("trained model present"), optimizers.remove(&n).expect("optimizer of trained node")))
         .collect();
-    let done: Vec<(usize, Network, ModuleOptimizer, f64)> = std::thread::scope(|scope| {
+    let done: Vec<(usize, Trainee, ModuleOptimizer, Option<f64>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .into_iter()
             .enumerate()
@@ -209,23 +468,22 @@ fn parallel_step(
                     pool.install(|| {
                         let x = Tensor::<2>::from_data(x.clone(), ctx.device);
                         let y = Tensor::<1, Int>::from_data(y.clone(), ctx.device);
-                        let z = model.forward_taps(x, &mut Taps::training(ctx.noise(n, 0)));
-                        exchange.lock().expect("exchange lock").insert(n, z.clone().detach().into_data());
+                        let f = ctx.forward(n, &model.net, &x, meta, 0);
+                        if let Some(f) = &f {
+                            exchange.lock().expect("exchange lock").insert(n, ctx.share(n, f).into_data());
+                        }
                         barrier.wait();
-                        let outputs: HashMap<usize, Tensor<2>> = exchange
-                            .lock()
-                            .expect("exchange lock")
-                            .iter()
-                            .map(|(&m, d)| (m, Tensor::<2>::from_data(d.clone(), ctx.device)))
-                            .collect();
-                        let loss = ctx.node_loss(n, &z, &outputs, &y);
+                        let Some(f) = f else { return (n, model, opt, None) };
+                        let outputs: HashMap<usize, Shared> =
+                            exchange.lock().expect("exchange lock").iter().map(|(&m, d)| (m, Shared::from_data(d, ctx.device))).collect();
+                        let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &y, meta);
                         let value = loss.clone().into_scalar::<f32>() as f64;
                         if !value.is_finite() {
-                            return (n, model, opt, value);
+                            return (n, model, opt, Some(value));
                         }
                         let grads = GradientsParams::from_grads(loss.backward(), &model);
                         let model = opt.step(ctx.lr[&n], model, grads);
-                        (n, model, opt, value)
+                        (n, model, opt, Some(value))
                     })
                 })
             })
@@ -237,13 +495,47 @@ fn parallel_step(
     for (n, model, opt, value) in done {
         models[n] = Some(model);
         optimizers.insert(n, opt);
-        if !value.is_finite() && bad.is_none() {
-            bad = Some(NonFinite { node: n, value });
+        if let Some(v) = value.filter(|v| !v.is_finite()) {
+            bad.get_or_insert(NonFinite { node: n, value: v });
         }
         values.push(value);
     }
     match bad {
         Some(b) => Err(b),
         None => Ok(values),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each row of the LFME target is the logits row of the expert of that sample's domain,
+    /// wherever that expert's rows sit in its own (subset) output.
+    #[test]
+    fn lfme_target_routes_rows_to_their_domain_expert() {
+        let device = Device::flex();
+        let meta = BatchMeta { labels: vec![0; 5], domains: vec![1, 0, 0, 1, 0] };
+        let row = |v: f32| [v, -v];
+        let logits = |rows: &[f32]| Tensor::<2>::from_data(TensorData::new(rows.iter().flat_map(|&v| row(v)).collect::<Vec<_>>(), [rows.len(), 2]), &device);
+        let mut outputs = HashMap::new();
+        outputs.insert(7, Shared { rows: Some(vec![1, 2, 4]), logits: logits(&[10.0, 20.0, 40.0]), taps: vec![] });
+        outputs.insert(9, Shared { rows: Some(vec![0, 3]), logits: logits(&[100.0, 300.0]), taps: vec![] });
+        let mut needs = HashMap::new();
+        needs.insert(7, NodeNeeds { domain: Some(0), ..Default::default() });
+        needs.insert(9, NodeNeeds { domain: Some(1), ..Default::default() });
+        let got: Vec<f32> = lfme_target(&[7, 9], &needs, &outputs, &None, &meta, &device).into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(got, vec![100.0, -100.0, 10.0, -10.0, 20.0, -20.0, 300.0, -300.0, 40.0, -40.0]);
+        // a target trained on rows 2 and 3 only
+        let got: Vec<f32> = lfme_target(&[7, 9], &needs, &outputs, &Some(vec![2, 3]), &meta, &device).into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(got, vec![20.0, -20.0, 300.0, -300.0]);
+    }
+
+    #[test]
+    fn restrict_index_maps_rows_between_subsets() {
+        assert_eq!(restrict_index(&None, &None), None);
+        assert_eq!(restrict_index(&None, &Some(vec![2, 5])), Some(vec![2, 5]));
+        assert_eq!(restrict_index(&Some(vec![1, 2, 5]), &Some(vec![1, 2, 5])), None);
+        assert_eq!(restrict_index(&Some(vec![1, 2, 5]), &Some(vec![2, 5])), Some(vec![1, 2]));
     }
 }

@@ -9,7 +9,7 @@ use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, TensorData, activation::relu};
+use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
 use crate::config::ModelSpec;
 
@@ -22,6 +22,112 @@ pub enum Tap {
     Seq(Tensor<3>),
     /// `[B, C, H, W]` (2-D conv blocks).
     Map(Tensor<4>),
+}
+
+impl Tap {
+    /// The same feature cut off from the graph.
+    pub fn detach(self) -> Tap {
+        match self {
+            Tap::Flat(t) => Tap::Flat(t.detach()),
+            Tap::Seq(t) => Tap::Seq(t.detach()),
+            Tap::Map(t) => Tap::Map(t.detach()),
+        }
+    }
+    /// `[B, C, N]` with the positions flattened (`N = 1` for flat features, `C` = features).
+    pub fn channels_by_positions(self) -> Tensor<3> {
+        match self {
+            Tap::Flat(t) => t.unsqueeze_dim(2),
+            Tap::Seq(t) => t,
+            Tap::Map(t) => t.flatten(2, 3),
+        }
+    }
+    /// The same feature on the autodiff device (a fixed source's output as a target).
+    pub fn autodiff(self) -> Tap {
+        match self {
+            Tap::Flat(t) => Tap::Flat(t.autodiff()),
+            Tap::Seq(t) => Tap::Seq(t.autodiff()),
+            Tap::Map(t) => Tap::Map(t.autodiff()),
+        }
+    }
+    /// The rows `rows` of the batch.
+    pub fn select(self, rows: Tensor<1, Int>) -> Tap {
+        match self {
+            Tap::Flat(t) => Tap::Flat(t.select(0, rows)),
+            Tap::Seq(t) => Tap::Seq(t.select(0, rows)),
+            Tap::Map(t) => Tap::Map(t.select(0, rows)),
+        }
+    }
+    /// Plain data, to cross between threads.
+    pub fn into_data(self) -> TensorData {
+        match self {
+            Tap::Flat(t) => t.into_data(),
+            Tap::Seq(t) => t.into_data(),
+            Tap::Map(t) => t.into_data(),
+        }
+    }
+    /// Back from [`Tap::into_data`] (the rank picks the variant).
+    pub fn from_data(d: TensorData, device: &Device) -> Tap {
+        match d.shape().len() {
+            2 => Tap::Flat(Tensor::from_data(d, device)),
+            3 => Tap::Seq(Tensor::from_data(d, device)),
+            _ => Tap::Map(Tensor::from_data(d, device)),
+        }
+    }
+}
+
+/// A learned FitNets adapter r (Romero et al. 2015) from a target's tap to a source's tap
+/// shape: a linear map for flat features, a 1×1 convolution for feature maps (channels
+/// `C_to → C_from`, positions unchanged).
+#[derive(Module, Debug)]
+pub enum Adapter {
+    /// `[B, F] → [B, F']`.
+    Linear(Linear),
+    /// `[B, C, L] → [B, C', L]`.
+    Conv1d(Conv1d),
+    /// `[B, C, H, W] → [B, C', H, W]`.
+    Conv2d(Conv2d),
+}
+
+impl Adapter {
+    /// An adapter from a tap of shape `from` (no batch dimension) to one of `to` channels.
+    pub fn new(from: &[usize], to: &[usize], device: &Device) -> Self {
+        match from.len() {
+            1 => Adapter::Linear(LinearConfig::new(from[0], to[0]).init(device)),
+            2 => Adapter::Conv1d(Conv1dConfig::new(from[0], to[0], 1).init(device)),
+            _ => Adapter::Conv2d(Conv2dConfig::new([from[0], to[0]], [1, 1]).init(device)),
+        }
+    }
+    /// `r(v)`.
+    pub fn forward(&self, v: Tap) -> Tap {
+        match (self, v) {
+            (Adapter::Linear(l), Tap::Flat(t)) => Tap::Flat(l.forward(t)),
+            (Adapter::Conv1d(c), Tap::Seq(t)) => Tap::Seq(c.forward(t)),
+            (Adapter::Conv2d(c), Tap::Map(t)) => Tap::Map(c.forward(t)),
+            _ => panic!("adapter and tap ranks differ (the resolver checks tap shapes)"),
+        }
+    }
+}
+
+/// A trained node: its network plus the adapters its hint terms learn with it (in the order
+/// of [`crate::engine::adapter_slots`]). Checkpoints hold the network alone.
+#[derive(Module, Debug)]
+pub struct Trainee {
+    /// The network.
+    pub net: Network,
+    /// One adapter per hint term of this node.
+    pub adapters: Vec<Adapter>,
+}
+
+impl Trainee {
+    /// `net` with freshly drawn adapters for `(from shape, to shape)` pairs, drawn now (see
+    /// [`Network::init`]).
+    pub fn new(net: Network, adapters: &[(Vec<usize>, Vec<usize>)], device: &Device) -> Self {
+        let adapters: Vec<Adapter> = adapters.iter().map(|(f, t)| Adapter::new(f, t, device)).collect();
+        for a in &adapters {
+            a.visit(&mut Materialize);
+        }
+        Self { net, adapters }
+    }
 }
 
 /// A seeded stream of uniform numbers for dropout masks (SplitMix64). Masks come from here, not
@@ -78,6 +184,16 @@ impl Taps {
     /// A training pass: dropout masks drawn from `noise`, no taps.
     pub fn training(noise: Noise) -> Self {
         Self { wanted: Vec::new(), got: Vec::new(), noise: Some(noise) }
+    }
+    /// Also collect the taps `names`.
+    pub fn wanting(mut self, names: &[String]) -> Self {
+        self.wanted = names.to_vec();
+        self
+    }
+    /// Takes the collected tap `name`.
+    pub fn take(&mut self, name: &str) -> Option<Tap> {
+        let k = self.got.iter().position(|(n, _)| n == name)?;
+        Some(self.got.swap_remove(k).1)
     }
     fn want(&self, name: &str) -> bool {
         self.wanted.iter().any(|w| w == name)
