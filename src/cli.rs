@@ -70,6 +70,33 @@ pub enum Command {
         #[arg(long)]
         no_plot: bool,
     },
+    /// Run a sweep: the experiment × a grid of field values × seeds, as independent runs.
+    ///
+    /// Each grid point becomes an experiment `<name>.<field>-<value>…` (its own results folder);
+    /// complete runs are skipped and interrupted ones resumed, so the same command can be
+    /// rerun after a failure. `--shard i/n` runs every n-th run only: start n processes or
+    /// array jobs (scripts/sweep.sbatch) on one shared results folder, then `cohort compare`.
+    Sweep {
+        /// Experiment file (.ron).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// A grid axis PATH=V1,V2,… (repeatable; cartesian product), e.g.
+        /// `--grid training.optimizer.lr=0.001,0.01 --grid edges[2].weight=0.5,1.0`.
+        #[arg(long = "grid", value_name = "PATH=VALUES")]
+        grid: Vec<crate::sweep::Axis>,
+        /// Override the file's seeds, e.g. `--seeds 0,1,2`.
+        #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
+        seeds: Option<Vec<u64>>,
+        /// Run only the runs i, i+n, i+2n, … of the expanded sweep (0-based i).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<crate::sweep::Shard>,
+        /// List this shard's runs and exit.
+        #[arg(long)]
+        list: bool,
+        /// Do not draw the charts of each finished run.
+        #[arg(long)]
+        no_plot: bool,
+    },
     /// Draw charts (PNG and SVG) from the files of finished runs.
     ///
     /// For a run folder: learning curves (test accuracy and loss per node, the ensemble dashed),
@@ -198,6 +225,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             };
             run(opts, seeds, no_plot)
         }
+        Command::Sweep { file, grid, seeds, shard, list, no_plot } => sweep(&file, &grid, seeds.as_deref(), shard, list, no_plot, root),
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
             let dir = root.join("mnist");
@@ -235,7 +263,13 @@ fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool) -> Result<i
         plan.seeds = s;
     }
     print!("{}", plan.describe());
-    // first SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once
+    stop_on_signals();
+    let outcomes = engine::run(&plan, &opts)?;
+    finish(&outcomes, no_plot)
+}
+
+/// First SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once.
+fn stop_on_signals() {
     let _ = ctrlc::set_handler(|| {
         static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -244,7 +278,10 @@ fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool) -> Result<i
         eprintln!("\ninterrupt: finishing the current step, then stopping (again to abort now)");
         engine::request_stop();
     });
-    let outcomes = engine::run(&plan, &opts)?;
+}
+
+/// Charts of the complete runs, then the exit code: 130 when interrupted, 1 when a run diverged.
+fn finish(outcomes: &[engine::RunOutcome], no_plot: bool) -> Result<i32, Error> {
     if !no_plot {
         for o in outcomes.iter().filter(|o| o.status == Status::Complete) {
             match plot::plot_run(&o.dir) {
@@ -262,6 +299,44 @@ fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool) -> Result<i
         return Ok(EXIT_FAILURE);
     }
     Ok(0)
+}
+
+/// `cohort sweep`: expand, keep this shard's runs, run each (resuming / skipping as needed).
+fn sweep(file: &Path, grid: &[crate::sweep::Axis], seeds: Option<&[u64]>, shard: Option<crate::sweep::Shard>, list: bool, no_plot: bool, root: PathBuf) -> Result<i32, Error> {
+    let source = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let runs = crate::sweep::expand(file, &source, grid, seeds)?;
+    let total = runs.len();
+    let mine: Vec<crate::sweep::SweepRun> = runs.into_iter().filter(|r| shard.is_none_or(|s| s.takes(r.index))).collect();
+    let which = shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default();
+    println!("sweep of {}: {total} run(s), {} here{which}", file.display(), mine.len());
+    for r in &mine {
+        println!("  #{:<3} {} seed {}", r.index, r.plan.name, r.seed);
+    }
+    if list {
+        return Ok(0);
+    }
+    stop_on_signals();
+    let mut outcomes = Vec::new();
+    for r in &mine {
+        let opts = RunOptions {
+            data_root: root.clone(),
+            resume: true,
+            overwrite: false,
+            progress: false,
+            experiment_file: file.to_path_buf(),
+            experiment_text: r.text.clone(),
+            stop_after_epochs: None,
+        };
+        println!("== run #{} {} seed {}", r.index, r.plan.name, r.seed);
+        outcomes.extend(engine::run(&r.plan, &opts)?);
+        if outcomes.iter().any(|o| o.status == Status::Interrupted) {
+            break;
+        }
+    }
+    let mut names: Vec<String> = mine.iter().map(|r| r.plan.output.join(&r.plan.name).display().to_string()).collect();
+    names.dedup();
+    println!("compare with: cohort compare {}", names.join(" "));
+    finish(&outcomes, no_plot)
 }
 
 fn check(files: &[PathBuf], plan: bool) -> i32 {

@@ -32,13 +32,16 @@ pub enum Error {
     /// The command cannot do what was asked.
     #[error("{0}")]
     Unsupported(String),
+    /// A sweep's grid or base file is invalid.
+    #[error("{0}")]
+    Sweep(#[from] crate::sweep::SweepError),
 }
 
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) => EXIT_INVALID,
+            Error::Config(_) | Error::Sweep(_) => EXIT_INVALID,
             _ => EXIT_FAILURE,
         }
     }

@@ -16,5 +16,6 @@ pub mod fsutil;
 pub mod models;
 pub mod plot;
 pub mod results;
+pub mod sweep;
 
 pub use error::Error;
