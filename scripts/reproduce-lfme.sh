@@ -7,8 +7,10 @@
 #
 #   scripts/reproduce-lfme.sh
 #
-# Paper (DomainBed RotatedMNIST, average over the six held-out angles, ResNet-free MNIST CNN):
-# ERM 97.8 ± 0.1, LFME 98.0 ± 0.1 (their Table 1); on the hardest angle 75° both are lower.
+# Reference: DomainBed's ERM averages 98.0 % over the six held-out angles with its MNIST CNN and
+# 5000 steps (DESIGN.md §4); 75° is one of the two hardest angles. The LFME paper reports its
+# gains on the larger DomainBed sets (PACS, VLCS, OfficeHome, TerraIncognita, DomainNet); we
+# quote no LFME figure for Rotated MNIST.
 # Expected here and CHECKED (exit 1 otherwise): the LFME target's mean test accuracy on the
 # held-out 75° domain over the 3 seeds is not below ERM's by more than 0.5 points (LFME is a
 # regulariser; the paper's gain is small), and every run completes.
@@ -35,7 +37,7 @@ mean() { acc "$1" "$2" | awk '{ print $1 }'; }
     echo
     cat "$out/compare.md"
     echo
-    echo "Paper (DomainBed RotatedMNIST, mean over the six held-out angles): ERM 97.8, LFME 98.0."
+    echo "Reference: DomainBed's ERM averages 98.0 % over the six held-out angles (5000 steps, its MNIST CNN); no LFME figure for Rotated MNIST is quoted."
     echo
     echo "Produced by \`scripts/reproduce-lfme.sh\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d)."
 } > "$out/README.md"
