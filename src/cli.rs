@@ -97,6 +97,23 @@ pub enum Command {
         #[arg(long)]
         no_plot: bool,
     },
+    /// Evaluate one node of a finished run on the test split: accuracy, number of errors and
+    /// errors per class, optionally after adding offsets to some classes' logits (Hinton et
+    /// al. 2015 raised the bias of the omitted class 3 by 3.5).
+    Eval {
+        /// Run folder (results/<experiment>/seed-<n>).
+        #[arg(value_name = "RUN")]
+        run: PathBuf,
+        /// Node id (its checkpoint is <RUN>/checkpoints/<node>.bpk).
+        #[arg(long)]
+        node: String,
+        /// Add VALUE to the logit of CLASS before the argmax, e.g. `--logit-bias 3=3.5` (repeatable).
+        #[arg(long = "logit-bias", value_name = "CLASS=VALUE")]
+        logit_bias: Vec<String>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw charts (PNG and SVG) from the files of finished runs.
     ///
     /// For a run folder: learning curves (test accuracy and loss per node, the ensemble dashed),
@@ -225,6 +242,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             };
             run(opts, seeds, no_plot)
         }
+        Command::Eval { run, node, logit_bias, json } => eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { file, grid, seeds, shard, list, no_plot } => sweep(&file, &grid, seeds.as_deref(), shard, list, no_plot, root),
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
@@ -337,6 +355,50 @@ fn sweep(file: &Path, grid: &[crate::sweep::Axis], seeds: Option<&[u64]>, shard:
     names.dedup();
     println!("compare with: cohort compare {}", names.join(" "));
     finish(&outcomes, no_plot)
+}
+
+/// `cohort eval`: test errors of one node of a run, per class, with optional logit offsets.
+fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> Result<i32, Error> {
+    let plan = plot::read_plan(run)?;
+    let Some(spec) = plan.nodes.iter().find(|n| n.id == node) else {
+        let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
+        return Err(Error::Unsupported(format!("{}: no node `{node}`; the run's nodes are {}", run.display(), ids.join(", "))));
+    };
+    let mut offset = vec![0.0f32; plan.classes];
+    for b in biases {
+        let parsed = b.split_once('=').and_then(|(c, v)| Some((c.trim().parse::<usize>().ok()?, v.trim().parse::<f32>().ok()?)));
+        match parsed {
+            Some((c, v)) if c < plan.classes && v.is_finite() => offset[c] += v,
+            _ => return Err(Error::Unsupported(format!("--logit-bias {b}: expected CLASS=VALUE with CLASS in 0..{}", plan.classes))),
+        }
+    }
+    let ckpt = run.join("checkpoints").join(format!("{node}.bpk"));
+    let (device, _) = engine::backend_device();
+    let model = engine::load_checkpoint(&spec.model, &plan.input_shape, plan.classes, &ckpt, &device)?;
+    let seed = plan.seeds.first().copied().unwrap_or(0);
+    let data = data::prepare(&plan.data, root, seed)?;
+    let logits = engine::eval::predict(&model, &data.test, 1000, &device);
+    let mut errors = vec![0usize; plan.classes];
+    let counts = data.test.class_counts();
+    for (row, &y) in logits.values.chunks(plan.classes).zip(&data.test.labels) {
+        let pred = (0..plan.classes).max_by(|&a, &b| (row[a] + offset[a]).total_cmp(&(row[b] + offset[b]))).expect("classes");
+        if pred != y as usize {
+            errors[y as usize] += 1;
+        }
+    }
+    let total: usize = errors.iter().sum();
+    let n = data.test.len();
+    if json {
+        println!("{}", serde_json::json!({ "run": run.display().to_string(), "node": node, "samples": n, "errors": total,
+            "accuracy": 1.0 - total as f64 / n as f64, "errors_per_class": errors, "samples_per_class": counts, "logit_bias": offset }));
+    } else {
+        println!("{}: node `{node}` on the test split: {total} errors of {n} ({:.2} % accuracy)", run.display(), 100.0 * (1.0 - total as f64 / n as f64));
+        for (c, (e, k)) in errors.iter().zip(&counts).enumerate() {
+            let bias = if offset[c] != 0.0 { format!("  (logit {:+})", offset[c]) } else { String::new() };
+            println!("  class {c}: {e:>5} errors of {k:>5}{bias}");
+        }
+    }
+    Ok(0)
 }
 
 fn check(files: &[PathBuf], plan: bool) -> i32 {

@@ -184,3 +184,100 @@ fn sigterm_stops_cleanly_with_exit_130_and_resumes() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), reference);
 }
+
+/// A sweep of 2 values × 2 seeds: the shards 0/2 and 1/2 together produce exactly the runs of
+/// the unsharded sweep (with identical metrics), and rerunning skips complete runs.
+#[test]
+fn sweep_shards_cover_the_unsharded_sweep_and_reruns_skip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = |out: &str| {
+        let path = tmp.path().join(format!("{out}.ron"));
+        let src = format!(
+            r#"Experiment(
+                name: "sw",
+                data: (source: Mnist1d(num_samples: 1000), train_limit: 200, test_limit: 100),
+                nodes: [Node(id: "a", model: Mlp(hidden: [16])), Node(id: "b", model: Mlp(hidden: [16]))],
+                edges: [Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Mutual(peers: ["a", "b"])],
+                training: (epochs: 1, batch_size: 50, optimizer: Adam(lr: 0.01)),
+                output: {:?},
+            )"#,
+            tmp.path().join(out)
+        );
+        std::fs::write(&path, src).unwrap();
+        path.display().to_string()
+    };
+    let sweep = |f: &str, extra: &[&str]| {
+        let mut args = vec!["sweep", f, "--grid", "edges[2].weight=0.5,1.0", "--seeds", "0,1", "--no-plot"];
+        args.extend_from_slice(extra);
+        let o = cohort(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let (whole, split) = (file("whole"), file("split"));
+    sweep(&whole, &[]);
+    let listed = sweep(&split, &["--shard", "0/2", "--list"]);
+    assert!(listed.contains("4 run(s), 2 here"), "{listed}");
+    sweep(&split, &["--shard", "0/2"]);
+    sweep(&split, &["--shard", "1/2"]);
+    let runs = |out: &str| -> Vec<(String, Vec<u8>)> {
+        let mut v = Vec::new();
+        for exp in std::fs::read_dir(tmp.path().join(out)).unwrap() {
+            let exp = exp.unwrap().path();
+            for run in std::fs::read_dir(&exp).unwrap() {
+                let run = run.unwrap().path();
+                assert!(run.join("summary.json").is_file(), "{} incomplete", run.display());
+                let name = format!("{}/{}", exp.file_name().unwrap().to_string_lossy(), run.file_name().unwrap().to_string_lossy());
+                v.push((name, std::fs::read(run.join("metrics.csv")).unwrap()));
+            }
+        }
+        v.sort();
+        v
+    };
+    let (a, b) = (runs("whole"), runs("split"));
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["sw.weight-0.5/seed-0", "sw.weight-0.5/seed-1", "sw.weight-1.0/seed-0", "sw.weight-1.0/seed-1"]);
+    assert_eq!(a, b, "sharded runs differ from the unsharded sweep");
+    let again = sweep(&split, &["--shard", "1/2"]);
+    assert_eq!(again.matches("already complete").count(), 2, "{again}");
+}
+
+/// `cohort eval` counts test errors per class as the run's own evaluation does, and a logit
+/// offset moves predictions (a huge offset on class 0 makes every prediction 0).
+#[test]
+fn eval_counts_errors_and_applies_logit_offsets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("e.ron");
+    let src = format!(
+        r#"Experiment(
+            name: "ev",
+            data: (source: Mnist1d(num_samples: 1000), train_limit: 300, test_limit: 150),
+            nodes: [Node(id: "a", model: Mlp(hidden: [16]))],
+            edges: [Edge(to: "a", loss: CrossEntropy)],
+            training: (epochs: 2, batch_size: 50, optimizer: Adam(lr: 0.01)),
+            output: {:?},
+        )"#,
+        tmp.path().join("out")
+    );
+    std::fs::write(&path, src).unwrap();
+    assert!(cohort(&["run", path.to_str().unwrap(), "--no-progress", "--no-plot"]).status.success());
+    let run = tmp.path().join("out/ev/seed-0");
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["eval", run.to_str().unwrap(), "--node", "a", "--json"];
+        args.extend_from_slice(extra);
+        let o = cohort(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let plain = json(&[]);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let run_acc = summary["stages"][0]["nodes"]["a"]["last"]["test_accuracy"].as_f64().unwrap();
+    let reported = plain["accuracy"].as_f64().unwrap();
+    assert!((run_acc - reported).abs() < 1e-9, "eval accuracy {reported} vs the run's {run_acc}");
+    let per_class: Vec<u64> = plain["errors_per_class"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(per_class.iter().sum::<u64>(), plain["errors"].as_u64().unwrap());
+    let all_zero = json(&["--logit-bias", "0=1e6"]);
+    let counts: Vec<u64> = all_zero["samples_per_class"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(all_zero["errors"].as_u64().unwrap(), 150 - counts[0]);
+    let bad = cohort(&["eval", run.to_str().unwrap(), "--node", "nope"]);
+    assert!(!bad.status.success() && text(&bad).contains("the run's nodes are a"), "{}", text(&bad));
+}

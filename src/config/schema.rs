@@ -176,6 +176,9 @@ pub enum ModelSpec {
         /// Dropout probability after every hidden layer.
         #[serde(default = "zero_fraction")]
         dropout: Fraction,
+        /// Dropout probability on the inputs (Hinton et al. 2012 used 0.2 with 0.5 hidden).
+        #[serde(default = "zero_fraction")]
+        input_dropout: Fraction,
     },
     /// 2-D CNN for images: per block conv3×3 (same) → ReLU → maxpool 2×2, then a hidden FC layer.
     /// Taps: `block1`, `block2`, … and `hidden`.
@@ -482,7 +485,12 @@ impl std::fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let list = |v: &[Width]| v.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
         match self {
-            ModelSpec::Mlp { hidden, dropout } => write!(f, "Mlp({}, dropout {dropout})", if hidden.is_empty() { "linear".into() } else { list(hidden) }),
+            ModelSpec::Mlp { hidden, dropout, input_dropout } => write!(
+                f,
+                "Mlp({}, dropout {dropout}{})",
+                if hidden.is_empty() { "linear".into() } else { list(hidden) },
+                if input_dropout.get() > 0.0 { format!(", input dropout {input_dropout}") } else { String::new() }
+            ),
             ModelSpec::Cnn2d { channels, hidden, dropout } => write!(f, "Cnn2d(channels {}, fc {hidden}, dropout {dropout})", list(channels)),
             ModelSpec::Cnn1d { channels, kernel } => write!(f, "Cnn1d(channels {}, kernel {kernel})", list(channels)),
             ModelSpec::ResNet { blocks, widths } => write!(f, "ResNet(blocks {}, widths {})", list(blocks), list(widths)),

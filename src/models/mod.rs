@@ -205,17 +205,18 @@ impl Taps {
     }
 }
 
-/// Multi-layer perceptron: (Linear → ReLU → Dropout)* → Linear.
+/// Multi-layer perceptron: Dropout(input) → (Linear → ReLU → Dropout)* → Linear.
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
     out: Linear,
     dropout: f64,
+    input_dropout: f64,
 }
 
 impl Mlp {
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let mut h = x;
+        let mut h = dropout(x, self.input_dropout, &mut taps.noise);
         for (i, l) in self.hidden.iter().enumerate() {
             h = dropout(relu(l.forward(h)), self.dropout, &mut taps.noise);
             taps.put(format!("hidden{}", i + 1), || Tap::Flat(h.clone()));
@@ -370,14 +371,14 @@ impl Network {
     fn build(spec: &ModelSpec, shape: &[usize], classes: usize, device: &Device) -> Self {
         let d: usize = shape.iter().product();
         match spec {
-            ModelSpec::Mlp { hidden, dropout } => {
+            ModelSpec::Mlp { hidden, dropout, input_dropout } => {
                 let mut layers = Vec::new();
                 let mut width = d;
                 for w in hidden {
                     layers.push(LinearConfig::new(width, w.get()).init(device));
                     width = w.get();
                 }
-                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: dropout.get() })
+                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: dropout.get(), input_dropout: input_dropout.get() })
             }
             ModelSpec::Cnn1d { channels, kernel } => {
                 let k = kernel.get();

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", §3 (MNIST).
+# Trains the teacher (60 epochs) and the distilled student (30), the student alone (30) and the
+# student distilled on a transfer set without any 3s (30), then counts test errors with
+# `cohort eval` (the last one also with the bias of class 3 raised by 3.5, as in the paper).
+# About 35-45 minutes on 2 cores. Needs MNIST: target/release/cohort data fetch mnist
+#
+#   scripts/reproduce-hinton-mnist.sh
+#
+# Shortened from the paper (which trained much longer, with max-norm weight constraints): the
+# teacher gets 60 epochs, each student 30, SGD + Nesterov momentum with a cosine schedule.
+# Paper (test errors out of 10000): teacher 67; student alone 146; distilled student 74;
+# transfer set without 3s: 206 errors (133 on the 1010 threes), 109 (14) after the bias fix.
+# Expected here and CHECKED (exit 1 otherwise), the issue's targets: teacher ≤ 80 errors,
+# distilled student ≤ 90, student alone ≥ 120 (most of the paper's gain), and the bias fix
+# lowers the errors on threes of the omit-3 student. Every number is printed either way.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/cohort
+out=results/reproductions/hinton2015
+for n in distilled student-alone omit3; do
+    "$bin" run "experiments/reproductions/hinton2015/$n.ron" --overwrite --no-progress --no-plot > /dev/null
+done
+ev() { "$bin" eval "$out/$1/seed-0" --node "$2" --json "${@:3}"; }
+field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
+teacher=$(ev distilled teacher)
+distilled=$(ev distilled student)
+alone=$(ev student-alone student)
+omit=$(ev omit3 student)
+fixed=$(ev omit3 student --logit-bias 3=3.5)
+errs() { field "$1" 'd["errors"]'; }
+threes() { field "$1" 'd["errors_per_class"][3]'; }
+"$bin" plot "$out/distilled/seed-0" > /dev/null
+cp "$out/distilled/seed-0/charts/curves.png" "$out/distilled-curves.png"
+{
+    echo "# Hinton et al. 2015 on MNIST: test errors (of 10000)"
+    echo
+    echo "| model | paper | ours |"
+    echo "|---|---|---|"
+    echo "| teacher 1200-1200, dropout + jitter | 67 | $(errs "$teacher") |"
+    echo "| student 800-800 alone | 146 | $(errs "$alone") |"
+    echo "| student 800-800, soft targets T = 20 | 74 | $(errs "$distilled") |"
+    echo "| student distilled without any 3 in the transfer set | 206 (133 on 3s) | $(errs "$omit") ($(threes "$omit") on 3s) |"
+    echo "| … with the bias of class 3 raised by 3.5 | 109 (14 on 3s) | $(errs "$fixed") ($(threes "$fixed") on 3s) |"
+    echo
+    echo "Shortened schedule: teacher 60 epochs, students 30 epochs each (SGD, Nesterov momentum 0.9, lr 0.05,"
+    echo "cosine, batch 128, 2-pixel jitter for every model; teacher dropout 0.2 input / 0.5 hidden, no max-norm)."
+    echo "Per-class errors: \`cohort eval <run> --node <id>\`."
+    echo
+    echo "Produced by \`scripts/reproduce-hinton-mnist.sh\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d)."
+} > "$out/README.md"
+cat "$out/README.md"
+fail=0
+check() { if awk "BEGIN { exit !($1) }"; then echo "check passed: $2"; else echo "CHECK FAILED: $2"; fail=1; fi; }
+check "$(errs "$teacher") <= 80" "teacher $(errs "$teacher") errors (target ≤ 80)"
+check "$(errs "$distilled") <= 90" "distilled student $(errs "$distilled") errors (target ≤ 90)"
+check "$(errs "$alone") >= 120" "student alone $(errs "$alone") errors (target ≥ 120)"
+check "$(threes "$fixed") < $(threes "$omit")" "bias fix: $(threes "$omit") -> $(threes "$fixed") errors on 3s"
+exit $fail
