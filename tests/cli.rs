@@ -281,3 +281,23 @@ fn eval_counts_errors_and_applies_logit_offsets() {
     let bad = cohort(&["eval", run.to_str().unwrap(), "--node", "nope"]);
     assert!(!bad.status.success() && text(&bad).contains("the run's nodes are a"), "{}", text(&bad));
 }
+
+/// A reader that goes away (`cohort ... | head`) ends the process quietly, without a panic.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::Read;
+    let seeds: Vec<String> = (0..5000).map(|s| s.to_string()).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+        .args(["sweep", "experiments/quickstart.ron", "--list", "--seeds", &seeds.join(",")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.status.success());
+}

@@ -100,20 +100,30 @@ pub fn rows(exps: &[ExperimentRuns]) -> Vec<Row> {
     let mut out = Vec::new();
     for x in exps {
         let Some(first) = x.complete.first() else { continue };
-        let Some(stage) = first.stages.last() else { continue };
-        let mut nodes: Vec<&String> = stage.nodes.keys().filter(|n| *n != "cohort" && *n != "ensemble").collect();
-        if stage.nodes.contains_key("ensemble") {
-            nodes.push(stage.nodes.keys().find(|n| *n == "ensemble").expect("present"));
+        // every node, with its metrics from the last stage that trained or evaluated it (a
+        // teacher of a chain appears once, with its own stage's numbers); the ensemble of
+        // the final stage last
+        let mut nodes: Vec<(String, String)> = Vec::new();
+        for st in &first.stages {
+            for n in st.nodes.keys().filter(|n| *n != "cohort" && *n != "ensemble") {
+                match nodes.iter_mut().find(|(m, _)| m == n) {
+                    Some(e) => e.1 = st.name.clone(),
+                    None => nodes.push((n.clone(), st.name.clone())),
+                }
+            }
         }
-        for node in nodes {
+        if let Some(last) = first.stages.last().filter(|st| st.nodes.contains_key("ensemble")) {
+            nodes.push(("ensemble".into(), last.name.clone()));
+        }
+        for (node, stage) in nodes {
             let pick = |f: &dyn Fn(&Summary) -> Option<f64>| x.complete.iter().filter_map(f).collect::<Vec<f64>>();
-            let find = |s: &Summary| s.stages.iter().find(|st| st.name == stage.name).and_then(|st| st.nodes.get(node)).cloned();
+            let find = |s: &Summary| s.stages.iter().find(|st| st.name == stage).and_then(|st| st.nodes.get(&node)).cloned();
             let last = pick(&|s| find(s).and_then(|n| n.last.get("test_accuracy").copied()));
             let best = pick(&|s| find(s).and_then(|n| n.best_test.map(|b| b.accuracy)));
             if last.is_empty() {
                 continue;
             }
-            out.push(Row { experiment: x.name.clone(), node: node.clone(), last: Stat::of(&last), best: Stat::of(&best) });
+            out.push(Row { experiment: x.name.clone(), node, last: Stat::of(&last), best: Stat::of(&best) });
         }
     }
     out
