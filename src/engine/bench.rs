@@ -34,49 +34,103 @@ pub fn models() -> Vec<(&'static str, ModelSpec)> {
     vec![("mlp-1200", parse("Mlp(hidden: [1200, 1200])")), ("cnn-32-64", parse("Cnn2d(channels: [32, 64], hidden: 128)"))]
 }
 
-/// Measures `steps` timed steps (after 3 warm-up steps) of a `k`-peer DML cohort of `spec`.
-pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency, steps: usize) -> Measurement {
-    let (plain, _) = backend_device();
-    let device = plain.clone().autodiff();
-    let shape = [1, 28, 28];
-    let (batch, classes) = (128, 10);
-    let mut noise = Noise::new(7);
-    let samples = Samples {
-        features: (0..batch * 784).map(|_| noise.next_f32()).collect(),
-        labels: (0..batch).map(|i| (i % classes) as u8).collect(),
-        shape: shape.to_vec(),
-        classes,
-        domains: Vec::new(),
-    };
-    let idx: Vec<usize> = (0..batch).collect();
-    let t = Temperature::new(1.0).expect("valid");
-    let mut terms = Vec::new();
-    for n in 0..k {
-        terms.push(Term { to: n, from: vec![], loss: LossSpec::CrossEntropy, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into() });
-        let others: Vec<usize> = (0..k).filter(|&m| m != n).collect();
-        if !others.is_empty() {
-            terms.push(Term { to: n, from: others, loss: LossSpec::MutualKl { temperature: t }, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into() });
+/// A `k`-peer DML cohort of one architecture on a fixed random batch of 128 28×28 inputs, ready
+/// to take steps (also used by `cargo bench`, benches/cohort_step.rs).
+pub struct BenchCohort {
+    device: burn::tensor::Device,
+    plain: burn::tensor::Device,
+    samples: Samples,
+    stage: PlanStage,
+    models: Vec<Option<Trainee>>,
+    needs: HashMap<usize, NodeNeeds>,
+    optimizers: HashMap<usize, burn::optim::ModuleOptimizer>,
+    lr: HashMap<usize, f64>,
+    fixed: HashMap<usize, Network>,
+    pools: Option<Vec<rayon::ThreadPool>>,
+    steps: usize,
+}
+
+impl BenchCohort {
+    /// `k` peers of `spec`, each with CE + mutual KL from the others, SGD with momentum.
+    pub fn new(spec: &ModelSpec, k: usize, concurrency: Concurrency) -> Self {
+        let (plain, _) = backend_device();
+        let device = plain.clone().autodiff();
+        let shape = [1, 28, 28];
+        let (batch, classes) = (128, 10);
+        let mut noise = Noise::new(7);
+        let samples = Samples {
+            features: (0..batch * 784).map(|_| noise.next_f32()).collect(),
+            labels: (0..batch).map(|i| (i % classes) as u8).collect(),
+            shape: shape.to_vec(),
+            classes,
+            domains: Vec::new(),
+        };
+        let t = Temperature::new(1.0).expect("valid");
+        let mut terms = Vec::new();
+        for n in 0..k {
+            terms.push(Term { to: n, from: vec![], loss: LossSpec::CrossEntropy, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into() });
+            let others: Vec<usize> = (0..k).filter(|&m| m != n).collect();
+            if !others.is_empty() {
+                terms.push(Term { to: n, from: others, loss: LossSpec::MutualKl { temperature: t }, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into() });
+            }
+        }
+        let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };
+        let sgd: OptimizerSpec = crate::config::ron_options().from_str("Sgd(lr: 0.01, momentum: 0.9)").expect("valid");
+        let models = (0..k).map(|_| Some(Trainee::new(Network::init(spec, &shape, classes, &device), &[], &device))).collect();
+        let pools = thread_pools(concurrency, &stage);
+        Self {
+            device,
+            plain,
+            samples,
+            stage,
+            models,
+            needs: (0..k).map(|n| (n, NodeNeeds::default())).collect(),
+            optimizers: (0..k).map(|n| (n, optim::build(&sgd))).collect(),
+            lr: (0..k).map(|n| (n, 0.01)).collect(),
+            fixed: HashMap::new(),
+            pools,
+            steps: 0,
         }
     }
-    let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };
-    let sgd: OptimizerSpec = crate::config::ron_options().from_str("Sgd(lr: 0.01, momentum: 0.9)").expect("valid");
-    let mut models: Vec<Option<Trainee>> = (0..k).map(|_| Some(Trainee::new(Network::init(spec, &shape, classes, &device), &[], &device))).collect();
-    let needs: HashMap<usize, NodeNeeds> = (0..k).map(|n| (n, NodeNeeds::default())).collect();
-    let mut optimizers: HashMap<usize, _> = (0..k).map(|n| (n, optim::build(&sgd))).collect();
-    let lr: HashMap<usize, f64> = (0..k).map(|n| (n, 0.01)).collect();
-    let fixed = HashMap::new();
-    let pools = thread_pools(concurrency, &stage);
-    let mut run = |count: usize| {
-        for step in 0..count {
-            let ctx = StepContext { stage: &stage, epoch: 0, step, noise_seed: 1, device: &device, plain: &plain, fixed: &fixed, needs: &needs, lr: &lr, pools: pools.as_deref() };
-            train_step(&ctx, gather(&samples, &idx, 0, None), &mut models, &mut optimizers).expect("finite loss");
-        }
-    };
-    run(3);
+
+    /// Whether the peers step on parallel threads.
+    pub fn parallel(&self) -> bool {
+        self.pools.is_some()
+    }
+
+    /// One cohort step: every peer's forward, the exchange, every peer's loss, backward and
+    /// optimiser step.
+    pub fn step(&mut self) {
+        let idx: Vec<usize> = (0..self.samples.len()).collect();
+        let ctx = StepContext {
+            stage: &self.stage,
+            epoch: 0,
+            step: self.steps,
+            noise_seed: 1,
+            device: &self.device,
+            plain: &self.plain,
+            fixed: &self.fixed,
+            needs: &self.needs,
+            lr: &self.lr,
+            pools: self.pools.as_deref(),
+        };
+        train_step(&ctx, gather(&self.samples, &idx, 0, None), &mut self.models, &mut self.optimizers).expect("finite loss");
+        self.steps += 1;
+    }
+}
+
+/// Measures `steps` timed steps (after 3 warm-up steps) of a `k`-peer DML cohort of `spec`.
+pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency, steps: usize) -> Measurement {
+    let mut cohort = BenchCohort::new(spec, k, concurrency);
+    for _ in 0..3 {
+        cohort.step();
+    }
     let start = Instant::now();
-    run(steps);
+    for _ in 0..steps {
+        cohort.step();
+    }
     let secs = start.elapsed().as_secs_f64();
-    Measurement { model: label.into(), peers: k, mode: if pools.is_some() { "threads" } else { "serial" }, steps_per_s: steps as f64 / secs }
+    Measurement { model: label.into(), peers: k, mode: if cohort.parallel() { "threads" } else { "serial" }, steps_per_s: steps as f64 / secs }
 }
 
 /// Runs the grid and renders the Markdown report with the ratios.

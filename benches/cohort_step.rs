@@ -1,0 +1,44 @@
+//! `cargo bench`: one K-peer DML cohort step (every peer's forward, the exchange, every peer's
+//! loss, backward and SGD step) at batch 128, for the MLP 784-1200-1200-10 and the small CNN,
+//! K = 1, 2, 4, 8, peers one after another (`serial`) or each on its own thread (`threads`).
+//! Ratios (threads/serial, cohort overhead) are printed by `cohort bench` / scripts/bench.sh.
+
+use cohort::config::{Concurrency, ModelSpec};
+use cohort::engine::bench::{BenchCohort, models};
+use divan::Bencher;
+
+fn main() {
+    divan::main();
+}
+
+fn spec(label: &str) -> ModelSpec {
+    models().into_iter().find(|(l, _)| *l == label).expect("benchmark model").1
+}
+
+fn bench(bencher: Bencher, label: &str, k: usize, concurrency: Concurrency) {
+    let mut cohort = BenchCohort::new(&spec(label), k, concurrency);
+    for _ in 0..3 {
+        cohort.step(); // warm-up
+    }
+    bencher.bench_local(|| cohort.step());
+}
+
+#[divan::bench(args = [1, 2, 4, 8], sample_count = 10, sample_size = 2)]
+fn mlp_serial(bencher: Bencher, k: usize) {
+    bench(bencher, "mlp-1200", k, Concurrency::Serial);
+}
+
+#[divan::bench(args = [2, 4, 8], sample_count = 10, sample_size = 2)]
+fn mlp_threads(bencher: Bencher, k: usize) {
+    bench(bencher, "mlp-1200", k, Concurrency::Threads);
+}
+
+#[divan::bench(args = [1, 2, 4, 8], sample_count = 5, sample_size = 1)]
+fn cnn_serial(bencher: Bencher, k: usize) {
+    bench(bencher, "cnn-32-64", k, Concurrency::Serial);
+}
+
+#[divan::bench(args = [2, 4, 8], sample_count = 5, sample_size = 1)]
+fn cnn_threads(bencher: Bencher, k: usize) {
+    bench(bencher, "cnn-32-64", k, Concurrency::Threads);
+}
