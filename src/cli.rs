@@ -114,6 +114,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export a trained node's outputs on the training split (the transfer set) to a file, for
+    /// offline distillation: an experiment reads it as a source with `model: Recorded(file: ...)`
+    /// and needs neither the node's weights nor its architecture.
+    ///
+    /// The file holds the raw logits, or with --temperature the probabilities softmax(v/T); a
+    /// SHA-256 fingerprint of the training split and of the values is checked when it is read.
+    /// A transfer set without some classes is a student with `train_on: Subset(exclude_classes: ...)`.
+    ExportLogits {
+        /// Run folder (results/<experiment>/seed-<n>).
+        #[arg(value_name = "RUN")]
+        run: PathBuf,
+        /// Node id (its checkpoint is <RUN>/checkpoints/<node>.bpk).
+        #[arg(long)]
+        node: String,
+        /// Output file, e.g. teacher.logits.json.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Export softened probabilities at this temperature instead of logits.
+        #[arg(long, value_name = "T")]
+        temperature: Option<f64>,
+    },
     /// Draw charts (PNG and SVG) from the files of finished runs.
     ///
     /// For a run folder: learning curves (test accuracy and loss per node, the ensemble dashed),
@@ -242,6 +263,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             };
             run(opts, seeds, no_plot)
         }
+        Command::ExportLogits { run, node, out, temperature } => export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { file, grid, seeds, shard, list, no_plot } => sweep(&file, &grid, seeds.as_deref(), shard, list, no_plot, root),
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
@@ -357,13 +379,51 @@ fn sweep(file: &Path, grid: &[crate::sweep::Axis], seeds: Option<&[u64]>, shard:
     finish(&outcomes, no_plot)
 }
 
-/// `cohort eval`: test errors of one node of a run, per class, with optional logit offsets.
-fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> Result<i32, Error> {
+/// The plan and seed of a run, from its manifest.
+fn run_plan(run: &Path) -> Result<(config::Plan, u64), Error> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        seed: u64,
+    }
     let plan = plot::read_plan(run)?;
+    let path = run.join("manifest.ron");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let m: Manifest = config::ron_options().from_str(&text).map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
+    Ok((plan, m.seed))
+}
+
+/// A node of a run and its trained network.
+fn run_node(run: &Path, node: &str, plan: &config::Plan) -> Result<crate::models::Network, Error> {
     let Some(spec) = plan.nodes.iter().find(|n| n.id == node) else {
         let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
         return Err(Error::Unsupported(format!("{}: no node `{node}`; the run's nodes are {}", run.display(), ids.join(", "))));
     };
+    let ckpt = run.join("checkpoints").join(format!("{node}.bpk"));
+    let (device, _) = engine::backend_device();
+    engine::load_checkpoint(&spec.model, &plan.input_shape, plan.classes, &ckpt, &device)
+}
+
+/// `cohort export-logits`: a node's outputs on its run's training split, to a file.
+fn export_logits(run: &Path, node: &str, out: &Path, temperature: Option<f64>, root: &Path) -> Result<i32, Error> {
+    if temperature.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+        return Err(Error::Unsupported("--temperature must be a positive number".into()));
+    }
+    let (plan, seed) = run_plan(run)?;
+    let model = run_node(run, node, &plan)?;
+    let data = data::prepare(&plan.data, root, seed)?;
+    let (device, _) = engine::backend_device();
+    let logits = engine::eval::predict(&model, &data.train, 1000, &device);
+    let file = engine::recorded::RecordedFile::new(&plan.name, node, seed, &plan.data, &data.train, &logits.values, temperature);
+    file.write(out)?;
+    let what = temperature.map_or("logits".to_string(), |t| format!("probabilities at T = {t}"));
+    println!("wrote {}: {what} of `{node}` on {} training samples × {} classes (training split {}…)", out.display(), file.samples, file.classes, &file.data_sha256[..12]);
+    Ok(0)
+}
+
+/// `cohort eval`: test errors of one node of a run, per class, with optional logit offsets.
+fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> Result<i32, Error> {
+    let (plan, seed) = run_plan(run)?;
+    let model = run_node(run, node, &plan)?;
     let mut offset = vec![0.0f32; plan.classes];
     for b in biases {
         let parsed = b.split_once('=').and_then(|(c, v)| Some((c.trim().parse::<usize>().ok()?, v.trim().parse::<f32>().ok()?)));
@@ -372,10 +432,7 @@ fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> R
             _ => return Err(Error::Unsupported(format!("--logit-bias {b}: expected CLASS=VALUE with CLASS in 0..{}", plan.classes))),
         }
     }
-    let ckpt = run.join("checkpoints").join(format!("{node}.bpk"));
     let (device, _) = engine::backend_device();
-    let model = engine::load_checkpoint(&spec.model, &plan.input_shape, plan.classes, &ckpt, &device)?;
-    let seed = plan.seeds.first().copied().unwrap_or(0);
     let data = data::prepare(&plan.data, root, seed)?;
     let logits = engine::eval::predict(&model, &data.test, 1000, &device);
     let mut errors = vec![0usize; plan.classes];

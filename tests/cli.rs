@@ -301,3 +301,60 @@ fn closed_stdout_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.status.success());
 }
+
+/// Offline transfer: a student trained from exported (softened) teacher outputs matches, on the
+/// same seed, the student trained from the live frozen teacher; a damaged file or one computed
+/// on other data is refused.
+#[test]
+fn offline_student_from_exported_logits_matches_live_teacher() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let write = |name: &str, body: &str| {
+        let path = tmp.path().join(format!("{name}.ron"));
+        std::fs::write(&path, body.replace("OUT", &format!("{out:?}"))).unwrap();
+        path.display().to_string()
+    };
+    let data = r#"data: (source: Mnist1d(), train_limit: 2000, test_limit: 500)"#;
+    let teacher = write("teacher", &format!(r#"Experiment(name: "t", {data},
+        nodes: [Node(id: "teacher", model: Cnn1d(channels: [16, 16]))],
+        edges: [Edge(to: "teacher", loss: CrossEntropy)],
+        training: (epochs: 15, batch_size: 50, optimizer: Adam(lr: 0.005)), output: OUT)"#));
+    assert!(cohort(&["run", &teacher, "--no-progress", "--no-plot"]).status.success());
+    let logits = tmp.path().join("teacher.logits.json");
+    let o = cohort(&["export-logits", out.join("t/seed-0").to_str().unwrap(), "--node", "teacher", "--temperature", "4", "--out", logits.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let student = |name: &str, source: &str| {
+        write(name, &format!(r#"Experiment(name: "{name}", {data},
+            nodes: [{source}, Node(id: "student", model: Cnn1d(channels: [8, 8]))],
+            edges: [Edge(to: "student", loss: CrossEntropy, weight: 0.3),
+                    Edge(from: ["teacher"], to: "student", loss: SoftTarget(temperature: 4.0), weight: 0.7)],
+            training: (epochs: 15, batch_size: 50, optimizer: Adam(lr: 0.005)), output: OUT)"#))
+    };
+    let ckpt = out.join("t/seed-0/checkpoints/teacher.bpk");
+    let live = student("live", &format!(r#"Node(id: "teacher", model: Cnn1d(channels: [16, 16]), frozen: true, checkpoint: {ckpt:?})"#));
+    let offline = student("offline", &format!(r#"Node(id: "teacher", model: Recorded(file: {logits:?}))"#));
+    for f in [&live, &offline] {
+        let o = cohort(&["run", f, "--no-progress", "--no-plot"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let acc = |name: &str| -> f64 {
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(name).join("seed-0/summary.json")).unwrap()).unwrap();
+        s["stages"][0]["nodes"]["student"]["last"]["test_accuracy"].as_f64().unwrap()
+    };
+    let (a, b) = (acc("live"), acc("offline"));
+    eprintln!("student test accuracy: live teacher {a}, exported outputs {b}");
+    assert!(a > 0.5, "the distilled student learned ({a})");
+    assert!((a - b).abs() <= 0.02, "live teacher {a} vs exported outputs {b}");
+    // other data: refused with the reason
+    let other = std::fs::read_to_string(&offline).unwrap().replace("train_limit: 2000", "train_limit: 1900").replace("\"offline\"", "\"other\"");
+    std::fs::write(&offline, other).unwrap();
+    let o = cohort(&["run", &offline, "--no-progress", "--no-plot"]);
+    assert!(!o.status.success() && text(&o).contains("different training split"), "{}", text(&o));
+    // a damaged file: refused
+    let damaged = std::fs::read_to_string(&logits).unwrap().replacen("\"values\":[0.", "\"values\":[1.", 1);
+    std::fs::write(&logits, damaged).unwrap();
+    let again = std::fs::read_to_string(&offline).unwrap().replace("train_limit: 1900", "train_limit: 2000").replace("\"other\"", "\"damaged\"");
+    std::fs::write(&offline, again).unwrap();
+    let o = cohort(&["run", &offline, "--no-progress", "--no-plot"]);
+    assert!(!o.status.success() && text(&o).contains("checksum"), "{}", text(&o));
+}

@@ -126,6 +126,7 @@ impl ModelSpec {
                 v.push("pool".into());
                 v
             }
+            ModelSpec::Recorded { .. } => Vec::new(),
         }
     }
 
@@ -178,6 +179,7 @@ impl ModelSpec {
                 v.push(("pool".into(), vec![widths.last().map_or(0, |w| w.get())]));
                 v
             }
+            ModelSpec::Recorded { .. } => Vec::new(),
         }
     }
 
@@ -188,9 +190,10 @@ impl ModelSpec {
             ModelSpec::Cnn2d { .. } => "Cnn2d",
             ModelSpec::Cnn1d { .. } => "Cnn1d",
             ModelSpec::ResNet { .. } => "ResNet",
+            ModelSpec::Recorded { .. } => "Recorded",
         };
         let want_rank = match self {
-            ModelSpec::Mlp { .. } => None,
+            ModelSpec::Mlp { .. } | ModelSpec::Recorded { .. } => None,
             ModelSpec::Cnn2d { .. } | ModelSpec::ResNet { .. } => Some(3),
             ModelSpec::Cnn1d { .. } => Some(1),
         };
@@ -227,6 +230,13 @@ impl ModelSpec {
             }
             _ => {}
         }
+    }
+}
+
+impl NodeSpec {
+    /// Never trained: frozen, or a recorded source.
+    fn fixed(&self) -> bool {
+        self.frozen || matches!(self.model, ModelSpec::Recorded { .. })
     }
 }
 
@@ -290,7 +300,11 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                 errs.push(Diagnostic::at(q, format!("node `{}` would train on no class at all", n.id)).hint("`classes` keeps, `exclude_classes` drops; leave one class at least"));
             }
         }
-        if n.frozen && n.checkpoint.is_none() {
+        let recorded = matches!(n.model, ModelSpec::Recorded { .. });
+        if recorded && n.checkpoint.is_some() {
+            errs.push(Diagnostic::at(p.field("checkpoint"), format!("node `{}` is `Recorded`: it has outputs, not weights", n.id)).hint("remove `checkpoint`"));
+        }
+        if n.frozen && n.checkpoint.is_none() && !recorded {
             errs.push(
                 Diagnostic::at(p.field("frozen"), format!("frozen node `{}` has no checkpoint: it would stay at random weights", n.id))
                     .hint("add `checkpoint: \"path/to/node.bpk\"`, or train it in an earlier stage instead of freezing it"),
@@ -498,7 +512,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             .enumerate()
             // without stages, every non-frozen node that receives a loss term trains (a node that
             // only serves as a source keeps its checkpoint); a duplicate id is reported once
-            .filter(|(i, n)| !n.frozen && index.get(n.id.as_str()) == Some(i) && terms.iter().any(|(t, _, _)| t.to == *i))
+            .filter(|(i, n)| !n.fixed() && index.get(n.id.as_str()) == Some(i) && terms.iter().any(|(t, _, _)| t.to == *i))
             .map(|(i, _)| (i, nodes_path.index(i)))
             .collect();
         vec![("main".to_string(), train, t.epochs.get(), t.update)]
@@ -519,8 +533,8 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                 for (k, id) in st.train.iter().enumerate() {
                     let q = p.field("train").index(k);
                     if let Some(i) = lookup(id, q.clone(), &mut errs) {
-                        if spec.nodes[i].frozen {
-                            errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is frozen and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
+                        if spec.nodes[i].fixed() {
+                            errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is frozen (or recorded) and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
                         } else if train.iter().any(|(j, _)| *j == i) {
                             errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is listed twice")));
                         } else {
@@ -545,7 +559,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     for (term, path, _) in &terms {
         if stage_of_training(term.to).is_empty() {
             let n = &spec.nodes[term.to];
-            let why = if n.frozen { "is frozen" } else { "is not trained in any stage" };
+            let why = if n.fixed() { "is frozen (or recorded)" } else { "is not trained in any stage" };
             errs.push(
                 Diagnostic::at(path.clone(), format!("this loss goes to node `{}`, which {why}", n.id))
                     .hint("a loss term only acts on a node that trains; add the node to a stage's `train` list"),
@@ -579,7 +593,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                             .hint("give both nodes the same `train_on`, or train the source in an earlier stage"),
                         );
                     }
-                    let has_ckpt = spec.nodes[src].checkpoint.is_some();
+                    let has_ckpt = spec.nodes[src].checkpoint.is_some() || matches!(spec.nodes[src].model, ModelSpec::Recorded { .. });
                     let trained_at = stage_of_training(src);
                     let earlier = trained_at.iter().any(|&k| k < s);
                     if in_stage || has_ckpt || earlier {
@@ -618,7 +632,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     for (i, n) in spec.nodes.iter().enumerate() {
         let used = terms.iter().any(|(t, _, _)| t.from.contains(&i) || t.to == i);
         let duplicate = index.get(n.id.as_str()) != Some(&i);
-        if !duplicate && !n.frozen && n.checkpoint.is_none() && stage_of_training(i).is_empty() && !used {
+        if !duplicate && !n.fixed() && n.checkpoint.is_none() && stage_of_training(i).is_empty() && !used {
             errs.push(
                 Diagnostic::at(nodes_path.index(i).field("id"), format!("node `{}` is never trained, loaded or used", n.id))
                     .hint("add it to a stage's `train` list, or remove it"),
@@ -647,7 +661,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             .map(|n| PlanNode {
                 id: n.id.to_string(),
                 model: n.model.clone(),
-                frozen: n.frozen,
+                frozen: n.fixed(),
                 checkpoint: n.checkpoint.clone(),
                 optimizer: n.optimizer.clone().unwrap_or_else(|| t.optimizer.clone()),
                 schedule: n.schedule.clone().unwrap_or_else(|| t.schedule.clone()),

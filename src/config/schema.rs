@@ -210,6 +210,14 @@ pub enum ModelSpec {
         /// Channels per stage, e.g. `[16, 32, 64]`.
         widths: Vec<Width>,
     },
+    /// Not a network: a teacher's outputs on the training split, written by `cohort
+    /// export-logits` (offline / business-to-business transfer). The node is a fixed source
+    /// with no weights; the file's fingerprint of the training split must match this
+    /// experiment's. No taps.
+    Recorded {
+        /// The `.logits.json` file.
+        file: PathBuf,
+    },
 }
 
 fn default_fc() -> Width {
@@ -494,6 +502,7 @@ impl std::fmt::Display for ModelSpec {
             ModelSpec::Cnn2d { channels, hidden, dropout } => write!(f, "Cnn2d(channels {}, fc {hidden}, dropout {dropout})", list(channels)),
             ModelSpec::Cnn1d { channels, kernel } => write!(f, "Cnn1d(channels {}, kernel {kernel})", list(channels)),
             ModelSpec::ResNet { blocks, widths } => write!(f, "ResNet(blocks {}, widths {})", list(blocks), list(widths)),
+            ModelSpec::Recorded { file } => write!(f, "Recorded({})", file.display()),
         }
     }
 }

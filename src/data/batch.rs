@@ -69,6 +69,8 @@ pub struct Batch {
     pub shape: Vec<usize>,
     /// Domain of each sample (0 for data sets without domains).
     pub domains: Vec<u8>,
+    /// Index of each sample in its split (what recorded outputs are looked up by).
+    pub indices: Vec<usize>,
 }
 
 /// Gathers the samples `idx`; with `jitter > 0` each one is shifted by an independent random
@@ -90,7 +92,7 @@ pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut Legacy
     }
     let mut shape = vec![idx.len()];
     shape.extend_from_slice(&s.shape);
-    Batch { inputs, labels: idx.iter().map(|&i| s.labels[i] as i64).collect(), shape, domains: idx.iter().map(|&i| s.domain(i)).collect() }
+    Batch { inputs, labels: idx.iter().map(|&i| s.labels[i] as i64).collect(), shape, domains: idx.iter().map(|&i| s.domain(i)).collect(), indices: idx.to_vec() }
 }
 
 /// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`), zero fill:

@@ -45,7 +45,7 @@ pub struct BenchCohort {
     needs: HashMap<usize, NodeNeeds>,
     optimizers: HashMap<usize, burn::optim::ModuleOptimizer>,
     lr: HashMap<usize, f64>,
-    fixed: HashMap<usize, Network>,
+    fixed: HashMap<usize, super::step::Fixed>,
     pools: Option<Vec<rayon::ThreadPool>>,
     steps: usize,
 }

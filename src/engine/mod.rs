@@ -9,6 +9,7 @@ pub mod bench;
 pub mod eval;
 pub mod optim;
 pub mod progress;
+pub mod recorded;
 pub mod step;
 
 use std::collections::HashMap;
@@ -194,6 +195,9 @@ fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Tra
         .iter()
         .enumerate()
         .map(|(i, n)| {
+            if matches!(n.model, crate::config::ModelSpec::Recorded { .. }) {
+                return Ok(None); // outputs from a file, no network
+            }
             device.seed(stream_seed(seed, Stream::Init, i) as u64);
             let m = Network::init(&n.model, &plan.input_shape, plan.classes, device);
             let slots: Vec<(Vec<usize>, Vec<usize>)> = step::adapter_slots(plan, i).into_iter().map(|(_, f, t)| (f, t)).collect();
@@ -415,17 +419,30 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
             optimizers.insert(n, opt);
         }
         // sources that do not train in this stage run in eval mode, on the plain device
-        let mut fixed: HashMap<usize, Network> = HashMap::new();
+        let mut fixed: HashMap<usize, step::Fixed> = HashMap::new();
         for t in &st.terms {
             for &f in &t.from {
-                if !st.train.contains(&f) {
-                    fixed.entry(f).or_insert_with(|| models[f].as_ref().expect("model present").net.valid());
+                if st.train.contains(&f) || fixed.contains_key(&f) {
+                    continue;
                 }
+                let source = match &plan.nodes[f].model {
+                    crate::config::ModelSpec::Recorded { file } => {
+                        step::Fixed::Recorded(std::sync::Arc::new(recorded::Recorded::load(file, &plan.nodes[f].id, &data.train)?))
+                    }
+                    _ => step::Fixed::Net(models[f].as_ref().expect("model present").net.valid()),
+                };
+                fixed.insert(f, source);
             }
         }
-        if first_epoch == 0 && !fixed.is_empty() {
-            let ids: Vec<usize> = { let mut v: Vec<usize> = fixed.keys().copied().collect(); v.sort(); v };
-            let ms: Vec<Network> = ids.iter().map(|i| fixed[i].clone()).collect();
+        // networks among the fixed sources are evaluated once before the stage trains
+        let fixed_nets: Vec<(usize, Network)> = {
+            let mut v: Vec<(usize, Network)> = fixed.iter().filter_map(|(&i, f)| if let step::Fixed::Net(m) = f { Some((i, m.clone())) } else { None }).collect();
+            v.sort_by_key(|(i, _)| *i);
+            v
+        };
+        if first_epoch == 0 && !fixed_nets.is_empty() {
+            let ids: Vec<usize> = fixed_nets.iter().map(|(i, _)| *i).collect();
+            let ms: Vec<Network> = fixed_nets.into_iter().map(|(_, m)| m).collect();
             let ev = evaluate(plan, s, 0, &ids, &ms, &data, &plain);
             rows.extend(ev.rows);
             progress.line(&format!("[{}] fixed sources before training:{}", st.name, ev.line));

@@ -217,6 +217,15 @@ fn restrict_tap(t: Tap, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, de
     }
 }
 
+/// A source that does not train in the stage.
+#[derive(Clone, Debug)]
+pub enum Fixed {
+    /// A network in eval mode (plain device).
+    Net(Network),
+    /// Outputs exported by `cohort export-logits`, looked up by sample index.
+    Recorded(std::sync::Arc<super::recorded::Recorded>),
+}
+
 /// What the step needs besides the batch.
 pub struct StepContext<'a> {
     /// The stage being trained.
@@ -231,8 +240,8 @@ pub struct StepContext<'a> {
     pub device: &'a Device,
     /// Plain device of the fixed sources (eval mode).
     pub plain: &'a Device,
-    /// Fixed sources of this stage in eval mode, by node index.
-    pub fixed: &'a HashMap<usize, Network>,
+    /// Fixed sources of this stage (networks in eval mode, recorded outputs), by node index.
+    pub fixed: &'a HashMap<usize, Fixed>,
     /// What each node computes and shares ([`stage_needs`]).
     pub needs: &'a HashMap<usize, NodeNeeds>,
     /// Learning rate of each trained node this epoch.
@@ -358,19 +367,28 @@ pub fn train_step(
 ) -> Result<Vec<Option<f64>>, NonFinite> {
     let b = batch.labels.len();
     let d = batch.inputs.len() / b;
-    let meta = BatchMeta { labels: batch.labels.clone(), domains: batch.domains };
-    let data = TensorData::new(batch.inputs, [b, d]);
+    let meta = BatchMeta { labels: batch.labels.clone(), domains: batch.domains.clone() };
+    let data = TensorData::new(batch.inputs.clone(), [b, d]);
     let x = Tensor::<2>::from_data(data.clone(), ctx.device);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels, [b]), ctx.device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), ctx.device);
     // outputs of the fixed sources (eval mode, every row, detached)
     let mut outputs: HashMap<usize, Shared> = HashMap::new();
     if !ctx.fixed.is_empty() {
         let x_plain = Tensor::<2>::from_data(data, ctx.plain);
-        for (&n, m) in ctx.fixed {
-            let mut taps = Taps::new(&ctx.needs[&n].shared_taps);
-            let z = m.forward_taps(x_plain.clone(), &mut taps);
-            let taps = taps.got.into_iter().map(|(name, t)| (name, t.autodiff().detach())).collect();
-            outputs.insert(n, Shared { rows: None, logits: z.autodiff().detach(), taps });
+        for (&n, source) in ctx.fixed {
+            let shared = match source {
+                Fixed::Net(m) => {
+                    let mut taps = Taps::new(&ctx.needs[&n].shared_taps);
+                    let z = m.forward_taps(x_plain.clone(), &mut taps);
+                    let taps = taps.got.into_iter().map(|(name, t)| (name, t.autodiff().detach())).collect();
+                    Shared { rows: None, logits: z.autodiff().detach(), taps }
+                }
+                Fixed::Recorded(r) => {
+                    let rows = TensorData::new(r.rows(&batch.indices), [b, r.classes()]);
+                    Shared { rows: None, logits: Tensor::from_data(rows, ctx.device), taps: Vec::new() }
+                }
+            };
+            outputs.insert(n, shared);
         }
     }
     match ctx.pools {

@@ -440,6 +440,7 @@ impl Network {
                     shape: [shape[0], shape[1], shape[2]],
                 })
             }
+            ModelSpec::Recorded { .. } => panic!("a recorded source has no network (the engine reads its file instead)"),
         }
     }
 
