@@ -1,15 +1,42 @@
 #!/usr/bin/env bash
 # Cohort step throughput: K-peer DML steps/s (MLP 784-1200-1200-10 and a small CNN, batch 128),
-# serial vs parallel peers, with the overhead ratios. Writes results/bench/README.md.
-#   scripts/bench.sh [STEPS]
+# serial vs parallel peers, with the overhead ratios; with --pytorch also the same DML step in
+# PyTorch (scripts/bench-pytorch.py, same thread count, same run) and the ratio cohort/PyTorch.
+# Writes results/bench/README.md.
+#   scripts/bench.sh [--pytorch] [STEPS]
+# --pytorch installs torch 2.9.0 into .venv-bench/ on first use (~4 GB from PyPI, ~2 minutes).
 # Timings are noisy on a shared 2-core machine: compare ratios measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pytorch=0
+if [ "${1:-}" = "--pytorch" ]; then pytorch=1; shift; fi
+steps=${1:-20}
 cargo build --release --quiet
 mkdir -p results/bench
+threads=$(nproc)
+tmp=$(mktemp -d)
+./target/release/cohort bench --steps "$steps" > "$tmp/cohort.md"
+if [ $pytorch = 1 ]; then
+    if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c 'import torch' 2> /dev/null; then
+        python3 -m venv .venv-bench
+        .venv-bench/bin/pip install -q --no-cache-dir torch==2.9.0
+    fi
+    .venv-bench/bin/python scripts/bench-pytorch.py --threads "$threads" --steps "$steps" > "$tmp/torch.txt"
+fi
 {
-    ./target/release/cohort bench --steps "${1:-20}"
+    cat "$tmp/cohort.md"
+    if [ $pytorch = 1 ]; then
+        echo
+        echo "PyTorch $(.venv-bench/bin/python -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), measured in the same run:"
+        echo
+        echo "| model | K | PyTorch steps/s | cohort steps/s (threads for K ≥ 2) | cohort / PyTorch |"
+        echo "|---|---|---|---|---|"
+        # cohort's table: | model | K | serial | threads | ...; the engine's default (Auto) is threads for K ≥ 2
+        awk -F'|' 'NR == FNR { gsub(/ /, ""); if ($3 ~ /^[0-9]+$/) { c[$2 " " $3] = ($5 == "–" ? $4 : $5) } next }
+                   { split($0, t, " "); k = t[1] " " t[2]; printf "| %s | %s | %.1f | %.1f | %.2f× |\n", t[1], t[2], t[3], c[k], c[k] / t[3] }' "$tmp/cohort.md" "$tmp/torch.txt"
+    fi
     echo
-    echo "Produced by \`scripts/bench.sh\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Produced by \`scripts/bench.sh$([ $pytorch = 1 ] && echo ' --pytorch') $steps\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
 } | tee results/bench/README.md.tmp
 mv results/bench/README.md.tmp results/bench/README.md
+rm -rf "$tmp"

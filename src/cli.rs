@@ -69,6 +69,13 @@ pub enum Command {
         /// Do not draw the charts of each finished run.
         #[arg(long)]
         no_plot: bool,
+        /// Tensor backend (auto, flex, ndarray, tch, cuda), overriding `training.backend`;
+        /// it must be compiled in (cargo features).
+        #[arg(long, value_name = "NAME")]
+        backend: Option<config::BackendChoice>,
+        /// GPU index for GPU backends, overriding `training.device`.
+        #[arg(long, value_name = "N")]
+        device: Option<usize>,
     },
     /// Run a sweep: the experiment × a grid of field values × seeds, as independent runs.
     ///
@@ -251,7 +258,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Compare { dirs, out } => compare(&dirs, &out),
-        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot } => {
+        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot, backend, device } => {
             let opts = RunOptions {
                 data_root: root,
                 resume,
@@ -261,7 +268,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 experiment_text: String::new(),
                 stop_after_epochs,
             };
-            run(opts, seeds, no_plot)
+            run(opts, seeds, no_plot, backend, device)
         }
         Command::ExportLogits { run, node, out, temperature } => export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => eval(&run, &node, &logit_bias, json, &root),
@@ -296,11 +303,17 @@ fn compare(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
 }
 
 /// `cohort run`: check, train every seed, draw the charts of the complete runs.
-fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool) -> Result<i32, Error> {
+fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool, backend: Option<config::BackendChoice>, device: Option<usize>) -> Result<i32, Error> {
     let (mut plan, text) = config::load_plan(&opts.experiment_file)?;
     opts.experiment_text = text;
     if let Some(s) = seeds {
         plan.seeds = s;
+    }
+    if let Some(b) = backend {
+        plan.backend = b;
+    }
+    if let Some(d) = device {
+        plan.device = d;
     }
     print!("{}", plan.describe());
     stop_on_signals();
@@ -399,7 +412,7 @@ fn run_node(run: &Path, node: &str, plan: &config::Plan) -> Result<crate::models
         return Err(Error::Unsupported(format!("{}: no node `{node}`; the run's nodes are {}", run.display(), ids.join(", "))));
     };
     let ckpt = run.join("checkpoints").join(format!("{node}.bpk"));
-    let (device, _) = engine::backend_device();
+    let (device, _) = engine::device_for(plan.backend, plan.device)?;
     engine::load_checkpoint(&spec.model, &plan.input_shape, plan.classes, &ckpt, &device)
 }
 
@@ -411,7 +424,7 @@ fn export_logits(run: &Path, node: &str, out: &Path, temperature: Option<f64>, r
     let (plan, seed) = run_plan(run)?;
     let model = run_node(run, node, &plan)?;
     let data = data::prepare(&plan.data, root, seed)?;
-    let (device, _) = engine::backend_device();
+    let (device, _) = engine::device_for(plan.backend, plan.device)?;
     let logits = engine::eval::predict(&model, &data.train, 1000, &device);
     let file = engine::recorded::RecordedFile::new(&plan.name, node, seed, &plan.data, &data.train, &logits.values, temperature);
     file.write(out)?;
@@ -432,7 +445,7 @@ fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> R
             _ => return Err(Error::Unsupported(format!("--logit-bias {b}: expected CLASS=VALUE with CLASS in 0..{}", plan.classes))),
         }
     }
-    let (device, _) = engine::backend_device();
+    let (device, _) = engine::device_for(plan.backend, plan.device)?;
     let data = data::prepare(&plan.data, root, seed)?;
     let logits = engine::eval::predict(&model, &data.test, 1000, &device);
     let mut errors = vec![0usize; plan.classes];

@@ -358,3 +358,24 @@ fn offline_student_from_exported_logits_matches_live_teacher() {
     let o = cohort(&["run", &offline, "--no-progress", "--no-plot"]);
     assert!(!o.status.success() && text(&o).contains("checksum"), "{}", text(&o));
 }
+
+/// Asking for a backend this binary was not built with fails before any result folder exists.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_backend_not_compiled_in_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("b.ron");
+    let src = format!(
+        r#"Experiment(name: "b", data: (source: Mnist1d(num_samples: 1000), train_limit: 100),
+            nodes: [Node(id: "a", model: Mlp(hidden: [8]))], edges: [Edge(to: "a", loss: CrossEntropy)],
+            training: (epochs: 1), output: {:?})"#,
+        tmp.path().join("out")
+    );
+    std::fs::write(&path, src).unwrap();
+    let o = cohort(&["run", path.to_str().unwrap(), "--backend", "cuda", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--features cuda"), "{}", text(&o));
+    assert!(!tmp.path().join("out").exists());
+    let o = cohort(&["run", path.to_str().unwrap(), "--backend", "gpu"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -60,7 +60,7 @@ impl Plan {
             DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", crate::data::rotated::angle(r.test_domain)),
         };
         let _ = writeln!(s, "  data: {src}; input {:?}, {} classes; validation {}, jitter {}", self.input_shape, self.classes, self.data.validation, self.data.jitter);
-        let _ = writeln!(s, "  batch {}, seeds {:?}, output {}", self.batch_size, self.seeds, self.output.join(&self.name).display());
+        let _ = writeln!(s, "  batch {}, seeds {:?}, backend {:?}, output {}", self.batch_size, self.seeds, self.backend, self.output.join(&self.name).display());
         let _ = writeln!(s, "  nodes:");
         for n in &self.nodes {
             let state = if n.frozen { "frozen".to_string() } else { n.optimizer.to_string() };

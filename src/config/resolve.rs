@@ -37,6 +37,12 @@ pub struct Plan {
     pub seeds: Vec<u64>,
     /// Root folder of the results.
     pub output: PathBuf,
+    /// Tensor backend.
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Device index (GPU backends).
+    #[serde(default)]
+    pub device: usize,
 }
 
 /// A node with its defaults applied.
@@ -534,7 +540,8 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                     let q = p.field("train").index(k);
                     if let Some(i) = lookup(id, q.clone(), &mut errs) {
                         if spec.nodes[i].fixed() {
-                            errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is frozen (or recorded) and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
+                            let what = if spec.nodes[i].frozen { "is frozen" } else { "is a recorded source" };
+                            errs.push(Diagnostic::at(q.clone(), format!("node `{id}` {what} and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
                         } else if train.iter().any(|(j, _)| *j == i) {
                             errs.push(Diagnostic::at(q.clone(), format!("node `{id}` is listed twice")));
                         } else {
@@ -559,7 +566,13 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     for (term, path, _) in &terms {
         if stage_of_training(term.to).is_empty() {
             let n = &spec.nodes[term.to];
-            let why = if n.fixed() { "is frozen (or recorded)" } else { "is not trained in any stage" };
+            let why = if matches!(n.model, ModelSpec::Recorded { .. }) {
+                "is a recorded source"
+            } else if n.frozen {
+                "is frozen"
+            } else {
+                "is not trained in any stage"
+            };
             errs.push(
                 Diagnostic::at(path.clone(), format!("this loss goes to node `{}`, which {why}", n.id))
                     .hint("a loss term only acts on a node that trains; add the node to a stage's `train` list"),
@@ -673,5 +686,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
         concurrency: t.concurrency,
         seeds: t.seeds.clone(),
         output: spec.output.clone(),
+        backend: t.backend,
+        device: t.device,
     })
 }

@@ -373,6 +373,41 @@ pub struct TrainingSpec {
     pub concurrency: Concurrency,
     /// One run per seed (initialisation, shuffling, dropout, augmentation, hold-out).
     pub seeds: Vec<u64>,
+    /// Tensor backend (`cohort run --backend` overrides); must be compiled in.
+    pub backend: BackendChoice,
+    /// Device index for GPU backends (`cohort run --device` overrides).
+    pub device: usize,
+}
+
+/// Tensor backends. Which ones a binary has depends on its cargo features (`flex` by default;
+/// `ndarray`, `tch`, `cuda` on request).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackendChoice {
+    /// The first compiled-in of flex, ndarray, tch, cuda.
+    #[default]
+    Auto,
+    /// burn-flex (pure Rust CPU, the default).
+    Flex,
+    /// burn-ndarray (CPU).
+    Ndarray,
+    /// LibTorch on CPU (burn-tch).
+    Tch,
+    /// NVIDIA GPU (burn-cuda).
+    Cuda,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "flex" => Ok(Self::Flex),
+            "ndarray" => Ok(Self::Ndarray),
+            "tch" | "libtorch" => Ok(Self::Tch),
+            "cuda" => Ok(Self::Cuda),
+            _ => Err(format!("unknown backend `{s}`: auto, flex, ndarray, tch or cuda")),
+        }
+    }
 }
 
 /// Execution of the nodes trained together (results differ only by floating-point rounding).
@@ -399,6 +434,8 @@ impl Default for TrainingSpec {
             update: UpdateOrder::default(),
             concurrency: Concurrency::default(),
             seeds: vec![0],
+            backend: BackendChoice::default(),
+            device: 0,
         }
     }
 }

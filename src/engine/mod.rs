@@ -91,16 +91,54 @@ pub struct RunOutcome {
     pub status: Status,
 }
 
-/// The CPU backend compiled in (`flex` preferred) and its name.
-pub fn backend_device() -> (Device, &'static str) {
-    #[cfg(feature = "flex")]
-    {
-        (Device::flex(), "flex")
-    }
-    #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
-    {
-        #[allow(deprecated)]
-        (Device::ndarray(), "ndarray")
+/// The default backend of this binary (the first compiled-in of flex, ndarray, tch, cuda) and
+/// its name.
+pub fn backend_device() -> (Device, String) {
+    device_for(crate::config::BackendChoice::Auto, 0).expect("a backend is compiled in")
+}
+
+/// The device of `choice` (GPU index `index`) and its name, or an error naming the cargo
+/// feature that compiles it in.
+#[allow(deprecated, unreachable_code, unused_variables)] // burn marks tch/ndarray deprecated; unused arms depend on features
+pub fn device_for(choice: crate::config::BackendChoice, index: usize) -> Result<(Device, String), Error> {
+    use crate::config::BackendChoice as B;
+    let missing = |name: &str| {
+        Error::Unsupported(format!(
+            "this binary was built without the `{name}` backend: rebuild with `cargo build --release --features {name}` (README, \"Backends\")"
+        ))
+    };
+    match choice {
+        B::Auto => {
+            #[cfg(feature = "flex")]
+            return device_for(B::Flex, index);
+            #[cfg(feature = "ndarray")]
+            return device_for(B::Ndarray, index);
+            #[cfg(feature = "tch")]
+            return device_for(B::Tch, index);
+            #[cfg(feature = "cuda")]
+            return device_for(B::Cuda, index);
+            Err(missing("flex"))
+        }
+        B::Flex => {
+            #[cfg(feature = "flex")]
+            return Ok((Device::flex(), "flex".into()));
+            Err(missing("flex"))
+        }
+        B::Ndarray => {
+            #[cfg(feature = "ndarray")]
+            return Ok((Device::ndarray(), "ndarray".into()));
+            Err(missing("ndarray"))
+        }
+        B::Tch => {
+            #[cfg(feature = "tch")]
+            return Ok((Device::libtorch(), "tch (LibTorch CPU)".into()));
+            Err(missing("tch"))
+        }
+        B::Cuda => {
+            #[cfg(feature = "cuda")]
+            return Ok((Device::cuda(index), format!("cuda:{index}")));
+            Err(missing("cuda"))
+        }
     }
 }
 
@@ -111,7 +149,7 @@ struct Manifest<'a> {
     experiment_file: String,
     experiment_sha256: String,
     seed: u64,
-    backend: &'static str,
+    backend: String,
     threads: usize,
     cohort_version: &'static str,
     git_revision: String,
@@ -145,6 +183,7 @@ static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs every seed of `plan`, one after the other (none after an interruption).
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
+    device_for(plan.backend, plan.device)?; // a backend that is not compiled in fails before any folder is made
     let mut out = Vec::new();
     for &seed in &plan.seeds {
         if stop_requested() {
@@ -356,7 +395,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
         println!("seed {seed}: already complete in {}", dir.root.display());
         return Ok(outcome(Status::AlreadyComplete));
     }
-    let (plain, backend) = backend_device();
+    let (plain, backend) = device_for(plan.backend, plan.device)?;
     let device = plain.clone().autodiff();
     let manifest = Manifest {
         experiment: &plan.name,

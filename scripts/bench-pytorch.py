@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The cohort bench's DML step in PyTorch, for a side-by-side ratio (scripts/bench.sh --pytorch).
+
+K peers, each: forward on the same batch of 128 random 1x28x28 inputs, loss = CE + mean over the
+other peers of KL(p_other || p_self) with the others' probabilities detached, backward, SGD step
+(lr 0.01, momentum 0.9) -- peers one after another, as `cohort bench`'s `serial` mode.
+Models: the MLP 784-1200-1200-10 and the small CNN (conv3x3 32 same, ReLU, maxpool 2; conv3x3
+64, ReLU, maxpool 2; FC 128, ReLU; FC 10), as cohort's `Cnn2d(channels: [32, 64], hidden: 128)`.
+
+Prints one line per measurement: `model K steps/s`. Needs torch (scripts/bench.sh --pytorch
+installs it into .venv-bench/ on first use); never needed by the tests.
+"""
+import argparse
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(), nn.Linear(1200, 10))
+
+
+def cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+def measure(make, k, steps, x, y):
+    peers = [make() for _ in range(k)]
+    opts = [torch.optim.SGD(p.parameters(), lr=0.01, momentum=0.9) for p in peers]
+
+    def step():
+        logits = [p(x) for p in peers]
+        probs = [F.softmax(z.detach(), dim=1) for z in logits]
+        for i, (z, opt) in enumerate(zip(logits, opts)):
+            loss = F.cross_entropy(z, y)
+            others = [probs[j] for j in range(k) if j != i]
+            if others:
+                logq = F.log_softmax(z, dim=1)
+                kl = sum(F.kl_div(logq, p, reduction="batchmean") for p in others) / len(others)
+                loss = loss + kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--peers", default="1,2,4,8")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    x = torch.rand(128, 1, 28, 28)
+    y = torch.arange(128) % 10
+    for name, make in [("mlp-1200", mlp), ("cnn-32-64", cnn)]:
+        for k in [int(v) for v in a.peers.split(",")]:
+            print(f"{name} {k} {measure(make, k, a.steps, x, y):.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
