@@ -76,6 +76,9 @@ pub enum Command {
         /// GPU index for GPU backends, overriding `training.device`.
         #[arg(long, value_name = "N")]
         device: Option<usize>,
+        /// Root folder of the results, overriding the file's `output`.
+        #[arg(long, value_name = "DIR")]
+        output: Option<PathBuf>,
     },
     /// Run a sweep: the experiment × a grid of field values × seeds, as independent runs.
     ///
@@ -258,7 +261,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Compare { dirs, out } => compare(&dirs, &out),
-        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot, backend, device } => {
+        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot, backend, device, output } => {
             let opts = RunOptions {
                 data_root: root,
                 resume,
@@ -268,7 +271,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 experiment_text: String::new(),
                 stop_after_epochs,
             };
-            run(opts, seeds, no_plot, backend, device)
+            run(opts, seeds, no_plot, backend, device, output)
         }
         Command::ExportLogits { run, node, out, temperature } => export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => eval(&run, &node, &logit_bias, json, &root),
@@ -288,7 +291,14 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
 
 /// `cohort compare`: table to stdout and `<out>/compare.md`, bar chart to `<out>/compare.{png,svg}`.
 fn compare(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
-    let exps = dirs.iter().map(|d| plot::compare::collect(d)).collect::<Result<Vec<_>, _>>()?;
+    let mut exps = dirs.iter().map(|d| plot::compare::collect(d)).collect::<Result<Vec<_>, _>>()?;
+    // the same experiment from two result roots (e.g. two backends): label them by their parent
+    let names: Vec<String> = exps.iter().map(|x| x.name.clone()).collect();
+    for x in exps.iter_mut().filter(|x| names.iter().filter(|n| **n == x.name).count() > 1) {
+        if let Some(parent) = x.dir.parent().and_then(|p| p.file_name()) {
+            x.name = format!("{}/{}", parent.to_string_lossy(), x.name);
+        }
+    }
     let rows = plot::compare::rows(&exps);
     let table = plot::compare::markdown(&rows, &exps);
     print!("{table}");
@@ -303,7 +313,14 @@ fn compare(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
 }
 
 /// `cohort run`: check, train every seed, draw the charts of the complete runs.
-fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool, backend: Option<config::BackendChoice>, device: Option<usize>) -> Result<i32, Error> {
+fn run(
+    mut opts: RunOptions,
+    seeds: Option<Vec<u64>>,
+    no_plot: bool,
+    backend: Option<config::BackendChoice>,
+    device: Option<usize>,
+    output: Option<PathBuf>,
+) -> Result<i32, Error> {
     let (mut plan, text) = config::load_plan(&opts.experiment_file)?;
     opts.experiment_text = text;
     if let Some(s) = seeds {
@@ -314,6 +331,9 @@ fn run(mut opts: RunOptions, seeds: Option<Vec<u64>>, no_plot: bool, backend: Op
     }
     if let Some(d) = device {
         plan.device = d;
+    }
+    if let Some(o) = output {
+        plan.output = o;
     }
     print!("{}", plan.describe());
     stop_on_signals();
