@@ -237,7 +237,11 @@ pub fn main() -> i32 {
     match execute(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.to_string().trim_end());
+            let msg = e.to_string();
+            eprintln!("{}", msg.trim_end());
+            if msg.contains("No space left on device") {
+                eprintln!("  hint: free some space; completed epochs are saved, `cohort run --resume FILE` continues");
+            }
             e.exit_code()
         }
     }

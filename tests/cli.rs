@@ -379,3 +379,45 @@ fn a_backend_not_compiled_in_is_a_clear_error() {
     let o = cohort(&["run", path.to_str().unwrap(), "--backend", "gpu"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// A full disk (a 100 KiB tmpfs) ends the run with a clear error naming the file, and what was
+/// written before stays whole (atomic writes). Needs permission to mount a tmpfs (root in CI);
+/// skipped with a message otherwise.
+#[test]
+fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=100k", "tmpfs"]).arg(&disk).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED a_full_disk_is_a_clear_error_and_corrupts_nothing: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(disk.clone());
+    let path = tmp.path().join("d.ron");
+    let src = format!(
+        r#"Experiment(name: "d", data: (source: Mnist1d(num_samples: 1000), train_limit: 200, test_limit: 100),
+            nodes: [Node(id: "a", model: Mlp(hidden: [256]))], edges: [Edge(to: "a", loss: CrossEntropy)],
+            training: (epochs: 3, batch_size: 50), output: {:?})"#,
+        disk.join("results")
+    );
+    std::fs::write(&path, src).unwrap();
+    let o = cohort(&["run", path.to_str().unwrap(), "--no-progress", "--no-plot"]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("No space left on device") && msg.contains("results/d/seed-0") && msg.contains("--resume"), "{msg}");
+    let run = disk.join("results/d/seed-0");
+    assert!(!run.join("summary.json").exists(), "a failed run has no summary");
+    // whatever was written is whole: the manifest parses, metrics.csv (if any) reads back
+    assert!(std::fs::read_to_string(run.join("manifest.ron")).unwrap().contains("experiment_sha256"));
+    if run.join("metrics.csv").exists() {
+        let rows = cohort::results::read_metrics(&run.join("metrics.csv")).unwrap();
+        assert!(rows.iter().all(|r| r.value.is_finite()));
+    }
+}
