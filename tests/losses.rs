@@ -296,3 +296,18 @@ fn feature_losses_send_no_gradient_into_the_source() {
         assert!(vt.grad(&grads).is_some(), "{name}: trained features get a gradient");
     }
 }
+
+/// Hydra's output: log of the mean of the heads' probabilities.
+#[test]
+fn hydra_head_mean_matches_reference() {
+    let d = dev();
+    let heads = [logits(30, 2.0), logits(31, 1.0), logits(32, 3.0)];
+    let got = to_vec(head_mean_log_probs(&heads.iter().map(|h| t2(h, &d)).collect::<Vec<_>>()));
+    for b in 0..B {
+        let ps: Vec<Vec<f64>> = heads.iter().map(|h| ref_softmax(&h[b * C..(b + 1) * C], 1.0)).collect();
+        for c in 0..C {
+            let mean = ps.iter().map(|p| p[c]).sum::<f64>() / 3.0;
+            assert!((got[b * C + c] - mean.ln()).abs() < 1e-5, "[{b},{c}] {} vs {}", got[b * C + c], mean.ln());
+        }
+    }
+}

@@ -101,6 +101,21 @@ fn kdcl_ensemble_runs() {
 }
 
 #[test]
+fn hydra_runs_and_reports_every_head() {
+    smoke("hydra.ron");
+    let tmp = tempfile::tempdir().unwrap();
+    let (plan, text) = example("hydra.ron");
+    let plan = tiny(plan, tmp.path());
+    let out = engine::run(&plan, &opts(&text)).unwrap();
+    let rows = results::read_metrics(&out[0].dir.join("metrics.csv")).unwrap();
+    for m in 1..=4 {
+        assert!(rows.iter().any(|r| r.node == format!("hydra.head{m}") && r.split == "test" && r.metric == "accuracy"), "head {m} evaluated");
+    }
+    let agreement = rows.iter().find(|r| r.node == "hydra" && r.metric == "head_agreement").expect("head agreement");
+    assert!((0.0..=1.0).contains(&agreement.value));
+}
+
+#[test]
 fn lfme_on_rotated_mnist_runs() {
     if mnist_present() {
         smoke("lfme-rotated-mnist.ron");

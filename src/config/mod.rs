@@ -74,7 +74,11 @@ impl Plan {
             for t in &st.terms {
                 let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
                 let src = if from.is_empty() { "labels".to_string() } else { from.join(" + ") };
-                let _ = writeln!(s, "    {:<12} <- {:<20} {:.3} × {}", self.nodes[t.to].id, src, t.weight, loss_label(&t.loss));
+                let to = match t.head {
+                    Some(m) => format!("{}.head{m}", self.nodes[t.to].id),
+                    None => self.nodes[t.to].id.clone(),
+                };
+                let _ = writeln!(s, "    {to:<12} <- {src:<20} {:.3} × {}", t.weight, loss_label(&t.loss));
             }
         }
         s

@@ -94,6 +94,9 @@ pub struct Term {
     pub ramp_up_epochs: usize,
     /// Where the term comes from in the file, e.g. `edges[3]`.
     pub origin: String,
+    /// The head (1-based) of a `Hydra` target this term trains; `None` = the node's output.
+    #[serde(default)]
+    pub head: Option<usize>,
 }
 
 impl DataSource {
@@ -133,6 +136,8 @@ impl ModelSpec {
                 v
             }
             ModelSpec::Recorded { .. } => Vec::new(),
+            // the heads' logits are tapped by the engine for `head: m` terms, not as features
+            ModelSpec::Hydra { body, .. } => (1..=body.len()).map(|i| format!("hidden{i}")).collect(),
         }
     }
 
@@ -186,6 +191,7 @@ impl ModelSpec {
                 v
             }
             ModelSpec::Recorded { .. } => Vec::new(),
+            ModelSpec::Hydra { body, .. } => body.iter().enumerate().map(|(i, w)| (format!("hidden{}", i + 1), vec![w.get()])).collect(),
         }
     }
 
@@ -197,9 +203,10 @@ impl ModelSpec {
             ModelSpec::Cnn1d { .. } => "Cnn1d",
             ModelSpec::ResNet { .. } => "ResNet",
             ModelSpec::Recorded { .. } => "Recorded",
+            ModelSpec::Hydra { .. } => "Hydra",
         };
         let want_rank = match self {
-            ModelSpec::Mlp { .. } | ModelSpec::Recorded { .. } => None,
+            ModelSpec::Mlp { .. } | ModelSpec::Recorded { .. } | ModelSpec::Hydra { .. } => None,
             ModelSpec::Cnn2d { .. } | ModelSpec::ResNet { .. } => Some(3),
             ModelSpec::Cnn1d { .. } => Some(1),
         };
@@ -344,7 +351,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     for (e, edge) in spec.edges.iter().enumerate() {
         let p = root.field("edges").index(e);
         match edge {
-            EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs } => {
+            EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, head } => {
                 let to_i = lookup(to, p.field("to"), &mut errs);
                 let mut from_i = Vec::new();
                 let mut from_paths = Vec::new();
@@ -461,9 +468,22 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                     }
                     LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } => {}
                 }
+                if let (Some(m), Some(t)) = (head, to_i) {
+                    let heads = match &spec.nodes[t].model {
+                        ModelSpec::Hydra { heads, .. } => heads.get(),
+                        _ => 0,
+                    };
+                    if heads == 0 {
+                        errs.push(Diagnostic::at(p.field("head"), format!("`head` needs a `Hydra` target, and `{to}` is not one")).hint("remove `head`, or make the node a `Hydra(...)`"));
+                    } else if *m == 0 || *m > heads {
+                        errs.push(Diagnostic::at(p.field("head"), format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
+                    } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme) {
+                        errs.push(Diagnostic::at(p.field("head"), "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble)"));
+                    }
+                }
                 if let Some(to) = to_i {
                     terms.push((
-                        Term { to, from: from_i, loss, weight: weight.get(), ramp_up_epochs: *ramp_up_epochs, origin: p.to_string() },
+                        Term { to, from: from_i, loss, weight: weight.get(), ramp_up_epochs: *ramp_up_epochs, origin: p.to_string(), head: *head },
                         p.field("to"),
                         from_paths,
                     ));
@@ -500,6 +520,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                             weight: weight.get(),
                             ramp_up_epochs: 0,
                             origin: p.to_string(),
+                            head: None,
                         },
                         q.clone(),
                         from_paths,

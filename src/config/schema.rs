@@ -210,6 +210,19 @@ pub enum ModelSpec {
         /// Channels per stage, e.g. `[16, 32, 64]`.
         widths: Vec<Width>,
     },
+    /// Hydra (Tran et al. 2020): one shared fully connected body and `heads` light heads
+    /// (Linear → ReLU → Linear each). The node's output is the head mean, `log((1/M) Σ_m
+    /// softmax(h_m))`; an edge with `head: m` trains head m alone (e.g. from ensemble member m).
+    /// Taps: `hidden1`, … of the body.
+    Hydra {
+        /// Widths of the shared body, e.g. `[512, 512]`.
+        body: Vec<Width>,
+        /// Number of heads M.
+        heads: Width,
+        /// Hidden width of each head.
+        #[serde(default = "default_head_hidden")]
+        head_hidden: Width,
+    },
     /// Not a network: a teacher's outputs on the training split, written by `cohort
     /// export-logits` (offline / business-to-business transfer). The node is a fixed source
     /// with no weights; the file's fingerprint of the training split must match this
@@ -222,6 +235,9 @@ pub enum ModelSpec {
 
 fn default_fc() -> Width {
     Width::new(128).expect("valid")
+}
+fn default_head_hidden() -> Width {
+    Width::new(64).expect("valid")
 }
 fn default_kernel() -> Width {
     Width::new(5).expect("valid")
@@ -247,6 +263,9 @@ pub enum EdgeSpec {
         /// et al. 2018). 0 = constant weight.
         #[serde(default)]
         ramp_up_epochs: usize,
+        /// For a `Hydra` target: the head (1..=M) this term trains; default the head mean.
+        #[serde(default)]
+        head: Option<usize>,
     },
     /// Deep Mutual Learning among `peers`: for each peer k, adds
     /// `weight · (1/(K−1)) Σ_{l≠k} T²·KL(p_l^T ‖ p_k^T)` (same as K `MutualKl` edges).
@@ -540,6 +559,7 @@ impl std::fmt::Display for ModelSpec {
             ModelSpec::Cnn1d { channels, kernel } => write!(f, "Cnn1d(channels {}, kernel {kernel})", list(channels)),
             ModelSpec::ResNet { blocks, widths } => write!(f, "ResNet(blocks {}, widths {})", list(blocks), list(widths)),
             ModelSpec::Recorded { file } => write!(f, "Recorded({})", file.display()),
+            ModelSpec::Hydra { body, heads, head_hidden } => write!(f, "Hydra(body {}, {heads} heads of {head_hidden})", list(body)),
         }
     }
 }

@@ -122,3 +122,15 @@ pub fn attention_transfer(u: Tensor<3>, v: Tensor<3>) -> Tensor<1> {
 pub fn lfme(z: Tensor<2>, p: Tensor<2>) -> Tensor<1> {
     (z - p.detach()).powi_scalar(2).mean()
 }
+
+/// The output of a multi-head (Hydra) network: the log of the mean of its heads'
+/// probabilities, `log((1/M) Σ_m softmax(h_m))`, computed as a log-sum-exp over heads of
+/// `log_softmax(h_m)` minus `log M`. As logits, its softmax is the head mean.
+pub fn head_mean_log_probs(heads: &[Tensor<2>]) -> Tensor<2> {
+    assert!(!heads.is_empty(), "at least one head");
+    let m = heads.len() as f64;
+    let logp: Vec<Tensor<2>> = heads.iter().map(|h| log_softmax(h.clone(), 1)).collect();
+    let max = logp.iter().cloned().reduce(|a, b| a.max_pair(b)).expect("non-empty");
+    let sum = logp.into_iter().map(|l| (l - max.clone()).exp()).reduce(|a, b| a + b).expect("non-empty");
+    max + sum.log() - m.ln()
+}

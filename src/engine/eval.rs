@@ -45,6 +45,25 @@ pub fn predict(model: &Network, samples: &Samples, batch_size: usize, device: &D
     Logits { n: samples.len(), c: samples.classes, values }
 }
 
+/// Logits of each head of a multi-head model (taps `head1`, …, `headM`) on all of `samples`.
+pub fn predict_heads(model: &Network, heads: usize, samples: &Samples, batch_size: usize, device: &Device) -> Vec<Logits> {
+    let names: Vec<String> = (1..=heads).map(|m| format!("head{m}")).collect();
+    let mut values = vec![Vec::with_capacity(samples.len() * samples.classes); heads];
+    for idx in eval_batches(samples.len(), batch_size) {
+        let b = gather(samples, &idx, 0, None);
+        let x = Tensor::<2>::from_data(TensorData::new(b.inputs, [idx.len(), samples.row_len()]), device);
+        let mut taps = crate::models::Taps::new(&names);
+        model.forward_taps(x, &mut taps);
+        for (m, name) in names.iter().enumerate() {
+            match taps.take(name) {
+                Some(crate::models::Tap::Flat(z)) => values[m].extend(z.into_data().try_into_vec::<f32>().expect("float logits")),
+                _ => panic!("the model has no head tap `{name}`"),
+            }
+        }
+    }
+    values.into_iter().map(|v| Logits { n: samples.len(), c: samples.classes, values: v }).collect()
+}
+
 /// Loss, accuracy and calibration of one predictor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scores {

@@ -302,12 +302,25 @@ fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[
             continue;
         }
         let probs: Vec<Vec<f64>> = models.iter().map(|m| eval::predict(m, samples, 1000, device).probs()).collect();
-        for (&n, p) in nodes.iter().zip(&probs) {
+        for ((&n, p), model) in nodes.iter().zip(&probs).zip(models) {
             let s = eval::scores(p, plan.classes, &samples.labels);
             let id = &plan.nodes[n].id;
             rows.extend([row(id, split, "loss", s.loss), row(id, split, "accuracy", s.accuracy), row(id, split, "ece", s.ece)]);
             if split == "test" {
                 line.push_str(&format!(" {id} {:.2}%", 100.0 * s.accuracy));
+            }
+            // a Hydra: every head as `<id>.head<m>`, and the heads' diversity
+            if let crate::config::ModelSpec::Hydra { heads, .. } = &plan.nodes[n].model {
+                let head_probs: Vec<Vec<f64>> = eval::predict_heads(model, heads.get(), samples, 1000, device).iter().map(|l| l.probs()).collect();
+                for (m, hp) in head_probs.iter().enumerate() {
+                    let hs = eval::scores(hp, plan.classes, &samples.labels);
+                    let hid = format!("{id}.head{}", m + 1);
+                    rows.extend([row(&hid, split, "loss", hs.loss), row(&hid, split, "accuracy", hs.accuracy), row(&hid, split, "ece", hs.ece)]);
+                }
+                if head_probs.len() >= 2 {
+                    rows.push(row(id, split, "head_agreement", eval::agreement(&head_probs, plan.classes)));
+                    rows.push(row(id, split, "head_pairwise_kl", eval::pairwise_kl(&head_probs, plan.classes)));
+                }
             }
         }
         if probs.len() >= 2 {

@@ -123,6 +123,13 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
         e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _, _))| (o, k)).collect();
     }
     for t in &st.terms {
+        if let Some(m) = t.head {
+            let own = &mut needs.entry(t.to).or_default().own_taps;
+            let name = format!("head{m}");
+            if !own.contains(&name) {
+                own.push(name);
+            }
+        }
         for &f in &t.from {
             let e = needs.entry(f).or_default();
             e.domain = plan.nodes[f].train_on.as_ref().and_then(|s| (s.domains.len() == 1).then(|| s.domains[0]));
@@ -311,12 +318,22 @@ impl StepContext<'_> {
                     let v = f.taps.got.iter().find(|(g, _)| g == to_tap).map(|(_, t)| t.clone()).expect("forward collected the own tap");
                     let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
                     feature_loss(term, u, v, adapter, self.epoch)
-                } else if term.loss == LossSpec::Lfme {
-                    let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
-                    term_loss(term, f.z.clone(), &[target], y.clone(), self.epoch)
                 } else {
-                    let sources: Vec<Tensor<2>> = term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
-                    term_loss(term, f.z.clone(), &sources, y.clone(), self.epoch)
+                    // the node's output, or one head of a Hydra
+                    let z = match term.head {
+                        Some(m) => match f.taps.got.iter().find(|(g, _)| *g == format!("head{m}")) {
+                            Some((_, Tap::Flat(h))) => h.clone(),
+                            _ => panic!("forward collected head {m} (the resolver checks heads)"),
+                        },
+                        None => f.z.clone(),
+                    };
+                    if term.loss == LossSpec::Lfme {
+                        let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
+                        term_loss(term, z, &[target], y.clone(), self.epoch)
+                    } else {
+                        let sources: Vec<Tensor<2>> = term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
+                        term_loss(term, z, &sources, y.clone(), self.epoch)
+                    }
                 }
             })
             .reduce(|a, b| a + b)

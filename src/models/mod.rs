@@ -335,6 +335,37 @@ impl ResNet {
     }
 }
 
+/// One light head of a [`Hydra`]: Linear → ReLU → Linear.
+#[derive(Module, Debug)]
+pub struct HydraHead {
+    hidden: Linear,
+    out: Linear,
+}
+
+/// Hydra (Tran et al. 2020): a shared fully connected body (Linear → ReLU)* and M heads; the
+/// output is the head mean `log((1/M) Σ_m softmax(h_m))`, each head's logits are the taps
+/// `head1`, … .
+#[derive(Module, Debug)]
+pub struct Hydra {
+    body: Vec<Linear>,
+    heads: Vec<HydraHead>,
+}
+
+impl Hydra {
+    fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let mut h = x;
+        for (i, l) in self.body.iter().enumerate() {
+            h = relu(l.forward(h));
+            taps.put(format!("hidden{}", i + 1), || Tap::Flat(h.clone()));
+        }
+        let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| head.out.forward(relu(head.hidden.forward(h.clone())))).collect();
+        for (m, o) in outs.iter().enumerate() {
+            taps.put(format!("head{}", m + 1), || Tap::Flat(o.clone()));
+        }
+        crate::distill::head_mean_log_probs(&outs)
+    }
+}
+
 /// Any model of the zoo.
 #[derive(Module, Debug)]
 pub enum Network {
@@ -346,6 +377,8 @@ pub enum Network {
     Cnn2d(Cnn2d),
     /// See [`ResNet`].
     ResNet(ResNet),
+    /// See [`Hydra`].
+    Hydra(Hydra),
 }
 
 /// Forces burn's lazily initialised parameters to draw their values now.
@@ -440,6 +473,18 @@ impl Network {
                     shape: [shape[0], shape[1], shape[2]],
                 })
             }
+            ModelSpec::Hydra { body, heads, head_hidden } => {
+                let mut layers = Vec::new();
+                let mut width = d;
+                for w in body {
+                    layers.push(LinearConfig::new(width, w.get()).init(device));
+                    width = w.get();
+                }
+                let heads = (0..heads.get())
+                    .map(|_| HydraHead { hidden: LinearConfig::new(width, head_hidden.get()).init(device), out: LinearConfig::new(head_hidden.get(), classes).init(device) })
+                    .collect();
+                Network::Hydra(Hydra { body: layers, heads })
+            }
             ModelSpec::Recorded { .. } => panic!("a recorded source has no network (the engine reads its file instead)"),
         }
     }
@@ -457,6 +502,7 @@ impl Network {
             Network::Cnn1d(m) => m.forward(x, taps),
             Network::Cnn2d(m) => m.forward(x, taps),
             Network::ResNet(m) => m.forward(x, taps),
+            Network::Hydra(m) => m.forward(x, taps),
         }
     }
 }
