@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", §3 (MNIST).
-# Trains the teacher (60 epochs) and the distilled student (30), the student alone (30) and the
-# student distilled on a transfer set without any 3s (30), then counts test errors with
-# `cohort eval` (the last one also with the bias of class 3 raised by 3.5, as in the paper).
-# About 35-45 minutes on 2 cores. Needs MNIST: target/release/cohort data fetch mnist
+# Trains the teacher (60 epochs; reused when its run is complete, --retrain forces it), the
+# distilled student (30), the student alone (30) and the student distilled on a transfer set
+# without any 3s (30), then counts test errors with `cohort eval` (the last one also with the
+# bias of class 3 raised by 3.5, as in the paper). About 30 minutes on an idle 2-core machine.
+# Needs MNIST: target/release/cohort data fetch mnist
 #
-#   scripts/reproduce-hinton-mnist.sh
+#   scripts/reproduce-hinton-mnist.sh [--retrain]
 #
 # Shortened from the paper (which trained much longer, with max-norm weight constraints): the
-# teacher gets 60 epochs, each student 30, SGD + Nesterov momentum with a cosine schedule.
+# teacher gets 60 epochs, each student 30, SGD + Nesterov momentum with a cosine schedule
+# (students lr 0.01: at the teacher's 0.05 the T² = 400 soft-target term diverges).
 # Paper (test errors out of 10000): teacher 67; student alone 146; distilled student 74;
 # transfer set without 3s: 206 errors (133 on the 1010 threes), 109 (14) after the bias fix.
 # Expected here and CHECKED (exit 1 otherwise), the issue's targets: teacher ≤ 80 errors,
@@ -19,12 +21,15 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=target/release/cohort
 out=results/reproductions/hinton2015
+teacher_flag=--resume
+if [ "${1:-}" = "--retrain" ]; then teacher_flag=--overwrite; fi
+"$bin" run experiments/reproductions/hinton2015/teacher.ron "$teacher_flag" --no-progress --no-plot > /dev/null
 for n in distilled student-alone omit3; do
     "$bin" run "experiments/reproductions/hinton2015/$n.ron" --overwrite --no-progress --no-plot > /dev/null
 done
 ev() { "$bin" eval "$out/$1/seed-0" --node "$2" --json "${@:3}"; }
 field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
-teacher=$(ev distilled teacher)
+teacher=$(ev teacher teacher)
 distilled=$(ev distilled student)
 alone=$(ev student-alone student)
 omit=$(ev omit3 student)
@@ -44,8 +49,9 @@ cp "$out/distilled/seed-0/charts/curves.png" "$out/distilled-curves.png"
     echo "| student distilled without any 3 in the transfer set | 206 (133 on 3s) | $(errs "$omit") ($(threes "$omit") on 3s) |"
     echo "| … with the bias of class 3 raised by 3.5 | 109 (14 on 3s) | $(errs "$fixed") ($(threes "$fixed") on 3s) |"
     echo
-    echo "Shortened schedule: teacher 60 epochs, students 30 epochs each (SGD, Nesterov momentum 0.9, lr 0.05,"
-    echo "cosine, batch 128, 2-pixel jitter for every model; teacher dropout 0.2 input / 0.5 hidden, no max-norm)."
+    echo "Shortened schedule: teacher 60 epochs, students 30 epochs each (SGD, Nesterov momentum 0.9, lr 0.05 for"
+    echo "the teacher and 0.01 for the students, cosine, batch 128, 2-pixel jitter for every model; teacher dropout"
+    echo "0.2 input / 0.5 hidden, no max-norm constraint)."
     echo "Per-class errors: \`cohort eval <run> --node <id>\`."
     echo
     echo "Produced by \`scripts/reproduce-hinton-mnist.sh\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d)."
