@@ -311,3 +311,19 @@ fn hydra_head_mean_matches_reference() {
         }
     }
 }
+
+/// ONE's gated ensemble: Σ_m g_bm·h_bm.
+#[test]
+fn one_gated_logits_match_reference() {
+    let d = dev();
+    let heads = [logits(33, 2.0), logits(34, 1.0)];
+    let gates: Vec<f64> = (0..B).flat_map(|b| { let g = 0.2 + 0.15 * b as f64; [g, 1.0 - g] }).collect();
+    let g = Tensor::<2>::from_data(TensorData::new(gates.iter().map(|&x| x as f32).collect::<Vec<_>>(), [B, 2]), &d);
+    let got = to_vec(gated_logits(&heads.iter().map(|h| t2(h, &d)).collect::<Vec<_>>(), g));
+    for b in 0..B {
+        for c in 0..C {
+            let want = gates[b * 2] * heads[0][b * C + c] + gates[b * 2 + 1] * heads[1][b * C + c];
+            assert!((got[b * C + c] - want).abs() < 1e-5);
+        }
+    }
+}

@@ -116,6 +116,11 @@ fn hydra_runs_and_reports_every_head() {
 }
 
 #[test]
+fn one_gated_branches_run() {
+    smoke("one.ron");
+}
+
+#[test]
 fn lfme_on_rotated_mnist_runs() {
     if mnist_present() {
         smoke("lfme-rotated-mnist.ron");

@@ -73,7 +73,11 @@ impl Plan {
             let _ = writeln!(s, "  stage {} `{}`: train [{}] for {} epochs, {:?} updates", k + 1, st.name, names.join(", "), st.epochs, st.update);
             for t in &st.terms {
                 let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
-                let src = if from.is_empty() { "labels".to_string() } else { from.join(" + ") };
+                let src = match (&t.loss, from.is_empty()) {
+                    (LossSpec::OwnOutput { .. }, _) => "own output".to_string(),
+                    (_, true) => "labels".to_string(),
+                    (_, false) => from.join(" + "),
+                };
                 let to = match t.head {
                     Some(m) => format!("{}.head{m}", self.nodes[t.to].id),
                     None => self.nodes[t.to].id.clone(),
@@ -97,6 +101,7 @@ pub fn loss_label(l: &LossSpec) -> String {
         LossSpec::Hint { from_tap, to_tap } => format!("Hint({from_tap} -> {to_tap})"),
         LossSpec::Attention { from_tap, to_tap } => format!("Attention({from_tap} -> {to_tap})"),
         LossSpec::Lfme => "Lfme".into(),
+        LossSpec::OwnOutput { temperature } => format!("OwnOutput(T={temperature})"),
     }
 }
 

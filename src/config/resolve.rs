@@ -378,6 +378,14 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                             .hint("remove `from`, or use `SoftTarget` to learn from another node"),
                     ),
                     LossSpec::CrossEntropy => {}
+                    LossSpec::OwnOutput { .. } => {
+                        if !from.is_empty() {
+                            errs.push(Diagnostic::at(p.field("from"), "`OwnOutput` learns from the node's own output and takes no sources").hint("remove `from`"));
+                        }
+                        if head.is_none() {
+                            errs.push(Diagnostic::at(p.field("loss"), "`OwnOutput` trains one head of a `Hydra` from the node's output").hint("add `head: m`"));
+                        }
+                    }
                     _ if from.is_empty() => errs.push(
                         Diagnostic::at(p.field("loss"), "this loss needs at least one source node")
                             .hint("add `from: [\"teacher\"]`"),

@@ -222,6 +222,11 @@ pub enum ModelSpec {
         /// Hidden width of each head.
         #[serde(default = "default_head_hidden")]
         head_hidden: Width,
+        /// ONE (Lan et al. 2018): a gate (Linear on the body's features → softmax over heads)
+        /// weights the heads' logits, and the node's output is the gated ensemble
+        /// `Σ_m g_m·h_m` instead of the head mean.
+        #[serde(default)]
+        gate: bool,
     },
     /// Not a network: a teacher's outputs on the training split, written by `cohort
     /// export-logits` (offline / business-to-business transfer). The node is a fixed source
@@ -338,6 +343,13 @@ pub enum LossSpec {
         from_tap: String,
         /// Tap of the target.
         to_tap: String,
+    },
+    /// Distil a node's own (detached) output into one of its heads: `T²·KL(softmax(z/T) ‖
+    /// softmax(h_m/T))`, batchmean — ONE's gated ensemble teaching each branch. Needs `head` and
+    /// no sources.
+    OwnOutput {
+        /// Temperature T (3 in ONE).
+        temperature: Temperature,
     },
     /// LFME logit regularisation (Chen et al. 2024): `mean_{b,c} (z_bc − softmax(v_{d(b)})_bc)²`
     /// where `v_{d(b)}` are the logits of the expert of sample b's domain. The sources are the
@@ -559,7 +571,9 @@ impl std::fmt::Display for ModelSpec {
             ModelSpec::Cnn1d { channels, kernel } => write!(f, "Cnn1d(channels {}, kernel {kernel})", list(channels)),
             ModelSpec::ResNet { blocks, widths } => write!(f, "ResNet(blocks {}, widths {})", list(blocks), list(widths)),
             ModelSpec::Recorded { file } => write!(f, "Recorded({})", file.display()),
-            ModelSpec::Hydra { body, heads, head_hidden } => write!(f, "Hydra(body {}, {heads} heads of {head_hidden})", list(body)),
+            ModelSpec::Hydra { body, heads, head_hidden, gate } => {
+                write!(f, "Hydra(body {}, {heads} heads of {head_hidden}{})", list(body), if *gate { ", gated" } else { "" })
+            }
         }
     }
 }

@@ -134,3 +134,15 @@ pub fn head_mean_log_probs(heads: &[Tensor<2>]) -> Tensor<2> {
     let sum = logp.into_iter().map(|l| (l - max.clone()).exp()).reduce(|a, b| a + b).expect("non-empty");
     max + sum.log() - m.ln()
 }
+
+/// ONE's gated ensemble (Lan et al. 2018): `Σ_m g_bm·h_bm` for the heads' logits `h_m` `[B, C]`
+/// and gate weights `g` `[B, M]` (rows sum to 1).
+pub fn gated_logits(heads: &[Tensor<2>], g: Tensor<2>) -> Tensor<2> {
+    let [b, _] = g.dims();
+    heads
+        .iter()
+        .enumerate()
+        .map(|(m, h)| h.clone() * g.clone().slice([0..b, m..m + 1]))
+        .reduce(|a, c| a + c)
+        .expect("at least one head")
+}

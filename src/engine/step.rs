@@ -28,6 +28,8 @@ pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, 
             distill::kl_to_target(distill::mixture_target(sources, &w, t), z, t)
         }
         LossSpec::MutualKl { temperature } => distill::mutual_kl(sources, z, temperature.get()),
+        // `sources` holds the node's own output, detached
+        LossSpec::OwnOutput { temperature } => distill::soft_target_kl(sources[0].clone(), z, temperature.get()),
         LossSpec::Ensemble { temperature, combine, include_self } => {
             let t = temperature.get();
             let mut members = sources.to_vec();
@@ -327,7 +329,9 @@ impl StepContext<'_> {
                         },
                         None => f.z.clone(),
                     };
-                    if term.loss == LossSpec::Lfme {
+                    if let LossSpec::OwnOutput { .. } = term.loss {
+                        term_loss(term, z, &[f.z.clone().detach()], y.clone(), self.epoch)
+                    } else if term.loss == LossSpec::Lfme {
                         let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
                         term_loss(term, z, &[target], y.clone(), self.epoch)
                     } else {

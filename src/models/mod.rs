@@ -349,6 +349,7 @@ pub struct HydraHead {
 pub struct Hydra {
     body: Vec<Linear>,
     heads: Vec<HydraHead>,
+    gate: Option<Linear>,
 }
 
 impl Hydra {
@@ -362,7 +363,10 @@ impl Hydra {
         for (m, o) in outs.iter().enumerate() {
             taps.put(format!("head{}", m + 1), || Tap::Flat(o.clone()));
         }
-        crate::distill::head_mean_log_probs(&outs)
+        match &self.gate {
+            Some(gate) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(gate.forward(h), 1)),
+            None => crate::distill::head_mean_log_probs(&outs),
+        }
     }
 }
 
@@ -473,17 +477,18 @@ impl Network {
                     shape: [shape[0], shape[1], shape[2]],
                 })
             }
-            ModelSpec::Hydra { body, heads, head_hidden } => {
+            ModelSpec::Hydra { body, heads, head_hidden, gate } => {
                 let mut layers = Vec::new();
                 let mut width = d;
                 for w in body {
                     layers.push(LinearConfig::new(width, w.get()).init(device));
                     width = w.get();
                 }
-                let heads = (0..heads.get())
+                let heads: Vec<HydraHead> = (0..heads.get())
                     .map(|_| HydraHead { hidden: LinearConfig::new(width, head_hidden.get()).init(device), out: LinearConfig::new(head_hidden.get(), classes).init(device) })
                     .collect();
-                Network::Hydra(Hydra { body: layers, heads })
+                let gate = gate.then(|| LinearConfig::new(width, heads.len()).init(device));
+                Network::Hydra(Hydra { body: layers, heads, gate })
             }
             ModelSpec::Recorded { .. } => panic!("a recorded source has no network (the engine reads its file instead)"),
         }
