@@ -23,8 +23,7 @@ for n in erm lfme; do
     "$bin" run "experiments/$n-rotated-mnist.ron" --overwrite --no-progress --no-plot > /dev/null
 done
 "$bin" compare "$out/erm-rotated-mnist" "$out/lfme-rotated-mnist" --out "$out" > /dev/null
-acc() { awk -F'|' -v e="$1" -v n="$2" '$2 ~ "^ "e" $" && $3 ~ "^ "n" $" { gsub(/^ +| +$/, "", $4); print $4 }' "$out/compare.md"; }
-mean() { acc "$1" "$2" | awk '{ print $1 }'; }
+source scripts/lib/compare.sh
 {
     echo "# LFME on Rotated MNIST, held-out 75° (DomainBed protocol; CNN 16-32 + FC 64; 3 epochs = 1095 steps of batch 128; 3 seeds)"
     echo

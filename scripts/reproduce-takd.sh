@@ -35,9 +35,7 @@ for n in "${names[@]}"; do dirs+=("$out/$n"); done
 "$bin" compare "${dirs[@]}" --out "$out" > /dev/null
 "$bin" plot "$out/takd" > /dev/null
 cp "$out/takd/charts/seeds.png" "$out/takd-seeds.png"
-# "mean ± std" of the final test accuracy of node $2 in experiment $1, from compare.md
-acc() { awk -F'|' -v e="$1" -v n="$2" '$2 ~ "^ "e" $" && $3 ~ "^ "n" $" { gsub(/^ +| +$/, "", $4); print $4 }' "$out/compare.md"; }
-mean() { acc "$1" "$2" | awk '{ print $1 }'; }
+source scripts/lib/compare.sh
 {
     echo "# Teacher-assistant KD on MNIST-1D (teacher CNN 64x3 → assistant CNN 8x2 → student MLP 32; 30 epochs per stage, 3 seeds)"
     echo
