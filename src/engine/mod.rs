@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod exchange;
 pub mod optim;
 pub mod progress;
 pub mod recorded;

@@ -10,11 +10,13 @@ use std::sync::{Barrier, Mutex};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{Combine, LossSpec, Plan, PlanStage, Subset, Term, UpdateOrder};
+use crate::config::{Combine, LossSpec, PlanStage, Term, UpdateOrder};
 use crate::data::batch::{Batch, splitmix64};
 use crate::distill;
 use crate::models::{Adapter, Network, Noise, Tap, Taps, Trainee};
 
+pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
+use super::exchange::{BatchMeta, SharedData, feature_taps, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
 use super::optim::ramp_up;
 
 /// `weight · ramp · loss` of one logit-level term for the trained logits `z`, given the
@@ -62,168 +64,6 @@ pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoc
         _ => unreachable!("logit terms go through `term_loss`"),
     };
     loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs))
-}
-
-/// The taps a term reads: (source tap, target tap) for feature terms.
-fn feature_taps(term: &Term) -> Option<(&str, &str)> {
-    match &term.loss {
-        LossSpec::Hint { from_tap, to_tap } | LossSpec::Attention { from_tap, to_tap } => Some((from_tap, to_tap)),
-        _ => None,
-    }
-}
-
-/// The adapters of node `n` across all stages: `(edge origin, from shape, to shape)` for each
-/// of its hint terms, in plan order (index = position in [`Trainee::adapters`]).
-pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, Vec<usize>, Vec<usize>)> {
-    let mut out: Vec<(String, Vec<usize>, Vec<usize>)> = Vec::new();
-    for st in &plan.stages {
-        for t in st.terms.iter().filter(|t| t.to == n) {
-            if let LossSpec::Hint { from_tap, to_tap } = &t.loss {
-                if out.iter().any(|(o, _, _)| *o == t.origin) {
-                    continue;
-                }
-                let shape = |node: usize, tap: &str| {
-                    plan.nodes[node].model.tap_shapes(&plan.input_shape).into_iter().find(|(name, _)| name == tap).map(|(_, s)| s).expect("the resolver checked the tap")
-                };
-                out.push((t.origin.clone(), shape(n, to_tap), shape(t.from[0], from_tap)));
-            }
-        }
-    }
-    out
-}
-
-/// What each node of a stage computes and shares in a step.
-#[derive(Clone, Debug, Default)]
-pub struct NodeNeeds {
-    /// Taps of the node's own feature terms (tracked).
-    pub own_taps: Vec<String>,
-    /// Taps other nodes' feature terms read from this node (shared detached).
-    pub shared_taps: Vec<String>,
-    /// The part of the batch the node trains on (trained nodes only).
-    pub subset: Option<Subset>,
-    /// Adapter index of each hint term, by edge origin.
-    pub adapters: HashMap<String, usize>,
-    /// Domain of an LFME expert (`train_on: Subset(domains: [d])`).
-    pub domain: Option<usize>,
-}
-
-impl NodeNeeds {
-    fn taps(&self) -> Vec<String> {
-        let mut v = self.own_taps.clone();
-        v.extend(self.shared_taps.iter().filter(|t| !self.own_taps.contains(t)).cloned());
-        v
-    }
-}
-
-/// [`NodeNeeds`] of every node taking part in stage `s` (trained nodes and sources).
-pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
-    let st = &plan.stages[s];
-    let mut needs: HashMap<usize, NodeNeeds> = HashMap::new();
-    for &n in &st.train {
-        let e = needs.entry(n).or_default();
-        e.subset = plan.nodes[n].train_on.clone();
-        e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _, _))| (o, k)).collect();
-    }
-    for t in &st.terms {
-        if let Some(m) = t.head {
-            let own = &mut needs.entry(t.to).or_default().own_taps;
-            let name = format!("head{m}");
-            if !own.contains(&name) {
-                own.push(name);
-            }
-        }
-        for &f in &t.from {
-            let e = needs.entry(f).or_default();
-            e.domain = plan.nodes[f].train_on.as_ref().and_then(|s| (s.domains.len() == 1).then(|| s.domains[0]));
-        }
-        if let Some((from_tap, to_tap)) = feature_taps(t) {
-            let own = &mut needs.entry(t.to).or_default().own_taps;
-            if !own.iter().any(|x| x == to_tap) {
-                own.push(to_tap.to_string());
-            }
-            let shared = &mut needs.entry(t.from[0]).or_default().shared_taps;
-            if !shared.iter().any(|x| x == from_tap) {
-                shared.push(from_tap.to_string());
-            }
-        }
-    }
-    needs
-}
-
-/// What a node shares in a step, detached: its logits and the taps others read, on `rows` of
-/// the batch (`None` = every row).
-#[derive(Clone, Debug)]
-pub struct Shared {
-    rows: Option<Vec<usize>>,
-    logits: Tensor<2>,
-    taps: Vec<(String, Tap)>,
-}
-
-/// [`Shared`] as plain data, to cross between threads.
-#[derive(Clone, Debug)]
-struct SharedData {
-    rows: Option<Vec<usize>>,
-    logits: TensorData,
-    taps: Vec<(String, TensorData)>,
-}
-
-impl Shared {
-    fn into_data(self) -> SharedData {
-        SharedData { rows: self.rows, logits: self.logits.into_data(), taps: self.taps.into_iter().map(|(n, t)| (n, t.into_data())).collect() }
-    }
-    fn from_data(d: &SharedData, device: &Device) -> Shared {
-        Shared {
-            rows: d.rows.clone(),
-            logits: Tensor::from_data(d.logits.clone(), device),
-            taps: d.taps.iter().map(|(n, t)| (n.clone(), Tap::from_data(t.clone(), device))).collect(),
-        }
-    }
-    fn tap(&self, name: &str) -> Tap {
-        self.taps.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).expect("the source shares every tap asked for")
-    }
-}
-
-/// Rows of the batch in `subset` (`None`: all rows).
-fn subset_rows(subset: &Option<Subset>, batch: &BatchMeta) -> Option<Vec<usize>> {
-    subset.as_ref().map(|s| (0..batch.labels.len()).filter(|&b| s.contains(batch.labels[b] as usize, batch.domains[b] as usize)).collect())
-}
-
-/// Labels and domains of the batch (what subsets are selected by).
-#[derive(Clone, Debug)]
-struct BatchMeta {
-    labels: Vec<i64>,
-    domains: Vec<u8>,
-}
-
-fn index_tensor(rows: &[usize], device: &Device) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]), device)
-}
-
-/// Positions, within a source's `have` rows, of the target's `want` rows (`None`: take the
-/// source's output as it is). The resolver guarantees `have` covers `want` (the same subset,
-/// or every row).
-fn restrict_index(have: &Option<Vec<usize>>, want: &Option<Vec<usize>>) -> Option<Vec<usize>> {
-    match (have, want) {
-        (None, None) => None,
-        (None, Some(w)) => Some(w.clone()),
-        (Some(h), Some(w)) if h == w => None,
-        (Some(h), Some(w)) => Some(w.iter().map(|r| h.iter().position(|x| x == r).expect("the source covers the target's rows")).collect()),
-        (Some(_), None) => panic!("a source trained on a subset cannot feed a node trained on everything (the resolver rejects this)"),
-    }
-}
-
-fn restrict(t: Tensor<2>, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, device: &Device) -> Tensor<2> {
-    match restrict_index(have, want) {
-        None => t,
-        Some(idx) => t.select(0, index_tensor(&idx, device)),
-    }
-}
-
-fn restrict_tap(t: Tap, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, device: &Device) -> Tap {
-    match restrict_index(have, want) {
-        None => t,
-        Some(idx) => t.select(index_tensor(&idx, device)),
-    }
 }
 
 /// A source that does not train in the stage.
@@ -343,29 +183,6 @@ impl StepContext<'_> {
             .reduce(|a, b| a + b)
             .expect("the resolver guarantees every trained node has a term")
     }
-}
-
-/// For each of the target's rows, the logits of the expert of that sample's domain.
-fn lfme_target(experts: &[usize], needs: &HashMap<usize, NodeNeeds>, outputs: &HashMap<usize, Shared>, want: &Option<Vec<usize>>, meta: &BatchMeta, device: &Device) -> Tensor<2> {
-    let all: Vec<usize> = (0..meta.labels.len()).collect();
-    let rows = want.as_ref().unwrap_or(&all);
-    let mut idx = vec![usize::MAX; rows.len()];
-    let mut parts = Vec::new();
-    let mut offset = 0;
-    for s in experts {
-        // an expert with none of its domain's samples in this batch shares nothing
-        let (Some(sh), Some(d)) = (outputs.get(s), needs[s].domain) else { continue };
-        let have = sh.rows.as_ref().unwrap_or(&all);
-        for (k, &r) in rows.iter().enumerate() {
-            if meta.domains[r] as usize == d {
-                idx[k] = offset + have.iter().position(|&x| x == r).expect("an expert covers its domain's rows");
-            }
-        }
-        offset += have.len();
-        parts.push(sh.logits.clone());
-    }
-    assert!(idx.iter().all(|&i| i != usize::MAX), "every sample has its domain's expert (the resolver checks coverage)");
-    Tensor::cat(parts, 0).select(0, index_tensor(&idx, device))
 }
 
 /// A non-finite loss.
@@ -542,39 +359,5 @@ fn parallel_step(
     match bad {
         Some(b) => Err(b),
         None => Ok(values),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each row of the LFME target is the logits row of the expert of that sample's domain,
-    /// wherever that expert's rows sit in its own (subset) output.
-    #[test]
-    fn lfme_target_routes_rows_to_their_domain_expert() {
-        let device = Device::flex();
-        let meta = BatchMeta { labels: vec![0; 5], domains: vec![1, 0, 0, 1, 0] };
-        let row = |v: f32| [v, -v];
-        let logits = |rows: &[f32]| Tensor::<2>::from_data(TensorData::new(rows.iter().flat_map(|&v| row(v)).collect::<Vec<_>>(), [rows.len(), 2]), &device);
-        let mut outputs = HashMap::new();
-        outputs.insert(7, Shared { rows: Some(vec![1, 2, 4]), logits: logits(&[10.0, 20.0, 40.0]), taps: vec![] });
-        outputs.insert(9, Shared { rows: Some(vec![0, 3]), logits: logits(&[100.0, 300.0]), taps: vec![] });
-        let mut needs = HashMap::new();
-        needs.insert(7, NodeNeeds { domain: Some(0), ..Default::default() });
-        needs.insert(9, NodeNeeds { domain: Some(1), ..Default::default() });
-        let got: Vec<f32> = lfme_target(&[7, 9], &needs, &outputs, &None, &meta, &device).into_data().try_into_vec::<f32>().unwrap();
-        assert_eq!(got, vec![100.0, -100.0, 10.0, -10.0, 20.0, -20.0, 300.0, -300.0, 40.0, -40.0]);
-        // a target trained on rows 2 and 3 only
-        let got: Vec<f32> = lfme_target(&[7, 9], &needs, &outputs, &Some(vec![2, 3]), &meta, &device).into_data().try_into_vec::<f32>().unwrap();
-        assert_eq!(got, vec![20.0, -20.0, 300.0, -300.0]);
-    }
-
-    #[test]
-    fn restrict_index_maps_rows_between_subsets() {
-        assert_eq!(restrict_index(&None, &None), None);
-        assert_eq!(restrict_index(&None, &Some(vec![2, 5])), Some(vec![2, 5]));
-        assert_eq!(restrict_index(&Some(vec![1, 2, 5]), &Some(vec![1, 2, 5])), None);
-        assert_eq!(restrict_index(&Some(vec![1, 2, 5]), &Some(vec![2, 5])), Some(vec![1, 2]));
     }
 }
