@@ -109,7 +109,7 @@ impl Adapter {
 }
 
 /// A trained node: its network plus the adapters its hint terms learn with it (in the order
-/// of [`crate::engine::adapter_slots`]). Checkpoints hold the network alone.
+/// of [`crate::engine::exchange::adapter_slots`]). Checkpoints hold the network alone.
 #[derive(Module, Debug)]
 pub struct Trainee {
     /// The network.
