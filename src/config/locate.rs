@@ -26,6 +26,12 @@ impl FieldPath {
     pub fn root() -> Self {
         Self(Vec::new())
     }
+    /// The path one level up (the root stays the root).
+    pub fn parent(&self) -> Self {
+        let mut v = self.0.clone();
+        v.pop();
+        Self(v)
+    }
     /// This path extended by a field.
     pub fn field(&self, name: &'static str) -> Self {
         let mut v = self.0.clone();

@@ -97,6 +97,9 @@ pub struct Term {
     /// The head (1-based) of a `Hydra` target this term trains; `None` = the node's output.
     #[serde(default)]
     pub head: Option<usize>,
+    /// The stages the term acts in (empty = every stage in which its target trains).
+    #[serde(default)]
+    pub stages: Vec<String>,
 }
 
 impl DataSource {
@@ -351,7 +354,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     for (e, edge) in spec.edges.iter().enumerate() {
         let p = root.field("edges").index(e);
         match edge {
-            EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, head } => {
+            EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, head, stages } => {
                 let to_i = lookup(to, p.field("to"), &mut errs);
                 let mut from_i = Vec::new();
                 let mut from_paths = Vec::new();
@@ -491,7 +494,16 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                 }
                 if let Some(to) = to_i {
                     terms.push((
-                        Term { to, from: from_i, loss, weight: weight.get(), ramp_up_epochs: *ramp_up_epochs, origin: p.to_string(), head: *head },
+                        Term {
+                            to,
+                            from: from_i,
+                            loss,
+                            weight: weight.get(),
+                            ramp_up_epochs: *ramp_up_epochs,
+                            origin: p.to_string(),
+                            head: *head,
+                            stages: stages.iter().map(|s| s.to_string()).collect(),
+                        },
                         p.field("to"),
                         from_paths,
                     ));
@@ -529,6 +541,7 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                             ramp_up_epochs: 0,
                             origin: p.to_string(),
                             head: None,
+                            stages: Vec::new(),
                         },
                         q.clone(),
                         from_paths,
@@ -608,11 +621,33 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
             );
         }
     }
+    // `stages:` of an edge names stages in which its target trains
+    for (term, path, _) in &terms {
+        for (k, st) in term.stages.iter().enumerate() {
+            let p = path.parent().field("stages").index(k);
+            match declared.iter().find(|d| &d.0 == st) {
+                None => {
+                    let names: Vec<&str> = declared.iter().map(|d| d.0.as_str()).collect();
+                    let hint = match closest(st, names.iter().copied()) {
+                        Some(c) => format!("did you mean `{c}`? The stages are: {}", names.join(", ")),
+                        None => format!("the stages are: {}", names.join(", ")),
+                    };
+                    errs.push(Diagnostic::at(p, format!("no stage `{st}`")).hint(hint));
+                }
+                Some(d) if !d.1.iter().any(|(i, _)| *i == term.to) => errs.push(
+                    Diagnostic::at(p, format!("node `{}` does not train in stage `{st}`", spec.nodes[term.to].id))
+                        .hint("list only stages whose `train` includes the edge's `to`"),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
     let mut stages = Vec::new();
     for (s, (name, train, epochs, update)) in declared.iter().enumerate() {
         let mut stage_terms = Vec::new();
         for &(node, ref npath) in train {
-            let mine: Vec<&(Term, FieldPath, Vec<FieldPath>)> = terms.iter().filter(|(t, _, _)| t.to == node).collect();
+            let mine: Vec<&(Term, FieldPath, Vec<FieldPath>)> =
+                terms.iter().filter(|(t, _, _)| t.to == node && (t.stages.is_empty() || t.stages.contains(name))).collect();
             if mine.is_empty() {
                 errs.push(
                     Diagnostic::at(npath.clone(), format!("node `{}` trains in stage `{name}` but no edge gives it a loss", spec.nodes[node].id))

@@ -271,6 +271,10 @@ pub enum EdgeSpec {
         /// For a `Hydra` target: the head (1..=M) this term trains; default the head mean.
         #[serde(default)]
         head: Option<usize>,
+        /// Only in these stages (e.g. FitNets' hint-only first stage); default every stage in
+        /// which `to` trains.
+        #[serde(default)]
+        stages: Vec<StageName>,
     },
     /// Deep Mutual Learning among `peers`: for each peer k, adds
     /// `weight · (1/(K−1)) Σ_{l≠k} T²·KL(p_l^T ‖ p_k^T)` (same as K `MutualKl` edges).
