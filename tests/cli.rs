@@ -427,36 +427,44 @@ fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
 #[test]
 fn second_interrupt_exits_at_once_and_stays_resumable() {
     use std::io::{BufRead, BufReader};
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("slow.ron");
-    let out = tmp.path().join("out");
-    // steps of ~0.5 s, so both signals (0.1 s apart: two pending SIGINTs would merge into one) land inside one step
-    std::fs::write(
-        &file,
-        format!(
-            r#"Experiment(name: "slow", data: (source: Mnist1d(), test_limit: 100),
-                nodes: [Node(id: "a", model: Cnn1d(channels: [128, 128, 128]))], edges: [Edge(to: "a", loss: CrossEntropy)],
-                training: (epochs: 20, batch_size: 1000), output: {out:?})"#
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
-        .args(["run", file.to_str().unwrap(), "--no-progress", "--no-plot"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    // The two signals go 20 ms apart (two pending SIGINTs would merge into one) into a step of
+    // ~1 s; should the step end in between (the graceful path), the scenario is retried.
+    for attempt in 0..3 {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("slow.ron");
+        let out = tmp.path().join("out");
+        std::fs::write(
+            &file,
+            format!(
+                r#"Experiment(name: "slow", data: (source: Mnist1d(), test_limit: 100),
+                    nodes: [Node(id: "a", model: Cnn1d(channels: [128, 128, 128]))], edges: [Edge(to: "a", loss: CrossEntropy)],
+                    training: (epochs: 20, batch_size: 2000), output: {out:?})"#
+            ),
+        )
         .unwrap();
-    let pid = child.id().to_string();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        if line.unwrap().contains("] epoch 1/") {
-            Command::new("sh").args(["-c", &format!("kill -INT {pid}; sleep 0.1; kill -INT {pid}")]).status().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+            .args(["run", file.to_str().unwrap(), "--no-progress", "--no-plot"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            if line.unwrap().contains("] epoch 1/") {
+                Command::new("sh").args(["-c", &format!("kill -INT {pid}; sleep 0.02; kill -INT {pid}")]).status().unwrap();
+            }
         }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130));
+        let run = out.join("slow/seed-0");
+        let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
+        if log.contains("interrupted") {
+            eprintln!("attempt {attempt}: the step ended between the two signals; retrying");
+            continue;
+        }
+        assert!(run.join("state/progress.json").exists(), "epoch 1 stays saved");
+        assert!(!run.join("summary.json").exists());
+        return;
     }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let run = out.join("slow/seed-0");
-    let log = std::fs::read_to_string(run.join("log.txt")).unwrap();
-    assert!(!log.contains("interrupted"), "the second interrupt should not wait for the step: {log}");
-    assert!(run.join("state/progress.json").exists(), "epoch 1 stays saved");
-    assert!(!run.join("summary.json").exists());
+    panic!("the second interrupt never cut a step short in 3 attempts");
 }
