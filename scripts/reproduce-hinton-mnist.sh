@@ -50,8 +50,8 @@ cp "$out/distilled/seed-0/charts/curves.png" "$out/distilled-curves.png"
     echo "| … with the bias of class 3 raised by 3.5 | 109 (14 on 3s) | $(errs "$fixed") ($(threes "$fixed") on 3s) |"
     echo
     echo "Shortened schedule: teacher 60 epochs, students 30 epochs each (SGD, Nesterov momentum 0.9, lr 0.05 for"
-    echo "the teacher and 0.01 for the students, cosine, batch 128, 2-pixel jitter for every model; teacher dropout"
-    echo "0.2 input / 0.5 hidden, no max-norm constraint)."
+    echo "the teacher and 0.01 for the students, cosine, batch 128; the teacher alone is regularised: dropout 0.2"
+    echo "input / 0.5 hidden and 2-pixel jitter, no max-norm constraint; the students see the plain training set)."
     echo "Per-class errors: \`cohort eval <run> --node <id>\`."
     echo
     echo "Produced by \`scripts/reproduce-hinton-mnist.sh\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d)."
