@@ -21,7 +21,7 @@ if [ $pytorch = 1 ]; then
         python3 -m venv .venv-bench
         .venv-bench/bin/pip install -q --no-cache-dir torch==2.9.0
     fi
-    .venv-bench/bin/python scripts/bench-pytorch.py --threads "$threads" --steps "$steps" > "$tmp/torch.txt"
+    .venv-bench/bin/python -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --steps "$steps" > "$tmp/torch.txt"
 fi
 {
     cat "$tmp/cohort.md"
