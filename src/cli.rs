@@ -1,5 +1,6 @@
-//! The command line: `check`, `run`, `data export`, `data fetch`. Maps outcomes to exit codes
-//! (0 success, 1 failure, 2 invalid experiment file or arguments).
+//! The command line: `check`, `run`, `sweep`, `eval`, `export-logits`, `plot`, `compare`, `bench`,
+//! `data export`, `data fetch`. Maps outcomes to exit codes (0 success, 1 failure, 2 invalid experiment
+//! file or arguments, 130 interrupted).
 
 use std::path::{Path, PathBuf};
 
