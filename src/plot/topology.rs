@@ -43,9 +43,11 @@ impl Topology {
         let mut notes = vec![Vec::new(); plan.nodes.len()];
         for st in &plan.stages {
             for t in &st.terms {
-                let label = format!("{} ×{}", loss_label(&t.loss), t.weight);
-                if matches!(t.loss, LossSpec::CrossEntropy) {
-                    let note = format!("CE ×{}", t.weight);
+                let head = t.head.map(|m| format!(" → head{m}")).unwrap_or_default();
+                let label = format!("{} ×{}{head}", loss_label(&t.loss), t.weight);
+                // terms without a source (labels, the node's own output) are notes in its box
+                if t.from.is_empty() {
+                    let note = if matches!(t.loss, LossSpec::CrossEntropy) { format!("CE ×{}{head}", t.weight) } else { label.clone() };
                     if !notes[t.to].contains(&note) {
                         notes[t.to].push(note);
                     }
