@@ -417,19 +417,6 @@ fn sweep(file: &Path, grid: &[crate::sweep::Axis], seeds: Option<&[u64]>, shard:
     finish(&outcomes, no_plot)
 }
 
-/// The plan and seed of a run, from its manifest.
-fn run_plan(run: &Path) -> Result<(config::Plan, u64), Error> {
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        seed: u64,
-    }
-    let plan = plot::read_plan(run)?;
-    let path = run.join("manifest.ron");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let m: Manifest = config::ron_options().from_str(&text).map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
-    Ok((plan, m.seed))
-}
-
 /// A node of a run and its trained network.
 fn run_node(run: &Path, node: &str, plan: &config::Plan) -> Result<crate::models::Network, Error> {
     let Some(spec) = plan.nodes.iter().find(|n| n.id == node) else {
@@ -446,7 +433,7 @@ fn export_logits(run: &Path, node: &str, out: &Path, temperature: Option<f64>, r
     if temperature.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
         return Err(Error::Unsupported("--temperature must be a positive number".into()));
     }
-    let (plan, seed) = run_plan(run)?;
+    let (plan, seed) = plot::read_manifest(run)?;
     let model = run_node(run, node, &plan)?;
     let data = data::prepare(&plan.data, root, seed)?;
     let (device, _) = engine::device_for(plan.backend, plan.device)?;
@@ -460,7 +447,7 @@ fn export_logits(run: &Path, node: &str, out: &Path, temperature: Option<f64>, r
 
 /// `cohort eval`: test errors of one node of a run, per class, with optional logit offsets.
 fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> Result<i32, Error> {
-    let (plan, seed) = run_plan(run)?;
+    let (plan, seed) = plot::read_manifest(run)?;
     let model = run_node(run, node, &plan)?;
     let mut offset = vec![0.0f32; plan.classes];
     for b in biases {

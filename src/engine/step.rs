@@ -203,12 +203,13 @@ pub fn train_step(
     models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
 ) -> Result<Vec<Option<f64>>, NonFinite> {
-    let b = batch.labels.len();
-    let d = batch.inputs.len() / b;
-    let meta = BatchMeta { labels: batch.labels.clone(), domains: batch.domains.clone() };
-    let data = TensorData::new(batch.inputs.clone(), [b, d]);
+    let Batch { inputs, labels, domains, indices, .. } = batch;
+    let b = labels.len();
+    let d = inputs.len() / b;
+    let data = TensorData::new(inputs, [b, d]);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), ctx.device);
+    let meta = BatchMeta { labels, domains };
     let x = Tensor::<2>::from_data(data.clone(), ctx.device);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), ctx.device);
     // outputs of the fixed sources (eval mode, every row, detached)
     let mut outputs: HashMap<usize, Shared> = HashMap::new();
     if !ctx.fixed.is_empty() {
@@ -222,7 +223,7 @@ pub fn train_step(
                     Shared { rows: None, logits: z.autodiff().detach(), taps }
                 }
                 Fixed::Recorded(r) => {
-                    let rows = TensorData::new(r.rows(&batch.indices), [b, r.classes()]);
+                    let rows = TensorData::new(r.rows(&indices), [b, r.classes()]);
                     Shared { rows: None, logits: Tensor::from_data(rows, ctx.device), taps: Vec::new() }
                 }
             };

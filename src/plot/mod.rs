@@ -87,16 +87,29 @@ pub fn png_and_svg<C: Chart>(stem: &Path, size: (u32, u32), chart: &C) -> Result
 
 /// The resolved plan recorded in a run's `manifest.ron`.
 pub fn read_plan(run_dir: &Path) -> Result<crate::config::Plan, Error> {
+    parse_manifest(run_dir).map(|(plan, _, _)| plan)
+}
+
+/// The resolved plan and the seed recorded in a run's `manifest.ron`.
+pub fn read_manifest(run_dir: &Path) -> Result<(crate::config::Plan, u64), Error> {
+    let (plan, seed, path) = parse_manifest(run_dir)?;
+    let seed = seed.ok_or_else(|| Error::io(&path, std::io::Error::other("no `seed` in the manifest")))?;
+    Ok((plan, seed))
+}
+
+fn parse_manifest(run_dir: &Path) -> Result<(crate::config::Plan, Option<u64>, std::path::PathBuf), Error> {
     #[derive(serde::Deserialize)]
-    struct ManifestPlan {
+    struct Manifest {
+        #[serde(default)]
+        seed: Option<u64>,
         plan: crate::config::Plan,
     }
     let path = run_dir.join("manifest.ron");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    crate::config::ron_options()
-        .from_str::<ManifestPlan>(&text)
-        .map(|m| m.plan)
-        .map_err(|err| Error::io(&path, std::io::Error::other(err.to_string())))
+    match crate::config::ron_options().from_str::<Manifest>(&text) {
+        Ok(m) => Ok((m.plan, m.seed, path)),
+        Err(err) => Err(Error::io(&path, std::io::Error::other(err.to_string()))),
+    }
 }
 
 fn run_title(dir: &Path) -> String {
