@@ -7,6 +7,10 @@ use cohort::config::{Concurrency, ModelSpec};
 use cohort::engine::bench::{BenchCohort, models};
 use divan::Bencher;
 
+/// The allocator of the `cohort` binary (src/main.rs), so that the figures agree.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
