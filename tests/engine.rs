@@ -245,3 +245,50 @@ fn threads_and_serial_execution_agree() {
     }
     assert_eq!(metrics_bytes(&dirs[0]), metrics_bytes(&dirs[1]));
 }
+
+/// Column norms of the first hidden layer's weight `[40, 32]` of node `a` in `checkpoint`.
+fn hidden_column_norms(p: &Plan, checkpoint: &Path) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct First(Option<Vec<f32>>);
+    impl ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let w = param.val();
+            if self.0.is_none() && w.dims().len() == 2 {
+                let device = w.device();
+                let t: Tensor<2> = Tensor::from_data(w.into_data(), &device);
+                self.0 = Some(t.powi_scalar(2).sum_dim(0).sqrt().into_data().try_into_vec::<f32>().unwrap());
+            }
+        }
+    }
+    let (device, _) = engine::backend_device();
+    let m = engine::load_checkpoint(&p.nodes[0].model, &p.input_shape, p.classes, checkpoint, &device).unwrap();
+    let mut v = First(None);
+    m.visit(&mut v);
+    v.0.unwrap()
+}
+
+#[test]
+fn max_norm_bounds_the_hidden_units_incoming_weights() {
+    let run = |model: &str, name: &str| {
+        let src = format!(
+            r#"Experiment(
+                name: "{name}",
+                data: (source: Mnist1d(num_samples: 1000), validation: 0.1, train_limit: 300, test_limit: 100),
+                nodes: [Node(id: "a", model: {model})],
+                edges: [Edge(to: "a", loss: CrossEntropy)],
+                training: (epochs: 1, batch_size: 50, optimizer: Sgd(lr: 0.5, momentum: 0.9), seeds: [1]),
+            )"#
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(&src, tmp.path());
+        let out = engine::run(&p, &opts(&src)).unwrap();
+        hidden_column_norms(&p, &out[0].dir.join("checkpoints/a.bpk"))
+    };
+    let free = run("Mlp(hidden: [32])", "free");
+    let c = 0.6;
+    assert!(free.iter().any(|&n| n > c * 1.2), "without the constraint some unit grows past {c}: {free:?}");
+    let bounded = run("Mlp(hidden: [32], max_norm: 0.6)", "bounded");
+    assert!(bounded.iter().all(|&n| n <= c as f32 + 1e-5), "{bounded:?}");
+    assert!(bounded.iter().any(|&n| n > c as f32 - 1e-4), "the bound is reached: {bounded:?}");
+}

@@ -71,3 +71,21 @@ fn model_taps_are_validated_against_the_architecture() {
     let err = config::plan_from_str(src, Path::new("t.ron")).unwrap_err().to_string();
     assert!(err.contains("node `b` has no tap `block2`") && err.contains("its taps are: block1"), "{err}");
 }
+
+#[test]
+fn max_norm_scales_only_long_columns_and_keeps_the_parameter() {
+    use burn::nn::LinearConfig;
+    use burn::tensor::TensorData;
+    let d = Device::flex().autodiff();
+    let mut layer = LinearConfig::new(2, 2).init(&d);
+    let id = layer.weight.id;
+    // column 0 = (3, 4): norm 5 → scaled to norm 1 = (0.6, 0.8); column 1 = (0.1, 0.1): kept
+    layer.weight = layer.weight.map(|w| Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 0.1, 4.0, 0.1], [2, 2]), &w.device()).require_grad());
+    let out = cohort::models::max_norm_columns(layer, 1.0);
+    assert_eq!(out.weight.id, id, "the optimiser state stays attached");
+    assert!(out.weight.val().is_require_grad());
+    let w: Vec<f32> = out.weight.val().into_data().try_into_vec::<f32>().unwrap();
+    for (got, want) in w.iter().zip([0.6f32, 0.1, 0.8, 0.1]) {
+        assert!((got - want).abs() < 1e-6, "{w:?}");
+    }
+}

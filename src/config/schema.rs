@@ -179,6 +179,11 @@ pub enum ModelSpec {
         /// Dropout probability on the inputs (Hinton et al. 2012 used 0.2 with 0.5 hidden).
         #[serde(default = "zero_fraction")]
         input_dropout: Fraction,
+        /// Max-norm constraint (Hinton et al. 2012, Srivastava et al. 2014): after every
+        /// optimiser step the incoming weight vector of each hidden unit is scaled down to L2 norm
+        /// `c` when it is longer, `w_j ← w_j · min(1, c/‖w_j‖)`. `None` = unconstrained.
+        #[serde(default)]
+        max_norm: Option<MaxNorm>,
     },
     /// 2-D CNN for images: per block conv3×3 (same) → ReLU → maxpool 2×2, then a hidden FC layer.
     /// Taps: `block1`, `block2`, … and `hidden`.
@@ -565,11 +570,12 @@ impl std::fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let list = |v: &[Width]| v.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
         match self {
-            ModelSpec::Mlp { hidden, dropout, input_dropout } => write!(
+            ModelSpec::Mlp { hidden, dropout, input_dropout, max_norm } => write!(
                 f,
-                "Mlp({}, dropout {dropout}{})",
+                "Mlp({}, dropout {dropout}{}{})",
                 if hidden.is_empty() { "linear".into() } else { list(hidden) },
-                if input_dropout.get() > 0.0 { format!(", input dropout {input_dropout}") } else { String::new() }
+                if input_dropout.get() > 0.0 { format!(", input dropout {input_dropout}") } else { String::new() },
+                max_norm.map_or(String::new(), |c| format!(", max-norm {c}"))
             ),
             ModelSpec::Cnn2d { channels, hidden, dropout } => write!(f, "Cnn2d(channels {}, fc {hidden}, dropout {dropout})", list(channels)),
             ModelSpec::Cnn1d { channels, kernel } => write!(f, "Cnn1d(channels {}, kernel {kernel})", list(channels)),

@@ -75,6 +75,12 @@ checked_float!(
     "value must be a finite number >= 0",
     "e.g. momentum 0.9, weight_decay 5e-4"
 );
+checked_float!(
+    /// Bound of a max-norm weight constraint: finite and > 0.
+    MaxNorm, |v| v.is_finite() && v > 0.0 && v <= 1e6,
+    "max-norm bound must be a finite number > 0",
+    "Srivastava et al. 2014 used c between 3 and 4 for dropout networks"
+);
 
 macro_rules! checked_count {
     ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $what:literal, $hint:literal) => {

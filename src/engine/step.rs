@@ -185,6 +185,11 @@ impl StepContext<'_> {
     }
 }
 
+/// A node after its optimiser step and its network's weight constraints (max-norm).
+fn constrained(t: Trainee) -> Trainee {
+    Trainee { net: t.net.constrain(), ..t }
+}
+
 /// A non-finite loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NonFinite {
@@ -274,7 +279,7 @@ fn serial_step(
         values.push(Some(value));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let opt = optimizers.get_mut(&n).expect("optimizer of trained node");
-        let model = opt.step(ctx.lr[&n], model, grads);
+        let model = constrained(opt.step(ctx.lr[&n], model, grads));
         if ctx.stage.update == UpdateOrder::Sequential {
             // later nodes of this step see this node's refreshed outputs
             let needed = train[k + 1..].iter().any(|&later| ctx.stage.terms.iter().any(|t| t.to == later && t.from.contains(&n)));
@@ -339,7 +344,7 @@ fn parallel_step(
                             return (n, model, opt, Some(value));
                         }
                         let grads = GradientsParams::from_grads(loss.backward(), &model);
-                        let model = opt.step(ctx.lr[&n], model, grads);
+                        let model = constrained(opt.step(ctx.lr[&n], model, grads));
                         (n, model, opt, Some(value))
                     })
                 })

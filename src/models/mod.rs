@@ -212,9 +212,33 @@ pub struct Mlp {
     out: Linear,
     dropout: f64,
     input_dropout: f64,
+    /// Max-norm bound c of the hidden units' incoming weights; 0 = none.
+    max_norm: f64,
+}
+
+/// `w_j ← w_j · min(1, c/‖w_j‖)` for every column j of a Linear weight `[in, out]` (the incoming
+/// weights of output unit j), outside the autodiff graph; the parameter keeps its id (and so its
+/// optimiser state) and its gradient requirement.
+pub fn max_norm_columns(layer: Linear, c: f64) -> Linear {
+    let weight = layer.weight.map(|w| {
+        let (tracked, autodiff) = (w.is_require_grad(), w.is_autodiff());
+        let w = w.without_autodiff();
+        let norms = w.clone().powi_scalar(2).sum_dim(0).sqrt(); // [1, out]
+        let scale = norms.clamp_min(c).recip().mul_scalar(c); // min(1, c/‖w_j‖)
+        let w = w * scale;
+        if autodiff { w.autodiff().set_require_grad(tracked) } else { w }
+    });
+    Linear { weight, ..layer }
 }
 
 impl Mlp {
+    fn constrain(mut self) -> Self {
+        if self.max_norm > 0.0 {
+            let c = self.max_norm;
+            self.hidden = self.hidden.into_iter().map(|l| max_norm_columns(l, c)).collect();
+        }
+        self
+    }
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let mut h = dropout(x, self.input_dropout, &mut taps.noise);
         for (i, l) in self.hidden.iter().enumerate() {
@@ -408,14 +432,17 @@ impl Network {
     fn build(spec: &ModelSpec, shape: &[usize], classes: usize, device: &Device) -> Self {
         let d: usize = shape.iter().product();
         match spec {
-            ModelSpec::Mlp { hidden, dropout, input_dropout } => {
+            ModelSpec::Mlp { hidden, dropout, input_dropout, max_norm } => {
                 let mut layers = Vec::new();
                 let mut width = d;
                 for w in hidden {
                     layers.push(LinearConfig::new(width, w.get()).init(device));
                     width = w.get();
                 }
-                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: dropout.get(), input_dropout: input_dropout.get() })
+                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: dropout.get(),
+                    input_dropout: input_dropout.get(),
+                    max_norm: max_norm.map_or(0.0, |c| c.get()),
+                })
             }
             ModelSpec::Cnn1d { channels, kernel } => {
                 let k = kernel.get();
@@ -491,6 +518,15 @@ impl Network {
                 Network::Hydra(Hydra { body: layers, heads, gate })
             }
             ModelSpec::Recorded { .. } => panic!("a recorded source has no network (the engine reads its file instead)"),
+        }
+    }
+
+    /// The network after its weight constraints (an Mlp's `max_norm`); applied after every
+    /// optimiser step. Networks without constraints are returned as they are.
+    pub fn constrain(self) -> Self {
+        match self {
+            Network::Mlp(m) => Network::Mlp(m.constrain()),
+            other => other,
         }
     }
 
