@@ -5,7 +5,8 @@
 # Writes results/bench/README.md.
 #   scripts/bench.sh [--pytorch] [STEPS]
 # --pytorch installs torch 2.9.0 into .venv-bench/ on first use (~4 GB from PyPI, ~2 minutes).
-# Timings are noisy on a shared 2-core machine: compare ratios measured in the same run.
+# Timings are noisy on a shared 2-core machine: each figure is the best of 3 timing windows, and
+# ratios compare figures measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pytorch=0
@@ -15,19 +16,19 @@ cargo build --release --quiet
 mkdir -p results/bench
 threads=$(nproc)
 tmp=$(mktemp -d)
-./target/release/cohort bench --steps "$steps" > "$tmp/cohort.md"
+./target/release/cohort bench --steps "$steps" --repeat 3 > "$tmp/cohort.md"
 if [ $pytorch = 1 ]; then
     if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c 'import torch' 2> /dev/null; then
         python3 -m venv .venv-bench
         .venv-bench/bin/pip install -q --no-cache-dir torch==2.9.0
     fi
-    .venv-bench/bin/python -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --steps "$steps" > "$tmp/torch.txt"
+    .venv-bench/bin/python -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --steps "$steps" --repeat 3 > "$tmp/torch.txt"
 fi
 {
     cat "$tmp/cohort.md"
     if [ $pytorch = 1 ]; then
         echo
-        echo "PyTorch $(.venv-bench/bin/python -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), measured in the same run:"
+        echo "PyTorch $(.venv-bench/bin/python -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), best of 3 windows of $steps steps, measured in the same run:"
         echo
         echo "| model | K | PyTorch steps/s | cohort steps/s (threads for K ≥ 2) | cohort / PyTorch |"
         echo "|---|---|---|---|---|"
