@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Teacher-assistant KD (Mirzadeh et al. 2020) on MNIST-1D: a large 1-D CNN teacher (64x3), a
-# small CNN assistant (8x2) and an MLP student (40→32→10), 3 seeds:
+# mid-sized CNN assistant (16x2) and an MLP student (40→32→10), 3 seeds:
 #   student-alone  the student on the labels only
 #   kd-direct      teacher → student
 #   takd           teacher → assistant → student
-# Each distillation is (1 − λ)·CE + λ·T²·KL with λ = 0.7, T = 4, 30 epochs per stage.
-# The teacher stage is identical in kd-direct and takd for a given seed. ~5 minutes on 2 cores.
+# plus the assistant's size swept (CNN 8x2 and 32x2, `cohort sweep`). Each distillation is
+# (1 − λ)·CE + λ·T²·KL with λ = 0.7, T = 4; teacher and assistant train 30 epochs, every student
+# 200 (distilled students converge slowly: at 30 epochs all of them were below the student
+# alone). The teacher stage is identical in kd-direct and takd for a given seed. Diagnosis of
+# the short schedule (also run): the direct student after 30 epochs at T = 1, 2, 4, 8 (frozen
+# seed-0 teacher), and from teachers trained with weight decay 0, 1e-3, 1e-2 (seed 0).
+# About 25 minutes on 2 cores.
 #
 #   scripts/reproduce-takd.sh
 #
 # Paper (Mirzadeh et al. 2020, CIFAR-10/100 and ImageNet): when the teacher-student size gap is
-# large, distilling through an intermediate-size assistant gives a better student than direct KD.
-# Expected here and CHECKED (exit 1 otherwise): the distilled students (direct and through the
-# assistant) both beat the student trained alone in mean test accuracy over the 3 seeds.
-# TAKD vs direct KD is reported, not checked. Diagnosis (also run, ~5 more minutes): the
-# direct student at T = 1, 2, 4, 8 (frozen seed-0 teacher), and direct KD from teachers
-# trained with weight decay 0, 1e-3, 1e-2 (seed 0).
-# Status at the last committed run: the check FAILS — KD lowers the student here (README).
+# large, distilling through an intermediate-size assistant gives a better student than direct KD,
+# and KD beats training the student alone.
+# Expected here and CHECKED (exit 1 otherwise), in mean test accuracy over the 3 seeds: the
+# student through the assistant beats the directly distilled student, and both beat the student
+# trained alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -30,6 +33,9 @@ rm -rf "$out"/kd-temperature.* "$out"/kd-teacher-decay.*
 "$bin" sweep experiments/reproductions/takd/kd-temperature.ron --grid 'edges[1].loss.temperature=1.0,2.0,4.0,8.0' --no-plot > /dev/null
 "$bin" sweep experiments/reproductions/takd/kd-teacher-decay.ron --grid 'nodes[0].optimizer.weight_decay=0.0,0.001,0.01' --no-plot > /dev/null
 "$bin" compare "$out"/kd-temperature.* "$out"/kd-teacher-decay.* --out "$out/diagnosis" > /dev/null
+rm -rf "$out"/takd.channels-*
+"$bin" sweep experiments/reproductions/takd/takd.ron --grid 'nodes[1].model.channels=[8,8],[32,32]' --no-plot > /dev/null
+"$bin" compare "$out"/takd.channels-8_8 "$out"/takd "$out"/takd.channels-32_32 --out "$out/assistant-size" > /dev/null
 dirs=()
 for n in "${names[@]}"; do dirs+=("$out/$n"); done
 "$bin" compare "${dirs[@]}" --out "$out" > /dev/null
@@ -37,7 +43,9 @@ for n in "${names[@]}"; do dirs+=("$out/$n"); done
 cp "$out/takd/charts/seeds.png" "$out/takd-seeds.png"
 source scripts/lib/compare.sh
 {
-    echo "# Teacher-assistant KD on MNIST-1D (teacher CNN 64x3 → assistant CNN 8x2 → student MLP 32; 30 epochs per stage, 3 seeds)"
+    echo "# Teacher-assistant KD on MNIST-1D (teacher CNN 64x3 → assistant CNN 16x2 → student MLP 32; 3 seeds)"
+    echo
+    echo "Teacher and assistant 30 epochs, every student 200 epochs; λ = 0.7, T = 4."
     echo
     echo "| cohort | teacher | assistant | student (final test acc. %, mean ± std) |"
     echo "|---|---|---|---|"
@@ -49,16 +57,27 @@ source scripts/lib/compare.sh
     echo
     cat "$out/compare.md"
     echo
-    echo "## Diagnosis: why distillation does not help this student"
+    echo "## The assistant's size"
     echo
-    echo "The student distilled from the CNN teacher is *worse* than the student trained alone, and the"
-    echo "assistant does not repair it. The losses are those tested against f64 references"
-    echo "(tests/losses.rs), and at T = 1 distillation is neutral, so the pipeline is sound; the effect"
-    echo "grows with the temperature and shrinks when the teacher is regularised. At high T the"
-    echo "soft-target loss approaches logit matching (Hinton et al. 2015, §2.1): an unregularised teacher"
-    echo "that fits its 4000 training samples perfectly has very large logit gaps, and a 32-unit MLP spends"
-    echo "its capacity matching the gaps between wrong classes instead of the decision. Hinton's MNIST"
-    echo "teacher was regularised by dropout, and there soft targets help (scripts/reproduce-hinton-mnist.sh)."
+    echo "The same chain with a smaller (CNN 8x2) and a larger (CNN 32x2) assistant"
+    echo "(\`cohort sweep experiments/reproductions/takd/takd.ron --grid 'nodes[1].model.channels=[8,8],[32,32]'\`):"
+    echo
+    echo "| assistant | assistant acc. (%) | student acc. (%) |"
+    echo "|---|---|---|"
+    ( out="$out/assistant-size"
+      echo "| CNN 8x2 | $(acc takd.channels-8_8 assistant) | $(acc takd.channels-8_8 student) |"
+      echo "| CNN 16x2 | $(acc takd assistant) | $(acc takd student) |"
+      echo "| CNN 32x2 | $(acc takd.channels-32_32 assistant) | $(acc takd.channels-32_32 student) |" )
+    echo
+    echo "## Diagnosis of the short schedule: 30 student epochs"
+    echo
+    echo "With 30 epochs per stage (this study's first protocol) every distilled student was *below* the"
+    echo "student alone (alone 48.8, direct 42.7, through a CNN 8x2 assistant 41.5, at commit 32832ce)."
+    echo "The runs below keep that schedule: at T = 1 distillation is neutral, the deficit grows with T and"
+    echo "shrinks when the teacher is regularised. At high T the soft-target loss approaches logit matching"
+    echo "(Hinton et al. 2015, §2.1), which this student learns slowly; given 200 epochs the distilled"
+    echo "students catch up and pass it (tables above). The losses are checked against f64 references"
+    echo "(tests/losses.rs)."
     echo
     echo "Direct KD at temperature T (frozen seed-0 teacher, 3 student seeds) and from teachers trained with"
     echo "weight decay (seed 0), \`cohort sweep\` over experiments/reproductions/takd/kd-{temperature,teacher-decay}.ron:"
@@ -69,14 +88,11 @@ source scripts/lib/compare.sh
 } > "$out/README.md"
 cat "$out/README.md"
 fail=0
+check() { if awk "BEGIN { exit !($1) }"; then echo "check passed: $2"; else echo "CHECK FAILED: $2"; fail=1; fi; }
 alone=$(mean student-alone student)
-for n in kd-direct takd; do
-    m=$(mean "$n" student)
-    if awk -v a="$alone" -v b="$m" 'BEGIN { exit !(b > a) }'; then
-        echo "check passed: $n student ($m %) > student alone ($alone %)"
-    else
-        echo "CHECK FAILED: $n student ($m %) is not above the student alone ($alone %)"
-        fail=1
-    fi
-done
+direct=$(mean kd-direct student)
+chain=$(mean takd student)
+check "$direct > $alone" "direct KD student ($direct %) above the student alone ($alone %)"
+check "$chain > $alone" "student through the assistant ($chain %) above the student alone ($alone %)"
+check "$chain > $direct" "student through the assistant ($chain %) above the directly distilled one ($direct %)"
 exit $fail
