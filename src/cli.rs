@@ -107,6 +107,10 @@ pub enum Command {
         /// Do not draw the charts of each finished run.
         #[arg(long)]
         no_plot: bool,
+        /// Run the sweep (or this `--shard`) as N worker processes, each a shard of it with
+        /// cores/N threads; their output lines are prefixed with `[job i]`.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        jobs: usize,
     },
     /// Evaluate one node of a finished run on the test split: accuracy, number of errors and
     /// errors per class, optionally after adding offsets to some classes' logits (Hinton et
@@ -284,7 +288,8 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         }
         Command::ExportLogits { run, node, out, temperature } => export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => eval(&run, &node, &logit_bias, json, &root),
-        Command::Sweep { file, grid, seeds, shard, list, no_plot } => sweep(&file, &grid, seeds.as_deref(), shard, list, no_plot, root),
+        Command::Sweep { jobs, shard, list: false, .. } if jobs > 1 => sweep_jobs(jobs, shard),
+        Command::Sweep { file, grid, seeds, shard, list, no_plot, .. } => sweep(&file, &grid, seeds.as_deref(), shard, list, no_plot, root),
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
             let dir = root.join("mnist");
@@ -419,6 +424,81 @@ fn sweep(file: &Path, grid: &[crate::sweep::Axis], seeds: Option<&[u64]>, shard:
     names.dedup();
     println!("compare with: cohort compare {}", names.join(" "));
     finish(&outcomes, no_plot)
+}
+
+/// `cohort sweep --jobs N`: this same command line run as N worker processes, worker i taking
+/// the shard `s + i·c / (c·N)` of this process's shard `s/c` (default 0/1), so that the workers
+/// together run exactly this shard's runs; each worker gets cores/N threads. Output lines are
+/// relayed with a `[job i]` prefix; the exit code is the first failing worker's. The workers
+/// run in their own process group, so a Ctrl-C (or SIGTERM) reaches them once, forwarded by this
+/// process: they finish their step, save and stop (resumable); a second one aborts them.
+fn sweep_jobs(jobs: usize, shard: Option<crate::sweep::Shard>) -> Result<i32, Error> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = shard.unwrap_or(crate::sweep::Shard { index: 0, count: 1 });
+    // this process's arguments without --jobs / --shard (each as `--x V` or `--x=V`)
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        let text = a.to_string_lossy();
+        if text == "--jobs" || text == "--shard" {
+            it.next();
+        } else if !(text.starts_with("--jobs=") || text.starts_with("--shard=")) {
+            args.push(a);
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::Unsupported(format!("cannot find the cohort executable: {e}")))?;
+    let threads = (rayon::current_num_threads() / jobs).max(1);
+    println!("sweep as {jobs} worker processes with {threads} thread(s) each");
+    let pids: std::sync::Arc<std::sync::Mutex<Vec<u32>>> = Default::default();
+    let forward = pids.clone();
+    let _ = ctrlc::set_handler(move || {
+        for &pid in forward.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            #[cfg(unix)]
+            // SAFETY: kill(2) on our own child's pid; no memory is touched.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGINT);
+            }
+        }
+    });
+    let mut children = Vec::new();
+    for i in 0..jobs {
+        let mut command = std::process::Command::new(&exe);
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
+            .args(&args)
+            .arg("--shard")
+            .arg(format!("{}/{}", s.index + i * s.count, s.count * jobs))
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Unsupported(format!("cannot start worker {i}: {e}")))?;
+        pids.lock().unwrap_or_else(|p| p.into_inner()).push(child.id());
+        let relay = |r: Box<dyn std::io::Read + Send>, to_stderr: bool| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines().map_while(Result::ok) {
+                    let line = format!("[job {i}] {line}\n");
+                    // a closed terminal or pipe only loses the relayed text; the worker goes on
+                    let _ = if to_stderr { std::io::stderr().write_all(line.as_bytes()) } else { std::io::stdout().write_all(line.as_bytes()) };
+                }
+            })
+        };
+        let out = relay(Box::new(child.stdout.take().expect("piped")), false);
+        let err = relay(Box::new(child.stderr.take().expect("piped")), true);
+        children.push((child, out, err));
+    }
+    let mut code = 0;
+    for (i, (mut child, out, err)) in children.into_iter().enumerate() {
+        let status = child.wait().map_err(|e| Error::Unsupported(format!("worker {i}: {e}")))?;
+        let _ = (out.join(), err.join());
+        if code == 0 && !status.success() {
+            code = status.code().unwrap_or(EXIT_FAILURE);
+            let what = if code == EXIT_INTERRUPTED { "was interrupted (its runs continue with the same command)" } else { "failed" };
+            eprintln!("worker {i} {what} ({status})");
+        }
+    }
+    Ok(code)
 }
 
 /// A node of a run and its trained network.

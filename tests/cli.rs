@@ -186,7 +186,8 @@ fn sigterm_stops_cleanly_with_exit_130_and_resumes() {
 }
 
 /// A sweep of 2 values × 2 seeds: the shards 0/2 and 1/2 together produce exactly the runs of
-/// the unsharded sweep (with identical metrics), and rerunning skips complete runs.
+/// the unsharded sweep (with identical metrics), and so does `--jobs 2` (two worker processes,
+/// one thread each); rerunning skips complete runs.
 #[test]
 fn sweep_shards_cover_the_unsharded_sweep_and_reruns_skip() {
     let tmp = tempfile::tempdir().unwrap();
@@ -237,6 +238,10 @@ fn sweep_shards_cover_the_unsharded_sweep_and_reruns_skip() {
     let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["sw.weight-0.5/seed-0", "sw.weight-0.5/seed-1", "sw.weight-1.0/seed-0", "sw.weight-1.0/seed-1"]);
     assert_eq!(a, b, "sharded runs differ from the unsharded sweep");
+    let jobs = file("jobs");
+    let relayed = sweep(&jobs, &["--jobs", "2"]);
+    assert!(relayed.contains("2 worker processes") && relayed.contains("[job 0] ") && relayed.contains("[job 1] "), "{relayed}");
+    assert_eq!(runs("jobs"), a, "runs of --jobs 2 differ from the unsharded sweep");
     let again = sweep(&split, &["--shard", "1/2"]);
     assert_eq!(again.matches("already complete").count(), 2, "{again}");
 }
