@@ -89,3 +89,33 @@ fn max_norm_scales_only_long_columns_and_keeps_the_parameter() {
         assert!((got - want).abs() < 1e-6, "{w:?}");
     }
 }
+
+#[test]
+fn first_conv_as_patches_matches_the_convolution_and_its_weight_gradient() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    let d = Device::flex().autodiff();
+    d.seed(3);
+    for cin in [1, 3] {
+        let conv = Conv2dConfig::new([cin, 5], [3, 3]).with_padding(PaddingConfig2d::Same).init(&d);
+        let x = Tensor::<4>::random([4, cin, 9, 7], Distribution::Normal(0.0, 1.0), &d);
+        assert!(cohort::models::first_conv_applies(&conv, &x), "the patches path is the one tested");
+        assert!(!cohort::models::first_conv_applies(&conv, &x.clone().require_grad()));
+        let (a, b) = (conv.forward(x.clone()), cohort::models::first_conv(&conv, x));
+        let vals = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+        for (p, q) in vals(a.clone()).iter().zip(vals(b.clone())) {
+            assert!((p - q).abs() < 1e-5, "forward {p} vs {q}");
+        }
+        // a loss that weighs every output differently, so that dW and db are not symmetric
+        let weights = Tensor::<4>::random(a.dims(), Distribution::Normal(0.0, 1.0), &d);
+        let (ga, gb) = ((a * weights.clone()).sum().backward(), (b * weights).sum().backward());
+        let grad = |g: &burn::tensor::Gradients| {
+            let w: Vec<f32> = conv.weight.grad(g).unwrap().into_data().try_into_vec().unwrap();
+            let b: Vec<f32> = conv.bias.as_ref().unwrap().grad(g).unwrap().into_data().try_into_vec().unwrap();
+            [w, b].concat()
+        };
+        for (p, q) in grad(&ga).iter().zip(grad(&gb)) {
+            assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "gradient {p} vs {q}");
+        }
+    }
+}

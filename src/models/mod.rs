@@ -281,13 +281,51 @@ pub struct Cnn2d {
     shape: [usize; 3],
 }
 
+/// A network's first convolution, applied to data (no gradient flows into its input), as
+/// patches × weights: `y[b, o, p] = Σ_{c,dy,dx} W[o, c, dy, dx] · x_pad[b, c, p + (dy, dx)] + bias[o]`.
+/// Same function as `conv.forward(x)` (tested), but its backward pass only forms
+/// `dW = Σ_b δ_b · patches_bᵀ`, which burn-flex does ~3× faster than its convolution's backward
+/// (1→32 channels on 128×28×28: 32.5 → 9.7 ms forward + backward, measured here). Only for 3×3
+/// kernels, stride 1, dilation 1, one group and "same" padding; other layers use `conv.forward`.
+pub fn first_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if !first_conv_applies(conv, &x) {
+        return conv.forward(x);
+    }
+    let [b, c, h, w] = x.dims();
+    let padded = x.pad([(1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
+    let mut columns = Vec::with_capacity(9 * c);
+    for ci in 0..c {
+        for dy in 0..3 {
+            for dx in 0..3 {
+                columns.push(padded.clone().slice([0..b, ci..ci + 1, dy..dy + h, dx..dx + w]).reshape([b, 1, h * w]));
+            }
+        }
+    }
+    let patches = Tensor::cat(columns, 1); // [B, C·9, H·W], (c, dy, dx) order as the weight's
+    let weight = conv.weight.val(); // [O, C, 3, 3]
+    let o = weight.dims()[0];
+    let mut y = weight.reshape([1, o, c * 9]).matmul(patches); // [B, O, H·W]
+    if let Some(bias) = &conv.bias {
+        y = y + bias.val().reshape([1, o, 1]);
+    }
+    y.reshape([b, o, h, w])
+}
+
+/// Whether [`first_conv`] computes `conv` on `x` as patches × weights (else it calls
+/// `conv.forward`).
+pub fn first_conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    let plain_3x3 = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    plain_3x3 && matches!(conv.padding, PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1)) && !x.is_require_grad()
+}
+
 impl Cnn2d {
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
         let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
         for (i, conv) in self.blocks.iter().enumerate() {
-            h = self.pool.forward(relu(conv.forward(h)));
+            let z = if i == 0 { first_conv(conv, h) } else { conv.forward(h) };
+            h = self.pool.forward(relu(z));
             taps.put(format!("block{}", i + 1), || Tap::Map(h.clone()));
         }
         let f = dropout(relu(self.fc.forward(h.flatten(1, 3))), self.dropout, &mut taps.noise);
@@ -346,7 +384,7 @@ impl ResNet {
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(self.stem_bn.forward(self.stem.forward(x.reshape([b, c, hh, ww]))));
+        let mut h = relu(self.stem_bn.forward(first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);
