@@ -3,7 +3,7 @@
 /// mimalloc instead of the system allocator: a training step allocates and frees tensors of
 /// megabytes every few microseconds, which glibc's malloc serves with fresh `mmap`s (a page fault
 /// per 4 KiB on every use); mimalloc reuses them. Measured here (`cohort bench`, MLP
-/// 784-1200-1200-10, batch 128, one model): 37 → 43-63 steps/s over four runs.
+/// 784-1200-1200-10, batch 128, one model): 37 → 42-63 steps/s over five runs.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
