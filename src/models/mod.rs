@@ -477,7 +477,10 @@ impl Network {
                     layers.push(LinearConfig::new(width, w.get()).init(device));
                     width = w.get();
                 }
-                Network::Mlp(Mlp { hidden: layers, out: LinearConfig::new(width, classes).init(device), dropout: dropout.get(),
+                Network::Mlp(Mlp {
+                    hidden: layers,
+                    out: LinearConfig::new(width, classes).init(device),
+                    dropout: dropout.get(),
                     input_dropout: input_dropout.get(),
                     max_norm: max_norm.map_or(0.0, |c| c.get()),
                 })
