@@ -10,7 +10,7 @@
 # alone). The teacher stage is identical in kd-direct and takd for a given seed. Diagnosis of
 # the short schedule (also run): the direct student after 30 epochs at T = 1, 2, 4, 8 (frozen
 # seed-0 teacher), and from teachers trained with weight decay 0, 1e-3, 1e-2 (seed 0).
-# About 25 minutes on 2 cores.
+# About 30 minutes on 2 cores (measured with another training run beside it).
 #
 #   scripts/reproduce-takd.sh [--report-only]
 #
