@@ -74,7 +74,7 @@ cp "$out/distilled/seed-0/charts/curves.png" "$out/distilled-curves.png"
 } > "$out/README.md"
 cat "$out/README.md"
 fail=0
-check() { if awk "BEGIN { exit !($1) }"; then echo "check passed: $2"; else echo "CHECK FAILED: $2"; fail=1; fi; }
+source scripts/lib/compare.sh
 check "$(errs "$teacher") <= 80" "teacher $(errs "$teacher") errors (target ≤ 80)"
 check "$(errs "$distilled") <= 90" "distilled student $(errs "$distilled") errors (target ≤ 90)"
 check "$(errs "$alone") >= 120" "student alone $(errs "$alone") errors (target ≥ 120)"

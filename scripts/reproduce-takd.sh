@@ -92,7 +92,6 @@ source scripts/lib/compare.sh
 } > "$out/README.md"
 cat "$out/README.md"
 fail=0
-check() { if awk "BEGIN { exit !($1) }"; then echo "check passed: $2"; else echo "CHECK FAILED: $2"; fail=1; fi; }
 alone=$(mean student-alone student)
 direct=$(mean kd-direct student)
 chain=$(mean takd student)

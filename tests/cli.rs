@@ -106,15 +106,20 @@ fn long_run(out: &Path) -> String {
     )
 }
 
-/// Starts `cohort run FILE` and kills it with `signal` once it has printed `after` epochs.
-fn interrupt_after(file: &Path, signal: &str, after: usize) -> std::process::ExitStatus {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
+/// Starts `cohort run FILE --no-progress --no-plot` with its stdout piped, stderr discarded.
+fn spawn_run(file: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_cohort"))
         .args(["run", file.to_str().unwrap(), "--no-progress", "--no-plot"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts `cohort run FILE` and kills it with `signal` once it has printed `after` epochs.
+fn interrupt_after(file: &Path, signal: &str, after: usize) -> std::process::ExitStatus {
+    use std::io::{BufRead, BufReader};
+    let mut child = spawn_run(file);
     let stdout = child.stdout.take().unwrap();
     let mut seen = 0;
     // keep reading to the end: the child's last words must not hit a closed pipe
@@ -447,12 +452,7 @@ fn second_interrupt_exits_at_once_and_stays_resumable() {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cohort"))
-            .args(["run", file.to_str().unwrap(), "--no-progress", "--no-plot"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(&file);
         let pid = child.id().to_string();
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             if line.unwrap().contains("] epoch 1/") {
