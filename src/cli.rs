@@ -501,15 +501,16 @@ fn sweep_jobs(jobs: usize, shard: Option<crate::sweep::Shard>) -> Result<i32, Er
     Ok(code)
 }
 
-/// A node of a run and its trained network.
-fn run_node(run: &Path, node: &str, plan: &config::Plan) -> Result<crate::models::Network, Error> {
-    let Some(spec) = plan.nodes.iter().find(|n| n.id == node) else {
+/// A node of a run: its trained network, on the device the run placed it on.
+fn run_node(run: &Path, node: &str, plan: &config::Plan) -> Result<(crate::models::Network, burn::tensor::Device), Error> {
+    let Some(n) = plan.nodes.iter().position(|n| n.id == node) else {
         let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
         return Err(Error::Unsupported(format!("{}: no node `{node}`; the run's nodes are {}", run.display(), ids.join(", "))));
     };
     let ckpt = run.join("checkpoints").join(format!("{node}.bpk"));
-    let (device, _) = engine::device_for(plan.backend, plan.device)?;
-    engine::load_checkpoint(&spec.model, &plan.input_shape, plan.classes, &ckpt, &device)
+    let (backend, index) = plan.placement(n);
+    let (device, _) = engine::device_for(backend, index)?;
+    Ok((engine::load_checkpoint(&plan.nodes[n].model, &plan.input_shape, plan.classes, &ckpt, &device)?, device))
 }
 
 /// `cohort export-logits`: a node's outputs on its run's training split, to a file.
@@ -518,9 +519,8 @@ fn export_logits(run: &Path, node: &str, out: &Path, temperature: Option<f64>, r
         return Err(Error::Unsupported("--temperature must be a positive number".into()));
     }
     let (plan, seed) = plot::read_manifest(run)?;
-    let model = run_node(run, node, &plan)?;
+    let (model, device) = run_node(run, node, &plan)?;
     let data = data::prepare(&plan.data, root, seed)?;
-    let (device, _) = engine::device_for(plan.backend, plan.device)?;
     let logits = engine::eval::predict(&model, &data.train, 1000, &device);
     let file = engine::recorded::RecordedFile::new(&plan.name, node, seed, &plan.data, &data.train, &logits.values, temperature);
     file.write(out)?;
@@ -532,7 +532,7 @@ fn export_logits(run: &Path, node: &str, out: &Path, temperature: Option<f64>, r
 /// `cohort eval`: test errors of one node of a run, per class, with optional logit offsets.
 fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> Result<i32, Error> {
     let (plan, seed) = plot::read_manifest(run)?;
-    let model = run_node(run, node, &plan)?;
+    let (model, device) = run_node(run, node, &plan)?;
     let mut offset = vec![0.0f32; plan.classes];
     for b in biases {
         let parsed = b.split_once('=').and_then(|(c, v)| Some((c.trim().parse::<usize>().ok()?, v.trim().parse::<f32>().ok()?)));
@@ -541,7 +541,6 @@ fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: &Path) -> R
             _ => return Err(Error::Unsupported(format!("--logit-bias {b}: expected CLASS=VALUE with CLASS in 0..{}", plan.classes))),
         }
     }
-    let (device, _) = engine::device_for(plan.backend, plan.device)?;
     let data = data::prepare(&plan.data, root, seed)?;
     let logits = engine::eval::predict(&model, &data.test, 1000, &device);
     let mut errors = vec![0usize; plan.classes];

@@ -66,7 +66,11 @@ impl Plan {
             let state = if n.frozen { "frozen".to_string() } else { n.optimizer.to_string() };
             let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
             let subset = n.train_on.as_ref().map(|t| format!(", trains on {}", subset_label(t))).unwrap_or_default();
-            let _ = writeln!(s, "    {:<12} {} [{state}{ck}{subset}]", n.id, n.model);
+            let place = match (n.backend, n.device) {
+                (None, None) => String::new(),
+                (b, d) => format!(", on {:?} device {}", b.unwrap_or(self.backend), d.unwrap_or(self.device)),
+            };
+            let _ = writeln!(s, "    {:<12} {} [{state}{ck}{subset}{place}]", n.id, n.model);
         }
         for (k, st) in self.stages.iter().enumerate() {
             let names: Vec<&str> = st.train.iter().map(|&i| self.nodes[i].id.as_str()).collect();

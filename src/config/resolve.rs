@@ -62,6 +62,21 @@ pub struct PlanNode {
     pub schedule: ScheduleSpec,
     /// The part of the training split this node trains on (`None` = all of it).
     pub train_on: Option<Subset>,
+    /// Its own backend (`None` = the plan's).
+    #[serde(default)]
+    pub backend: Option<BackendChoice>,
+    /// Its own device index (`None` = the plan's).
+    #[serde(default)]
+    pub device: Option<usize>,
+}
+
+impl Plan {
+    /// Backend and device index of node `n`: its own, else the plan's (after `--backend` /
+    /// `--device`).
+    pub fn placement(&self, n: usize) -> (BackendChoice, usize) {
+        let node = &self.nodes[n];
+        (node.backend.unwrap_or(self.backend), node.device.unwrap_or(self.device))
+    }
 }
 
 /// One stage: which nodes train, for how long, with which loss terms.
@@ -743,6 +758,8 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
                 optimizer: n.optimizer.clone().unwrap_or_else(|| t.optimizer.clone()),
                 schedule: n.schedule.clone().unwrap_or_else(|| t.schedule.clone()),
                 train_on: n.train_on.clone(),
+                backend: n.backend,
+                device: n.device,
             })
             .collect(),
         stages,

@@ -143,6 +143,14 @@ pub struct NodeSpec {
     /// without some classes); default: every sample. Evaluation always uses the full splits.
     #[serde(default)]
     pub train_on: Option<Subset>,
+    /// Backend of this node; default `training.backend` (e.g. one node on the CPU beside GPU
+    /// peers). Outputs cross between devices as detached values.
+    #[serde(default)]
+    pub backend: Option<BackendChoice>,
+    /// GPU index of this node (one peer per GPU); default `training.device`. CPU backends have
+    /// one device, 0.
+    #[serde(default)]
+    pub device: Option<usize>,
 }
 
 /// A part of the training split: the samples whose class and domain pass both filters.

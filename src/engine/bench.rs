@@ -37,8 +37,7 @@ pub fn models() -> Vec<(&'static str, ModelSpec)> {
 /// A `k`-peer DML cohort of one architecture on a fixed random batch of 128 28×28 inputs, ready
 /// to take steps (also used by `cargo bench`, benches/cohort_step.rs).
 pub struct BenchCohort {
-    device: burn::tensor::Device,
-    plain: burn::tensor::Device,
+    places: Vec<super::Placement>,
     samples: Samples,
     stage: PlanStage,
     models: Vec<Option<Trainee>>,
@@ -53,8 +52,9 @@ pub struct BenchCohort {
 impl BenchCohort {
     /// `k` peers of `spec`, each with CE + mutual KL from the others, SGD with momentum.
     pub fn new(spec: &ModelSpec, k: usize, concurrency: Concurrency) -> Self {
-        let (plain, _) = backend_device();
-        let device = plain.clone().autodiff();
+        let (plain, name) = backend_device();
+        let place = super::Placement::of(plain, name);
+        let device = place.train.clone();
         let shape = [1, 28, 28];
         let (batch, classes) = (128, 10);
         let mut noise = Noise::new(7);
@@ -79,8 +79,7 @@ impl BenchCohort {
         let models = (0..k).map(|_| Some(Trainee::new(Network::init(spec, &shape, classes, &device), &[], &device))).collect();
         let pools = thread_pools(concurrency, &stage);
         Self {
-            device,
-            plain,
+            places: vec![place; k],
             samples,
             stage,
             models,
@@ -107,8 +106,7 @@ impl BenchCohort {
             epoch: 0,
             step: self.steps,
             noise_seed: 1,
-            device: &self.device,
-            plain: &self.plain,
+            places: &self.places,
             fixed: &self.fixed,
             needs: &self.needs,
             lr: &self.lr,

@@ -158,14 +158,25 @@ fn restrict_index(have: &Option<Vec<usize>>, want: &Option<Vec<usize>>) -> Optio
     }
 }
 
+/// `t` on `device`: itself when it is there already, else a detached copy through host memory
+/// (another GPU or another backend).
+pub(super) fn on_device<const D: usize>(t: Tensor<D>, device: &Device) -> Tensor<D> {
+    if t.device() == *device { t } else { Tensor::from_data(t.into_data(), device) }
+}
+
+/// A source's detached output `t` (on its `have` rows) on the `want` rows of the node reading
+/// it, on that node's `device`.
 pub(super) fn restrict(t: Tensor<2>, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, device: &Device) -> Tensor<2> {
+    let t = on_device(t, device);
     match restrict_index(have, want) {
         None => t,
         Some(idx) => t.select(0, index_tensor(&idx, device)),
     }
 }
 
+/// [`restrict`] for a feature tap.
 pub(super) fn restrict_tap(t: Tap, have: &Option<Vec<usize>>, want: &Option<Vec<usize>>, device: &Device) -> Tap {
+    let t = t.on_device(device);
     match restrict_index(have, want) {
         None => t,
         Some(idx) => t.select(index_tensor(&idx, device)),
@@ -190,7 +201,7 @@ pub(super) fn lfme_target(experts: &[usize], needs: &HashMap<usize, NodeNeeds>, 
             }
         }
         offset += have.len();
-        parts.push(sh.logits.clone());
+        parts.push(on_device(sh.logits.clone(), device));
     }
     assert!(idx.iter().all(|&i| i != usize::MAX), "every sample has its domain's expert (the resolver checks coverage)");
     Tensor::cat(parts, 0).select(0, index_tensor(&idx, device))

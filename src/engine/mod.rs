@@ -108,6 +108,12 @@ pub fn device_for(choice: crate::config::BackendChoice, index: usize) -> Result<
             "this binary was built without the `{name}` backend: rebuild with `cargo build --release --features {name}` (README, \"Backends\")"
         ))
     };
+    let cpu = |name: &str| -> Result<(), Error> {
+        if index == 0 {
+            return Ok(());
+        }
+        Err(Error::Unsupported(format!("device {index}: {name} computes on the CPU, which is device 0; GPU indices need `backend: Cuda`")))
+    };
     match choice {
         B::Auto => {
             #[cfg(feature = "flex")]
@@ -122,17 +128,17 @@ pub fn device_for(choice: crate::config::BackendChoice, index: usize) -> Result<
         }
         B::Flex => {
             #[cfg(feature = "flex")]
-            return Ok((Device::flex(), "flex".into()));
+            return cpu("flex").map(|_| (Device::flex(), "flex".into()));
             Err(missing("flex"))
         }
         B::Ndarray => {
             #[cfg(feature = "ndarray")]
-            return Ok((Device::ndarray(), "ndarray".into()));
+            return cpu("ndarray").map(|_| (Device::ndarray(), "ndarray".into()));
             Err(missing("ndarray"))
         }
         B::Tch => {
             #[cfg(feature = "tch")]
-            return Ok((Device::libtorch(), "tch (LibTorch CPU)".into()));
+            return cpu("tch").map(|_| (Device::libtorch(), "tch (LibTorch CPU)".into()));
             Err(missing("tch"))
         }
         B::Cuda => {
@@ -141,6 +147,41 @@ pub fn device_for(choice: crate::config::BackendChoice, index: usize) -> Result<
             Err(missing("cuda"))
         }
     }
+}
+
+/// Where a node computes: its device without autodiff (evaluation, fixed sources) and with it
+/// (training).
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Eval-mode device.
+    pub plain: Device,
+    /// The same device with autodiff.
+    pub train: Device,
+    /// Backend and device, as the manifest records them.
+    pub name: String,
+}
+
+impl Placement {
+    pub(crate) fn of(plain: Device, name: String) -> Self {
+        Placement { train: plain.clone().autodiff(), plain, name }
+    }
+}
+
+/// Every node's placement: its own `backend`/`device`, else the plan's (after `--backend` /
+/// `--device`). An error names the node whose backend is not compiled in or whose device does
+/// not exist.
+pub fn placements(plan: &Plan) -> Result<Vec<Placement>, Error> {
+    (0..plan.nodes.len())
+        .map(|n| {
+            let (backend, device) = plan.placement(n);
+            let node = &plan.nodes[n];
+            match device_for(backend, device) {
+                Ok((plain, name)) => Ok(Placement::of(plain, name)),
+                Err(e) if node.backend.is_some() || node.device.is_some() => Err(Error::Unsupported(format!("node `{}`: {e}", node.id))),
+                Err(e) => Err(e),
+            }
+        })
+        .collect()
 }
 
 /// Contents of `manifest.ron`: everything needed to rerun.
@@ -184,7 +225,9 @@ static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs every seed of `plan`, one after the other (none after an interruption).
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
-    device_for(plan.backend, plan.device)?; // a backend that is not compiled in fails before any folder is made
+    // a backend that is not compiled in, or a device that does not exist, fails before any folder is made
+    device_for(plan.backend, plan.device)?;
+    placements(plan)?;
     let mut out = Vec::new();
     for &seed in &plan.seeds {
         if stop_requested() {
@@ -229,8 +272,10 @@ pub fn load_checkpoint(spec: &crate::config::ModelSpec, input_shape: &[usize], c
 }
 
 /// Every node's network (its checkpoint, or fresh weights from its own seed stream) with the
-/// adapters of its hint terms, drawn after the network.
-fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Trainee>>, Error> {
+/// adapters of its hint terms, drawn after the network. Weights are drawn on the run's
+/// `device`, then moved to the node's own placement, so that where a node computes does not
+/// change its initial weights.
+fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]) -> Result<Vec<Option<Trainee>>, Error> {
     plan.nodes
         .iter()
         .enumerate()
@@ -241,7 +286,11 @@ fn init_models(plan: &Plan, seed: u64, device: &Device) -> Result<Vec<Option<Tra
             device.seed(stream_seed(seed, Stream::Init, i) as u64);
             let m = Network::init(&n.model, &plan.input_shape, plan.classes, device);
             let slots: Vec<(Vec<usize>, Vec<usize>)> = step::adapter_slots(plan, i).into_iter().map(|(_, f, t)| (f, t)).collect();
-            let adapters = |m: Network| Some(Trainee::new(m, &slots, device));
+            let adapters = |m: Network| {
+                let t = Trainee::new(m, &slots, device);
+                // `fork`, not `to_device`: the moved parameters are leaves of their own graph
+                Some(if places[i].train == *device { t } else { t.fork(&places[i].train) })
+            };
             match &n.checkpoint {
                 None => Ok(adapters(m)),
                 Some(path) => m.try_load_file(path).map(adapters).map_err(|e| {
@@ -286,7 +335,7 @@ struct Evaluated {
 }
 
 /// Evaluates the stage's trained nodes (and their ensemble) on validation and test.
-fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[Network], data: &Prepared, device: &Device) -> Evaluated {
+fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[Network], data: &Prepared, places: &[Placement]) -> Evaluated {
     let st = &plan.stages[stage];
     let mut rows = Vec::new();
     let mut line = String::new();
@@ -302,7 +351,7 @@ fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[
         if samples.is_empty() {
             continue;
         }
-        let probs: Vec<Vec<f64>> = models.iter().map(|m| eval::predict(m, samples, 1000, device).probs()).collect();
+        let probs: Vec<Vec<f64>> = nodes.iter().zip(models).map(|(&n, m)| eval::predict(m, samples, 1000, &places[n].plain).probs()).collect();
         for ((&n, p), model) in nodes.iter().zip(&probs).zip(models) {
             let s = eval::scores(p, plan.classes, &samples.labels);
             let id = &plan.nodes[n].id;
@@ -312,7 +361,7 @@ fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[
             }
             // a Hydra: every head as `<id>.head<m>`, and the heads' diversity
             if let crate::config::ModelSpec::Hydra { heads, .. } = &plan.nodes[n].model {
-                let head_probs: Vec<Vec<f64>> = eval::predict_heads(model, heads.get(), samples, 1000, device).iter().map(|l| l.probs()).collect();
+                let head_probs: Vec<Vec<f64>> = eval::predict_heads(model, heads.get(), samples, 1000, &places[n].plain).iter().map(|l| l.probs()).collect();
                 for (m, hp) in head_probs.iter().enumerate() {
                     let hs = eval::scores(hp, plan.classes, &samples.labels);
                     let hid = format!("{id}.head{}", m + 1);
@@ -409,8 +458,14 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
         println!("seed {seed}: already complete in {}", dir.root.display());
         return Ok(outcome(Status::AlreadyComplete));
     }
-    let (plain, backend) = device_for(plan.backend, plan.device)?;
+    let (plain, mut backend) = device_for(plan.backend, plan.device)?;
     let device = plain.clone().autodiff();
+    let places = placements(plan)?;
+    for (node, place) in plan.nodes.iter().zip(&places) {
+        if place.train != device {
+            backend.push_str(&format!(", node `{}`: {}", node.id, place.name));
+        }
+    }
     let manifest = Manifest {
         experiment: &plan.name,
         experiment_file: opts.experiment_file.display().to_string(),
@@ -439,7 +494,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
     }
 
     let data = data::prepare(&plan.data, &opts.data_root, seed)?;
-    let mut models = init_models(plan, seed, &device)?;
+    let mut models = init_models(plan, seed, &device, &places)?;
     let resumed = if opts.resume { load_state(&dir, plan, &mut models)? } else { None };
     let (mut rows, start) = match resumed {
         Some((stage, done)) => {
@@ -496,7 +551,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
         if first_epoch == 0 && !fixed_nets.is_empty() {
             let ids: Vec<usize> = fixed_nets.iter().map(|(i, _)| *i).collect();
             let ms: Vec<Network> = fixed_nets.into_iter().map(|(_, m)| m).collect();
-            let ev = evaluate(plan, s, 0, &ids, &ms, &data, &plain);
+            let ev = evaluate(plan, s, 0, &ids, &ms, &data, &places);
             rows.extend(ev.rows);
             progress.line(&format!("[{}] fixed sources before training:{}", st.name, ev.line));
         }
@@ -522,7 +577,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
             let batches = epoch_batches(data.train.len(), plan.batch_size, seed, key, false);
             for (k, idx) in batches.iter().enumerate() {
                 let batch = gather(&data.train, idx, plan.data.jitter, Some(&mut jitter_rng));
-                let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, device: &device, plain: &plain, fixed: &fixed, needs: &needs, lr: &lr, pools: pools.as_deref() };
+                let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, places: &places, fixed: &fixed, needs: &needs, lr: &lr, pools: pools.as_deref() };
                 match step::train_step(&ctx, batch, &mut models, &mut optimizers) {
                     Ok(losses) => {
                         for (a, l) in sums.iter_mut().zip(&losses) {
@@ -573,7 +628,7 @@ fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunOutcome, Err
                 rows.push(mk("lr", lr[&n]));
             }
             let eval_models: Vec<Network> = st.train.iter().map(|&n| models[n].as_ref().expect("model present").net.valid()).collect();
-            let ev = evaluate(plan, s, epoch + 1, &st.train, &eval_models, &data, &plain);
+            let ev = evaluate(plan, s, epoch + 1, &st.train, &eval_models, &data, &places);
             rows.extend(ev.rows);
             results::write_metrics(&dir.metrics(), &rows)?;
             save_state(&dir, plan, s, epoch + 1, &models, &optimizers)?;

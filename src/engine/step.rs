@@ -15,6 +15,8 @@ use crate::data::batch::{Batch, splitmix64};
 use crate::distill;
 use crate::models::{Adapter, Network, Noise, Tap, Taps, Trainee};
 
+use super::Placement;
+
 pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
 use super::exchange::{BatchMeta, SharedData, feature_taps, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
 use super::optim::ramp_up;
@@ -85,10 +87,9 @@ pub struct StepContext<'a> {
     pub step: usize,
     /// Seed of this epoch's dropout streams.
     pub noise_seed: u64,
-    /// Autodiff device of the trained models.
-    pub device: &'a Device,
-    /// Plain device of the fixed sources (eval mode).
-    pub plain: &'a Device,
+    /// Where each node computes, by node index: trained nodes on their autodiff device, fixed
+    /// sources on the plain one. Detached outputs move to the device of the node reading them.
+    pub places: &'a [Placement],
     /// Fixed sources of this stage (networks in eval mode, recorded outputs), by node index.
     pub fixed: &'a HashMap<usize, Fixed>,
     /// What each node computes and shares ([`stage_needs`]).
@@ -211,54 +212,70 @@ pub fn train_step(
     let Batch { inputs, labels, domains, indices, .. } = batch;
     let b = labels.len();
     let d = inputs.len() / b;
-    let data = TensorData::new(inputs, [b, d]);
-    let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [b]), ctx.device);
+    let x = TensorData::new(inputs, [b, d]);
+    let y = TensorData::new(labels.clone(), [b]);
     let meta = BatchMeta { labels, domains };
-    let x = Tensor::<2>::from_data(data.clone(), ctx.device);
-    // outputs of the fixed sources (eval mode, every row, detached)
+    // outputs of the fixed sources (eval mode, every row, detached), each on its own device
     let mut outputs: HashMap<usize, Shared> = HashMap::new();
-    if !ctx.fixed.is_empty() {
-        let x_plain = Tensor::<2>::from_data(data, ctx.plain);
-        for (&n, source) in ctx.fixed {
-            let shared = match source {
-                Fixed::Net(m) => {
-                    let mut taps = Taps::new(&ctx.needs[&n].shared_taps);
-                    let z = m.forward_taps(x_plain.clone(), &mut taps);
-                    let taps = taps.got.into_iter().map(|(name, t)| (name, t.autodiff().detach())).collect();
-                    Shared { rows: None, logits: z.autodiff().detach(), taps }
-                }
-                Fixed::Recorded(r) => {
-                    let rows = TensorData::new(r.rows(&indices), [b, r.classes()]);
-                    Shared { rows: None, logits: Tensor::from_data(rows, ctx.device), taps: Vec::new() }
-                }
-            };
-            outputs.insert(n, shared);
-        }
+    for (&n, source) in ctx.fixed {
+        let place = &ctx.places[n];
+        let shared = match source {
+            Fixed::Net(m) => {
+                let mut taps = Taps::new(&ctx.needs[&n].shared_taps);
+                let z = m.forward_taps(Tensor::from_data(x.clone(), &place.plain), &mut taps);
+                let taps = taps.got.into_iter().map(|(name, t)| (name, t.autodiff().detach())).collect();
+                Shared { rows: None, logits: z.autodiff().detach(), taps }
+            }
+            Fixed::Recorded(r) => {
+                let rows = TensorData::new(r.rows(&indices), [b, r.classes()]);
+                Shared { rows: None, logits: Tensor::from_data(rows, &place.train), taps: Vec::new() }
+            }
+        };
+        outputs.insert(n, shared);
     }
     match ctx.pools {
         Some(pools) if ctx.stage.update == UpdateOrder::Simultaneous && ctx.stage.train.len() > 1 => {
-            let y_data = y.into_data();
-            parallel_step(ctx, pools, &x.into_data(), &y_data, &meta, outputs, models, optimizers)
+            parallel_step(ctx, pools, &x, &y, &meta, outputs, models, optimizers)
         }
         _ => serial_step(ctx, x, y, &meta, outputs, models, optimizers),
     }
+}
+
+/// The batch's inputs and labels on each trained node's device (made once per device).
+fn batch_on_devices(ctx: &StepContext, x: TensorData, y: TensorData) -> HashMap<usize, (Tensor<2>, Tensor<1, Int>)> {
+    let mut made: Vec<(&Device, Tensor<2>, Tensor<1, Int>)> = Vec::new();
+    let mut per_node = HashMap::new();
+    for &n in &ctx.stage.train {
+        let device = &ctx.places[n].train;
+        let pair = match made.iter().find(|(d, ..)| *d == device) {
+            Some((_, x, y)) => (x.clone(), y.clone()),
+            None => {
+                let pair = (Tensor::<2>::from_data(x.clone(), device), Tensor::<1, Int>::from_data(y.clone(), device));
+                made.push((device, pair.0.clone(), pair.1.clone()));
+                pair
+            }
+        };
+        per_node.insert(n, pair);
+    }
+    per_node
 }
 
 /// Nodes one after another. Simultaneous: every loss uses the pre-step outputs. Sequential:
 /// after a node steps, its output is recomputed for the nodes after it.
 fn serial_step(
     ctx: &StepContext,
-    x: Tensor<2>,
-    y: Tensor<1, Int>,
+    x: TensorData,
+    y: TensorData,
     meta: &BatchMeta,
     mut outputs: HashMap<usize, Shared>,
     models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
 ) -> Result<Vec<Option<f64>>, NonFinite> {
     let train = &ctx.stage.train;
+    let batch = batch_on_devices(ctx, x, y);
     let mut tracked: HashMap<usize, Forward> = HashMap::new();
     for &n in train {
-        if let Some(f) = ctx.forward(n, &models[n].as_ref().expect("trained model present").net, &x, meta, 0) {
+        if let Some(f) = ctx.forward(n, &models[n].as_ref().expect("trained model present").net, &batch[&n].0, meta, 0) {
             outputs.insert(n, ctx.share(n, &f));
             tracked.insert(n, f);
         }
@@ -270,7 +287,7 @@ fn serial_step(
             continue;
         };
         let model = models[n].take().expect("trained model present");
-        let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &y, meta);
+        let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &batch[&n].1, meta);
         let value = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
             models[n] = Some(model);
@@ -284,7 +301,7 @@ fn serial_step(
             // later nodes of this step see this node's refreshed outputs
             let needed = train[k + 1..].iter().any(|&later| ctx.stage.terms.iter().any(|t| t.to == later && t.from.contains(&n)));
             if needed {
-                if let Some(fresh) = ctx.forward(n, &model.net, &x, meta, 1) {
+                if let Some(fresh) = ctx.forward(n, &model.net, &batch[&n].0, meta, 1) {
                     outputs.insert(n, ctx.share(n, &fresh));
                 }
             }
@@ -328,8 +345,9 @@ fn parallel_step(
                 let pool = &pools[k % pools.len()];
                 scope.spawn(move || {
                     pool.install(|| {
-                        let x = Tensor::<2>::from_data(x.clone(), ctx.device);
-                        let y = Tensor::<1, Int>::from_data(y.clone(), ctx.device);
+                        let device = &ctx.places[n].train;
+                        let x = Tensor::<2>::from_data(x.clone(), device);
+                        let y = Tensor::<1, Int>::from_data(y.clone(), device);
                         let f = ctx.forward(n, &model.net, &x, meta, 0);
                         if let Some(f) = &f {
                             exchange.lock().expect("exchange lock").insert(n, ctx.share(n, f).into_data());
@@ -337,7 +355,7 @@ fn parallel_step(
                         barrier.wait();
                         let Some(f) = f else { return (n, model, opt, None) };
                         let outputs: HashMap<usize, Shared> =
-                            exchange.lock().expect("exchange lock").iter().map(|(&m, d)| (m, Shared::from_data(d, ctx.device))).collect();
+                            exchange.lock().expect("exchange lock").iter().map(|(&m, d)| (m, Shared::from_data(d, device))).collect();
                         let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &y, meta);
                         let value = loss.clone().into_scalar::<f32>() as f64;
                         if !value.is_finite() {

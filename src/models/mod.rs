@@ -73,6 +73,18 @@ impl Tap {
             _ => Tap::Map(Tensor::from_data(d, device)),
         }
     }
+    /// The device it is on.
+    pub fn device(&self) -> Device {
+        match self {
+            Tap::Flat(t) => t.device(),
+            Tap::Seq(t) => t.device(),
+            Tap::Map(t) => t.device(),
+        }
+    }
+    /// On `device`: itself when it is there already, else a detached copy through host memory.
+    pub fn on_device(self, device: &Device) -> Tap {
+        if self.device() == *device { self } else { Tap::from_data(self.into_data(), device) }
+    }
 }
 
 /// A learned FitNets adapter r (Romero et al. 2015) from a target's tap to a source's tap
