@@ -139,3 +139,23 @@ fn a_fixed_teacher_on_another_backend_teaches_logits_and_features() {
     )"#;
     assert_placement_does_not_change_training("fixed teacher", src, "teacher");
 }
+
+/// A run with a node on another backend, stopped after 2 epochs and resumed (its weights and
+/// Adam moments reloaded onto ndarray), ends bit-identical to the uninterrupted run.
+#[cfg(feature = "ndarray")]
+#[test]
+fn a_placed_node_resumes_where_it_stopped() {
+    let src = pair("backend: Ndarray", "update: Simultaneous, concurrency: Serial");
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = engine::run(&plan(&src, &tmp.path().join("whole")), &opts(&src)).unwrap();
+    let p = plan(&src, &tmp.path().join("parts"));
+    let mut o = opts(&src);
+    o.stop_after_epochs = Some(2);
+    assert_eq!(engine::run(&p, &o).unwrap()[0].status, engine::Status::Stopped);
+    o.stop_after_epochs = None;
+    o.resume = true;
+    let parts = engine::run(&p, &o).unwrap();
+    assert_eq!(parts[0].status, engine::Status::Complete);
+    let csv = |d: &Path| std::fs::read(d.join("metrics.csv")).unwrap();
+    assert_eq!(csv(&whole[0].dir), csv(&parts[0].dir), "the resumed run differs from the uninterrupted one");
+}
