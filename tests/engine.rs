@@ -4,26 +4,11 @@
 use std::path::Path;
 
 use cohort::config::{self, Plan};
-use cohort::engine::{self, RunOptions, Status};
+use cohort::engine::{self, Status};
 use cohort::results;
 
-fn plan(src: &str, out: &Path) -> Plan {
-    let mut p = config::plan_from_str(src, Path::new("test.ron")).unwrap_or_else(|e| panic!("{e}"));
-    p.output = out.to_path_buf();
-    p
-}
-
-fn opts(text: &str) -> RunOptions {
-    RunOptions {
-        data_root: "data".into(),
-        resume: false,
-        overwrite: false,
-        progress: false,
-        experiment_file: "test.ron".into(),
-        experiment_text: text.into(),
-        stop_after_epochs: None,
-    }
-}
+mod common;
+use common::{opts, plan};
 
 /// Two small MLP peers on 600 MNIST-1D samples; `edges` and `update` vary.
 fn peers(edges: &str, update: &str, epochs: usize) -> String {

@@ -4,20 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use cohort::config::{self, Plan};
-use cohort::engine::{self, RunOptions, Status};
+use cohort::engine::{self, Status};
 use cohort::results;
 
-fn opts(text: &str) -> RunOptions {
-    RunOptions {
-        data_root: cohort::data::data_root(None),
-        resume: false,
-        overwrite: false,
-        progress: false,
-        experiment_file: "test.ron".into(),
-        experiment_text: text.into(),
-        stop_after_epochs: None,
-    }
-}
+mod common;
+use common::opts;
 
 fn example(name: &str) -> (Plan, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name);

@@ -5,26 +5,10 @@
 
 use std::path::Path;
 
-use cohort::config::{self, Plan};
-use cohort::engine::{self, RunOptions};
+use cohort::engine;
 
-fn plan(src: &str, out: &Path) -> Plan {
-    let mut p = config::plan_from_str(src, Path::new("test.ron")).unwrap_or_else(|e| panic!("{e}"));
-    p.output = out.to_path_buf();
-    p
-}
-
-fn opts(text: &str) -> RunOptions {
-    RunOptions {
-        data_root: "data".into(),
-        resume: false,
-        overwrite: false,
-        progress: false,
-        experiment_file: "test.ron".into(),
-        experiment_text: text.into(),
-        stop_after_epochs: None,
-    }
-}
+mod common;
+use common::{opts, plan};
 
 /// A DML pair on MNIST-1D (an MLP with dropout, a 1-D CNN); `b_place` goes into node b's
 /// fields, `training` into `training`.
