@@ -13,6 +13,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
 use crate::config::ModelSpec;
 
+pub mod kernels;
+
 /// An intermediate feature, by rank.
 #[derive(Clone, Debug)]
 pub enum Tap {
@@ -336,8 +338,8 @@ impl Cnn2d {
         let [c, hh, ww] = self.shape;
         let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
         for (i, conv) in self.blocks.iter().enumerate() {
-            let z = if i == 0 { first_conv(conv, h) } else { conv.forward(h) };
-            h = self.pool.forward(relu(z));
+            let z = if i == 0 && !kernels::conv_applies(conv, &h) { first_conv(conv, h) } else { kernels::conv(conv, h) };
+            h = kernels::relu_pool(&self.pool, z);
             taps.put(format!("block{}", i + 1), || Tap::Map(h.clone()));
         }
         let f = dropout(relu(self.fc.forward(h.flatten(1, 3))), self.dropout, &mut taps.noise);

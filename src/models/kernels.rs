@@ -1,0 +1,437 @@
+//! Cohort's own CPU kernels for the small CNN's hot layers on the flex backend, with hand-written
+//! backward passes (a burn backend extension for `Flex` and `Autodiff<Flex>`).
+//!
+//! - [`conv3x3`]: 3×3 convolution, stride 1, zero padding 1 ("same"), one group, with bias:
+//!   `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v] · x[b,c,i+u−1,j+v−1]` (x = 0 outside).
+//!   Per image the patches `P_b[(c,u,v), (i,j)] = x[b,c,i+u−1,j+v−1]` (`[C·9, H·W]`, small
+//!   enough to stay in cache) give `Y_b = W·P_b`, one matrix product. Backward:
+//!   `dW = Σ_b δ_b·P_bᵀ`, `dbias[o] = Σ_{b,i,j} δ[b,o,i,j]`, `dx_b = Pᵀ(Wᵀ·δ_b)` (the adjoint of
+//!   the patch gather adds each patch entry back where it was read).
+//! - [`relu_max_pool2x2`]: `y[b,c,i,j] = max(0, max_{u,v∈{0,1}} x[b,c,2i+u,2j+v])`, which is
+//!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
+//!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its
+//!   max-pool gives. A NaN in a window wins it, so divergence still shows in the output.
+//!
+//! Why: burn-flex 0.22 has no convolution backward of its own; burn's default computes the
+//! weight gradient as a convolution whose kernel is the output gradient, and flex's max-pool is a
+//! generic 3-D kernel. Measured forward + backward at batch 128 (results/bench/README.md): the
+//! 32→64-channel convolution on 14×14 took 45 ms with burn's ops, and ReLU + max-pool on
+//! 32×28×28 20 ms.
+//!
+//! Results are deterministic for any thread count: images are processed independently, and the
+//! weight gradient is summed over fixed chunks of images, in chunk order.
+//! Other backends, dtypes and layer shapes use burn's own ops (see [`conv`] and [`relu_pool`]).
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+
+/// `conv.forward(x)` — through [`conv3x3`] when it applies (flex, f32, 3×3, stride 1, padding 1,
+/// dilation 1, one group, with bias), else burn's convolution.
+pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if conv_applies(conv, &x) {
+        let bias = conv.bias.as_ref().expect("conv_applies checks the bias").val();
+        return conv3x3(x, conv.weight.val(), bias);
+    }
+    conv.forward(x)
+}
+
+/// `pool.forward(relu(x))` — through [`relu_max_pool2x2`] when it applies (flex, f32, 2×2 window,
+/// stride 2, no padding, dilation 1, floor mode), else burn's relu and max-pool.
+pub fn relu_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if pool_applies(pool, &x) {
+        return relu_max_pool2x2(x);
+    }
+    pool.forward(relu(x))
+}
+
+/// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
+pub fn conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    let plain_3x3 = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    let same = matches!(conv.padding, PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1));
+    plain_3x3 && same && conv.bias.is_some() && on_flex_f32(x)
+}
+
+/// Whether [`relu_pool`] uses cohort's kernel for `pool` on `x`.
+pub fn pool_applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
+    let plain_2x2 = pool.kernel_size == [2, 2] && pool.stride == [2, 2] && pool.dilation == [1, 1] && !pool.ceil_mode;
+    plain_2x2 && matches!(pool.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)) && on_flex_f32(x)
+}
+
+#[cfg(feature = "flex")]
+fn on_flex_f32(x: &Tensor<4>) -> bool {
+    x.dtype() == burn::tensor::DType::F32 && x.device() == burn::tensor::Device::flex()
+}
+
+#[cfg(not(feature = "flex"))]
+fn on_flex_f32(_: &Tensor<4>) -> bool {
+    false
+}
+
+#[cfg(feature = "flex")]
+pub use flex::{conv3x3, relu_max_pool2x2};
+
+/// Plain-slice kernels (NCHW, contiguous f32), independent of burn; `flex` wraps them.
+#[cfg(feature = "flex")]
+pub mod cpu {
+    use rayon::prelude::*;
+
+    /// Images per partial weight gradient: the chunking (and so the summation order) is fixed,
+    /// whatever the number of threads.
+    const CHUNK: usize = 8;
+
+    /// Window position of "no maximum above 0" in [`relu_max_pool2x2`]'s argmax.
+    pub const NONE: u8 = u8::MAX;
+
+    /// `dst[m×n] = lhs[m×k]·rhs[k×n]` (or `+=` with `accumulate`); each matrix given by its
+    /// pointer, column stride and row stride (so transposes cost nothing).
+    ///
+    /// # Safety
+    /// The pointers and strides must address valid `m×n`, `m×k` and `k×n` matrices, `dst` not
+    /// overlapping the others.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(m: usize, n: usize, k: usize, dst: *mut f32, dst_cs: isize, dst_rs: isize, accumulate: bool, lhs: *const f32, lhs_cs: isize, lhs_rs: isize, rhs: *const f32, rhs_cs: isize, rhs_rs: isize) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            gemm::gemm(m, n, k, dst, dst_cs, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, gemm::Parallelism::None);
+        }
+    }
+
+    /// One image's 3×3 patches: `cols[(c·9 + u·3 + v)·H·W + i·W + j] = x[c, i+u−1, j+v−1]`, 0
+    /// outside the image. `x`: `[C, H, W]`; `cols`: `[C·9, H·W]`.
+    pub fn patches(x: &[f32], [c, h, w]: [usize; 3], cols: &mut [f32]) {
+        let hw = h * w;
+        for ci in 0..c {
+            let plane = &x[ci * hw..(ci + 1) * hw];
+            for u in 0..3 {
+                for v in 0..3 {
+                    let row = &mut cols[(ci * 9 + u * 3 + v) * hw..][..hw];
+                    for (i, out) in row.chunks_exact_mut(w).enumerate() {
+                        let Some(si) = (i + u).checked_sub(1).filter(|&si| si < h) else {
+                            out.fill(0.0);
+                            continue;
+                        };
+                        let src = &plane[si * w..(si + 1) * w];
+                        match v {
+                            0 => {
+                                out[0] = 0.0;
+                                out[1..].copy_from_slice(&src[..w - 1]);
+                            }
+                            1 => out.copy_from_slice(src),
+                            _ => {
+                                out[..w - 1].copy_from_slice(&src[1..]);
+                                out[w - 1] = 0.0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`patches`]: `dx[c, i+u−1, j+v−1] += dcols[(c,u,v), (i,j)]` inside the
+    /// image (`dx` is overwritten).
+    pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
+        let hw = h * w;
+        dx.fill(0.0);
+        for ci in 0..c {
+            let plane = &mut dx[ci * hw..(ci + 1) * hw];
+            for u in 0..3 {
+                for v in 0..3 {
+                    let row = &dcols[(ci * 9 + u * 3 + v) * hw..][..hw];
+                    for (i, src) in row.chunks_exact(w).enumerate() {
+                        let Some(si) = (i + u).checked_sub(1).filter(|&si| si < h) else { continue };
+                        let dst = &mut plane[si * w..(si + 1) * w];
+                        let (d, s) = match v {
+                            0 => (&mut dst[..w - 1], &src[1..]),
+                            1 => (&mut dst[..], src),
+                            _ => (&mut dst[1..], &src[..w - 1]),
+                        };
+                        d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// 3×3 "same" convolution: `x` `[B, C, H, W]`, `weight` `[O, C, 3, 3]`, `bias` `[O]` →
+    /// `[B, O, H, W]`, one image per task.
+    pub fn conv3x3_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+        let (hw, k, o) = (h * w, c * 9, bias.len());
+        let mut y = vec![0.0f32; b * o * hw];
+        if y.is_empty() {
+            return y;
+        }
+        y.par_chunks_mut(o * hw).enumerate().for_each_init(
+            || vec![0.0f32; k * hw],
+            |cols, (bi, yb)| {
+                patches(&x[bi * c * hw..(bi + 1) * c * hw], [c, h, w], cols);
+                for (row, &bo) in yb.chunks_exact_mut(hw).zip(bias) {
+                    row.fill(bo);
+                }
+                // SAFETY: yb is [O, HW], weight [O, K], cols [K, HW], all row-major and in bounds.
+                unsafe { gemm(o, hw, k, yb.as_mut_ptr(), 1, hw as isize, true, weight.as_ptr(), 1, k as isize, cols.as_ptr(), 1, hw as isize) };
+            },
+        );
+        y
+    }
+
+    /// Gradients of [`conv3x3_forward`] given `grad` = ∂L/∂y `[B, O, H, W]`: `(dx, dW, dbias)`,
+    /// `dx` only when `want_x`.
+    pub fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+        let (hw, k) = (h * w, c * 9);
+        let o = weight.len() / k;
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..b.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let (mut dw, mut db, mut cols) = (vec![0.0f32; o * k], vec![0.0f32; o], vec![0.0f32; k * hw]);
+                for bi in chunk * CHUNK..b.min((chunk + 1) * CHUNK) {
+                    let g = &grad[bi * o * hw..(bi + 1) * o * hw];
+                    patches(&x[bi * c * hw..(bi + 1) * c * hw], [c, h, w], &mut cols);
+                    // dW[O, K] += δ_b [O, HW] · P_bᵀ [HW, K] (P_bᵀ[p, kk] = cols[kk·HW + p])
+                    // SAFETY: dw [O, K], g [O, HW], cols [K, HW] read transposed, all in bounds.
+                    unsafe { gemm(o, k, hw, dw.as_mut_ptr(), 1, k as isize, true, g.as_ptr(), 1, hw as isize, cols.as_ptr(), hw as isize, 1) };
+                    for (d, row) in db.iter_mut().zip(g.chunks_exact(hw)) {
+                        *d += row.iter().sum::<f32>();
+                    }
+                }
+                (dw, db)
+            })
+            .collect();
+        let (mut dw, mut db) = (vec![0.0f32; o * k], vec![0.0f32; o]);
+        for (pw, pb) in &partials {
+            dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+            db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+        }
+        let dx = want_x.then(|| {
+            let mut dx = vec![0.0f32; b * c * hw];
+            if !dx.is_empty() {
+                dx.par_chunks_mut(c * hw).enumerate().for_each_init(
+                    || vec![0.0f32; k * hw],
+                    |dcols, (bi, dxb)| {
+                        let g = &grad[bi * o * hw..(bi + 1) * o * hw];
+                        // dP_b [K, HW] = Wᵀ [K, O] · δ_b [O, HW] (Wᵀ[kk, o] = weight[o·K + kk])
+                        // SAFETY: dcols [K, HW], weight [O, K] read transposed, g [O, HW].
+                        unsafe { gemm(k, hw, o, dcols.as_mut_ptr(), 1, hw as isize, false, weight.as_ptr(), k as isize, 1, g.as_ptr(), 1, hw as isize) };
+                        patches_adjoint(dcols, [c, h, w], dxb);
+                    },
+                );
+            }
+            dx
+        });
+        (dx, dw, db)
+    }
+
+    /// ReLU then 2×2 max-pool with stride 2 (floor mode): `[B, C, H, W]` → `[B, C, H/2, W/2]`,
+    /// with each output's window position (0..4, row-major) of its maximum, or [`NONE`] when no
+    /// entry is above 0.
+    pub fn relu_max_pool2x2_forward(x: &[f32], [b, c, h, w]: [usize; 4]) -> (Vec<f32>, Vec<u8>) {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut y = vec![0.0f32; b * c * oh * ow];
+        let mut arg = vec![NONE; y.len()];
+        if y.is_empty() {
+            return (y, arg);
+        }
+        y.par_chunks_mut(oh * ow).zip(arg.par_chunks_mut(oh * ow)).enumerate().for_each(|(plane, (yp, ap))| {
+            let xp = &x[plane * h * w..(plane + 1) * h * w];
+            for i in 0..oh {
+                let (r0, r1) = (&xp[2 * i * w..(2 * i + 1) * w], &xp[(2 * i + 1) * w..(2 * i + 2) * w]);
+                for j in 0..ow {
+                    let window = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+                    let (mut m, mut a) = (0.0f32, NONE);
+                    for (t, &v) in window.iter().enumerate() {
+                        if v > m || (v.is_nan() && !m.is_nan()) {
+                            (m, a) = (v, t as u8);
+                        }
+                    }
+                    yp[i * ow + j] = m;
+                    ap[i * ow + j] = a;
+                }
+            }
+        });
+        (y, arg)
+    }
+
+    /// Gradient of [`relu_max_pool2x2_forward`]: `grad` `[B, C, H/2, W/2]` → `[B, C, H, W]`.
+    pub fn relu_max_pool2x2_backward(grad: &[f32], arg: &[u8], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut dx = vec![0.0f32; b * c * h * w];
+        if dx.is_empty() || oh * ow == 0 {
+            return dx;
+        }
+        dx.par_chunks_mut(h * w).zip(grad.par_chunks(oh * ow)).zip(arg.par_chunks(oh * ow)).for_each(|((dxp, gp), ap)| {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let a = ap[i * ow + j];
+                    if a != NONE {
+                        let (u, v) = (a as usize / 2, a as usize % 2);
+                        dxp[(2 * i + u) * w + 2 * j + v] = gp[i * ow + j];
+                    }
+                }
+            }
+        });
+        dx
+    }
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    use std::sync::Arc;
+
+    use burn::backend::autodiff::NodeId;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::flex::FlexTensor;
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::cpu;
+
+    /// The extension: implemented for `Flex` and `Autodiff<Flex>` only; [`super::conv`] and
+    /// [`super::relu_pool`] call it only for tensors on flex.
+    #[backend_extension(Flex, Autodiff)]
+    pub trait CohortKernels: Backend {
+        /// See [`conv3x3`].
+        fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+        /// See [`relu_max_pool2x2`].
+        fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    }
+
+    /// 3×3 "same" convolution with bias (module docs): `x` `[B, C, H, W]`, `weight`
+    /// `[O, C, 3, 3]`, `bias` `[O]` → `[B, O, H, W]`. Flex devices and f32 only.
+    pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as CohortKernels>::conv3x3(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+    }
+
+    /// `max_pool2x2(relu(x))` (module docs): `[B, C, H, W]` → `[B, C, H/2, W/2]`. Flex devices
+    /// and f32 only.
+    pub fn relu_max_pool2x2(x: Tensor<4>) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as CohortKernels>::relu_max_pool2x2(x.into_dispatch()))
+    }
+
+    fn dims4(t: &FlexTensor) -> [usize; 4] {
+        let s = t.layout().shape();
+        assert_eq!(s.num_dims(), 4, "cohort kernels take [B, C, H, W] tensors");
+        [s[0], s[1], s[2], s[3]]
+    }
+
+    /// The tensor's f32 values in row-major order (copied only when not contiguous).
+    fn values(t: &FlexTensor) -> FlexTensor {
+        t.to_contiguous()
+    }
+
+    fn slice(t: &FlexTensor) -> &[f32] {
+        t.as_slice::<f32>().expect("a contiguous f32 tensor")
+    }
+
+    fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+        FlexTensor::from_data(TensorData::new(values, shape))
+    }
+
+    fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+        let [b, c, h, w] = dims4(&x);
+        let [o, wc, kh, kw] = dims4(&weight);
+        assert!(wc == c && kh == 3 && kw == 3 && slice(&bias).len() == o, "conv3x3: weight must be [O, C, 3, 3] and bias [O]");
+        tensor(cpu::conv3x3_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias)), [b, o, h, w])
+    }
+
+    fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, [usize; 4]) {
+        let x = values(&x);
+        let dims @ [b, c, h, w] = dims4(&x);
+        let (y, arg) = cpu::relu_max_pool2x2_forward(slice(&x), dims);
+        (tensor(y, [b, c, h / 2, w / 2]), arg, dims)
+    }
+
+    impl CohortKernels for Flex {
+        fn conv3x3(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+            conv_forward(x, weight, bias)
+        }
+        fn relu_max_pool2x2(x: FlexTensor) -> FlexTensor {
+            pool_forward(x).0
+        }
+    }
+
+    #[derive(Debug)]
+    struct Conv3x3Backward;
+
+    impl Backward<Flex, 3> for Conv3x3Backward {
+        /// The checkpointed input and weight.
+        type State = (NodeId, NodeId);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            let [node_x, node_weight, node_bias] = ops.parents;
+            let grad = values(&grads.consume::<Flex>(&ops.node));
+            let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.0));
+            let weight = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.1));
+            let dims @ [b, c, h, w] = dims4(&x);
+            let o = dims4(&weight)[0];
+            let (dx, dw, db) = cpu::conv3x3_backward(slice(&x), dims, slice(&weight), slice(&grad), node_x.is_some());
+            if let (Some(node), Some(dx)) = (node_x, dx) {
+                grads.register::<Flex>(node.id, tensor(dx, [b, c, h, w]));
+            }
+            if let Some(node) = node_weight {
+                grads.register::<Flex>(node.id, tensor(dw, [o, c, 3, 3]));
+            }
+            if let Some(node) = node_bias {
+                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [o])));
+            }
+        }
+    }
+
+    /// Each output's window position of its maximum (see [`cpu::relu_max_pool2x2_forward`]).
+    #[derive(Clone)]
+    struct Argmax(Arc<Vec<u8>>);
+
+    impl std::fmt::Debug for Argmax {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Argmax({} windows)", self.0.len())
+        }
+    }
+
+    #[derive(Debug)]
+    struct ReluMaxPoolBackward;
+
+    impl Backward<Flex, 1> for ReluMaxPoolBackward {
+        /// The argmax and the input's shape.
+        type State = (Argmax, [usize; 4]);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let [node] = ops.parents;
+            let grad = values(&grads.consume::<Flex>(&ops.node));
+            if let Some(node) = node {
+                let (Argmax(arg), dims) = ops.state;
+                grads.register::<Flex>(node.id, tensor(cpu::relu_max_pool2x2_backward(slice(&grad), &arg, dims), dims));
+            }
+        }
+    }
+
+    impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
+        fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+            match Conv3x3Backward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(mut prep) => {
+                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                    prep.finish(state, conv_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+                }
+                OpsKind::UnTracked(prep) => prep.finish(conv_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
+            }
+        }
+
+        fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            match ReluMaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => {
+                    let (y, arg, dims) = pool_forward(x.into_primitive());
+                    prep.finish((Argmax(Arc::new(arg)), dims), y)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(pool_forward(x.into_primitive()).0),
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! cohort's own flex kernels (src/models/kernels.rs) against burn's ops and against loops written
+//! out here: the 3×3 convolution's output and its gradients for the input, weight and bias; ReLU +
+//! max-pool's output and input gradient; NaN propagation; the same bits for any thread count;
+//! and a whole CNN on flex (cohort's kernels) against the same CNN on ndarray (burn's ops).
+
+#![cfg(all(feature = "flex", feature = "ndarray"))]
+#![allow(deprecated)] // Device::ndarray: the second CPU backend, for the cross-check
+
+use burn::module::Module;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Distribution, Gradients, Tensor, TensorData};
+use cohort::models::kernels;
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().unwrap()
+}
+
+fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+fn conv_layer(cin: usize, cout: usize, d: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Same).init(d)
+}
+
+/// Output, and the gradients of `Σ y·r` for x, W and bias.
+fn conv_run(conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>, ours: bool) -> [Vec<f32>; 4] {
+    let x = x.clone().require_grad();
+    let y = if ours { kernels::conv(conv, x.clone()) } else { conv.forward(x.clone()) };
+    let g: Gradients = (y.clone() * r.clone()).sum().backward();
+    let dw = vals(conv.weight.grad(&g).unwrap());
+    let db = vals(conv.bias.as_ref().unwrap().grad(&g).unwrap());
+    [vals(y), vals(x.grad(&g).unwrap()), dw, db]
+}
+
+#[test]
+fn conv3x3_matches_burns_convolution_and_its_gradients() {
+    let d = Device::flex().autodiff();
+    d.seed(11);
+    // batches that are not a multiple of the kernel's chunk of 8 images, one input channel,
+    // odd and 1-pixel images
+    for [b, c, o, h, w] in [[9, 1, 4, 5, 7], [3, 3, 6, 6, 6], [17, 4, 5, 2, 3], [2, 2, 3, 1, 1]] {
+        let conv = conv_layer(c, o, &d);
+        let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &d);
+        assert!(kernels::conv_applies(&conv, &x));
+        let r = Tensor::<4>::random([b, o, h, w], Distribution::Normal(0.0, 1.0), &d);
+        let (ours, burn) = (conv_run(&conv, &x, &r, true), conv_run(&conv, &x, &r, false));
+        for (name, (p, q)) in ["y", "dx", "dW", "dbias"].iter().zip(ours.iter().zip(&burn)) {
+            close(&format!("{name} for {:?}", [b, c, o, h, w]), p, q, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn conv3x3_matches_the_formula_written_out() {
+    // y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i+u−1,j+v−1], zero outside
+    let d = Device::flex();
+    let [b, c, o, h, w] = [2, 2, 3, 4, 5];
+    let xs: Vec<f32> = (0..b * c * h * w).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
+    let ws: Vec<f32> = (0..o * c * 9).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0).collect();
+    let bias = [0.5f32, -1.0, 0.25];
+    let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [b, c, h, w]), &d);
+    let weight = Tensor::<4>::from_data(TensorData::new(ws.clone(), [o, c, 3, 3]), &d);
+    let y = vals(kernels::conv3x3(x, weight, Tensor::<1>::from_floats(bias, &d)));
+    let mut want = vec![0.0f32; b * o * h * w];
+    for bi in 0..b {
+        for oi in 0..o {
+            for i in 0..h {
+                for j in 0..w {
+                    let mut s = bias[oi];
+                    for ci in 0..c {
+                        for u in 0..3 {
+                            for v in 0..3 {
+                                let (si, sj) = (i as isize + u as isize - 1, j as isize + v as isize - 1);
+                                if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
+                                    s += ws[((oi * c + ci) * 3 + u) * 3 + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
+                                }
+                            }
+                        }
+                    }
+                    want[((bi * o + oi) * h + i) * w + j] = s;
+                }
+            }
+        }
+    }
+    close("y", &y, &want, 1e-5);
+}
+
+fn pool_layer() -> MaxPool2d {
+    MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()
+}
+
+#[test]
+fn relu_max_pool_matches_burns_relu_then_max_pool() {
+    let d = Device::flex().autodiff();
+    d.seed(5);
+    let pool = pool_layer();
+    // odd sizes drop the last row / column (floor mode); normal inputs give windows with no
+    // positive entry, whose gradient is zero
+    for dims in [[3, 4, 6, 8], [2, 3, 5, 7], [1, 1, 2, 2]] {
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &d);
+        assert!(kernels::pool_applies(&pool, &x));
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours { kernels::relu_pool(&pool, x.clone()) } else { pool.forward(relu(x.clone())) };
+            let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &Device::flex().autodiff());
+            let g = (y.clone() * r).sum().backward();
+            (vals(y), vals(x.grad(&g).unwrap()))
+        };
+        d.seed(6);
+        let (y1, g1) = run(true);
+        d.seed(6);
+        let (y2, g2) = run(false);
+        assert_eq!(y1, y2, "{dims:?}: forward");
+        assert_eq!(g1, g2, "{dims:?}: input gradient");
+    }
+}
+
+#[test]
+fn relu_max_pool_hand_values_and_nan() {
+    let d = Device::flex();
+    // one 4×4 plane: windows {1,−2,3,4}→4, {−1,−2,−3,−4}→0, {0,5,NaN,1}→NaN, {2,2,−1,0}→2
+    let x = [1.0, -2.0, -1.0, -2.0, 3.0, 4.0, -3.0, -4.0, 0.0, 5.0, 2.0, 2.0, f32::NAN, 1.0, -1.0, 0.0];
+    let y = vals(kernels::relu_max_pool2x2(Tensor::<4>::from_data(TensorData::new(x.to_vec(), [1, 1, 4, 4]), &d)));
+    assert_eq!((y[0], y[1], y[3]), (4.0, 0.0, 2.0));
+    assert!(y[2].is_nan(), "a NaN in the window shows in the output: {y:?}");
+    let (_, arg) = kernels::cpu::relu_max_pool2x2_forward(&x, [1, 1, 4, 4]);
+    // ties go to the first maximum (window positions are row-major)
+    assert_eq!(arg, vec![3, kernels::cpu::NONE, 2, 0]);
+}
+
+#[test]
+fn kernels_give_the_same_bits_for_any_thread_count() {
+    let d = Device::flex().autodiff();
+    d.seed(2);
+    let conv = conv_layer(3, 8, &d);
+    let x = Tensor::<4>::random([21, 3, 10, 10], Distribution::Normal(0.0, 1.0), &d);
+    let r = Tensor::<4>::random([21, 8, 5, 5], Distribution::Normal(0.0, 1.0), &d);
+    let pool = pool_layer();
+    let run = |threads: usize| {
+        let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        p.install(|| {
+            let x = x.clone().require_grad();
+            let y = kernels::relu_pool(&pool, kernels::conv(&conv, x.clone()));
+            let g = (y.clone() * r.clone()).sum().backward();
+            [vals(y), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap())]
+        })
+    };
+    assert_eq!(run(1), run(3));
+}
+
+#[test]
+fn a_cnn_on_flex_matches_the_same_cnn_on_ndarray() {
+    use cohort::models::{Network, Taps};
+    let spec = cohort::config::ron_options().from_str("Cnn2d(channels: [4, 6], hidden: 16)").unwrap();
+    let flex = Device::flex().autodiff();
+    flex.seed(9);
+    let net = Network::init(&spec, &[1, 12, 12], 10, &flex);
+    let other = Device::ndarray().autodiff();
+    let x: Vec<f32> = (0..5 * 144).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let run = |net: Network, d: &Device| {
+        let xs = Tensor::<2>::from_data(TensorData::new(x.clone(), [5, 144]), d);
+        let z = net.forward_taps(xs, &mut Taps::new(&[]));
+        let g = (z.clone() * z.clone()).sum().backward();
+        let mut grads = Vec::new();
+        for p in [vals(z)] {
+            grads.extend(p);
+        }
+        let mut visitor = Collect { grads: &g, out: &mut grads };
+        net.visit(&mut visitor);
+        grads
+    };
+    let a = run(net.clone(), &flex);
+    let b = run(net.fork(&other), &other);
+    close("logits and every parameter's gradient", &a, &b, 1e-4);
+}
+
+struct Collect<'a> {
+    grads: &'a Gradients,
+    out: &'a mut Vec<f32>,
+}
+
+impl burn::module::ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        self.out.extend(vals(param.val().grad(self.grads).expect("every parameter has a gradient")));
+    }
+}
