@@ -13,6 +13,7 @@ pub mod distill;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
+pub mod kernels;
 pub mod models;
 pub mod plot;
 pub mod results;

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod eval;
 pub mod exchange;
 pub mod optim;
+pub mod sgd;
 pub mod progress;
 pub mod recorded;
 pub mod step;

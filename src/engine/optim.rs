@@ -1,21 +1,20 @@
 //! Optimisers and learning-rate schedules of the plan, built with PyTorch's semantics.
 
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 
+use super::sgd::{Momentum, Sgd};
 use crate::config::{Decay, OptimizerSpec, ScheduleSpec};
 
-/// A fresh optimiser for `spec` (dampening and ε set explicitly: burn's defaults differ).
+/// A fresh optimiser for `spec` (dampening and ε set explicitly: burn's defaults differ). SGD is
+/// cohort's [`Sgd`] (burn's arithmetic, one pass per parameter).
 pub fn build(spec: &OptimizerSpec) -> ModuleOptimizer {
     let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
     match spec {
-        OptimizerSpec::Sgd { momentum, dampening, nesterov, weight_decay, .. } => SgdConfig::new()
-            .with_momentum((momentum.get() > 0.0).then(|| {
-                MomentumConfig::new().with_momentum(momentum.get()).with_dampening(dampening.get()).with_nesterov(*nesterov)
-            }))
-            .with_weight_decay(decay(weight_decay.get()))
-            .init(),
+        OptimizerSpec::Sgd { momentum, dampening, nesterov, weight_decay, .. } => ModuleOptimizer::from(Sgd {
+            momentum: (momentum.get() > 0.0).then(|| Momentum { momentum: momentum.get() as f32, dampening: dampening.get(), nesterov: *nesterov }),
+            weight_decay: (weight_decay.get() > 0.0).then(|| weight_decay.get() as f32),
+        }),
         OptimizerSpec::Adam { beta1, beta2, epsilon, weight_decay, .. } => AdamConfig::new()
             .with_beta_1(beta1.get() as f32)
             .with_beta_2(beta2.get() as f32)

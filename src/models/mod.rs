@@ -12,8 +12,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
 use crate::config::ModelSpec;
-
-pub mod kernels;
+use crate::kernels;
 
 /// An intermediate feature, by rank.
 #[derive(Clone, Debug)]
