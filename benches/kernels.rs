@@ -1,0 +1,105 @@
+//! `cargo bench --bench kernels`: cohort's own flex kernels (src/kernels.rs) against burn's ops
+//! for the same computation, at the small CNN's shapes (batch 128) and the MLP's parameters:
+//! `ours` vs `burn` per layer, forward + backward (the layer's input requires a gradient, as
+//! between layers), and one SGD-with-momentum update of the MLP 784-1200-1200-10.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::momentum::MomentumConfig;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Distribution, Tensor};
+use cohort::kernels;
+use divan::Bencher;
+
+/// The allocator of the `cohort` binary (src/main.rs), so that the figures agree.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    divan::main();
+}
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// `[input channels, output channels, side]` of the CNN's two convolutions.
+const CONVS: [[usize; 3]; 2] = [[1, 32, 28], [32, 64, 14]];
+
+fn conv_case(i: usize) -> (Conv2d, Tensor<4>) {
+    let [c, o, side] = CONVS[i];
+    let d = device();
+    let conv = Conv2dConfig::new([c, o], [3, 3]).with_padding(PaddingConfig2d::Same).init(&d);
+    let x = Tensor::<4>::random([128, c, side, side], Distribution::Normal(0.0, 1.0), &d);
+    (conv, x)
+}
+
+#[divan::bench(args = [0, 1], sample_count = 10)]
+fn conv_ours(bencher: Bencher, i: usize) {
+    let (conv, x) = conv_case(i);
+    bencher.bench_local(|| kernels::conv(&conv, x.clone().require_grad()).sum().backward());
+}
+
+#[divan::bench(args = [0, 1], sample_count = 10)]
+fn conv_burn(bencher: Bencher, i: usize) {
+    let (conv, x) = conv_case(i);
+    bencher.bench_local(|| conv.forward(x.clone().require_grad()).sum().backward());
+}
+
+/// `[channels, side]` of the CNN's two ReLU + max-pool layers.
+const POOLS: [[usize; 2]; 2] = [[32, 28], [64, 14]];
+
+fn pool_case(i: usize) -> (MaxPool2d, Tensor<4>) {
+    let [c, side] = POOLS[i];
+    let x = Tensor::<4>::random([128, c, side, side], Distribution::Normal(0.0, 1.0), &device());
+    (MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), x)
+}
+
+#[divan::bench(args = [0, 1], sample_count = 10)]
+fn relu_pool_ours(bencher: Bencher, i: usize) {
+    let (pool, x) = pool_case(i);
+    bencher.bench_local(|| kernels::relu_pool(&pool, x.clone().require_grad()).sum().backward());
+}
+
+#[divan::bench(args = [0, 1], sample_count = 10)]
+fn relu_pool_burn(bencher: Bencher, i: usize) {
+    let (pool, x) = pool_case(i);
+    bencher.bench_local(|| pool.forward(relu(x.clone().require_grad())).sum().backward());
+}
+
+#[derive(Module, Debug)]
+struct Mlp {
+    layers: Vec<Linear>,
+}
+
+/// SGD steps (momentum 0.9, after the first) on the MLP's 2.4 M parameters, with `optimizer`.
+fn sgd(bencher: Bencher, mut optimizer: ModuleOptimizer) {
+    let d = device();
+    let mlp = Mlp { layers: vec![LinearConfig::new(784, 1200).init(&d), LinearConfig::new(1200, 1200).init(&d), LinearConfig::new(1200, 10).init(&d)] };
+    let x = Tensor::<2>::random([128, 784], Distribution::Normal(0.0, 1.0), &d);
+    let grads_of = |m: &Mlp| {
+        let y = m.layers.iter().fold(x.clone(), |h, l| l.forward(h));
+        GradientsParams::from_grads(y.sum().backward(), m)
+    };
+    let grads = grads_of(&mlp);
+    let mlp = optimizer.step(0.01, mlp, grads); // creates the velocities
+    // the module moves into each step (no clone: a shared buffer would be copied, not updated)
+    let slot = std::cell::RefCell::new(Some(mlp));
+    bencher.with_inputs(|| grads_of(slot.borrow().as_ref().expect("module"))).bench_local_values(|grads| {
+        let m = slot.borrow_mut().take().expect("module");
+        *slot.borrow_mut() = Some(optimizer.step(0.01, m, grads));
+    });
+}
+
+#[divan::bench(sample_count = 10)]
+fn sgd_ours(bencher: Bencher) {
+    sgd(bencher, cohort::engine::optim::build(&cohort::config::ron_options().from_str("Sgd(lr: 0.01, momentum: 0.9)").unwrap()));
+}
+
+#[divan::bench(sample_count = 10)]
+fn sgd_burn(bencher: Bencher) {
+    sgd(bencher, SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0))).init());
+}
