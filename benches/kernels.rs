@@ -1,7 +1,8 @@
 //! `cargo bench --bench kernels`: cohort's own flex kernels (src/kernels.rs) against burn's ops
 //! for the same computation, at the small CNN's shapes (batch 128) and the MLP's parameters:
 //! `ours` vs `burn` per layer, forward + backward (the layer's input requires a gradient, as
-//! between layers), and one SGD-with-momentum update of the MLP 784-1200-1200-10.
+//! between layers): the CNN's convolutions and ReLU + max-pools, the MLP 784-1200-1200-10's
+//! first two linear layers, and one SGD-with-momentum update of that MLP.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -68,6 +69,27 @@ fn relu_pool_ours(bencher: Bencher, i: usize) {
 fn relu_pool_burn(bencher: Bencher, i: usize) {
     let (pool, x) = pool_case(i);
     bencher.bench_local(|| pool.forward(relu(x.clone().require_grad())).sum().backward());
+}
+
+/// `[inputs, outputs]` of the MLP's first two layers.
+const LINEARS: [[usize; 2]; 2] = [[784, 1200], [1200, 1200]];
+
+fn linear_case(i: usize) -> (Linear, Tensor<2>) {
+    let [n_in, n_out] = LINEARS[i];
+    let d = device();
+    (LinearConfig::new(n_in, n_out).init(&d), Tensor::<2>::random([128, n_in], Distribution::Normal(0.0, 1.0), &d))
+}
+
+#[divan::bench(args = [0, 1], sample_count = 10)]
+fn linear_ours(bencher: Bencher, i: usize) {
+    let (layer, x) = linear_case(i);
+    bencher.bench_local(|| kernels::linear(&layer, x.clone().require_grad()).sum().backward());
+}
+
+#[divan::bench(args = [0, 1], sample_count = 10)]
+fn linear_burn(bencher: Bencher, i: usize) {
+    let (layer, x) = linear_case(i);
+    bencher.bench_local(|| layer.forward(x.clone().require_grad()).sum().backward());
 }
 
 #[derive(Module, Debug)]

@@ -12,6 +12,10 @@
 //!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
 //!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its
 //!   max-pool gives. A NaN in a window wins it, so divergence still shows in the output.
+//! - [`linear`]: `y = x·W + bias` with the bias as the product's starting value; backward
+//!   `dx = δ·Wᵀ`, `dW = xᵀ·δ` with the transposes as strides of one matrix product each (burn's
+//!   matmul backward copies the transposed operand and zero-fills the output first), and
+//!   `dbias = Σ_b δ_b`.
 //! - [`sgd_momentum`]: one SGD-with-momentum update of a parameter in a single pass, in place
 //!   when the buffers are not shared, with burn_optim's order of operations (so the results are
 //!   the same bits as burn's `Sgd`): `g ← p·λ + g` (weight decay λ), `v ← g·(1−τ) + v·μ`,
@@ -25,11 +29,12 @@
 //! 32→64-channel convolution on 14×14 took 45 ms with burn's ops, and ReLU + max-pool on
 //! 32×28×28 20 ms.
 //!
-//! Results are deterministic for any thread count: images are processed independently, and the
-//! weight gradient is summed over fixed chunks of images, in chunk order.
+//! Results are deterministic for any thread count (tested): images are processed independently,
+//! the convolution's weight gradient is summed over fixed chunks of images in chunk order, and the
+//! matrix products split their output, never a sum.
 //! Other backends, dtypes and layer shapes use burn's own ops (see [`conv`] and [`relu_pool`]).
 
-use burn::nn::PaddingConfig2d;
+use burn::nn::{Linear, PaddingConfig2d};
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::Tensor;
@@ -54,6 +59,16 @@ pub fn relu_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         return relu_max_pool2x2(x);
     }
     pool.forward(relu(x))
+}
+
+/// `layer.forward(x)` for a batch `x` `[B, I]` — through [`linear2d`] when it applies (flex, f32,
+/// with bias), else burn's `Linear`.
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = layer.bias.as_ref().filter(|_| on_flex_f32(&x)) {
+        return linear2d(x, layer.weight.val(), bias.val());
+    }
+    layer.forward(x)
 }
 
 /// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
@@ -112,7 +127,7 @@ pub struct SgdStep {
 }
 
 #[cfg(feature = "flex")]
-pub use flex::{conv3x3, relu_max_pool2x2};
+pub use flex::{conv3x3, linear2d, relu_max_pool2x2};
 
 /// Plain-slice kernels (NCHW, contiguous f32), independent of burn; `flex` wraps them.
 #[cfg(feature = "flex")]
@@ -295,6 +310,52 @@ pub mod cpu {
         (y, arg)
     }
 
+    /// `x` `[B, I]` · `weight` `[I, O]` + `bias` `[O]` → `[B, O]`.
+    pub fn linear_forward(x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+        let o = bias.len();
+        let i = weight.len() / o.max(1);
+        let b = x.len() / i.max(1);
+        let mut y: Vec<f32> = (0..b).flat_map(|_| bias.iter().copied()).collect();
+        // SAFETY: y [B, O], x [B, I], weight [I, O], row-major.
+        unsafe { gemm_par(b, o, i, y.as_mut_ptr(), 1, o as isize, true, x.as_ptr(), 1, i as isize, weight.as_ptr(), 1, o as isize) };
+        y
+    }
+
+    /// Gradients of [`linear_forward`] given `grad` = ∂L/∂y `[B, O]`: `(dx, dW, dbias)`, `dx`
+    /// only when `want_x`: `dx = δ·Wᵀ`, `dW = xᵀ·δ`, `dbias = Σ_b δ_b` (transposes as strides).
+    pub fn linear_backward(x: &[f32], weight: &[f32], grad: &[f32], o: usize, want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+        let i = weight.len() / o.max(1);
+        let b = x.len() / i.max(1);
+        let mut dw = vec![0.0f32; i * o];
+        // SAFETY: dw [I, O]; xᵀ[i, b] = x[b·I + i]; grad [B, O].
+        unsafe { gemm_par(i, o, b, dw.as_mut_ptr(), 1, o as isize, false, x.as_ptr(), i as isize, 1, grad.as_ptr(), 1, o as isize) };
+        let mut db = vec![0.0f32; o];
+        for row in grad.chunks_exact(o) {
+            db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+        }
+        let dx = want_x.then(|| {
+            let mut dx = vec![0.0f32; b * i];
+            // SAFETY: dx [B, I]; grad [B, O]; Wᵀ[o, i] = weight[i·O + o].
+            unsafe { gemm_par(b, i, o, dx.as_mut_ptr(), 1, i as isize, false, grad.as_ptr(), 1, o as isize, weight.as_ptr(), o as isize, 1) };
+            dx
+        });
+        (dx, dw, db)
+    }
+
+    /// [`gemm`] on the current rayon pool's threads.
+    ///
+    /// # Safety
+    /// As [`gemm`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_par(m: usize, n: usize, k: usize, dst: *mut f32, dst_cs: isize, dst_rs: isize, accumulate: bool, lhs: *const f32, lhs_cs: isize, lhs_rs: isize, rhs: *const f32, rhs_cs: isize, rhs_rs: isize) {
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            gemm::gemm(m, n, k, dst, dst_cs, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, parallelism);
+        }
+    }
+
     /// One SGD-with-momentum step in place (module docs), elementwise in blocks.
     pub fn sgd_momentum(p: &mut [f32], g: &[f32], v: &mut [f32], s: super::SgdStep) {
         const BLOCK: usize = 1 << 14;
@@ -359,6 +420,8 @@ mod flex {
         fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
         /// See [`relu_max_pool2x2`].
         fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+        /// See [`linear2d`].
+        fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
         /// See [`super::sgd_momentum`]; `decay` is used when `has_decay`.
         #[allow(clippy::too_many_arguments)]
         fn sgd_momentum(param: FloatTensor<Self>, grad: FloatTensor<Self>, velocity: FloatTensor<Self>, lr: f32, momentum: f32, keep: f32, nesterov: bool, decay: f32, has_decay: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
@@ -368,6 +431,13 @@ mod flex {
     /// `[O, C, 3, 3]`, `bias` `[O]` → `[B, O, H, W]`. Flex devices and f32 only.
     pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
         Tensor::from_dispatch(<Dispatch as CohortKernels>::conv3x3(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+    }
+
+    /// `x·W + bias`: `x` `[B, I]`, `weight` `[I, O]` (burn's `Linear` layout), `bias` `[O]` →
+    /// `[B, O]`; the backward pass forms `δ·Wᵀ` and `xᵀ·δ` with strides, no transposed copies.
+    /// Flex devices and f32 only.
+    pub fn linear2d(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
+        Tensor::from_dispatch(<Dispatch as CohortKernels>::linear2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
     }
 
     /// `max_pool2x2(relu(x))` (module docs): `[B, C, H, W]` → `[B, C, H/2, W/2]`. Flex devices
@@ -426,6 +496,19 @@ mod flex {
         tensor(cpu::conv3x3_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias)), [b, o, h, w])
     }
 
+    fn dims2(t: &FlexTensor) -> [usize; 2] {
+        let s = t.layout().shape();
+        assert_eq!(s.num_dims(), 2, "linear2d takes [B, I] inputs and [I, O] weights");
+        [s[0], s[1]]
+    }
+
+    fn linear_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+        let ([b, i], [wi, o]) = (dims2(&x), dims2(&weight));
+        assert!(wi == i && slice(&bias).len() == o, "linear2d: weight must be [I, O] and bias [O]");
+        FlexTensor::from_data(TensorData::new(cpu::linear_forward(slice(&x), slice(&weight), slice(&bias)), [b, o]))
+    }
+
     fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, [usize; 4]) {
         let x = values(&x);
         let dims @ [b, c, h, w] = dims4(&x);
@@ -439,6 +522,9 @@ mod flex {
         }
         fn relu_max_pool2x2(x: FlexTensor) -> FlexTensor {
             pool_forward(x).0
+        }
+        fn linear2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+            linear_forward(x, weight, bias)
         }
         fn sgd_momentum(param: FlexTensor, grad: FlexTensor, velocity: FlexTensor, lr: f32, momentum: f32, keep: f32, nesterov: bool, decay: f32, has_decay: bool) -> (FlexTensor, FlexTensor) {
             sgd_flex(param, grad, velocity, lr, momentum, keep, nesterov, decay, has_decay)
@@ -465,6 +551,32 @@ mod flex {
             }
             if let Some(node) = node_weight {
                 grads.register::<Flex>(node.id, tensor(dw, [o, c, 3, 3]));
+            }
+            if let Some(node) = node_bias {
+                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [o])));
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct LinearBackward;
+
+    impl Backward<Flex, 3> for LinearBackward {
+        /// The checkpointed input and weight.
+        type State = (NodeId, NodeId);
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            let [node_x, node_weight, node_bias] = ops.parents;
+            let grad = values(&grads.consume::<Flex>(&ops.node));
+            let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.0));
+            let weight = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.1));
+            let ([b, i], [_, o]) = (dims2(&x), dims2(&weight));
+            let (dx, dw, db) = cpu::linear_backward(slice(&x), slice(&weight), slice(&grad), o, node_x.is_some());
+            if let (Some(node), Some(dx)) = (node_x, dx) {
+                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, [b, i])));
+            }
+            if let Some(node) = node_weight {
+                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dw, [i, o])));
             }
             if let Some(node) = node_bias {
                 grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [o])));
@@ -517,6 +629,16 @@ mod flex {
                     prep.finish((Argmax(Arc::new(arg)), dims), y)
                 }
                 OpsKind::UnTracked(prep) => prep.finish(pool_forward(x.into_primitive()).0),
+            }
+        }
+
+        fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+            match LinearBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+                OpsKind::Tracked(mut prep) => {
+                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                    prep.finish(state, linear_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+                }
+                OpsKind::UnTracked(prep) => prep.finish(linear_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
             }
         }
 

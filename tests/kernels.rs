@@ -141,13 +141,16 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
     let x = Tensor::<4>::random([21, 3, 10, 10], Distribution::Normal(0.0, 1.0), &d);
     let r = Tensor::<4>::random([21, 8, 5, 5], Distribution::Normal(0.0, 1.0), &d);
     let pool = pool_layer();
+    let fc = burn::nn::LinearConfig::new(8 * 25, 300).init(&d);
+    let r2 = Tensor::<2>::random([21, 300], Distribution::Normal(0.0, 1.0), &d);
     let run = |threads: usize| {
         let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         p.install(|| {
             let x = x.clone().require_grad();
             let y = kernels::relu_pool(&pool, kernels::conv(&conv, x.clone()));
-            let g = (y.clone() * r.clone()).sum().backward();
-            [vals(y), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap())]
+            let z = kernels::linear(&fc, y.clone().flatten(1, 3));
+            let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum()).backward();
+            [vals(z), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap())]
         })
     };
     assert_eq!(run(1), run(3));
@@ -250,5 +253,31 @@ fn cohorts_sgd_gives_the_same_bits_as_burns_and_shares_its_records() {
         let (half, ours_half) = train(ours(), init.clone(), 0..3, &d);
         let (back, _) = train(burn().load_record(ours_half.to_record()), half, 3..5, &d);
         assert_eq!(params(&back), params(&want), "{case}: cohort's record in burn's Sgd");
+    }
+}
+
+#[test]
+fn linear_matches_burns_linear_and_its_gradients() {
+    use burn::nn::LinearConfig;
+    let d = Device::flex().autodiff();
+    d.seed(8);
+    for [b, i, o] in [[5, 7, 3], [1, 4, 9], [33, 16, 1]] {
+        let layer = LinearConfig::new(i, o).init(&d);
+        let x = Tensor::<2>::random([b, i], Distribution::Normal(0.0, 1.0), &d);
+        let r = Tensor::<2>::random([b, o], Distribution::Normal(0.0, 1.0), &d);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours { kernels::linear(&layer, x.clone()) } else { layer.forward(x.clone()) };
+            let g = (y.clone() * r.clone()).sum().backward();
+            let db = vals(layer.bias.as_ref().unwrap().grad(&g).unwrap());
+            [vals(y), vals(x.grad(&g).unwrap()), vals(layer.weight.grad(&g).unwrap()), db]
+        };
+        let (ours, burn) = (run(true), run(false));
+        for (name, (p, q)) in ["y", "dx", "dW", "dbias"].iter().zip(ours.iter().zip(&burn)) {
+            close(&format!("{name} for {:?}", [b, i, o]), p, q, 1e-5);
+        }
+        // an input without gradient (data): only the parameters' gradients
+        let g = (kernels::linear(&layer, x.clone()) * r.clone()).sum().backward();
+        close("dW without dx", &vals(layer.weight.grad(&g).unwrap()), &burn[2], 1e-5);
     }
 }

@@ -113,7 +113,7 @@ impl Adapter {
     /// `r(v)`.
     pub fn forward(&self, v: Tap) -> Tap {
         match (self, v) {
-            (Adapter::Linear(l), Tap::Flat(t)) => Tap::Flat(l.forward(t)),
+            (Adapter::Linear(l), Tap::Flat(t)) => Tap::Flat(kernels::linear(l, t)),
             (Adapter::Conv1d(c), Tap::Seq(t)) => Tap::Seq(c.forward(t)),
             (Adapter::Conv2d(c), Tap::Map(t)) => Tap::Map(c.forward(t)),
             _ => panic!("adapter and tap ranks differ (the resolver checks tap shapes)"),
@@ -255,10 +255,10 @@ impl Mlp {
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let mut h = dropout(x, self.input_dropout, &mut taps.noise);
         for (i, l) in self.hidden.iter().enumerate() {
-            h = dropout(relu(l.forward(h)), self.dropout, &mut taps.noise);
+            h = dropout(relu(kernels::linear(l, h)), self.dropout, &mut taps.noise);
             taps.put(format!("hidden{}", i + 1), || Tap::Flat(h.clone()));
         }
-        self.out.forward(h)
+        kernels::linear(&self.out, h)
     }
 }
 
@@ -279,7 +279,7 @@ impl Cnn1d {
             h = relu(c.forward(h));
             taps.put(format!("block{}", i + 1), || Tap::Seq(h.clone()));
         }
-        self.out.forward(h.flatten(1, 2))
+        kernels::linear(&self.out, h.flatten(1, 2))
     }
 }
 
@@ -341,9 +341,9 @@ impl Cnn2d {
             h = kernels::relu_pool(&self.pool, z);
             taps.put(format!("block{}", i + 1), || Tap::Map(h.clone()));
         }
-        let f = dropout(relu(self.fc.forward(h.flatten(1, 3))), self.dropout, &mut taps.noise);
+        let f = dropout(relu(kernels::linear(&self.fc, h.flatten(1, 3))), self.dropout, &mut taps.noise);
         taps.put("hidden".into(), || Tap::Flat(f.clone()));
-        self.out.forward(f)
+        kernels::linear(&self.out, f)
     }
 }
 
@@ -406,7 +406,7 @@ impl ResNet {
         }
         let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
         taps.put("pool".into(), || Tap::Flat(pooled.clone()));
-        self.out.forward(pooled)
+        kernels::linear(&self.out, pooled)
     }
 }
 
@@ -431,15 +431,15 @@ impl Hydra {
     fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let mut h = x;
         for (i, l) in self.body.iter().enumerate() {
-            h = relu(l.forward(h));
+            h = relu(kernels::linear(l, h));
             taps.put(format!("hidden{}", i + 1), || Tap::Flat(h.clone()));
         }
-        let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| head.out.forward(relu(head.hidden.forward(h.clone())))).collect();
+        let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| kernels::linear(&head.out, relu(kernels::linear(&head.hidden, h.clone())))).collect();
         for (m, o) in outs.iter().enumerate() {
             taps.put(format!("head{}", m + 1), || Tap::Flat(o.clone()));
         }
         match &self.gate {
-            Some(gate) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(gate.forward(h), 1)),
+            Some(gate) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(kernels::linear(gate, h), 1)),
             None => crate::distill::head_mean_log_probs(&outs),
         }
     }
