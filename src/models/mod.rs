@@ -300,6 +300,8 @@ pub struct Cnn2d {
 /// `dW = Σ_b δ_b · patches_bᵀ`, which burn-flex does ~3× faster than its convolution's backward
 /// (1→32 channels on 128×28×28: 32.5 → 9.7 ms forward + backward, measured here). Only for 3×3
 /// kernels, stride 1, dilation 1, one group and "same" padding; other layers use `conv.forward`.
+/// On flex, [`Cnn2d`] uses [`kernels::conv`] instead (faster again, ~5 ms); this path serves the
+/// ResNet stem (no bias) and the other backends.
 pub fn first_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if !first_conv_applies(conv, &x) {
         return conv.forward(x);
