@@ -535,56 +535,75 @@ mod flex {
         }
     }
 
-    #[derive(Debug)]
-    struct Conv3x3Backward;
+    /// The two affine ops, `y = f(x, W) + bias`, whose backward passes are written here.
+    #[derive(Clone, Copy, Debug)]
+    enum Affine {
+        Conv3x3,
+        Linear,
+    }
 
-    impl Backward<Flex, 3> for Conv3x3Backward {
-        /// The checkpointed input and weight.
-        type State = (NodeId, NodeId);
+    impl Affine {
+        fn forward(self, x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+            match self {
+                Affine::Conv3x3 => conv_forward(x, weight, bias),
+                Affine::Linear => linear_forward(x, weight, bias),
+            }
+        }
 
-        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-            let [node_x, node_weight, node_bias] = ops.parents;
-            let grad = values(&grads.consume::<Flex>(&ops.node));
-            let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.0));
-            let weight = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.1));
-            let dims @ [b, c, h, w] = dims4(&x);
-            let o = dims4(&weight)[0];
-            let (dx, dw, db) = cpu::conv3x3_backward(slice(&x), dims, slice(&weight), slice(&grad), node_x.is_some());
-            if let (Some(node), Some(dx)) = (node_x, dx) {
-                grads.register::<Flex>(node.id, tensor(dx, [b, c, h, w]));
-            }
-            if let Some(node) = node_weight {
-                grads.register::<Flex>(node.id, tensor(dw, [o, c, 3, 3]));
-            }
-            if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [o])));
-            }
+        /// `(dx, dW, dbias)` for the output gradient `grad`, `dx` only when `want_x`.
+        fn backward(self, x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor, want_x: bool) -> (Option<FlexTensor>, FlexTensor, FlexTensor) {
+            let shaped = |values: Vec<f32>, shape: &[usize]| FlexTensor::from_data(TensorData::new(values, shape.to_vec()));
+            let (dx, dw, db, x_shape, w_shape) = match self {
+                Affine::Conv3x3 => {
+                    let dims = dims4(x);
+                    let (dx, dw, db) = cpu::conv3x3_backward(slice(x), dims, slice(weight), slice(grad), want_x);
+                    (dx, dw, db, dims.to_vec(), dims4(weight).to_vec())
+                }
+                Affine::Linear => {
+                    let w_dims = dims2(weight);
+                    let (dx, dw, db) = cpu::linear_backward(slice(x), slice(weight), slice(grad), w_dims[1], want_x);
+                    (dx, dw, db, dims2(x).to_vec(), w_dims.to_vec())
+                }
+            };
+            let outputs = db.len();
+            (dx.map(|dx| shaped(dx, &x_shape)), shaped(dw, &w_shape), shaped(db, &[outputs]))
         }
     }
 
     #[derive(Debug)]
-    struct LinearBackward;
+    struct AffineBackward;
 
-    impl Backward<Flex, 3> for LinearBackward {
-        /// The checkpointed input and weight.
-        type State = (NodeId, NodeId);
+    impl Backward<Flex, 3> for AffineBackward {
+        /// The checkpointed input and weight, and which op.
+        type State = (NodeId, NodeId, Affine);
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
             let [node_x, node_weight, node_bias] = ops.parents;
             let grad = values(&grads.consume::<Flex>(&ops.node));
-            let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.0));
-            let weight = values(&checkpointer.retrieve_node_output::<FlexTensor>(ops.state.1));
-            let ([b, i], [_, o]) = (dims2(&x), dims2(&weight));
-            let (dx, dw, db) = cpu::linear_backward(slice(&x), slice(&weight), slice(&grad), o, node_x.is_some());
+            let (x, weight, op) = ops.state;
+            let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(x));
+            let weight = values(&checkpointer.retrieve_node_output::<FlexTensor>(weight));
+            let (dx, dw, db) = op.backward(&x, &weight, &grad, node_x.is_some());
             if let (Some(node), Some(dx)) = (node_x, dx) {
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, [b, i])));
+                grads.register::<Flex>(node.id, dx);
             }
             if let Some(node) = node_weight {
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dw, [i, o])));
+                grads.register::<Flex>(node.id, dw);
             }
             if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [o])));
+                grads.register::<Flex>(node.id, db);
             }
+        }
+    }
+
+    /// `op` on autodiff tensors: tracked with [`AffineBackward`] when any input needs a gradient.
+    fn affine<C: CheckpointStrategy>(op: Affine, x: FloatTensor<Autodiff<Flex, C>>, weight: FloatTensor<Autodiff<Flex, C>>, bias: FloatTensor<Autodiff<Flex, C>>) -> FloatTensor<Autodiff<Flex, C>> {
+        match AffineBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), op);
+                prep.finish(state, op.forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(op.forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
         }
     }
 
@@ -617,13 +636,7 @@ mod flex {
 
     impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
         fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
-            match Conv3x3Backward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-                OpsKind::Tracked(mut prep) => {
-                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                    prep.finish(state, conv_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
-                }
-                OpsKind::UnTracked(prep) => prep.finish(conv_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
-            }
+            affine::<C>(Affine::Conv3x3, x, weight, bias)
         }
 
         fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -637,13 +650,7 @@ mod flex {
         }
 
         fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
-            match LinearBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-                OpsKind::Tracked(mut prep) => {
-                    let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                    prep.finish(state, linear_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
-                }
-                OpsKind::UnTracked(prep) => prep.finish(linear_forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
-            }
+            affine::<C>(Affine::Linear, x, weight, bias)
         }
 
         /// An update, not a differentiable op: computed on the inner tensors, untracked.

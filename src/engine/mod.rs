@@ -9,9 +9,9 @@ pub mod bench;
 pub mod eval;
 pub mod exchange;
 pub mod optim;
-pub mod sgd;
 pub mod progress;
 pub mod recorded;
+pub mod sgd;
 pub mod step;
 
 use std::collections::HashMap;
