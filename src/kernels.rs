@@ -416,8 +416,9 @@ mod flex {
 
     use super::cpu;
 
-    /// The extension: implemented for `Flex` and `Autodiff<Flex>` only; [`super::conv`] and
-    /// [`super::relu_pool`] call it only for tensors on flex.
+    /// The extension: implemented for `Flex` and `Autodiff<Flex>` only; [`super::conv`],
+    /// [`super::relu_pool`], [`super::linear`] and [`super::sgd_momentum`] call it only for f32
+    /// tensors on flex (dispatching a tensor of another backend here would panic).
     #[backend_extension(Flex, Autodiff)]
     pub trait CohortKernels: Backend {
         /// See [`conv3x3`].
