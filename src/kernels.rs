@@ -334,7 +334,7 @@ pub mod cpu {
         // SAFETY: dw [I, O]; xᵀ[i, b] = x[b·I + i]; grad [B, O].
         unsafe { gemm_par(i, o, b, dw.as_mut_ptr(), 1, o as isize, false, x.as_ptr(), i as isize, 1, grad.as_ptr(), 1, o as isize) };
         let mut db = vec![0.0f32; o];
-        for row in grad.chunks_exact(o) {
+        for row in grad.chunks_exact(o.max(1)) {
             db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
         }
         let dx = want_x.then(|| {
