@@ -2,7 +2,7 @@
 # Installs a CPU-only LibTorch 2.9.0 for the `tch` feature without the PyTorch download site
 # (unreachable here): the PyPI torch 2.9.0 wheel is unpacked down to libtorch_cpu + headers,
 # plus the two small CUDA runtime libraries libtorch_cpu.so links against (they load without a
-# GPU). ~0.9 GB download, ~0.5 GB on disk, ~10 s. Facts: ../shared/TCH.md.
+# GPU). ~0.9 GB download, ~0.5 GB on disk, ~10 s. See README, "Backends".
 #   scripts/install-libtorch.sh [DIR]      (default /opt/libtorch-2.9.0-cpu)
 # Then: export LIBTORCH=DIR; cargo build --release --features tch
 set -euo pipefail

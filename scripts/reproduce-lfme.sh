@@ -8,7 +8,7 @@
 #   scripts/reproduce-lfme.sh
 #
 # Reference: DomainBed's ERM averages 98.0 % over the six held-out angles with its MNIST CNN and
-# 5000 steps (DESIGN.md §4); 75° is one of the two hardest angles. The LFME paper reports its
+# 5000 steps (docs/data.md); 75° is one of the two hardest angles. The LFME paper reports its
 # gains on the larger DomainBed sets (PACS, VLCS, OfficeHome, TerraIncognita, DomainNet); we
 # quote no LFME figure for Rotated MNIST.
 # Expected here and CHECKED (exit 1 otherwise): the LFME target's mean test accuracy on the

@@ -72,11 +72,16 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
     layer.forward(x)
 }
 
+/// Whether `conv` is a 3×3 convolution with stride 1, dilation 1, one group and "same" padding
+/// (the layers cohort's 3×3 kernels and [`crate::models::conv::first_conv`] compute).
+pub fn is_same_3x3(conv: &Conv2d) -> bool {
+    let plain_3x3 = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    plain_3x3 && matches!(conv.padding, PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1))
+}
+
 /// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
 pub fn conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    let plain_3x3 = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
-    let same = matches!(conv.padding, PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1));
-    plain_3x3 && same && conv.bias.is_some() && on_flex_f32(x)
+    is_same_3x3(conv) && conv.bias.is_some() && on_flex_f32(x)
 }
 
 /// Whether [`relu_pool`] uses cohort's kernel for `pool` on `x`.
@@ -217,6 +222,10 @@ pub mod cpu {
     /// `[B, O, H, W]`, one image per task.
     pub fn conv3x3_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32]) -> Vec<f32> {
         let (hw, k, o) = (h * w, c * 9, bias.len());
+        // the unsafe product below reads `weight` as [O, K]: checked here, so safe callers cannot
+        // reach out-of-bounds reads (the other slices are taken with bounds checks)
+        assert_eq!(weight.len(), o * k, "conv3x3_forward: weight is not [O, C, 3, 3] for {o} outputs and {c} channels");
+        assert_eq!(x.len(), b * c * hw, "conv3x3_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
         let mut y = vec![0.0f32; b * o * hw];
         if y.is_empty() {
             return y;
@@ -240,9 +249,13 @@ pub mod cpu {
     pub fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
         let (hw, k) = (h * w, c * 9);
         let o = weight.len() / k.max(1);
+        assert_eq!(x.len(), b * c * hw, "conv3x3_backward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
         if hw == 0 || k == 0 {
             return (want_x.then(|| vec![0.0; x.len()]), vec![0.0; weight.len()], vec![0.0; o]);
         }
+        // the unsafe products below read `weight` as [O, K] (so by construction) and each
+        // image's gradient as [O, H·W]
+        assert_eq!(grad.len(), b * o * hw, "conv3x3_backward: grad is not [B, O, H, W] for {o} outputs");
         let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..b.div_ceil(CHUNK))
             .into_par_iter()
             .map(|chunk| {
@@ -330,6 +343,8 @@ pub mod cpu {
     pub fn linear_backward(x: &[f32], weight: &[f32], grad: &[f32], o: usize, want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
         let i = weight.len() / o.max(1);
         let b = x.len() / i.max(1);
+        // the unsafe products below read `grad` as [B, O] (`x` and `weight` fit by construction)
+        assert_eq!(grad.len(), b * o, "linear_backward: grad is not [B, O] = [{b}, {o}]");
         let mut dw = vec![0.0f32; i * o];
         // SAFETY: dw [I, O]; xᵀ[i, b] = x[b·I + i]; grad [B, O].
         unsafe { gemm_par(i, o, b, dw.as_mut_ptr(), 1, o as isize, false, x.as_ptr(), i as isize, 1, grad.as_ptr(), 1, o as isize) };

@@ -18,5 +18,6 @@ pub mod models;
 pub mod plot;
 pub mod results;
 pub mod sweep;
+pub mod values;
 
 pub use error::Error;

@@ -290,6 +290,21 @@ fn eval_counts_errors_and_applies_logit_offsets() {
     assert_eq!(all_zero["errors"].as_u64().unwrap(), 150 - counts[0]);
     let bad = cohort(&["eval", run.to_str().unwrap(), "--node", "nope"]);
     assert!(!bad.status.success() && text(&bad).contains("the run's nodes are a"), "{}", text(&bad));
+    // invalid arguments exit 2 and name the argument, whether the value is malformed or out of range
+    let r = run.to_str().unwrap();
+    for (args, named) in [
+        (vec!["eval", r, "--node", "x", "--logit-bias", "bad"], "--logit-bias bad"),
+        (vec!["eval", r, "--node", "a", "--logit-bias", "10=1"], "--logit-bias 10=1"),
+        (vec!["eval", r, "--node", "a", "--logit-bias", "3=inf"], "--logit-bias 3=inf"),
+        (vec!["eval", r, "--node", "nope"], "no node `nope`"),
+        (vec!["export-logits", r, "--node", "a", "--out", "x.json", "--temperature", "-1"], "--temperature -1"),
+    ] {
+        let o = cohort(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(named), "{args:?}: {}", text(&o));
+    }
+    let o = cohort(&["eval", r, "--node", "a", "--logit-bias", "bad"]);
+    insta::assert_snapshot!("eval-bad-logit-bias", text(&o).replace(r, "[RUN]"));
 }
 
 /// A reader that goes away (`cohort ... | head`) ends the process quietly, without a panic.

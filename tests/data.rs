@@ -66,7 +66,7 @@ fn compare(case: &str) {
 #[test]
 fn mnist1d_default_matches_published_generator() {
     compare("default");
-    // DESIGN.md §4.1 reference values, independently of the JSON file
+    // the reference values of docs/data.md (MNIST-1D), independently of the JSON file
     let s = generate(&Mnist1dParams::default());
     assert_eq!(&s.train.labels[..10], &[2, 6, 4, 5, 6, 6, 6, 0, 3, 1]);
     assert_eq!(s.train.class_counts(), vec![398, 396, 411, 394, 394, 402, 401, 404, 402, 398]);

@@ -65,7 +65,7 @@ fn run_writes_results_and_is_deterministic() {
     assert!(rows.iter().any(|r| r.node == "cohort" && r.metric == "agreement"));
     assert!(rows.iter().filter(|r| r.metric == "loss").all(|r| r.value.is_finite()));
     let summary = results::read_summary(&dir.join("summary.json")).unwrap();
-    assert_eq!(summary.status, "complete");
+    assert_eq!(summary.status, results::RunStatus::Complete);
     assert!(summary.stages[0].nodes["a"].best_validation.is_some());
     let manifest = std::fs::read_to_string(dir.join("manifest.ron")).unwrap();
     for key in ["experiment_sha256", "backend: \"flex\"", "git_revision", "threads", "seed: 3"] {
@@ -156,7 +156,7 @@ fn divergence_stops_the_run_cleanly() {
     let Status::Diverged(d) = &out[0].status else { panic!("expected divergence, got {:?}", out[0].status) };
     assert_eq!(d.stage, "main");
     let summary = results::read_summary(&out[0].dir.join("summary.json")).unwrap();
-    assert_eq!(summary.status, "diverged");
+    assert_eq!(summary.status, results::RunStatus::Diverged);
     assert_eq!(summary.diverged.as_ref(), Some(d));
     // the other seeds of the run still run
     let src2 = src.replace("seeds: [3]", "seeds: [3, 4]");

@@ -61,6 +61,14 @@ fn close(a: f64, b: f64, tol: f64) {
     assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{a} vs {b}");
 }
 
+
+/// Hinton et al. 2015's full loss `α·CE(y, softmax(z)) + (1−α)·T²·KL(p^T ‖ q^T)`, composed as
+/// an experiment file composes it: a `CrossEntropy` edge of weight α plus a `SoftTarget` edge
+/// of weight 1 − α (the engine sums a node's terms).
+fn hinton_kd(v: Tensor<2>, z: Tensor<2>, y: Tensor<1, Int>, t: f64, alpha: f64) -> Tensor<1> {
+    cross_entropy(z.clone(), y).mul_scalar(alpha) + soft_target_kl(v, z, t).mul_scalar(1.0 - alpha)
+}
+
 #[test]
 fn cross_entropy_matches_reference() {
     let d = dev();

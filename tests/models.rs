@@ -16,7 +16,7 @@ fn check(spec: &ModelSpec, shape: &[usize]) {
     let d = Device::flex();
     let net = Network::init(spec, shape, 10, &d);
     let x = Tensor::<2>::random([3, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);
-    let names = spec.taps();
+    let names = spec.taps(shape);
     let mut taps = Taps::new(&names);
     let z = net.forward_taps(x.clone(), &mut taps);
     assert_eq!(z.dims(), [3, 10], "{spec}");

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cohort::config;
 use cohort::plot::{self, compare};
-use cohort::results::{Best, MetricRow, NodeSummary, StageSummary, Summary, write_metrics, write_summary};
+use cohort::results::{Best, Manifest, MetricRow, NodeSummary, RunStatus, StageSummary, Summary, write_metrics, write_summary};
 
 const EXPERIMENT: &str = r#"Experiment(
     name: "fixture",
@@ -48,14 +48,20 @@ fn fixture_run(dir: &Path, shift: f64) {
         rows.push(row("peers", e, "cohort", "test", "pairwise_kl", 0.5 / x));
     }
     write_metrics(&dir.join("metrics.csv"), &rows).unwrap();
-    #[derive(serde::Serialize)]
-    struct M<'a> {
-        experiment: &'a str,
-        plan: &'a config::Plan,
-    }
     let plan = config::plan_from_str(EXPERIMENT, Path::new("fixture.ron")).unwrap();
-    let text = ron::ser::to_string_pretty(&M { experiment: "fixture", plan: &plan }, ron::ser::PrettyConfig::default().extensions(config::ron_extensions())).unwrap();
-    std::fs::write(dir.join("manifest.ron"), text).unwrap();
+    let manifest = Manifest {
+        experiment: "fixture".into(),
+        experiment_file: "fixture.ron".into(),
+        experiment_sha256: "0".repeat(64),
+        seed: 0,
+        backend: "flex".into(),
+        threads: 1,
+        cohort_version: "0.1.0".into(),
+        git_revision: "unknown".into(),
+        data_root: "data".into(),
+        plan,
+    };
+    manifest.write(&dir.join("manifest.ron")).unwrap();
 }
 
 fn assert_png(p: &Path) {
@@ -114,7 +120,7 @@ fn experiment_folder_gets_seed_band_chart() {
     assert!(plot::plot_path(tmp.path()).is_err(), "a folder without runs is an error");
 }
 
-fn summary(seed: u64, nodes: &[(&str, f64, f64)], status: &str) -> Summary {
+fn summary(seed: u64, nodes: &[(&str, f64, f64)], status: RunStatus) -> Summary {
     let mut map = BTreeMap::new();
     for (n, last, best) in nodes {
         let mut s = NodeSummary::default();
@@ -122,7 +128,7 @@ fn summary(seed: u64, nodes: &[(&str, f64, f64)], status: &str) -> Summary {
         s.best_test = Some(Best { epoch: 3, accuracy: *best, test_accuracy: *best });
         map.insert(n.to_string(), s);
     }
-    Summary { experiment: "x".into(), seed, status: status.into(), diverged: None, stages: vec![StageSummary { name: "main".into(), epochs: 3, nodes: map }] }
+    Summary { experiment: "x".into(), seed, status, diverged: None, stages: vec![StageSummary { name: "main".into(), epochs: 3, nodes: map }] }
 }
 
 #[test]
@@ -135,11 +141,11 @@ fn compare_reports_mean_std_and_excluded_runs() {
             write_summary(&d.join("summary.json"), &s).unwrap();
         }
     };
-    write("independent", 0, Some(summary(0, &[("a", 0.80, 0.82), ("b", 0.78, 0.80)], "complete")));
-    write("independent", 1, Some(summary(1, &[("a", 0.84, 0.85), ("b", 0.80, 0.81)], "complete")));
+    write("independent", 0, Some(summary(0, &[("a", 0.80, 0.82), ("b", 0.78, 0.80)], RunStatus::Complete)));
+    write("independent", 1, Some(summary(1, &[("a", 0.84, 0.85), ("b", 0.80, 0.81)], RunStatus::Complete)));
     write("independent", 2, None); // interrupted
-    write("dml", 0, Some(summary(0, &[("a", 0.90, 0.91), ("b", 0.88, 0.90), ("ensemble", 0.91, 0.92)], "complete")));
-    write("dml", 1, Some(summary(1, &[("a", 0.1, 0.1)], "diverged")));
+    write("dml", 0, Some(summary(0, &[("a", 0.90, 0.91), ("b", 0.88, 0.90), ("ensemble", 0.91, 0.92)], RunStatus::Complete)));
+    write("dml", 1, Some(summary(1, &[("a", 0.1, 0.1)], RunStatus::Diverged)));
     let exps: Vec<_> = ["independent", "dml"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
     let rows = compare::rows(&exps);
     let a = rows.iter().find(|r| r.experiment == "independent" && r.node == "a").unwrap();

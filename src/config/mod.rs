@@ -4,15 +4,19 @@
 
 pub mod diagnostic;
 pub mod locate;
+pub mod plan;
 pub mod resolve;
 pub mod schema;
-pub mod values;
 
-use std::fmt::Write as _;
+/// The value newtypes (kept at `config::values` for the schema's readers).
+pub use crate::values;
+
 use std::path::Path;
 
 pub use diagnostic::{ConfigError, Diagnostic};
-pub use resolve::{Plan, PlanNode, PlanStage, Term, resolve};
+pub use plan::{Plan, PlanNode, PlanStage, Term};
+pub use resolve::resolve;
+pub use crate::data::spec::{DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 pub use schema::*;
 
 /// ron options used for every experiment file: `Some(..)` may be omitted and a variant wrapping
@@ -46,51 +50,6 @@ pub fn load_plan(file: &Path) -> Result<(Plan, String), ConfigError> {
     let source = std::fs::read_to_string(file).map_err(|e| ConfigError::unreadable(file, &e))?;
     let plan = plan_from_str(&source, file)?;
     Ok((plan, source))
-}
-
-impl Plan {
-    /// A human-readable summary of what would run.
-    pub fn describe(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "experiment `{}`{}", self.name, if self.description.is_empty() { String::new() } else { format!(": {}", self.description) });
-        let src = match &self.data.source {
-            DataSource::Mnist1d(p) => format!("MNIST-1D (generated, {} samples, seed {})", p.num_samples, p.seed),
-            DataSource::Mnist(_) => "MNIST (IDX files)".to_string(),
-            DataSource::Cifar10(_) => "CIFAR-10 (binary files)".to_string(),
-            DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", crate::data::rotated::angle(r.test_domain)),
-        };
-        let _ = writeln!(s, "  data: {src}; input {:?}, {} classes; validation {}, jitter {}", self.input_shape, self.classes, self.data.validation, self.data.jitter);
-        let _ = writeln!(s, "  batch {}, seeds {:?}, backend {:?}, output {}", self.batch_size, self.seeds, self.backend, self.output.join(&self.name).display());
-        let _ = writeln!(s, "  nodes:");
-        for n in &self.nodes {
-            let state = if n.frozen { "frozen".to_string() } else { n.optimizer.to_string() };
-            let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
-            let subset = n.train_on.as_ref().map(|t| format!(", trains on {}", subset_label(t))).unwrap_or_default();
-            let place = match (n.backend, n.device) {
-                (None, None) => String::new(),
-                (b, d) => format!(", on {:?} device {}", b.unwrap_or(self.backend), d.unwrap_or(self.device)),
-            };
-            let _ = writeln!(s, "    {:<12} {} [{state}{ck}{subset}{place}]", n.id, n.model);
-        }
-        for (k, st) in self.stages.iter().enumerate() {
-            let names: Vec<&str> = st.train.iter().map(|&i| self.nodes[i].id.as_str()).collect();
-            let _ = writeln!(s, "  stage {} `{}`: train [{}] for {} epochs, {:?} updates", k + 1, st.name, names.join(", "), st.epochs, st.update);
-            for t in &st.terms {
-                let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
-                let src = match (&t.loss, from.is_empty()) {
-                    (LossSpec::OwnOutput { .. }, _) => "own output".to_string(),
-                    (_, true) => "labels".to_string(),
-                    (_, false) => from.join(" + "),
-                };
-                let to = match t.head {
-                    Some(m) => format!("{}.head{m}", self.nodes[t.to].id),
-                    None => self.nodes[t.to].id.clone(),
-                };
-                let _ = writeln!(s, "    {to:<12} <- {src:<20} {:.3} × {}", t.weight, loss_label(&t.loss));
-            }
-        }
-        s
-    }
 }
 
 /// Short label of a loss, e.g. `SoftTarget(T=20)`.

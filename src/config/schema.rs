@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::*;
-use crate::data::mnist1d::Mnist1dParams;
+use crate::data::spec::DataSpec;
+use crate::values::*;
+
+pub use crate::models::ModelSpec;
 
 /// One experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,84 +41,6 @@ pub struct ExperimentSpec {
 
 fn default_output() -> PathBuf {
     PathBuf::from("results")
-}
-
-/// Data set and split.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Data")]
-pub struct DataSpec {
-    /// Which data set.
-    pub source: DataSource,
-    /// Fraction of the training split held out as a validation split (seeded by the run's seed).
-    #[serde(default = "zero_fraction")]
-    pub validation: Fraction,
-    /// Use only the first N training samples (after the seeded hold-out); for quick trials.
-    #[serde(default)]
-    pub train_limit: Option<usize>,
-    /// Use only the first N test samples.
-    #[serde(default)]
-    pub test_limit: Option<usize>,
-    /// Random shifts of each training input by up to this many pixels (positions for 1-D data),
-    /// zero-filled, redrawn every epoch (Hinton et al. 2015 used 2 on MNIST). 0 = off.
-    #[serde(default)]
-    pub jitter: usize,
-    /// How inputs are scaled.
-    #[serde(default)]
-    pub normalize: Normalization,
-}
-
-fn zero_fraction() -> Fraction {
-    Fraction::new(0.0).expect("0 is a fraction")
-}
-
-/// The data sets cohort knows. Nothing is downloaded at run time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum DataSource {
-    /// MNIST-1D generated in-process (4000 train / 1000 test × 40 by default).
-    Mnist1d(Mnist1dParams),
-    /// MNIST from the IDX files fetched by `cohort data fetch mnist` (60000 / 10000 × 1×28×28).
-    Mnist(FolderSpec),
-    /// CIFAR-10 binary version (`data_batch_{1..5}.bin`, `test_batch.bin`; 50000 / 10000 × 3×32×32).
-    Cifar10(FolderSpec),
-    /// Rotated MNIST, DomainBed protocol, built from the fetched MNIST files: six domains rotated
-    /// 0, 15, …, 75°; `test_domain` is held out as the test split, the other five train (each
-    /// sample tagged with its domain, for `train_on: Subset(domains: …)` and `Lfme`).
-    RotatedMnist(RotatedSpec),
-}
-
-/// Rotated MNIST's split.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Rotated")]
-pub struct RotatedSpec {
-    /// Held-out domain, 0..=5 (angle 15·d degrees).
-    pub test_domain: usize,
-    /// Seed of the shuffle that deals the 70 000 images into domains (fixed across runs, so
-    /// every seed of an experiment sees the same domains).
-    #[serde(default)]
-    pub shuffle_seed: u32,
-    /// Folder of the MNIST IDX files; default `<data root>/mnist`.
-    #[serde(default)]
-    pub dir: Option<PathBuf>,
-}
-
-/// Where a file-based data set lives.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "Folder")]
-pub struct FolderSpec {
-    /// Folder holding the files; default `<data root>/<dataset>` where the data root is
-    /// `--data-dir`, else `$COHORT_DATA`, else `data/`.
-    pub dir: Option<PathBuf>,
-}
-
-/// Input scaling.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Normalization {
-    /// Per channel: subtract the training split's mean, divide by its std (MNIST-1D is already
-    /// standardised by its generator, so this leaves it unchanged up to rounding).
-    #[default]
-    Standardize,
-    /// Pixels in [0, 1] (bytes / 255); MNIST-1D values as generated.
-    UnitRange,
 }
 
 /// One network of the cohort.
@@ -172,95 +96,6 @@ impl Subset {
     }
 }
 
-/// Architectures (a closed set: a typo is a parse error).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Model")]
-pub enum ModelSpec {
-    /// Fully connected ReLU network on flattened inputs: in → hidden… → classes.
-    /// Taps: `hidden1`, `hidden2`, … (post-activation).
-    Mlp {
-        /// Hidden widths, e.g. `[1200, 1200]` (Hinton's teacher), `[800, 800]` (student).
-        hidden: Vec<Width>,
-        /// Dropout probability after every hidden layer.
-        #[serde(default = "zero_fraction")]
-        dropout: Fraction,
-        /// Dropout probability on the inputs (Hinton et al. 2012 used 0.2 with 0.5 hidden).
-        #[serde(default = "zero_fraction")]
-        input_dropout: Fraction,
-        /// Max-norm constraint (Hinton et al. 2012, Srivastava et al. 2014): after every
-        /// optimiser step the incoming weight vector of each hidden unit is scaled down to L2 norm
-        /// `c` when it is longer, `w_j ← w_j · min(1, c/‖w_j‖)`. `None` = unconstrained.
-        #[serde(default)]
-        max_norm: Option<MaxNorm>,
-    },
-    /// 2-D CNN for images: per block conv3×3 (same) → ReLU → maxpool 2×2, then a hidden FC layer.
-    /// Taps: `block1`, `block2`, … and `hidden`.
-    Cnn2d {
-        /// Channels of each block, e.g. `[32, 64]`.
-        channels: Vec<Width>,
-        /// Width of the fully connected layer before the classifier.
-        #[serde(default = "default_fc")]
-        hidden: Width,
-        /// Dropout probability before the classifier.
-        #[serde(default = "zero_fraction")]
-        dropout: Fraction,
-    },
-    /// 1-D CNN for sequences (MNIST-1D): per block conv (kernel, same padding, stride 2 after the
-    /// first) → ReLU, then a linear classifier. Taps: `block1`, `block2`, …
-    Cnn1d {
-        /// Channels of each block, e.g. `[25, 25, 25]` (the MNIST-1D paper's CNN).
-        channels: Vec<Width>,
-        /// Kernel size (odd).
-        #[serde(default = "default_kernel")]
-        kernel: Width,
-    },
-    /// Small pre-activation-free ResNet for images (CIFAR-style): a stem conv, then stages of
-    /// `blocks` basic blocks with widths `widths`, global average pool, linear.
-    /// Taps: `stage1`, `stage2`, … and `pool`.
-    ResNet {
-        /// Basic blocks per stage, e.g. `[3, 3, 3]` (ResNet-20).
-        blocks: Vec<Width>,
-        /// Channels per stage, e.g. `[16, 32, 64]`.
-        widths: Vec<Width>,
-    },
-    /// Hydra (Tran et al. 2020): one shared fully connected body and `heads` light heads
-    /// (Linear → ReLU → Linear each). The node's output is the head mean, `log((1/M) Σ_m
-    /// softmax(h_m))`; an edge with `head: m` trains head m alone (e.g. from ensemble member m).
-    /// Taps: `hidden1`, … of the body.
-    Hydra {
-        /// Widths of the shared body, e.g. `[512, 512]`.
-        body: Vec<Width>,
-        /// Number of heads M.
-        heads: Width,
-        /// Hidden width of each head.
-        #[serde(default = "default_head_hidden")]
-        head_hidden: Width,
-        /// ONE (Lan et al. 2018): a gate (Linear on the body's features → softmax over heads)
-        /// weights the heads' logits, and the node's output is the gated ensemble
-        /// `Σ_m g_m·h_m` instead of the head mean.
-        #[serde(default)]
-        gate: bool,
-    },
-    /// Not a network: a teacher's outputs on the training split, written by `cohort
-    /// export-logits` (offline / business-to-business transfer). The node is a fixed source
-    /// with no weights; the file's fingerprint of the training split must match this
-    /// experiment's. No taps.
-    Recorded {
-        /// The `.logits.json` file.
-        file: PathBuf,
-    },
-}
-
-fn default_fc() -> Width {
-    Width::new(128).expect("valid")
-}
-fn default_head_hidden() -> Width {
-    Width::new(64).expect("valid")
-}
-fn default_kernel() -> Width {
-    Width::new(5).expect("valid")
-}
-
 /// A loss term of the file. `Edge` is the general form; `Mutual` is shorthand for a DML cohort.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Edge")]
@@ -311,7 +146,7 @@ fn unit_temperature() -> Temperature {
     Temperature::new(1.0).expect("valid")
 }
 
-/// Loss kinds (exact definitions: DESIGN.md §3; all targets are detached).
+/// Loss kinds (exact definitions: `docs/losses.md`; all targets are detached).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Loss")]
 pub enum LossSpec {
@@ -488,7 +323,7 @@ impl Default for TrainingSpec {
     }
 }
 
-/// DML update orders (DESIGN.md §3).
+/// DML update orders (`docs/losses.md`, "Update orders").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UpdateOrder {
     /// All nodes compute their losses from the same pre-step outputs, then all step.
@@ -499,7 +334,8 @@ pub enum UpdateOrder {
     Sequential,
 }
 
-/// Optimisers. Defaults are PyTorch's (burn's own defaults differ: see BURN.md).
+/// Optimisers. Defaults are PyTorch's (burn's own differ: its momentum dampening defaults to 0.1
+/// and Adam's ε to 1e-5; cohort sets both explicitly).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Optimizer")]
 pub enum OptimizerSpec {
@@ -569,28 +405,6 @@ impl std::fmt::Display for OptimizerSpec {
             ),
             OptimizerSpec::Adam { lr, beta1, beta2, epsilon, weight_decay } => {
                 write!(f, "Adam(lr {lr}, betas ({beta1}, {beta2}), eps {:e}, weight decay {weight_decay})", epsilon.get())
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for ModelSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[Width]| v.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
-        match self {
-            ModelSpec::Mlp { hidden, dropout, input_dropout, max_norm } => write!(
-                f,
-                "Mlp({}, dropout {dropout}{}{})",
-                if hidden.is_empty() { "linear".into() } else { list(hidden) },
-                if input_dropout.get() > 0.0 { format!(", input dropout {input_dropout}") } else { String::new() },
-                max_norm.map_or(String::new(), |c| format!(", max-norm {c}"))
-            ),
-            ModelSpec::Cnn2d { channels, hidden, dropout } => write!(f, "Cnn2d(channels {}, fc {hidden}, dropout {dropout})", list(channels)),
-            ModelSpec::Cnn1d { channels, kernel } => write!(f, "Cnn1d(channels {}, kernel {kernel})", list(channels)),
-            ModelSpec::ResNet { blocks, widths } => write!(f, "ResNet(blocks {}, widths {})", list(blocks), list(widths)),
-            ModelSpec::Recorded { file } => write!(f, "Recorded({})", file.display()),
-            ModelSpec::Hydra { body, heads, head_hidden, gate } => {
-                write!(f, "Hydra(body {}, {heads} heads of {head_hidden}{})", list(body), if *gate { ", gated" } else { "" })
             }
         }
     }

@@ -31,6 +31,15 @@ pub fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Epoch keys of consecutive stages are this far apart, so that (stage, epoch) pairs never
+/// share a random stream (no stage runs a million epochs).
+pub const STAGE_KEY_STRIDE: usize = 1_000_000;
+
+/// The key of `epoch` of stage `stage` for [`stream_seed`].
+pub fn epoch_key(stage: usize, epoch: usize) -> usize {
+    stage * STAGE_KEY_STRIDE + epoch
+}
+
 /// Seed of the generator for (`seed`, `stream`, `epoch`).
 pub fn stream_seed(seed: u64, stream: Stream, epoch: usize) -> u32 {
     let h = splitmix64(splitmix64(splitmix64(seed) ^ stream as u64) ^ epoch as u64);
@@ -43,14 +52,10 @@ pub fn shuffled(n: usize, seed: u64, stream: Stream, epoch: usize) -> Vec<usize>
 }
 
 /// The sample indices of each mini-batch of an epoch: a seeded shuffle cut into `batch_size`
-/// pieces; the last, smaller batch is kept unless `drop_last`.
-pub fn epoch_batches(n: usize, batch_size: usize, seed: u64, epoch: usize, drop_last: bool) -> Vec<Vec<usize>> {
-    let order = shuffled(n, seed, Stream::Shuffle, epoch);
-    order
-        .chunks(batch_size)
-        .filter(|c| !drop_last || c.len() == batch_size)
-        .map(<[usize]>::to_vec)
-        .collect()
+/// pieces; the last batch is smaller when `batch_size` does not divide `n` (kept, as
+/// PyTorch's `DataLoader` does by default).
+pub fn epoch_batches(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+    shuffled(n, seed, Stream::Shuffle, epoch).chunks(batch_size).map(<[usize]>::to_vec).collect()
 }
 
 /// The evaluation batches: samples in order.
@@ -127,15 +132,14 @@ mod tests {
 
     #[test]
     fn shuffles_are_seeded_and_complete() {
-        let a = epoch_batches(10, 4, 7, 0, false);
-        assert_eq!(a, epoch_batches(10, 4, 7, 0, false));
-        assert_ne!(a, epoch_batches(10, 4, 7, 1, false));
-        assert_ne!(a, epoch_batches(10, 4, 8, 0, false));
+        let a = epoch_batches(10, 4, 7, 0);
+        assert_eq!(a, epoch_batches(10, 4, 7, 0));
+        assert_ne!(a, epoch_batches(10, 4, 7, 1));
+        assert_ne!(a, epoch_batches(10, 4, 8, 0));
         let mut all: Vec<usize> = a.concat();
         all.sort();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         assert_eq!(a.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
-        assert_eq!(epoch_batches(10, 4, 7, 0, true).len(), 2);
     }
 
     #[test]

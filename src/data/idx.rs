@@ -1,5 +1,5 @@
 //! MNIST from its original IDX files, checked: magic numbers, dimensions, exact file sizes and
-//! the SHA-256 of the four known files (DESIGN.md §4).
+//! the SHA-256 of the four known files (`docs/data.md`).
 //!
 //! IDX: magic `00 00 08 ndims` (2049 for labels, 2051 for images), then `ndims` big-endian u32
 //! sizes, then the bytes.

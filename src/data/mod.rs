@@ -12,10 +12,11 @@ pub mod idx;
 pub mod mnist1d;
 pub mod rng;
 pub mod rotated;
+pub mod spec;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{DataSource, DataSpec, Normalization};
+pub use spec::{DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 
 /// Samples of one split.
 #[derive(Clone, Debug, PartialEq)]
@@ -160,6 +161,13 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// The I/O error underneath, if the failure was one.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            DataError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io { path: path.to_path_buf(), source }
     }

@@ -2,7 +2,7 @@
 //!
 //! Only what the MNIST-1D generator needs: `seed`, `rand`, `randn`, `choice(n)` and
 //! `permutation(n)`, with the exact draw order and rejection rules numpy uses, so that a data set
-//! generated here equals the published one (DESIGN.md §4.1).
+//! generated here equals the published one (`docs/data.md`, MNIST-1D).
 
 const N: usize = 624;
 const M: usize = 397;

@@ -1,4 +1,4 @@
-//! Rotated MNIST, DomainBed protocol (Gulrajani & Lopez-Paz 2021; DESIGN.md §4): the 70 000
+//! Rotated MNIST, DomainBed protocol (Gulrajani & Lopez-Paz 2021; `docs/data.md`): the 70 000
 //! MNIST images (train then test) are shuffled with a seed and dealt round-robin into six
 //! domains; domain `d` is rotated by `15·d` degrees (0, 15, …, 75), bilinear, zero fill. One
 //! domain is held out as the test split (leave-one-domain-out); the other five form the

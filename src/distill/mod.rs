@@ -1,4 +1,4 @@
-//! Distillation losses as pure functions of tensors (DESIGN.md §3).
+//! Distillation losses as pure functions of tensors (definitions and papers: `docs/losses.md`).
 //!
 //! Notation: `z` logits `[B, C]` of the network being trained, `v` logits of a source, `T`
 //! temperature, `p^T = softmax(v/T)`, `q^T = softmax(z/T)`, `B` batch size. Every target built
@@ -37,11 +37,6 @@ pub fn kl_to_target(p: Tensor<2>, z: Tensor<2>, t: f64) -> Tensor<1> {
 /// Hinton soft-target loss from one source: `T²·KL(softmax(v/T) ‖ softmax(z/T))`.
 pub fn soft_target_kl(v: Tensor<2>, z: Tensor<2>, t: f64) -> Tensor<1> {
     kl_to_target(soft_target(v, t), z, t)
-}
-
-/// Full Hinton KD: `α·CE(y, softmax(z)) + (1−α)·T²·KL(p^T ‖ q^T)`.
-pub fn hinton_kd(v: Tensor<2>, z: Tensor<2>, y: Tensor<1, Int>, t: f64, alpha: f64) -> Tensor<1> {
-    cross_entropy(z.clone(), y).mul_scalar(alpha) + soft_target_kl(v, z, t).mul_scalar(1.0 - alpha)
 }
 
 /// Multi-teacher target: `Σ_i w_i softmax(v_i/T)` with `Σ w_i = 1` (empty `weights` = equal).

@@ -1,6 +1,6 @@
 //! `cohort bench`: steps per second of a K-peer DML cohort step (forward, exchange, loss,
 //! backward, optimiser step for every peer) at batch 128, serial vs parallel peers, with the
-//! ratios the performance targets are stated in (DESIGN.md §5). Timing lives here and in
+//! ratios the performance targets are stated in (README, "Performance"). Timing lives here and in
 //! `scripts/bench.sh`, never in tests.
 
 use std::collections::HashMap;

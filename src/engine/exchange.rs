@@ -73,7 +73,7 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
     for t in &st.terms {
         if let Some(m) = t.head {
             let own = &mut needs.entry(t.to).or_default().own_taps;
-            let name = format!("head{m}");
+            let name = crate::models::head_tap(m);
             if !own.contains(&name) {
                 own.push(name);
             }

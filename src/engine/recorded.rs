@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::DataSpec;
 use crate::data::Samples;
+use super::EngineError;
 use crate::error::Error;
 
 /// Format tag of the file.
@@ -111,6 +112,12 @@ impl RecordedFile {
     }
 }
 
+/// The first 12 characters of a hex digest, for messages (all of it when shorter: a damaged
+/// file may hold anything).
+pub fn short_hash(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
 /// Outputs read back, as logits the loss terms can use: raw logits as exported, or
 /// `T·ln p` for probabilities exported at temperature T (so `softmax(v/T) = p` again).
 #[derive(Clone, Debug)]
@@ -121,8 +128,8 @@ pub struct Recorded {
 
 impl Recorded {
     /// Reads `path` and checks it against this run's training split `train`.
-    pub fn load(path: &Path, node: &str, train: &Samples) -> Result<Self, Error> {
-        let bad = |problem: String| Error::Unsupported(format!("node `{node}`: {}: {problem}", path.display()));
+    pub fn load(path: &Path, node: &str, train: &Samples) -> Result<Self, EngineError> {
+        let bad = |problem: String| EngineError::Recorded { node: node.to_string(), path: path.to_path_buf(), problem };
         let text = std::fs::read_to_string(path).map_err(|e| {
             bad(format!("{e}; recorded outputs are written by `cohort export-logits RUN --node ID --out FILE`"))
         })?;
@@ -138,9 +145,9 @@ impl Recorded {
                 "computed on a different training split ({} samples, fingerprint {}…) than this run's ({} samples, {}…); \
                  the data spec (source, limits, validation hold-out and, with a hold-out, the seed {}) must be the same as the exporting run's",
                 f.samples,
-                &f.data_sha256[..12],
+                short_hash(&f.data_sha256),
                 train.len(),
-                &fingerprint(train)[..12],
+                short_hash(&fingerprint(train)),
                 f.seed
             )));
         }

@@ -158,14 +158,14 @@ impl StepContext<'_> {
                 if let Some((from_tap, to_tap)) = feature_taps(term) {
                     let src = &outputs[&term.from[0]];
                     let u = restrict_tap(src.tap(from_tap), &src.rows, &f.rows, device);
-                    let v = f.taps.got.iter().find(|(g, _)| g == to_tap).map(|(_, t)| t.clone()).expect("forward collected the own tap");
+                    let v = f.taps.get(to_tap).cloned().expect("forward collected the own tap");
                     let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
                     feature_loss(term, u, v, adapter, self.epoch)
                 } else {
                     // the node's output, or one head of a Hydra
                     let z = match term.head {
-                        Some(m) => match f.taps.got.iter().find(|(g, _)| *g == format!("head{m}")) {
-                            Some((_, Tap::Flat(h))) => h.clone(),
+                        Some(m) => match f.taps.get(&crate::models::head_tap(m)) {
+                            Some(Tap::Flat(h)) => h.clone(),
                             _ => panic!("forward collected head {m} (the resolver checks heads)"),
                         },
                         None => f.z.clone(),

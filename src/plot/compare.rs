@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::{Chart, FONT, color, e};
+use super::{Chart, FONT, color, drawing_error};
 use crate::error::Error;
-use crate::results::{Summary, read_summary};
+use crate::results::{ExperimentDir, RunDir, RunStatus, Summary, read_summary};
 
 /// The complete runs of one experiment folder and what is wrong with the others.
 #[derive(Clone, Debug)]
@@ -27,30 +27,21 @@ pub struct ExperimentRuns {
 /// Reads the runs under `dir`: either an experiment folder holding `seed-*/` run folders, or a
 /// single run folder.
 pub fn collect(dir: &Path) -> Result<ExperimentRuns, Error> {
-    let mut runs: Vec<PathBuf> = if dir.join("metrics.csv").exists() || dir.join("manifest.ron").exists() {
-        vec![dir.to_path_buf()]
+    let single = RunDir::at(dir);
+    let (name, runs) = if single.is_run() {
+        (single.experiment().name(), vec![single])
     } else {
-        std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-")))
-            .collect()
+        let experiment = ExperimentDir::at(dir);
+        (experiment.name(), experiment.runs()?)
     };
-    runs.sort_by_key(|p| {
-        let n = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        (n.trim_start_matches("seed-").parse::<u64>().unwrap_or(u64::MAX), n)
-    });
-    let name = if runs.len() == 1 && runs[0] == dir { dir.parent().and_then(|p| p.file_name()) } else { dir.file_name() }
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut out = ExperimentRuns { name, dir: dir.to_path_buf(), complete: Vec::new(), problems: Vec::new() };
     if runs.is_empty() {
         out.problems.push(format!("{}: no runs found (expected seed-*/ folders written by `cohort run`)", dir.display()));
     }
     for r in runs {
-        let run = r.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        match read_summary(&r.join("summary.json")) {
-            Ok(s) if s.status == "complete" => out.complete.push(s),
+        let run = r.name();
+        match read_summary(&r.summary()) {
+            Ok(s) if s.status == RunStatus::Complete => out.complete.push(s),
             Ok(s) => {
                 let d = s.diverged.as_ref().map(|d| format!(" (node {} in stage {}, epoch {}, step {})", d.node, d.stage, d.epoch, d.step)).unwrap_or_default();
                 out.problems.push(format!("{}/{run}: {}{d}; excluded", out.name, s.status));
@@ -191,7 +182,7 @@ impl Bars {
 impl Chart for Bars {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
         if self.rows.is_empty() {
-            return root.draw(&Text::new("no complete runs to compare", (20, 20), (FONT, 18))).map_err(e);
+            return root.draw(&Text::new("no complete runs to compare", (20, 20), (FONT, 18))).map_err(drawing_error);
         }
         let lo = self.rows.iter().map(|r| 100.0 * (r.last.mean - r.last.std)).fold(f64::MAX, f64::min);
         let hi = self.rows.iter().map(|r| 100.0 * (r.last.mean + r.last.std)).fold(f64::MIN, f64::max);
@@ -205,7 +196,7 @@ impl Chart for Bars {
             .x_label_area_size(48)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..n, y0..y1)
-            .map_err(e)?;
+            .map_err(drawing_error)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -213,7 +204,7 @@ impl Chart for Bars {
             .label_style((FONT, 13))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
-            .map_err(e)?;
+            .map_err(drawing_error)?;
         let k = self.nodes.len() as f64;
         let width = 0.8 / k;
         for (ni, node) in self.nodes.iter().enumerate() {
@@ -227,7 +218,7 @@ impl Chart for Bars {
             let left = |g: f64| g + 0.1 + ni as f64 * width;
             chart
                 .draw_series(mine.iter().map(|(g, r)| Rectangle::new([(left(*g), y0), (left(*g) + width * 0.9, 100.0 * r.last.mean)], c.mix(0.85).filled())))
-                .map_err(e)?
+                .map_err(drawing_error)?
                 .label(node.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
             chart
@@ -236,7 +227,7 @@ impl Chart for Bars {
                     let (m, s) = (100.0 * r.last.mean, 100.0 * r.last.std);
                     ErrorBar::new_vertical(x, m - s, m, m + s, BLACK.stroke_width(1), 8)
                 }))
-                .map_err(e)?;
+                .map_err(drawing_error)?;
         }
         chart
             .configure_series_labels()
@@ -245,12 +236,12 @@ impl Chart for Bars {
             .border_style(RGBColor(180, 180, 180))
             .position(SeriesLabelPosition::UpperRight)
             .draw()
-            .map_err(e)?;
+            .map_err(drawing_error)?;
         for (g, name) in self.groups.iter().enumerate() {
             let (px, py) = chart.backend_coord(&(g as f64 + 0.5, y0));
             let seeds = self.rows.iter().find(|r| &r.experiment == name).map_or(0, |r| r.last.n);
             let label = format!("{name} (n={seeds})");
-            root.draw(&Text::new(label.clone(), (px - 4 * label.len() as i32, py + 12), (FONT, 14))).map_err(e)?;
+            root.draw(&Text::new(label.clone(), (px - 4 * label.len() as i32, py + 12), (FONT, 14))).map_err(drawing_error)?;
         }
         Ok(())
     }

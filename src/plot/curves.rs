@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::{Chart, FONT, color, e};
+use super::{Chart, FONT, color, drawing_error};
 use crate::results::MetricRow;
 
 /// One line of a panel.
@@ -48,7 +48,7 @@ pub struct Curves {
 impl Chart for Curves {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
         let (top, rest) = root.split_vertically(40);
-        top.titled(&self.title, (FONT, 22)).map_err(e)?;
+        top.titled(&self.title, (FONT, 22)).map_err(drawing_error)?;
         let areas = rest.split_evenly((self.panels.len(), 1));
         for (panel, area) in self.panels.iter().zip(&areas) {
             let pts = || panel.lines.iter().flat_map(|l| l.points.iter().copied().chain(l.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)])));
@@ -60,7 +60,7 @@ impl Chart for Curves {
                 y1 = y1.max(y);
             }
             if x0 > x1 {
-                area.draw(&Text::new(format!("{}: no data", panel.caption), (20, 20), (FONT, 16))).map_err(e)?;
+                area.draw(&Text::new(format!("{}: no data", panel.caption), (20, 20), (FONT, 16))).map_err(drawing_error)?;
                 continue;
             }
             if x1 - x0 < 1e-9 {
@@ -73,7 +73,7 @@ impl Chart for Curves {
                 .x_label_area_size(36)
                 .y_label_area_size(56)
                 .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-                .map_err(e)?;
+                .map_err(drawing_error)?;
             chart
                 .configure_mesh()
                 .x_desc("epoch")
@@ -82,25 +82,25 @@ impl Chart for Curves {
                 .axis_desc_style((FONT, 14))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
-                .map_err(e)?;
+                .map_err(drawing_error)?;
             for (x, name) in &self.stages {
-                chart.draw_series(DashedLineSeries::new(vec![(*x, y0 - pad), (*x, y1 + pad)], 4, 4, RGBColor(150, 150, 150).stroke_width(1))).map_err(e)?;
-                chart.draw_series(std::iter::once(Text::new(format!(" {name}"), (*x, y1 + pad), (FONT, 12).into_font().color(&RGBColor(90, 90, 90))))).map_err(e)?;
+                chart.draw_series(DashedLineSeries::new(vec![(*x, y0 - pad), (*x, y1 + pad)], 4, 4, RGBColor(150, 150, 150).stroke_width(1))).map_err(drawing_error)?;
+                chart.draw_series(std::iter::once(Text::new(format!(" {name}"), (*x, y1 + pad), (FONT, 12).into_font().color(&RGBColor(90, 90, 90))))).map_err(drawing_error)?;
             }
             for l in &panel.lines {
                 if !l.band.is_empty() {
                     let mut poly: Vec<(f64, f64)> = l.band.iter().map(|&(x, _, hi)| (x, hi)).collect();
                     poly.extend(l.band.iter().rev().map(|&(x, lo, _)| (x, lo)));
-                    chart.draw_series(std::iter::once(Polygon::new(poly, l.color.mix(0.2).filled()))).map_err(e)?;
+                    chart.draw_series(std::iter::once(Polygon::new(poly, l.color.mix(0.2).filled()))).map_err(drawing_error)?;
                 }
                 let style = l.color.stroke_width(2);
                 let pts: Vec<(f64, f64)> = l.points.iter().copied().filter(|p| p.1.is_finite()).collect();
                 let legend_color = l.color;
                 let dashed = l.dashed;
                 let anno = if l.dashed {
-                    chart.draw_series(DashedLineSeries::new(pts, 6, 4, style)).map_err(e)?
+                    chart.draw_series(DashedLineSeries::new(pts, 6, 4, style)).map_err(drawing_error)?
                 } else {
-                    chart.draw_series(LineSeries::new(pts, style)).map_err(e)?
+                    chart.draw_series(LineSeries::new(pts, style)).map_err(drawing_error)?
                 };
                 anno.label(l.label.clone()).legend(move |(x, y)| {
                     let s = legend_color.stroke_width(2);
@@ -118,7 +118,7 @@ impl Chart for Curves {
                 .border_style(RGBColor(180, 180, 180))
                 .position(panel.legend.clone())
                 .draw()
-                .map_err(e)?;
+                .map_err(drawing_error)?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::error::Error;
+use crate::results::{ExperimentDir, Manifest, ResultsError, RunDir, read_metrics};
 
 /// Okabe & Ito (2008) colours, without black (kept for the ensemble).
 pub const PALETTE: [RGBColor; 7] = [
@@ -53,8 +54,8 @@ pub trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String>;
 }
 
-/// `?`-friendly conversion of plotters errors.
-pub(crate) fn e<E: std::fmt::Display>(err: E) -> String {
+/// plotters' errors as text, for `?` inside [`Chart::draw`] (`.map_err(drawing_error)?`).
+pub(crate) fn drawing_error<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
@@ -68,16 +69,24 @@ pub fn png_and_svg<C: Chart>(stem: &Path, size: (u32, u32), chart: &C) -> Result
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     let tmp = |p: &Path| p.with_file_name(format!(".tmp-{}", p.file_name().unwrap_or_default().to_string_lossy()));
-    let fail = |p: &Path, m: String| Error::io(p, std::io::Error::other(format!("drawing failed: {m}")));
+    let fail = |p: &Path, message: String| ResultsError::Drawing { path: p.to_path_buf(), message };
     {
         let t = tmp(&png);
         let root = BitMapBackend::new(&t, size).into_drawing_area();
-        root.fill(&WHITE).map_err(e).and_then(|_| chart.draw(&root)).and_then(|_| root.present().map_err(e)).map_err(|m| fail(&png, m))?;
+        root.fill(&WHITE)
+            .map_err(drawing_error)
+            .and_then(|_| chart.draw(&root))
+            .and_then(|_| root.present().map_err(drawing_error))
+            .map_err(|m| fail(&png, m))?;
     }
     {
         let t = tmp(&svg);
         let root = SVGBackend::new(&t, size).into_drawing_area();
-        root.fill(&WHITE).map_err(e).and_then(|_| chart.draw(&root)).and_then(|_| root.present().map_err(e)).map_err(|m| fail(&svg, m))?;
+        root.fill(&WHITE)
+            .map_err(drawing_error)
+            .and_then(|_| chart.draw(&root))
+            .and_then(|_| root.present().map_err(drawing_error))
+            .map_err(|m| fail(&svg, m))?;
     }
     for p in [&png, &svg] {
         std::fs::rename(tmp(p), p).map_err(|e| Error::io(p, e))?;
@@ -85,54 +94,21 @@ pub fn png_and_svg<C: Chart>(stem: &Path, size: (u32, u32), chart: &C) -> Result
     Ok(vec![png, svg])
 }
 
-/// The resolved plan recorded in a run's `manifest.ron`.
-pub fn read_plan(run_dir: &Path) -> Result<crate::config::Plan, Error> {
-    parse_manifest(run_dir).map(|(plan, _, _)| plan)
-}
-
-/// The resolved plan and the seed recorded in a run's `manifest.ron`.
-pub fn read_manifest(run_dir: &Path) -> Result<(crate::config::Plan, u64), Error> {
-    let (plan, seed, path) = parse_manifest(run_dir)?;
-    let seed = seed.ok_or_else(|| Error::io(&path, std::io::Error::other("no `seed` in the manifest")))?;
-    Ok((plan, seed))
-}
-
-fn parse_manifest(run_dir: &Path) -> Result<(crate::config::Plan, Option<u64>, std::path::PathBuf), Error> {
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        #[serde(default)]
-        seed: Option<u64>,
-        plan: crate::config::Plan,
-    }
-    let path = run_dir.join("manifest.ron");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    match crate::config::ron_options().from_str::<Manifest>(&text) {
-        Ok(m) => Ok((m.plan, m.seed, path)),
-        Err(err) => Err(Error::io(&path, std::io::Error::other(err.to_string()))),
-    }
-}
-
-fn run_title(dir: &Path) -> String {
-    let seed = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let exp = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    format!("{exp} ({seed})")
-}
-
 /// Draws the charts of one run folder into `<run>/charts/`: learning curves, the cohort's
 /// agreement and pairwise KL (when several nodes train together) and the topology.
 pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let metrics = dir.join("metrics.csv");
-    if !metrics.exists() {
-        return Err(Error::Unsupported(format!("{} has no metrics.csv: pass a run folder (results/<experiment>/seed-<n>) or an experiment folder", dir.display())));
+    let run = RunDir::at(dir);
+    if !run.metrics().exists() {
+        return Err(ResultsError::NotARun { path: run.root }.into());
     }
-    let rows = crate::results::read_metrics(&metrics)?;
-    let out = dir.join("charts");
-    let title = run_title(dir);
+    let rows = read_metrics(&run.metrics())?;
+    let out = run.charts();
+    let title = run.title();
     let mut files = png_and_svg(&out.join("curves"), (1000, 820), &curves::learning_curves(&title, &rows))?;
     if let Some(c) = curves::cohort_curves(&title, &rows) {
         files.extend(png_and_svg(&out.join("cohort"), (1000, 720), &c)?);
     }
-    let plan = read_plan(dir)?;
+    let plan = Manifest::read(&run.manifest())?.plan;
     files.extend(png_and_svg(&out.join("topology"), (1100, 620), &topology::Topology::from_plan(&plan))?);
     Ok(files)
 }
@@ -140,28 +116,23 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// Draws the charts of a run folder, or of every run of an experiment folder plus the mean ±
 /// std curves over its seeds (`<experiment>/charts/seeds.png`).
 pub fn plot_path(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    if dir.join("metrics.csv").exists() {
+    if RunDir::at(dir).metrics().exists() {
         return plot_run(dir);
     }
     let exp = compare::collect(dir)?;
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("metrics.csv").exists())
-        .collect();
-    runs.sort();
+    let experiment = ExperimentDir::at(dir);
+    let runs: Vec<RunDir> = experiment.runs()?.into_iter().filter(|r| r.metrics().exists()).collect();
     if runs.is_empty() {
-        return Err(Error::Unsupported(format!("{}: no run folders with metrics.csv found", dir.display())));
+        return Err(ResultsError::NoRuns { path: dir.to_path_buf() }.into());
     }
     let mut files = Vec::new();
     let mut all_rows = Vec::new();
     for r in &runs {
-        files.extend(plot_run(r)?);
-        all_rows.push(crate::results::read_metrics(&r.join("metrics.csv"))?);
+        files.extend(plot_run(&r.root)?);
+        all_rows.push(read_metrics(&r.metrics())?);
     }
     let title = format!("{} ({} runs)", exp.name, runs.len());
-    files.extend(png_and_svg(&dir.join("charts").join("seeds"), (1000, 560), &curves::seed_curves(&title, &all_rows))?);
+    files.extend(png_and_svg(&experiment.charts().join("seeds"), (1000, 560), &curves::seed_curves(&title, &all_rows))?);
     for p in &exp.problems {
         eprintln!("note: {p}");
     }

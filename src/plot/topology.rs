@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::{Chart, FONT, color, e};
+use super::{Chart, FONT, color, drawing_error};
 use crate::config::{LossSpec, Plan, loss_label};
 
 /// A drawable topology, built from a run's resolved plan.
@@ -37,7 +37,7 @@ impl Topology {
             .nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.id.clone(), n.model.to_string(), first_stage(i).map_or(0, |s| s + shift), n.frozen))
+            .map(|(i, n)| (n.id.clone(), n.model.to_string(), first_stage(i).map_or(0, |s| s + shift), n.fixed))
             .collect();
         let mut edges = Vec::new();
         let mut notes = vec![Vec::new(); plan.nodes.len()];
@@ -97,11 +97,11 @@ impl Chart for Topology {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
         let (w, h) = root.dim_in_pixel();
         let (w, h) = (w as i32, h as i32);
-        root.draw(&Text::new(self.title.clone(), (16, 12), (FONT, 22))).map_err(e)?;
+        root.draw(&Text::new(self.title.clone(), (16, 12), (FONT, 22))).map_err(drawing_error)?;
         let ncol = self.columns.len().max(1) as i32;
         for (c, name) in self.columns.iter().enumerate() {
             let x = (2 * c as i32 + 1) * w / (2 * ncol);
-            root.draw(&Text::new(name.clone(), (x - 7 * name.chars().count() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90)))).map_err(e)?;
+            root.draw(&Text::new(name.clone(), (x - 7 * name.chars().count() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90)))).map_err(drawing_error)?;
         }
         let pos = self.positions(w, h);
         let texts: Vec<Vec<String>> = self
@@ -121,7 +121,7 @@ impl Chart for Topology {
         let grey = RGBColor(70, 70, 70);
         let arrow_head = |root: &DrawingArea<DB, plotters::coord::Shift>, tip: (i32, i32), ux: f64, uy: f64| {
             let p = |s: f64| ((tip.0 as f64 - ux * 12.0 - s * uy * 6.0) as i32, (tip.1 as f64 - uy * 12.0 + s * ux * 6.0) as i32);
-            root.draw(&Polygon::new(vec![tip, p(1.0), p(-1.0)], grey.filled())).map_err(e)
+            root.draw(&Polygon::new(vec![tip, p(1.0), p(-1.0)], grey.filled())).map_err(drawing_error)
         };
         let mut detours = 0;
         for (k, (f, t, label)) in self.edges.iter().enumerate() {
@@ -142,12 +142,12 @@ impl Chart for Topology {
                 detours += 1;
                 let x = a.0 + halves[*f].0.max(halves[*t].0) + 24 * detours;
                 let (sa, sb) = ((a.0 + halves[*f].0, a.1), (b.0 + halves[*t].0, b.1));
-                root.draw(&PathElement::new(vec![sa, (x, a.1), (x, b.1), sb], grey.stroke_width(2))).map_err(e)?;
+                root.draw(&PathElement::new(vec![sa, (x, a.1), (x, b.1), sb], grey.stroke_width(2))).map_err(drawing_error)?;
                 arrow_head(root, sb, -1.0, 0.0)?;
                 if twin.is_some() {
                     arrow_head(root, sa, -1.0, 0.0)?;
                 }
-                root.draw(&Text::new(label.clone(), (x + 6, (a.1 + b.1) / 2 - 7), (FONT, 13))).map_err(e)?;
+                root.draw(&Text::new(label.clone(), (x + 6, (a.1 + b.1) / 2 - 7), (FONT, 13))).map_err(drawing_error)?;
                 continue;
             }
             let (dx, dy) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
@@ -160,7 +160,7 @@ impl Chart for Topology {
             let e0 = exit(b, halves[*t], -ux, -uy);
             let start = ((s0.0 + ux * 2.0 + ox) as i32, (s0.1 + uy * 2.0 + oy) as i32);
             let end = ((e0.0 - ux * 2.0 + ox) as i32, (e0.1 - uy * 2.0 + oy) as i32);
-            root.draw(&PathElement::new(vec![start, end], grey.stroke_width(2))).map_err(e)?;
+            root.draw(&PathElement::new(vec![start, end], grey.stroke_width(2))).map_err(drawing_error)?;
             arrow_head(root, end, ux, uy)?;
             if twin.is_some() {
                 arrow_head(root, start, -ux, -uy)?;
@@ -168,20 +168,20 @@ impl Chart for Topology {
             let mid = ((start.0 + end.0) / 2, (start.1 + end.1) / 2);
             // left of steep lines, above flat ones
             let spot = if uy.abs() > 0.7 { (mid.0 - text_w - 8, mid.1 - 7) } else { (mid.0 - text_w / 2, mid.1 - 20) };
-            root.draw(&Text::new(label.clone(), spot, (FONT, 13))).map_err(e)?;
+            root.draw(&Text::new(label.clone(), spot, (FONT, 13))).map_err(drawing_error)?;
         }
         for (i, lines) in texts.iter().enumerate() {
             let (x, y) = pos[i];
             let (hw, hh) = halves[i];
             let c = color(i);
             let frozen = self.nodes[i].3;
-            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], WHITE.filled())).map_err(e)?;
-            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], c.mix(0.22).filled())).map_err(e)?;
-            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], c.stroke_width(if frozen { 1 } else { 3 }))).map_err(e)?;
+            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], WHITE.filled())).map_err(drawing_error)?;
+            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], c.mix(0.22).filled())).map_err(drawing_error)?;
+            root.draw(&Rectangle::new([(x - hw, y - hh), (x + hw, y + hh)], c.stroke_width(if frozen { 1 } else { 3 }))).map_err(drawing_error)?;
             for (k, l) in lines.iter().enumerate() {
                 let style = if k == 0 { (FONT, 16).into_font().color(&BLACK) } else { (FONT, 12).into_font().color(&grey) };
                 let tw = if k == 0 { 9 } else { 7 } * l.chars().count() as i32;
-                root.draw(&Text::new(l.clone(), (x - tw / 2, y - hh + 6 + 16 * k as i32), style)).map_err(e)?;
+                root.draw(&Text::new(l.clone(), (x - tw / 2, y - hh + 6 + 16 * k as i32), style)).map_err(drawing_error)?;
             }
         }
         Ok(())

@@ -1,0 +1,158 @@
+//! The plan: a fully checked experiment, what `cohort run` executes and what `manifest.ron`
+//! records. Built from an experiment file by [`super::resolve()`].
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::schema::*;
+use crate::data::spec::DataSpec;
+use super::{loss_label, subset_label};
+
+/// A fully checked experiment: what `cohort run` executes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Experiment name (safe as a folder name).
+    pub name: String,
+    /// Free text from the file.
+    pub description: String,
+    /// Data set and split.
+    pub data: DataSpec,
+    /// Input shape of one sample, without the batch dimension.
+    pub input_shape: Vec<usize>,
+    /// Number of classes.
+    pub classes: usize,
+    /// Every node, in file order; terms and stages refer to them by index.
+    pub nodes: Vec<PlanNode>,
+    /// Stages in execution order.
+    pub stages: Vec<PlanStage>,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Parallel or serial execution of the nodes of a stage.
+    pub concurrency: Concurrency,
+    /// One run per seed.
+    pub seeds: Vec<u64>,
+    /// Root folder of the results.
+    pub output: PathBuf,
+    /// Tensor backend.
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Device index (GPU backends).
+    #[serde(default)]
+    pub device: usize,
+}
+
+/// A node with its defaults applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanNode {
+    /// Id from the file.
+    pub id: String,
+    /// Architecture.
+    pub model: ModelSpec,
+    /// Never trained: `frozen` in the file, or a recorded source (outputs, no weights).
+    #[serde(alias = "frozen")]
+    pub fixed: bool,
+    /// Initial weights.
+    pub checkpoint: Option<PathBuf>,
+    /// Optimiser (the node's own or the shared one).
+    pub optimizer: OptimizerSpec,
+    /// Schedule (the node's own or the shared one).
+    pub schedule: ScheduleSpec,
+    /// The part of the training split this node trains on (`None` = all of it).
+    pub train_on: Option<Subset>,
+    /// Its own backend (`None` = the plan's).
+    #[serde(default)]
+    pub backend: Option<BackendChoice>,
+    /// Its own device index (`None` = the plan's).
+    #[serde(default)]
+    pub device: Option<usize>,
+}
+
+impl Plan {
+    /// Backend and device index of node `n`: its own, else the plan's (after `--backend` /
+    /// `--device`).
+    pub fn placement(&self, n: usize) -> (BackendChoice, usize) {
+        let node = &self.nodes[n];
+        (node.backend.unwrap_or(self.backend), node.device.unwrap_or(self.device))
+    }
+}
+
+/// One stage: which nodes train, for how long, with which loss terms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanStage {
+    /// Stage name (`main` when the file declares no stages).
+    pub name: String,
+    /// Indices of the nodes trained, in update order.
+    pub train: Vec<usize>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Update order of the trained nodes.
+    pub update: UpdateOrder,
+    /// Loss terms of the trained nodes (edges whose target trains in this stage).
+    pub terms: Vec<Term>,
+}
+
+/// One loss term `weight · loss(from → to)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    /// Node receiving the loss.
+    pub to: usize,
+    /// Source nodes (empty for cross-entropy).
+    pub from: Vec<usize>,
+    /// Loss kind (source weights normalised to sum to 1).
+    pub loss: LossSpec,
+    /// Multiplier.
+    pub weight: f64,
+    /// Sigmoid ramp-up length in epochs (0 = none).
+    pub ramp_up_epochs: usize,
+    /// Where the term comes from in the file, e.g. `edges[3]`.
+    pub origin: String,
+    /// The head (1-based) of a `Hydra` target this term trains; `None` = the node's output.
+    #[serde(default)]
+    pub head: Option<usize>,
+    /// The stages the term acts in (empty = every stage in which its target trains).
+    #[serde(default)]
+    pub stages: Vec<String>,
+}
+
+impl Plan {
+    /// A human-readable summary of what would run.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "experiment `{}`{}", self.name, if self.description.is_empty() { String::new() } else { format!(": {}", self.description) });
+        let src = self.data.source.label();
+        let _ = writeln!(s, "  data: {src}; input {:?}, {} classes; validation {}, jitter {}", self.input_shape, self.classes, self.data.validation, self.data.jitter);
+        let _ = writeln!(s, "  batch {}, seeds {:?}, backend {:?}, output {}", self.batch_size, self.seeds, self.backend, self.output.join(&self.name).display());
+        let _ = writeln!(s, "  nodes:");
+        for n in &self.nodes {
+            let state = if n.fixed { "frozen".to_string() } else { n.optimizer.to_string() };
+            let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
+            let subset = n.train_on.as_ref().map(|t| format!(", trains on {}", subset_label(t))).unwrap_or_default();
+            let place = match (n.backend, n.device) {
+                (None, None) => String::new(),
+                (b, d) => format!(", on {:?} device {}", b.unwrap_or(self.backend), d.unwrap_or(self.device)),
+            };
+            let _ = writeln!(s, "    {:<12} {} [{state}{ck}{subset}{place}]", n.id, n.model);
+        }
+        for (k, st) in self.stages.iter().enumerate() {
+            let names: Vec<&str> = st.train.iter().map(|&i| self.nodes[i].id.as_str()).collect();
+            let _ = writeln!(s, "  stage {} `{}`: train [{}] for {} epochs, {:?} updates", k + 1, st.name, names.join(", "), st.epochs, st.update);
+            for t in &st.terms {
+                let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
+                let src = match (&t.loss, from.is_empty()) {
+                    (LossSpec::OwnOutput { .. }, _) => "own output".to_string(),
+                    (_, true) => "labels".to_string(),
+                    (_, false) => from.join(" + "),
+                };
+                let to = match t.head {
+                    Some(m) => format!("{}.{}", self.nodes[t.to].id, crate::models::head_tap(m)),
+                    None => self.nodes[t.to].id.clone(),
+                };
+                let _ = writeln!(s, "    {to:<12} <- {src:<20} {:.3} × {}", t.weight, loss_label(&t.loss));
+            }
+        }
+        s
+    }
+}
+

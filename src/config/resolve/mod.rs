@@ -1,0 +1,162 @@
+//! From a parsed [`ExperimentSpec`] to a checked [`Plan`], in named steps: the data and the
+//! nodes ([`nodes`]), the edges as loss terms with one check per loss kind ([`edges`]), the
+//! stages and the terms each one trains ([`stages`]). Every step records what is wrong and goes
+//! on, so that a file's problems are reported together; each carries the path of the field it
+//! concerns (`edges[2].from[0]`), which [`super::locate`] maps back to line and column.
+
+mod edges;
+mod nodes;
+mod stages;
+
+use std::collections::HashMap;
+
+use super::diagnostic::{Diagnostic, closest};
+use super::locate::FieldPath;
+use super::plan::{Plan, PlanNode, Term};
+use super::schema::*;
+use crate::values::NodeId;
+
+/// Checks `spec` and builds its plan; all problems found are returned together.
+pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
+    let mut r = Resolver::new(spec);
+    r.check_data();
+    r.check_nodes();
+    let terms = r.terms();
+    let declared = r.declare_stages(&terms);
+    r.check_term_targets(&terms, &declared);
+    r.check_term_stages(&terms, &declared);
+    let stages = r.assign_terms(&terms, &declared);
+    r.check_unused_nodes(&terms, &declared);
+    r.check_training();
+    if !r.errs.is_empty() {
+        return Err(r.errs);
+    }
+    Ok(r.plan(stages))
+}
+
+/// The state shared by the steps: the spec, the data set's facts, the node index and the
+/// problems found so far.
+struct Resolver<'a> {
+    spec: &'a ExperimentSpec,
+    errs: Vec<Diagnostic>,
+    /// Shape of one sample, without the batch dimension.
+    input_shape: Vec<usize>,
+    classes: usize,
+    /// The training split's domains (empty for data sets without domains).
+    domains: Vec<usize>,
+    /// Node id → index of its first declaration.
+    index: HashMap<&'a str, usize>,
+}
+
+/// A loss term not yet assigned to stages, with the paths its problems are reported at.
+struct Pending {
+    term: Term,
+    /// The term's target (`edges[k].to`, or the peer of a `Mutual`).
+    to_path: FieldPath,
+    /// Each source's path, in `term.from` order.
+    from_paths: Vec<FieldPath>,
+}
+
+/// A stage as declared (or the implicit `main` stage of a file without stages).
+struct Declared {
+    name: String,
+    /// Trained nodes in update order, with their paths.
+    train: Vec<(usize, FieldPath)>,
+    epochs: usize,
+    update: UpdateOrder,
+}
+
+impl Declared {
+    fn trains(&self, node: usize) -> bool {
+        self.train.iter().any(|(i, _)| *i == node)
+    }
+}
+
+impl<'a> Resolver<'a> {
+    fn new(spec: &'a ExperimentSpec) -> Self {
+        let (input_shape, classes) = spec.data.source.input_shape();
+        let domains = spec.data.source.training_domains();
+        Resolver { spec, errs: Vec::new(), input_shape, classes, domains, index: HashMap::new() }
+    }
+
+    fn root() -> FieldPath {
+        FieldPath::root()
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.errs.push(d);
+    }
+
+    /// The index of node `id`, or an error at `path` with the closest declared id.
+    fn lookup(&mut self, id: &NodeId, path: FieldPath) -> Option<usize> {
+        if let Some(&i) = self.index.get(id.as_str()) {
+            return Some(i);
+        }
+        let mut known: Vec<&str> = Vec::new();
+        for n in &self.spec.nodes {
+            if !known.contains(&n.id.as_str()) {
+                known.push(n.id.as_str());
+            }
+        }
+        let d = Diagnostic::at(path, format!("unknown node `{id}`"));
+        let d = match closest(id.as_str(), known.iter().copied()) {
+            Some(c) => d.hint(format!("did you mean `{c}`? Nodes: {}", known.join(", "))),
+            None => d.hint(format!("declared nodes: {}", known.join(", "))),
+        };
+        self.error(d);
+        None
+    }
+
+    /// Whether node `i` is the first declaration of its id (a duplicate is reported once).
+    fn is_first(&self, i: usize) -> bool {
+        self.index.get(self.spec.nodes[i].id.as_str()) == Some(&i)
+    }
+
+    /// Seeds and split limits.
+    fn check_training(&mut self) {
+        if self.spec.training.seeds.is_empty() {
+            self.error(Diagnostic::at(Self::root().field("training").field("seeds"), "at least one seed is needed").hint("e.g. `seeds: [0, 1, 2]`"));
+        }
+        if self.spec.data.train_limit == Some(0) || self.spec.data.test_limit == Some(0) {
+            self.error(Diagnostic::at(Self::root().field("data"), "a split limit of 0 leaves no samples"));
+        }
+    }
+
+    /// The plan of a spec without problems, with the stages built by [`Resolver::assign_terms`].
+    fn plan(self, stages: Vec<super::plan::PlanStage>) -> Plan {
+        let (spec, t) = (self.spec, &self.spec.training);
+        let node = |n: &NodeSpec| PlanNode {
+            id: n.id.to_string(),
+            model: n.model.clone(),
+            fixed: n.fixed(),
+            checkpoint: n.checkpoint.clone(),
+            optimizer: n.optimizer.clone().unwrap_or_else(|| t.optimizer.clone()),
+            schedule: n.schedule.clone().unwrap_or_else(|| t.schedule.clone()),
+            train_on: n.train_on.clone(),
+            backend: n.backend,
+            device: n.device,
+        };
+        Plan {
+            name: spec.name.to_string(),
+            description: spec.description.clone(),
+            data: spec.data.clone(),
+            input_shape: self.input_shape,
+            classes: self.classes,
+            nodes: spec.nodes.iter().map(node).collect(),
+            stages,
+            batch_size: t.batch_size.get(),
+            concurrency: t.concurrency,
+            seeds: t.seeds.clone(),
+            output: spec.output.clone(),
+            backend: t.backend,
+            device: t.device,
+        }
+    }
+}
+
+impl NodeSpec {
+    /// Never trained: frozen, or a recorded source.
+    fn fixed(&self) -> bool {
+        self.frozen || self.model.is_recorded()
+    }
+}

@@ -1,0 +1,95 @@
+//! The data set's own parameters and the nodes: unique ids, models that fit the data, subsets
+//! that exist, checkpoints where they make sense.
+
+use super::{Diagnostic, FieldPath, Resolver};
+use crate::config::schema::{NodeSpec, Subset};
+
+impl Resolver<'_> {
+    /// The data set's parameters (MNIST-1D's generator, Rotated MNIST's held-out domain).
+    pub(super) fn check_data(&mut self) {
+        let path = Self::root().field("data").field("source");
+        let spec = self.spec;
+        for (field, message, hint) in spec.data.source.problems() {
+            let at = field.map_or_else(|| path.clone(), |f| path.field(f));
+            let d = Diagnostic::at(at, message);
+            self.error(match hint {
+                Some(h) => d.hint(h),
+                None => d,
+            });
+        }
+    }
+
+    /// Every node, building the id index.
+    pub(super) fn check_nodes(&mut self) {
+        let spec = self.spec;
+        let nodes_path = Self::root().field("nodes");
+        if spec.nodes.is_empty() {
+            self.error(Diagnostic::at(nodes_path.clone(), "the cohort has no nodes").hint("add at least one `Node(id: ..., model: ...)`"));
+        }
+        for (i, n) in spec.nodes.iter().enumerate() {
+            let p = nodes_path.index(i);
+            if let Some(first) = self.index.insert(n.id.as_str(), i) {
+                self.index.insert(n.id.as_str(), first);
+                self.error(Diagnostic::at(p.field("id"), format!("duplicate node id `{}` (also `nodes[{first}]`)", n.id)).hint("node ids must be unique"));
+            }
+            self.check_model(n, &p.field("model"));
+            if let Some(sub) = &n.train_on {
+                self.check_subset(n, sub, &p.field("train_on"));
+            }
+            self.check_checkpoint(n, &p);
+        }
+    }
+
+    /// The model against the data's sample shape; the architecture names its own problems.
+    fn check_model(&mut self, n: &NodeSpec, path: &FieldPath) {
+        for problem in n.model.problems(&self.input_shape) {
+            let at = if problem.field.is_empty() { path.clone() } else { path.field(problem.field) };
+            let d = Diagnostic::at(at, problem.message);
+            self.error(match problem.hint {
+                Some(h) => d.hint(h),
+                None => d,
+            });
+        }
+    }
+
+    /// `train_on`: classes and domains that exist, and at least one class left.
+    fn check_subset(&mut self, n: &NodeSpec, sub: &Subset, q: &FieldPath) {
+        let classes = self.classes;
+        for (field, list) in [("classes", &sub.classes), ("exclude_classes", &sub.exclude_classes)] {
+            if let Some(bad) = list.iter().find(|&&c| c >= classes) {
+                self.error(
+                    Diagnostic::at(q.field(field), format!("class {bad} does not exist: the data set has classes 0..={}", classes - 1))
+                        .hint("classes are numbered from 0, e.g. `exclude_classes: [3]` drops the digit 3"),
+                );
+            }
+        }
+        for &d in &sub.domains {
+            if self.domains.is_empty() {
+                self.error(Diagnostic::at(q.field("domains"), "this data set has no domains").hint("domains exist in `RotatedMnist(...)`"));
+                break;
+            } else if !self.domains.contains(&d) {
+                let hint = format!("the training domains are {:?} (the test domain is held out)", self.domains);
+                self.error(Diagnostic::at(q.field("domains"), format!("domain {d} is not a training domain")).hint(hint));
+            }
+        }
+        if (0..classes).all(|c| !(sub.classes.is_empty() || sub.classes.contains(&c)) || sub.exclude_classes.contains(&c)) {
+            self.error(
+                Diagnostic::at(q.clone(), format!("node `{}` would train on no class at all", n.id)).hint("`classes` keeps, `exclude_classes` drops; leave one class at least"),
+            );
+        }
+    }
+
+    /// A recorded source has no weights to load; a frozen network needs some.
+    fn check_checkpoint(&mut self, n: &NodeSpec, p: &FieldPath) {
+        let recorded = n.model.is_recorded();
+        if recorded && n.checkpoint.is_some() {
+            self.error(Diagnostic::at(p.field("checkpoint"), format!("node `{}` is `Recorded`: it has outputs, not weights", n.id)).hint("remove `checkpoint`"));
+        }
+        if n.frozen && n.checkpoint.is_none() && !recorded {
+            self.error(
+                Diagnostic::at(p.field("frozen"), format!("frozen node `{}` has no checkpoint: it would stay at random weights", n.id))
+                    .hint("add `checkpoint: \"path/to/node.bpk\"`, or train it in an earlier stage instead of freezing it"),
+            );
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Stages: which nodes each one trains, which terms act in it, and whether every source of a
+//! term is available when the stage runs (trained with it, trained earlier, or loaded).
+
+use std::collections::HashMap;
+
+use super::{Declared, Diagnostic, FieldPath, Pending, Resolver, closest};
+use crate::config::plan::PlanStage;
+use crate::config::schema::{LossSpec, StageSpec};
+
+impl Resolver<'_> {
+    /// The declared stages; without `stages:`, one stage `main` training every non-frozen node
+    /// that receives a loss term (a node that only serves as a source keeps its checkpoint).
+    pub(super) fn declare_stages(&mut self, terms: &[Pending]) -> Vec<Declared> {
+        let spec = self.spec;
+        let t = &spec.training;
+        if spec.stages.is_empty() {
+            let train = (0..spec.nodes.len())
+                // a duplicate id is reported once
+                .filter(|&i| !spec.nodes[i].fixed() && self.is_first(i) && terms.iter().any(|p| p.term.to == i))
+                .map(|i| (i, Self::root().field("nodes").index(i)))
+                .collect();
+            return vec![Declared { name: "main".into(), train, epochs: t.epochs.get(), update: t.update }];
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        spec.stages
+            .iter()
+            .enumerate()
+            .map(|(s, st)| {
+                let p = Self::root().field("stages").index(s);
+                if let Some(first) = seen.insert(st.name.as_str(), s) {
+                    self.error(Diagnostic::at(p.field("name"), format!("duplicate stage name `{}` (also `stages[{first}]`)", st.name)));
+                }
+                self.declare_stage(st, &p)
+            })
+            .collect()
+    }
+
+    /// One declared stage: at least one node, each trainable and listed once.
+    fn declare_stage(&mut self, st: &StageSpec, p: &FieldPath) -> Declared {
+        let spec = self.spec;
+        if st.train.is_empty() {
+            self.error(Diagnostic::at(p.field("train"), "a stage must train at least one node"));
+        }
+        let mut train: Vec<(usize, FieldPath)> = Vec::new();
+        for (k, id) in st.train.iter().enumerate() {
+            let q = p.field("train").index(k);
+            let Some(i) = self.lookup(id, q.clone()) else { continue };
+            if spec.nodes[i].fixed() {
+                let what = if spec.nodes[i].frozen { "is frozen" } else { "is a recorded source" };
+                self.error(Diagnostic::at(q, format!("node `{id}` {what} and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
+            } else if train.iter().any(|(j, _)| *j == i) {
+                self.error(Diagnostic::at(q, format!("node `{id}` is listed twice")));
+            } else {
+                train.push((i, q));
+            }
+        }
+        let t = &spec.training;
+        Declared { name: st.name.to_string(), train, epochs: st.epochs.map_or(t.epochs.get(), |e| e.get()), update: st.update.unwrap_or(t.update) }
+    }
+
+    /// Every term lands in a stage where its target trains.
+    pub(super) fn check_term_targets(&mut self, terms: &[Pending], declared: &[Declared]) {
+        for p in terms {
+            if declared.iter().any(|d| d.trains(p.term.to)) {
+                continue;
+            }
+            let n = &self.spec.nodes[p.term.to];
+            let why = if n.model.is_recorded() {
+                "is a recorded source"
+            } else if n.frozen {
+                "is frozen"
+            } else {
+                "is not trained in any stage"
+            };
+            self.error(
+                Diagnostic::at(p.to_path.clone(), format!("this loss goes to node `{}`, which {why}", n.id))
+                    .hint("a loss term only acts on a node that trains; add the node to a stage's `train` list"),
+            );
+        }
+    }
+
+    /// An edge's `stages:` names stages in which its target trains.
+    pub(super) fn check_term_stages(&mut self, terms: &[Pending], declared: &[Declared]) {
+        for p in terms {
+            for (k, st) in p.term.stages.iter().enumerate() {
+                let path = p.to_path.parent().field("stages").index(k);
+                match declared.iter().find(|d| &d.name == st) {
+                    None => {
+                        let names: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
+                        let hint = match closest(st, names.iter().copied()) {
+                            Some(c) => format!("did you mean `{c}`? The stages are: {}", names.join(", ")),
+                            None => format!("the stages are: {}", names.join(", ")),
+                        };
+                        self.error(Diagnostic::at(path, format!("no stage `{st}`")).hint(hint));
+                    }
+                    Some(d) if !d.trains(p.term.to) => self.error(
+                        Diagnostic::at(path, format!("node `{}` does not train in stage `{st}`", self.spec.nodes[p.term.to].id))
+                            .hint("list only stages whose `train` includes the edge's `to`"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// The plan's stages: each trained node's terms (at least one), with their sources checked.
+    pub(super) fn assign_terms(&mut self, terms: &[Pending], declared: &[Declared]) -> Vec<PlanStage> {
+        let mut stages = Vec::new();
+        for (s, d) in declared.iter().enumerate() {
+            let mut stage_terms = Vec::new();
+            for (node, npath) in &d.train {
+                let mine: Vec<&Pending> = terms.iter().filter(|p| p.term.to == *node && (p.term.stages.is_empty() || p.term.stages.contains(&d.name))).collect();
+                if mine.is_empty() {
+                    let id = &self.spec.nodes[*node].id;
+                    self.error(
+                        Diagnostic::at(npath.clone(), format!("node `{id}` trains in stage `{}` but no edge gives it a loss", d.name))
+                            .hint(format!("add `Edge(to: \"{id}\", loss: CrossEntropy)`")),
+                    );
+                }
+                for p in mine {
+                    self.check_sources(p, s, declared);
+                    stage_terms.push(p.term.clone());
+                }
+            }
+            stages.push(PlanStage { name: d.name.clone(), train: d.train.iter().map(|(i, _)| *i).collect(), epochs: d.epochs, update: d.update, terms: stage_terms });
+        }
+        stages
+    }
+
+    /// Every source of term `p` in stage `s` has outputs for what the target trains on: it
+    /// trains in the stage on the same samples, was trained earlier, or is loaded.
+    fn check_sources(&mut self, p: &Pending, s: usize, declared: &[Declared]) {
+        let spec = self.spec;
+        let d = &declared[s];
+        let (node, name) = (p.term.to, &d.name);
+        for (&src, spath) in p.term.from.iter().zip(&p.from_paths) {
+            let in_stage = d.trains(src);
+            let (src_node, to_node) = (&spec.nodes[src], &spec.nodes[node]);
+            // a source trained on a subset in this stage only has outputs on that subset
+            if in_stage && p.term.loss != LossSpec::Lfme && src_node.train_on.is_some() && src_node.train_on != to_node.train_on {
+                self.error(
+                    Diagnostic::at(
+                        spath.clone(),
+                        format!("`{}` trains only on a subset in stage `{name}`, so its outputs do not cover every sample `{}` trains on", src_node.id, to_node.id),
+                    )
+                    .hint("give both nodes the same `train_on`, or train the source in an earlier stage"),
+                );
+            }
+            let loaded = src_node.checkpoint.is_some() || src_node.model.is_recorded();
+            let trained_at: Vec<usize> = (0..declared.len()).filter(|&k| declared[k].trains(src)).collect();
+            if in_stage || loaded || trained_at.iter().any(|&k| k < s) {
+                continue;
+            }
+            let src_id = &src_node.id;
+            let diagnostic = match trained_at.iter().find(|&&k| k > s) {
+                Some(&later) => Diagnostic::at(
+                    spath.clone(),
+                    format!("stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is only trained later, in stage `{}`", declared[later].name),
+                )
+                .hint(format!("move the stage that trains `{src_id}` before `{name}`, or train both in the same stage")),
+                None => Diagnostic::at(spath.clone(), format!("stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is never trained and has no checkpoint"))
+                    .hint(format!("train `{src_id}` in an earlier stage, or give it `checkpoint: \"...\"`")),
+            };
+            self.error(diagnostic);
+        }
+    }
+
+    /// Nodes nobody trains, loads or uses.
+    pub(super) fn check_unused_nodes(&mut self, terms: &[Pending], declared: &[Declared]) {
+        let spec = self.spec;
+        for (i, n) in spec.nodes.iter().enumerate() {
+            let used = terms.iter().any(|p| p.term.from.contains(&i) || p.term.to == i);
+            let trained = declared.iter().any(|d| d.trains(i));
+            if self.is_first(i) && !n.fixed() && n.checkpoint.is_none() && !trained && !used {
+                self.error(
+                    Diagnostic::at(Self::root().field("nodes").index(i).field("id"), format!("node `{}` is never trained, loaded or used", n.id))
+                        .hint("add it to a stage's `train` list, or remove it"),
+                );
+            }
+        }
+    }
+}

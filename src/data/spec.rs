@@ -1,0 +1,132 @@
+//! The data part of an experiment file (`data: Data(...)`): which data set, the split and the
+//! input scaling. Plain serde types checked while parsing, like the rest of the schema
+//! (`crate::config::schema`), but owned here so that data sets depend on nothing in `config`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::mnist1d::Mnist1dParams;
+use crate::values::Fraction;
+
+/// Data set and split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Data")]
+pub struct DataSpec {
+    /// Which data set.
+    pub source: DataSource,
+    /// Fraction of the training split held out as a validation split (seeded by the run's seed).
+    #[serde(default = "zero_fraction")]
+    pub validation: Fraction,
+    /// Use only the first N training samples (after the seeded hold-out); for quick trials.
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test samples.
+    #[serde(default)]
+    pub test_limit: Option<usize>,
+    /// Random shifts of each training input by up to this many pixels (positions for 1-D data),
+    /// zero-filled, redrawn every epoch (Hinton et al. 2015 used 2 on MNIST). 0 = off.
+    #[serde(default)]
+    pub jitter: usize,
+    /// How inputs are scaled.
+    #[serde(default)]
+    pub normalize: Normalization,
+}
+
+pub(crate) fn zero_fraction() -> Fraction {
+    Fraction::new(0.0).expect("0 is a fraction")
+}
+
+/// The data sets cohort knows. Nothing is downloaded at run time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum DataSource {
+    /// MNIST-1D generated in-process (4000 train / 1000 test × 40 by default).
+    Mnist1d(Mnist1dParams),
+    /// MNIST from the IDX files fetched by `cohort data fetch mnist` (60000 / 10000 × 1×28×28).
+    Mnist(FolderSpec),
+    /// CIFAR-10 binary version (`data_batch_{1..5}.bin`, `test_batch.bin`; 50000 / 10000 × 3×32×32).
+    Cifar10(FolderSpec),
+    /// Rotated MNIST, DomainBed protocol, built from the fetched MNIST files: six domains rotated
+    /// 0, 15, …, 75°; `test_domain` is held out as the test split, the other five train (each
+    /// sample tagged with its domain, for `train_on: Subset(domains: …)` and `Lfme`).
+    RotatedMnist(RotatedSpec),
+}
+
+/// Rotated MNIST's split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Rotated")]
+pub struct RotatedSpec {
+    /// Held-out domain, 0..=5 (angle 15·d degrees).
+    pub test_domain: usize,
+    /// Seed of the shuffle that deals the 70 000 images into domains (fixed across runs, so
+    /// every seed of an experiment sees the same domains).
+    #[serde(default)]
+    pub shuffle_seed: u32,
+    /// Folder of the MNIST IDX files; default `<data root>/mnist`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Where a file-based data set lives.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Folder")]
+pub struct FolderSpec {
+    /// Folder holding the files; default `<data root>/<dataset>` where the data root is
+    /// `--data-dir`, else `$COHORT_DATA`, else `data/`.
+    pub dir: Option<PathBuf>,
+}
+
+/// Input scaling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Normalization {
+    /// Per channel: subtract the training split's mean, divide by its std (MNIST-1D is already
+    /// standardised by its generator, so this leaves it unchanged up to rounding).
+    #[default]
+    Standardize,
+    /// Pixels in [0, 1] (bytes / 255); MNIST-1D values as generated.
+    UnitRange,
+}
+
+impl DataSource {
+    /// Shape of one input sample and number of classes.
+    pub fn input_shape(&self) -> (Vec<usize>, usize) {
+        match self {
+            DataSource::Mnist1d(p) => (vec![p.final_seq_length], 10),
+            DataSource::Mnist(_) => (vec![1, 28, 28], 10),
+            DataSource::Cifar10(_) => (vec![3, 32, 32], 10),
+            DataSource::RotatedMnist(_) => (vec![1, 28, 28], 10),
+        }
+    }
+
+    /// The domains of the training split (empty for data sets without domains).
+    pub fn training_domains(&self) -> Vec<usize> {
+        match self {
+            DataSource::RotatedMnist(r) => (0..super::rotated::DOMAINS).filter(|&d| d != r.test_domain).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What is wrong with the data set's own parameters, as (field below `source`, message,
+    /// hint); empty when they are valid.
+    pub fn problems(&self) -> Vec<(Option<&'static str>, String, Option<String>)> {
+        match self {
+            DataSource::Mnist1d(p) => p.check().err().map(|m| (None, m, None)).into_iter().collect(),
+            DataSource::RotatedMnist(r) if r.test_domain >= super::rotated::DOMAINS => vec![(
+                Some("test_domain"),
+                format!("Rotated MNIST has domains 0..={}, not {}", super::rotated::DOMAINS - 1, r.test_domain),
+                Some("domain d is rotated by 15·d degrees; e.g. `test_domain: 5` holds out 75°".to_string()),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// One line for `cohort check --plan`, e.g. `MNIST (IDX files)`.
+    pub fn label(&self) -> String {
+        match self {
+            DataSource::Mnist1d(p) => format!("MNIST-1D (generated, {} samples, seed {})", p.num_samples, p.seed),
+            DataSource::Mnist(_) => "MNIST (IDX files)".to_string(),
+            DataSource::Cifar10(_) => "CIFAR-10 (binary files)".to_string(),
+            DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", super::rotated::angle(r.test_domain)),
+        }
+    }
+}

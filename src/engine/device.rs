@@ -1,0 +1,101 @@
+//! Where nodes compute: the backend and device of a run and of each node.
+
+use burn::tensor::Device;
+
+use super::EngineError;
+use crate::config::{BackendChoice, Plan};
+
+/// The default backend of this binary (the first compiled-in of flex, ndarray, tch, cuda) and
+/// its name.
+pub fn backend_device() -> (Device, String) {
+    device_for(BackendChoice::Auto, 0).expect("a backend is compiled in")
+}
+
+/// The device of `choice` (GPU index `index`) and its name, or an error naming the cargo
+/// feature that compiles it in.
+#[allow(deprecated, unreachable_code, unused_variables)] // burn marks tch/ndarray deprecated; unused arms depend on features
+pub fn device_for(choice: BackendChoice, index: usize) -> Result<(Device, String), EngineError> {
+    use BackendChoice as B;
+    let missing = |backend: &'static str| EngineError::BackendMissing { backend };
+    let cpu = |backend: &'static str| -> Result<(), EngineError> { if index == 0 { Ok(()) } else { Err(EngineError::NoSuchDevice { index, backend }) } };
+    match choice {
+        B::Auto => {
+            #[cfg(feature = "flex")]
+            return device_for(B::Flex, index);
+            #[cfg(feature = "ndarray")]
+            return device_for(B::Ndarray, index);
+            #[cfg(feature = "tch")]
+            return device_for(B::Tch, index);
+            #[cfg(feature = "cuda")]
+            return device_for(B::Cuda, index);
+            Err(missing("flex"))
+        }
+        B::Flex => {
+            #[cfg(feature = "flex")]
+            return cpu("flex").map(|_| (Device::flex(), "flex".into()));
+            Err(missing("flex"))
+        }
+        B::Ndarray => {
+            #[cfg(feature = "ndarray")]
+            return cpu("ndarray").map(|_| (Device::ndarray(), "ndarray".into()));
+            Err(missing("ndarray"))
+        }
+        B::Tch => {
+            #[cfg(feature = "tch")]
+            return cpu("tch").map(|_| (Device::libtorch(), "tch (LibTorch CPU)".into()));
+            Err(missing("tch"))
+        }
+        B::Cuda => {
+            #[cfg(feature = "cuda")]
+            return Ok((Device::cuda(index), format!("cuda:{index}")));
+            Err(missing("cuda"))
+        }
+    }
+}
+
+/// Where a node computes: its device without autodiff (evaluation, fixed sources) and with it
+/// (training).
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Eval-mode device.
+    pub plain: Device,
+    /// The same device with autodiff.
+    pub train: Device,
+    /// Backend and device, as the manifest records them.
+    pub name: String,
+}
+
+impl Placement {
+    pub(crate) fn of(plain: Device, name: String) -> Self {
+        Placement { train: plain.clone().autodiff(), plain, name }
+    }
+}
+
+/// Every node's placement: its own `backend`/`device`, else the plan's (after `--backend` /
+/// `--device`). An error names the node whose backend is not compiled in or whose device does
+/// not exist.
+pub fn placements(plan: &Plan) -> Result<Vec<Placement>, EngineError> {
+    (0..plan.nodes.len())
+        .map(|n| {
+            let (backend, device) = plan.placement(n);
+            let node = &plan.nodes[n];
+            match device_for(backend, device) {
+                Ok((plain, name)) => Ok(Placement::of(plain, name)),
+                Err(e) if node.backend.is_some() || node.device.is_some() => Err(EngineError::NodePlacement { node: node.id.clone(), source: Box::new(e) }),
+                Err(e) => Err(e),
+            }
+        })
+        .collect()
+}
+
+/// The run's backend as the manifest records it: the plan's device, then every node placed
+/// elsewhere, e.g. `flex, node `b`: ndarray`.
+pub fn describe(plan: &Plan, run: &Placement, places: &[Placement]) -> String {
+    let mut name = run.name.clone();
+    for (node, place) in plan.nodes.iter().zip(places) {
+        if place.train != run.train {
+            name.push_str(&format!(", node `{}`: {}", node.id, place.name));
+        }
+    }
+    name
+}

@@ -1,0 +1,88 @@
+//! What can stop the engine before or while it trains (besides bad data and result files,
+//! which have their own errors).
+
+use std::path::PathBuf;
+
+/// A run that cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The binary was built without the backend asked for.
+    #[error("this binary was built without the `{backend}` backend: rebuild with `cargo build --release --features {backend}` (README, \"Backends\")")]
+    BackendMissing {
+        /// The cargo feature (and backend) name.
+        backend: &'static str,
+    },
+    /// A device index the backend does not have.
+    #[error("device {index}: {backend} computes on the CPU, which is device 0; GPU indices need `backend: Cuda`")]
+    NoSuchDevice {
+        /// The index asked for.
+        index: usize,
+        /// The backend.
+        backend: &'static str,
+    },
+    /// A node's own placement cannot be had.
+    #[error("node `{node}`: {source}")]
+    NodePlacement {
+        /// The node.
+        node: String,
+        /// Why.
+        source: Box<EngineError>,
+    },
+    /// The run folder already holds a complete run.
+    #[error("{} already holds a complete run; pass --overwrite to replace it, or rename the experiment", dir.display())]
+    AlreadyComplete {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// The run folder holds an interrupted run and neither `--resume` nor `--overwrite` was given.
+    #[error("{} holds an interrupted run; pass --resume to continue it from its last complete epoch, or --overwrite to start over", dir.display())]
+    Interrupted {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// `--resume` of a run started from another version of the experiment file.
+    #[error("{} was started from a different version of the experiment file; pass --overwrite to start over", dir.display())]
+    ExperimentChanged {
+        /// The run folder.
+        dir: PathBuf,
+    },
+    /// A node's initial checkpoint (`checkpoint:` in the file) cannot be loaded.
+    #[error(
+        "node `{node}`: cannot load checkpoint {}: {problem}. Checkpoints are written by `cohort run` as results/<experiment>/seed-<seed>/checkpoints/<node>.bpk for the same architecture",
+        path.display()
+    )]
+    InitialCheckpoint {
+        /// The node.
+        node: String,
+        /// The file.
+        path: PathBuf,
+        /// burn's message.
+        problem: String,
+    },
+    /// A checkpoint or state file written by a run cannot be loaded.
+    #[error("{}: cannot load it: {problem}", path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// burn's or serde's message.
+        problem: String,
+    },
+    /// A network or optimiser state cannot be serialised (burn's record writer failed).
+    #[error("{}: cannot serialise: {problem}", path.display())]
+    Serialise {
+        /// The file it was meant for.
+        path: PathBuf,
+        /// burn's message.
+        problem: String,
+    },
+    /// A recorded source's file does not fit this experiment.
+    #[error("node `{node}`: {}: {problem}", path.display())]
+    Recorded {
+        /// The recorded node.
+        node: String,
+        /// Its file.
+        path: PathBuf,
+        /// What does not fit, and how to fix it.
+        problem: String,
+    },
+}

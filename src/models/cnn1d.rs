@@ -1,0 +1,127 @@
+//! 1-D CNN for sequences (the MNIST-1D paper's CNN: three blocks of 25 channels, kernel 5).
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
+use burn::tensor::{Device, Tensor, activation::relu};
+use serde::{Deserialize, Serialize};
+
+use super::tap::{Tap, Taps};
+use super::{Architecture, Network, SpecProblem, widths};
+use crate::kernels;
+use crate::values::Width;
+
+/// `Cnn1d(channels: [25, 25, 25], kernel: 5)`: per block a convolution (odd `kernel`, same
+/// padding, stride 1 in the first block and 2 after) → ReLU, then a linear classifier on the
+/// flattened maps. Taps: `block1`, `block2`, … (`[C, L]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Cnn1d")]
+pub struct Cnn1dSpec {
+    /// Channels of each block, e.g. `[25, 25, 25]` (the MNIST-1D paper's CNN).
+    pub channels: Vec<Width>,
+    /// Kernel size (odd).
+    #[serde(default = "default_kernel")]
+    pub kernel: Width,
+}
+
+fn default_kernel() -> Width {
+    Width::new(5).expect("valid")
+}
+
+/// Name of the tap after block `i` (from 1).
+fn tap(i: usize) -> String {
+    format!("block{i}")
+}
+
+/// Stride of block `i` (from 0): 1 for the first, 2 after.
+fn stride(i: usize) -> usize {
+    if i == 0 { 1 } else { 2 }
+}
+
+/// Length after a same-padded convolution of odd kernel `k` with `stride` on `len` positions.
+fn out_len(len: usize, k: usize, stride: usize) -> usize {
+    (len + 2 * (k / 2) - k) / stride + 1
+}
+
+impl Cnn1dSpec {
+    /// `(channels, length)` after each block, for inputs of `len` positions.
+    fn geometry(&self, len: usize) -> Vec<(usize, usize)> {
+        let k = self.kernel.get();
+        let mut len = len;
+        self.channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                len = out_len(len, k, stride(i));
+                (c.get(), len)
+            })
+            .collect()
+    }
+}
+
+impl Architecture for Cnn1dSpec {
+    fn input_rank(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+        let mut v = Vec::new();
+        if self.channels.is_empty() {
+            v.push(SpecProblem::at("channels", "a CNN needs at least one block").hint("e.g. `channels: [32, 64]`"));
+        }
+        if self.kernel.get() % 2 == 0 {
+            v.push(SpecProblem::at("kernel", format!("kernel must be odd (for same padding), got {}", self.kernel)));
+        }
+        v
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let len = shape.iter().product();
+        self.geometry(len).into_iter().enumerate().map(|(i, (c, l))| (tap(i + 1), vec![c, l])).collect()
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let k = self.kernel.get();
+        let length = shape.iter().product();
+        let mut cin = 1;
+        let blocks = self
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let conv = Conv1dConfig::new(cin, c.get(), k).with_stride(stride(i)).with_padding(PaddingConfig1d::Explicit(k / 2, k / 2)).init(device);
+                cin = c.get();
+                conv
+            })
+            .collect();
+        let (c, len) = self.geometry(length).last().copied().unwrap_or((1, length));
+        Network::Cnn1d(Cnn1d { blocks, out: LinearConfig::new(c * len, classes).init(device), length })
+    }
+}
+
+impl fmt::Display for Cnn1dSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cnn1d(channels {}, kernel {})", widths(&self.channels), self.kernel)
+    }
+}
+
+/// 1-D CNN: (Conv1d → ReLU)*, flatten, Linear.
+#[derive(Module, Debug)]
+pub struct Cnn1d {
+    blocks: Vec<Conv1d>,
+    out: Linear,
+    length: usize,
+}
+
+impl Cnn1d {
+    /// Logits `[B, classes]` of a flat batch `[B, L]` (one channel); tap `block{i}` is
+    /// `[B, C_i, L_i]` with `L_i` from the block strides.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let mut h: Tensor<3> = x.reshape([b, 1, self.length]);
+        for (i, c) in self.blocks.iter().enumerate() {
+            h = relu(c.forward(h));
+            taps.put(tap(i + 1), || Tap::Seq(h.clone()));
+        }
+        kernels::linear(&self.out, h.flatten(1, 2))
+    }
+}

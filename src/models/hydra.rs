@@ -1,0 +1,121 @@
+//! Hydra (Tran et al. 2020) and ONE's gated multi-branch network (Lan et al. 2018): one shared
+//! body, several light heads.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, activation::relu};
+use serde::{Deserialize, Serialize};
+
+use super::tap::{Tap, Taps};
+use super::{Architecture, Network, SpecProblem, widths};
+use crate::kernels;
+use crate::values::Width;
+
+/// `Hydra(body: [512, 512], heads: 4)`: one shared fully connected body and `heads` light heads
+/// (Linear → ReLU → Linear each). The node's output is the head mean, `log((1/M) Σ_m
+/// softmax(h_m))`; an edge with `head: m` trains head m alone (e.g. from ensemble member m).
+/// Taps: `hidden1`, … of the body; the heads' logits are [`head_tap`]s, read by the engine for
+/// `head: m` terms, not listed as features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Hydra")]
+pub struct HydraSpec {
+    /// Widths of the shared body, e.g. `[512, 512]`.
+    pub body: Vec<Width>,
+    /// Number of heads M.
+    pub heads: Width,
+    /// Hidden width of each head.
+    #[serde(default = "default_head_hidden")]
+    pub head_hidden: Width,
+    /// ONE (Lan et al. 2018): a gate (Linear on the body's features → softmax over heads)
+    /// weights the heads' logits, and the node's output is the gated ensemble `Σ_m g_m·h_m`
+    /// instead of the head mean.
+    #[serde(default)]
+    pub gate: bool,
+}
+
+fn default_head_hidden() -> Width {
+    Width::new(64).expect("valid")
+}
+
+/// Name of the tap after body layer `i` (from 1).
+fn tap(i: usize) -> String {
+    format!("hidden{i}")
+}
+
+/// Name of head `m`'s logits (from 1): the tap a `head: m` term trains, and the suffix of the
+/// head's rows in `metrics.csv` (`<node>.head<m>`).
+pub fn head_tap(m: usize) -> String {
+    format!("head{m}")
+}
+
+impl Architecture for HydraSpec {
+    fn input_rank(&self) -> Option<usize> {
+        None
+    }
+    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+        Vec::new()
+    }
+    fn taps(&self, _shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        self.body.iter().enumerate().map(|(i, w)| (tap(i + 1), vec![w.get()])).collect()
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let mut layers = Vec::new();
+        let mut width = shape.iter().product();
+        for w in &self.body {
+            layers.push(LinearConfig::new(width, w.get()).init(device));
+            width = w.get();
+        }
+        let hidden = self.head_hidden.get();
+        let heads: Vec<HydraHead> = (0..self.heads.get())
+            .map(|_| HydraHead { hidden: LinearConfig::new(width, hidden).init(device), out: LinearConfig::new(hidden, classes).init(device) })
+            .collect();
+        let gate = self.gate.then(|| LinearConfig::new(width, heads.len()).init(device));
+        Network::Hydra(Hydra { body: layers, heads, gate })
+    }
+    fn heads(&self) -> usize {
+        self.heads.get()
+    }
+}
+
+impl fmt::Display for HydraSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hydra(body {}, {} heads of {}{})", widths(&self.body), self.heads, self.head_hidden, if self.gate { ", gated" } else { "" })
+    }
+}
+
+/// One light head of a [`Hydra`]: Linear → ReLU → Linear.
+#[derive(Module, Debug)]
+pub struct HydraHead {
+    hidden: Linear,
+    out: Linear,
+}
+
+/// A shared fully connected body (Linear → ReLU)* and M heads, optionally gated.
+#[derive(Module, Debug)]
+pub struct Hydra {
+    body: Vec<Linear>,
+    heads: Vec<HydraHead>,
+    gate: Option<Linear>,
+}
+
+impl Hydra {
+    /// Log-probabilities `[B, classes]` of the head mean (or the gated ensemble's logits) of a
+    /// flat batch `[B, D]`; taps `hidden{i}` are `[B, width_i]`, `head{m}` `[B, classes]`.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let mut h = x;
+        for (i, l) in self.body.iter().enumerate() {
+            h = relu(kernels::linear(l, h));
+            taps.put(tap(i + 1), || Tap::Flat(h.clone()));
+        }
+        let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| kernels::linear(&head.out, relu(kernels::linear(&head.hidden, h.clone())))).collect();
+        for (m, o) in outs.iter().enumerate() {
+            taps.put(head_tap(m + 1), || Tap::Flat(o.clone()));
+        }
+        match &self.gate {
+            Some(gate) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(kernels::linear(gate, h), 1)),
+            None => crate::distill::head_mean_log_probs(&outs),
+        }
+    }
+}

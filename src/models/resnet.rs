@@ -1,0 +1,176 @@
+//! Small CIFAR-style ResNet (He et al. 2016, §4.2): a 3×3 stem, stages of basic blocks, global
+//! average pooling.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, activation::relu};
+use serde::{Deserialize, Serialize};
+
+use super::conv::first_conv;
+use super::tap::{Tap, Taps};
+use super::{Architecture, Network, SpecProblem, widths};
+use crate::kernels;
+use crate::values::Width;
+
+/// `ResNet(blocks: [3, 3, 3], widths: [16, 32, 64])` (ResNet-20): a stem conv, then stages of
+/// `blocks` basic blocks with `widths` channels (the first block of every stage after the first
+/// has stride 2), global average pool, linear. Taps: `stage1`, `stage2`, … (`[C, H, W]`) and
+/// `pool` (`[C]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ResNet")]
+pub struct ResNetSpec {
+    /// Basic blocks per stage, e.g. `[3, 3, 3]` (ResNet-20).
+    pub blocks: Vec<Width>,
+    /// Channels per stage, e.g. `[16, 32, 64]`.
+    pub widths: Vec<Width>,
+}
+
+/// Name of the tap after stage `i` (from 1).
+fn tap(i: usize) -> String {
+    format!("stage{i}")
+}
+
+/// Name of the tap of the pooled features.
+const POOL: &str = "pool";
+
+impl ResNetSpec {
+    /// `[C, H, W]` after each stage for inputs of `shape` `[C, H, W]` (stride 2, padding 1 halves
+    /// H and W rounding up).
+    fn geometry(&self, shape: &[usize]) -> Vec<[usize; 3]> {
+        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+        self.widths
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i > 0 {
+                    h = h.div_ceil(2);
+                    w = w.div_ceil(2);
+                }
+                [c.get(), h, w]
+            })
+            .collect()
+    }
+}
+
+impl Architecture for ResNetSpec {
+    fn input_rank(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+        if self.blocks.len() != self.widths.len() || self.blocks.is_empty() {
+            let msg = format!("`blocks` has {} stages but `widths` has {}", self.blocks.len(), self.widths.len());
+            return vec![SpecProblem::at("widths", msg).hint("give one width per stage, e.g. `blocks: [3, 3, 3], widths: [16, 32, 64]`")];
+        }
+        Vec::new()
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let mut v: Vec<(String, Vec<usize>)> = self.geometry(shape).into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())).collect();
+        v.push((POOL.into(), vec![self.widths.last().map_or(0, |w| w.get())]));
+        v
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let w0 = self.widths[0].get();
+        let stem = Conv2dConfig::new([shape[0], w0], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
+        let mut cin = w0;
+        let stages = self
+            .blocks
+            .iter()
+            .zip(&self.widths)
+            .enumerate()
+            .map(|(s, (n, w))| {
+                (0..n.get())
+                    .map(|k| {
+                        let stride = if s > 0 && k == 0 { 2 } else { 1 };
+                        let b = BasicBlock::new(cin, w.get(), stride, device);
+                        cin = w.get();
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        Network::ResNet(ResNet {
+            stem,
+            stem_bn: BatchNormConfig::new(w0).init(device),
+            stages,
+            out: LinearConfig::new(cin, classes).init(device),
+            shape: [shape[0], shape[1], shape[2]],
+        })
+    }
+}
+
+impl fmt::Display for ResNetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResNet(blocks {}, widths {})", widths(&self.blocks), widths(&self.widths))
+    }
+}
+
+/// ResNet basic block: conv3×3 → BN → ReLU → conv3×3 → BN, plus the (projected) input, ReLU.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    project: Option<Conv2d>,
+    project_bn: Option<BatchNorm>,
+}
+
+impl BasicBlock {
+    fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
+        let conv = |i, o, s| Conv2dConfig::new([i, o], [3, 3]).with_stride([s, s]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
+        let needs_projection = stride != 1 || cin != cout;
+        Self {
+            conv1: conv(cin, cout, stride),
+            bn1: BatchNormConfig::new(cout).init(device),
+            conv2: conv(cout, cout, 1),
+            bn2: BatchNormConfig::new(cout).init(device),
+            project: needs_projection.then(|| Conv2dConfig::new([cin, cout], [1, 1]).with_stride([stride, stride]).with_bias(false).init(device)),
+            project_bn: needs_projection.then(|| BatchNormConfig::new(cout).init(device)),
+        }
+    }
+
+    /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let h = self.bn2.forward(self.conv2.forward(h));
+        let skip = match (&self.project, &self.project_bn) {
+            (Some(p), Some(bn)) => bn.forward(p.forward(x)),
+            _ => x,
+        };
+        relu(h + skip)
+    }
+}
+
+/// Small CIFAR-style ResNet: conv3×3 stem → BN → ReLU, stages of basic blocks, global average
+/// pool, Linear.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    stem: Conv2d,
+    stem_bn: BatchNorm,
+    stages: Vec<Vec<BasicBlock>>,
+    out: Linear,
+    shape: [usize; 3],
+}
+
+impl ResNet {
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is `[B, C_i, H_i, W_i]`
+    /// (halved, rounding up, from the second stage on), `pool` is `[B, C_last]`.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h = relu(self.stem_bn.forward(first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
+        for (i, stage) in self.stages.iter().enumerate() {
+            for block in stage {
+                h = block.forward(h);
+            }
+            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+        }
+        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
+        kernels::linear(&self.out, pooled)
+    }
+}
