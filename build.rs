@@ -3,9 +3,7 @@
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    if std::env::var_os("CARGO_FEATURE_TCH").is_some() {
-        if let Ok(lt) = std::env::var("LIBTORCH") {
-            println!("cargo:rustc-link-arg=-Wl,-rpath,{lt}/lib");
-        }
+    if let (Some(_), Ok(lt)) = (std::env::var_os("CARGO_FEATURE_TCH"), std::env::var("LIBTORCH")) {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{lt}/lib");
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo bench --bench kernels`: cohort's own flex kernels (src/kernels.rs) against burn's ops
+//! `cargo bench --bench kernels`: cohort's own flex kernels (src/kernels/) against burn's ops
 //! for the same computation, at the small CNN's shapes (batch 128) and the MLP's parameters:
 //! `ours` vs `burn` per layer, forward + backward (the layer's input requires a gradient, as
 //! between layers): the CNN's convolutions and ReLU + max-pools, the MLP 784-1200-1200-10's
@@ -8,8 +8,8 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
 use cohort::kernels;

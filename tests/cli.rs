@@ -4,11 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn cohort(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cohort"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_cohort")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -297,7 +293,7 @@ fn eval_counts_errors_and_applies_logit_offsets() {
         (vec!["eval", r, "--node", "a", "--logit-bias", "10=1"], "--logit-bias 10=1"),
         (vec!["eval", r, "--node", "a", "--logit-bias", "3=inf"], "--logit-bias 3=inf"),
         (vec!["eval", r, "--node", "nope"], "no node `nope`"),
-        (vec!["export-logits", r, "--node", "a", "--out", "x.json", "--temperature", "-1"], "--temperature -1"),
+        (vec!["export-logits", r, "--node", "a", "--out", "x.json", "--temperature", "0"], "--temperature 0"),
     ] {
         let o = cohort(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
@@ -340,20 +336,30 @@ fn offline_student_from_exported_logits_matches_live_teacher() {
         path.display().to_string()
     };
     let data = r#"data: (source: Mnist1d(), train_limit: 2000, test_limit: 500)"#;
-    let teacher = write("teacher", &format!(r#"Experiment(name: "t", {data},
+    let teacher = write(
+        "teacher",
+        &format!(
+            r#"Experiment(name: "t", {data},
         nodes: [Node(id: "teacher", model: Cnn1d(channels: [16, 16]))],
         edges: [Edge(to: "teacher", loss: CrossEntropy)],
-        training: (epochs: 15, batch_size: 50, optimizer: Adam(lr: 0.005)), output: OUT)"#));
+        training: (epochs: 15, batch_size: 50, optimizer: Adam(lr: 0.005)), output: OUT)"#
+        ),
+    );
     assert!(cohort(&["run", &teacher, "--no-progress", "--no-plot"]).status.success());
     let logits = tmp.path().join("teacher.logits.json");
     let o = cohort(&["export-logits", out.join("t/seed-0").to_str().unwrap(), "--node", "teacher", "--temperature", "4", "--out", logits.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let student = |name: &str, source: &str| {
-        write(name, &format!(r#"Experiment(name: "{name}", {data},
+        write(
+            name,
+            &format!(
+                r#"Experiment(name: "{name}", {data},
             nodes: [{source}, Node(id: "student", model: Cnn1d(channels: [8, 8]))],
             edges: [Edge(to: "student", loss: CrossEntropy, weight: 0.3),
                     Edge(from: ["teacher"], to: "student", loss: SoftTarget(temperature: 4.0), weight: 0.7)],
-            training: (epochs: 15, batch_size: 50, optimizer: Adam(lr: 0.005)), output: OUT)"#))
+            training: (epochs: 15, batch_size: 50, optimizer: Adam(lr: 0.005)), output: OUT)"#
+            ),
+        )
     };
     let ckpt = out.join("t/seed-0/checkpoints/teacher.bpk");
     let live = student("live", &format!(r#"Node(id: "teacher", model: Cnn1d(channels: [16, 16]), frozen: true, checkpoint: {ckpt:?})"#));

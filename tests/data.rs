@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use cohort::config::{DataSource, DataSpec as Data, FolderSpec as Folder, Normalization};
 use cohort::config::values::Fraction;
-use cohort::data::{self, DataError, mnist1d::{Mnist1dParams, generate}};
+use cohort::config::{DataSource, DataSpec as Data, FolderSpec as Folder, Normalization};
+use cohort::data::{
+    self, DataError,
+    mnist1d::{Mnist1dParams, generate},
+};
 use serde_json::Value;
 
 fn reference() -> Value {

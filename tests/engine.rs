@@ -274,6 +274,6 @@ fn max_norm_bounds_the_hidden_units_incoming_weights() {
     let c = 0.6;
     assert!(free.iter().any(|&n| n > c * 1.2), "without the constraint some unit grows past {c}: {free:?}");
     let bounded = run("Mlp(hidden: [32], max_norm: 0.6)", "bounded");
-    assert!(bounded.iter().all(|&n| n <= c as f32 + 1e-5), "{bounded:?}");
-    assert!(bounded.iter().any(|&n| n > c as f32 - 1e-4), "the bound is reached: {bounded:?}");
+    assert!(bounded.iter().all(|&n| n <= c + 1e-5), "{bounded:?}");
+    assert!(bounded.iter().any(|&n| n > c - 1e-4), "the bound is reached: {bounded:?}");
 }

@@ -36,7 +36,8 @@ fn engine_errors_name_the_place_and_the_fix() {
 fn argument_and_result_file_errors() {
     let run = PathBuf::from("results/ev/seed-0");
     let errors: Vec<Error> = vec![
-        UsageError::BadValue { argument: "--logit-bias", value: "bad".into(), expected: "expected CLASS=VALUE with a finite VALUE, e.g. `3=3.5`".into() }.into(),
+        UsageError::BadValue { argument: "--logit-bias", value: "bad".into(), expected: "expected CLASS=VALUE with a finite VALUE, e.g. `3=3.5`".into() }
+            .into(),
         UsageError::UnknownNode { run: run.clone(), node: "nope".into(), known: vec!["a".into(), "b".into()] }.into(),
         ResultsError::io(run.join("metrics.csv"), std::io::Error::from(std::io::ErrorKind::NotFound)).into(),
         ResultsError::malformed(run.join("summary.json"), "expected value at line 1 column 1").into(),

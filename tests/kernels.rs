@@ -1,4 +1,4 @@
-//! cohort's own flex kernels (src/kernels.rs) against burn's ops and against loops written
+//! cohort's own flex kernels (src/kernels/) against burn's ops and against loops written
 //! out here: the 3×3 convolution's output and its gradients for the input, weight and bias; ReLU +
 //! max-pool's output and input gradient; NaN propagation; the same bits for any thread count;
 //! and a whole CNN on flex (cohort's kernels) against the same CNN on ndarray (burn's ops).
@@ -229,14 +229,21 @@ fn cohorts_sgd_gives_the_same_bits_as_burns_and_shares_its_records() {
     use burn::optim::{ModuleOptimizer, SgdConfig};
     use cohort::engine::sgd::{Momentum, Sgd};
     let d = Device::flex().autodiff();
-    for (momentum, dampening, nesterov, decay) in [(0.9, 0.0, false, None), (0.9, 0.3, false, Some(5e-3f32)), (0.8, 0.0, true, Some(1e-2)), (0.0, 0.0, false, Some(1e-2))] {
+    for (momentum, dampening, nesterov, decay) in
+        [(0.9, 0.0, false, None), (0.9, 0.3, false, Some(5e-3f32)), (0.8, 0.0, true, Some(1e-2)), (0.0, 0.0, false, Some(1e-2))]
+    {
         let burn = || {
             SgdConfig::new()
                 .with_momentum((momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum).with_dampening(dampening).with_nesterov(nesterov)))
                 .with_weight_decay(decay.map(WeightDecayConfig::new))
                 .init()
         };
-        let ours = || ModuleOptimizer::from(Sgd { momentum: (momentum > 0.0).then_some(Momentum { momentum: momentum as f32, dampening, nesterov }), weight_decay: decay });
+        let ours = || {
+            ModuleOptimizer::from(Sgd {
+                momentum: (momentum > 0.0).then_some(Momentum { momentum: momentum as f32, dampening, nesterov }),
+                weight_decay: decay,
+            })
+        };
         let case = format!("momentum {momentum}, dampening {dampening}, nesterov {nesterov}, decay {decay:?}");
         let init = two(&d);
         let (want, _) = train(burn(), init.clone(), 0..5, &d);

@@ -11,6 +11,8 @@ fn dev() -> Device {
     Device::flex()
 }
 
+// 2.71828 is an arbitrary frequency of the pattern, not Euler's number
+#[allow(clippy::approx_constant)]
 fn logits(seed: u64, scale: f64) -> Vec<f64> {
     // a fixed, irregular pattern (no RNG dependency)
     (0..B * C).map(|i| scale * (((i as f64 + 1.0) * (seed as f64 + 0.37) * 2.71828).sin() * 2.0 + ((i * 7 + seed as usize) % 5) as f64 * 0.3)).collect()
@@ -60,7 +62,6 @@ fn ref_kd(v: &[f64], z: &[f64], t: f64) -> f64 {
 fn close(a: f64, b: f64, tol: f64) {
     assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{a} vs {b}");
 }
-
 
 /// Hinton et al. 2015's full loss `α·CE(y, softmax(z)) + (1−α)·T²·KL(p^T ‖ q^T)`, composed as
 /// an experiment file composes it: a `CrossEntropy` edge of weight α plus a `SoftTarget` edge
@@ -325,7 +326,12 @@ fn hydra_head_mean_matches_reference() {
 fn one_gated_logits_match_reference() {
     let d = dev();
     let heads = [logits(33, 2.0), logits(34, 1.0)];
-    let gates: Vec<f64> = (0..B).flat_map(|b| { let g = 0.2 + 0.15 * b as f64; [g, 1.0 - g] }).collect();
+    let gates: Vec<f64> = (0..B)
+        .flat_map(|b| {
+            let g = 0.2 + 0.15 * b as f64;
+            [g, 1.0 - g]
+        })
+        .collect();
     let g = Tensor::<2>::from_data(TensorData::new(gates.iter().map(|&x| x as f32).collect::<Vec<_>>(), [B, 2]), &d);
     let got = to_vec(gated_logits(&heads.iter().map(|h| t2(h, &d)).collect::<Vec<_>>(), g));
     for b in 0..B {

@@ -53,7 +53,8 @@ fn smoke(name: &str) {
     for st in &plan.stages {
         for &n in &st.train {
             let id = &plan.nodes[n].id;
-            let losses: Vec<f64> = rows.iter().filter(|r| r.stage == st.name && &r.node == id && r.split == "train" && r.metric == "loss").map(|r| r.value).collect();
+            let losses: Vec<f64> =
+                rows.iter().filter(|r| r.stage == st.name && &r.node == id && r.split == "train" && r.metric == "loss").map(|r| r.value).collect();
             assert!(!losses.is_empty() && losses.iter().all(|l| l.is_finite()), "{name}: {id} in {}: losses {losses:?}", st.name);
             assert!(dir.join("checkpoints").join(format!("{id}.bpk")).is_file(), "{name}: checkpoint of {id}");
             assert!(rows.iter().any(|r| &r.node == id && r.split == "test" && r.metric == "accuracy"), "{name}: {id} evaluated");
@@ -141,7 +142,14 @@ fn a_node_trains_only_on_its_subset() {
     let (device, _) = engine::backend_device();
     let data = cohort::data::prepare(&plan.data, Path::new("data"), 1).unwrap();
     let predicted = |node: usize| -> Vec<usize> {
-        let m = engine::load_checkpoint(&plan.nodes[node].model, &plan.input_shape, plan.classes, &out[0].dir.join(format!("checkpoints/{}.bpk", plan.nodes[node].id)), &device).unwrap();
+        let m = engine::load_checkpoint(
+            &plan.nodes[node].model,
+            &plan.input_shape,
+            plan.classes,
+            &out[0].dir.join(format!("checkpoints/{}.bpk", plan.nodes[node].id)),
+            &device,
+        )
+        .unwrap();
         let v = engine::eval::predict(&m, &data.test, 100, &device).values;
         v.chunks(10).map(|r| (0..10).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap()).collect()
     };

@@ -100,7 +100,8 @@ fn run_charts_are_drawn_from_the_files() {
         assert!(topo.contains(text), "topology.svg lacks {text:?}");
     }
     // no temporary files are left behind
-    let leftovers: Vec<_> = std::fs::read_dir(run.join("charts")).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(run.join("charts")).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
     assert!(leftovers.is_empty());
 }
 

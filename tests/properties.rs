@@ -2,16 +2,45 @@
 //! the resolver panic, and every error they report carries a position. The mutations are drawn
 //! from a seeded generator, so a failure is reproducible from the printed case number.
 
-use std::path::Path;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 
 use cohort::config;
 use cohort::data::rng::LegacyRandomState;
 
 const PIECES: &[&str] = &[
-    "(", ")", "[", "]", ",", ":", "\"", "-", "0", "-1.0", "1e308", "NaN", "inf", "Some(", "None", "//", "/*", "\n",
-    "peer1", "teacher", "CrossEntropy", "Mutual(peers: [])", "Edge(to: \"x\", loss: CrossEntropy)", "epochs: 0",
-    "temperature: -0.0", "r#\"", "'", "\\", "é", "Stage(name: \"s\", train: [])", "frozen: true", "99999999999999999999",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "-",
+    "0",
+    "-1.0",
+    "1e308",
+    "NaN",
+    "inf",
+    "Some(",
+    "None",
+    "//",
+    "/*",
+    "\n",
+    "peer1",
+    "teacher",
+    "CrossEntropy",
+    "Mutual(peers: [])",
+    "Edge(to: \"x\", loss: CrossEntropy)",
+    "epochs: 0",
+    "temperature: -0.0",
+    "r#\"",
+    "'",
+    "\\",
+    "é",
+    "Stage(name: \"s\", train: [])",
+    "frozen: true",
+    "99999999999999999999",
 ];
 
 fn mutate(src: &str, rng: &mut LegacyRandomState) -> String {

@@ -33,7 +33,13 @@ pub(super) fn export_logits(run: &Path, node: &str, out: &Path, temperature: Opt
     let file = engine::recorded::RecordedFile::new(&plan.name, node, seed, &plan.data, &data.train, &logits.values, temperature);
     file.write(out)?;
     let what = temperature.map_or("logits".to_string(), |t| format!("probabilities at T = {t}"));
-    println!("wrote {}: {what} of `{node}` on {} training samples × {} classes (training split {}…)", out.display(), file.samples, file.classes, short_hash(&file.data_sha256));
+    println!(
+        "wrote {}: {what} of `{node}` on {} training samples × {} classes (training split {}…)",
+        out.display(),
+        file.samples,
+        file.classes,
+        short_hash(&file.data_sha256)
+    );
     Ok(0)
 }
 
@@ -75,8 +81,11 @@ pub(super) fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: 
     let total: usize = errors.iter().sum();
     let n = data.test.len();
     if json {
-        println!("{}", serde_json::json!({ "run": run.root.display().to_string(), "node": node, "samples": n, "errors": total,
-            "accuracy": 1.0 - total as f64 / n as f64, "errors_per_class": errors, "samples_per_class": counts, "logit_bias": offset }));
+        println!(
+            "{}",
+            serde_json::json!({ "run": run.root.display().to_string(), "node": node, "samples": n, "errors": total,
+            "accuracy": 1.0 - total as f64 / n as f64, "errors_per_class": errors, "samples_per_class": counts, "logit_bias": offset })
+        );
     } else {
         println!("{}: node `{node}` on the test split: {total} errors of {n} ({:.2} % accuracy)", run.root.display(), 100.0 * (1.0 - total as f64 / n as f64));
         for (c, (e, k)) in errors.iter().zip(&counts).enumerate() {
@@ -86,4 +95,3 @@ pub(super) fn eval(run: &Path, node: &str, biases: &[String], json: bool, root: 
     }
     Ok(0)
 }
-

@@ -72,7 +72,15 @@ fn finish(outcomes: &[engine::RunOutcome], no_plot: bool) -> Result<i32, Error> 
 }
 
 /// `cohort sweep`: expand, keep this shard's runs, run each (resuming / skipping as needed).
-pub(super) fn sweep(file: &Path, grid: &[crate::sweep::Axis], seeds: Option<&[u64]>, shard: Option<crate::sweep::Shard>, list: bool, no_plot: bool, root: PathBuf) -> Result<i32, Error> {
+pub(super) fn sweep(
+    file: &Path,
+    grid: &[crate::sweep::Axis],
+    seeds: Option<&[u64]>,
+    shard: Option<crate::sweep::Shard>,
+    list: bool,
+    no_plot: bool,
+    root: PathBuf,
+) -> Result<i32, Error> {
     let source = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
     let runs = crate::sweep::expand(file, &source, grid, seeds)?;
     let total = runs.len();
@@ -183,4 +191,3 @@ pub(super) fn sweep_jobs(jobs: usize, shard: Option<crate::sweep::Shard>) -> Res
     }
     Ok(code)
 }
-

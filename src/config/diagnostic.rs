@@ -47,10 +47,10 @@ impl ConfigError {
     /// Builds the error, filling each diagnostic's position from its path.
     pub fn new(file: &Path, source: &str, mut diagnostics: Vec<Diagnostic>) -> Self {
         for d in &mut diagnostics {
-            if d.pos.is_none() {
-                if let Some(p) = &d.path {
-                    d.pos = locate(source, p);
-                }
+            if d.pos.is_none()
+                && let Some(p) = &d.path
+            {
+                d.pos = locate(source, p);
             }
         }
         diagnostics.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
@@ -87,13 +87,13 @@ impl fmt::Display for ConfigError {
                 write!(f, " (at `{path}`)")?;
             }
             writeln!(f)?;
-            if let Some(p) = d.pos {
-                if let Some(line) = self.source.lines().nth(p.line - 1) {
-                    let gutter = p.line.to_string().len();
-                    writeln!(f, "{:gutter$} |", "")?;
-                    writeln!(f, "{} | {}", p.line, line)?;
-                    writeln!(f, "{:gutter$} | {:>col$}", "", "^", col = p.col)?;
-                }
+            if let Some(p) = d.pos
+                && let Some(line) = self.source.lines().nth(p.line - 1)
+            {
+                let gutter = p.line.to_string().len();
+                writeln!(f, "{:gutter$} |", "")?;
+                writeln!(f, "{} | {}", p.line, line)?;
+                writeln!(f, "{:gutter$} | {:>col$}", "", "^", col = p.col)?;
             }
             if let Some(h) = &d.hint {
                 writeln!(f, "  = hint: {h}")?;
@@ -136,52 +136,36 @@ pub fn from_ron(e: &ron::error::SpannedError) -> Diagnostic {
     let list = |v: &[&str]| v.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
     let (message, hint) = match &e.code {
         E::NoSuchStructField { expected, found, outer } => (
-            format!(
-                "unknown field `{found}`{}",
-                outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default()
-            ),
+            format!("unknown field `{found}`{}", outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default()),
             Some(match closest(found, expected.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`? Fields allowed here: {}", list(expected)),
                 None => format!("fields allowed here: {}", list(expected)),
             }),
         ),
         E::NoSuchEnumVariant { expected, found, outer } => (
-            format!(
-                "unknown variant `{found}`{}",
-                outer.as_ref().map(|o| format!(" of `{o}`")).unwrap_or_default()
-            ),
+            format!("unknown variant `{found}`{}", outer.as_ref().map(|o| format!(" of `{o}`")).unwrap_or_default()),
             Some(match closest(found, expected.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`? Allowed: {}", list(expected)),
                 None => format!("allowed: {}", list(expected)),
             }),
         ),
         E::MissingStructField { field, outer } => (
-            format!(
-                "missing field `{field}`{}",
-                outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default()
-            ),
+            format!("missing field `{field}`{}", outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default()),
             Some(format!("add `{field}: ...`; see experiments/README.md for its meaning")),
         ),
-        E::DuplicateStructField { field, .. } => {
-            (format!("field `{field}` is given twice"), Some("keep one of them".into()))
-        }
+        E::DuplicateStructField { field, .. } => (format!("field `{field}` is given twice"), Some("keep one of them".into())),
         E::Message(m) => match m.split_once(super::values::HINT_SEPARATOR) {
             Some((msg, hint)) => (msg.to_string(), Some(hint.to_string())),
             None => (m.clone(), None),
         },
-        E::ExpectedInteger | E::IntegerOutOfBounds => {
-            (e.code.to_string(), Some("write a whole number without quotes, e.g. `batch_size: 128`".into()))
-        }
+        E::ExpectedInteger | E::IntegerOutOfBounds => (e.code.to_string(), Some("write a whole number without quotes, e.g. `batch_size: 128`".into())),
         E::ExpectedFloat => (e.code.to_string(), Some("write a number without quotes, e.g. `temperature: 4.0`".into())),
-        E::ExpectedString | E::ExpectedStringEnd => {
-            (e.code.to_string(), Some("names and paths are written in double quotes, e.g. `id: \"teacher\"`".into()))
-        }
+        E::ExpectedString | E::ExpectedStringEnd => (e.code.to_string(), Some("names and paths are written in double quotes, e.g. `id: \"teacher\"`".into())),
         E::ExpectedArray | E::ExpectedArrayEnd => (e.code.to_string(), Some("lists are written in brackets, e.g. `train: [\"a\", \"b\"]`".into())),
         E::ExpectedBoolean => (e.code.to_string(), Some("write `true` or `false`".into())),
-        E::ExpectedComma => (
-            "expected a comma".into(),
-            Some("separate fields and list items with `,`; check the line above for a missing comma or an unclosed bracket".into()),
-        ),
+        E::ExpectedComma => {
+            ("expected a comma".into(), Some("separate fields and list items with `,`; check the line above for a missing comma or an unclosed bracket".into()))
+        }
         E::Eof => ("unexpected end of file".into(), Some("a bracket `(` or `[` is not closed".into())),
         other => (other.to_string(), None),
     };

@@ -203,10 +203,7 @@ fn tokenize(src: &str) -> Vec<(Tok, Pos)> {
         } else {
             // numbers, signs, dots: one token up to the next delimiter
             let mut j = i + 1;
-            while j < chars.len()
-                && !chars[j].is_whitespace()
-                && !matches!(chars[j], '(' | ')' | '[' | ']' | '{' | '}' | ',' | ':' | '"' | '/')
-            {
+            while j < chars.len() && !chars[j].is_whitespace() && !matches!(chars[j], '(' | ')' | '[' | ']' | '{' | '}' | ',' | ':' | '"' | '/') {
                 j += 1;
             }
             out.push((Tok::Other, pos));
@@ -308,9 +305,7 @@ impl Walker {
         let Some((open, entries)) = self.entries(at) else { return at };
         let hit = match seg {
             Seg::Field(name) => entries.iter().find(|e| e.key.as_deref() == Some(name)).map(|e| e.value),
-            Seg::Index(k) if open != '(' || entries.iter().all(|e| e.key.is_none()) => {
-                entries.get(*k).map(|e| e.value)
-            }
+            Seg::Index(k) if open != '(' || entries.iter().all(|e| e.key.is_none()) => entries.get(*k).map(|e| e.value),
             Seg::Index(_) => None,
         };
         match hit {
@@ -359,23 +354,11 @@ Experiment(
     fn finds_nested_values() {
         use Seg::*;
         assert_eq!(locate(SRC, &p(vec![Field("name")])), Some(Pos { line: 3, col: 11 }));
-        assert_eq!(
-            locate(SRC, &p(vec![Field("edges"), Index(0), Field("from"), Index(1)])),
-            Some(Pos { line: 8, col: 30 })
-        );
-        assert_eq!(
-            locate(SRC, &p(vec![Field("nodes"), Index(1), Field("checkpoint")])),
-            Some(Pos { line: 6, col: 31 })
-        );
-        assert_eq!(
-            locate(SRC, &p(vec![Field("edges"), Index(0), Field("loss"), Field("temperature")])),
-            Some(Pos { line: 8, col: 76 })
-        );
+        assert_eq!(locate(SRC, &p(vec![Field("edges"), Index(0), Field("from"), Index(1)])), Some(Pos { line: 8, col: 30 }));
+        assert_eq!(locate(SRC, &p(vec![Field("nodes"), Index(1), Field("checkpoint")])), Some(Pos { line: 6, col: 31 }));
+        assert_eq!(locate(SRC, &p(vec![Field("edges"), Index(0), Field("loss"), Field("temperature")])), Some(Pos { line: 8, col: 76 }));
         // missing field: the enclosing struct
-        assert_eq!(
-            locate(SRC, &p(vec![Field("nodes"), Index(1), Field("model")])),
-            Some(Pos { line: 6, col: 9 })
-        );
+        assert_eq!(locate(SRC, &p(vec![Field("nodes"), Index(1), Field("model")])), Some(Pos { line: 6, col: 9 }));
         assert_eq!(p(vec![Field("edges"), Index(0), Field("from"), Index(1)]).to_string(), "edges[0].from[1]");
     }
 }

@@ -13,10 +13,10 @@ pub use crate::values;
 
 use std::path::Path;
 
+pub use crate::data::spec::{DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use plan::{Plan, PlanNode, PlanStage, Term};
 pub use resolve::resolve;
-pub use crate::data::spec::{DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 pub use schema::*;
 
 /// ron options used for every experiment file: `Some(..)` may be omitted and a variant wrapping
@@ -34,9 +34,7 @@ pub fn ron_extensions() -> ron::extensions::Extensions {
 
 /// Parses experiment text (`file` only names it in errors).
 pub fn parse(source: &str, file: &Path) -> Result<ExperimentSpec, ConfigError> {
-    ron_options()
-        .from_str::<ExperimentSpec>(source)
-        .map_err(|e| ConfigError::new(file, source, vec![diagnostic::from_ron(&e)]))
+    ron_options().from_str::<ExperimentSpec>(source).map_err(|e| ConfigError::new(file, source, vec![diagnostic::from_ron(&e)]))
 }
 
 /// Parses and resolves experiment text.

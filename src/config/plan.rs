@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::schema::*;
-use crate::data::spec::DataSpec;
 use super::{loss_label, subset_label};
+use crate::data::spec::DataSpec;
 
 /// A fully checked experiment: what `cohort run` executes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,8 +122,13 @@ impl Plan {
         let mut s = String::new();
         let _ = writeln!(s, "experiment `{}`{}", self.name, if self.description.is_empty() { String::new() } else { format!(": {}", self.description) });
         let src = self.data.source.label();
-        let _ = writeln!(s, "  data: {src}; input {:?}, {} classes; validation {}, jitter {}", self.input_shape, self.classes, self.data.validation, self.data.jitter);
-        let _ = writeln!(s, "  batch {}, seeds {:?}, backend {:?}, output {}", self.batch_size, self.seeds, self.backend, self.output.join(&self.name).display());
+        let _ = writeln!(
+            s,
+            "  data: {src}; input {:?}, {} classes; validation {}, jitter {}",
+            self.input_shape, self.classes, self.data.validation, self.data.jitter
+        );
+        let _ =
+            writeln!(s, "  batch {}, seeds {:?}, backend {:?}, output {}", self.batch_size, self.seeds, self.backend, self.output.join(&self.name).display());
         let _ = writeln!(s, "  nodes:");
         for n in &self.nodes {
             let state = if n.fixed { "frozen".to_string() } else { n.optimizer.to_string() };
@@ -155,4 +160,3 @@ impl Plan {
         s
     }
 }
-

@@ -92,7 +92,9 @@ pub struct Subset {
 impl Subset {
     /// Whether a sample of class `label` from `domain` belongs to the subset.
     pub fn contains(&self, label: usize, domain: usize) -> bool {
-        (self.classes.is_empty() || self.classes.contains(&label)) && !self.exclude_classes.contains(&label) && (self.domains.is_empty() || self.domains.contains(&domain))
+        (self.classes.is_empty() || self.classes.contains(&label))
+            && !self.exclude_classes.contains(&label)
+            && (self.domains.is_empty() || self.domains.contains(&domain))
     }
 }
 

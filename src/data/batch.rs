@@ -97,7 +97,13 @@ pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut Legacy
     }
     let mut shape = vec![idx.len()];
     shape.extend_from_slice(&s.shape);
-    Batch { inputs, labels: idx.iter().map(|&i| s.labels[i] as i64).collect(), shape, domains: idx.iter().map(|&i| s.domain(i)).collect(), indices: idx.to_vec() }
+    Batch {
+        inputs,
+        labels: idx.iter().map(|&i| s.labels[i] as i64).collect(),
+        shape,
+        domains: idx.iter().map(|&i| s.domain(i)).collect(),
+        indices: idx.to_vec(),
+    }
 }
 
 /// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`), zero fill:

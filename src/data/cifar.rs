@@ -15,7 +15,7 @@ const FIX: &str = "download the \"CIFAR-10 binary version\" (cifar-10-binary.tar
 
 /// Parses the records of one file, pixels scaled to [0, 1].
 pub fn parse_records(bytes: &[u8], path: &Path, out: &mut Samples) -> Result<(), DataError> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(DataError::Corrupt {
             path: path.to_path_buf(),
             problem: format!("size {} is not a positive multiple of the 3073-byte record (truncated or not a CIFAR-10 binary file)", bytes.len()),

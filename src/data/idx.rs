@@ -28,26 +28,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Parses an IDX file of unsigned bytes with `ndims` dimensions: returns the sizes and the data.
 pub fn parse_idx<'a>(bytes: &'a [u8], ndims: u8, path: &Path) -> Result<(Vec<usize>, &'a [u8]), DataError> {
-    let corrupt = |problem: String| DataError::Corrupt {
-        path: path.to_path_buf(),
-        problem,
-        fix: format!("delete the folder and fetch again: {FETCH_HINT}"),
-    };
+    let corrupt = |problem: String| DataError::Corrupt { path: path.to_path_buf(), problem, fix: format!("delete the folder and fetch again: {FETCH_HINT}") };
     let header = 4 + 4 * ndims as usize;
     if bytes.len() < header {
         return Err(corrupt(format!("file is {} bytes, shorter than an IDX header of {header}", bytes.len())));
     }
     let want_magic = [0, 0, 8, ndims];
     if bytes[..4] != want_magic {
-        return Err(corrupt(format!(
-            "wrong magic number {:02x?} (expected {:02x?}: unsigned bytes, {ndims} dimensions)",
-            &bytes[..4],
-            want_magic
-        )));
+        return Err(corrupt(format!("wrong magic number {:02x?} (expected {:02x?}: unsigned bytes, {ndims} dimensions)", &bytes[..4], want_magic)));
     }
-    let dims: Vec<usize> = (0..ndims as usize)
-        .map(|k| u32::from_be_bytes(bytes[4 + 4 * k..8 + 4 * k].try_into().expect("4 bytes")) as usize)
-        .collect();
+    let dims: Vec<usize> = (0..ndims as usize).map(|k| u32::from_be_bytes(bytes[4 + 4 * k..8 + 4 * k].try_into().expect("4 bytes")) as usize).collect();
     let body: usize = dims.iter().product();
     if bytes.len() != header + body {
         return Err(corrupt(format!(

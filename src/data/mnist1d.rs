@@ -75,7 +75,7 @@ impl Default for Mnist1dParams {
 impl Mnist1dParams {
     /// Checks ranges; the message names the offending field.
     pub fn check(&self) -> Result<(), String> {
-        if self.num_samples == 0 || self.num_samples % CLASSES != 0 {
+        if self.num_samples == 0 || !self.num_samples.is_multiple_of(CLASSES) {
             return Err(format!("num_samples must be a positive multiple of 10, got {}", self.num_samples));
         }
         if !(self.train_split > 0.0 && self.train_split < 1.0) {
@@ -85,11 +85,7 @@ impl Mnist1dParams {
             return Err(format!("padding must be (low, high) with low <= high, got {:?}", self.padding));
         }
         if self.max_translation == 0 || self.max_translation > TEMPLATE_LEN + self.padding.1 {
-            return Err(format!(
-                "max_translation must lie in 1..={} (the dilated length), got {}",
-                TEMPLATE_LEN + self.padding.1,
-                self.max_translation
-            ));
+            return Err(format!("max_translation must lie in 1..={} (the dilated length), got {}", TEMPLATE_LEN + self.padding.1, self.max_translation));
         }
         if self.final_seq_length < 2 {
             return Err("final_seq_length must be at least 2".into());
@@ -137,9 +133,7 @@ fn interpolate(x: &[f64], n: usize) -> Vec<f64> {
 /// `scipy.ndimage.gaussian_filter1d(x, sigma, mode="reflect", truncate=4.0)`.
 fn gaussian_filter(x: &[f64], sigma: f64) -> Vec<f64> {
     let radius = (4.0 * sigma + 0.5) as isize;
-    let mut w: Vec<f64> = (-radius..=radius)
-        .map(|i| (-0.5 / (sigma * sigma) * (i * i) as f64).exp())
-        .collect();
+    let mut w: Vec<f64> = (-radius..=radius).map(|i| (-0.5 / (sigma * sigma) * (i * i) as f64).exp()).collect();
     let total: f64 = w.iter().sum();
     w.iter_mut().for_each(|v| *v /= total);
     let n = x.len() as isize;
@@ -152,9 +146,7 @@ fn gaussian_filter(x: &[f64], sigma: f64) -> Vec<f64> {
         }
         x[i as usize]
     };
-    (0..n)
-        .map(|i| (-radius..=radius).map(|k| w[(k + radius) as usize] * at(i + k)).sum())
-        .collect()
+    (0..n).map(|i| (-radius..=radius).map(|k| w[(k + radius) as usize] * at(i + k)).sum()).collect()
 }
 
 /// Whitened templates: minus mean, over population std, minus first element, over 6.
@@ -220,10 +212,7 @@ pub fn generate(params: &Mnist1dParams) -> Splits {
     let std = (xs.iter().flatten().map(|v| (v - mean).powi(2)).sum::<f64>() / n_values).sqrt();
     let split = (params.num_samples as f64 * params.train_split) as usize;
     let build = |idx: &[usize]| Samples {
-        features: idx
-            .iter()
-            .flat_map(|&i| xs[i].iter().map(|v| ((v - mean) / std) as f32))
-            .collect(),
+        features: idx.iter().flat_map(|&i| xs[i].iter().map(|v| ((v - mean) / std) as f32)).collect(),
         labels: idx.iter().map(|&i| ys[i]).collect(),
         shape: vec![params.final_seq_length],
         classes: CLASSES,

@@ -175,10 +175,7 @@ impl DataError {
 
 /// The folder holding downloaded data sets: `explicit`, else `$COHORT_DATA`, else `./data`.
 pub fn data_root(explicit: Option<&Path>) -> PathBuf {
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("COHORT_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("data"))
+    explicit.map(Path::to_path_buf).or_else(|| std::env::var_os("COHORT_DATA").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("data"))
 }
 
 impl DataSource {

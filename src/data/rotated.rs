@@ -24,9 +24,7 @@ pub fn angle(d: usize) -> f64 {
 pub fn rotate(img: &[f32], h: usize, w: usize, degrees: f64) -> Vec<f32> {
     let (s, c) = degrees.to_radians().sin_cos();
     let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-    let at = |y: isize, x: isize| -> f64 {
-        if y < 0 || x < 0 || y >= h as isize || x >= w as isize { 0.0 } else { img[y as usize * w + x as usize] as f64 }
-    };
+    let at = |y: isize, x: isize| -> f64 { if y < 0 || x < 0 || y >= h as isize || x >= w as isize { 0.0 } else { img[y as usize * w + x as usize] as f64 } };
     let mut out = vec![0.0f32; h * w];
     for y in 0..h {
         for x in 0..w {
@@ -119,7 +117,13 @@ mod tests {
     #[test]
     fn domains_deal_round_robin_and_hold_one_out() {
         let n = 24;
-        let mk = |n: usize| Samples { features: (0..n * 4).map(|v| v as f32).collect(), labels: (0..n).map(|i| (i % 10) as u8).collect(), shape: vec![1, 2, 2], classes: 10, domains: vec![] };
+        let mk = |n: usize| Samples {
+            features: (0..n * 4).map(|v| v as f32).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            shape: vec![1, 2, 2],
+            classes: 10,
+            domains: vec![],
+        };
         let s = domains(Splits { train: mk(n), test: mk(6) }, 5, 0);
         assert_eq!(s.test.len(), 5);
         assert_eq!(s.train.len(), 25);
@@ -133,6 +137,6 @@ mod tests {
         assert_eq!(&s.train.domains[..6], &[0, 1, 2, 3, 4, 0]);
         // domain 0 is unrotated: its rows are rows of the original data
         let first = s.train.row(0);
-        assert!(first[0] as usize % 4 == 0 && first[1] == first[0] + 1.0);
+        assert!((first[0] as usize).is_multiple_of(4) && first[1] == first[0] + 1.0);
     }
 }

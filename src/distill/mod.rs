@@ -43,11 +43,7 @@ pub fn soft_target_kl(v: Tensor<2>, z: Tensor<2>, t: f64) -> Tensor<1> {
 pub fn mixture_target(vs: &[Tensor<2>], weights: &[f64], t: f64) -> Tensor<2> {
     assert!(!vs.is_empty(), "a mixture needs at least one source");
     let equal = 1.0 / vs.len() as f64;
-    vs.iter()
-        .enumerate()
-        .map(|(i, v)| soft_target(v.clone(), t).mul_scalar(weights.get(i).copied().unwrap_or(equal)))
-        .reduce(|a, b| a + b)
-        .expect("non-empty")
+    vs.iter().enumerate().map(|(i, v)| soft_target(v.clone(), t).mul_scalar(weights.get(i).copied().unwrap_or(equal))).reduce(|a, b| a + b).expect("non-empty")
 }
 
 /// Deep Mutual Learning term for one peer: `(1/|S|) Σ_{l∈S} T²·KL(p_l^T ‖ q^T)` (Zhang et al.
@@ -55,12 +51,7 @@ pub fn mixture_target(vs: &[Tensor<2>], weights: &[f64], t: f64) -> Tensor<2> {
 pub fn mutual_kl(sources: &[Tensor<2>], z: Tensor<2>, t: f64) -> Tensor<1> {
     assert!(!sources.is_empty(), "mutual learning needs at least one other peer");
     let n = sources.len() as f64;
-    sources
-        .iter()
-        .map(|v| soft_target_kl(v.clone(), z.clone(), t))
-        .reduce(|a, b| a + b)
-        .expect("non-empty")
-        .div_scalar(n)
+    sources.iter().map(|v| soft_target_kl(v.clone(), z.clone(), t)).reduce(|a, b| a + b).expect("non-empty").div_scalar(n)
 }
 
 /// Ensemble target from the mean of logits: `softmax(((1/M) Σ_m v_m)/T)` (KDCL's naive
@@ -134,10 +125,5 @@ pub fn head_mean_log_probs(heads: &[Tensor<2>]) -> Tensor<2> {
 /// and gate weights `g` `[B, M]` (rows sum to 1).
 pub fn gated_logits(heads: &[Tensor<2>], g: Tensor<2>) -> Tensor<2> {
     let [b, _] = g.dims();
-    heads
-        .iter()
-        .enumerate()
-        .map(|(m, h)| h.clone() * g.clone().slice([0..b, m..m + 1]))
-        .reduce(|a, c| a + c)
-        .expect("at least one head")
+    heads.iter().enumerate().map(|(m, h)| h.clone() * g.clone().slice([0..b, m..m + 1])).reduce(|a, c| a + c).expect("at least one head")
 }

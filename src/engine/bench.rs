@@ -68,10 +68,28 @@ impl BenchCohort {
         let t = Temperature::new(1.0).expect("valid");
         let mut terms = Vec::new();
         for n in 0..k {
-            terms.push(Term { to: n, from: vec![], loss: LossSpec::CrossEntropy, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into(), head: None, stages: Vec::new() });
+            terms.push(Term {
+                to: n,
+                from: vec![],
+                loss: LossSpec::CrossEntropy,
+                weight: 1.0,
+                ramp_up_epochs: 0,
+                origin: "bench".into(),
+                head: None,
+                stages: Vec::new(),
+            });
             let others: Vec<usize> = (0..k).filter(|&m| m != n).collect();
             if !others.is_empty() {
-                terms.push(Term { to: n, from: others, loss: LossSpec::MutualKl { temperature: t }, weight: 1.0, ramp_up_epochs: 0, origin: "bench".into(), head: None, stages: Vec::new() });
+                terms.push(Term {
+                    to: n,
+                    from: others,
+                    loss: LossSpec::MutualKl { temperature: t },
+                    weight: 1.0,
+                    ramp_up_epochs: 0,
+                    origin: "bench".into(),
+                    head: None,
+                    stages: Vec::new(),
+                });
             }
         }
         let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };

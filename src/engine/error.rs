@@ -60,7 +60,7 @@ pub enum EngineError {
         problem: String,
     },
     /// A checkpoint or state file written by a run cannot be loaded.
-    #[error("{}: cannot load it: {problem}", path.display())]
+    #[error("{}: cannot be loaded ({problem}); a damaged run state is replaced by rerunning with --overwrite", path.display())]
     Checkpoint {
         /// The file.
         path: PathBuf,

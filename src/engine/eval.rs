@@ -181,11 +181,7 @@ pub fn scores(p: &[f64], c: usize, labels: &[u8]) -> Scores {
         bins[bin].1 += conf;
         bins[bin].2 += usize::from(ok);
     }
-    let ece = bins
-        .iter()
-        .filter(|b| b.0 > 0)
-        .map(|&(cnt, conf, ok)| (cnt as f64 / n as f64) * (ok as f64 / cnt as f64 - conf / cnt as f64).abs())
-        .sum();
+    let ece = bins.iter().filter(|b| b.0 > 0).map(|&(cnt, conf, ok)| (cnt as f64 / n as f64) * (ok as f64 / cnt as f64 - conf / cnt as f64).abs()).sum();
     Scores { loss: loss / n as f64, accuracy: correct as f64 / n as f64, ece }
 }
 
@@ -221,11 +217,7 @@ pub fn pairwise_kl(members: &[Vec<f64>], c: usize) -> f64 {
                 continue;
             }
             let n = pi.len() / c;
-            let kl: f64 = pi
-                .iter()
-                .zip(pj)
-                .map(|(&a, &b)| if a > 0.0 { a * (a.ln() - b.max(1e-45).ln()) } else { 0.0 })
-                .sum();
+            let kl: f64 = pi.iter().zip(pj).map(|(&a, &b)| if a > 0.0 { a * (a.ln() - b.max(1e-45).ln()) } else { 0.0 }).sum();
             total += kl / n as f64;
             pairs += 1;
         }

@@ -29,7 +29,13 @@ pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, Vec<usize>, Vec<usiz
                     continue;
                 }
                 let shape = |node: usize, tap: &str| {
-                    plan.nodes[node].model.tap_shapes(&plan.input_shape).into_iter().find(|(name, _)| name == tap).map(|(_, s)| s).expect("the resolver checked the tap")
+                    plan.nodes[node]
+                        .model
+                        .tap_shapes(&plan.input_shape)
+                        .into_iter()
+                        .find(|(name, _)| name == tap)
+                        .map(|(_, s)| s)
+                        .expect("the resolver checked the tap")
                 };
                 out.push((t.origin.clone(), shape(n, to_tap), shape(t.from[0], from_tap)));
             }
@@ -183,9 +189,15 @@ pub(super) fn restrict_tap(t: Tap, have: &Option<Vec<usize>>, want: &Option<Vec<
     }
 }
 
-
 /// For each of the target's rows, the logits of the expert of that sample's domain.
-pub(super) fn lfme_target(experts: &[usize], needs: &HashMap<usize, NodeNeeds>, outputs: &HashMap<usize, Shared>, want: &Option<Vec<usize>>, meta: &BatchMeta, device: &Device) -> Tensor<2> {
+pub(super) fn lfme_target(
+    experts: &[usize],
+    needs: &HashMap<usize, NodeNeeds>,
+    outputs: &HashMap<usize, Shared>,
+    want: &Option<Vec<usize>>,
+    meta: &BatchMeta,
+    device: &Device,
+) -> Tensor<2> {
     let all: Vec<usize> = (0..meta.labels.len()).collect();
     let rows = want.as_ref().unwrap_or(&all);
     let mut idx = vec![usize::MAX; rows.len()];
@@ -206,7 +218,6 @@ pub(super) fn lfme_target(experts: &[usize], needs: &HashMap<usize, NodeNeeds>, 
     assert!(idx.iter().all(|&i| i != usize::MAX), "every sample has its domain's expert (the resolver checks coverage)");
     Tensor::cat(parts, 0).select(0, index_tensor(&idx, device))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -241,4 +252,3 @@ mod tests {
         assert_eq!(restrict_index(&Some(vec![1, 2, 5]), &Some(vec![2, 5])), Some(vec![1, 2]));
     }
 }
-

@@ -13,9 +13,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::EngineError;
 use crate::config::DataSpec;
 use crate::data::Samples;
-use super::EngineError;
 use crate::error::Error;
 
 /// Format tag of the file.
@@ -130,9 +130,8 @@ impl Recorded {
     /// Reads `path` and checks it against this run's training split `train`.
     pub fn load(path: &Path, node: &str, train: &Samples) -> Result<Self, EngineError> {
         let bad = |problem: String| EngineError::Recorded { node: node.to_string(), path: path.to_path_buf(), problem };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            bad(format!("{e}; recorded outputs are written by `cohort export-logits RUN --node ID --out FILE`"))
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("{e}; recorded outputs are written by `cohort export-logits RUN --node ID --out FILE`")))?;
         let f: RecordedFile = serde_json::from_str(&text).map_err(|e| bad(format!("not a cohort logits file ({e})")))?;
         if f.format != FORMAT {
             return Err(bad(format!("format `{}`, expected `{FORMAT}`", f.format)));

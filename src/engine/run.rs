@@ -223,7 +223,11 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         let key = epoch_key(stage.s, epoch);
         let mut jitter_rng = LegacyRandomState::new(stream_seed(seed, Stream::Jitter, key));
-        let lr: HashMap<usize, f64> = st.train.iter().map(|&n| (n, super::optim::lr_at(super::optim::base_lr(&plan.nodes[n].optimizer), &plan.nodes[n].schedule, epoch, st.epochs))).collect();
+        let lr: HashMap<usize, f64> = st
+            .train
+            .iter()
+            .map(|&n| (n, super::optim::lr_at(super::optim::base_lr(&plan.nodes[n].optimizer), &plan.nodes[n].schedule, epoch, st.epochs)))
+            .collect();
         let noise_seed = stream_seed(seed, Stream::Dropout, key) as u64;
         // (sum, count) of each node's loss over the steps it trained in
         let mut sums = vec![(0.0, 0usize); st.train.len()];
@@ -263,7 +267,14 @@ impl<'a> Run<'a> {
             });
         }
         for (&n, &(sum, count)) in st.train.iter().zip(&sums) {
-            let row = |metric: &str, value: f64| MetricRow { stage: st.name.clone(), epoch: epoch + 1, node: plan.nodes[n].id.clone(), split: "train".into(), metric: metric.into(), value };
+            let row = |metric: &str, value: f64| MetricRow {
+                stage: st.name.clone(),
+                epoch: epoch + 1,
+                node: plan.nodes[n].id.clone(),
+                split: "train".into(),
+                metric: metric.into(),
+                value,
+            };
             // a node whose subset had no sample this epoch has no training loss to report
             if count > 0 {
                 self.rows.push(row("loss", sum / count as f64));
@@ -295,7 +306,10 @@ impl<'a> Run<'a> {
                 Status::Complete
             }
             Ending::Diverged(d) => {
-                let msg = format!("seed {seed}: node `{}` diverged (loss {}) in stage `{}`, epoch {}, step {}; metrics so far are kept", d.node, d.loss, d.stage, d.epoch, d.step);
+                let msg = format!(
+                    "seed {seed}: node `{}` diverged (loss {}) in stage `{}`, epoch {}, step {}; metrics so far are kept",
+                    d.node, d.loss, d.stage, d.epoch, d.step
+                );
                 eprintln!("{msg}");
                 self.dir.log_line(&msg);
                 write_metrics(&self.dir.metrics(), &self.rows)?;
@@ -303,7 +317,9 @@ impl<'a> Run<'a> {
                 Status::Diverged(d)
             }
             Ending::Interrupted(stage, epoch, step) => {
-                let msg = format!("seed {seed}: interrupted in stage `{stage}`, epoch {epoch}, step {step}; the last complete epoch is saved: continue with --resume");
+                let msg = format!(
+                    "seed {seed}: interrupted in stage `{stage}`, epoch {epoch}, step {step}; the last complete epoch is saved: continue with --resume"
+                );
                 println!("{msg}");
                 self.dir.log_line(&msg);
                 Status::Interrupted

@@ -17,8 +17,8 @@ use crate::models::{Adapter, Network, Noise, Tap, Taps, Trainee};
 
 use super::Placement;
 
-pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
 use super::exchange::{BatchMeta, SharedData, feature_taps, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
+pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
 use super::optim::ramp_up;
 
 /// `weight · ramp · loss` of one logit-level term for the trained logits `z`, given the
@@ -69,6 +69,8 @@ pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoc
 }
 
 /// A source that does not train in the stage.
+// a handful per stage, built once: boxing the network would buy nothing
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Fixed {
     /// A network in eval mode (plain device).
@@ -176,7 +178,8 @@ impl StepContext<'_> {
                         let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
                         term_loss(term, z, &[target], y.clone(), self.epoch)
                     } else {
-                        let sources: Vec<Tensor<2>> = term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
+                        let sources: Vec<Tensor<2>> =
+                            term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
                         term_loss(term, z, &sources, y.clone(), self.epoch)
                     }
                 }
@@ -300,10 +303,8 @@ fn serial_step(
         if ctx.stage.update == UpdateOrder::Sequential {
             // later nodes of this step see this node's refreshed outputs
             let needed = train[k + 1..].iter().any(|&later| ctx.stage.terms.iter().any(|t| t.to == later && t.from.contains(&n)));
-            if needed {
-                if let Some(fresh) = ctx.forward(n, &model.net, &batch[&n].0, meta, 1) {
-                    outputs.insert(n, ctx.share(n, &fresh));
-                }
+            if needed && let Some(fresh) = ctx.forward(n, &model.net, &batch[&n].0, meta, 1) {
+                outputs.insert(n, ctx.share(n, &fresh));
             }
         }
         models[n] = Some(model);
@@ -332,10 +333,8 @@ fn parallel_step(
     // disjoint and never merged (or locked together) by burn's autodiff graph registry.
     let exchange: Mutex<HashMap<usize, SharedData>> = Mutex::new(fixed.into_iter().map(|(n, t)| (n, t.into_data())).collect());
     let barrier = Barrier::new(train.len());
-    let work: Vec<(usize, Trainee, ModuleOptimizer)> = train
-        .iter()
-        .map(|&n| (n, models[n].take().expect("trained model present"), optimizers.remove(&n).expect("optimizer of trained node")))
-        .collect();
+    let work: Vec<(usize, Trainee, ModuleOptimizer)> =
+        train.iter().map(|&n| (n, models[n].take().expect("trained model present"), optimizers.remove(&n).expect("optimizer of trained node"))).collect();
     let done: Vec<(usize, Trainee, ModuleOptimizer, Option<f64>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .into_iter()

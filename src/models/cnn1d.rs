@@ -70,7 +70,7 @@ impl Architecture for Cnn1dSpec {
         if self.channels.is_empty() {
             v.push(SpecProblem::at("channels", "a CNN needs at least one block").hint("e.g. `channels: [32, 64]`"));
         }
-        if self.kernel.get() % 2 == 0 {
+        if self.kernel.get().is_multiple_of(2) {
             v.push(SpecProblem::at("kernel", format!("kernel must be odd (for same padding), got {}", self.kernel)));
         }
         v

@@ -46,7 +46,9 @@ pub fn collect(dir: &Path) -> Result<ExperimentRuns, Error> {
                 let d = s.diverged.as_ref().map(|d| format!(" (node {} in stage {}, epoch {}, step {})", d.node, d.stage, d.epoch, d.step)).unwrap_or_default();
                 out.problems.push(format!("{}/{run}: {}{d}; excluded", out.name, s.status));
             }
-            Err(_) => out.problems.push(format!("{}/{run}: no summary.json (interrupted or still running; `cohort run --resume` completes it); excluded", out.name)),
+            Err(_) => {
+                out.problems.push(format!("{}/{run}: no summary.json (interrupted or still running; `cohort run --resume` completes it); excluded", out.name))
+            }
         }
     }
     Ok(out)
@@ -197,24 +199,13 @@ impl Chart for Bars {
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..n, y0..y1)
             .map_err(drawing_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .label_style((FONT, 13))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(drawing_error)?;
+        chart.configure_mesh().disable_x_mesh().x_labels(0).label_style((FONT, 13)).light_line_style(RGBColor(235, 235, 235)).draw().map_err(drawing_error)?;
         let k = self.nodes.len() as f64;
         let width = 0.8 / k;
         for (ni, node) in self.nodes.iter().enumerate() {
             let c = if node == "ensemble" { BLACK } else { color(ni) };
-            let mine: Vec<(f64, &Row)> = self
-                .rows
-                .iter()
-                .filter(|r| &r.node == node)
-                .map(|r| (self.groups.iter().position(|g| *g == r.experiment).unwrap_or(0) as f64, r))
-                .collect();
+            let mine: Vec<(f64, &Row)> =
+                self.rows.iter().filter(|r| &r.node == node).map(|r| (self.groups.iter().position(|g| *g == r.experiment).unwrap_or(0) as f64, r)).collect();
             let left = |g: f64| g + 0.1 + ni as f64 * width;
             chart
                 .draw_series(mine.iter().map(|(g, r)| Rectangle::new([(left(*g), y0), (left(*g) + width * 0.9, 100.0 * r.last.mean)], c.mix(0.85).filled())))

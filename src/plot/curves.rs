@@ -84,8 +84,12 @@ impl Chart for Curves {
                 .draw()
                 .map_err(drawing_error)?;
             for (x, name) in &self.stages {
-                chart.draw_series(DashedLineSeries::new(vec![(*x, y0 - pad), (*x, y1 + pad)], 4, 4, RGBColor(150, 150, 150).stroke_width(1))).map_err(drawing_error)?;
-                chart.draw_series(std::iter::once(Text::new(format!(" {name}"), (*x, y1 + pad), (FONT, 12).into_font().color(&RGBColor(90, 90, 90))))).map_err(drawing_error)?;
+                chart
+                    .draw_series(DashedLineSeries::new(vec![(*x, y0 - pad), (*x, y1 + pad)], 4, 4, RGBColor(150, 150, 150).stroke_width(1)))
+                    .map_err(drawing_error)?;
+                chart
+                    .draw_series(std::iter::once(Text::new(format!(" {name}"), (*x, y1 + pad), (FONT, 12).into_font().color(&RGBColor(90, 90, 90)))))
+                    .map_err(drawing_error)?;
             }
             for l in &panel.lines {
                 if !l.band.is_empty() {
@@ -104,11 +108,7 @@ impl Chart for Curves {
                 };
                 anno.label(l.label.clone()).legend(move |(x, y)| {
                     let s = legend_color.stroke_width(2);
-                    if dashed {
-                        PathElement::new(vec![(x, y), (x + 7, y)], s)
-                    } else {
-                        PathElement::new(vec![(x, y), (x + 18, y)], s)
-                    }
+                    if dashed { PathElement::new(vec![(x, y), (x + 7, y)], s) } else { PathElement::new(vec![(x, y), (x + 18, y)], s) }
                 });
             }
             chart
@@ -193,8 +193,16 @@ pub fn learning_curves(title: &str, rows: &[MetricRow]) -> Curves {
     Curves {
         title: title.into(),
         panels: vec![
-            Panel { caption: "test accuracy (%)".into(), lines: node_lines(rows, &offsets, &nodes, "test", "accuracy", 100.0), legend: SeriesLabelPosition::LowerRight },
-            Panel { caption: "test loss (cross-entropy, nats)".into(), lines: node_lines(rows, &offsets, &nodes, "test", "loss", 1.0), legend: SeriesLabelPosition::UpperRight },
+            Panel {
+                caption: "test accuracy (%)".into(),
+                lines: node_lines(rows, &offsets, &nodes, "test", "accuracy", 100.0),
+                legend: SeriesLabelPosition::LowerRight,
+            },
+            Panel {
+                caption: "test loss (cross-entropy, nats)".into(),
+                lines: node_lines(rows, &offsets, &nodes, "test", "loss", 1.0),
+                legend: SeriesLabelPosition::UpperRight,
+            },
         ],
         stages: stage_marks(&offsets),
     }
@@ -213,8 +221,16 @@ pub fn cohort_curves(title: &str, rows: &[MetricRow]) -> Option<Curves> {
     Some(Curves {
         title: title.into(),
         panels: vec![
-            Panel { caption: "agreement between peers, test (% equal predictions)".into(), lines: vec![line("agreement", agree)], legend: SeriesLabelPosition::LowerRight },
-            Panel { caption: "mean pairwise KL(p_i ‖ p_j) between peers, test (nats)".into(), lines: vec![line("pairwise KL", kl)], legend: SeriesLabelPosition::UpperRight },
+            Panel {
+                caption: "agreement between peers, test (% equal predictions)".into(),
+                lines: vec![line("agreement", agree)],
+                legend: SeriesLabelPosition::LowerRight,
+            },
+            Panel {
+                caption: "mean pairwise KL(p_i ‖ p_j) between peers, test (nats)".into(),
+                lines: vec![line("pairwise KL", kl)],
+                legend: SeriesLabelPosition::UpperRight,
+            },
         ],
         stages: stage_marks(&offsets),
     })
@@ -249,5 +265,9 @@ pub fn seed_curves(title: &str, runs: &[Vec<MetricRow>]) -> Curves {
             band,
         });
     }
-    Curves { title: title.into(), panels: vec![Panel { caption: "test accuracy (%)".into(), lines, legend: SeriesLabelPosition::LowerRight }], stages: stage_marks(&offsets) }
+    Curves {
+        title: title.into(),
+        panels: vec![Panel { caption: "test accuracy (%)".into(), lines, legend: SeriesLabelPosition::LowerRight }],
+        stages: stage_marks(&offsets),
+    }
 }

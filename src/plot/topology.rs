@@ -33,12 +33,7 @@ impl Topology {
             columns.push("fixed".into());
         }
         columns.extend(plan.stages.iter().enumerate().map(|(k, s)| format!("stage {}: {}", k + 1, s.name)));
-        let nodes = plan
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.id.clone(), n.model.to_string(), first_stage(i).map_or(0, |s| s + shift), n.fixed))
-            .collect();
+        let nodes = plan.nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), n.model.to_string(), first_stage(i).map_or(0, |s| s + shift), n.fixed)).collect();
         let mut edges = Vec::new();
         let mut notes = vec![Vec::new(); plan.nodes.len()];
         for st in &plan.stages {
@@ -101,7 +96,8 @@ impl Chart for Topology {
         let ncol = self.columns.len().max(1) as i32;
         for (c, name) in self.columns.iter().enumerate() {
             let x = (2 * c as i32 + 1) * w / (2 * ncol);
-            root.draw(&Text::new(name.clone(), (x - 7 * name.chars().count() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90)))).map_err(drawing_error)?;
+            root.draw(&Text::new(name.clone(), (x - 7 * name.chars().count() as i32 / 2, 52), (FONT, 15).into_font().color(&RGBColor(90, 90, 90))))
+                .map_err(drawing_error)?;
         }
         let pos = self.positions(w, h);
         let texts: Vec<Vec<String>> = self
@@ -133,9 +129,11 @@ impl Chart for Topology {
             let (a, b) = (pos[*f], pos[*t]);
             let text_w = 7 * label.chars().count() as i32;
             let same_column = self.nodes[*f].2 == self.nodes[*t].2;
-            let between = self.nodes.iter().enumerate().any(|(j, n)| {
-                j != *f && j != *t && n.2 == self.nodes[*f].2 && (pos[j].1 - a.1).signum() == (b.1 - pos[j].1).signum()
-            });
+            let between = self
+                .nodes
+                .iter()
+                .enumerate()
+                .any(|(j, n)| j != *f && j != *t && n.2 == self.nodes[*f].2 && (pos[j].1 - a.1).signum() == (b.1 - pos[j].1).signum());
             if same_column && between {
                 // route around the nodes in between, on the right of the column (sources from
                 // earlier stages arrive from the left)

@@ -43,8 +43,7 @@ pub fn write_metrics(path: &Path, rows: &[MetricRow]) -> Result<(), ResultsError
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>, ResultsError> {
     let file = std::fs::File::open(path).map_err(|e| ResultsError::io(path, e))?;
     let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
-    r.deserialize().collect::<Result<Vec<MetricRow>, _>>().map_err(|e| {
-        if e.is_io_error() { ResultsError::io(path, e.into()) } else { ResultsError::malformed(path, e) }
-    })
+    r.deserialize()
+        .collect::<Result<Vec<MetricRow>, _>>()
+        .map_err(|e| if e.is_io_error() { ResultsError::io(path, e.into()) } else { ResultsError::malformed(path, e) })
 }
-

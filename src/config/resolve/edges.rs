@@ -81,7 +81,9 @@ impl Resolver<'_> {
         match &mut loss {
             LossSpec::CrossEntropy => self.check_cross_entropy(at),
             LossSpec::OwnOutput { .. } => self.check_own_output(at),
-            _ if at.from.is_empty() => self.error(Diagnostic::at(at.p.field("loss"), "this loss needs at least one source node").hint("add `from: [\"teacher\"]`")),
+            _ if at.from.is_empty() => {
+                self.error(Diagnostic::at(at.p.field("loss"), "this loss needs at least one source node").hint("add `from: [\"teacher\"]`"))
+            }
             LossSpec::SoftTarget { source_weights, .. } => self.check_soft_target(at, source_weights),
             LossSpec::Hint { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, false),
             LossSpec::Attention { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, true),
@@ -145,8 +147,11 @@ impl Resolver<'_> {
         let what = if attention { "attention transfer" } else { "a hint (its adapter maps channels, not positions)" };
         if u.len() != v.len() || u[1..] != v[1..] {
             self.error(
-                Diagnostic::at(at.p.field("loss"), format!("{what} needs taps of the same spatial size: `{from_tap}` is {u:?}, `{to_tap}` is {v:?} (channels first)"))
-                    .hint("pick taps at the same resolution, e.g. both after the same number of pooling blocks"),
+                Diagnostic::at(
+                    at.p.field("loss"),
+                    format!("{what} needs taps of the same spatial size: `{from_tap}` is {u:?}, `{to_tap}` is {v:?} (channels first)"),
+                )
+                .hint("pick taps at the same resolution, e.g. both after the same number of pooling blocks"),
             );
         } else if attention && u.len() < 2 {
             self.error(
@@ -214,7 +219,9 @@ impl Resolver<'_> {
         let to = at.to_id;
         let path = at.p.field("head");
         if heads == 0 {
-            self.error(Diagnostic::at(path, format!("`head` needs a `Hydra` target, and `{to}` is not one")).hint("remove `head`, or make the node a `Hydra(...)`"));
+            self.error(
+                Diagnostic::at(path, format!("`head` needs a `Hydra` target, and `{to}` is not one")).hint("remove `head`, or make the node a `Hydra(...)`"),
+            );
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
         } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme) {

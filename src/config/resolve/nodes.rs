@@ -74,7 +74,8 @@ impl Resolver<'_> {
         }
         if (0..classes).all(|c| !(sub.classes.is_empty() || sub.classes.contains(&c)) || sub.exclude_classes.contains(&c)) {
             self.error(
-                Diagnostic::at(q.clone(), format!("node `{}` would train on no class at all", n.id)).hint("`classes` keeps, `exclude_classes` drops; leave one class at least"),
+                Diagnostic::at(q.clone(), format!("node `{}` would train on no class at all", n.id))
+                    .hint("`classes` keeps, `exclude_classes` drops; leave one class at least"),
             );
         }
     }
@@ -83,7 +84,9 @@ impl Resolver<'_> {
     fn check_checkpoint(&mut self, n: &NodeSpec, p: &FieldPath) {
         let recorded = n.model.is_recorded();
         if recorded && n.checkpoint.is_some() {
-            self.error(Diagnostic::at(p.field("checkpoint"), format!("node `{}` is `Recorded`: it has outputs, not weights", n.id)).hint("remove `checkpoint`"));
+            self.error(
+                Diagnostic::at(p.field("checkpoint"), format!("node `{}` is `Recorded`: it has outputs, not weights", n.id)).hint("remove `checkpoint`"),
+            );
         }
         if n.frozen && n.checkpoint.is_none() && !recorded {
             self.error(

@@ -47,7 +47,10 @@ impl Resolver<'_> {
             let Some(i) = self.lookup(id, q.clone()) else { continue };
             if spec.nodes[i].fixed() {
                 let what = if spec.nodes[i].frozen { "is frozen" } else { "is a recorded source" };
-                self.error(Diagnostic::at(q, format!("node `{id}` {what} and cannot be trained")).hint("remove `frozen: true` from the node, or remove it from this stage"));
+                self.error(
+                    Diagnostic::at(q, format!("node `{id}` {what} and cannot be trained"))
+                        .hint("remove `frozen: true` from the node, or remove it from this stage"),
+                );
             } else if train.iter().any(|(j, _)| *j == i) {
                 self.error(Diagnostic::at(q, format!("node `{id}` is listed twice")));
             } else {
@@ -109,7 +112,8 @@ impl Resolver<'_> {
         for (s, d) in declared.iter().enumerate() {
             let mut stage_terms = Vec::new();
             for (node, npath) in &d.train {
-                let mine: Vec<&Pending> = terms.iter().filter(|p| p.term.to == *node && (p.term.stages.is_empty() || p.term.stages.contains(&d.name))).collect();
+                let mine: Vec<&Pending> =
+                    terms.iter().filter(|p| p.term.to == *node && (p.term.stages.is_empty() || p.term.stages.contains(&d.name))).collect();
                 if mine.is_empty() {
                     let id = &self.spec.nodes[*node].id;
                     self.error(
@@ -122,7 +126,13 @@ impl Resolver<'_> {
                     stage_terms.push(p.term.clone());
                 }
             }
-            stages.push(PlanStage { name: d.name.clone(), train: d.train.iter().map(|(i, _)| *i).collect(), epochs: d.epochs, update: d.update, terms: stage_terms });
+            stages.push(PlanStage {
+                name: d.name.clone(),
+                train: d.train.iter().map(|(i, _)| *i).collect(),
+                epochs: d.epochs,
+                update: d.update,
+                terms: stage_terms,
+            });
         }
         stages
     }
@@ -141,7 +151,10 @@ impl Resolver<'_> {
                 self.error(
                     Diagnostic::at(
                         spath.clone(),
-                        format!("`{}` trains only on a subset in stage `{name}`, so its outputs do not cover every sample `{}` trains on", src_node.id, to_node.id),
+                        format!(
+                            "`{}` trains only on a subset in stage `{name}`, so its outputs do not cover every sample `{}` trains on",
+                            src_node.id, to_node.id
+                        ),
                     )
                     .hint("give both nodes the same `train_on`, or train the source in an earlier stage"),
                 );
@@ -158,8 +171,11 @@ impl Resolver<'_> {
                     format!("stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is only trained later, in stage `{}`", declared[later].name),
                 )
                 .hint(format!("move the stage that trains `{src_id}` before `{name}`, or train both in the same stage")),
-                None => Diagnostic::at(spath.clone(), format!("stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is never trained and has no checkpoint"))
-                    .hint(format!("train `{src_id}` in an earlier stage, or give it `checkpoint: \"...\"`")),
+                None => Diagnostic::at(
+                    spath.clone(),
+                    format!("stage `{name}` needs node `{src_id}` as a source, but `{src_id}` is never trained and has no checkpoint"),
+                )
+                .hint(format!("train `{src_id}` in an earlier stage, or give it `checkpoint: \"...\"`")),
             };
             self.error(diagnostic);
         }

@@ -1,0 +1,307 @@
+//! Plain-slice kernels (NCHW, contiguous f32), independent of burn; `flex.rs` wraps them as burn
+//! operations with hand-written backward passes. Every public function checks the slice lengths
+//! its unsafe matrix products rely on, so safe callers cannot read out of bounds.
+
+use rayon::prelude::*;
+
+/// Images per partial weight gradient: the chunking (and so the summation order) is fixed,
+/// whatever the number of threads.
+const CHUNK: usize = 8;
+
+/// Window position of "no maximum above 0" in [`relu_max_pool2x2`]'s argmax.
+pub const NONE: u8 = u8::MAX;
+
+/// `dst[m×n] = lhs[m×k]·rhs[k×n]` (or `+=` with `accumulate`); each matrix given by its
+/// pointer, column stride and row stride (so transposes cost nothing).
+///
+/// # Safety
+/// The pointers and strides must address valid `m×n`, `m×k` and `k×n` matrices, `dst` not
+/// overlapping the others.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_cs: isize,
+    dst_rs: isize,
+    accumulate: bool,
+    lhs: *const f32,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const f32,
+    rhs_cs: isize,
+    rhs_rs: isize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(m, n, k, dst, dst_cs, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, gemm::Parallelism::None);
+    }
+}
+
+/// One image's 3×3 patches: `cols[(c·9 + u·3 + v)·H·W + i·W + j] = x[c, i+u−1, j+v−1]`, 0
+/// outside the image. `x`: `[C, H, W]`; `cols`: `[C·9, H·W]`.
+pub fn patches(x: &[f32], [c, h, w]: [usize; 3], cols: &mut [f32]) {
+    let hw = h * w;
+    for ci in 0..c {
+        let plane = &x[ci * hw..(ci + 1) * hw];
+        for u in 0..3 {
+            for v in 0..3 {
+                let row = &mut cols[(ci * 9 + u * 3 + v) * hw..][..hw];
+                for (i, out) in row.chunks_exact_mut(w).enumerate() {
+                    let Some(si) = (i + u).checked_sub(1).filter(|&si| si < h) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    let src = &plane[si * w..(si + 1) * w];
+                    match v {
+                        0 => {
+                            out[0] = 0.0;
+                            out[1..].copy_from_slice(&src[..w - 1]);
+                        }
+                        1 => out.copy_from_slice(src),
+                        _ => {
+                            out[..w - 1].copy_from_slice(&src[1..]);
+                            out[w - 1] = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`patches`]: `dx[c, i+u−1, j+v−1] += dcols[(c,u,v), (i,j)]` inside the
+/// image (`dx` is overwritten).
+pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
+    let hw = h * w;
+    dx.fill(0.0);
+    for ci in 0..c {
+        let plane = &mut dx[ci * hw..(ci + 1) * hw];
+        for u in 0..3 {
+            for v in 0..3 {
+                let row = &dcols[(ci * 9 + u * 3 + v) * hw..][..hw];
+                for (i, src) in row.chunks_exact(w).enumerate() {
+                    let Some(si) = (i + u).checked_sub(1).filter(|&si| si < h) else { continue };
+                    let dst = &mut plane[si * w..(si + 1) * w];
+                    let (d, s) = match v {
+                        0 => (&mut dst[..w - 1], &src[1..]),
+                        1 => (&mut dst[..], src),
+                        _ => (&mut dst[1..], &src[..w - 1]),
+                    };
+                    d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+                }
+            }
+        }
+    }
+}
+
+/// 3×3 "same" convolution: `x` `[B, C, H, W]`, `weight` `[O, C, 3, 3]`, `bias` `[O]` →
+/// `[B, O, H, W]`, one image per task.
+pub fn conv3x3_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let (hw, k, o) = (h * w, c * 9, bias.len());
+    // the unsafe product below reads `weight` as [O, K]: checked here, so safe callers cannot
+    // reach out-of-bounds reads (the other slices are taken with bounds checks)
+    assert_eq!(weight.len(), o * k, "conv3x3_forward: weight is not [O, C, 3, 3] for {o} outputs and {c} channels");
+    assert_eq!(x.len(), b * c * hw, "conv3x3_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
+    let mut y = vec![0.0f32; b * o * hw];
+    if y.is_empty() {
+        return y;
+    }
+    y.par_chunks_mut(o * hw).enumerate().for_each_init(
+        || vec![0.0f32; k * hw],
+        |cols, (bi, yb)| {
+            patches(&x[bi * c * hw..(bi + 1) * c * hw], [c, h, w], cols);
+            for (row, &bo) in yb.chunks_exact_mut(hw).zip(bias) {
+                row.fill(bo);
+            }
+            // SAFETY: yb is [O, HW], weight [O, K], cols [K, HW], all row-major and in bounds.
+            unsafe { gemm(o, hw, k, yb.as_mut_ptr(), 1, hw as isize, true, weight.as_ptr(), 1, k as isize, cols.as_ptr(), 1, hw as isize) };
+        },
+    );
+    y
+}
+
+/// Gradients of [`conv3x3_forward`] given `grad` = ∂L/∂y `[B, O, H, W]`: `(dx, dW, dbias)`,
+/// `dx` only when `want_x`.
+pub fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (hw, k) = (h * w, c * 9);
+    let o = weight.len() / k.max(1);
+    assert_eq!(x.len(), b * c * hw, "conv3x3_backward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
+    if hw == 0 || k == 0 {
+        return (want_x.then(|| vec![0.0; x.len()]), vec![0.0; weight.len()], vec![0.0; o]);
+    }
+    // the unsafe products below read `weight` as [O, K] (so by construction) and each
+    // image's gradient as [O, H·W]
+    assert_eq!(grad.len(), b * o * hw, "conv3x3_backward: grad is not [B, O, H, W] for {o} outputs");
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..b.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let (mut dw, mut db, mut cols) = (vec![0.0f32; o * k], vec![0.0f32; o], vec![0.0f32; k * hw]);
+            for bi in chunk * CHUNK..b.min((chunk + 1) * CHUNK) {
+                let g = &grad[bi * o * hw..(bi + 1) * o * hw];
+                patches(&x[bi * c * hw..(bi + 1) * c * hw], [c, h, w], &mut cols);
+                // dW[O, K] += δ_b [O, HW] · P_bᵀ [HW, K] (P_bᵀ[p, kk] = cols[kk·HW + p])
+                // SAFETY: dw [O, K], g [O, HW], cols [K, HW] read transposed, all in bounds.
+                unsafe { gemm(o, k, hw, dw.as_mut_ptr(), 1, k as isize, true, g.as_ptr(), 1, hw as isize, cols.as_ptr(), hw as isize, 1) };
+                for (d, row) in db.iter_mut().zip(g.chunks_exact(hw)) {
+                    *d += row.iter().sum::<f32>();
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let (mut dw, mut db) = (vec![0.0f32; o * k], vec![0.0f32; o]);
+    for (pw, pb) in &partials {
+        dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+        db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+    }
+    let dx = want_x.then(|| {
+        let mut dx = vec![0.0f32; b * c * hw];
+        if !dx.is_empty() {
+            dx.par_chunks_mut(c * hw).enumerate().for_each_init(
+                || vec![0.0f32; k * hw],
+                |dcols, (bi, dxb)| {
+                    let g = &grad[bi * o * hw..(bi + 1) * o * hw];
+                    // dP_b [K, HW] = Wᵀ [K, O] · δ_b [O, HW] (Wᵀ[kk, o] = weight[o·K + kk])
+                    // SAFETY: dcols [K, HW], weight [O, K] read transposed, g [O, HW].
+                    unsafe { gemm(k, hw, o, dcols.as_mut_ptr(), 1, hw as isize, false, weight.as_ptr(), k as isize, 1, g.as_ptr(), 1, hw as isize) };
+                    patches_adjoint(dcols, [c, h, w], dxb);
+                },
+            );
+        }
+        dx
+    });
+    (dx, dw, db)
+}
+
+/// ReLU then 2×2 max-pool with stride 2 (floor mode): `[B, C, H, W]` → `[B, C, H/2, W/2]`,
+/// with each output's window position (0..4, row-major) of its maximum, or [`NONE`] when no
+/// entry is above 0.
+pub fn relu_max_pool2x2_forward(x: &[f32], [b, c, h, w]: [usize; 4]) -> (Vec<f32>, Vec<u8>) {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut y = vec![0.0f32; b * c * oh * ow];
+    let mut arg = vec![NONE; y.len()];
+    if y.is_empty() {
+        return (y, arg);
+    }
+    y.par_chunks_mut(oh * ow).zip(arg.par_chunks_mut(oh * ow)).enumerate().for_each(|(plane, (yp, ap))| {
+        let xp = &x[plane * h * w..(plane + 1) * h * w];
+        for i in 0..oh {
+            let (r0, r1) = (&xp[2 * i * w..(2 * i + 1) * w], &xp[(2 * i + 1) * w..(2 * i + 2) * w]);
+            for j in 0..ow {
+                let window = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+                let (mut m, mut a) = (0.0f32, NONE);
+                for (t, &v) in window.iter().enumerate() {
+                    if v > m || (v.is_nan() && !m.is_nan()) {
+                        (m, a) = (v, t as u8);
+                    }
+                }
+                yp[i * ow + j] = m;
+                ap[i * ow + j] = a;
+            }
+        }
+    });
+    (y, arg)
+}
+
+/// `x` `[B, I]` · `weight` `[I, O]` + `bias` `[O]` → `[B, O]`.
+pub fn linear_forward(x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let o = bias.len();
+    let i = weight.len() / o.max(1);
+    let b = x.len() / i.max(1);
+    let mut y: Vec<f32> = (0..b).flat_map(|_| bias.iter().copied()).collect();
+    // SAFETY: y [B, O], x [B, I], weight [I, O], row-major.
+    unsafe { gemm_par(b, o, i, y.as_mut_ptr(), 1, o as isize, true, x.as_ptr(), 1, i as isize, weight.as_ptr(), 1, o as isize) };
+    y
+}
+
+/// Gradients of [`linear_forward`] given `grad` = ∂L/∂y `[B, O]`: `(dx, dW, dbias)`, `dx`
+/// only when `want_x`: `dx = δ·Wᵀ`, `dW = xᵀ·δ`, `dbias = Σ_b δ_b` (transposes as strides).
+pub fn linear_backward(x: &[f32], weight: &[f32], grad: &[f32], o: usize, want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let i = weight.len() / o.max(1);
+    let b = x.len() / i.max(1);
+    // the unsafe products below read `grad` as [B, O] (`x` and `weight` fit by construction)
+    assert_eq!(grad.len(), b * o, "linear_backward: grad is not [B, O] = [{b}, {o}]");
+    let mut dw = vec![0.0f32; i * o];
+    // SAFETY: dw [I, O]; xᵀ[i, b] = x[b·I + i]; grad [B, O].
+    unsafe { gemm_par(i, o, b, dw.as_mut_ptr(), 1, o as isize, false, x.as_ptr(), i as isize, 1, grad.as_ptr(), 1, o as isize) };
+    let mut db = vec![0.0f32; o];
+    for row in grad.chunks_exact(o.max(1)) {
+        db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+    }
+    let dx = want_x.then(|| {
+        let mut dx = vec![0.0f32; b * i];
+        // SAFETY: dx [B, I]; grad [B, O]; Wᵀ[o, i] = weight[i·O + o].
+        unsafe { gemm_par(b, i, o, dx.as_mut_ptr(), 1, i as isize, false, grad.as_ptr(), 1, o as isize, weight.as_ptr(), o as isize, 1) };
+        dx
+    });
+    (dx, dw, db)
+}
+
+/// [`gemm`] on the current rayon pool's threads.
+///
+/// # Safety
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_par(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_cs: isize,
+    dst_rs: isize,
+    accumulate: bool,
+    lhs: *const f32,
+    lhs_cs: isize,
+    lhs_rs: isize,
+    rhs: *const f32,
+    rhs_cs: isize,
+    rhs_rs: isize,
+) {
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(m, n, k, dst, dst_cs, dst_rs, accumulate, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 1.0, 1.0, false, false, false, parallelism);
+    }
+}
+
+/// One SGD-with-momentum step in place (module docs), elementwise in blocks.
+pub fn sgd_momentum(p: &mut [f32], g: &[f32], v: &mut [f32], s: super::SgdStep) {
+    const BLOCK: usize = 1 << 14;
+    assert!(p.len() == g.len() && p.len() == v.len(), "sgd_momentum: parameter, gradient and velocity differ in size");
+    let step = |(p, v): (&mut [f32], &mut [f32]), g: &[f32]| {
+        for ((p, v), &g) in p.iter_mut().zip(v.iter_mut()).zip(g) {
+            let g = match s.decay {
+                Some(penalty) => *p * penalty + g,
+                None => g,
+            };
+            *v = g * s.keep + *v * s.momentum;
+            let d = if s.nesterov { *v * s.momentum + g } else { *v };
+            *p -= d * s.lr;
+        }
+    };
+    p.par_chunks_mut(BLOCK).zip(v.par_chunks_mut(BLOCK)).zip(g.par_chunks(BLOCK)).for_each(|(pv, g)| step(pv, g));
+}
+
+/// Gradient of [`relu_max_pool2x2_forward`]: `grad` `[B, C, H/2, W/2]` → `[B, C, H, W]`.
+pub fn relu_max_pool2x2_backward(grad: &[f32], arg: &[u8], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut dx = vec![0.0f32; b * c * h * w];
+    if dx.is_empty() || oh * ow == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(h * w).zip(grad.par_chunks(oh * ow)).zip(arg.par_chunks(oh * ow)).for_each(|((dxp, gp), ap)| {
+        for i in 0..oh {
+            for j in 0..ow {
+                let a = ap[i * ow + j];
+                if a != NONE {
+                    let (u, v) = (a as usize / 2, a as usize % 2);
+                    dxp[(2 * i + u) * w + 2 * j + v] = gp[i * ow + j];
+                }
+            }
+        }
+    });
+    dx
+}

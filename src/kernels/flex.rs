@@ -1,0 +1,318 @@
+//! cohort's kernels as a burn backend extension on flex (`#[backend_extension(Flex, Autodiff)]`):
+//! the forward on flex tensors through [`super::cpu`], the backward as burn-autodiff `Backward`
+//! steps that call the matching `cpu` gradients.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+
+use super::cpu;
+
+/// The extension: implemented for `Flex` and `Autodiff<Flex>` only; [`super::conv`],
+/// [`super::relu_pool`], [`super::linear`] and [`super::sgd_momentum`] call it only for f32
+/// tensors on flex (dispatching a tensor of another backend here would panic).
+#[backend_extension(Flex, Autodiff)]
+pub trait CohortKernels: Backend {
+    /// See [`conv3x3`].
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// See [`relu_max_pool2x2`].
+    fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// See [`linear2d`].
+    fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// See [`super::sgd_momentum`]; `decay` is used when `has_decay`.
+    #[allow(clippy::too_many_arguments)]
+    fn sgd_momentum(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        lr: f32,
+        momentum: f32,
+        keep: f32,
+        nesterov: bool,
+        decay: f32,
+        has_decay: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// 3×3 "same" convolution with bias (module docs): `x` `[B, C, H, W]`, `weight`
+/// `[O, C, 3, 3]`, `bias` `[O]` → `[B, O, H, W]`. Flex devices and f32 only.
+pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::conv3x3(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+}
+
+/// `x·W + bias`: `x` `[B, I]`, `weight` `[I, O]` (burn's `Linear` layout), `bias` `[O]` →
+/// `[B, O]`; the backward pass forms `δ·Wᵀ` and `xᵀ·δ` with strides, no transposed copies.
+/// Flex devices and f32 only.
+pub fn linear2d(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::linear2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+}
+
+/// `max_pool2x2(relu(x))` (module docs): `[B, C, H, W]` → `[B, C, H/2, W/2]`. Flex devices
+/// and f32 only.
+pub fn relu_max_pool2x2(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::relu_max_pool2x2(x.into_dispatch()))
+}
+
+/// See [`super::sgd_momentum`] (flex f32 tensors).
+pub(super) fn sgd_momentum_flex<const D: usize>(param: Tensor<D>, grad: Tensor<D>, velocity: Tensor<D>, s: super::SgdStep) -> (Tensor<D>, Tensor<D>) {
+    let (p, v) = <Dispatch as CohortKernels>::sgd_momentum(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        velocity.into_dispatch(),
+        s.lr,
+        s.momentum,
+        s.keep,
+        s.nesterov,
+        s.decay.unwrap_or(0.0),
+        s.decay.is_some(),
+    );
+    (Tensor::from_dispatch(p), Tensor::from_dispatch(v))
+}
+
+/// `t` as a contiguous tensor at offset 0 that owns its whole buffer (copied if it was a
+/// view), so that its storage can be written in place (copy-on-write if shared).
+fn whole(t: FlexTensor) -> FlexTensor {
+    let t = t.to_contiguous();
+    let whole = t.layout().contiguous_offsets().is_some_and(|(start, end)| start == 0 && end == t.storage::<f32>().len());
+    if whole { t } else { FlexTensor::from_data(TensorData::new(slice(&t).to_vec(), t.layout().shape().clone())) }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sgd_flex(
+    param: FlexTensor,
+    grad: FlexTensor,
+    velocity: FlexTensor,
+    lr: f32,
+    momentum: f32,
+    keep: f32,
+    nesterov: bool,
+    decay: f32,
+    has_decay: bool,
+) -> (FlexTensor, FlexTensor) {
+    let grad = values(&grad);
+    let (mut p, mut v) = (whole(param), whole(velocity));
+    let s = super::SgdStep { lr, momentum, keep, nesterov, decay: has_decay.then_some(decay) };
+    cpu::sgd_momentum(p.storage_mut::<f32>(), slice(&grad), v.storage_mut::<f32>(), s);
+    (p, v)
+}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    assert_eq!(s.num_dims(), 4, "cohort kernels take [B, C, H, W] tensors");
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// The tensor's f32 values in row-major order (copied only when not contiguous).
+fn values(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+    let [b, c, h, w] = dims4(&x);
+    let [o, wc, kh, kw] = dims4(&weight);
+    assert!(wc == c && kh == 3 && kw == 3 && slice(&bias).len() == o, "conv3x3: weight must be [O, C, 3, 3] and bias [O]");
+    tensor(cpu::conv3x3_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias)), [b, o, h, w])
+}
+
+fn dims2(t: &FlexTensor) -> [usize; 2] {
+    let s = t.layout().shape();
+    assert_eq!(s.num_dims(), 2, "linear2d takes [B, I] inputs and [I, O] weights");
+    [s[0], s[1]]
+}
+
+fn linear_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+    let ([b, i], [wi, o]) = (dims2(&x), dims2(&weight));
+    assert!(wi == i && slice(&bias).len() == o, "linear2d: weight must be [I, O] and bias [O]");
+    FlexTensor::from_data(TensorData::new(cpu::linear_forward(slice(&x), slice(&weight), slice(&bias)), [b, o]))
+}
+
+fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, [usize; 4]) {
+    let x = values(&x);
+    let dims @ [b, c, h, w] = dims4(&x);
+    let (y, arg) = cpu::relu_max_pool2x2_forward(slice(&x), dims);
+    (tensor(y, [b, c, h / 2, w / 2]), arg, dims)
+}
+
+impl CohortKernels for Flex {
+    fn conv3x3(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        conv_forward(x, weight, bias)
+    }
+    fn relu_max_pool2x2(x: FlexTensor) -> FlexTensor {
+        pool_forward(x).0
+    }
+    fn linear2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear_forward(x, weight, bias)
+    }
+    fn sgd_momentum(
+        param: FlexTensor,
+        grad: FlexTensor,
+        velocity: FlexTensor,
+        lr: f32,
+        momentum: f32,
+        keep: f32,
+        nesterov: bool,
+        decay: f32,
+        has_decay: bool,
+    ) -> (FlexTensor, FlexTensor) {
+        sgd_flex(param, grad, velocity, lr, momentum, keep, nesterov, decay, has_decay)
+    }
+}
+
+/// The two affine ops, `y = f(x, W) + bias`, whose backward passes are written here.
+#[derive(Clone, Copy, Debug)]
+enum Affine {
+    Conv3x3,
+    Linear,
+}
+
+impl Affine {
+    fn forward(self, x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        match self {
+            Affine::Conv3x3 => conv_forward(x, weight, bias),
+            Affine::Linear => linear_forward(x, weight, bias),
+        }
+    }
+
+    /// `(dx, dW, dbias)` for the output gradient `grad`, `dx` only when `want_x`.
+    fn backward(self, x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor, want_x: bool) -> (Option<FlexTensor>, FlexTensor, FlexTensor) {
+        let shaped = |values: Vec<f32>, shape: &[usize]| FlexTensor::from_data(TensorData::new(values, shape.to_vec()));
+        let (dx, dw, db, x_shape, w_shape) = match self {
+            Affine::Conv3x3 => {
+                let dims = dims4(x);
+                let (dx, dw, db) = cpu::conv3x3_backward(slice(x), dims, slice(weight), slice(grad), want_x);
+                (dx, dw, db, dims.to_vec(), dims4(weight).to_vec())
+            }
+            Affine::Linear => {
+                let w_dims = dims2(weight);
+                let (dx, dw, db) = cpu::linear_backward(slice(x), slice(weight), slice(grad), w_dims[1], want_x);
+                (dx, dw, db, dims2(x).to_vec(), w_dims.to_vec())
+            }
+        };
+        let outputs = db.len();
+        (dx.map(|dx| shaped(dx, &x_shape)), shaped(dw, &w_shape), shaped(db, &[outputs]))
+    }
+}
+
+#[derive(Debug)]
+struct AffineBackward;
+
+impl Backward<Flex, 3> for AffineBackward {
+    /// The checkpointed input and weight, and which op.
+    type State = (NodeId, NodeId, Affine);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = values(&grads.consume::<Flex>(&ops.node));
+        let (x, weight, op) = ops.state;
+        let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(x));
+        let weight = values(&checkpointer.retrieve_node_output::<FlexTensor>(weight));
+        let (dx, dw, db) = op.backward(&x, &weight, &grad, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, dw);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(node.id, db);
+        }
+    }
+}
+
+/// `op` on autodiff tensors: tracked with [`AffineBackward`] when any input needs a gradient.
+fn affine<C: CheckpointStrategy>(
+    op: Affine,
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match AffineBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let state = (prep.checkpoint(&x), prep.checkpoint(&weight), op);
+            prep.finish(state, op.forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(op.forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
+    }
+}
+
+/// Each output's window position of its maximum (see [`cpu::relu_max_pool2x2_forward`]).
+#[derive(Clone)]
+struct Argmax(Arc<Vec<u8>>);
+
+impl std::fmt::Debug for Argmax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Argmax({} windows)", self.0.len())
+    }
+}
+
+#[derive(Debug)]
+struct ReluMaxPoolBackward;
+
+impl Backward<Flex, 1> for ReluMaxPoolBackward {
+    /// The argmax and the input's shape.
+    type State = (Argmax, [usize; 4]);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = values(&grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node {
+            let (Argmax(arg), dims) = ops.state;
+            grads.register::<Flex>(node.id, tensor(cpu::relu_max_pool2x2_backward(slice(&grad), &arg, dims), dims));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
+    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        affine::<C>(Affine::Conv3x3, x, weight, bias)
+    }
+
+    fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ReluMaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (y, arg, dims) = pool_forward(x.into_primitive());
+                prep.finish((Argmax(Arc::new(arg)), dims), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(pool_forward(x.into_primitive()).0),
+        }
+    }
+
+    fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        affine::<C>(Affine::Linear, x, weight, bias)
+    }
+
+    /// An update, not a differentiable op: computed on the inner tensors, untracked.
+    fn sgd_momentum(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        lr: f32,
+        momentum: f32,
+        keep: f32,
+        nesterov: bool,
+        decay: f32,
+        has_decay: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let inner = <Self as AutodiffBackend>::inner;
+        let (p, v) = sgd_flex(inner(param), inner(grad), inner(velocity), lr, momentum, keep, nesterov, decay, has_decay);
+        (<Self as AutodiffBackend>::from_inner(p), <Self as AutodiffBackend>::from_inner(v))
+    }
+}

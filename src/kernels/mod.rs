@@ -1,0 +1,142 @@
+//! Cohort's own CPU kernels on the flex backend for the small CNN's hot layers, with hand-written
+//! backward passes, and for the SGD update (a burn backend extension for `Flex` and
+//! `Autodiff<Flex>`).
+//!
+//! - [`conv3x3`]: 3×3 convolution, stride 1, zero padding 1 ("same"), one group, with bias:
+//!   `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v] · x[b,c,i+u−1,j+v−1]` (x = 0 outside).
+//!   Per image the patches `P_b[(c,u,v), (i,j)] = x[b,c,i+u−1,j+v−1]` (`[C·9, H·W]`, small
+//!   enough to stay in cache) give `Y_b = W·P_b`, one matrix product. Backward:
+//!   `dW = Σ_b δ_b·P_bᵀ`, `dbias[o] = Σ_{b,i,j} δ[b,o,i,j]`, `dx_b = Pᵀ(Wᵀ·δ_b)` (the adjoint of
+//!   the patch gather adds each patch entry back where it was read).
+//! - [`relu_max_pool2x2`]: `y[b,c,i,j] = max(0, max_{u,v∈{0,1}} x[b,c,2i+u,2j+v])`, which is
+//!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
+//!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its
+//!   max-pool gives. A NaN in a window wins it, so divergence still shows in the output.
+//! - [`linear`]: `y = x·W + bias` with the bias as the product's starting value; backward
+//!   `dx = δ·Wᵀ`, `dW = xᵀ·δ` with the transposes as strides of one matrix product each (in
+//!   burn's matmul backward a profile shows a copy and a zero-fill besides the products), and
+//!   `dbias = Σ_b δ_b`.
+//! - [`sgd_momentum`]: one SGD-with-momentum update of a parameter in a single pass, in place
+//!   when the buffers are not shared, with burn_optim's order of operations (so the results are
+//!   the same bits as burn's `Sgd`): `g ← p·λ + g` (weight decay λ), `v ← g·(1−τ) + v·μ`,
+//!   `d ← v·μ + g` (Nesterov) or `v`, `p ← p − d·lr`, where burn's `Sgd` makes five to seven
+//!   passes over the parameter.
+//!
+//! Why: burn-flex 0.22 has no convolution backward of its own; burn's default computes the
+//! weight gradient as a convolution whose kernel is the output gradient, and flex's max-pool is a
+//! generic 3-D kernel. `cargo bench --bench kernels` times each kernel against burn's op (README,
+//! "Performance"): at batch 128, forward + backward, the 32→64-channel convolution on 14×14 takes
+//! 23 ms against burn's 42, ReLU + max-pool on 32×28×28 8 ms against 19, the MLP's SGD update
+//! 1.7 ms against 2.8.
+//!
+//! Results are deterministic for any thread count (tested): images are processed independently,
+//! the convolution's weight gradient is summed over fixed chunks of images in chunk order, and the
+//! matrix products split their output, never a sum.
+//! Other backends, dtypes and layer shapes use burn's own ops (see [`conv`], [`relu_pool`],
+//! [`linear`] and [`sgd_momentum`]).
+
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{Linear, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+
+/// `conv.forward(x)` — through [`conv3x3`] when it applies (flex, f32, 3×3, stride 1, padding 1,
+/// dilation 1, one group, with bias), else burn's convolution.
+pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if conv_applies(conv, &x) {
+        let bias = conv.bias.as_ref().expect("conv_applies checks the bias").val();
+        return conv3x3(x, conv.weight.val(), bias);
+    }
+    conv.forward(x)
+}
+
+/// `pool.forward(relu(x))` — through [`relu_max_pool2x2`] when it applies (flex, f32, 2×2 window,
+/// stride 2, no padding, dilation 1, floor mode), else burn's relu and max-pool.
+pub fn relu_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if pool_applies(pool, &x) {
+        return relu_max_pool2x2(x);
+    }
+    pool.forward(relu(x))
+}
+
+/// `layer.forward(x)` for a batch `x` `[B, I]` — through [`linear2d`] when it applies (flex, f32,
+/// with bias), else burn's `Linear`.
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = layer.bias.as_ref().filter(|_| on_flex_f32(&x)) {
+        return linear2d(x, layer.weight.val(), bias.val());
+    }
+    layer.forward(x)
+}
+
+/// Whether `conv` is a 3×3 convolution with stride 1, dilation 1, one group and "same" padding
+/// (the layers cohort's 3×3 kernels and [`crate::models::conv::first_conv`] compute).
+pub fn is_same_3x3(conv: &Conv2d) -> bool {
+    let plain_3x3 = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    plain_3x3 && matches!(conv.padding, PaddingConfig2d::Same | PaddingConfig2d::Explicit(1, 1, 1, 1))
+}
+
+/// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
+pub fn conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    is_same_3x3(conv) && conv.bias.is_some() && on_flex_f32(x)
+}
+
+/// Whether [`relu_pool`] uses cohort's kernel for `pool` on `x`.
+pub fn pool_applies(pool: &MaxPool2d, x: &Tensor<4>) -> bool {
+    let plain_2x2 = pool.kernel_size == [2, 2] && pool.stride == [2, 2] && pool.dilation == [1, 1] && !pool.ceil_mode;
+    plain_2x2 && matches!(pool.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)) && on_flex_f32(x)
+}
+
+#[cfg(feature = "flex")]
+fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == burn::tensor::DType::F32 && x.device() == burn::tensor::Device::flex()
+}
+
+#[cfg(not(feature = "flex"))]
+fn on_flex_f32<const D: usize>(_: &Tensor<D>) -> bool {
+    false
+}
+
+/// `(param, velocity)` after one SGD-with-momentum step (module docs; `velocity` is the state
+/// from the previous step) — through cohort's kernel on flex f32 tensors, else burn's ops in the
+/// same order.
+pub fn sgd_momentum<const D: usize>(param: Tensor<D>, grad: Tensor<D>, velocity: Tensor<D>, s: SgdStep) -> (Tensor<D>, Tensor<D>) {
+    #[cfg(feature = "flex")]
+    if on_flex_f32(&param) && on_flex_f32(&grad) && on_flex_f32(&velocity) {
+        return flex::sgd_momentum_flex(param, grad, velocity, s);
+    }
+    let grad = match s.decay {
+        Some(penalty) => param.clone().mul_scalar(penalty).add(grad),
+        None => grad,
+    };
+    let velocity = grad.clone().mul_scalar(s.keep).add(velocity.mul_scalar(s.momentum));
+    let direction = if s.nesterov { velocity.clone().mul_scalar(s.momentum).add(grad) } else { velocity.clone() };
+    (param - direction.mul_scalar(s.lr), velocity)
+}
+
+/// The scalars of one SGD step, as burn_optim's `Sgd`, `Momentum` and `WeightDecay` hold them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdStep {
+    /// Learning rate (burn converts its f64 to f32 in the multiplication).
+    pub lr: f32,
+    /// Momentum μ.
+    pub momentum: f32,
+    /// `1 − dampening`.
+    pub keep: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 penalty λ of the weight decay, if any.
+    pub decay: Option<f32>,
+}
+
+#[cfg(feature = "flex")]
+pub use flex::{conv3x3, linear2d, relu_max_pool2x2};
+
+#[cfg(feature = "flex")]
+pub mod cpu;
+
+#[cfg(feature = "flex")]
+mod flex;
