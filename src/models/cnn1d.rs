@@ -62,6 +62,9 @@ impl Cnn1dSpec {
 }
 
 impl Architecture for Cnn1dSpec {
+    fn name(&self) -> &'static str {
+        "Cnn1d"
+    }
     fn input_rank(&self) -> Option<usize> {
         Some(1)
     }

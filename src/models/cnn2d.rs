@@ -61,6 +61,9 @@ impl Cnn2dSpec {
 }
 
 impl Architecture for Cnn2dSpec {
+    fn name(&self) -> &'static str {
+        "Cnn2d"
+    }
     fn input_rank(&self) -> Option<usize> {
         Some(3)
     }

@@ -51,6 +51,9 @@ pub fn head_tap(m: usize) -> String {
 }
 
 impl Architecture for HydraSpec {
+    fn name(&self) -> &'static str {
+        "Hydra"
+    }
     fn input_rank(&self) -> Option<usize> {
         None
     }

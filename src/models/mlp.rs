@@ -39,6 +39,9 @@ fn tap(i: usize) -> String {
 }
 
 impl Architecture for MlpSpec {
+    fn name(&self) -> &'static str {
+        "Mlp"
+    }
     fn input_rank(&self) -> Option<usize> {
         None
     }

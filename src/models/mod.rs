@@ -7,8 +7,8 @@
 //! ("taps") listed by [`ModelSpec::tap_shapes`].
 //!
 //! Adding an architecture: a new file with its spec type implementing [`Architecture`] and its
-//! burn module, a variant in [`ModelSpec`] (and the arm in [`ModelSpec::architecture`]) and one
-//! in [`Network`] (and the arm in [`Network::forward_taps`]).
+//! burn module; then a variant in [`ModelSpec`] with its arm in [`ModelSpec::architecture`], and
+//! a variant in [`Network`] with its arm in [`Network::forward_taps`].
 
 pub mod adapter;
 pub mod cnn1d;
@@ -39,6 +39,8 @@ use crate::values::Width;
 
 /// What every architecture's spec provides; [`ModelSpec`] dispatches to it.
 pub trait Architecture: fmt::Display {
+    /// The variant's name in experiment files, e.g. `Mlp`.
+    fn name(&self) -> &'static str;
     /// Rank of the sample shape the architecture reads (`Some(3)` for `[C, H, W]` images,
     /// `Some(1)` for sequences); `None` for networks on flattened inputs of any shape.
     fn input_rank(&self) -> Option<usize>;
@@ -126,14 +128,7 @@ impl ModelSpec {
 
     /// The variant's name in experiment files.
     pub fn variant(&self) -> &'static str {
-        match self {
-            ModelSpec::Mlp(_) => "Mlp",
-            ModelSpec::Cnn2d(_) => "Cnn2d",
-            ModelSpec::Cnn1d(_) => "Cnn1d",
-            ModelSpec::ResNet(_) => "ResNet",
-            ModelSpec::Hydra(_) => "Hydra",
-            ModelSpec::Recorded { .. } => "Recorded",
-        }
+        self.architecture().map_or("Recorded", |a| a.name())
     }
 
     /// Whether it is a recorded source (outputs from a file, no network).

@@ -57,6 +57,9 @@ impl ResNetSpec {
 }
 
 impl Architecture for ResNetSpec {
+    fn name(&self) -> &'static str {
+        "ResNet"
+    }
     fn input_rank(&self) -> Option<usize> {
         Some(3)
     }
