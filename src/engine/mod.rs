@@ -118,6 +118,15 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
     Ok(out)
 }
 
+/// The networks (with their hint adapters) a run of `plan` with `seed` starts from, each on its
+/// node's training device; `None` for recorded sources. The same draws as the run's own (for
+/// inspection and for tests that recompute a step independently).
+pub fn initial_models(plan: &Plan, seed: u64) -> Result<Vec<Option<crate::models::Trainee>>, Error> {
+    let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (plain, _) = device_for(plan.backend, plan.device)?;
+    Ok(state::init_models(plan, seed, &plain.autodiff(), &placements(plan)?)?)
+}
+
 /// One rayon pool per trained node when the stage's nodes step in parallel (see
 /// [`Concurrency`]): the available threads are split evenly, at least one each.
 pub(crate) fn thread_pools(c: Concurrency, st: &PlanStage) -> Option<Vec<rayon::ThreadPool>> {

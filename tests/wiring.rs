@@ -1,0 +1,410 @@
+//! The engine's wiring of every configured loss, checked exactly: one training step of tiny
+//! networks with plain SGD (no momentum, no dropout, one batch holding the whole training
+//! split), and every parameter after the step compared with an independent computation written
+//! here in f64 from the same initial weights — forward pass, each term's gradient with respect
+//! to the logits (derived by hand, see `docs/losses.md`), backward pass and update. A term wired
+//! to the wrong source, temperature, weight, ramp or head, an ensemble with or without the
+//! node's own output, or a sequential peer that reads a stale output, moves the parameters
+//! elsewhere and fails the comparison.
+
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use cohort::config::{ModelSpec, Plan};
+use cohort::engine::{self, Status};
+use cohort::models::Network;
+
+mod common;
+use common::{opts, plan};
+
+type Matrix = Vec<Vec<f64>>;
+
+/// Every float parameter of a module, in visit order, as f64.
+struct Collect(Vec<Vec<f64>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        self.0.push(p.val().into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect());
+    }
+}
+
+fn params<M: Module>(m: &M) -> Vec<Vec<f64>> {
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
+
+/// One engine step of the experiment `src`: the training split `(x, y)`, every node's
+/// parameters before the step and, for trained nodes, after it (with their hint adapters).
+struct Stepped {
+    plan: Plan,
+    x: Matrix,
+    y: Vec<usize>,
+    before: Vec<Vec<Vec<f64>>>,
+    after: Vec<Vec<Vec<f64>>>,
+    adapters_before: Vec<Vec<Vec<f64>>>,
+    adapters_after: Vec<Vec<Vec<f64>>>,
+}
+
+/// Runs `src` (2 epochs, stopped after the first: one step, the state kept) and reads back the
+/// parameters.
+fn step(src: &str, out: &Path) -> Stepped {
+    let plan = plan(src, out);
+    assert_eq!(plan.seeds.len(), 1);
+    let seed = plan.seeds[0];
+    let data = cohort::data::prepare(&plan.data, Path::new("data"), seed).unwrap();
+    assert_eq!(data.train.len(), plan.batch_size, "one step per epoch: the batch is the training split");
+    let x: Matrix = (0..data.train.len()).map(|i| data.train.row(i).iter().map(|&v| f64::from(v)).collect()).collect();
+    let y: Vec<usize> = data.train.labels.iter().map(|&l| l as usize).collect();
+    let initial = engine::initial_models(&plan, seed).unwrap();
+    let mut o = opts(src);
+    o.stop_after_epochs = Some(1);
+    let outcome = engine::run(&plan, &o).unwrap();
+    assert_eq!(outcome[0].status, Status::Stopped);
+    let state = cohort::results::RunDir::at(&outcome[0].dir).state();
+    let (mut before, mut after, mut adapters_before, mut adapters_after) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (n, node) in plan.nodes.iter().enumerate() {
+        let t = initial[n].as_ref().expect("no recorded sources here");
+        before.push(params(&t.net));
+        adapters_before.push(params(&t.adapters));
+        if node.fixed {
+            after.push(Vec::new());
+            adapters_after.push(Vec::new());
+            continue;
+        }
+        after.push(params(&t.net.clone().try_load_file(state.network(&node.id)).unwrap()));
+        let adapters = if t.adapters.is_empty() { Vec::new() } else { params(&t.adapters.clone().try_load_file(state.adapters(&node.id)).unwrap()) };
+        adapters_after.push(adapters);
+    }
+    Stepped { plan, x, y, before, after, adapters_before, adapters_after }
+}
+
+impl Stepped {
+    fn node(&self, id: &str) -> usize {
+        self.plan.nodes.iter().position(|n| n.id == id).unwrap()
+    }
+    fn lr(&self) -> f64 {
+        match &self.plan.nodes[0].optimizer {
+            cohort::config::OptimizerSpec::Sgd { lr, .. } => lr.get(),
+            _ => panic!("the wiring tests use plain SGD"),
+        }
+    }
+}
+
+/// `x·W + b` with `W` `[in, out]` row-major (burn's `Linear`).
+fn linear(x: &Matrix, w: &[f64], b: &[f64]) -> Matrix {
+    let out = b.len();
+    x.iter().map(|row| (0..out).map(|o| b[o] + row.iter().enumerate().map(|(i, v)| v * w[i * out + o]).sum::<f64>()).collect()).collect()
+}
+
+/// `(xᵀ·G, Σ_b G_b)`: the gradients of a linear layer's weight and bias for `∂L/∂y = G`.
+fn linear_grads(x: &Matrix, g: &Matrix) -> (Vec<f64>, Vec<f64>) {
+    let (inp, out) = (x[0].len(), g[0].len());
+    let mut dw = vec![0.0; inp * out];
+    let mut db = vec![0.0; out];
+    for (row, gr) in x.iter().zip(g) {
+        for o in 0..out {
+            db[o] += gr[o];
+            for i in 0..inp {
+                dw[i * out + o] += row[i] * gr[o];
+            }
+        }
+    }
+    (dw, db)
+}
+
+/// `∂L/∂x = G·Wᵀ` of a linear layer.
+fn linear_input_grad(g: &Matrix, w: &[f64], inp: usize) -> Matrix {
+    let out = g[0].len();
+    g.iter().map(|gr| (0..inp).map(|i| (0..out).map(|o| gr[o] * w[i * out + o]).sum()).collect()).collect()
+}
+
+fn softmax(z: &Matrix, t: f64) -> Matrix {
+    z.iter()
+        .map(|row| {
+            let m = row.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = row.iter().map(|v| ((v - m) / t).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.into_iter().map(|v| v / s).collect()
+        })
+        .collect()
+}
+
+fn mean(ms: &[Matrix]) -> Matrix {
+    let k = ms.len() as f64;
+    (0..ms[0].len()).map(|b| (0..ms[0][0].len()).map(|c| ms.iter().map(|m| m[b][c]).sum::<f64>() / k).collect()).collect()
+}
+
+fn add(acc: &mut Matrix, g: Matrix, scale: f64) {
+    for (a, r) in acc.iter_mut().zip(g) {
+        for (x, v) in a.iter_mut().zip(r) {
+            *x += scale * v;
+        }
+    }
+}
+
+fn zeros(b: usize, c: usize) -> Matrix {
+    vec![vec![0.0; c]; b]
+}
+
+/// `∂/∂z` of `CE(y, softmax(z))`, batch mean: `(softmax(z) − onehot(y))/B`.
+fn ce_grad(z: &Matrix, y: &[usize]) -> Matrix {
+    let b = z.len() as f64;
+    softmax(z, 1.0).into_iter().zip(y).map(|(mut p, &t)| (p[t] -= 1.0, p.into_iter().map(|v| v / b).collect()).1).collect()
+}
+
+/// `∂/∂z` of `T²·KL(p ‖ softmax(z/T))`, batchmean: `T·(softmax(z/T) − p)/B`.
+fn kl_grad(z: &Matrix, p: &Matrix, t: f64) -> Matrix {
+    let b = z.len() as f64;
+    softmax(z, t).iter().zip(p).map(|(q, p)| q.iter().zip(p).map(|(q, p)| t * (q - p) / b).collect()).collect()
+}
+
+/// KDCL's min-logit ensemble: per sample each member's logits minus its true-class logit, the
+/// element-wise minimum over members, then `softmax(·/T)`.
+fn min_logit(members: &[Matrix], y: &[usize], t: f64) -> Matrix {
+    let m: Matrix =
+        (0..y.len()).map(|b| (0..members[0][0].len()).map(|c| members.iter().map(|v| v[b][c] - v[b][y[b]]).fold(f64::INFINITY, f64::min)).collect()).collect();
+    softmax(&m, t)
+}
+
+/// ONE's sigmoid ramp-up factor in epoch `e` (from 0) of `n` ramp epochs.
+fn ramp(e: usize, n: usize) -> f64 {
+    if n == 0 { 1.0 } else { (-5.0 * (1.0 - (e as f64 / n as f64).min(1.0)).powi(2)).exp() }
+}
+
+/// Logits of a linear node (`Mlp(hidden: [])`) with parameters `p` (weight, bias).
+fn logits(x: &Matrix, p: &[Vec<f64>]) -> Matrix {
+    linear(x, &p[0], &p[1])
+}
+
+/// Parameters after one SGD step of a linear node whose logits have gradient `g`.
+fn sgd_linear(x: &Matrix, p: &[Vec<f64>], g: &Matrix, lr: f64) -> Vec<Vec<f64>> {
+    let (dw, db) = linear_grads(x, g);
+    vec![p[0].iter().zip(&dw).map(|(w, d)| w - lr * d).collect(), p[1].iter().zip(&db).map(|(w, d)| w - lr * d).collect()]
+}
+
+/// The engine's update equals the reference update, parameter by parameter, up to f32
+/// rounding: `|Δ_engine − Δ_ref| ≤ 1e-4·max|Δ_ref| + 1e-6`.
+fn assert_same_step(what: &str, before: &[Vec<f64>], engine: &[Vec<f64>], reference: &[Vec<f64>]) {
+    assert_eq!(engine.len(), reference.len(), "{what}: parameter count");
+    let delta = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x - y).collect() };
+    let scale = reference.iter().zip(before).flat_map(|(r, b)| delta(r, b)).fold(0.0f64, |m, d| m.max(d.abs()));
+    assert!(scale > 1e-4, "{what}: the reference step moves nothing ({scale:e}); the test would prove nothing");
+    for (k, ((e, r), b)) in engine.iter().zip(reference).zip(before).enumerate() {
+        for (i, (de, dr)) in delta(e, b).iter().zip(delta(r, b)).enumerate() {
+            assert!((de - dr).abs() <= 1e-4 * scale + 1e-6, "{what}: parameter {k}[{i}] moved by {de:e}, the reference by {dr:e} (largest move {scale:e})");
+        }
+    }
+}
+
+/// Asserts that two reference updates differ clearly (so a test can tell them apart).
+fn assert_distinct(what: &str, before: &[Vec<f64>], a: &[Vec<f64>], b: &[Vec<f64>]) {
+    let gap = a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(x, y)| (x - y).abs())).fold(0.0f64, f64::max);
+    let scale = a.iter().zip(before).flat_map(|(x, y)| x.iter().zip(y).map(|(x, y)| (x - y).abs())).fold(0.0f64, f64::max);
+    assert!(gap > 1e-2 * scale, "{what}: the alternatives differ by only {gap:e} (step {scale:e})");
+}
+
+const DATA: &str = "(source: Mnist1d(num_samples: 1000), train_limit: 16, test_limit: 20)";
+
+fn experiment(nodes: &str, edges: &str, update: &str) -> String {
+    format!(
+        r#"Experiment(
+            name: "wiring",
+            data: {DATA},
+            nodes: [{nodes}],
+            edges: [{edges}],
+            training: (epochs: 2, batch_size: 16, optimizer: Sgd(lr: 0.5), update: {update}, seeds: [5]),
+        )"#
+    )
+}
+
+/// A frozen linear teacher: fresh random weights saved as `<dir>/<id>.bpk`.
+fn teacher(dir: &Path, id: &str) -> String {
+    let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [])").unwrap();
+    let device = Device::flex();
+    device.seed(id.len() as u64 * 7919);
+    let path = dir.join(format!("{id}.bpk"));
+    Network::init(&spec, &[40], 10, &device).save_file(&path).unwrap();
+    format!(r#"Node(id: "{id}", model: Mlp(hidden: []), frozen: true, checkpoint: {:?})"#, path)
+}
+
+/// Cross-entropy (weight α) plus soft targets from two frozen teachers with source weights 3:1
+/// at T = 4 (weight 1 − α), and a second student with a ramped-up soft target from one teacher.
+#[test]
+fn soft_targets_from_weighted_teachers_with_weight_and_ramp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = format!(
+        r#"{}, {}, Node(id: "s", model: Mlp(hidden: [])), Node(id: "r", model: Mlp(hidden: []))"#,
+        teacher(tmp.path(), "t1"),
+        teacher(tmp.path(), "teacher2")
+    );
+    let edges = r#"
+        Edge(to: "s", loss: CrossEntropy, weight: 0.3),
+        Edge(from: ["t1", "teacher2"], to: "s", loss: SoftTarget(temperature: 4, source_weights: [3, 1]), weight: 0.7),
+        Edge(to: "r", loss: CrossEntropy),
+        Edge(from: ["teacher2"], to: "r", loss: SoftTarget(temperature: 2), weight: 2.0, ramp_up_epochs: 3),
+    "#;
+    let s = step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let (t1, t2, st, r) = (s.node("t1"), s.node("teacher2"), s.node("s"), s.node("r"));
+    let v1 = logits(&s.x, &s.before[t1]);
+    let v2 = logits(&s.x, &s.before[t2]);
+    // student s: 0.3·CE + 0.7·T²·KL(0.75·p1 + 0.25·p2 ‖ q), T = 4
+    let z = logits(&s.x, &s.before[st]);
+    let target = {
+        let (p1, p2) = (softmax(&v1, 4.0), softmax(&v2, 4.0));
+        p1.iter().zip(&p2).map(|(a, b)| a.iter().zip(b).map(|(a, b)| 0.75 * a + 0.25 * b).collect()).collect::<Matrix>()
+    };
+    let mut g = zeros(z.len(), 10);
+    add(&mut g, ce_grad(&z, &s.y), 0.3);
+    add(&mut g, kl_grad(&z, &target, 4.0), 0.7);
+    let reference = sgd_linear(&s.x, &s.before[st], &g, s.lr());
+    assert_same_step("student s", &s.before[st], &s.after[st], &reference);
+    // the teachers swapped would be another step
+    let swapped = {
+        let (p1, p2) = (softmax(&v1, 4.0), softmax(&v2, 4.0));
+        let t: Matrix = p1.iter().zip(&p2).map(|(a, b)| a.iter().zip(b).map(|(a, b)| 0.25 * a + 0.75 * b).collect()).collect();
+        let mut g = zeros(z.len(), 10);
+        add(&mut g, ce_grad(&z, &s.y), 0.3);
+        add(&mut g, kl_grad(&z, &t, 4.0), 0.7);
+        sgd_linear(&s.x, &s.before[st], &g, s.lr())
+    };
+    assert_distinct("source weights", &s.before[st], &reference, &swapped);
+    // student r: CE + 2·ramp(0 of 3)·T²·KL(p2 ‖ q), T = 2
+    let z = logits(&s.x, &s.before[r]);
+    let mut g = ce_grad(&z, &s.y);
+    add(&mut g, kl_grad(&z, &softmax(&v2, 2.0), 2.0), 2.0 * ramp(0, 3));
+    assert_same_step("student r", &s.before[r], &s.after[r], &sgd_linear(&s.x, &s.before[r], &g, s.lr()));
+}
+
+/// Deep mutual learning among three peers at T = 2: peer k gets CE + w·(1/2)·Σ_{l≠k} T²·KL(p_l ‖ p_k).
+fn mutual(update: &str) -> Stepped {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "a", model: Mlp(hidden: [])), Node(id: "b", model: Mlp(hidden: [])), Node(id: "c", model: Mlp(hidden: []))"#;
+    let edges = r#"
+        Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Edge(to: "c", loss: CrossEntropy),
+        Mutual(peers: ["a", "b", "c"], temperature: 2, weight: 0.8),
+    "#;
+    step(&experiment(nodes, edges, update), &tmp.path().join("out"))
+}
+
+/// The DML step of peer `k` given every peer's current parameters `p`.
+fn dml_step(s: &Stepped, k: usize, p: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let z = logits(&s.x, &p[k]);
+    let others: Vec<Matrix> = (0..3).filter(|&l| l != k).map(|l| softmax(&logits(&s.x, &p[l]), 2.0)).collect();
+    let mut g = ce_grad(&z, &s.y);
+    add(&mut g, kl_grad(&z, &mean(&others), 2.0), 0.8);
+    sgd_linear(&s.x, &p[k], &g, s.lr())
+}
+
+#[test]
+fn mutual_learning_simultaneous_uses_the_pre_step_outputs() {
+    let s = mutual("Simultaneous");
+    for k in 0..3 {
+        assert_same_step(&format!("peer {k}"), &s.before[k], &s.after[k], &dml_step(&s, k, &s.before));
+    }
+}
+
+/// The DML paper's algorithm: peer a steps, then b learns from a's refreshed output, then c
+/// from both refreshed outputs. The test fails if a later peer saw a stale (pre-step) output.
+#[test]
+fn mutual_learning_sequential_sees_the_refreshed_outputs() {
+    let s = mutual("Sequential");
+    let mut p = s.before.clone();
+    for k in 0..3 {
+        let next = dml_step(&s, k, &p);
+        if k > 0 {
+            assert_distinct(&format!("peer {k}: refreshed vs stale sources"), &s.before[k], &next, &dml_step(&s, k, &s.before));
+        }
+        assert_same_step(&format!("peer {k}"), &s.before[k], &s.after[k], &next);
+        p[k] = next;
+    }
+}
+
+/// The three ensemble targets, each with and without the node's own (detached) output:
+/// a ← MeanProbs(b, c), b ← MeanLogits(a, c), c ← MinLogit(a, b), at T = 3, plus CE.
+fn ensembles(include_self: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "a", model: Mlp(hidden: [])), Node(id: "b", model: Mlp(hidden: [])), Node(id: "c", model: Mlp(hidden: []))"#;
+    let edges = format!(
+        r#"
+        Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Edge(to: "c", loss: CrossEntropy),
+        Edge(from: ["b", "c"], to: "a", loss: Ensemble(temperature: 3, combine: MeanProbs, include_self: {include_self})),
+        Edge(from: ["a", "c"], to: "b", loss: Ensemble(temperature: 3, combine: MeanLogits, include_self: {include_self}), weight: 1.5),
+        Edge(from: ["a", "b"], to: "c", loss: Ensemble(temperature: 3, combine: MinLogit, include_self: {include_self})),
+    "#
+    );
+    let s = step(&experiment(nodes, &edges, "Simultaneous"), &tmp.path().join("out"));
+    let z: Vec<Matrix> = (0..3).map(|k| logits(&s.x, &s.before[k])).collect();
+    let members = |k: usize, from: [usize; 2]| -> Vec<Matrix> {
+        let mut m: Vec<Matrix> = from.iter().map(|&l| z[l].clone()).collect();
+        if include_self {
+            m.push(z[k].clone());
+        }
+        m
+    };
+    let targets = [
+        mean(&members(0, [1, 2]).iter().map(|v| softmax(v, 3.0)).collect::<Vec<_>>()),
+        softmax(&mean(&members(1, [0, 2])), 3.0),
+        min_logit(&members(2, [0, 1]), &s.y, 3.0),
+    ];
+    for (k, (target, weight)) in targets.iter().zip([1.0, 1.5, 1.0]).enumerate() {
+        let mut g = ce_grad(&z[k], &s.y);
+        add(&mut g, kl_grad(&z[k], target, 3.0), weight);
+        let what = format!("peer {k}, include_self {include_self}");
+        assert_same_step(&what, &s.before[k], &s.after[k], &sgd_linear(&s.x, &s.before[k], &g, s.lr()));
+    }
+}
+
+#[test]
+fn ensemble_targets_without_the_node_itself() {
+    ensembles(false);
+}
+
+#[test]
+fn ensemble_targets_with_the_node_itself() {
+    ensembles(true);
+}
+
+/// FitNets: a student MLP (one hidden layer of 5) learns CE plus a hint from a frozen teacher's
+/// hidden layer (6 units) through a learned linear adapter 5 → 6; the student's layers and the
+/// adapter all move.
+#[test]
+fn hint_through_the_adapter_reaches_the_hidden_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
+    let path = tmp.path().join("t.bpk");
+    Network::init(&spec, &[40], 10, &Device::flex()).save_file(&path).unwrap();
+    let nodes = format!(r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}), Node(id: "s", model: Mlp(hidden: [5]))"#);
+    let edges = r#"
+        Edge(to: "s", loss: CrossEntropy),
+        Edge(from: ["t"], to: "s", loss: Hint(from_tap: "hidden1", to_tap: "hidden1"), weight: 0.5),
+    "#;
+    let s = step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let (t, st) = (s.node("t"), s.node("s"));
+    let relu = |m: Matrix| -> Matrix { m.into_iter().map(|r| r.into_iter().map(|v| v.max(0.0)).collect()).collect() };
+    // teacher's hint u = relu(x·W1 + b1)
+    let u = relu(linear(&s.x, &s.before[t][0], &s.before[t][1]));
+    // student: pre = x·W1 + b1, h = relu(pre), z = h·W2 + b2; adapter r(h) = h·A + a
+    let p = &s.before[st];
+    let pre = linear(&s.x, &p[0], &p[1]);
+    let h = relu(pre.clone());
+    let z = linear(&h, &p[2], &p[3]);
+    let ad = &s.adapters_before[st];
+    let rh = linear(&h, &ad[0], &ad[1]);
+    let b = s.x.len() as f64;
+    // hint = ½·(1/B)·Σ‖u − r(h)‖², weight 0.5: ∂/∂r(h) = 0.5·(r(h) − u)/B
+    let g_r: Matrix = rh.iter().zip(&u).map(|(r, u)| r.iter().zip(u).map(|(r, u)| 0.5 * (r - u) / b).collect()).collect();
+    let g_z = ce_grad(&z, &s.y);
+    let (dw2, db2) = linear_grads(&h, &g_z);
+    let (da, dab) = linear_grads(&h, &g_r);
+    let mut g_h = linear_input_grad(&g_z, &p[2], 5);
+    add(&mut g_h, linear_input_grad(&g_r, &ad[0], 5), 1.0);
+    let g_pre: Matrix = g_h.iter().zip(&pre).map(|(g, p)| g.iter().zip(p).map(|(g, p)| if *p > 0.0 { *g } else { 0.0 }).collect()).collect();
+    let (dw1, db1) = linear_grads(&s.x, &g_pre);
+    let lr = s.lr();
+    let upd = |w: &[f64], d: &[f64]| -> Vec<f64> { w.iter().zip(d).map(|(w, d)| w - lr * d).collect() };
+    let reference = vec![upd(&p[0], &dw1), upd(&p[1], &db1), upd(&p[2], &dw2), upd(&p[3], &db2)];
+    assert_same_step("student", p, &s.after[st], &reference);
+    assert_same_step("adapter", ad, &s.adapters_after[st], &[upd(&ad[0], &da), upd(&ad[1], &dab)]);
+}
