@@ -11,6 +11,8 @@ use cohort::data::{
 };
 use serde_json::Value;
 
+mod common;
+
 fn reference() -> Value {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist1d_reference.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -105,10 +107,18 @@ fn validation_hold_out_is_seeded_and_disjoint() {
     assert_eq!(a, b);
     let c = data::prepare(&spec, Path::new("unused"), 4).unwrap();
     assert_ne!(a.validation.labels, c.validation.labels);
-    // the two parts partition the original training split: feature sums add up
+    // the two parts partition the original training split: each sample's index in the full
+    // split (found by its exact features, all distinct) is in exactly one part
     let full = generate(&Mnist1dParams::default());
-    let total = |s: &data::Samples| s.features.iter().map(|&v| v as f64).sum::<f64>();
-    assert!((total(&a.train) + total(&a.validation) - total(&full.train)).abs() < 1e-2);
+    let key = |row: &[f32]| row.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    let index: std::collections::HashMap<Vec<u32>, usize> = (0..full.train.len()).map(|i| (key(full.train.row(i)), i)).collect();
+    assert_eq!(index.len(), full.train.len(), "the samples are distinct, so a row names its index");
+    let indices = |s: &data::Samples| -> Vec<usize> { (0..s.len()).map(|i| index[&key(s.row(i))]).collect() };
+    let (train, validation) = (indices(&a.train), indices(&a.validation));
+    let mut all: Vec<usize> = train.iter().chain(&validation).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..full.train.len()).collect::<Vec<_>>(), "train and validation are disjoint and cover the split");
+    assert!(train.windows(2).all(|w| w[0] < w[1]) && validation.windows(2).all(|w| w[0] < w[1]), "each part keeps the file order");
     spec.train_limit = Some(100);
     spec.test_limit = Some(10);
     let d = data::prepare(&spec, Path::new("unused"), 3).unwrap();
@@ -149,6 +159,31 @@ fn cifar10_loads_records_in_channel_order() {
     let spec = data_spec(DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }));
     let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
     assert_eq!(p.train.row(0)[0], 0.0); // constant channel: mean removed
+}
+
+/// Regression: jitter after standardisation filled the uncovered border with 0, which after
+/// standardisation is the mean pixel, not the background. The border is now a raw 0 pixel,
+/// scaled: `(0 − mean_c)/std_c` per channel.
+#[test]
+fn jitter_fills_the_border_with_the_scaled_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar(tmp.path(), 3);
+    let spec = data_spec(DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }));
+    let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
+    // the blue plane varies (pixel index % 256 over 255): its background is far from 0
+    let stats = {
+        let raw = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("unused")).unwrap().train;
+        raw.channel_stats()
+    };
+    let blue = (-stats[2].0 / stats[2].1) as f32;
+    assert!(blue < -1.0, "{blue}");
+    assert_eq!(p.train.background[2], blue);
+    // jitter 1: some draw shifts the image down, and the uncovered top row of the blue plane
+    // (in the image: 0, 1, …, 31 over 255, scaled) is the background throughout
+    assert!(p.train.row(0)[2048..2080].iter().any(|&v| v != blue));
+    let mut rng = data::rng::LegacyRandomState::new(7);
+    let moved = (0..64).map(|_| data::batch::gather(&p.train, &[0], 1, Some(&mut rng)).inputs).find(|x| x[2048..2080].iter().all(|&v| v == blue));
+    assert!(moved.is_some(), "a shift down uncovers the top row, filled with the background");
 }
 
 #[test]
@@ -200,7 +235,7 @@ fn mnist_loads_after_fetch() {
     // tests run in the package root, so this is `$COHORT_DATA/mnist` or `./data/mnist`
     let dir: PathBuf = data::data_root(None).join("mnist");
     if !dir.is_dir() {
-        eprintln!("SKIPPED mnist_loads_after_fetch: {} absent; run `cohort data fetch mnist` (CI does)", dir.display());
+        common::skip("mnist_loads_after_fetch", &format!("{} absent; run `cohort data fetch mnist` (CI does)", dir.display()));
         return;
     }
     let s = data::idx::load_mnist(&dir).unwrap();

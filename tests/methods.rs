@@ -29,10 +29,11 @@ fn tiny(mut plan: Plan, out: &Path) -> Plan {
     plan
 }
 
-fn mnist_present() -> bool {
+/// Whether MNIST is there for `test`; a skip ([`common::skip`]) when it is not.
+fn mnist_present(test: &str) -> bool {
     let dir: PathBuf = cohort::data::data_root(None).join("mnist");
     if !dir.is_dir() {
-        eprintln!("SKIPPED: {} absent; run `cohort data fetch mnist` (CI does)", dir.display());
+        common::skip(test, &format!("{} absent; run `cohort data fetch mnist` (CI does)", dir.display()));
     }
     dir.is_dir()
 }
@@ -114,7 +115,7 @@ fn one_gated_branches_run() {
 
 #[test]
 fn lfme_on_rotated_mnist_runs() {
-    if mnist_present() {
+    if mnist_present("lfme_on_rotated_mnist_runs") {
         smoke("lfme-rotated-mnist.ron");
         smoke("erm-rotated-mnist.ron");
     }

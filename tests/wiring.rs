@@ -408,3 +408,53 @@ fn hint_through_the_adapter_reaches_the_hidden_layer() {
     assert_same_step("student", p, &s.after[st], &reference);
     assert_same_step("adapter", ad, &s.adapters_after[st], &[upd(&ad[0], &da), upd(&ad[1], &dab)]);
 }
+
+/// Regression: the sequential refresh of a peer's output was a second training-mode pass of the
+/// peer itself, so a ResNet peer's batch-norm running statistics were updated twice per step.
+/// The first peer's step does not depend on the order (it reads the other's pre-step output
+/// either way), so its parameters and running statistics must be the same bits in both orders.
+#[test]
+fn sequential_refresh_updates_batch_norm_statistics_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |update: &str| {
+        let src = format!(
+            r#"Experiment(
+                name: "bn-{update}",
+                data: (source: Cifar10(dir: {:?}), train_limit: 8, test_limit: 8),
+                nodes: [Node(id: "a", model: ResNet(blocks: [1], widths: [4])), Node(id: "b", model: ResNet(blocks: [1], widths: [4]))],
+                edges: [Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Mutual(peers: ["a", "b"])],
+                training: (epochs: 2, batch_size: 8, optimizer: Sgd(lr: 0.1), update: {update}, concurrency: Serial, seeds: [1]),
+            )"#,
+            tmp.path().join("cifar")
+        );
+        step(&src, &tmp.path().join("out"))
+    };
+    write_cifar(&tmp.path().join("cifar"));
+    let (sim, seq) = (run("Simultaneous"), run("Sequential"));
+    let a = sim.node("a");
+    assert_eq!(sim.before[a], seq.before[a]);
+    assert_eq!(sim.after[a], seq.after[a], "peer a, its running statistics included, is the same after one step in both orders");
+    let b = sim.node("b");
+    assert_ne!(sim.after[b], seq.after[b], "peer b learns from a's refreshed output in the sequential order");
+}
+
+/// A CIFAR-10 binary file set of 10 random images per split (2 per training file; the real
+/// format).
+fn write_cifar(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 12345u64;
+    let mut record = |label: u8| -> Vec<u8> {
+        let mut r = vec![label];
+        r.extend((0..3072).map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        }));
+        r
+    };
+    for (name, n) in
+        [("data_batch_1.bin", 2), ("data_batch_2.bin", 2), ("data_batch_3.bin", 2), ("data_batch_4.bin", 2), ("data_batch_5.bin", 2), ("test_batch.bin", 10)]
+    {
+        let bytes: Vec<u8> = (0..n).flat_map(|i| record(i as u8 % 10)).collect();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

@@ -91,7 +91,7 @@ pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut Legacy
                 for sh in shifts.iter_mut().take(axes) {
                     *sh = rng.choice(2 * jitter + 1) as isize - jitter as isize;
                 }
-                inputs.extend(shift(s.row(i), &s.shape, shifts));
+                inputs.extend(shift(s.row(i), &s.shape, shifts, &s.background));
             }
         }
     }
@@ -106,9 +106,10 @@ pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut Legacy
     }
 }
 
-/// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`), zero fill:
-/// `out[y][x] = row[y − dy][x − dx]`.
-pub fn shift(row: &[f32], shape: &[usize], d: [isize; 2]) -> Vec<f32> {
+/// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`):
+/// `out[y][x] = row[y − dy][x − dx]`, and where that falls outside the input, channel c's
+/// `background[c]` (0 when `background` is empty).
+pub fn shift(row: &[f32], shape: &[usize], d: [isize; 2], background: &[f32]) -> Vec<f32> {
     let (c, h, w, dy, dx) = match shape {
         [c, h, w] => (*c, *h as isize, *w as isize, d[0], d[1]),
         _ => (1, 1, row.len() as isize, 0, d[0]),
@@ -116,6 +117,7 @@ pub fn shift(row: &[f32], shape: &[usize], d: [isize; 2]) -> Vec<f32> {
     let mut out = vec![0.0; row.len()];
     for ch in 0..c {
         let base = ch * (h * w) as usize;
+        out[base..base + (h * w) as usize].fill(background.get(ch).copied().unwrap_or(0.0));
         for y in 0..h {
             let sy = y - dy;
             if !(0..h).contains(&sy) {
@@ -152,9 +154,19 @@ mod tests {
     fn shift_moves_pixels_with_zero_fill() {
         // 1×2×3 image: rows [1 2 3] [4 5 6]
         let img = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        assert_eq!(shift(&img, &[1, 2, 3], [0, 1]), vec![0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
-        assert_eq!(shift(&img, &[1, 2, 3], [1, 0]), vec![0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
-        assert_eq!(shift(&img, &[1, 2, 3], [0, -1]), vec![2.0, 3.0, 0.0, 5.0, 6.0, 0.0]);
-        assert_eq!(shift(&[1.0, 2.0, 3.0], &[3], [-1, 0]), vec![2.0, 3.0, 0.0]);
+        assert_eq!(shift(&img, &[1, 2, 3], [0, 1], &[]), vec![0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
+        assert_eq!(shift(&img, &[1, 2, 3], [1, 0], &[]), vec![0.0, 0.0, 0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(shift(&img, &[1, 2, 3], [0, -1], &[]), vec![2.0, 3.0, 0.0, 5.0, 6.0, 0.0]);
+        assert_eq!(shift(&[1.0, 2.0, 3.0], &[3], [-1, 0], &[]), vec![2.0, 3.0, 0.0]);
+    }
+
+    /// Regression: jitter after standardisation filled the border with 0, the *mean* pixel,
+    /// instead of the background; the border now gets each channel's background value.
+    #[test]
+    fn shift_fills_with_each_channels_background() {
+        // 2×1×2 image: channel 0 [1 2], channel 1 [3 4]; backgrounds −0.5 and −2
+        let img = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(shift(&img, &[2, 1, 2], [0, 1], &[-0.5, -2.0]), vec![-0.5, 1.0, -2.0, 3.0]);
+        assert_eq!(shift(&img, &[2, 1, 2], [1, 0], &[-0.5, -2.0]), vec![-0.5, -0.5, -2.0, -2.0]);
     }
 }

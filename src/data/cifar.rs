@@ -37,7 +37,7 @@ pub fn parse_records(bytes: &[u8], path: &Path, out: &mut Samples) -> Result<(),
 }
 
 fn load_files(dir: &Path, names: &[&str]) -> Result<Samples, DataError> {
-    let mut s = Samples { features: Vec::new(), labels: Vec::new(), shape: vec![3, 32, 32], classes: 10, domains: Vec::new() };
+    let mut s = Samples { features: Vec::new(), labels: Vec::new(), shape: vec![3, 32, 32], classes: 10, domains: Vec::new(), background: Vec::new() };
     for name in names {
         let path = dir.join(name);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {

@@ -89,6 +89,7 @@ fn split(images: &[u8], labels: &[u8], img_path: &Path, lbl_path: &Path) -> Resu
         shape: vec![1, idims[1], idims[2]],
         classes: 10,
         domains: Vec::new(),
+        background: Vec::new(),
     })
 }
 

@@ -217,6 +217,7 @@ pub fn generate(params: &Mnist1dParams) -> Splits {
         shape: vec![params.final_seq_length],
         classes: CLASSES,
         domains: Vec::new(),
+        background: Vec::new(),
     };
     Splits { train: build(&order[..split]), test: build(&order[split..]) }
 }

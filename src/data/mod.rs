@@ -32,6 +32,9 @@ pub struct Samples {
     /// Domain of each sample (e.g. the rotation of Rotated MNIST), or empty for data sets
     /// without domains.
     pub domains: Vec<u8>,
+    /// Per channel, the value of a background pixel (raw 0) after the split's scaling: what a
+    /// jittered input's uncovered border is filled with. Empty = 0 for every channel.
+    pub background: Vec<f32>,
 }
 
 impl Samples {
@@ -60,6 +63,7 @@ impl Samples {
             shape: self.shape.clone(),
             classes: self.classes,
             domains: if self.domains.is_empty() { Vec::new() } else { idx.iter().map(|&i| self.domains[i]).collect() },
+            background: self.background.clone(),
         }
     }
     /// Domain of sample `i` (0 for data sets without domains).
@@ -89,13 +93,14 @@ impl Samples {
             })
             .collect()
     }
-    /// Applies `(x − mean_c) / std_c` per channel.
+    /// Applies `(x − mean_c) / std_c` per channel (to the background value too).
     pub fn standardize(&mut self, stats: &[(f64, f64)]) {
         let plane = self.row_len() / stats.len();
         for (k, v) in self.features.iter_mut().enumerate() {
             let (m, s) = stats[(k / plane) % stats.len()];
             *v = ((*v as f64 - m) / s) as f32;
         }
+        self.background = stats.iter().enumerate().map(|(c, &(m, s))| ((self.background.get(c).copied().unwrap_or(0.0) as f64 - m) / s) as f32).collect();
     }
 }
 

@@ -53,10 +53,12 @@ pub fn domains(mnist: Splits, test_domain: usize, shuffle_seed: u32) -> Splits {
         shape: train.shape,
         classes: train.classes,
         domains: Vec::new(),
+        background: Vec::new(),
     };
     let order = LegacyRandomState::new(shuffle_seed).permutation(all.len());
     let (h, w) = (all.shape[1], all.shape[2]);
-    let empty = || Samples { features: Vec::new(), labels: Vec::new(), shape: all.shape.clone(), classes: all.classes, domains: Vec::new() };
+    let empty =
+        || Samples { features: Vec::new(), labels: Vec::new(), shape: all.shape.clone(), classes: all.classes, domains: Vec::new(), background: Vec::new() };
     let (mut train, mut test) = (empty(), empty());
     // samples stay in the dealt order, so the training domains interleave (a `train_limit`
     // keeps every domain)
@@ -123,6 +125,7 @@ mod tests {
             shape: vec![1, 2, 2],
             classes: 10,
             domains: vec![],
+            background: Vec::new(),
         };
         let s = domains(Splits { train: mk(n), test: mk(6) }, 5, 0);
         assert_eq!(s.test.len(), 5);

@@ -25,7 +25,8 @@ pub struct DataSpec {
     #[serde(default)]
     pub test_limit: Option<usize>,
     /// Random shifts of each training input by up to this many pixels (positions for 1-D data),
-    /// zero-filled, redrawn every epoch (Hinton et al. 2015 used 2 on MNIST). 0 = off.
+    /// redrawn every epoch (Hinton et al. 2015 used 2 on MNIST); the uncovered border gets the
+    /// background value (a raw 0 pixel after the scaling). 0 = off.
     #[serde(default)]
     pub jitter: usize,
     /// How inputs are scaled.

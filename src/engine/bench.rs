@@ -64,6 +64,7 @@ impl BenchCohort {
             shape: shape.to_vec(),
             classes,
             domains: Vec::new(),
+            background: Vec::new(),
         };
         let t = Temperature::new(1.0).expect("valid");
         let mut terms = Vec::new();

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Barrier, Mutex};
 
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -301,9 +302,11 @@ fn serial_step(
         let opt = optimizers.get_mut(&n).expect("optimizer of trained node");
         let model = constrained(opt.step(ctx.lr[&n], model, grads));
         if ctx.stage.update == UpdateOrder::Sequential {
-            // later nodes of this step see this node's refreshed outputs
+            // later nodes of this step see this node's refreshed outputs: a training-mode pass
+            // (batch statistics, the step's dropout stream 1) on a copy whose batch-norm running
+            // statistics are its own, so that they are updated once per step, by the tracked pass
             let needed = train[k + 1..].iter().any(|&later| ctx.stage.terms.iter().any(|t| t.to == later && t.from.contains(&n)));
-            if needed && let Some(fresh) = ctx.forward(n, &model.net, &batch[&n].0, meta, 1) {
+            if needed && let Some(fresh) = ctx.forward(n, &model.net.valid().train(), &batch[&n].0, meta, 1) {
                 outputs.insert(n, ctx.share(n, &fresh));
             }
         }

@@ -26,3 +26,19 @@ pub fn opts(text: &str) -> RunOptions {
         stop_after_epochs: None,
     }
 }
+
+/// Ends a test that needs something this machine lacks (MNIST not fetched, no permission to
+/// mount a tmpfs): says so on the terminal (past the test harness's output capture) and in
+/// `<target>/tmp/skipped-tests.txt`, which `.ci/run` prints. Where `COHORT_REQUIRE_ALL` is set
+/// (CI sets it) nothing may be skipped, and the test fails instead.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var_os("COHORT_REQUIRE_ALL").is_some() {
+        panic!("{test} cannot run here ({why}), and COHORT_REQUIRE_ALL forbids skipping it");
+    }
+    let line = format!("SKIPPED {test}: {why}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+    }
+}
