@@ -166,3 +166,21 @@ fn compare_reports_mean_std_and_excluded_runs() {
         assert!(text.contains(t), "compare.svg lacks {t:?}");
     }
 }
+
+/// With a validation split the table adds the test accuracy at the best-validation epoch (a
+/// selection that never sees the test split) beside the optimistic best-on-test.
+#[test]
+fn compare_reports_the_validation_selected_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (seed, selected) in [(0u64, 0.70), (1, 0.74)] {
+        let mut s = summary(seed, &[("a", 0.80, 0.82)], RunStatus::Complete);
+        s.stages[0].nodes.get_mut("a").unwrap().best_validation = Some(Best { epoch: 2, accuracy: 0.9, test_accuracy: selected });
+        let d = tmp.path().join("val").join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&d).unwrap();
+        write_summary(&d.join("summary.json"), &s).unwrap();
+    }
+    let exps = vec![compare::collect(&tmp.path().join("val")).unwrap()];
+    let md = compare::markdown(&compare::rows(&exps), &exps);
+    assert!(md.contains("| test acc. at best-validation epoch (%) |"), "{md}");
+    assert!(md.contains("| val | a | 80.00 ± 0.00 | 72.00 ± 2.83 | 82.00 ± 0.00 | 2 |"), "{md}");
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every table of results/ and every generated figure of README.md is what the committed raw runs
+# give: runs each study script with --report-only (rebuilding its tables from
+# results/.../runs/ without training) and fails if a committed Markdown file changed, if a run
+# is incomplete, or if a run's manifest names a tree with uncommitted changes or a second commit.
+# Run by .ci/run.
+#
+#   scripts/check-results.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh)
+fail=0
+for s in "${studies[@]}"; do
+    out=$(sed -n 's/^out=//p' "$s")
+    revs=$(find "$out/runs" -name manifest.ron -exec sed -n 's/^ *git_revision: "\(.*\)",$/\1/p' {} + | sort -u)
+    if [ -z "$revs" ]; then
+        echo "FAILED $s: no committed runs under $out/runs"; fail=1; continue
+    fi
+    if [ "$(echo "$revs" | wc -l)" != 1 ] || [[ "$revs" == *-dirty ]] || [[ "$revs" == unknown ]]; then
+        echo "FAILED $s: the runs under $out/runs name $(echo "$revs" | tr '\n' ' ')(expected one clean commit)"; fail=1
+    fi
+    missing=$(find "$out/runs" -name manifest.ron -execdir test ! -e summary.json \; -print | sed 's|/manifest.ron||')
+    if [ -n "$missing" ]; then
+        echo "FAILED $s: runs without summary.json (incomplete): $missing"; fail=1
+    fi
+    if ! bash "$s" --report-only > /dev/null; then
+        echo "note: $s reports a failed check (stated in its README as \"does not reproduce here\")"
+    fi
+done
+if ! git diff --quiet -- '*.md'; then
+    echo "FAILED: tables regenerated from the committed runs differ from the committed ones:"
+    git --no-pager diff --stat -- '*.md'
+    git --no-pager diff -- '*.md' | head -60
+    fail=1
+fi
+if [ $fail = 0 ]; then echo "check-results: every table regenerated from the committed runs matches (${studies[*]})"; fi
+exit $fail

@@ -1,0 +1,48 @@
+# Shared by the study scripts (scripts/examples.sh, scripts/reproduce-*.sh). A study script sets
+# `out` (its folder under results/) and sources this file with its arguments:
+#
+#   out=results/reproductions/dml; source scripts/lib/study.sh "$@"
+#
+# Its runs go to $out/runs/ (raw files committed: metrics.csv, summary.json, manifest.ron,
+# log.txt; checkpoints, state and per-run charts stay local, see .gitignore). Every table the
+# script writes is built from those files, so `SCRIPT --report-only` rebuilds them without
+# training, and scripts/check-results.sh checks that the committed tables are what the
+# committed runs give.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+report_only=0
+if [ "${1:-}" = "--report-only" ]; then report_only=1; shift; fi
+cargo build --release --quiet
+bin=target/release/cohort
+runs="$out/runs"
+mkdir -p "$out"
+source scripts/lib/compare.sh
+
+# train FILE [cohort run args]: runs an experiment from scratch (nothing with --report-only)
+train() {
+    if [ $report_only = 0 ]; then "$bin" run "$@" --overwrite --no-progress --no-plot > /dev/null; fi
+}
+
+# sweep FILE [cohort sweep args]: runs a sweep (nothing with --report-only)
+sweep() {
+    if [ $report_only = 0 ]; then "$bin" sweep "$@" --no-plot > /dev/null; fi
+}
+
+# provenance: one line naming the commit(s) the runs under $runs were made at (their manifests)
+provenance() {
+    local revs
+    revs=$(find "$runs" -name manifest.ron -exec sed -n 's/^ *git_revision: "\(.*\)",$/\1/p' {} + | sort -u | tr '\n' ' ')
+    echo "Runs made at commit ${revs% } (\`git_revision\` of every manifest under \`$runs\`); tables regenerated from them by \`$study_command --report-only\`."
+}
+
+# splice NAME FILE: replaces the lines between `<!-- begin NAME -->` and `<!-- end NAME -->`
+# in FILE with standard input (the markers stay).
+splice() {
+    local name=$1 file=$2 body
+    body=$(cat)
+    BODY="$body" awk -v b="<!-- begin $name -->" -v e="<!-- end $name -->" '
+        $0 == b { print; print ENVIRON["BODY"]; skip = 1; next }
+        $0 == e { skip = 0 }
+        !skip { print }' "$file" > "$file.tmp-splice"
+    mv "$file.tmp-splice" "$file"
+}
