@@ -458,3 +458,183 @@ fn write_cifar(dir: &Path) {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
 }
+
+/// LFME: five domain experts (each trained on its own domain of the batch only) and a target
+/// trained on all domains with CE + MSE(target logits, softmax of the sample's own-domain
+/// expert). Needs MNIST (Rotated MNIST is built from it).
+#[test]
+fn lfme_routes_each_sample_to_its_domain_expert() {
+    if !cohort::data::data_root(None).join("mnist").is_dir() {
+        common::skip("lfme_routes_each_sample_to_its_domain_expert", "MNIST absent; run `cohort data fetch mnist` (CI does)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let experts: Vec<String> = (0..5).map(|d| format!(r#"Node(id: "e{d}", model: Mlp(hidden: []), train_on: Subset(domains: [{d}]))"#)).collect();
+    let src = format!(
+        r#"Experiment(
+            name: "lfme",
+            data: (source: RotatedMnist(test_domain: 5), train_limit: 16, test_limit: 20),
+            nodes: [{}, Node(id: "t", model: Mlp(hidden: []))],
+            edges: [
+                Edge(to: "e0", loss: CrossEntropy), Edge(to: "e1", loss: CrossEntropy), Edge(to: "e2", loss: CrossEntropy),
+                Edge(to: "e3", loss: CrossEntropy), Edge(to: "e4", loss: CrossEntropy),
+                Edge(to: "t", loss: CrossEntropy),
+                Edge(from: ["e0", "e1", "e2", "e3", "e4"], to: "t", loss: Lfme, weight: 0.5),
+            ],
+            training: (epochs: 2, batch_size: 16, optimizer: Sgd(lr: 0.5), seeds: [2]),
+        )"#,
+        experts.join(", ")
+    );
+    let s = step(&src, &tmp.path().join("out"));
+    let domains = cohort::data::prepare(&s.plan.data, Path::new("data"), 2).unwrap().train.domains;
+    let (b, c) = (s.x.len(), 10);
+    // experts: CE over their own rows
+    for d in 0..5 {
+        let e = s.node(&format!("e{d}"));
+        let rows: Vec<usize> = (0..b).filter(|&i| domains[i] as usize == d).collect();
+        assert!(!rows.is_empty());
+        let x: Matrix = rows.iter().map(|&i| s.x[i].clone()).collect();
+        let y: Vec<usize> = rows.iter().map(|&i| s.y[i]).collect();
+        let g = ce_grad(&logits(&x, &s.before[e]), &y);
+        assert_same_step(&format!("expert of domain {d}"), &s.before[e], &s.after[e], &sgd_linear(&x, &s.before[e], &g, s.lr()));
+    }
+    // target: CE + 0.5·mean_{b,c}(z − p_{d(b)})², p from the pre-step experts
+    let t = s.node("t");
+    let z = logits(&s.x, &s.before[t]);
+    let expert_probs: Vec<Matrix> = (0..5).map(|d| softmax(&logits(&s.x, &s.before[s.node(&format!("e{d}"))]), 1.0)).collect();
+    let mut g = ce_grad(&z, &s.y);
+    for i in 0..b {
+        for k in 0..c {
+            g[i][k] += 0.5 * 2.0 * (z[i][k] - expert_probs[domains[i] as usize][i][k]) / (b * c) as f64;
+        }
+    }
+    assert_same_step("LFME target", &s.before[t], &s.after[t], &sgd_linear(&s.x, &s.before[t], &g, s.lr()));
+}
+
+/// Hydra heads: the output (log of the head mean) learns CE; each head m learns from the
+/// node's own detached output (ONE's `OwnOutput`, T = 3, head m's weight m). Backpropagated by
+/// hand through the head mean, the heads and the shared body.
+#[test]
+fn hydra_heads_learn_from_the_own_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "h", model: Hydra(body: [6], heads: 2, head_hidden: 4))"#;
+    let edges = r#"
+        Edge(to: "h", loss: CrossEntropy),
+        Edge(to: "h", loss: OwnOutput(temperature: 3), head: 1, weight: 1.0),
+        Edge(to: "h", loss: OwnOutput(temperature: 3), head: 2, weight: 2.0),
+    "#;
+    let s = step(&experiment(nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let p = &s.before[0];
+    let (bsz, m) = (s.x.len() as f64, 2usize);
+    let relu = |v: &Matrix| -> Matrix { v.iter().map(|r| r.iter().map(|x| x.max(0.0)).collect()).collect() };
+    let mask = |g: &Matrix, pre: &Matrix| -> Matrix {
+        g.iter().zip(pre).map(|(g, p)| g.iter().zip(p).map(|(g, p)| if *p > 0.0 { *g } else { 0.0 }).collect()).collect()
+    };
+    // forward: params are [W0, b0] then per head [U, c, V, d]
+    let pre_a = linear(&s.x, &p[0], &p[1]);
+    let a = relu(&pre_a);
+    let head = |k: usize| -> (Matrix, Matrix, Matrix) {
+        let pre = linear(&a, &p[2 + 4 * k], &p[3 + 4 * k]);
+        let u = relu(&pre);
+        let h = linear(&u, &p[4 + 4 * k], &p[5 + 4 * k]);
+        (pre, u, h)
+    };
+    let heads: Vec<(Matrix, Matrix, Matrix)> = (0..m).map(head).collect();
+    let probs: Vec<Matrix> = heads.iter().map(|(_, _, h)| softmax(h, 1.0)).collect();
+    let mean_p = mean(&probs); // softmax of the output
+    let o: Matrix = mean_p.iter().map(|r| r.iter().map(|v| v.ln()).collect()).collect();
+    // ∂L/∂o from CE: (P − onehot)/B
+    let g_o: Matrix = mean_p.iter().zip(&s.y).map(|(r, &t)| r.iter().enumerate().map(|(j, v)| (v - if j == t { 1.0 } else { 0.0 }) / bsz).collect()).collect();
+    let lr = s.lr();
+    let mut reference = vec![Vec::new(); p.len()];
+    let mut g_a = zeros(s.x.len(), 6);
+    for (k, (pre, u, h)) in heads.iter().enumerate() {
+        // through o = log mean_m softmax(h_m): ∂L/∂h_kj = (1/M)(G_j p_kj/P_j − p_kj Σ_c G_c p_kc/P_c)
+        let pk = &probs[k];
+        let mut g_h: Matrix = (0..s.x.len())
+            .map(|b| {
+                let dot: f64 = (0..10).map(|c| g_o[b][c] * pk[b][c] / mean_p[b][c]).sum();
+                (0..10).map(|j| (g_o[b][j] * pk[b][j] / mean_p[b][j] - pk[b][j] * dot) / m as f64).collect()
+            })
+            .collect();
+        // OwnOutput on head k+1 with weight k+1: T·(softmax(h/T) − softmax(o/T))/B
+        add(&mut g_h, kl_grad(h, &softmax(&o, 3.0), 3.0), (k + 1) as f64);
+        let (dv, dd) = linear_grads(u, &g_h);
+        let g_pre = mask(&linear_input_grad(&g_h, &p[4 + 4 * k], 4), pre);
+        let (du, dc) = linear_grads(&a, &g_pre);
+        add(&mut g_a, linear_input_grad(&g_pre, &p[2 + 4 * k], 6), 1.0);
+        for (slot, grad) in [(2, du), (3, dc), (4, dv), (5, dd)] {
+            let i = slot + 4 * k;
+            reference[i] = p[i].iter().zip(&grad).map(|(w, g)| w - lr * g).collect();
+        }
+    }
+    let (dw0, db0) = linear_grads(&s.x, &mask(&g_a, &pre_a));
+    reference[0] = p[0].iter().zip(&dw0).map(|(w, g)| w - lr * g).collect();
+    reference[1] = p[1].iter().zip(&db0).map(|(w, g)| w - lr * g).collect();
+    assert_same_step("hydra", p, &s.after[0], &reference);
+}
+
+/// Attention transfer between 1-D feature maps: a frozen teacher CNN (3 channels) and a student
+/// CNN (2 channels), both one block of kernel 1 (so the convolution is a per-position affine
+/// map, easy to differentiate by hand), CE plus 4·AT(block1 → block1).
+#[test]
+fn attention_transfer_between_feature_maps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [3], kernel: 1)").unwrap();
+    let path = tmp.path().join("t.bpk");
+    Network::init(&spec, &[40], 10, &Device::flex()).save_file(&path).unwrap();
+    let nodes = format!(
+        r#"Node(id: "t", model: Cnn1d(channels: [3], kernel: 1), frozen: true, checkpoint: {path:?}), Node(id: "s", model: Cnn1d(channels: [2], kernel: 1))"#
+    );
+    let edges = r#"
+        Edge(to: "s", loss: CrossEntropy),
+        Edge(from: ["t"], to: "s", loss: Attention(from_tap: "block1", to_tap: "block1"), weight: 4.0),
+    "#;
+    let s = step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let (t, st) = (s.node("t"), s.node("s"));
+    let (b, l) = (s.x.len(), 40);
+    // block1[b][c][l] = relu(w_c·x_bl + bias_c); params [weight [C,1,1], bias [C], out W, out b]
+    let block = |p: &[Vec<f64>]| -> (Vec<Matrix>, Vec<Matrix>) {
+        let c = p[1].len();
+        let pre: Vec<Matrix> = s.x.iter().map(|x| (0..c).map(|ch| x.iter().map(|v| p[0][ch] * v + p[1][ch]).collect()).collect()).collect();
+        let h = pre.iter().map(|m| m.iter().map(|r| r.iter().map(|v| v.max(0.0)).collect()).collect()).collect();
+        (pre, h)
+    };
+    // at(x)_b = a_b/‖a_b‖ with a_bl = mean_c x_bcl²
+    let attention = |h: &[Matrix]| -> (Matrix, Vec<f64>) {
+        let a: Matrix = h.iter().map(|m| (0..l).map(|k| m.iter().map(|r| r[k] * r[k]).sum::<f64>() / m.len() as f64).collect()).collect();
+        let norms: Vec<f64> = a.iter().map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12)).collect();
+        (a.iter().zip(&norms).map(|(r, n)| r.iter().map(|v| v / n).collect()).collect(), norms)
+    };
+    let (_, hu) = block(&s.before[t]);
+    let (at_u, _) = attention(&hu);
+    let p = &s.before[st];
+    let (pre, h) = block(p);
+    let (at_v, norms) = attention(&h);
+    let flat: Matrix = h.iter().map(|m| m.concat()).collect(); // [C·L], channel-major
+    let z = linear(&flat, &p[2], &p[3]);
+    let g_z = ce_grad(&z, &s.y);
+    let (dw, db) = linear_grads(&flat, &g_z);
+    let g_flat = linear_input_grad(&g_z, &p[2], 2 * l);
+    let mut dwc = [0.0; 2];
+    let mut dbc = [0.0; 2];
+    for i in 0..b {
+        // ∂/∂at = 4·2(at_v − at_u)/(B·L); through the normalisation: (g − at·(g·at))/‖a‖
+        let g_at: Vec<f64> = (0..l).map(|k| 4.0 * 2.0 * (at_v[i][k] - at_u[i][k]) / (b * l) as f64).collect();
+        let dot: f64 = g_at.iter().zip(&at_v[i]).map(|(g, a)| g * a).sum();
+        let g_a: Vec<f64> = (0..l).map(|k| (g_at[k] - at_v[i][k] * dot) / norms[i]).collect();
+        for ch in 0..2 {
+            for k in 0..l {
+                // a = mean_c h²: ∂a/∂h = 2h/C; plus the classifier's gradient; then the ReLU
+                let g_h = g_a[k] * 2.0 * h[i][ch][k] / 2.0 + g_flat[i][ch * l + k];
+                let g_pre = if pre[i][ch][k] > 0.0 { g_h } else { 0.0 };
+                dwc[ch] += g_pre * s.x[i][k];
+                dbc[ch] += g_pre;
+            }
+        }
+    }
+    let lr = s.lr();
+    let upd = |w: &[f64], d: &[f64]| -> Vec<f64> { w.iter().zip(d).map(|(w, d)| w - lr * d).collect() };
+    let reference = vec![upd(&p[0], &dwc), upd(&p[1], &dbc), upd(&p[2], &dw), upd(&p[3], &db)];
+    assert_same_step("student", p, &s.after[st], &reference);
+}
