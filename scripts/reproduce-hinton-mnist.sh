@@ -17,8 +17,9 @@
 # Paper (test errors out of 10000): teacher 67; student alone 146; distilled student 74;
 # transfer set without 3s: 206 errors (133 on the 1010 threes), 109 (14) after the bias fix.
 # Expected here and CHECKED (exit 1 otherwise), the issue's targets: teacher ≤ 80 errors,
-# distilled student ≤ 90, student alone ≥ 120 (most of the paper's gain), and the bias fix
-# lowers the errors on threes of the omit-3 student. Every number is printed either way.
+# distilled student ≤ 90, student alone ≥ 120 (most of the paper's gain), and the bias fix does
+# not raise the omit-3 student's total test errors (a positive offset on class 3 can only lower
+# the errors on 3s, so that check could not fail; the total can). Every number is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -81,5 +82,5 @@ source scripts/lib/compare.sh
 check "$(errs "$teacher") <= 80" "teacher $(errs "$teacher") errors (target ≤ 80)"
 check "$(errs "$distilled") <= 90" "distilled student $(errs "$distilled") errors (target ≤ 90)"
 check "$(errs "$alone") >= 120" "student alone $(errs "$alone") errors (target ≥ 120)"
-check "$(threes "$fixed") < $(threes "$omit")" "bias fix: $(threes "$omit") -> $(threes "$fixed") errors on 3s"
+check "$(errs "$fixed") <= $(errs "$omit")" "bias fix: $(errs "$omit") -> $(errs "$fixed") test errors in total ($(threes "$omit") -> $(threes "$fixed") on 3s)"
 exit $fail

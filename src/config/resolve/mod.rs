@@ -1,6 +1,6 @@
 //! From a parsed [`ExperimentSpec`] to a checked [`Plan`], in named steps: the data and the
-//! nodes ([`nodes`]), the edges as loss terms with one check per loss kind ([`edges`]), the
-//! stages and the terms each one trains ([`stages`]). Every step records what is wrong and goes
+//! nodes (`nodes.rs`), the edges as loss terms with one check per loss kind (`edges.rs`), the
+//! stages and the terms each one trains (`stages.rs`). Every step records what is wrong and goes
 //! on, so that a file's problems are reported together; each carries the path of the field it
 //! concerns (`edges[2].from[0]`), which [`super::locate`] maps back to line and column.
 
