@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use cohort::config::values::Fraction;
 use cohort::config::{DataSource, DataSpec as Data, FolderSpec as Folder, Normalization};
+use cohort::data::spec::Augment;
 use cohort::data::{
     self, DataError,
     mnist1d::{Mnist1dParams, generate},
@@ -94,7 +95,15 @@ fn mnist1d_parameters_are_checked() {
 }
 
 fn data_spec(source: DataSource) -> Data {
-    Data { source, validation: Fraction::new(0.0).unwrap(), train_limit: None, test_limit: None, jitter: 0, normalize: Normalization::Standardize }
+    Data {
+        source,
+        validation: Fraction::new(0.0).unwrap(),
+        train_limit: None,
+        test_limit: None,
+        jitter: 0,
+        augment: Vec::new(),
+        normalize: Normalization::Standardize,
+    }
 }
 
 #[test]
@@ -182,7 +191,9 @@ fn jitter_fills_the_border_with_the_scaled_background() {
     // (in the image: 0, 1, …, 31 over 255, scaled) is the background throughout
     assert!(p.train.row(0)[2048..2080].iter().any(|&v| v != blue));
     let mut rng = data::rng::LegacyRandomState::new(7);
-    let moved = (0..64).map(|_| data::batch::gather(&p.train, &[0], 1, Some(&mut rng)).inputs).find(|x| x[2048..2080].iter().all(|&v| v == blue));
+    let moved = (0..64)
+        .map(|_| data::batch::gather(&p.train, &[0], &[Augment::Jitter { pixels: 1 }], Some(&mut rng)).inputs)
+        .find(|x| x[2048..2080].iter().all(|&v| v == blue));
     assert!(moved.is_some(), "a shift down uncovers the top row, filled with the background");
 }
 
@@ -246,4 +257,110 @@ fn mnist_loads_after_fetch() {
     assert_eq!(s.train.class_counts(), vec![5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
     let mean = s.train.features.iter().map(|&v| v as f64).sum::<f64>() / s.train.features.len() as f64;
     assert!((mean - 0.1307).abs() < 1e-3, "mean pixel {mean}");
+}
+
+// ---- CIFAR-100 on fixture files written here
+
+/// Record r of split `s` (0 train, 1 test): coarse label r % 20, fine label (7r + s) % 100,
+/// pixel k of plane c = (r + 3c + k) % 256.
+fn write_cifar100(dir: &Path, records: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (s, name) in ["train.bin", "test.bin"].iter().enumerate() {
+        let mut bytes = Vec::new();
+        for r in 0..records {
+            bytes.push((r % 20) as u8);
+            bytes.push(((7 * r + s) % 100) as u8);
+            bytes.extend((0..3072).map(|k| ((r + 3 * (k / 1024) + k % 1024) % 256) as u8));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+fn cifar100(dir: &Path, labels: cohort::data::cifar::Cifar100Labels) -> DataSource {
+    DataSource::Cifar100(cohort::config::Cifar100Spec { dir: Some(dir.into()), labels })
+}
+
+#[test]
+fn cifar100_loads_pixels_and_fine_or_coarse_labels() {
+    use cohort::data::cifar::Cifar100Labels::{Coarse, Fine};
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar100(tmp.path(), 25);
+    let fine = cifar100(tmp.path(), Fine).load(Path::new("unused")).unwrap();
+    assert_eq!((fine.train.len(), fine.test.len(), fine.train.classes), (25, 25, 100));
+    assert_eq!(fine.train.shape, vec![3, 32, 32]);
+    assert_eq!(&fine.train.labels[..4], &[0, 7, 14, 21]);
+    assert_eq!(&fine.test.labels[..3], &[1, 8, 15]);
+    let row = fine.train.row(2);
+    assert_eq!(row[5], 7.0 / 255.0); // plane 0, pixel 5: (2 + 5) % 256
+    assert_eq!(row[1024 + 5], 10.0 / 255.0); // plane 1: (2 + 3 + 5)
+    assert_eq!(row[2048 + 300], 52.0 / 255.0); // plane 2: (2 + 6 + 300) % 256
+    let coarse = cifar100(tmp.path(), Coarse).load(Path::new("unused")).unwrap();
+    assert_eq!(coarse.train.classes, 20);
+    assert_eq!(&coarse.train.labels[..4], &[0, 1, 2, 3]);
+    assert_eq!(coarse.train.labels[21], 1);
+    assert_eq!(coarse.train.features, fine.train.features);
+    assert_eq!(cifar100(tmp.path(), Fine).input_shape(), (vec![3, 32, 32], 100));
+    assert_eq!(cifar100(tmp.path(), Coarse).input_shape(), (vec![3, 32, 32], 20));
+}
+
+#[test]
+fn cifar100_bad_files_are_named_with_a_fix() {
+    use cohort::data::cifar::Cifar100Labels::Fine;
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar100(tmp.path(), 2);
+    let f = tmp.path().join("train.bin");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() - 1]).unwrap();
+    let err = cifar100(tmp.path(), Fine).load(Path::new("x")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DataError::Corrupt { .. }) && msg.contains("train.bin") && msg.contains("3074") && msg.contains("fix:"), "{msg}");
+    // a fine label out of range (a CIFAR-10 file, say) is named
+    let mut bad = bytes.clone();
+    bad[1] = 100;
+    std::fs::write(&f, &bad).unwrap();
+    let msg = cifar100(tmp.path(), Fine).load(Path::new("x")).unwrap_err().to_string();
+    assert!(msg.contains("train.bin") && msg.contains("label 100 outside 0..=99"), "{msg}");
+    std::fs::remove_file(tmp.path().join("test.bin")).unwrap();
+    std::fs::write(&f, &bytes).unwrap();
+    let err = cifar100(tmp.path(), Fine).load(Path::new("x")).unwrap_err();
+    assert!(matches!(err, DataError::Missing { .. }) && err.to_string().contains("test.bin") && err.to_string().contains("cifar-100-binary"), "{err}");
+}
+
+/// RandomCrop(32, padding 4) then HorizontalFlip(0.5) move pixels exactly as torchvision's
+/// transforms would with the same draws: the expected images are built here from a padded copy.
+#[test]
+fn crop_and_flip_move_pixels_as_specified() {
+    use cohort::data::cifar::Cifar100Labels::Fine;
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar100(tmp.path(), 4);
+    let mut spec = data_spec(cifar100(tmp.path(), Fine));
+    spec.normalize = Normalization::UnitRange; // background 0: the zero padding
+    spec.augment = vec![Augment::RandomCrop { size: 32, padding: 4 }, Augment::HorizontalFlip { p: Fraction::new(0.5).unwrap() }];
+    let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
+    let augment = spec.augmentations();
+    let mut rng = data::rng::LegacyRandomState::new(12);
+    let batch = data::batch::gather(&p.train, &[0, 1, 2, 3], &augment, Some(&mut rng));
+    // the same draws, sample by sample: top, left, then the flip
+    let mut draws = data::rng::LegacyRandomState::new(12);
+    let mut flips = 0;
+    for (n, got) in batch.inputs.chunks(3072).enumerate() {
+        let (top, left) = (draws.choice(9), draws.choice(9));
+        let flip = draws.rand() < 0.5;
+        flips += usize::from(flip);
+        let img = p.train.row(n);
+        for c in 0..3 {
+            for y in 0..32 {
+                for x in 0..32 {
+                    // the window of the image padded by 4, then the mirror image
+                    let xs = if flip { 31 - x } else { x };
+                    let (py, px) = (y + top, xs + left);
+                    let expected = if (4..36).contains(&py) && (4..36).contains(&px) { img[c * 1024 + (py - 4) * 32 + (px - 4)] } else { 0.0 };
+                    assert_eq!(got[c * 1024 + y * 32 + x], expected, "sample {n}, channel {c}, ({y}, {x}), top {top}, left {left}, flip {flip}");
+                }
+            }
+        }
+    }
+    assert!(flips > 0 && flips < 4, "the fixed seed draws some flips and some not ({flips} of 4)");
+    // evaluation never augments
+    assert_eq!(data::batch::gather(&p.train, &[0], &[], None).inputs, p.train.row(0));
 }

@@ -228,6 +228,8 @@ pub enum DatasetName {
     Mnist,
     /// CIFAR-10 binary files (copied into <data-dir>/cifar10 by hand).
     Cifar10,
+    /// CIFAR-100 binary files with the fine labels (copied into <data-dir>/cifar100 by hand).
+    Cifar100,
 }
 
 /// Data sets `data fetch` can download.
@@ -357,6 +359,7 @@ fn export(dataset: DatasetName, out: &Path, root: &Path) -> Result<i32, Error> {
         DatasetName::Mnist1d => DataSource::Mnist1d(Mnist1dParams::default()),
         DatasetName::Mnist => DataSource::Mnist(FolderSpec::default()),
         DatasetName::Cifar10 => DataSource::Cifar10(FolderSpec::default()),
+        DatasetName::Cifar100 => DataSource::Cifar100(config::Cifar100Spec::default()),
     };
     let splits = source.load(root)?;
     for (name, s) in [("train.csv", &splits.train), ("test.csv", &splits.test)] {

@@ -13,7 +13,7 @@ pub use crate::values;
 
 use std::path::Path;
 
-pub use crate::data::spec::{DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
+pub use crate::data::spec::{Cifar100Spec, DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use plan::{Plan, PlanNode, PlanStage, Term};
 pub use resolve::resolve;

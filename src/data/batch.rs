@@ -6,6 +6,7 @@
 
 use super::Samples;
 use super::rng::LegacyRandomState;
+use super::spec::Augment;
 
 /// Purposes that draw random numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub enum Stream {
     HoldOut = 1,
     /// Order of the training samples in an epoch.
     Shuffle = 2,
-    /// Pixel shifts of an epoch.
+    /// Augmentations of an epoch (jitter, crops, flips); the name is the first one's.
     Jitter = 3,
     /// Initial weights of a node (epoch = node index).
     Init = 4,
@@ -78,20 +79,25 @@ pub struct Batch {
     pub indices: Vec<usize>,
 }
 
-/// Gathers the samples `idx`; with `jitter > 0` each one is shifted by an independent random
-/// offset in `[-jitter, jitter]` per spatial axis (zero-filled), drawn from `rng`.
-pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut LegacyRandomState>) -> Batch {
+/// Gathers the samples `idx`, each augmented by `augment` in order with draws from `rng`
+/// (sample by sample; none without `rng`):
+/// - `Jitter(pixels: j)`: a shift by `choice(2j+1) − j` per spatial axis (rows, then columns);
+/// - `RandomCrop(padding: p)`: a window at `(choice(2p+1), choice(2p+1))` (top, left) of the
+///   image padded by `p`, i.e. a shift by `p − top`, `p − left`;
+/// - `HorizontalFlip(p)`: a mirror image when `rand() < p`.
+///
+/// Uncovered pixels get the background value ([`Samples::background`]).
+pub fn gather(s: &Samples, idx: &[usize], augment: &[Augment], rng: Option<&mut LegacyRandomState>) -> Batch {
     let mut inputs = Vec::with_capacity(idx.len() * s.row_len());
-    match rng.filter(|_| jitter > 0) {
+    match rng.filter(|_| !augment.is_empty()) {
         None => idx.iter().for_each(|&i| inputs.extend_from_slice(s.row(i))),
         Some(rng) => {
             for &i in idx {
-                let mut shifts = [0isize; 2];
-                let axes = if s.shape.len() == 3 { 2 } else { 1 };
-                for sh in shifts.iter_mut().take(axes) {
-                    *sh = rng.choice(2 * jitter + 1) as isize - jitter as isize;
+                let mut row = s.row(i).to_vec();
+                for a in augment {
+                    row = apply(a, row, s, rng);
                 }
-                inputs.extend(shift(s.row(i), &s.shape, shifts, &s.background));
+                inputs.extend(row);
             }
         }
     }
@@ -104,6 +110,39 @@ pub fn gather(s: &Samples, idx: &[usize], jitter: usize, rng: Option<&mut Legacy
         domains: idx.iter().map(|&i| s.domain(i)).collect(),
         indices: idx.to_vec(),
     }
+}
+
+/// One augmentation of one sample (see [`gather`]).
+fn apply(a: &Augment, row: Vec<f32>, s: &Samples, rng: &mut LegacyRandomState) -> Vec<f32> {
+    match a {
+        Augment::Jitter { pixels } => {
+            let mut shifts = [0isize; 2];
+            let axes = if s.shape.len() == 3 { 2 } else { 1 };
+            for sh in shifts.iter_mut().take(axes) {
+                *sh = rng.choice(2 * pixels + 1) as isize - *pixels as isize;
+            }
+            shift(&row, &s.shape, shifts, &s.background)
+        }
+        Augment::RandomCrop { padding, .. } => {
+            let p = *padding as isize;
+            let top = rng.choice(2 * padding + 1) as isize;
+            let left = rng.choice(2 * padding + 1) as isize;
+            shift(&row, &s.shape, [p - top, p - left], &s.background)
+        }
+        Augment::HorizontalFlip { p } => {
+            if rng.rand() < p.get() {
+                flip(&row, &s.shape)
+            } else {
+                row
+            }
+        }
+    }
+}
+
+/// `row` (an image `[C, H, W]`) mirrored left-right: `out[c][y][x] = row[c][y][W − 1 − x]`.
+pub fn flip(row: &[f32], shape: &[usize]) -> Vec<f32> {
+    let w = shape.last().copied().unwrap_or(row.len()).max(1);
+    row.chunks(w).flat_map(|r| r.iter().rev().copied()).collect()
 }
 
 /// `row` moved by `[dy, dx]` (images `[C, H, W]`) or `[dx, _]` (sequences `[L]`):

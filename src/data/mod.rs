@@ -16,7 +16,7 @@ pub mod spec;
 
 use std::path::{Path, PathBuf};
 
-pub use spec::{DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
+pub use spec::{Cifar100Spec, DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 
 /// Samples of one split.
 #[derive(Clone, Debug, PartialEq)]
@@ -190,6 +190,7 @@ impl DataSource {
             DataSource::Mnist1d(p) => Ok(mnist1d::generate(p)),
             DataSource::Mnist(f) => idx::load_mnist(&f.dir.clone().unwrap_or_else(|| root.join("mnist"))),
             DataSource::Cifar10(f) => cifar::load_cifar10(&f.dir.clone().unwrap_or_else(|| root.join("cifar10"))),
+            DataSource::Cifar100(c) => cifar::load_cifar100(&c.dir.clone().unwrap_or_else(|| root.join("cifar100")), c.labels),
             DataSource::RotatedMnist(r) => {
                 let mnist = idx::load_mnist(&r.dir.clone().unwrap_or_else(|| root.join("mnist")))?;
                 Ok(rotated::domains(mnist, r.test_domain, r.shuffle_seed))

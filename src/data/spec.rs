@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::cifar::Cifar100Labels;
 use super::mnist1d::Mnist1dParams;
 use crate::values::Fraction;
 
@@ -29,6 +30,11 @@ pub struct DataSpec {
     /// background value (a raw 0 pixel after the scaling). 0 = off.
     #[serde(default)]
     pub jitter: usize,
+    /// Augmentations of each training input, applied in order after `jitter` and redrawn every
+    /// epoch from the run's random streams, e.g. the CIFAR recipe
+    /// `[RandomCrop(size: 32, padding: 4), HorizontalFlip(p: 0.5)]`. Evaluation never augments.
+    #[serde(default)]
+    pub augment: Vec<Augment>,
     /// How inputs are scaled.
     #[serde(default)]
     pub normalize: Normalization,
@@ -36,6 +42,67 @@ pub struct DataSpec {
 
 pub(crate) fn zero_fraction() -> Fraction {
     Fraction::new(0.0).expect("0 is a fraction")
+}
+
+/// One augmentation of a training input. Uncovered pixels get the background value (a raw 0
+/// pixel after the scaling: the zero padding of torchvision's `RandomCrop`, which pads before
+/// `Normalize`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Augment {
+    /// torchvision's `RandomCrop(size, padding)`: pad every side by `padding`, then crop a
+    /// `size`×`size` window at a uniformly drawn position (top, then left). `size` must be the
+    /// image's height and width (the input shape stays the same), so this is a shift by up to
+    /// `padding` pixels on each axis.
+    RandomCrop {
+        /// Output height and width (the image's).
+        size: usize,
+        /// Padding on every side.
+        padding: usize,
+    },
+    /// torchvision's `RandomHorizontalFlip(p)`: mirror left-right with probability `p`.
+    HorizontalFlip {
+        /// Probability of a flip.
+        p: Fraction,
+    },
+    /// A shift by up to `pixels` on each axis (positions for 1-D data), as `jitter:` does.
+    Jitter {
+        /// Largest shift.
+        pixels: usize,
+    },
+}
+
+impl DataSpec {
+    /// What is wrong with `augment` for samples of `shape`, as (index in `augment`, message,
+    /// hint).
+    pub fn augmentation_problems(&self, shape: &[usize]) -> Vec<(usize, String, Option<String>)> {
+        let mut out = Vec::new();
+        for (k, a) in self.augment.iter().enumerate() {
+            match a {
+                Augment::RandomCrop { .. } | Augment::HorizontalFlip { .. } if shape.len() != 3 => {
+                    out.push((
+                        k,
+                        format!("this augmentation needs images, but the samples have shape {shape:?}"),
+                        Some("use `Jitter(pixels: n)` for sequences".to_string()),
+                    ));
+                }
+                Augment::RandomCrop { size, .. } if shape[1] != *size || shape[2] != *size => out.push((
+                    k,
+                    format!("RandomCrop's size {size} differs from the {}×{} images", shape[1], shape[2]),
+                    Some(format!("crop to the image size (`size: {}`): the padding gives the shifts", shape[1])),
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Every augmentation of a training input, in the order applied: `jitter` first, then
+    /// `augment`.
+    pub fn augmentations(&self) -> Vec<Augment> {
+        let jitter = (self.jitter > 0).then_some(Augment::Jitter { pixels: self.jitter });
+        jitter.into_iter().chain(self.augment.iter().cloned()).collect()
+    }
 }
 
 /// The data sets cohort knows. Nothing is downloaded at run time.
@@ -47,6 +114,9 @@ pub enum DataSource {
     Mnist(FolderSpec),
     /// CIFAR-10 binary version (`data_batch_{1..5}.bin`, `test_batch.bin`; 50000 / 10000 × 3×32×32).
     Cifar10(FolderSpec),
+    /// CIFAR-100 binary version (`train.bin`, `test.bin`; 50000 / 10000 × 3×32×32), with the 100
+    /// fine labels or the 20 coarse ones.
+    Cifar100(Cifar100Spec),
     /// Rotated MNIST, DomainBed protocol, built from the fetched MNIST files: six domains rotated
     /// 0, 15, …, 75°; `test_domain` is held out as the test split, the other five train (each
     /// sample tagged with its domain, for `train_on: Subset(domains: …)` and `Lfme`).
@@ -77,6 +147,16 @@ pub struct FolderSpec {
     pub dir: Option<PathBuf>,
 }
 
+/// Where CIFAR-100 lives and which labels to use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Cifar100")]
+pub struct Cifar100Spec {
+    /// Folder holding `train.bin` and `test.bin`; default `<data root>/cifar100`.
+    pub dir: Option<PathBuf>,
+    /// `Fine` (100 classes, default) or `Coarse` (20 superclasses).
+    pub labels: Cifar100Labels,
+}
+
 /// Input scaling.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Normalization {
@@ -95,6 +175,7 @@ impl DataSource {
             DataSource::Mnist1d(p) => (vec![p.final_seq_length], 10),
             DataSource::Mnist(_) => (vec![1, 28, 28], 10),
             DataSource::Cifar10(_) => (vec![3, 32, 32], 10),
+            DataSource::Cifar100(c) => (vec![3, 32, 32], if c.labels == Cifar100Labels::Coarse { 20 } else { 100 }),
             DataSource::RotatedMnist(_) => (vec![1, 28, 28], 10),
         }
     }
@@ -108,7 +189,8 @@ impl DataSource {
     }
 
     /// What is wrong with the data set's own parameters, as (field below `source`, message,
-    /// hint); empty when they are valid.
+    /// hint); empty when they are valid. Augmentations are checked by
+    /// [`DataSpec::augmentation_problems`].
     pub fn problems(&self) -> Vec<(Option<&'static str>, String, Option<String>)> {
         match self {
             DataSource::Mnist1d(p) => p.check().err().map(|m| (None, m, None)).into_iter().collect(),
@@ -127,6 +209,10 @@ impl DataSource {
             DataSource::Mnist1d(p) => format!("MNIST-1D (generated, {} samples, seed {})", p.num_samples, p.seed),
             DataSource::Mnist(_) => "MNIST (IDX files)".to_string(),
             DataSource::Cifar10(_) => "CIFAR-10 (binary files)".to_string(),
+            DataSource::Cifar100(c) => match c.labels {
+                Cifar100Labels::Fine => "CIFAR-100 (binary files, 100 fine labels)".to_string(),
+                Cifar100Labels::Coarse => "CIFAR-100 (binary files, 20 coarse labels)".to_string(),
+            },
             DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", super::rotated::angle(r.test_domain)),
         }
     }

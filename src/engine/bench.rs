@@ -131,7 +131,7 @@ impl BenchCohort {
             lr: &self.lr,
             pools: self.pools.as_deref(),
         };
-        train_step(&ctx, gather(&self.samples, &idx, 0, None), &mut self.models, &mut self.optimizers).expect("finite loss");
+        train_step(&ctx, gather(&self.samples, &idx, &[], None), &mut self.models, &mut self.optimizers).expect("finite loss");
         self.steps += 1;
     }
 }

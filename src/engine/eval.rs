@@ -121,7 +121,7 @@ impl Logits {
 pub fn predict(model: &Network, samples: &Samples, batch_size: usize, device: &Device) -> Logits {
     let mut values = Vec::with_capacity(samples.len() * samples.classes);
     for idx in eval_batches(samples.len(), batch_size) {
-        let b = gather(samples, &idx, 0, None);
+        let b = gather(samples, &idx, &[], None);
         let x = Tensor::<2>::from_data(TensorData::new(b.inputs, [idx.len(), samples.row_len()]), device);
         let z = model.forward(x);
         values.extend(z.into_data().try_into_vec::<f32>().expect("float logits"));
@@ -134,7 +134,7 @@ pub fn predict_heads(model: &Network, heads: usize, samples: &Samples, batch_siz
     let names: Vec<String> = (1..=heads).map(head_tap).collect();
     let mut values = vec![Vec::with_capacity(samples.len() * samples.classes); heads];
     for idx in eval_batches(samples.len(), batch_size) {
-        let b = gather(samples, &idx, 0, None);
+        let b = gather(samples, &idx, &[], None);
         let x = Tensor::<2>::from_data(TensorData::new(b.inputs, [idx.len(), samples.row_len()]), device);
         let mut taps = Taps::new(&names);
         model.forward_taps(x, &mut taps);

@@ -222,7 +222,7 @@ impl<'a> Run<'a> {
         let st = &plan.stages[stage.s];
         let started = Instant::now();
         let key = epoch_key(stage.s, epoch);
-        let mut jitter_rng = LegacyRandomState::new(stream_seed(seed, Stream::Jitter, key));
+        let mut augment_rng = LegacyRandomState::new(stream_seed(seed, Stream::Jitter, key));
         let lr: HashMap<usize, f64> = st
             .train
             .iter()
@@ -232,8 +232,9 @@ impl<'a> Run<'a> {
         // (sum, count) of each node's loss over the steps it trained in
         let mut sums = vec![(0.0, 0usize); st.train.len()];
         let batches = epoch_batches(self.data.train.len(), plan.batch_size, seed, key);
+        let augment = plan.data.augmentations();
         for (k, idx) in batches.iter().enumerate() {
-            let batch = gather(&self.data.train, idx, plan.data.jitter, Some(&mut jitter_rng));
+            let batch = gather(&self.data.train, idx, &augment, Some(&mut augment_rng));
             let ctx = step::StepContext {
                 stage: st,
                 epoch,

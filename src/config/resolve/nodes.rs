@@ -5,10 +5,18 @@ use super::{Diagnostic, FieldPath, Resolver};
 use crate::config::schema::{NodeSpec, Subset};
 
 impl Resolver<'_> {
-    /// The data set's parameters (MNIST-1D's generator, Rotated MNIST's held-out domain).
+    /// The data set's parameters (MNIST-1D's generator, Rotated MNIST's held-out domain) and the
+    /// augmentations (they must fit the sample shape).
     pub(super) fn check_data(&mut self) {
         let path = Self::root().field("data").field("source");
         let spec = self.spec;
+        for (k, message, hint) in spec.data.augmentation_problems(&self.input_shape) {
+            let d = Diagnostic::at(Self::root().field("data").field("augment").index(k), message);
+            self.error(match hint {
+                Some(h) => d.hint(h),
+                None => d,
+            });
+        }
         for (field, message, hint) in spec.data.source.problems() {
             let at = field.map_or_else(|| path.clone(), |f| path.field(f));
             let d = Diagnostic::at(at, message);
