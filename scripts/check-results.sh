@@ -28,6 +28,10 @@ for s in "${studies[@]}"; do
         echo "note: $s reports a failed check (stated in its README as \"does not reproduce here\")"
     fi
 done
+# cohort vs its PyTorch twin, from the committed runs of both (standard-library Python)
+if ! bash scripts/reference.sh --report-only > /dev/null; then
+    echo "FAILED scripts/reference.sh --report-only"; fail=1
+fi
 if ! git diff --quiet -- '*.md'; then
     echo "FAILED: tables regenerated from the committed runs differ from the committed ones:"
     git --no-pager diff --stat -- '*.md'

@@ -20,4 +20,7 @@ if [ "${1:-}" != "--report-only" ]; then
     rm -rf results/reference/runs/pytorch
     .venv-bench/bin/python scripts/reference-pytorch.py --data "$data" --out results/reference/runs/pytorch --threads "$(nproc)"
 fi
-python3 scripts/reference-report.py
+python3 scripts/reference-report.py > /dev/null
+source scripts/lib/splice.sh
+sed -n '/^| experiment/,/^$/p' results/reference/README.md | sed '$d' | splice reference README.md
+cat results/reference/README.md

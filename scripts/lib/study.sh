@@ -17,6 +17,7 @@ bin=target/release/cohort
 runs="$out/runs"
 mkdir -p "$out"
 source scripts/lib/compare.sh
+source scripts/lib/splice.sh
 
 # train FILE [cohort run args]: runs an experiment from scratch (nothing with --report-only)
 train() {
@@ -33,16 +34,4 @@ provenance() {
     local revs
     revs=$(find "$runs" -name manifest.ron -exec sed -n 's/^ *git_revision: "\(.*\)",$/\1/p' {} + | sort -u | tr '\n' ' ')
     echo "Runs made at commit ${revs% } (\`git_revision\` of every manifest under \`$runs\`); tables regenerated from them by \`$study_command --report-only\`."
-}
-
-# splice NAME FILE: replaces the lines between `<!-- begin NAME -->` and `<!-- end NAME -->`
-# in FILE with standard input (the markers stay).
-splice() {
-    local name=$1 file=$2 body
-    body=$(cat)
-    BODY="$body" awk -v b="<!-- begin $name -->" -v e="<!-- end $name -->" '
-        $0 == b { print; print ENVIRON["BODY"]; skip = 1; next }
-        $0 == e { skip = 0 }
-        !skip { print }' "$file" > "$file.tmp-splice"
-    mv "$file.tmp-splice" "$file"
 }
