@@ -364,3 +364,26 @@ fn crop_and_flip_move_pixels_as_specified() {
     // evaluation never augments
     assert_eq!(data::batch::gather(&p.train, &[0], &[], None).inputs, p.train.row(0));
 }
+
+/// `PerChannel(mean, std)` scales pixels in [0, 1] as torchvision's `Normalize` does, with the
+/// given statistics (not the training split's), and its background is `(0 − mean)/std`.
+#[test]
+fn per_channel_normalisation_uses_the_given_statistics() {
+    use cohort::data::cifar::Cifar100Labels::Fine;
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar100(tmp.path(), 3);
+    let mut spec = data_spec(cifar100(tmp.path(), Fine));
+    let (mean, std) = (vec![0.5071, 0.4865, 0.4409], vec![0.2673, 0.2564, 0.2762]);
+    spec.normalize = Normalization::PerChannel { mean: mean.clone(), std: std.clone() };
+    let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
+    let raw = cifar100(tmp.path(), Fine).load(Path::new("unused")).unwrap();
+    for (k, c) in [(5, 0), (1024 + 77, 1), (2048 + 300, 2)] {
+        let expected = ((raw.train.row(1)[k] as f64 - mean[c]) / std[c]) as f32;
+        assert_eq!(p.train.row(1)[k], expected);
+        assert_eq!(p.test.row(0)[k], ((raw.test.row(0)[k] as f64 - mean[c]) / std[c]) as f32);
+    }
+    assert_eq!(p.train.background, vec![(-mean[0] / std[0]) as f32, (-mean[1] / std[1]) as f32, (-mean[2] / std[2]) as f32]);
+    // one statistic per channel, checked when the file is read
+    spec.normalize = Normalization::PerChannel { mean: vec![0.5], std: vec![0.25] };
+    assert!(spec.normalization_problem(&[3, 32, 32]).is_some_and(|(m, _)| m.contains("1 means and 1 stds for 3 channel(s)")));
+}

@@ -119,3 +119,29 @@ fn first_conv_as_patches_matches_the_convolution_and_its_weight_gradient() {
         }
     }
 }
+
+/// Every zoo architecture has exactly the parameter count of its reference PyTorch definition
+/// (RepDistiller's `models/`, counted by scripts/zoo-param-counts.py into the fixture).
+#[test]
+fn zoo_parameter_counts_match_the_reference_definitions() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo-param-counts.json")).unwrap();
+    let zoo: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert!(zoo.len() >= 13);
+    let d = Device::flex();
+    for entry in zoo {
+        let spec = model(entry["model"].as_str().unwrap());
+        let classes = entry["classes"].as_u64().unwrap() as usize;
+        let count = spec.parameters(&[3, 32, 32], classes, &d).unwrap();
+        assert_eq!(count as u64, entry["parameters"].as_u64().unwrap(), "{} ({spec})", entry["name"]);
+    }
+}
+
+/// The zoo's networks run on CIFAR-shaped inputs and expose their taps with the declared shapes.
+#[test]
+fn zoo_networks_build_run_and_expose_their_taps() {
+    check(&model("ResNet(blocks: [1, 1, 1], widths: [16, 32, 64])"), &[3, 32, 32]);
+    check(&model("ResNet(blocks: [1, 1, 1], widths: [64, 128, 256], stem: 32)"), &[3, 32, 32]);
+    check(&model("Wrn(depth: 10, widen: 1)"), &[3, 32, 32]);
+    check(&model("Wrn(depth: 10, widen: 2, dropout: 0.3)"), &[3, 32, 32]);
+    check(&model("Vgg(depth: 8)"), &[3, 32, 32]);
+}

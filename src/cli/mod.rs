@@ -315,6 +315,7 @@ fn check(files: &[PathBuf], plan: bool) -> i32 {
                 println!("ok: {}", f.display());
                 if plan {
                     print!("{}", p.describe());
+                    print_parameters(&p);
                 }
             }
             Err(e) => {
@@ -352,6 +353,18 @@ fn compare(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
     let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&title, &rows))?;
     println!("\nwrote {}, {}", md.display(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(if rows.is_empty() { EXIT_FAILURE } else { 0 })
+}
+
+/// The learned parameters of each network of `plan` (batch-norm statistics excluded, as
+/// PyTorch counts them).
+fn print_parameters(plan: &config::Plan) {
+    let (device, _) = engine::backend_device();
+    println!("  parameters:");
+    for n in &plan.nodes {
+        if let Some(count) = n.model.parameters(&plan.input_shape, plan.classes, &device) {
+            println!("    {:<12} {count} ({:.2} M)", n.id, count as f64 / 1e6);
+        }
+    }
 }
 
 fn export(dataset: DatasetName, out: &Path, root: &Path) -> Result<i32, Error> {

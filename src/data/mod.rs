@@ -222,8 +222,12 @@ pub fn prepare(spec: &DataSpec, root: &Path, seed: u64) -> Result<Prepared, Data
         let keep: Vec<usize> = (0..test.len().min(l)).collect();
         test = test.select(&keep);
     }
-    if spec.normalize == Normalization::Standardize && !matches!(spec.source, DataSource::Mnist1d(_)) {
-        let stats = train.channel_stats();
+    let stats = match &spec.normalize {
+        Normalization::Standardize if !matches!(spec.source, DataSource::Mnist1d(_)) => Some(train.channel_stats()),
+        Normalization::PerChannel { mean, std } => Some(mean.iter().copied().zip(std.iter().copied()).collect()),
+        _ => None,
+    };
+    if let Some(stats) = stats {
         train.standardize(&stats);
         validation.standardize(&stats);
         test.standardize(&stats);

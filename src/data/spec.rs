@@ -158,7 +158,7 @@ pub struct Cifar100Spec {
 }
 
 /// Input scaling.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Normalization {
     /// Per channel: subtract the training split's mean, divide by its std (MNIST-1D is already
     /// standardised by its generator, so this leaves it unchanged up to rounding).
@@ -166,6 +166,33 @@ pub enum Normalization {
     Standardize,
     /// Pixels in [0, 1] (bytes / 255); MNIST-1D values as generated.
     UnitRange,
+    /// Per channel: `(x − mean_c) / std_c` with given statistics of pixels in [0, 1], as
+    /// torchvision's `Normalize(mean, std)`; e.g. CIFAR-100's published
+    /// `PerChannel(mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762])`.
+    PerChannel {
+        /// Mean of each channel.
+        mean: Vec<f64>,
+        /// Standard deviation of each channel (> 0).
+        std: Vec<f64>,
+    },
+}
+
+impl DataSpec {
+    /// What is wrong with `normalize` for samples of `shape`, as (message, hint).
+    pub fn normalization_problem(&self, shape: &[usize]) -> Option<(String, String)> {
+        let Normalization::PerChannel { mean, std } = &self.normalize else { return None };
+        let channels = if shape.len() == 3 { shape[0] } else { 1 };
+        if mean.len() != channels || std.len() != channels {
+            return Some((
+                format!("{} means and {} stds for {channels} channel(s)", mean.len(), std.len()),
+                format!("give one mean and one std per channel ({channels})"),
+            ));
+        }
+        if std.iter().chain(mean).any(|v| !v.is_finite()) || std.iter().any(|&s| s <= 0.0) {
+            return Some(("every mean must be finite and every std a positive number".into(), "e.g. `std: [0.2673, 0.2564, 0.2762]`".into()));
+        }
+        None
+    }
 }
 
 impl DataSource {

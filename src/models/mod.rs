@@ -18,6 +18,8 @@ pub mod hydra;
 pub mod mlp;
 pub mod resnet;
 pub mod tap;
+pub mod vgg;
+pub mod wrn;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -34,6 +36,8 @@ pub use hydra::{Hydra, HydraSpec, head_tap};
 pub use mlp::{Mlp, MlpSpec, max_norm_columns};
 pub use resnet::{ResNet, ResNetSpec};
 pub use tap::{Noise, Tap, Taps};
+pub use vgg::{Vgg, VggSpec};
+pub use wrn::{Wrn, WrnSpec};
 
 use crate::values::Width;
 
@@ -103,6 +107,10 @@ pub enum ModelSpec {
     ResNet(ResNetSpec),
     /// See [`HydraSpec`].
     Hydra(HydraSpec),
+    /// See [`WrnSpec`].
+    Wrn(WrnSpec),
+    /// See [`VggSpec`].
+    Vgg(VggSpec),
     /// Not a network: a teacher's outputs on the training split, written by `cohort
     /// export-logits` (offline / business-to-business transfer). The node is a fixed source
     /// with no weights; the file's fingerprint of the training split must match this
@@ -122,6 +130,8 @@ impl ModelSpec {
             ModelSpec::Cnn1d(m) => Some(m),
             ModelSpec::ResNet(m) => Some(m),
             ModelSpec::Hydra(m) => Some(m),
+            ModelSpec::Wrn(m) => Some(m),
+            ModelSpec::Vgg(m) => Some(m),
             ModelSpec::Recorded { .. } => None,
         }
     }
@@ -152,12 +162,18 @@ impl ModelSpec {
         self.architecture().map_or(0, |a| a.heads())
     }
 
+    /// Number of learned parameters of the network for samples of `shape` and `classes` outputs
+    /// (see [`Network::parameters`]), without drawing its weights; `None` for a recorded source.
+    pub fn parameters(&self, shape: &[usize], classes: usize, device: &Device) -> Option<usize> {
+        self.architecture().map(|a| a.build(shape, classes, device).parameters())
+    }
+
     /// Problems with the model for samples of `shape`: the input rank it needs, then its own
     /// parameters.
     pub fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
         let Some(arch) = self.architecture() else { return Vec::new() };
         if let Some(rank) = arch.input_rank().filter(|&r| r != shape.len()) {
-            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d or ResNet" };
+            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, Wrn or Vgg" };
             let msg = format!("`{}` needs {}-D inputs but the data set gives shape {shape:?}", self.variant(), if rank == 3 { 2 } else { 1 });
             return vec![SpecProblem { field: "", message: msg, hint: Some(format!("for this data set use {fit}")) }];
         }
@@ -191,6 +207,32 @@ pub enum Network {
     ResNet(ResNet),
     /// See [`Hydra`].
     Hydra(Hydra),
+    /// See [`Wrn`].
+    Wrn(Wrn),
+    /// See [`Vgg`].
+    Vgg(Vgg),
+}
+
+/// Counts the learned parameters of a module: every float tensor except batch-norm running
+/// statistics (buffers, not parameters: PyTorch's `sum(p.numel() for p in m.parameters())`).
+struct CountParams {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for CountParams {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let buffer = matches!(self.path.last().map(String::as_str), Some("running_mean" | "running_var"));
+        if !buffer {
+            self.count += param.shape().num_elements();
+        }
+    }
 }
 
 /// Forces burn's lazily initialised parameters to draw their values now.
@@ -216,6 +258,14 @@ impl Network {
         net
     }
 
+    /// Number of learned parameters (batch-norm running statistics excluded), as PyTorch counts
+    /// them.
+    pub fn parameters(&self) -> usize {
+        let mut c = CountParams { path: Vec::new(), count: 0 };
+        self.visit(&mut c);
+        c.count
+    }
+
     /// The network after its weight constraints (an Mlp's `max_norm`); applied after every
     /// optimiser step. Networks without constraints are returned as they are.
     pub fn constrain(self) -> Self {
@@ -239,6 +289,8 @@ impl Network {
             Network::Cnn2d(m) => m.forward(x, taps),
             Network::ResNet(m) => m.forward(x, taps),
             Network::Hydra(m) => m.forward(x, taps),
+            Network::Wrn(m) => m.forward(x, taps),
+            Network::Vgg(m) => m.forward(x, taps),
         }
     }
 }

@@ -16,6 +16,12 @@ use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
 use crate::values::Width;
 
+/// The CIFAR ResNets of He et al. 2016 (§4.2) and of the KD tables (RepDistiller's
+/// `models/resnet.py`): ResNet-(6n+2) is `ResNet(blocks: [n, n, n], widths: [16, 32, 64])`
+/// (ResNet-20, 32, 56, 110: n = 3, 5, 9, 18); ResNet-8x4 and ResNet-32x4 are `blocks: [1, 1, 1]`
+/// and `[5, 5, 5]` with `widths: [64, 128, 256], stem: 32`. Shortcuts are identities, or a 1×1
+/// convolution + BN where the width or resolution changes (option B).
+///
 /// `ResNet(blocks: [3, 3, 3], widths: [16, 32, 64])` (ResNet-20): a stem conv, then stages of
 /// `blocks` basic blocks with `widths` channels (the first block of every stage after the first
 /// has stride 2), global average pool, linear. Taps: `stage1`, `stage2`, … (`[C, H, W]`) and
@@ -27,6 +33,11 @@ pub struct ResNetSpec {
     pub blocks: Vec<Width>,
     /// Channels per stage, e.g. `[16, 32, 64]`.
     pub widths: Vec<Width>,
+    /// Channels of the stem convolution; default the first stage's. RepDistiller's ResNet-8x4
+    /// and ResNet-32x4 have a 32-channel stem before stages of 64, 128, 256 (the first block
+    /// then projects 32 → 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stem: Option<Width>,
 }
 
 /// Name of the tap after stage `i` (from 1).
@@ -76,7 +87,7 @@ impl Architecture for ResNetSpec {
         v
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
-        let w0 = self.widths[0].get();
+        let w0 = self.stem.unwrap_or(self.widths[0]).get();
         let stem = Conv2dConfig::new([shape[0], w0], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
         let mut cin = w0;
         let stages = self
@@ -107,7 +118,11 @@ impl Architecture for ResNetSpec {
 
 impl fmt::Display for ResNetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ResNet(blocks {}, widths {})", widths(&self.blocks), widths(&self.widths))
+        write!(f, "ResNet(blocks {}, widths {}", widths(&self.blocks), widths(&self.widths))?;
+        match self.stem {
+            Some(s) => write!(f, ", stem {s})"),
+            None => write!(f, ")"),
+        }
     }
 }
 

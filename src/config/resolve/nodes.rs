@@ -10,6 +10,9 @@ impl Resolver<'_> {
     pub(super) fn check_data(&mut self) {
         let path = Self::root().field("data").field("source");
         let spec = self.spec;
+        if let Some((message, hint)) = spec.data.normalization_problem(&self.input_shape) {
+            self.error(Diagnostic::at(Self::root().field("data").field("normalize"), message).hint(hint));
+        }
         for (k, message, hint) in spec.data.augmentation_problems(&self.input_shape) {
             let d = Diagnostic::at(Self::root().field("data").field("augment").index(k), message);
             self.error(match hint {

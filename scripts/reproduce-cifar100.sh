@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The CIFAR-100 benchmark (experiments/cifar100/): DML with ResNet-32 x 2 and with WRN-28-10 +
+# ResNet-32, KDCL with ResNet-32 x 2, a ResNet-32 alone, and offline KD with the CRD/DKD recipe
+# for ResNet-32x4 -> ResNet-8x4 and WRN-40-2 -> WRN-16-2; then the paper-vs-ours table
+# (results/cifar100/README.md). For users with the data (CIFAR-100 binary version in
+# <data dir>/cifar100) and a GPU: days of CPU time otherwise. Extra arguments go to every
+# `cohort run` (e.g. `--backend tch --device 0`, `--seeds 0,1,2`).
+#
+#   scripts/reproduce-cifar100.sh [COHORT RUN ARGS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/cohort
+out=results/cifar100
+for f in experiments/cifar100/*.ron; do
+    "$bin" run "$f" --resume --no-progress --no-plot "$@"
+done
+"$bin" compare "$out"/independent-resnet32 "$out"/dml-resnet32x2 "$out"/kdcl-resnet32x2 "$out"/dml-wrn28-10-resnet32 \
+    "$out"/kd-resnet32x4-resnet8x4 "$out"/kd-wrn40-2-wrn16-2 --out "$out" > /dev/null
+source scripts/lib/compare.sh
+{
+    echo "# CIFAR-100: the published recipes, paper vs ours (final test top-1 %)"
+    echo
+    echo "| experiment | network | paper | ours |"
+    echo "|---|---|---|---|"
+    echo "| ResNet-32 alone (DML recipe) | net | 68.99 (DML paper, Table 1) | $(acc independent-resnet32 net) |"
+    echo "| DML, ResNet-32 x 2 | peer1 / peer2 | 71.19 / 70.75 (DML paper, Table 1) | $(acc dml-resnet32x2 peer1) / $(acc dml-resnet32x2 peer2) |"
+    echo "| KDCL-MinLogit, ResNet-32 x 2 | peer1 / peer2 | — (KDCL reports other settings) | $(acc kdcl-resnet32x2 peer1) / $(acc kdcl-resnet32x2 peer2) |"
+    echo "| DML, WRN-28-10 + ResNet-32 | wrn / resnet | DML paper, Table 1 | $(acc dml-wrn28-10-resnet32 wrn) / $(acc dml-wrn28-10-resnet32 resnet) |"
+    echo "| KD ResNet-32x4 -> ResNet-8x4 | teacher / student | 79.42 / 73.33 (CRD, Table 1; student alone 72.50) | $(acc kd-resnet32x4-resnet8x4 teacher) / $(acc kd-resnet32x4-resnet8x4 student) |"
+    echo "| KD WRN-40-2 -> WRN-16-2 | teacher / student | 75.61 / 74.92 (CRD, Table 1; student alone 73.26) | $(acc kd-wrn40-2-wrn16-2 teacher) / $(acc kd-wrn40-2-wrn16-2 student) |"
+    echo
+    echo "Full table:"
+    echo
+    cat "$out/compare.md"
+    echo
+    echo "Produced by \`scripts/reproduce-cifar100.sh $*\` at commit $(git rev-parse --short HEAD)."
+} > "$out/README.md"
+cat "$out/README.md"

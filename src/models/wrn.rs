@@ -1,0 +1,189 @@
+//! Wide ResNet (Zagoruyko & Komodakis 2016) for CIFAR, as RepDistiller defines it
+//! (`models/wrn.py` of HobbitLong/RepDistiller, after Wei Yang's port; the CRD/DKD tables'
+//! WRN-16-2, WRN-40-1, WRN-40-2) and as the DML paper uses WRN-28-10: pre-activation basic blocks.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, activation::relu};
+use serde::{Deserialize, Serialize};
+
+use super::conv::first_conv;
+use super::tap::{Tap, Taps, dropout};
+use super::{Architecture, Network, SpecProblem};
+use crate::data::spec::zero_fraction;
+use crate::kernels;
+use crate::values::{Fraction, Width};
+
+/// `Wrn(depth: 40, widen: 2)`: WRN-depth-widen. A 3×3 stem of 16 channels, three groups of
+/// n = (depth − 4)/6 pre-activation blocks with 16·widen, 32·widen and 64·widen channels (the
+/// first block of the second and third groups has stride 2), BN → ReLU, global average pool,
+/// linear. Taps: `group1`, `group2`, `group3` (`[C, H, W]`, each group's output before the next
+/// block's activation: RepDistiller's f1–f3) and `pool` (`[C]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Wrn")]
+pub struct WrnSpec {
+    /// Layers: 6n + 4, e.g. 16, 28, 40.
+    pub depth: Width,
+    /// Widening factor k.
+    pub widen: Width,
+    /// Dropout between a block's two convolutions (0 in the KD tables).
+    #[serde(default = "zero_fraction")]
+    pub dropout: Fraction,
+}
+
+fn tap(i: usize) -> String {
+    format!("group{i}")
+}
+
+const POOL: &str = "pool";
+
+impl WrnSpec {
+    fn blocks(&self) -> usize {
+        (self.depth.get().saturating_sub(4)) / 6
+    }
+    fn widths(&self) -> [usize; 3] {
+        let k = self.widen.get();
+        [16 * k, 32 * k, 64 * k]
+    }
+}
+
+impl Architecture for WrnSpec {
+    fn name(&self) -> &'static str {
+        "Wrn"
+    }
+    fn input_rank(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+        let d = self.depth.get();
+        if d < 10 || !(d - 4).is_multiple_of(6) {
+            return vec![SpecProblem::at("depth", format!("a WRN's depth is 6n + 4 with n ≥ 1, not {d}")).hint("e.g. `depth: 16`, `28` or `40`")];
+        }
+        Vec::new()
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+        let mut v: Vec<(String, Vec<usize>)> = self
+            .widths()
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if i > 0 {
+                    h = h.div_ceil(2);
+                    w = w.div_ceil(2);
+                }
+                (tap(i + 1), vec![c, h, w])
+            })
+            .collect();
+        v.push((POOL.into(), vec![self.widths()[2]]));
+        v
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let stem = conv3x3(shape[0], 16, 1, device);
+        let mut cin = 16;
+        let groups = self
+            .widths()
+            .iter()
+            .enumerate()
+            .map(|(g, &c)| {
+                (0..self.blocks())
+                    .map(|k| {
+                        let stride = if g > 0 && k == 0 { 2 } else { 1 };
+                        let b = PreActBlock::new(cin, c, stride, device);
+                        cin = c;
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        Network::Wrn(Wrn {
+            stem,
+            groups,
+            bn: BatchNormConfig::new(cin).init(device),
+            out: LinearConfig::new(cin, classes).init(device),
+            dropout: self.dropout.get(),
+            shape: [shape[0], shape[1], shape[2]],
+        })
+    }
+}
+
+impl fmt::Display for WrnSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WRN-{}-{}", self.depth, self.widen)?;
+        if self.dropout.get() > 0.0 { write!(f, " (dropout {})", self.dropout) } else { Ok(()) }
+    }
+}
+
+fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3]).with_stride([stride, stride]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device)
+}
+
+/// Pre-activation basic block: BN → ReLU → conv3×3 (stride) → BN → ReLU → (dropout) → conv3×3,
+/// plus the input; when the width or resolution changes, the shortcut is a 1×1 convolution of
+/// the *activated* input (RepDistiller's `convShortcut`).
+#[derive(Module, Debug)]
+pub struct PreActBlock {
+    bn1: BatchNorm,
+    conv1: Conv2d,
+    bn2: BatchNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+}
+
+impl PreActBlock {
+    fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            bn1: BatchNormConfig::new(cin).init(device),
+            conv1: conv3x3(cin, cout, stride, device),
+            bn2: BatchNormConfig::new(cout).init(device),
+            conv2: conv3x3(cout, cout, 1, device),
+            shortcut: (cin != cout).then(|| Conv2dConfig::new([cin, cout], [1, 1]).with_stride([stride, stride]).with_bias(false).init(device)),
+        }
+    }
+
+    /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
+    fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps) -> Tensor<4> {
+        let a = relu(self.bn1.forward(x.clone()));
+        let h = relu(self.bn2.forward(self.conv1.forward(a.clone())));
+        let h = self.conv2.forward(dropout(h, p, &mut taps.noise));
+        match &self.shortcut {
+            Some(s) => s.forward(a) + h,
+            None => x + h,
+        }
+    }
+}
+
+/// WRN: stem conv → groups of pre-activation blocks → BN → ReLU → global average pool → linear.
+#[derive(Module, Debug)]
+pub struct Wrn {
+    stem: Conv2d,
+    groups: Vec<Vec<PreActBlock>>,
+    bn: BatchNorm,
+    out: Linear,
+    dropout: f64,
+    shape: [usize; 3],
+}
+
+impl Wrn {
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
+    /// (halved, rounding up, from the second group on), `pool` is `[B, 64·widen]`.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h = first_conv(&self.stem, x.reshape([b, c, hh, ww]));
+        for (i, group) in self.groups.iter().enumerate() {
+            for block in group {
+                h = block.forward(h, self.dropout, taps);
+            }
+            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+        }
+        let h = relu(self.bn.forward(h));
+        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
+        kernels::linear(&self.out, pooled)
+    }
+}
