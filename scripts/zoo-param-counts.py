@@ -10,12 +10,15 @@ parameters).
 
     .venv-bench/bin/python scripts/zoo-param-counts.py > tests/fixtures/zoo-param-counts.json
 """
+import contextlib
+import io
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference_models", "repdistiller"))
 
+import mobilenetv2  # noqa: E402
 import resnet  # noqa: E402
 import vgg  # noqa: E402
 import wrn  # noqa: E402
@@ -34,13 +37,15 @@ ZOO = [
     ("vgg8_bn", lambda: vgg.vgg8_bn(num_classes=100), "Vgg(depth: 8)"),
     ("vgg11_bn", lambda: vgg.vgg11_bn(num_classes=100), "Vgg(depth: 11)"),
     ("vgg13_bn", lambda: vgg.vgg13_bn(num_classes=100), "Vgg(depth: 13)"),
+    ("MobileNetV2", lambda: mobilenetv2.mobile_half(num_classes=100), "MobileNetV2(expansion: 6, width: 0.5)"),
 ]
 
 
 def main():
     out = []
     for name, make, model in ZOO:
-        m = make()
+        with contextlib.redirect_stdout(io.StringIO()):  # mobilenetv2.py prints while it builds
+            m = make()
         out.append({"name": name, "model": model, "classes": 100, "parameters": sum(p.numel() for p in m.parameters())})
     json.dump(out, sys.stdout, indent=1)
     print()

@@ -144,4 +144,5 @@ fn zoo_networks_build_run_and_expose_their_taps() {
     check(&model("Wrn(depth: 10, widen: 1)"), &[3, 32, 32]);
     check(&model("Wrn(depth: 10, widen: 2, dropout: 0.3)"), &[3, 32, 32]);
     check(&model("Vgg(depth: 8)"), &[3, 32, 32]);
+    check(&model("MobileNetV2(expansion: 2, width: 0.25)"), &[3, 32, 32]);
 }

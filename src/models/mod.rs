@@ -16,6 +16,7 @@ pub mod cnn2d;
 pub mod conv;
 pub mod hydra;
 pub mod mlp;
+pub mod mobilenet;
 pub mod resnet;
 pub mod tap;
 pub mod vgg;
@@ -34,6 +35,7 @@ pub use cnn2d::{Cnn2d, Cnn2dSpec};
 pub use conv::{first_conv, first_conv_applies};
 pub use hydra::{Hydra, HydraSpec, head_tap};
 pub use mlp::{Mlp, MlpSpec, max_norm_columns};
+pub use mobilenet::{MobileNetV2, MobileNetV2Spec};
 pub use resnet::{ResNet, ResNetSpec};
 pub use tap::{Noise, Tap, Taps};
 pub use vgg::{Vgg, VggSpec};
@@ -111,6 +113,8 @@ pub enum ModelSpec {
     Wrn(WrnSpec),
     /// See [`VggSpec`].
     Vgg(VggSpec),
+    /// See [`MobileNetV2Spec`].
+    MobileNetV2(MobileNetV2Spec),
     /// Not a network: a teacher's outputs on the training split, written by `cohort
     /// export-logits` (offline / business-to-business transfer). The node is a fixed source
     /// with no weights; the file's fingerprint of the training split must match this
@@ -132,6 +136,7 @@ impl ModelSpec {
             ModelSpec::Hydra(m) => Some(m),
             ModelSpec::Wrn(m) => Some(m),
             ModelSpec::Vgg(m) => Some(m),
+            ModelSpec::MobileNetV2(m) => Some(m),
             ModelSpec::Recorded { .. } => None,
         }
     }
@@ -173,7 +178,7 @@ impl ModelSpec {
     pub fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
         let Some(arch) = self.architecture() else { return Vec::new() };
         if let Some(rank) = arch.input_rank().filter(|&r| r != shape.len()) {
-            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, Wrn or Vgg" };
+            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, Wrn, Vgg or MobileNetV2" };
             let msg = format!("`{}` needs {}-D inputs but the data set gives shape {shape:?}", self.variant(), if rank == 3 { 2 } else { 1 });
             return vec![SpecProblem { field: "", message: msg, hint: Some(format!("for this data set use {fit}")) }];
         }
@@ -211,6 +216,8 @@ pub enum Network {
     Wrn(Wrn),
     /// See [`Vgg`].
     Vgg(Vgg),
+    /// See [`MobileNetV2`].
+    MobileNetV2(MobileNetV2),
 }
 
 /// Counts the learned parameters of a module: every float tensor except batch-norm running
@@ -291,6 +298,7 @@ impl Network {
             Network::Hydra(m) => m.forward(x, taps),
             Network::Wrn(m) => m.forward(x, taps),
             Network::Vgg(m) => m.forward(x, taps),
+            Network::MobileNetV2(m) => m.forward(x, taps),
         }
     }
 }

@@ -1,0 +1,203 @@
+//! MobileNetV2 (Sandler et al. 2018) in the CIFAR variant of the KD tables: RepDistiller's
+//! `models/mobilenetv2.py` ("MobileNetV2" = `mobile_half`: expansion 6, width 0.5), from
+//! *Knowledge Distillation via Route Constrained Optimization*.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, activation::relu};
+use serde::{Deserialize, Serialize};
+
+use super::tap::{Tap, Taps};
+use super::{Architecture, Network, SpecProblem};
+use crate::kernels;
+use crate::values::{NonNegative, Width};
+
+/// Inverted-residual settings (expansion placeholder `t`, channels, blocks, first stride) of
+/// RepDistiller's `interverted_residual_setting`; the first row's expansion is always 1.
+const SETTING: [(usize, usize, usize); 7] = [(16, 1, 1), (24, 2, 1), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1)];
+
+/// `MobileNetV2(expansion: 6, width: 0.5)` (the tables' "MobileNetV2"): a 3×3 stem of
+/// ⌊32·width⌋ channels with stride 2, seven groups of inverted residual blocks (1×1 expansion →
+/// 3×3 depthwise → 1×1 projection, each with BN; ReLU after the first two; a residual when the
+/// stride is 1 and the width unchanged) with ⌊c·width⌋ channels for c in 16, 24, 32, 64, 96,
+/// 160, 320, a 1×1 convolution to 1280 channels (⌊1280·width⌋ when width > 1), global average
+/// pool, linear. Taps: `group1` … `group7` (`[C, H, W]`) and `pool` (`[1280]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "MobileNetV2")]
+pub struct MobileNetV2Spec {
+    /// Expansion factor t of the inverted residuals (6).
+    pub expansion: Width,
+    /// Width multiplier (0.5 in the KD tables).
+    pub width: NonNegative,
+}
+
+fn tap(i: usize) -> String {
+    format!("group{i}")
+}
+
+const POOL: &str = "pool";
+
+impl MobileNetV2Spec {
+    /// ⌊c·width⌋, as Python's `int(c * width_mult)`.
+    fn scaled(&self, c: usize) -> usize {
+        (c as f64 * self.width.get()) as usize
+    }
+    fn last_channels(&self) -> usize {
+        if self.width.get() > 1.0 { self.scaled(1280) } else { 1280 }
+    }
+}
+
+impl Architecture for MobileNetV2Spec {
+    fn name(&self) -> &'static str {
+        "MobileNetV2"
+    }
+    fn input_rank(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
+        let mut v = Vec::new();
+        if self.scaled(16) == 0 {
+            v.push(SpecProblem::at("width", format!("width {} leaves a group without channels", self.width)).hint("the KD tables use `width: 0.5`"));
+        }
+        if shape.len() == 3 && !shape[1].is_multiple_of(32) {
+            v.push(SpecProblem::at("", format!("MobileNetV2 downsamples by 16; its inputs are a multiple of 32 pixels, not {}", shape[1])));
+        }
+        v
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1).div_ceil(2), shape.get(2).copied().unwrap_or(1).div_ceil(2));
+        let mut v: Vec<(String, Vec<usize>)> = SETTING
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, _, s))| {
+                if s == 2 {
+                    h = h.div_ceil(2);
+                    w = w.div_ceil(2);
+                }
+                (tap(i + 1), vec![self.scaled(c), h, w])
+            })
+            .collect();
+        v.push((POOL.into(), vec![self.last_channels()]));
+        v
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let mut cin = self.scaled(32);
+        let stem = ConvBn::new(shape[0], cin, 3, 2, 1, device);
+        let groups = SETTING
+            .iter()
+            .enumerate()
+            .map(|(g, &(c, n, s))| {
+                let t = if g == 0 { 1 } else { self.expansion.get() };
+                let cout = self.scaled(c);
+                (0..n)
+                    .map(|k| {
+                        let b = InvertedResidual::new(cin, cout, if k == 0 { s } else { 1 }, t, device);
+                        cin = cout;
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        let last = self.last_channels();
+        Network::MobileNetV2(MobileNetV2 {
+            stem,
+            groups,
+            head: ConvBn::new(cin, last, 1, 1, 1, device),
+            out: LinearConfig::new(last, classes).init(device),
+            shape: [shape[0], shape[1], shape[2]],
+        })
+    }
+}
+
+impl fmt::Display for MobileNetV2Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MobileNetV2(expansion {}, width {})", self.expansion, self.width)
+    }
+}
+
+/// A convolution without bias and its batch norm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    /// `k`×`k` convolution with `stride`, padding k/2, `groups` groups.
+    fn new(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Self {
+        let p = k / 2;
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_groups(groups)
+            .with_bias(false)
+            .init(device);
+        Self { conv, bn: BatchNormConfig::new(cout).init(device) }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// Inverted residual: 1×1 expansion to t·C_in → BN → ReLU → 3×3 depthwise (stride) → BN → ReLU →
+/// 1×1 projection → BN, plus the input when the stride is 1 and the width unchanged.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    expand: ConvBn,
+    depthwise: ConvBn,
+    project: ConvBn,
+    residual: bool,
+}
+
+impl InvertedResidual {
+    fn new(cin: usize, cout: usize, stride: usize, t: usize, device: &Device) -> Self {
+        let hidden = cin * t;
+        Self {
+            expand: ConvBn::new(cin, hidden, 1, 1, 1, device),
+            depthwise: ConvBn::new(hidden, hidden, 3, stride, hidden, device),
+            project: ConvBn::new(hidden, cout, 1, 1, 1, device),
+            residual: stride == 1 && cin == cout,
+        }
+    }
+
+    /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.project.forward(relu(self.depthwise.forward(relu(self.expand.forward(x.clone())))));
+        if self.residual { x + h } else { h }
+    }
+}
+
+/// MobileNetV2: stem → groups of inverted residuals → 1×1 conv + BN + ReLU → global average pool
+/// → linear.
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    stem: ConvBn,
+    groups: Vec<Vec<InvertedResidual>>,
+    head: ConvBn,
+    out: Linear,
+    shape: [usize; 3],
+}
+
+impl MobileNetV2 {
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
+    /// (H/2 after the stem, halved again at each stride-2 group), `pool` is `[B, 1280]`.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h = relu(self.stem.forward(x.reshape([b, c, hh, ww])));
+        for (i, group) in self.groups.iter().enumerate() {
+            for block in group {
+                h = block.forward(h);
+            }
+            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+        }
+        let h = relu(self.head.forward(h));
+        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
+        kernels::linear(&self.out, pooled)
+    }
+}
