@@ -1,0 +1,242 @@
+//! ShuffleNetV2 (Ma et al. 2018) in the CIFAR variant of the KD tables: RepDistiller's
+//! `models/ShuffleNetv2.py` ("ShuffleV2" = net size 1): a 1×1 stem without downsampling, three
+//! stages of a down-sampling block and basic blocks (channel split, depthwise convolution,
+//! concatenation and channel shuffle), a 1×1 convolution to the final width, global average pool.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor, activation::relu};
+use serde::{Deserialize, Serialize};
+
+use super::tap::{Tap, Taps};
+use super::{Architecture, Network, SpecProblem};
+use crate::kernels;
+use crate::values::NonNegative;
+
+/// `ShuffleNetV2(size: 1.0)` (the tables' "ShuffleV2"). Net sizes and their (stage widths,
+/// final width; basic blocks per stage), RepDistiller's `configs`: 0.2 (40, 80, 160, 512; 3, 3,
+/// 3), 0.3 (40, 80, 160, 512; 3, 7, 3), 0.5 (48, 96, 192, 1024; 3, 7, 3), 1 (116, 232, 464,
+/// 1024; 3, 7, 3), 1.5 (176, 352, 704, 1024; 3, 7, 3), 2 (224, 488, 976, 2048; 3, 7, 3).
+/// Taps: `stage1`, `stage2`, `stage3` (`[C, H, W]`) and `pool` (`[final width]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ShuffleNetV2")]
+pub struct ShuffleNetV2Spec {
+    /// Net size: 0.2, 0.3, 0.5, 1, 1.5 or 2.
+    pub size: NonNegative,
+}
+
+fn tap(i: usize) -> String {
+    format!("stage{i}")
+}
+
+const POOL: &str = "pool";
+
+impl ShuffleNetV2Spec {
+    /// (stage widths, final width, basic blocks per stage).
+    fn config(&self) -> Option<([usize; 3], usize, [usize; 3])> {
+        let s = self.size.get();
+        let is = |v: f64| (s - v).abs() < 1e-9;
+        Some(if is(0.2) {
+            ([40, 80, 160], 512, [3, 3, 3])
+        } else if is(0.3) {
+            ([40, 80, 160], 512, [3, 7, 3])
+        } else if is(0.5) {
+            ([48, 96, 192], 1024, [3, 7, 3])
+        } else if is(1.0) {
+            ([116, 232, 464], 1024, [3, 7, 3])
+        } else if is(1.5) {
+            ([176, 352, 704], 1024, [3, 7, 3])
+        } else if is(2.0) {
+            ([224, 488, 976], 2048, [3, 7, 3])
+        } else {
+            return None;
+        })
+    }
+}
+
+impl Architecture for ShuffleNetV2Spec {
+    fn name(&self) -> &'static str {
+        "ShuffleNetV2"
+    }
+    fn input_rank(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+        match self.config() {
+            Some(_) => Vec::new(),
+            None => vec![SpecProblem::at("size", format!("no ShuffleNetV2 of size {}", self.size)).hint("sizes: 0.2, 0.3, 0.5, 1, 1.5, 2")],
+        }
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let Some((widths, last, _)) = self.config() else { return Vec::new() };
+        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+        let mut v: Vec<(String, Vec<usize>)> = widths
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                h = h.div_ceil(2);
+                w = w.div_ceil(2);
+                (tap(i + 1), vec![c, h, w])
+            })
+            .collect();
+        v.push((POOL.into(), vec![last]));
+        v
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let (widths, last, blocks) = self.config().expect("the resolver checks the size");
+        let stem = ConvBn::new(shape[0], 24, 1, 1, 1, device);
+        let mut cin = 24;
+        let stages = widths
+            .iter()
+            .zip(blocks)
+            .map(|(&c, n)| {
+                let down = DownBlock::new(cin, c, device);
+                cin = c;
+                Stage { down, blocks: (0..n).map(|_| SplitBlock::new(c, device)).collect() }
+            })
+            .collect();
+        Network::ShuffleNetV2(ShuffleNetV2 {
+            stem,
+            stages,
+            head: ConvBn::new(cin, last, 1, 1, 1, device),
+            out: LinearConfig::new(last, classes).init(device),
+            shape: [shape[0], shape[1], shape[2]],
+        })
+    }
+}
+
+impl fmt::Display for ShuffleNetV2Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShuffleNetV2(size {})", self.size)
+    }
+}
+
+/// A convolution without bias and its batch norm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    /// `k`×`k` convolution with `stride`, padding k/2, `groups` groups.
+    fn new(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Self {
+        let p = k / 2;
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_groups(groups)
+            .with_bias(false)
+            .init(device);
+        Self { conv, bn: BatchNormConfig::new(cout).init(device) }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// Channel shuffle with 2 groups: `[N, C, H, W]` → `[N, 2, C/2, H, W]` → swap the two channel
+/// axes → `[N, C, H, W]`.
+fn shuffle(x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, 2, c / 2, h, w]).swap_dims(1, 2).reshape([n, c, h, w])
+}
+
+/// Basic block: the channels split in two halves; the second goes through 1×1 → BN → ReLU →
+/// 3×3 depthwise → BN → 1×1 → BN → ReLU; the halves are concatenated and shuffled.
+#[derive(Module, Debug)]
+pub struct SplitBlock {
+    conv1: ConvBn,
+    conv2: ConvBn,
+    conv3: ConvBn,
+}
+
+impl SplitBlock {
+    fn new(channels: usize, device: &Device) -> Self {
+        let c = channels / 2;
+        Self { conv1: ConvBn::new(c, c, 1, 1, 1, device), conv2: ConvBn::new(c, c, 3, 1, c, device), conv3: ConvBn::new(c, c, 1, 1, 1, device) }
+    }
+    /// `[B, C, H, W]` → `[B, C, H, W]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let half = c / 2;
+        let x1 = x.clone().slice([0..b, 0..half, 0..h, 0..w]);
+        let x2 = x.slice([0..b, half..c, 0..h, 0..w]);
+        let out = relu(self.conv3.forward(self.conv2.forward(relu(self.conv1.forward(x2)))));
+        shuffle(Tensor::cat(vec![x1, out], 1))
+    }
+}
+
+/// Down-sampling block: left 3×3 depthwise (stride 2) → BN → 1×1 → BN → ReLU; right 1×1 → BN →
+/// ReLU → 3×3 depthwise (stride 2) → BN → 1×1 → BN → ReLU; concatenated (C_out/2 each) and
+/// shuffled.
+#[derive(Module, Debug)]
+pub struct DownBlock {
+    left_dw: ConvBn,
+    left_pw: ConvBn,
+    right_pw1: ConvBn,
+    right_dw: ConvBn,
+    right_pw2: ConvBn,
+}
+
+impl DownBlock {
+    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        let mid = cout / 2;
+        Self {
+            left_dw: ConvBn::new(cin, cin, 3, 2, cin, device),
+            left_pw: ConvBn::new(cin, mid, 1, 1, 1, device),
+            right_pw1: ConvBn::new(cin, mid, 1, 1, 1, device),
+            right_dw: ConvBn::new(mid, mid, 3, 2, mid, device),
+            right_pw2: ConvBn::new(mid, mid, 1, 1, 1, device),
+        }
+    }
+    /// `[B, C_in, H, W]` → `[B, C_out, H/2, W/2]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let left = relu(self.left_pw.forward(self.left_dw.forward(x.clone())));
+        let right = relu(self.right_pw2.forward(self.right_dw.forward(relu(self.right_pw1.forward(x)))));
+        shuffle(Tensor::cat(vec![left, right], 1))
+    }
+}
+
+/// One stage: a down-sampling block and basic blocks.
+#[derive(Module, Debug)]
+pub struct Stage {
+    down: DownBlock,
+    blocks: Vec<SplitBlock>,
+}
+
+/// ShuffleNetV2: 1×1 stem + BN + ReLU → three stages → 1×1 conv + BN + ReLU → global average
+/// pool → linear.
+#[derive(Module, Debug)]
+pub struct ShuffleNetV2 {
+    stem: ConvBn,
+    stages: Vec<Stage>,
+    head: ConvBn,
+    out: Linear,
+    shape: [usize; 3],
+}
+
+impl ShuffleNetV2 {
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is
+    /// `[B, C_i, H/2^i, W/2^i]`, `pool` is `[B, final width]`.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h = relu(self.stem.forward(x.reshape([b, c, hh, ww])));
+        for (i, stage) in self.stages.iter().enumerate() {
+            h = stage.down.forward(h);
+            for block in &stage.blocks {
+                h = block.forward(h);
+            }
+            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+        }
+        let h = relu(self.head.forward(h));
+        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
+        kernels::linear(&self.out, pooled)
+    }
+}
