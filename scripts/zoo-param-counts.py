@@ -18,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference_models", "repdistiller"))
 
+import ShuffleNetv1  # noqa: E402
 import ShuffleNetv2  # noqa: E402
 import mobilenetv2  # noqa: E402
 import resnet  # noqa: E402
@@ -39,6 +40,7 @@ ZOO = [
     ("vgg11_bn", lambda: vgg.vgg11_bn(num_classes=100), "Vgg(depth: 11)"),
     ("vgg13_bn", lambda: vgg.vgg13_bn(num_classes=100), "Vgg(depth: 13)"),
     ("MobileNetV2", lambda: mobilenetv2.mobile_half(num_classes=100), "MobileNetV2(expansion: 6, width: 0.5)"),
+    ("ShuffleV1", lambda: ShuffleNetv1.ShuffleV1(num_classes=100), "ShuffleNetV1(groups: 3)"),
     ("ShuffleV2", lambda: ShuffleNetv2.ShuffleV2(num_classes=100), "ShuffleNetV2(size: 1.0)"),
 ]
 

@@ -146,4 +146,5 @@ fn zoo_networks_build_run_and_expose_their_taps() {
     check(&model("Vgg(depth: 8)"), &[3, 32, 32]);
     check(&model("MobileNetV2(expansion: 2, width: 0.25)"), &[3, 32, 32]);
     check(&model("ShuffleNetV2(size: 0.2)"), &[3, 32, 32]);
+    check(&model("ShuffleNetV1(groups: 3)"), &[3, 32, 32]);
 }

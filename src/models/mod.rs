@@ -38,7 +38,7 @@ pub use hydra::{Hydra, HydraSpec, head_tap};
 pub use mlp::{Mlp, MlpSpec, max_norm_columns};
 pub use mobilenet::{MobileNetV2, MobileNetV2Spec};
 pub use resnet::{ResNet, ResNetSpec};
-pub use shufflenet::{ShuffleNetV2, ShuffleNetV2Spec};
+pub use shufflenet::{ShuffleNetV1, ShuffleNetV1Spec, ShuffleNetV2, ShuffleNetV2Spec};
 pub use tap::{Noise, Tap, Taps};
 pub use vgg::{Vgg, VggSpec};
 pub use wrn::{Wrn, WrnSpec};
@@ -117,6 +117,8 @@ pub enum ModelSpec {
     Vgg(VggSpec),
     /// See [`MobileNetV2Spec`].
     MobileNetV2(MobileNetV2Spec),
+    /// See [`ShuffleNetV1Spec`].
+    ShuffleNetV1(ShuffleNetV1Spec),
     /// See [`ShuffleNetV2Spec`].
     ShuffleNetV2(ShuffleNetV2Spec),
     /// Not a network: a teacher's outputs on the training split, written by `cohort
@@ -141,6 +143,7 @@ impl ModelSpec {
             ModelSpec::Wrn(m) => Some(m),
             ModelSpec::Vgg(m) => Some(m),
             ModelSpec::MobileNetV2(m) => Some(m),
+            ModelSpec::ShuffleNetV1(m) => Some(m),
             ModelSpec::ShuffleNetV2(m) => Some(m),
             ModelSpec::Recorded { .. } => None,
         }
@@ -183,7 +186,7 @@ impl ModelSpec {
     pub fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
         let Some(arch) = self.architecture() else { return Vec::new() };
         if let Some(rank) = arch.input_rank().filter(|&r| r != shape.len()) {
-            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, Wrn, Vgg, MobileNetV2 or ShuffleNetV2" };
+            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1 or ShuffleNetV2" };
             let msg = format!("`{}` needs {}-D inputs but the data set gives shape {shape:?}", self.variant(), if rank == 3 { 2 } else { 1 });
             return vec![SpecProblem { field: "", message: msg, hint: Some(format!("for this data set use {fit}")) }];
         }
@@ -223,6 +226,8 @@ pub enum Network {
     Vgg(Vgg),
     /// See [`MobileNetV2`].
     MobileNetV2(MobileNetV2),
+    /// See [`ShuffleNetV1`].
+    ShuffleNetV1(ShuffleNetV1),
     /// See [`ShuffleNetV2`].
     ShuffleNetV2(ShuffleNetV2),
 }
@@ -306,6 +311,7 @@ impl Network {
             Network::Wrn(m) => m.forward(x, taps),
             Network::Vgg(m) => m.forward(x, taps),
             Network::MobileNetV2(m) => m.forward(x, taps),
+            Network::ShuffleNetV1(m) => m.forward(x, taps),
             Network::ShuffleNetV2(m) => m.forward(x, taps),
         }
     }

@@ -1,13 +1,15 @@
-//! ShuffleNetV2 (Ma et al. 2018) in the CIFAR variant of the KD tables: RepDistiller's
-//! `models/ShuffleNetv2.py` ("ShuffleV2" = net size 1): a 1×1 stem without downsampling, three
-//! stages of a down-sampling block and basic blocks (channel split, depthwise convolution,
-//! concatenation and channel shuffle), a 1×1 convolution to the final width, global average pool.
+//! ShuffleNet V1 (Zhang et al. 2018) and V2 (Ma et al. 2018) in the CIFAR variants of the KD
+//! tables: RepDistiller's `models/ShuffleNetv1.py` ("ShuffleV1": widths 240, 480, 960, 4/8/4
+//! blocks, 3 groups) and `models/ShuffleNetv2.py` ("ShuffleV2" = net size 1). Both: a 1×1 stem
+//! of 24 channels without downsampling, three stages that halve the resolution, global average
+//! pool, linear.
 
 use std::fmt;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
 use crate::kernels;
-use crate::values::NonNegative;
+use crate::values::{NonNegative, Width};
 
 /// `ShuffleNetV2(size: 1.0)` (the tables' "ShuffleV2"). Net sizes and their (stage widths,
 /// final width; basic blocks per stage), RepDistiller's `configs`: 0.2 (40, 80, 160, 512; 3, 3,
@@ -139,11 +141,16 @@ impl ConvBn {
     }
 }
 
-/// Channel shuffle with 2 groups: `[N, C, H, W]` → `[N, 2, C/2, H, W]` → swap the two channel
-/// axes → `[N, C, H, W]`.
+/// Channel shuffle with 2 groups (ShuffleNetV2).
 fn shuffle(x: Tensor<4>) -> Tensor<4> {
+    shuffle_groups(x, 2)
+}
+
+/// Channel shuffle with `g` groups: `[N, C, H, W]` → `[N, g, C/g, H, W]` → swap the two channel
+/// axes → `[N, C, H, W]`.
+fn shuffle_groups(x: Tensor<4>, g: usize) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
-    x.reshape([n, 2, c / 2, h, w]).swap_dims(1, 2).reshape([n, c, h, w])
+    x.reshape([n, g, c / g, h, w]).swap_dims(1, 2).reshape([n, c, h, w])
 }
 
 /// Basic block: the channels split in two halves; the second goes through 1×1 → BN → ReLU →
@@ -235,6 +242,141 @@ impl ShuffleNetV2 {
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
         let h = relu(self.head.forward(h));
+        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
+        kernels::linear(&self.out, pooled)
+    }
+}
+
+/// `ShuffleNetV1(groups: 3)` (the tables' "ShuffleV1"): stages of 240, 480 and 960 channels with
+/// 4, 8 and 4 bottlenecks and 3 groups in the 1×1 convolutions (RepDistiller's only
+/// configuration). Taps: `stage1`, `stage2`, `stage3` (`[C, H, W]`) and `pool` (`[960]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ShuffleNetV1")]
+pub struct ShuffleNetV1Spec {
+    /// Groups of the 1×1 convolutions: 3 (the tables' configuration).
+    pub groups: Width,
+}
+
+const V1_WIDTHS: [usize; 3] = [240, 480, 960];
+const V1_BLOCKS: [usize; 3] = [4, 8, 4];
+
+impl Architecture for ShuffleNetV1Spec {
+    fn name(&self) -> &'static str {
+        "ShuffleNetV1"
+    }
+    fn input_rank(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+        if self.groups.get() != 3 {
+            return vec![
+                SpecProblem::at("groups", format!("only the 3-group ShuffleNetV1 of the KD tables is defined, not {}", self.groups)).hint("`groups: 3`"),
+            ];
+        }
+        Vec::new()
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+        let mut v: Vec<(String, Vec<usize>)> = V1_WIDTHS
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                h = h.div_ceil(2);
+                w = w.div_ceil(2);
+                (tap(i + 1), vec![c, h, w])
+            })
+            .collect();
+        v.push((POOL.into(), vec![V1_WIDTHS[2]]));
+        v
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let g = self.groups.get();
+        let stem = ConvBn::new(shape[0], 24, 1, 1, 1, device);
+        let mut cin = 24;
+        let stages = V1_WIDTHS
+            .iter()
+            .zip(V1_BLOCKS)
+            .map(|(&c, n)| {
+                (0..n)
+                    .map(|k| {
+                        // the first bottleneck concatenates its (pooled) input: it makes c − c_in channels
+                        let b = if k == 0 { Bottleneck::new(cin, c - cin, 2, g, device) } else { Bottleneck::new(cin, c, 1, g, device) };
+                        cin = c;
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        Network::ShuffleNetV1(ShuffleNetV1 { stem, stages, out: LinearConfig::new(cin, classes).init(device), shape: [shape[0], shape[1], shape[2]] })
+    }
+}
+
+impl fmt::Display for ShuffleNetV1Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShuffleNetV1(groups {})", self.groups)
+    }
+}
+
+/// ShuffleNetV1 bottleneck: grouped 1×1 (to a quarter of the output width; not grouped after
+/// the 24-channel stem) → BN → ReLU → channel shuffle → 3×3 depthwise (stride) → BN → ReLU →
+/// grouped 1×1 → BN; plus the input (stride 1), or concatenated with the input average-pooled
+/// 3×3 / 2 (stride 2); ReLU.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    conv1: ConvBn,
+    conv2: ConvBn,
+    conv3: ConvBn,
+    pool: Option<AvgPool2d>,
+    shuffle_groups: usize,
+}
+
+impl Bottleneck {
+    fn new(cin: usize, cout: usize, stride: usize, groups: usize, device: &Device) -> Self {
+        let mid = cout / 4;
+        let g1 = if cin == 24 { 1 } else { groups };
+        Self {
+            conv1: ConvBn::new(cin, mid, 1, 1, g1, device),
+            conv2: ConvBn::new(mid, mid, 3, stride, mid, device),
+            conv3: ConvBn::new(mid, cout, 1, 1, groups, device),
+            pool: (stride == 2).then(|| AvgPool2dConfig::new([3, 3]).with_strides([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init()),
+            shuffle_groups: g1,
+        }
+    }
+    /// `[B, C_in, H, W]` → `[B, C_out (+ C_in when downsampling), H/stride, W/stride]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = shuffle_groups(relu(self.conv1.forward(x.clone())), self.shuffle_groups);
+        let h = self.conv3.forward(relu(self.conv2.forward(h)));
+        relu(match &self.pool {
+            Some(pool) => Tensor::cat(vec![h, pool.forward(x)], 1),
+            None => h + x,
+        })
+    }
+}
+
+/// ShuffleNetV1: 1×1 stem + BN + ReLU → three stages of bottlenecks → global average pool →
+/// linear.
+#[derive(Module, Debug)]
+pub struct ShuffleNetV1 {
+    stem: ConvBn,
+    stages: Vec<Vec<Bottleneck>>,
+    out: Linear,
+    shape: [usize; 3],
+}
+
+impl ShuffleNetV1 {
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is
+    /// `[B, C_i, H/2^i, W/2^i]`, `pool` is `[B, 960]`.
+    pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let [c, hh, ww] = self.shape;
+        let mut h = relu(self.stem.forward(x.reshape([b, c, hh, ww])));
+        for (i, stage) in self.stages.iter().enumerate() {
+            for block in stage {
+                h = block.forward(h);
+            }
+            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+        }
         let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
         taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
         kernels::linear(&self.out, pooled)
