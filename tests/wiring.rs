@@ -638,3 +638,42 @@ fn attention_transfer_between_feature_maps() {
     let reference = vec![upd(&p[0], &dwc), upd(&p[1], &dbc), upd(&p[2], &dw), upd(&p[3], &db)];
     assert_same_step("student", p, &s.after[st], &reference);
 }
+
+/// `views: PerNode` (KDCL): each trained node learns from its own augmented view of the same
+/// samples, drawn from its own stream; the reference rebuilds each view with the documented
+/// draws and fails if a node saw the shared view or another node's.
+#[test]
+fn per_node_views_give_each_node_its_own_augmentation() {
+    use cohort::data::batch::{Stream, epoch_batches, epoch_key, gather, node_stream_seed, stream_seed};
+    use cohort::data::rng::LegacyRandomState;
+    use cohort::data::spec::Augment;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = r#"Experiment(
+        name: "views",
+        data: (source: Mnist1d(num_samples: 1000), train_limit: 16, test_limit: 20, augment: [Jitter(pixels: 3)], views: PerNode),
+        nodes: [Node(id: "a", model: Mlp(hidden: [])), Node(id: "b", model: Mlp(hidden: []))],
+        edges: [Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy)],
+        training: (epochs: 2, batch_size: 16, optimizer: Sgd(lr: 0.5), seeds: [4]),
+    )"#;
+    let s = step(src, &tmp.path().join("out"));
+    let train = cohort::data::prepare(&s.plan.data, Path::new("data"), 4).unwrap().train;
+    let idx = &epoch_batches(16, 16, 4, epoch_key(0, 0))[0];
+    let augment = [Augment::Jitter { pixels: 3 }];
+    let view = |rng: &mut LegacyRandomState| -> (Matrix, Vec<usize>) {
+        let b = gather(&train, idx, &augment, Some(rng));
+        (b.inputs.chunks(40).map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect(), b.labels.iter().map(|&l| l as usize).collect())
+    };
+    let (shared, _) = view(&mut LegacyRandomState::new(stream_seed(4, Stream::Jitter, epoch_key(0, 0))));
+    let mut seen = Vec::new();
+    for id in ["a", "b"] {
+        let n = s.node(id);
+        let (x, y) = view(&mut LegacyRandomState::new(node_stream_seed(4, Stream::Jitter, epoch_key(0, 0), n)));
+        assert_ne!(x, shared, "node {id}'s view is its own");
+        let reference = sgd_linear(&x, &s.before[n], &ce_grad(&logits(&x, &s.before[n]), &y), s.lr());
+        let with_shared = sgd_linear(&shared, &s.before[n], &ce_grad(&logits(&shared, &s.before[n]), &y), s.lr());
+        assert_distinct(&format!("node {id}: own view vs shared view"), &s.before[n], &reference, &with_shared);
+        assert_same_step(&format!("node {id}"), &s.before[n], &s.after[n], &reference);
+        seen.push(x);
+    }
+    assert_ne!(seen[0], seen[1], "the two nodes' views differ");
+}

@@ -47,6 +47,12 @@ pub fn stream_seed(seed: u64, stream: Stream, epoch: usize) -> u32 {
     (h >> 32) as u32
 }
 
+/// Seed of node `node`'s own generator for (`seed`, `stream`, `epoch`): the per-node views of
+/// `views: PerNode`.
+pub fn node_stream_seed(seed: u64, stream: Stream, epoch: usize, node: usize) -> u32 {
+    stream_seed(splitmix64(seed ^ 0x6e6f_6465) ^ node as u64, stream, epoch)
+}
+
 /// A seeded permutation of `0..n`.
 pub fn shuffled(n: usize, seed: u64, stream: Stream, epoch: usize) -> Vec<usize> {
     LegacyRandomState::new(stream_seed(seed, stream, epoch)).permutation(n)
@@ -77,6 +83,9 @@ pub struct Batch {
     pub domains: Vec<u8>,
     /// Index of each sample in its split (what recorded outputs are looked up by).
     pub indices: Vec<usize>,
+    /// Per trained node, its own augmented view of the same samples (`views: PerNode`, KDCL);
+    /// nodes not listed (and fixed sources) see `inputs`.
+    pub views: std::collections::HashMap<usize, Vec<f32>>,
 }
 
 /// Gathers the samples `idx`, each augmented by `augment` in order with draws from `rng`
@@ -109,6 +118,7 @@ pub fn gather(s: &Samples, idx: &[usize], augment: &[Augment], rng: Option<&mut 
         shape,
         domains: idx.iter().map(|&i| s.domain(i)).collect(),
         indices: idx.to_vec(),
+        views: Default::default(),
     }
 }
 

@@ -35,6 +35,11 @@ pub struct DataSpec {
     /// `[RandomCrop(size: 32, padding: 4), HorizontalFlip(p: 0.5)]`. Evaluation never augments.
     #[serde(default)]
     pub augment: Vec<Augment>,
+    /// `Shared`: every node sees the same augmented batch; `PerNode`: every trained node sees
+    /// its own augmented view of the same samples (KDCL, Guo et al. 2020), drawn from its own
+    /// stream. Fixed sources see the shared view.
+    #[serde(default, skip_serializing_if = "Views::is_shared")]
+    pub views: Views,
     /// How inputs are scaled.
     #[serde(default)]
     pub normalize: Normalization,
@@ -42,6 +47,22 @@ pub struct DataSpec {
 
 pub(crate) fn zero_fraction() -> Fraction {
     Fraction::new(0.0).expect("0 is a fraction")
+}
+
+/// Whether the nodes of a step share one augmented view of the batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Views {
+    /// One view for every node.
+    #[default]
+    Shared,
+    /// One view per trained node.
+    PerNode,
+}
+
+impl Views {
+    fn is_shared(&self) -> bool {
+        *self == Views::Shared
+    }
 }
 
 /// One augmentation of a training input. Uncovered pixels get the background value (a raw 0

@@ -14,8 +14,9 @@ use super::state::{self, Resume};
 use super::step::{self, Fixed, NodeNeeds};
 use super::{EngineError, Placement, RunOptions, RunOutcome, Status, device, recorded, stop_requested, thread_pools};
 use crate::config::Plan;
-use crate::data::batch::{Stream, epoch_batches, epoch_key, gather, stream_seed};
+use crate::data::batch::{Stream, epoch_batches, epoch_key, gather, node_stream_seed, stream_seed};
 use crate::data::rng::LegacyRandomState;
+use crate::data::spec::Views;
 use crate::data::{self, Prepared};
 use crate::error::Error;
 use crate::models::{Network, Trainee};
@@ -233,8 +234,17 @@ impl<'a> Run<'a> {
         let mut sums = vec![(0.0, 0usize); st.train.len()];
         let batches = epoch_batches(self.data.train.len(), plan.batch_size, seed, key);
         let augment = plan.data.augmentations();
+        // with `views: PerNode`, every trained node draws its own view from its own stream
+        let mut node_rngs: Vec<(usize, LegacyRandomState)> = if plan.data.views == Views::PerNode && !augment.is_empty() {
+            st.train.iter().map(|&n| (n, LegacyRandomState::new(node_stream_seed(seed, Stream::Jitter, key, n)))).collect()
+        } else {
+            Vec::new()
+        };
         for (k, idx) in batches.iter().enumerate() {
-            let batch = gather(&self.data.train, idx, &augment, Some(&mut augment_rng));
+            let mut batch = gather(&self.data.train, idx, &augment, Some(&mut augment_rng));
+            for (n, rng) in &mut node_rngs {
+                batch.views.insert(*n, gather(&self.data.train, idx, &augment, Some(rng)).inputs);
+            }
             let ctx = step::StepContext {
                 stage: st,
                 epoch,

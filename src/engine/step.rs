@@ -213,10 +213,11 @@ pub fn train_step(
     models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
 ) -> Result<Vec<Option<f64>>, NonFinite> {
-    let Batch { inputs, labels, domains, indices, .. } = batch;
+    let Batch { inputs, labels, domains, indices, views, .. } = batch;
     let b = labels.len();
     let d = inputs.len() / b;
     let x = TensorData::new(inputs, [b, d]);
+    let views: HashMap<usize, TensorData> = views.into_iter().map(|(n, v)| (n, TensorData::new(v, [b, d]))).collect();
     let y = TensorData::new(labels.clone(), [b]);
     let meta = BatchMeta { labels, domains };
     // outputs of the fixed sources (eval mode, every row, detached), each on its own device
@@ -239,18 +240,23 @@ pub fn train_step(
     }
     match ctx.pools {
         Some(pools) if ctx.stage.update == UpdateOrder::Simultaneous && ctx.stage.train.len() > 1 => {
-            parallel_step(ctx, pools, &x, &y, &meta, outputs, models, optimizers)
+            parallel_step(ctx, pools, &x, &views, &y, &meta, outputs, models, optimizers)
         }
-        _ => serial_step(ctx, x, y, &meta, outputs, models, optimizers),
+        _ => serial_step(ctx, x, &views, y, &meta, outputs, models, optimizers),
     }
 }
 
-/// The batch's inputs and labels on each trained node's device (made once per device).
-fn batch_on_devices(ctx: &StepContext, x: TensorData, y: TensorData) -> HashMap<usize, (Tensor<2>, Tensor<1, Int>)> {
+/// The batch's inputs (the node's own view, if it has one) and labels on each trained node's
+/// device (the shared view made once per device).
+fn batch_on_devices(ctx: &StepContext, x: TensorData, views: &HashMap<usize, TensorData>, y: TensorData) -> HashMap<usize, (Tensor<2>, Tensor<1, Int>)> {
     let mut made: Vec<(&Device, Tensor<2>, Tensor<1, Int>)> = Vec::new();
     let mut per_node = HashMap::new();
     for &n in &ctx.stage.train {
         let device = &ctx.places[n].train;
+        if let Some(view) = views.get(&n) {
+            per_node.insert(n, (Tensor::<2>::from_data(view.clone(), device), Tensor::<1, Int>::from_data(y.clone(), device)));
+            continue;
+        }
         let pair = match made.iter().find(|(d, ..)| *d == device) {
             Some((_, x, y)) => (x.clone(), y.clone()),
             None => {
@@ -266,9 +272,11 @@ fn batch_on_devices(ctx: &StepContext, x: TensorData, y: TensorData) -> HashMap<
 
 /// Nodes one after another. Simultaneous: every loss uses the pre-step outputs. Sequential:
 /// after a node steps, its output is recomputed for the nodes after it.
+#[allow(clippy::too_many_arguments)]
 fn serial_step(
     ctx: &StepContext,
     x: TensorData,
+    views: &HashMap<usize, TensorData>,
     y: TensorData,
     meta: &BatchMeta,
     mut outputs: HashMap<usize, Shared>,
@@ -276,7 +284,7 @@ fn serial_step(
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
 ) -> Result<Vec<Option<f64>>, NonFinite> {
     let train = &ctx.stage.train;
-    let batch = batch_on_devices(ctx, x, y);
+    let batch = batch_on_devices(ctx, x, views, y);
     let mut tracked: HashMap<usize, Forward> = HashMap::new();
     for &n in train {
         if let Some(f) = ctx.forward(n, &models[n].as_ref().expect("trained model present").net, &batch[&n].0, meta, 0) {
@@ -324,6 +332,7 @@ fn parallel_step(
     ctx: &StepContext,
     pools: &[rayon::ThreadPool],
     x: &TensorData,
+    views: &HashMap<usize, TensorData>,
     y: &TensorData,
     meta: &BatchMeta,
     fixed: HashMap<usize, Shared>,
@@ -348,7 +357,7 @@ fn parallel_step(
                 scope.spawn(move || {
                     pool.install(|| {
                         let device = &ctx.places[n].train;
-                        let x = Tensor::<2>::from_data(x.clone(), device);
+                        let x = Tensor::<2>::from_data(views.get(&n).unwrap_or(x).clone(), device);
                         let y = Tensor::<1, Int>::from_data(y.clone(), device);
                         let f = ctx.forward(n, &model.net, &x, meta, 0);
                         if let Some(f) = &f {
