@@ -102,6 +102,7 @@ fn data_spec(source: DataSource) -> Data {
         test_limit: None,
         jitter: 0,
         augment: Vec::new(),
+        views: Default::default(),
         normalize: Normalization::Standardize,
     }
 }
