@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LFME (Chen et al., NeurIPS 2024) on Rotated MNIST (DomainBed protocol, held-out 75°): five
 # domain experts + a target CNN trained together (CE + 1.0·MSE(target logits, own-domain
-# expert's softmax)) vs the same CNN trained with CE only (ERM), 5 seeds. ~35 minutes on 2 cores.
+# expert's softmax)) vs the same CNN trained with CE only (ERM), 5 seeds. ~10 minutes on 2 cores.
 # Needs MNIST: target/release/cohort data fetch mnist
 #
 #   scripts/reproduce-lfme.sh [--report-only]
