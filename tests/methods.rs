@@ -114,6 +114,13 @@ fn one_gated_branches_run() {
 }
 
 #[test]
+fn logit_losses_run() {
+    smoke("dkd.ron");
+    smoke("dist.ron");
+    smoke("kd-standardized.ron");
+}
+
+#[test]
 fn lfme_on_rotated_mnist_runs() {
     if mnist_present("lfme_on_rotated_mnist_runs") {
         smoke("lfme-rotated-mnist.ron");

@@ -677,3 +677,95 @@ fn per_node_views_give_each_node_its_own_augmentation() {
     }
     assert_ne!(seen[0], seen[1], "the two nodes' views differ");
 }
+
+/// `∂f/∂z` by central differences (an independent computation of any logit loss's gradient).
+fn numeric_grad(z: &Matrix, f: &dyn Fn(&Matrix) -> f64) -> Matrix {
+    let h = 1e-5;
+    let mut g = zeros(z.len(), z[0].len());
+    for b in 0..z.len() {
+        for c in 0..z[0].len() {
+            let (mut up, mut down) = (z.clone(), z.clone());
+            up[b][c] += h;
+            down[b][c] -= h;
+            g[b][c] = (f(&up) - f(&down)) / (2.0 * h);
+        }
+    }
+    g
+}
+
+/// DKD in f64 (eq. (7) of Zhao et al. 2022), batch mean.
+fn dkd_f64(v: &Matrix, z: &Matrix, y: &[usize], alpha: f64, beta: f64, t: f64) -> f64 {
+    let (p, q) = (softmax(v, t), softmax(z, t));
+    let mut s = 0.0;
+    for b in 0..z.len() {
+        let (pt, qt) = (p[b][y[b]], q[b][y[b]]);
+        let tckd = pt * (pt / qt).ln() + (1.0 - pt) * ((1.0 - pt) / (1.0 - qt)).ln();
+        let nckd: f64 = (0..z[0].len()).filter(|&c| c != y[b]).map(|c| (p[b][c] / (1.0 - pt)) * ((p[b][c] / (1.0 - pt)) / (q[b][c] / (1.0 - qt))).ln()).sum();
+        s += alpha * tckd + beta * nckd;
+    }
+    t * t * s / z.len() as f64
+}
+
+/// DIST in f64 (eq. (9) of Huang et al. 2022, the official code's ε).
+fn dist_f64(v: &Matrix, z: &Matrix, beta: f64, gamma: f64, tau: f64) -> f64 {
+    let (ys, yt) = (softmax(z, tau), softmax(v, tau));
+    let pearson = |a: &[f64], b: &[f64]| {
+        let (ma, mb) = (a.iter().sum::<f64>() / a.len() as f64, b.iter().sum::<f64>() / b.len() as f64);
+        let ab: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let (aa, bb): (f64, f64) = (a.iter().map(|x| (x - ma).powi(2)).sum(), b.iter().map(|y| (y - mb).powi(2)).sum());
+        ab / (aa.sqrt() * bb.sqrt() + 1e-8)
+    };
+    let (n, c) = (z.len(), z[0].len());
+    let inter = 1.0 - (0..n).map(|b| pearson(&ys[b], &yt[b])).sum::<f64>() / n as f64;
+    let col = |m: &Matrix, k: usize| m.iter().map(|r| r[k]).collect::<Vec<f64>>();
+    let intra = 1.0 - (0..c).map(|k| pearson(&col(&ys, k), &col(&yt, k))).sum::<f64>() / c as f64;
+    tau * tau * (beta * inter + gamma * intra)
+}
+
+/// Each row z-scored with the unbiased std (Sun et al. 2024).
+fn zscore(z: &Matrix) -> Matrix {
+    z.iter()
+        .map(|r| {
+            let m = r.iter().sum::<f64>() / r.len() as f64;
+            let s = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
+            r.iter().map(|x| (x - m) / (s + 1e-7)).collect()
+        })
+        .collect()
+}
+
+/// `T²·KL(p ‖ softmax(z/T))`, batch mean, in f64.
+fn kl_f64(p: &Matrix, z: &Matrix, t: f64) -> f64 {
+    let q = softmax(z, t);
+    let s: f64 = p.iter().zip(&q).map(|(p, q)| p.iter().zip(q).map(|(p, q)| if *p > 0.0 { p * (p / q).ln() } else { 0.0 }).sum::<f64>()).sum();
+    t * t * s / z.len() as f64
+}
+
+/// DKD, DIST and a logit-standardised soft target from a frozen teacher: each student's step
+/// against the gradient of the f64 loss by central differences.
+#[test]
+fn dkd_dist_and_standardised_soft_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = format!(r#"{}, Node(id: "s", model: Mlp(hidden: [])), Node(id: "r", model: Mlp(hidden: []))"#, teacher(tmp.path(), "t"));
+    let edges = r#"
+        Edge(to: "s", loss: CrossEntropy),
+        Edge(from: ["t"], to: "s", loss: Dkd(alpha: 1, beta: 8, temperature: 4), weight: 0.5),
+        Edge(to: "r", loss: CrossEntropy),
+        Edge(from: ["t"], to: "r", loss: Dist(beta: 1, gamma: 2, temperature: 2)),
+        Edge(from: ["t"], to: "r", loss: SoftTarget(temperature: 3, standardize: true), weight: 0.25),
+    "#;
+    let s = step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let v = logits(&s.x, &s.before[s.node("t")]);
+    let y = s.y.clone();
+    let st = s.node("s");
+    let z = logits(&s.x, &s.before[st]);
+    let mut g = ce_grad(&z, &y);
+    add(&mut g, numeric_grad(&z, &|z| dkd_f64(&v, z, &y, 1.0, 8.0, 4.0)), 0.5);
+    assert_same_step("DKD student", &s.before[st], &s.after[st], &sgd_linear(&s.x, &s.before[st], &g, s.lr()));
+    let r = s.node("r");
+    let z = logits(&s.x, &s.before[r]);
+    let mut g = ce_grad(&z, &y);
+    add(&mut g, numeric_grad(&z, &|z| dist_f64(&v, z, 1.0, 2.0, 2.0)), 1.0);
+    let target = softmax(&zscore(&v), 3.0);
+    add(&mut g, numeric_grad(&z, &|z| kl_f64(&target, &zscore(z), 3.0)), 0.25);
+    assert_same_step("DIST + standardised KD student", &s.before[r], &s.after[r], &sgd_linear(&s.x, &s.before[r], &g, s.lr()));
+}

@@ -54,16 +54,22 @@ pub fn load_plan(file: &Path) -> Result<(Plan, String), ConfigError> {
 pub fn loss_label(l: &LossSpec) -> String {
     match l {
         LossSpec::CrossEntropy => "CrossEntropy".into(),
-        LossSpec::SoftTarget { temperature, .. } => format!("SoftTarget(T={temperature})"),
-        LossSpec::MutualKl { temperature } => format!("MutualKl(T={temperature})"),
-        LossSpec::Ensemble { temperature, combine, include_self } => {
-            format!("Ensemble({combine:?}, T={temperature}{})", if *include_self { ", incl. self" } else { "" })
+        LossSpec::SoftTarget { temperature, standardize, .. } => format!("SoftTarget(T={temperature}{})", z_label(*standardize)),
+        LossSpec::MutualKl { temperature, standardize } => format!("MutualKl(T={temperature}{})", z_label(*standardize)),
+        LossSpec::Ensemble { temperature, combine, include_self, standardize } => {
+            format!("Ensemble({combine:?}, T={temperature}{}{})", if *include_self { ", incl. self" } else { "" }, z_label(*standardize))
         }
+        LossSpec::Dkd { alpha, beta, temperature } => format!("DKD(α={alpha}, β={beta}, T={temperature})"),
+        LossSpec::Dist { beta, gamma, temperature } => format!("DIST(β={beta}, γ={gamma}, τ={temperature})"),
         LossSpec::Hint { from_tap, to_tap } => format!("Hint({from_tap} -> {to_tap})"),
         LossSpec::Attention { from_tap, to_tap } => format!("Attention({from_tap} -> {to_tap})"),
         LossSpec::Lfme => "Lfme".into(),
         LossSpec::OwnOutput { temperature } => format!("OwnOutput(T={temperature})"),
     }
+}
+
+fn z_label(standardize: bool) -> &'static str {
+    if standardize { ", z-scored" } else { "" }
 }
 
 /// Short label of a training subset, e.g. `classes ≠ [3]`, `domains [1]`.

@@ -162,12 +162,19 @@ pub enum LossSpec {
         /// Weights of the sources in the mixture (default: equal); normalised to sum to 1.
         #[serde(default)]
         source_weights: Vec<Weight>,
+        /// Logit standardisation (Sun et al., CVPR 2024): z-score each sample's logits, the
+        /// target's and the sources', before the temperature softmax.
+        #[serde(default, skip_serializing_if = "is_false")]
+        standardize: bool,
     },
     /// Mutual learning: `(1/|S|) Σ_{l∈S} T²·KL(p_l^T ‖ q^T)` (Zhang et al. 2018).
     MutualKl {
         /// Temperature T (1 in the paper).
         #[serde(default = "unit_temperature")]
         temperature: Temperature,
+        /// Logit standardisation (see `SoftTarget`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        standardize: bool,
     },
     /// Distil from an ensemble of the sources: `T²·KL(e^T ‖ q^T)` where the ensemble e is built
     /// by `combine` (DML_e: mean of the other peers' probabilities; KDCL: mean of all peers' logits).
@@ -181,6 +188,10 @@ pub enum LossSpec {
         /// Also put the target node's own (detached) output into the ensemble (KDCL).
         #[serde(default)]
         include_self: bool,
+        /// Logit standardisation (see `SoftTarget`): every member's logits and the target's are
+        /// z-scored before the ensemble is formed.
+        #[serde(default, skip_serializing_if = "is_false")]
+        standardize: bool,
     },
     /// FitNets hint: `½‖u − r(v)‖²` (mean over the batch) between the source's tap `from_tap` (u,
     /// detached) and the target's tap `to_tap` (v) through a learned adapter r (Romero et al. 2015).
@@ -209,6 +220,45 @@ pub enum LossSpec {
     /// where `v_{d(b)}` are the logits of the expert of sample b's domain. The sources are the
     /// experts, each with `train_on: Subset(domains: [d])`.
     Lfme,
+    /// Decoupled KD (Zhao et al., CVPR 2022, eq. (7)): `α·TCKD + β·NCKD` with
+    /// `TCKD = T²·KL(b^p ‖ b^q)` over the binary (target class, rest) probabilities and
+    /// `NCKD = T²·KL(p̂ ‖ q̂)` over the non-target classes renormalised; batch mean. One source.
+    /// mdistiller's CIFAR defaults: α = 1, β = 8, T = 4 (with the weight ramped over 20 epochs).
+    Dkd {
+        /// Weight α of the target-class term.
+        #[serde(default = "unit_weight")]
+        alpha: Weight,
+        /// Weight β of the non-target term.
+        #[serde(default = "dkd_beta")]
+        beta: Weight,
+        /// Temperature T.
+        #[serde(default = "dkd_temperature")]
+        temperature: Temperature,
+    },
+    /// DIST (Huang et al., NeurIPS 2022, eq. (9)): `τ²·(β·inter + γ·intra)` with
+    /// `inter = 1 − mean_b ρ(Y_s[b,:], Y_t[b,:])`, `intra = 1 − mean_c ρ(Y_s[:,c], Y_t[:,c])`,
+    /// ρ the Pearson correlation and `Y = softmax(logits/τ)`. One source.
+    Dist {
+        /// Weight β of the inter-class relation.
+        #[serde(default = "unit_weight")]
+        beta: Weight,
+        /// Weight γ of the intra-class relation.
+        #[serde(default = "unit_weight")]
+        gamma: Weight,
+        /// Temperature τ.
+        #[serde(default = "unit_temperature")]
+        temperature: Temperature,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn dkd_beta() -> Weight {
+    Weight::new(8.0).expect("valid")
+}
+fn dkd_temperature() -> Temperature {
+    Temperature::new(4.0).expect("valid")
 }
 
 /// How an ensemble target is formed from its members.

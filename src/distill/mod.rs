@@ -127,3 +127,72 @@ pub fn gated_logits(heads: &[Tensor<2>], g: Tensor<2>) -> Tensor<2> {
     let [b, _] = g.dims();
     heads.iter().enumerate().map(|(m, h)| h.clone() * g.clone().slice([0..b, m..m + 1])).reduce(|a, c| a + c).expect("at least one head")
 }
+
+/// Logit standardisation (Sun et al., CVPR 2024, "Logit Standardization in Knowledge
+/// Distillation", Algorithm 1): each sample's logits z-scored, `(z − mean_c z) / (std_c z +
+/// 1e-7)`, with the unbiased standard deviation (`torch.std`'s default, as the official code).
+/// Applied to the target's and the sources' logits before the temperature softmax.
+pub fn standardize_logits(z: Tensor<2>) -> Tensor<2> {
+    let [_, c] = z.dims();
+    let centred = z.clone() - z.mean_dim(1);
+    let std = centred.clone().powi_scalar(2).sum_dim(1).div_scalar((c.max(2) - 1) as f64).sqrt();
+    centred / std.add_scalar(1e-7)
+}
+
+/// `[B, C]` one-hot rows of the labels `y`.
+fn one_hot(y: Tensor<1, Int>, c: usize) -> Tensor<2> {
+    let [b] = y.dims();
+    let classes = Tensor::<1, Int>::arange(0..c as i64, &y.device()).reshape([1, c]).expand([b, c]);
+    y.reshape([b, 1]).expand([b, c]).equal(classes).float()
+}
+
+/// Decoupled KD (Zhao et al., CVPR 2022, eq. (7)) of the trained logits `z` from the source's
+/// `v` with labels `y`: `α·TCKD + β·NCKD`, where with `p = softmax(v/T)`, `q = softmax(z/T)` and
+/// t the label,
+/// - `TCKD = T²·(1/B) Σ_b KL([p_t, 1 − p_t] ‖ [q_t, 1 − q_t])` (target class vs the rest), and
+/// - `NCKD = T²·(1/B) Σ_b KL(p̂ ‖ q̂)` over the non-target classes, `p̂_i = p_i / (1 − p_t)`,
+///   computed as mdistiller does: softmax of the logits with the target logit lowered by
+///   1000·T (so its probability is 0).
+///
+/// `v` is detached.
+pub fn dkd(v: Tensor<2>, z: Tensor<2>, y: Tensor<1, Int>, alpha: f64, beta: f64, t: f64) -> Tensor<1> {
+    let [b, c] = z.dims();
+    let gt = one_hot(y, c);
+    let v = v.detach().div_scalar(t);
+    let z = z.div_scalar(t);
+    let p = softmax(v.clone(), 1);
+    let logq = log_softmax(z.clone(), 1);
+    let q = logq.exp();
+    let ln = |x: Tensor<2>| x.clamp_min(1e-30).log();
+    let pt = (p * gt.clone()).sum_dim(1);
+    let qt = (q * gt.clone()).sum_dim(1);
+    let (p_rest, q_rest) = (pt.clone().neg().add_scalar(1.0), qt.clone().neg().add_scalar(1.0));
+    let tckd = pt.clone() * (ln(pt) - ln(qt)) + p_rest.clone() * (ln(p_rest) - ln(q_rest));
+    let mask = gt.mul_scalar(1000.0);
+    let p_hat = softmax(v - mask.clone(), 1);
+    let logq_hat = log_softmax(z - mask, 1);
+    let nckd = (p_hat.clone() * (ln(p_hat) - logq_hat)).sum_dim(1);
+    (tckd.mul_scalar(alpha) + nckd.mul_scalar(beta)).sum().div_scalar(b as f64).mul_scalar(t * t)
+}
+
+/// Pearson correlation of the rows of `a` and `b` `[N, M]`, as DIST's official code: the cosine
+/// similarity of the mean-centred rows, `Σ a'b' / (‖a'‖·‖b'‖ + 1e-8)`. Shape `[N, 1]`.
+fn pearson_rows(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
+    let a = a.clone() - a.mean_dim(1);
+    let b = b.clone() - b.mean_dim(1);
+    let dot = (a.clone() * b.clone()).sum_dim(1);
+    let norms = a.powi_scalar(2).sum_dim(1).sqrt() * b.powi_scalar(2).sum_dim(1).sqrt();
+    dot / norms.add_scalar(1e-8)
+}
+
+/// DIST (Huang et al., NeurIPS 2022, eq. (9)): with `Y_s = softmax(z/τ)` and the detached
+/// `Y_t = softmax(v/τ)` `[B, C]`, `inter = 1 − mean_b ρ(Y_s[b,:], Y_t[b,:])` (each sample's
+/// class ranking) and `intra = 1 − mean_c ρ(Y_s[:,c], Y_t[:,c])` (each class's ranking of the
+/// samples); the loss is `τ²·(β·inter + γ·intra)`.
+pub fn dist(v: Tensor<2>, z: Tensor<2>, beta: f64, gamma: f64, tau: f64) -> Tensor<1> {
+    let ys = softmax(z.div_scalar(tau), 1);
+    let yt = softmax(v.detach().div_scalar(tau), 1);
+    let inter = pearson_rows(ys.clone(), yt.clone()).mean().neg().add_scalar(1.0);
+    let intra = pearson_rows(ys.transpose(), yt.transpose()).mean().neg().add_scalar(1.0);
+    (inter.mul_scalar(beta) + intra.mul_scalar(gamma)).mul_scalar(tau * tau)
+}

@@ -84,7 +84,7 @@ impl BenchCohort {
                 terms.push(Term {
                     to: n,
                     from: others,
-                    loss: LossSpec::MutualKl { temperature: t },
+                    loss: LossSpec::MutualKl { temperature: t, standardize: false },
                     weight: 1.0,
                     ramp_up_epochs: 0,
                     origin: "bench".into(),

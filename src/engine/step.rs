@@ -25,17 +25,27 @@ use super::optim::ramp_up;
 /// `weight · ramp · loss` of one logit-level term for the trained logits `z`, given the
 /// detached outputs of its sources (in `term.from` order).
 pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, Int>, epoch: usize) -> Tensor<1> {
+    // logit standardisation (Sun et al. 2024): the target's and the sources' logits z-scored
+    let (z, sources) = match term.loss {
+        LossSpec::SoftTarget { standardize: true, .. } | LossSpec::MutualKl { standardize: true, .. } | LossSpec::Ensemble { standardize: true, .. } => {
+            (distill::standardize_logits(z), sources.iter().cloned().map(distill::standardize_logits).collect())
+        }
+        _ => (z, sources.to_vec()),
+    };
+    let sources = &sources[..];
     let loss = match &term.loss {
         LossSpec::CrossEntropy => distill::cross_entropy(z, y),
-        LossSpec::SoftTarget { temperature, source_weights } => {
+        LossSpec::SoftTarget { temperature, source_weights, .. } => {
             let w: Vec<f64> = source_weights.iter().map(|w| w.get()).collect();
             let t = temperature.get();
             distill::kl_to_target(distill::mixture_target(sources, &w, t), z, t)
         }
-        LossSpec::MutualKl { temperature } => distill::mutual_kl(sources, z, temperature.get()),
+        LossSpec::MutualKl { temperature, .. } => distill::mutual_kl(sources, z, temperature.get()),
         // `sources` holds the node's own output, detached
         LossSpec::OwnOutput { temperature } => distill::soft_target_kl(sources[0].clone(), z, temperature.get()),
-        LossSpec::Ensemble { temperature, combine, include_self } => {
+        LossSpec::Dkd { alpha, beta, temperature } => distill::dkd(sources[0].clone(), z, y, alpha.get(), beta.get(), temperature.get()),
+        LossSpec::Dist { beta, gamma, temperature } => distill::dist(sources[0].clone(), z, beta.get(), gamma.get(), temperature.get()),
+        LossSpec::Ensemble { temperature, combine, include_self, .. } => {
             let t = temperature.get();
             let mut members = sources.to_vec();
             if *include_self {

@@ -88,6 +88,7 @@ impl Resolver<'_> {
             LossSpec::Hint { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, false),
             LossSpec::Attention { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, true),
             LossSpec::Lfme => self.check_lfme(at),
+            LossSpec::Dkd { .. } | LossSpec::Dist { .. } => self.check_one_source(at),
             LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } => {}
         }
         loss
@@ -110,6 +111,15 @@ impl Resolver<'_> {
         }
         if at.head.is_none() {
             self.error(Diagnostic::at(at.p.field("loss"), "`OwnOutput` trains one head of a `Hydra` from the node's output").hint("add `head: m`"));
+        }
+    }
+
+    /// `Dkd` and `Dist` compare the target with one source.
+    fn check_one_source(&mut self, at: &EdgeAt) {
+        if at.from.len() != 1 {
+            self.error(
+                Diagnostic::at(at.p.field("from"), "this loss compares the node with exactly one source").hint("give one node in `from` (a teacher or a peer)"),
+            );
         }
     }
 
@@ -225,7 +235,7 @@ impl Resolver<'_> {
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
         } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme) {
-            self.error(Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble)"));
+            self.error(Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)"));
         }
     }
 
@@ -253,7 +263,7 @@ impl Resolver<'_> {
                 let term = Term {
                     to: *i,
                     from: others.iter().map(|(j, _)| *j).collect(),
-                    loss: LossSpec::MutualKl { temperature },
+                    loss: LossSpec::MutualKl { temperature, standardize: false },
                     weight: weight.get(),
                     ramp_up_epochs: 0,
                     origin: p.to_string(),
