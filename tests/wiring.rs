@@ -769,3 +769,31 @@ fn dkd_dist_and_standardised_soft_targets() {
     add(&mut g, numeric_grad(&z, &|z| kl_f64(&target, &zscore(z), 3.0)), 0.25);
     assert_same_step("DIST + standardised KD student", &s.before[r], &s.after[r], &sgd_linear(&s.x, &s.before[r], &g, s.lr()));
 }
+
+/// Knowledge Transfer Graph gates (Minami et al. 2020) in epoch 0 of 2: `PositiveLinear` (0/2)
+/// switches the soft target off, `NegativeLinear` (1 − 0/2) keeps it whole, `Cutoff` is 0.
+#[test]
+fn ktg_gates_scale_the_weight_by_training_progress() {
+    use cohort::config::Gate;
+    assert_eq!([Gate::Through, Gate::Cutoff, Gate::PositiveLinear, Gate::NegativeLinear].map(|g| g.factor(3, 4)), [1.0, 0.0, 0.75, 0.25]);
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = format!(
+        r#"{}, Node(id: "up", model: Mlp(hidden: [])), Node(id: "down", model: Mlp(hidden: [])), Node(id: "off", model: Mlp(hidden: []))"#,
+        teacher(tmp.path(), "t")
+    );
+    let edges = r#"
+        Edge(to: "up", loss: CrossEntropy), Edge(to: "down", loss: CrossEntropy), Edge(to: "off", loss: CrossEntropy),
+        Edge(from: ["t"], to: "up", loss: SoftTarget(temperature: 2), gate: PositiveLinear),
+        Edge(from: ["t"], to: "down", loss: SoftTarget(temperature: 2), gate: NegativeLinear),
+        Edge(from: ["t"], to: "off", loss: SoftTarget(temperature: 2), gate: Cutoff),
+    "#;
+    let s = step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let p = softmax(&logits(&s.x, &s.before[s.node("t")]), 2.0);
+    for (id, g) in [("up", 0.0), ("down", 1.0), ("off", 0.0)] {
+        let n = s.node(id);
+        let z = logits(&s.x, &s.before[n]);
+        let mut grad = ce_grad(&z, &s.y);
+        add(&mut grad, kl_grad(&z, &p, 2.0), g);
+        assert_same_step(id, &s.before[n], &s.after[n], &sgd_linear(&s.x, &s.before[n], &grad, s.lr()));
+    }
+}

@@ -106,6 +106,9 @@ pub struct Term {
     pub weight: f64,
     /// Sigmoid ramp-up length in epochs (0 = none).
     pub ramp_up_epochs: usize,
+    /// KTG gate on the weight (see [`Gate`]).
+    #[serde(default, skip_serializing_if = "Gate::is_through")]
+    pub gate: Gate,
     /// Where the term comes from in the file, e.g. `edges[3]`.
     pub origin: String,
     /// The head (1-based) of a `Hydra` target this term trains; `None` = the node's output.

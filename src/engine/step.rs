@@ -24,7 +24,7 @@ use super::optim::ramp_up;
 
 /// `weight · ramp · loss` of one logit-level term for the trained logits `z`, given the
 /// detached outputs of its sources (in `term.from` order).
-pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, Int>, epoch: usize) -> Tensor<1> {
+pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, Int>, epoch: usize, epochs: usize) -> Tensor<1> {
     // logit standardisation (Sun et al. 2024): the target's and the sources' logits z-scored
     let (z, sources) = match term.loss {
         LossSpec::SoftTarget { standardize: true, .. } | LossSpec::MutualKl { standardize: true, .. } | LossSpec::Ensemble { standardize: true, .. } => {
@@ -62,12 +62,12 @@ pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, 
         LossSpec::Lfme => distill::lfme(z, burn::tensor::activation::softmax(sources[0].clone(), 1)),
         LossSpec::Hint { .. } | LossSpec::Attention { .. } => unreachable!("feature terms go through `feature_loss`"),
     };
-    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs))
+    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs))
 }
 
 /// `weight · ramp · loss` of a feature term: the trained node's tap `v` (tracked), the source's
 /// tap `u` (detached) and, for hints, the node's adapter r.
-pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoch: usize) -> Tensor<1> {
+pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoch: usize, epochs: usize) -> Tensor<1> {
     let loss = match &term.loss {
         LossSpec::Hint { .. } => {
             let rv = adapter.expect("every hint term has an adapter").forward(v);
@@ -76,7 +76,7 @@ pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoc
         LossSpec::Attention { .. } => distill::attention_transfer(u.channels_by_positions(), v.channels_by_positions()),
         _ => unreachable!("logit terms go through `term_loss`"),
     };
-    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs))
+    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs))
 }
 
 /// A source that does not train in the stage.
@@ -173,7 +173,7 @@ impl StepContext<'_> {
                     let u = restrict_tap(src.tap(from_tap), &src.rows, &f.rows, device);
                     let v = f.taps.get(to_tap).cloned().expect("forward collected the own tap");
                     let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
-                    feature_loss(term, u, v, adapter, self.epoch)
+                    feature_loss(term, u, v, adapter, self.epoch, self.stage.epochs)
                 } else {
                     // the node's output, or one head of a Hydra
                     let z = match term.head {
@@ -184,14 +184,14 @@ impl StepContext<'_> {
                         None => f.z.clone(),
                     };
                     if let LossSpec::OwnOutput { .. } = term.loss {
-                        term_loss(term, z, &[f.z.clone().detach()], y.clone(), self.epoch)
+                        term_loss(term, z, &[f.z.clone().detach()], y.clone(), self.epoch, self.stage.epochs)
                     } else if term.loss == LossSpec::Lfme {
                         let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
-                        term_loss(term, z, &[target], y.clone(), self.epoch)
+                        term_loss(term, z, &[target], y.clone(), self.epoch, self.stage.epochs)
                     } else {
                         let sources: Vec<Tensor<2>> =
                             term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
-                        term_loss(term, z, &sources, y.clone(), self.epoch)
+                        term_loss(term, z, &sources, y.clone(), self.epoch, self.stage.epochs)
                     }
                 }
             })

@@ -30,7 +30,7 @@ impl Resolver<'_> {
         for (e, edge) in spec.edges.iter().enumerate() {
             let p = Self::root().field("edges").index(e);
             match edge {
-                EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, head, stages } => {
+                EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, gate, head, stages } => {
                     let Some((at, loss)) = self.edge(p, from, to, loss, *head) else { continue };
                     let term = Term {
                         to: at.to.expect("edge() returns resolved targets only"),
@@ -38,6 +38,7 @@ impl Resolver<'_> {
                         loss,
                         weight: weight.get(),
                         ramp_up_epochs: *ramp_up_epochs,
+                        gate: *gate,
                         origin: at.p.to_string(),
                         head: *head,
                         stages: stages.iter().map(|s| s.to_string()).collect(),
@@ -266,6 +267,7 @@ impl Resolver<'_> {
                     loss: LossSpec::MutualKl { temperature, standardize: false },
                     weight: weight.get(),
                     ramp_up_epochs: 0,
+                    gate: Default::default(),
                     origin: p.to_string(),
                     head: None,
                     stages: Vec::new(),
