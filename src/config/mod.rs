@@ -4,6 +4,7 @@
 
 pub mod diagnostic;
 pub mod locate;
+pub mod loss;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
