@@ -3,8 +3,8 @@
 //! K = 1, 2, 4, 8, peers one after another (`serial`) or each on its own thread (`threads`).
 //! Ratios (threads/serial, cohort overhead) are printed by `cohort bench` / scripts/bench.sh.
 
-use cohort::config::{Concurrency, ModelSpec};
-use cohort::engine::bench::{BenchCohort, models};
+use cohort::config::Concurrency;
+use cohort::engine::bench::{BenchCohort, BenchModel, models};
 use divan::Bencher;
 
 /// The allocator of the `cohort` binary (src/main.rs), so that the figures agree.
@@ -15,12 +15,12 @@ fn main() {
     divan::main();
 }
 
-fn spec(label: &str) -> ModelSpec {
-    models().into_iter().find(|(l, _)| *l == label).expect("benchmark model").1
+fn model(label: &str) -> BenchModel {
+    models().into_iter().find(|m| m.label == label).expect("benchmark model")
 }
 
 fn bench(bencher: Bencher, label: &str, k: usize, concurrency: Concurrency) {
-    let mut cohort = BenchCohort::new(&spec(label), k, concurrency);
+    let mut cohort = BenchCohort::new(&model(label), k, concurrency);
     for _ in 0..3 {
         cohort.step(); // warm-up
     }

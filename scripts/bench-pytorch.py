@@ -5,12 +5,16 @@ K peers, each: forward on the same batch of 128 random 1x28x28 inputs, loss = CE
 other peers of KL(p_other || p_self) with the others' probabilities detached, backward, SGD step
 (lr 0.01, momentum 0.9) -- peers one after another, as `cohort bench`'s `serial` mode.
 Models: the MLP 784-1200-1200-10 and the small CNN (conv3x3 32 same, ReLU, maxpool 2; conv3x3
-64, ReLU, maxpool 2; FC 128, ReLU; FC 10), as cohort's `Cnn2d(channels: [32, 64], hidden: 128)`.
+64, ReLU, maxpool 2; FC 128, ReLU; FC 10), as cohort's `Cnn2d(channels: [32, 64], hidden: 128)`,
+on 1x28x28 inputs; and for K <= 2 the CIFAR-100 ResNet-32 and WRN-16-2 of RepDistiller's
+definitions (scripts/reference_models/repdistiller/) on 3x32x32 inputs, 100 classes.
 
 Prints one line per measurement: `model K steps/s`. Needs torch (scripts/bench.sh --pytorch
 installs it into .venv-bench/ on first use); never needed by the tests.
 """
 import argparse
+import os
+import sys
 import time
 
 import torch
@@ -70,8 +74,18 @@ def main():
     torch.manual_seed(0)
     x = torch.rand(128, 1, 28, 28)
     y = torch.arange(128) % 10
+    peers = [int(v) for v in a.peers.split(",")]
     for name, make in [("mlp-1200", mlp), ("cnn-32-64", cnn)]:
-        for k in [int(v) for v in a.peers.split(",")]:
+        for k in peers:
+            print(f"{name} {k} {measure(make, k, a.steps, a.repeat, x, y):.2f}", flush=True)
+    # the CIFAR-100 rows: RepDistiller's definitions (vendored), 3x32x32 inputs, 100 classes, K <= 2
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference_models", "repdistiller"))
+    import resnet  # noqa: E402
+    import wrn  # noqa: E402
+    x = torch.rand(128, 3, 32, 32)
+    y = torch.arange(128) % 100
+    for name, make in [("resnet32", lambda: resnet.resnet32(num_classes=100)), ("wrn-16-2", lambda: wrn.wrn_16_2(num_classes=100))]:
+        for k in [k for k in peers if k <= 2]:
             print(f"{name} {k} {measure(make, k, a.steps, a.repeat, x, y):.2f}", flush=True)
 
 

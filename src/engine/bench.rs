@@ -28,14 +28,37 @@ pub struct Measurement {
     pub steps_per_s: f64,
 }
 
-/// The two benchmark models: the MLP 784-1200-1200-10 and a small CNN, on 1×28×28 inputs.
-pub fn models() -> Vec<(&'static str, ModelSpec)> {
-    let parse = |s: &str| crate::config::ron_options().from_str::<ModelSpec>(s).expect("valid model");
-    vec![("mlp-1200", parse("Mlp(hidden: [1200, 1200])")), ("cnn-32-64", parse("Cnn2d(channels: [32, 64], hidden: 128)"))]
+/// A benchmark model: its label, architecture, sample shape, classes and the largest cohort
+/// measured (the CIFAR networks only up to 2 peers: their steps take seconds here).
+#[derive(Clone, Debug)]
+pub struct BenchModel {
+    /// Label in the report.
+    pub label: &'static str,
+    /// Architecture.
+    pub spec: ModelSpec,
+    /// Sample shape `[C, H, W]`.
+    pub shape: [usize; 3],
+    /// Classes.
+    pub classes: usize,
+    /// Largest K measured.
+    pub max_peers: usize,
 }
 
-/// A `k`-peer DML cohort of one architecture on a fixed random batch of 128 28×28 inputs, ready
-/// to take steps (also used by `cargo bench`, benches/cohort_step.rs).
+/// The benchmark models: the MLP 784-1200-1200-10 and a small CNN on 1×28×28 inputs (10
+/// classes), and the CIFAR-100 ResNet-32 and WRN-16-2 on 3×32×32 inputs (100 classes).
+pub fn models() -> Vec<BenchModel> {
+    let parse = |s: &str| crate::config::ron_options().from_str::<ModelSpec>(s).expect("valid model");
+    let m = |label, spec: &str, shape, classes, max_peers| BenchModel { label, spec: parse(spec), shape, classes, max_peers };
+    vec![
+        m("mlp-1200", "Mlp(hidden: [1200, 1200])", [1, 28, 28], 10, usize::MAX),
+        m("cnn-32-64", "Cnn2d(channels: [32, 64], hidden: 128)", [1, 28, 28], 10, usize::MAX),
+        m("resnet32", "ResNet(blocks: [5, 5, 5], widths: [16, 32, 64])", [3, 32, 32], 100, 2),
+        m("wrn-16-2", "Wrn(depth: 16, widen: 2)", [3, 32, 32], 100, 2),
+    ]
+}
+
+/// A `k`-peer DML cohort of one benchmark model on a fixed random batch of 128 inputs, ready to
+/// take steps (also used by `cargo bench`, benches/cohort_step.rs).
 pub struct BenchCohort {
     places: Vec<super::Placement>,
     samples: Samples,
@@ -51,15 +74,16 @@ pub struct BenchCohort {
 
 impl BenchCohort {
     /// `k` peers of `spec`, each with CE + mutual KL from the others, SGD with momentum.
-    pub fn new(spec: &ModelSpec, k: usize, concurrency: Concurrency) -> Self {
+    pub fn new(model: &BenchModel, k: usize, concurrency: Concurrency) -> Self {
+        let spec = &model.spec;
         let (plain, name) = backend_device();
         let place = super::Placement::of(plain, name);
         let device = place.train.clone();
-        let shape = [1, 28, 28];
-        let (batch, classes) = (128, 10);
+        let shape = model.shape;
+        let (batch, classes) = (128, model.classes);
         let mut noise = Noise::new(7);
         let samples = Samples {
-            features: (0..batch * 784).map(|_| noise.next_f32()).collect(),
+            features: (0..batch * shape.iter().product::<usize>()).map(|_| noise.next_f32()).collect(),
             labels: (0..batch).map(|i| (i % classes) as u8).collect(),
             shape: shape.to_vec(),
             classes,
@@ -140,8 +164,8 @@ impl BenchCohort {
 
 /// Measures a `k`-peer DML cohort of `spec`: after 3 warm-up steps, `repeat` windows of `steps`
 /// steps each; the fastest window counts (best of R: interference only slows a window down).
-pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency, steps: usize, repeat: usize) -> Measurement {
-    let mut cohort = BenchCohort::new(spec, k, concurrency);
+pub fn measure(model: &BenchModel, k: usize, concurrency: Concurrency, steps: usize, repeat: usize) -> Measurement {
+    let mut cohort = BenchCohort::new(model, k, concurrency);
     for _ in 0..3 {
         cohort.step();
     }
@@ -153,7 +177,7 @@ pub fn measure(label: &str, spec: &ModelSpec, k: usize, concurrency: Concurrency
         }
         best = best.max(steps as f64 / start.elapsed().as_secs_f64());
     }
-    Measurement { model: label.into(), peers: k, mode: if cohort.parallel() { "threads" } else { "serial" }, steps_per_s: best }
+    Measurement { model: model.label.into(), peers: k, mode: if cohort.parallel() { "threads" } else { "serial" }, steps_per_s: best }
 }
 
 /// Runs the grid and renders the Markdown report with the ratios.
@@ -163,11 +187,12 @@ pub fn report(peers: &[usize], steps: usize, repeat: usize) -> String {
         rayon::current_num_threads()
     );
     out.push_str("| model | K | serial steps/s | threads steps/s | threads / serial | overhead serial = t(K) / (K·t(1)) | overhead threads |\n|---|---|---|---|---|---|---|\n");
-    for (label, spec) in models() {
-        let single = measure(label, &spec, 1, Concurrency::Serial, steps, repeat);
-        for &k in peers {
-            let serial = if k == 1 { single.clone() } else { measure(label, &spec, k, Concurrency::Serial, steps, repeat) };
-            let threads = if k == 1 { None } else { Some(measure(label, &spec, k, Concurrency::Threads, steps, repeat)) };
+    for model in models() {
+        let label = model.label;
+        let single = measure(&model, 1, Concurrency::Serial, steps, repeat);
+        for &k in peers.iter().filter(|&&k| k <= model.max_peers) {
+            let serial = if k == 1 { single.clone() } else { measure(&model, k, Concurrency::Serial, steps, repeat) };
+            let threads = if k == 1 { None } else { Some(measure(&model, k, Concurrency::Threads, steps, repeat)) };
             let overhead = |m: &Measurement| single.steps_per_s / (m.steps_per_s * k as f64);
             out.push_str(&format!(
                 "| {label} | {k} | {:.1} | {} | {} | {:.3} | {} |\n",
