@@ -60,7 +60,7 @@ table=$(
     echo
     echo "$table"
     echo
-    echo "$checks" | sed 's/^CHECK FAILED: /does not reproduce here: /; s/^check passed: /reproduces: /; s/^/- /'
+    outcomes "$checks"
     echo
     echo "Full table (final, validation-selected and best test accuracy per node; 5 seeds):"
     echo
@@ -71,4 +71,4 @@ table=$(
 echo "$table" | splice dml README.md
 cat "$out/README.md"
 echo "$checks"
-! grep -q '^CHECK FAILED' <<< "$checks"
+all_passed "$checks"

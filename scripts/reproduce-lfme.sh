@@ -44,7 +44,7 @@ table=$(
     echo
     echo "$table"
     echo
-    echo "$checks" | sed 's/^CHECK FAILED: /does not reproduce here: /; s/^check passed: /reproduces: /; s/^/- /'
+    outcomes "$checks"
     echo
     echo "Full table (the experts, each trained on one domain, are evaluated on 75° too):"
     echo
@@ -57,4 +57,4 @@ table=$(
 echo "$table" | splice lfme README.md
 cat "$out/README.md"
 echo "$checks"
-! grep -q '^CHECK FAILED' <<< "$checks"
+all_passed "$checks"

@@ -78,7 +78,7 @@ table=$(
     echo
     echo "$table"
     echo
-    echo "$checks" | sed 's/^CHECK FAILED: /does not reproduce here: /; s/^check passed: /reproduces: /; s/^/- /'
+    outcomes "$checks"
     echo
     echo "Full table (final, validation-selected and best test accuracy per node):"
     echo
@@ -102,4 +102,4 @@ table=$(
 echo "$table" | splice takd README.md
 cat "$out/README.md"
 echo "$checks"
-! grep -q '^CHECK FAILED' <<< "$checks"
+all_passed "$checks"

@@ -35,3 +35,14 @@ provenance() {
     revs=$(find "$runs" -name manifest.ron -exec sed -n 's/^ *git_revision: "\(.*\)",$/\1/p' {} + | sort -u | tr '\n' ' ')
     echo "Runs made at commit ${revs% } (\`git_revision\` of every manifest under \`$runs\`); tables regenerated from them by \`$study_command --report-only\`."
 }
+
+# outcomes CHECKS: the lines of `check` (scripts/lib/compare.sh) as the README's list, a check
+# that failed reported as "does not reproduce here"
+outcomes() {
+    echo "$1" | sed 's/^CHECK FAILED: /does not reproduce here: /; s/^check passed: /reproduces: /; s/^/- /'
+}
+
+# all_passed CHECKS: the script's exit status, 0 when no check failed
+all_passed() {
+    ! grep -q '^CHECK FAILED' <<< "$1"
+}

@@ -92,31 +92,22 @@ impl BenchCohort {
         };
         let t = Temperature::new(1.0).expect("valid");
         let mut terms = Vec::new();
+        let term = |to: usize, from: Vec<usize>, loss: LossSpec| Term {
+            to,
+            from,
+            loss,
+            weight: 1.0,
+            ramp_up_epochs: 0,
+            gate: Default::default(),
+            origin: "bench".into(),
+            head: None,
+            stages: Vec::new(),
+        };
         for n in 0..k {
-            terms.push(Term {
-                to: n,
-                from: vec![],
-                loss: LossSpec::CrossEntropy,
-                weight: 1.0,
-                ramp_up_epochs: 0,
-                gate: Default::default(),
-                origin: "bench".into(),
-                head: None,
-                stages: Vec::new(),
-            });
+            terms.push(term(n, vec![], LossSpec::CrossEntropy));
             let others: Vec<usize> = (0..k).filter(|&m| m != n).collect();
             if !others.is_empty() {
-                terms.push(Term {
-                    to: n,
-                    from: others,
-                    loss: LossSpec::MutualKl { temperature: t, standardize: false },
-                    weight: 1.0,
-                    ramp_up_epochs: 0,
-                    gate: Default::default(),
-                    origin: "bench".into(),
-                    head: None,
-                    stages: Vec::new(),
-                });
+                terms.push(term(n, others, LossSpec::MutualKl { temperature: t, standardize: false }));
             }
         }
         let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };

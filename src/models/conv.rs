@@ -1,10 +1,52 @@
-//! A network's first convolution on data, shared by the architectures whose stem is a 3×3
-//! "same" convolution ([`super::cnn2d`], [`super::resnet`]).
+//! Building blocks shared by the convolutional architectures: a network's first convolution on
+//! data ([`first_conv`]), a bias-free convolution with its batch norm ([`ConvBn`]) and the
+//! global-average-pool classifier that ends the CIFAR networks ([`pooled_logits`], tap
+//! [`POOL_TAP`]).
 
-use burn::nn::conv::Conv2d;
-use burn::tensor::Tensor;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::nn::{Linear, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
 
+use super::tap::{Tap, Taps};
 use crate::kernels;
+
+/// Name of the tap of the globally pooled features (`[C]`).
+pub const POOL_TAP: &str = "pool";
+
+/// Global average pool of `h` `[B, C, H, W]` → `[B, C]` (collected as the [`POOL_TAP`] tap),
+/// then `out`'s logits `[B, classes]`.
+pub fn pooled_logits(h: Tensor<4>, out: &Linear, taps: &mut Taps) -> Tensor<2> {
+    let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+    taps.put(POOL_TAP.into(), || Tap::Flat(pooled.clone()));
+    kernels::linear(out, pooled)
+}
+
+/// A convolution without bias and its batch norm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    /// `k`×`k` convolution with `stride`, padding k/2, `groups` groups, then BN.
+    pub fn new(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Self {
+        let p = k / 2;
+        let conv = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_groups(groups)
+            .with_bias(false)
+            .init(device);
+        Self { conv, bn: BatchNormConfig::new(cout).init(device) }
+    }
+    /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`, normalised (no activation).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
 
 /// A network's first convolution, applied to data (no gradient flows into its input), as
 /// patches × weights: `y[b, o, p] = Σ_{c,dy,dx} W[o, c, dy, dx] · x_pad[b, c, p + (dy, dx)] + bias[o]`.

@@ -5,15 +5,13 @@
 use std::fmt;
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::norm::{BatchNorm, BatchNormConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use super::conv::{ConvBn, POOL_TAP, pooled_logits};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
-use crate::kernels;
 use crate::values::{NonNegative, Width};
 
 /// Inverted-residual settings (expansion placeholder `t`, channels, blocks, first stride) of
@@ -38,8 +36,6 @@ pub struct MobileNetV2Spec {
 fn tap(i: usize) -> String {
     format!("group{i}")
 }
-
-const POOL: &str = "pool";
 
 impl MobileNetV2Spec {
     /// ⌊c·width⌋, as Python's `int(c * width_mult)`.
@@ -81,7 +77,7 @@ impl Architecture for MobileNetV2Spec {
                 (tap(i + 1), vec![self.scaled(c), h, w])
             })
             .collect();
-        v.push((POOL.into(), vec![self.last_channels()]));
+        v.push((POOL_TAP.into(), vec![self.last_channels()]));
         v
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
@@ -116,30 +112,6 @@ impl Architecture for MobileNetV2Spec {
 impl fmt::Display for MobileNetV2Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MobileNetV2(expansion {}, width {})", self.expansion, self.width)
-    }
-}
-
-/// A convolution without bias and its batch norm.
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-impl ConvBn {
-    /// `k`×`k` convolution with `stride`, padding k/2, `groups` groups.
-    fn new(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Self {
-        let p = k / 2;
-        let conv = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-            .with_groups(groups)
-            .with_bias(false)
-            .init(device);
-        Self { conv, bn: BatchNormConfig::new(cout).init(device) }
-    }
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
     }
 }
 
@@ -196,8 +168,6 @@ impl MobileNetV2 {
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
         let h = relu(self.head.forward(h));
-        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
-        kernels::linear(&self.out, pooled)
+        pooled_logits(h, &self.out, taps)
     }
 }

@@ -10,10 +10,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use super::conv::first_conv;
+use super::conv::{POOL_TAP, first_conv, pooled_logits};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
-use crate::kernels;
 use crate::values::Width;
 
 /// The CIFAR ResNets of He et al. 2016 (§4.2) and of the KD tables (RepDistiller's
@@ -44,9 +43,6 @@ pub struct ResNetSpec {
 fn tap(i: usize) -> String {
     format!("stage{i}")
 }
-
-/// Name of the tap of the pooled features.
-const POOL: &str = "pool";
 
 impl ResNetSpec {
     /// `[C, H, W]` after each stage for inputs of `shape` `[C, H, W]` (stride 2, padding 1 halves
@@ -83,7 +79,7 @@ impl Architecture for ResNetSpec {
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let mut v: Vec<(String, Vec<usize>)> = self.geometry(shape).into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())).collect();
-        v.push((POOL.into(), vec![self.widths.last().map_or(0, |w| w.get())]));
+        v.push((POOL_TAP.into(), vec![self.widths.last().map_or(0, |w| w.get())]));
         v
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
@@ -188,8 +184,6 @@ impl ResNet {
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
-        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
-        kernels::linear(&self.out, pooled)
+        pooled_logits(h, &self.out, taps)
     }
 }

@@ -7,16 +7,14 @@
 use std::fmt;
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use super::conv::{ConvBn, POOL_TAP, pooled_logits};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
-use crate::kernels;
 use crate::values::{NonNegative, Width};
 
 /// `ShuffleNetV2(size: 1.0)` (the tables' "ShuffleV2"). Net sizes and their (stage widths,
@@ -34,8 +32,6 @@ pub struct ShuffleNetV2Spec {
 fn tap(i: usize) -> String {
     format!("stage{i}")
 }
-
-const POOL: &str = "pool";
 
 impl ShuffleNetV2Spec {
     /// (stage widths, final width, basic blocks per stage).
@@ -75,18 +71,7 @@ impl Architecture for ShuffleNetV2Spec {
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let Some((widths, last, _)) = self.config() else { return Vec::new() };
-        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
-        let mut v: Vec<(String, Vec<usize>)> = widths
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                h = h.div_ceil(2);
-                w = w.div_ceil(2);
-                (tap(i + 1), vec![c, h, w])
-            })
-            .collect();
-        v.push((POOL.into(), vec![last]));
-        v
+        stage_taps(&widths, last, shape)
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
         let (widths, last, blocks) = self.config().expect("the resolver checks the size");
@@ -117,28 +102,21 @@ impl fmt::Display for ShuffleNetV2Spec {
     }
 }
 
-/// A convolution without bias and its batch norm.
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-impl ConvBn {
-    /// `k`×`k` convolution with `stride`, padding k/2, `groups` groups.
-    fn new(cin: usize, cout: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Self {
-        let p = k / 2;
-        let conv = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-            .with_groups(groups)
-            .with_bias(false)
-            .init(device);
-        Self { conv, bn: BatchNormConfig::new(cout).init(device) }
-    }
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
-    }
+/// The taps of both ShuffleNets for samples of `shape`: `stage{i}` `[C_i, H/2^i, W/2^i]` (each
+/// stage halves the resolution, rounding up) and the pooled `[last]`.
+fn stage_taps(widths: &[usize; 3], last: usize, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+    let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+    let mut v: Vec<(String, Vec<usize>)> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            h = h.div_ceil(2);
+            w = w.div_ceil(2);
+            (tap(i + 1), vec![c, h, w])
+        })
+        .collect();
+    v.push((POOL_TAP.into(), vec![last]));
+    v
 }
 
 /// Channel shuffle with 2 groups (ShuffleNetV2).
@@ -242,9 +220,7 @@ impl ShuffleNetV2 {
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
         let h = relu(self.head.forward(h));
-        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
-        kernels::linear(&self.out, pooled)
+        pooled_logits(h, &self.out, taps)
     }
 }
 
@@ -277,18 +253,7 @@ impl Architecture for ShuffleNetV1Spec {
         Vec::new()
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
-        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
-        let mut v: Vec<(String, Vec<usize>)> = V1_WIDTHS
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                h = h.div_ceil(2);
-                w = w.div_ceil(2);
-                (tap(i + 1), vec![c, h, w])
-            })
-            .collect();
-        v.push((POOL.into(), vec![V1_WIDTHS[2]]));
-        v
+        stage_taps(&V1_WIDTHS, V1_WIDTHS[2], shape)
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
         let g = self.groups.get();
@@ -377,8 +342,6 @@ impl ShuffleNetV1 {
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
-        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
-        kernels::linear(&self.out, pooled)
+        pooled_logits(h, &self.out, taps)
     }
 }

@@ -13,9 +13,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use super::conv::{POOL_TAP, pooled_logits};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
-use crate::kernels;
 use crate::values::Width;
 
 /// `Vgg(depth: 13)`: VGG-depth with BN. Channels per block (RepDistiller's `cfg`): 8 `[64],
@@ -34,8 +34,6 @@ pub struct VggSpec {
 fn tap(i: usize) -> String {
     format!("block{i}")
 }
-
-const POOL: &str = "pool";
 
 impl VggSpec {
     /// Channels of each convolution, per block: RepDistiller's `cfg` 'S', 'A', 'B', 'D', 'E'.
@@ -82,7 +80,7 @@ impl Architecture for VggSpec {
                 w /= 2;
             }
         }
-        v.push((POOL.into(), vec![512]));
+        v.push((POOL_TAP.into(), vec![512]));
         v
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
@@ -148,8 +146,6 @@ impl Vgg {
                 h = self.pool.forward(h);
             }
         }
-        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
-        kernels::linear(&self.out, pooled)
+        pooled_logits(h, &self.out, taps)
     }
 }

@@ -11,11 +11,10 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use super::conv::first_conv;
+use super::conv::{POOL_TAP, first_conv, pooled_logits};
 use super::tap::{Tap, Taps, dropout};
 use super::{Architecture, Network, SpecProblem};
 use crate::data::spec::zero_fraction;
-use crate::kernels;
 use crate::values::{Fraction, Width};
 
 /// `Wrn(depth: 40, widen: 2)`: WRN-depth-widen. A 3×3 stem of 16 channels, three groups of
@@ -38,8 +37,6 @@ pub struct WrnSpec {
 fn tap(i: usize) -> String {
     format!("group{i}")
 }
-
-const POOL: &str = "pool";
 
 impl WrnSpec {
     fn blocks(&self) -> usize {
@@ -79,7 +76,7 @@ impl Architecture for WrnSpec {
                 (tap(i + 1), vec![c, h, w])
             })
             .collect();
-        v.push((POOL.into(), vec![self.widths()[2]]));
+        v.push((POOL_TAP.into(), vec![self.widths()[2]]));
         v
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
@@ -182,8 +179,6 @@ impl Wrn {
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
         let h = relu(self.bn.forward(h));
-        let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-        taps.put(POOL.into(), || Tap::Flat(pooled.clone()));
-        kernels::linear(&self.out, pooled)
+        pooled_logits(h, &self.out, taps)
     }
 }
