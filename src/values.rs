@@ -76,6 +76,12 @@ checked_float!(
     "e.g. momentum 0.9, weight_decay 5e-4"
 );
 checked_float!(
+    /// Decay of an exponential moving average, in [0, 1] (0 copies, 1 never moves).
+    Decay, |v| v.is_finite() && (0.0..=1.0).contains(&v),
+    "decay must be a number in [0, 1]",
+    "Mean Teacher and PCL use 0.999 per step; 0 copies the tracked weights, 1 keeps the initial ones"
+);
+checked_float!(
     /// Bound of a max-norm weight constraint: finite and > 0.
     MaxNorm, |v| v.is_finite() && v > 0.0 && v <= 1e6,
     "max-norm bound must be a finite number > 0",

@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use crate::data::spec::{Cifar100Spec, DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
 pub use diagnostic::{ConfigError, Diagnostic};
-pub use plan::{Plan, PlanNode, PlanStage, Term};
+pub use plan::{EmaOf, Plan, PlanNode, PlanStage, Term};
 pub use resolve::resolve;
 pub use schema::*;
 

@@ -67,9 +67,34 @@ pub struct PlanNode {
     /// Its own device index (`None` = the plan's).
     #[serde(default)]
     pub device: Option<usize>,
+    /// An `Ema` node: the node whose weights it averages, and the decay (`model` is that
+    /// node's architecture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<EmaOf>,
+}
+
+/// What an `Ema` node tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmaOf {
+    /// Index of the tracked node.
+    pub of: usize,
+    /// `θ ← decay·θ + (1 − decay)·θ_of` after each of its steps.
+    pub decay: f64,
+}
+
+impl PlanNode {
+    /// Whether a run keeps resumable state for it: trained nodes and `Ema` nodes.
+    pub fn has_state(&self) -> bool {
+        !self.fixed || self.ema.is_some()
+    }
 }
 
 impl Plan {
+    /// The `Ema` nodes tracking one of `nodes`, as `(ema node, tracked node, decay)`.
+    pub fn emas_of<'a>(&'a self, nodes: &'a [usize]) -> impl Iterator<Item = (usize, usize, f64)> + 'a {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| n.ema.filter(|e| nodes.contains(&e.of)).map(|e| (i, e.of, e.decay)))
+    }
+
     /// Backend and device index of node `n`: its own, else the plan's (after `--backend` /
     /// `--device`).
     pub fn placement(&self, n: usize) -> (BackendChoice, usize) {
@@ -134,7 +159,11 @@ impl Plan {
             writeln!(s, "  batch {}, seeds {:?}, backend {:?}, output {}", self.batch_size, self.seeds, self.backend, self.output.join(&self.name).display());
         let _ = writeln!(s, "  nodes:");
         for n in &self.nodes {
-            let state = if n.fixed { "frozen".to_string() } else { n.optimizer.to_string() };
+            let state = match n.ema {
+                Some(e) => format!("EMA of {}, decay {}", self.nodes[e.of].id, e.decay),
+                None if n.fixed => "frozen".to_string(),
+                None => n.optimizer.to_string(),
+            };
             let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
             let subset = n.train_on.as_ref().map(|t| format!(", trains on {}", subset_label(t))).unwrap_or_default();
             let place = match (n.backend, n.device) {

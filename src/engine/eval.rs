@@ -29,7 +29,7 @@ pub struct Evaluated {
 }
 
 /// Evaluates `models` (the nodes `nodes`, in eval mode) and, when there are several, their
-/// ensemble, on the validation and test splits of `data`: loss, accuracy and ECE per node and
+/// ensemble (of the networks other than `Ema` averages), on the validation and test splits of `data`: loss, accuracy and ECE per node and
 /// per Hydra head (`<id>.head<m>`, with the heads' agreement and pairwise KL), the ensemble's,
 /// and the nodes' agreement and pairwise KL (`cohort`). Rows carry `stage` and `epoch`.
 pub fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models: &[Network], data: &Prepared, places: &[Placement]) -> Evaluated {
@@ -60,11 +60,14 @@ pub fn evaluate(plan: &Plan, stage: usize, epoch: usize, nodes: &[usize], models
                 }
             }
         }
-        if probs.len() >= 2 {
-            let s = ensemble_scores(&probs, plan.classes, &samples.labels);
+        // the ensemble of the networks themselves: `Ema` averages are reported alone
+        let members: Vec<Vec<f64>> = nodes.iter().zip(&probs).filter(|(n, _)| plan.nodes[**n].ema.is_none()).map(|(_, p)| p.clone()).collect();
+        let members = if members.is_empty() { probs } else { members };
+        if members.len() >= 2 {
+            let s = ensemble_scores(&members, plan.classes, &samples.labels);
             rows.scores(ENSEMBLE, s);
-            rows.push(COHORT, "agreement", agreement(&probs, plan.classes));
-            rows.push(COHORT, "pairwise_kl", pairwise_kl(&probs, plan.classes));
+            rows.push(COHORT, "agreement", agreement(&members, plan.classes));
+            rows.push(COHORT, "pairwise_kl", pairwise_kl(&members, plan.classes));
             if split == "test" {
                 ev.line.push_str(&format!(" | ensemble {:.2}%", 100.0 * s.accuracy));
             }

@@ -99,7 +99,6 @@ struct Run<'a> {
 /// What the epochs of one stage share.
 struct StageRun<'s> {
     s: usize,
-    fixed: &'s HashMap<usize, Fixed>,
     needs: &'s HashMap<usize, NodeNeeds>,
     pools: Option<&'s [rayon::ThreadPool]>,
 }
@@ -162,7 +161,7 @@ impl<'a> Run<'a> {
     fn stage(&mut self, s: usize, first_epoch: usize) -> Result<Option<Ending>, Error> {
         let st = &self.plan.stages[s];
         let mut optimizers = state::optimizers(self.plan, s, &self.dir.state(), first_epoch > 0)?;
-        let fixed = self.fixed_sources(s)?;
+        let mut fixed = self.fixed_sources(s)?;
         if first_epoch == 0 {
             self.evaluate_fixed(s, &fixed);
         }
@@ -173,9 +172,9 @@ impl<'a> Run<'a> {
         let needs = step::stage_needs(self.plan, s);
         let steps = self.data.train.len().div_ceil(self.plan.batch_size);
         self.progress.start_stage(&st.name, (st.epochs - first_epoch) * steps);
-        let stage = StageRun { s, fixed: &fixed, needs: &needs, pools: pools.as_deref() };
+        let stage = StageRun { s, needs: &needs, pools: pools.as_deref() };
         for epoch in first_epoch..st.epochs {
-            if let Some(stop) = self.epoch(&stage, epoch, &mut optimizers)? {
+            if let Some(stop) = self.epoch(&stage, &mut fixed, epoch, &mut optimizers)? {
                 return Ok(Some(stop));
             }
         }
@@ -218,7 +217,13 @@ impl<'a> Run<'a> {
 
     /// One epoch of a stage: its steps, then the training rows, the evaluation, the metrics and
     /// the resumable state. `Some` when the run stops here.
-    fn epoch(&mut self, stage: &StageRun, epoch: usize, optimizers: &mut HashMap<usize, ModuleOptimizer>) -> Result<Option<Ending>, Error> {
+    fn epoch(
+        &mut self,
+        stage: &StageRun,
+        fixed: &mut HashMap<usize, Fixed>,
+        epoch: usize,
+        optimizers: &mut HashMap<usize, ModuleOptimizer>,
+    ) -> Result<Option<Ending>, Error> {
         let (plan, seed) = (self.plan, self.seed);
         let st = &plan.stages[stage.s];
         let started = Instant::now();
@@ -245,17 +250,7 @@ impl<'a> Run<'a> {
             for (n, rng) in &mut node_rngs {
                 batch.views.insert(*n, gather(&self.data.train, idx, &augment, Some(rng)).inputs);
             }
-            let ctx = step::StepContext {
-                stage: st,
-                epoch,
-                step: k,
-                noise_seed,
-                places: &self.places,
-                fixed: stage.fixed,
-                needs: stage.needs,
-                lr: &lr,
-                pools: stage.pools,
-            };
+            let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, places: &self.places, fixed, needs: stage.needs, lr: &lr, pools: stage.pools };
             let losses = match step::train_step(&ctx, batch, &mut self.models, optimizers) {
                 Ok(losses) => losses,
                 Err(bad) => {
@@ -263,6 +258,7 @@ impl<'a> Run<'a> {
                     return Ok(Some(Ending::Diverged(Divergence { stage: st.name.clone(), epoch: epoch + 1, step: k + 1, node, loss: bad.value.to_string() })));
                 }
             };
+            self.step_averages(&st.train, fixed);
             for (a, l) in sums.iter_mut().zip(&losses) {
                 if let Some(l) = l {
                     a.0 += l;
@@ -292,8 +288,10 @@ impl<'a> Run<'a> {
             }
             self.rows.push(row("lr", lr[&n]));
         }
-        let nets: Vec<Network> = st.train.iter().map(|&n| self.models[n].as_ref().expect("trained nodes have a model").net.valid()).collect();
-        let Evaluated { rows, line } = eval::evaluate(plan, stage.s, epoch + 1, &st.train, &nets, &self.data, &self.places);
+        // the trained nodes and the averages of their weights
+        let evaluated: Vec<usize> = st.train.iter().copied().chain(plan.emas_of(&st.train).map(|(e, ..)| e)).collect();
+        let nets: Vec<Network> = evaluated.iter().map(|&n| self.models[n].as_ref().expect("trained nodes have a model").net.valid()).collect();
+        let Evaluated { rows, line } = eval::evaluate(plan, stage.s, epoch + 1, &evaluated, &nets, &self.data, &self.places);
         self.rows.extend(rows);
         write_metrics(&self.dir.metrics(), &self.rows)?;
         state::save(&self.dir, plan, Resume { stage: stage.s, epochs_done: epoch + 1 }, &self.models, optimizers)?;
@@ -303,6 +301,20 @@ impl<'a> Run<'a> {
         self.dir.log_line(&format!("seed {seed} {line}"));
         self.epochs_run += 1;
         Ok(self.opts.stop_after_epochs.is_some_and(|n| self.epochs_run >= n).then_some(Ending::Stopped))
+    }
+
+    /// Moves every `Ema` node tracking one of `train` toward its node's weights after a step,
+    /// and refreshes it where it serves as a fixed source.
+    fn step_averages(&mut self, train: &[usize], fixed: &mut HashMap<usize, Fixed>) {
+        for (e, of, decay) in self.plan.emas_of(train) {
+            let average = self.models[e].take().expect("an Ema node has a model");
+            let tracked = &self.models[of].as_ref().expect("trained nodes have a model").net;
+            let net = crate::models::ema_step(average.net, tracked, decay);
+            if let Some(f) = fixed.get_mut(&e) {
+                *f = Fixed::Net(net.valid());
+            }
+            self.models[e] = Some(Trainee { net, adapters: Vec::new() });
+        }
     }
 
     /// Ends the run: the summary of a complete or diverged run, the messages, the log.

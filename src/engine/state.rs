@@ -58,12 +58,13 @@ pub fn load_checkpoint(spec: &ModelSpec, input_shape: &[usize], classes: usize, 
 /// are drawn on the run's `device`, then moved to the node's own placement, so that where a
 /// node computes does not change its initial weights.
 pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]) -> Result<Vec<Option<Trainee>>, EngineError> {
-    plan.nodes
+    let mut models = plan
+        .nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            if n.model.is_recorded() {
-                return Ok(None); // outputs from a file, no network
+            if n.model.is_recorded() || n.ema.is_some() {
+                return Ok(None); // outputs from a file, no network; an average is filled in below
             }
             device.seed(stream_seed(seed, Stream::Init, i) as u64);
             let mut net = Network::init(&n.model, &plan.input_shape, plan.classes, device);
@@ -75,7 +76,15 @@ pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]
             // `fork`, not `to_device`: the moved parameters are leaves of their own graph
             Ok(Some(if places[i].train == *device { t } else { t.fork(&places[i].train) }))
         })
-        .collect()
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    // an `Ema` node starts as a copy of the network it tracks, on its own placement
+    for (i, n) in plan.nodes.iter().enumerate() {
+        if let Some(e) = n.ema {
+            let net = models[e.of].as_ref().expect("an Ema node tracks a network").net.clone();
+            models[i] = Some(Trainee { net, adapters: Vec::new() }.fork(&places[i].train));
+        }
+    }
+    Ok(models)
 }
 
 /// Writes every trained node's network, adapters and optimiser, and the progress, as the state
@@ -86,7 +95,7 @@ pub fn save(dir: &RunDir, plan: &Plan, at: Resume, models: &[Option<Trainee>], o
     let _ = std::fs::remove_dir_all(&next.root);
     std::fs::create_dir_all(&next.root).map_err(|e| Error::io(&next.root, e))?;
     for (n, node) in plan.nodes.iter().enumerate() {
-        if node.fixed {
+        if !node.has_state() {
             continue;
         }
         // the network as a plain checkpoint; the hint adapters (if any) beside it
@@ -123,7 +132,7 @@ pub fn load(dir: &RunDir, plan: &Plan, models: &mut [Option<Trainee>]) -> Result
     let Ok(text) = std::fs::read_to_string(live.progress()) else { return Ok(None) };
     let p: Progress = serde_json::from_str(&text).map_err(|e| EngineError::Checkpoint { path: live.progress(), problem: e.to_string() })?;
     for (n, node) in plan.nodes.iter().enumerate() {
-        if node.fixed {
+        if !node.has_state() {
             continue;
         }
         let Trainee { net, adapters } = models[n].take().expect("trained nodes have a model");
@@ -149,9 +158,11 @@ pub fn optimizers(plan: &Plan, s: usize, state: &StateDir, resumed: bool) -> Res
     Ok(out)
 }
 
-/// Writes the final checkpoint of each node trained in stage `s` (`checkpoints/<node>.bpk`).
+/// Writes the final checkpoint of each node trained in stage `s` and of the `Ema` nodes
+/// tracking them (`checkpoints/<node>.bpk`).
 pub fn save_checkpoints(dir: &RunDir, plan: &Plan, s: usize, models: &[Option<Trainee>]) -> Result<(), Error> {
-    for &n in &plan.stages[s].train {
+    let train = &plan.stages[s].train;
+    for n in train.iter().copied().chain(plan.emas_of(train).map(|(e, ..)| e)) {
         let path = dir.checkpoint(&plan.nodes[n].id);
         let folder = path.parent().expect("checkpoints/ is a folder");
         std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;

@@ -14,6 +14,7 @@ pub mod adapter;
 pub mod cnn1d;
 pub mod cnn2d;
 pub mod conv;
+pub mod ema;
 pub mod hydra;
 pub mod mlp;
 pub mod mobilenet;
@@ -34,6 +35,7 @@ pub use adapter::{Adapter, Trainee};
 pub use cnn1d::{Cnn1d, Cnn1dSpec};
 pub use cnn2d::{Cnn2d, Cnn2dSpec};
 pub use conv::{first_conv, first_conv_applies};
+pub use ema::ema_step;
 pub use hydra::{Hydra, HydraSpec, head_tap};
 pub use mlp::{Mlp, MlpSpec, max_norm_columns};
 pub use mobilenet::{MobileNetV2, MobileNetV2Spec};
@@ -43,7 +45,7 @@ pub use tap::{Noise, Tap, Taps};
 pub use vgg::{Vgg, VggSpec};
 pub use wrn::{Wrn, WrnSpec};
 
-use crate::values::Width;
+use crate::values::{Decay, NodeId, Width};
 
 /// What every architecture's spec provides; [`ModelSpec`] dispatches to it.
 pub trait Architecture: fmt::Display {
@@ -129,6 +131,17 @@ pub enum ModelSpec {
         /// The `.logits.json` file.
         file: PathBuf,
     },
+    /// Not trained by gradients: the exponential moving average of another node's weights,
+    /// `θ ← decay·θ + (1 − decay)·θ_of` after each of `of`'s optimiser steps (batch-norm running
+    /// statistics averaged alike), starting as a copy of `of`'s initial weights. Mean Teacher
+    /// (Tarvainen & Valpola 2017); PCL's temporal mean networks (Wu & Gong 2021). Same
+    /// architecture and taps as `of`; evaluated every epoch; a source like any fixed node.
+    Ema {
+        /// The tracked node (a trained network).
+        of: NodeId,
+        /// Decay per step.
+        decay: Decay,
+    },
 }
 
 impl ModelSpec {
@@ -145,13 +158,17 @@ impl ModelSpec {
             ModelSpec::MobileNetV2(m) => Some(m),
             ModelSpec::ShuffleNetV1(m) => Some(m),
             ModelSpec::ShuffleNetV2(m) => Some(m),
-            ModelSpec::Recorded { .. } => None,
+            ModelSpec::Recorded { .. } | ModelSpec::Ema { .. } => None,
         }
     }
 
     /// The variant's name in experiment files.
     pub fn variant(&self) -> &'static str {
-        self.architecture().map_or("Recorded", |a| a.name())
+        match self {
+            ModelSpec::Recorded { .. } => "Recorded",
+            ModelSpec::Ema { .. } => "Ema",
+            _ => self.architecture().map_or("", |a| a.name()),
+        }
     }
 
     /// Whether it is a recorded source (outputs from a file, no network).
@@ -199,7 +216,8 @@ impl fmt::Display for ModelSpec {
         match (self, self.architecture()) {
             (_, Some(a)) => a.fmt(f),
             (ModelSpec::Recorded { file }, None) => write!(f, "Recorded({})", file.display()),
-            _ => unreachable!("only a recorded source has no architecture"),
+            (ModelSpec::Ema { of, decay }, None) => write!(f, "Ema(of {of}, decay {decay})"),
+            _ => unreachable!("only a recorded source and an Ema node have no architecture"),
         }
     }
 }
@@ -271,7 +289,7 @@ impl Network {
     ///
     /// Panics for a recorded source, which has no network (the engine reads its file instead).
     pub fn init(spec: &ModelSpec, shape: &[usize], classes: usize, device: &Device) -> Self {
-        let arch = spec.architecture().expect("a recorded source has no network (the engine reads its file instead)");
+        let arch = spec.architecture().expect("a recorded source has no network, an Ema node takes its tracked node's (the resolver substitutes it)");
         let net = arch.build(shape, classes, device);
         net.visit(&mut Materialize);
         net

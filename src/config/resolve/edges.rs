@@ -175,7 +175,7 @@ impl Resolver<'_> {
     /// The shape of tap `tap` of `node`, or an error at `loss.<field>` listing its taps.
     fn tap_shape(&mut self, at: &EdgeAt, node: Option<usize>, tap: &str, field: &'static str) -> Option<Vec<usize>> {
         let n = node?;
-        let model = &self.spec.nodes[n].model;
+        let model = self.model_of(n);
         let taps = model.tap_shapes(&self.input_shape);
         match taps.iter().find(|(t, _)| t == tap) {
             Some((_, shape)) => Some(shape.clone()),
@@ -226,7 +226,7 @@ impl Resolver<'_> {
     /// `head: m` needs a multi-head target with that head, and a logit loss.
     fn check_head(&mut self, at: &EdgeAt, loss: &LossSpec) {
         let (Some(m), Some(t)) = (at.head, at.to) else { return };
-        let heads = self.spec.nodes[t].model.heads();
+        let heads = self.model_of(t).heads();
         let to = at.to_id;
         let path = at.p.field("head");
         if heads == 0 {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::diagnostic::{Diagnostic, closest};
 use super::locate::FieldPath;
-use super::plan::{Plan, PlanNode, Term};
+use super::plan::{EmaOf, Plan, PlanNode, Term};
 use super::schema::*;
 use crate::values::NodeId;
 
@@ -122,12 +122,28 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// What `Ema` node `i` tracks (index and decay), when it is one and its `of` exists.
+    fn ema_of(&self, i: usize) -> Option<EmaOf> {
+        match &self.spec.nodes[i].model {
+            ModelSpec::Ema { of, decay } => self.index.get(of.as_str()).map(|&of| EmaOf { of, decay: decay.get() }),
+            _ => None,
+        }
+    }
+
+    /// The architecture of node `i`: its own, or for an `Ema` node the tracked node's.
+    fn model_of(&self, i: usize) -> &'a ModelSpec {
+        match self.ema_of(i) {
+            Some(e) if !matches!(self.spec.nodes[e.of].model, ModelSpec::Ema { .. }) => &self.spec.nodes[e.of].model,
+            _ => &self.spec.nodes[i].model,
+        }
+    }
+
     /// The plan of a spec without problems, with the stages built by [`Resolver::assign_terms`].
     fn plan(self, stages: Vec<super::plan::PlanStage>) -> Plan {
         let (spec, t) = (self.spec, &self.spec.training);
-        let node = |n: &NodeSpec| PlanNode {
+        let node = |(i, n): (usize, &NodeSpec)| PlanNode {
             id: n.id.to_string(),
-            model: n.model.clone(),
+            model: self.model_of(i).clone(),
             fixed: n.fixed(),
             checkpoint: n.checkpoint.clone(),
             optimizer: n.optimizer.clone().unwrap_or_else(|| t.optimizer.clone()),
@@ -135,14 +151,16 @@ impl<'a> Resolver<'a> {
             train_on: n.train_on.clone(),
             backend: n.backend,
             device: n.device,
+            ema: self.ema_of(i),
         };
+        let nodes = spec.nodes.iter().enumerate().map(node).collect();
         Plan {
             name: spec.name.to_string(),
             description: spec.description.clone(),
             data: spec.data.clone(),
             input_shape: self.input_shape,
             classes: self.classes,
-            nodes: spec.nodes.iter().map(node).collect(),
+            nodes,
             stages,
             batch_size: t.batch_size.get(),
             concurrency: t.concurrency,
@@ -155,8 +173,8 @@ impl<'a> Resolver<'a> {
 }
 
 impl NodeSpec {
-    /// Never trained: frozen, or a recorded source.
+    /// Never trained by gradients: frozen, a recorded source, or an `Ema` node.
     fn fixed(&self) -> bool {
-        self.frozen || self.model.is_recorded()
+        self.frozen || self.model.is_recorded() || matches!(self.model, ModelSpec::Ema { .. })
     }
 }

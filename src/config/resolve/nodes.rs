@@ -49,6 +49,36 @@ impl Resolver<'_> {
             }
             self.check_checkpoint(n, &p);
         }
+        for (i, n) in spec.nodes.iter().enumerate() {
+            self.check_ema(i, n, &nodes_path.index(i));
+        }
+    }
+
+    /// An `Ema` node tracks an existing network that is not itself an average, and has no
+    /// weights of its own to load.
+    fn check_ema(&mut self, i: usize, n: &NodeSpec, p: &FieldPath) {
+        let crate::models::ModelSpec::Ema { of, .. } = &n.model else { return };
+        let at = p.field("model").field("of");
+        let Some(t) = self.lookup(of, at.clone()) else { return };
+        let tracked = &self.spec.nodes[t];
+        let problem = if t == i {
+            Some("an `Ema` node cannot track itself".to_string())
+        } else if matches!(tracked.model, crate::models::ModelSpec::Ema { .. }) {
+            Some(format!("`{of}` is itself an `Ema` node"))
+        } else if tracked.model.is_recorded() {
+            Some(format!("`{of}` is a recorded source: it has outputs, not weights to average"))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            self.error(Diagnostic::at(at, message).hint("track a network that trains, e.g. `Ema(of: \"peer1\", decay: 0.999)`"));
+        }
+        if n.checkpoint.is_some() {
+            self.error(
+                Diagnostic::at(p.field("checkpoint"), format!("`Ema` node `{}` starts as a copy of `{of}`", n.id))
+                    .hint("remove `checkpoint` (give it to the tracked node instead)"),
+            );
+        }
     }
 
     /// The model against the data's sample shape; the architecture names its own problems.

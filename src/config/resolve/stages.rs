@@ -46,11 +46,16 @@ impl Resolver<'_> {
             let q = p.field("train").index(k);
             let Some(i) = self.lookup(id, q.clone()) else { continue };
             if spec.nodes[i].fixed() {
-                let what = if spec.nodes[i].frozen { "is frozen" } else { "is a recorded source" };
-                self.error(
-                    Diagnostic::at(q, format!("node `{id}` {what} and cannot be trained"))
-                        .hint("remove `frozen: true` from the node, or remove it from this stage"),
-                );
+                let what = match &spec.nodes[i].model {
+                    _ if spec.nodes[i].frozen => "is frozen",
+                    crate::models::ModelSpec::Ema { .. } => "is an `Ema` node (it follows another node's weights)",
+                    _ => "is a recorded source",
+                };
+                self.error(Diagnostic::at(q, format!("node `{id}` {what} and cannot be trained")).hint(if spec.nodes[i].frozen {
+                    "remove `frozen: true` from the node, or remove it from this stage"
+                } else {
+                    "remove it from this stage"
+                }));
             } else if train.iter().any(|(j, _)| *j == i) {
                 self.error(Diagnostic::at(q, format!("node `{id}` is listed twice")));
             } else {
@@ -70,6 +75,8 @@ impl Resolver<'_> {
             let n = &self.spec.nodes[p.term.to];
             let why = if n.model.is_recorded() {
                 "is a recorded source"
+            } else if let Some(e) = self.ema_of(p.term.to) {
+                &format!("is an `Ema` node (it follows `{}`'s weights)", self.spec.nodes[e.of].id)
             } else if n.frozen {
                 "is frozen"
             } else {
@@ -159,6 +166,12 @@ impl Resolver<'_> {
                     .hint("give both nodes the same `train_on`, or train the source in an earlier stage"),
                 );
             }
+            // an `Ema` node has outputs where the node it tracks has weights
+            let (src, src_node) = match self.ema_of(src) {
+                Some(e) => (e.of, &spec.nodes[e.of]),
+                None => (src, src_node),
+            };
+            let in_stage = d.trains(src);
             let loaded = src_node.checkpoint.is_some() || src_node.model.is_recorded();
             let trained_at: Vec<usize> = (0..declared.len()).filter(|&k| declared[k].trains(src)).collect();
             if in_stage || loaded || trained_at.iter().any(|&k| k < s) {
@@ -181,10 +194,22 @@ impl Resolver<'_> {
         }
     }
 
-    /// Nodes nobody trains, loads or uses.
+    /// Nodes nobody trains, loads or uses; `Ema` nodes of nodes that never train.
     pub(super) fn check_unused_nodes(&mut self, terms: &[Pending], declared: &[Declared]) {
         let spec = self.spec;
         for (i, n) in spec.nodes.iter().enumerate() {
+            // (an average of a recorded source or of another average is reported by check_ema)
+            let plain_network = |e: &crate::config::EmaOf| e.of != i && spec.nodes[e.of].model.architecture().is_some();
+            if let Some(e) = self.ema_of(i).filter(|e| plain_network(e) && !declared.iter().any(|d| d.trains(e.of))) {
+                let of = &spec.nodes[e.of].id;
+                self.error(
+                    Diagnostic::at(
+                        Self::root().field("nodes").index(i).field("model").field("of"),
+                        format!("`{of}` never trains, so its average would never move"),
+                    )
+                    .hint(format!("train `{of}` in a stage, or remove `{}`", n.id)),
+                );
+            }
             let used = terms.iter().any(|p| p.term.from.contains(&i) || p.term.to == i);
             let trained = declared.iter().any(|d| d.trains(i));
             if self.is_first(i) && !n.fixed() && n.checkpoint.is_none() && !trained && !used {
