@@ -151,10 +151,19 @@ fn name_part(v: &str) -> String {
     v.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') { c } else { '_' }).collect::<String>().trim_matches('_').to_string()
 }
 
-/// The last field name of a path: `edges[3].weight` → `weight`, `nodes[1]` → `nodes1`.
-fn path_key(path: &str) -> String {
-    let last = path.rsplit('.').next().unwrap_or(path);
-    last.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+/// The longest experiment name (see `values::ExperimentName`).
+const NAME_LIMIT: usize = 64;
+
+/// An axis's name part: the last field name of its path (`edges[3].weight` → `weight`,
+/// `nodes[1]` → `nodes1`), or the whole path (`edges3_weight`) when another axis of `grid`
+/// ends in the same field.
+fn path_key(path: &str, grid: &[Axis]) -> String {
+    let last = |p: &str| -> String { p.rsplit('.').next().unwrap_or(p).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    if grid.iter().filter(|a| last(&a.path) == last(path)).count() > 1 {
+        path.replace('.', "_").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+    } else {
+        last(path)
+    }
 }
 
 /// Errors of a sweep definition.
@@ -173,14 +182,58 @@ pub enum SweepError {
     },
 }
 
-/// Every run of the sweep of `file` over `grid` (cartesian product, first axis slowest) and
-/// `seeds` (default: the file's), in a fixed order.
-pub fn expand(file: &Path, source: &str, grid: &[Axis], seeds: Option<&[u64]>) -> Result<Vec<SweepRun>, SweepError> {
-    let base = config::parse(source, file)?;
-    let mut points: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for axis in grid {
-        points = points.into_iter().flat_map(|p| axis.values.iter().map(move |v| [p.clone(), vec![(axis.path.clone(), v.clone())]].concat())).collect();
+/// A random search: `count` distinct grid points drawn with `seed` instead of the whole grid
+/// (`cohort sweep --random N --sample-seed S`; KTG's search over gate assignments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Number of grid points.
+    pub count: usize,
+    /// Seed of the draw: the same seed draws the same points, in the same order.
+    pub seed: u64,
+}
+
+/// The grid's points: the cartesian product (first axis slowest), or `sample.count` distinct
+/// points of it in the order drawn. Points are numbered in mixed radix (first axis most
+/// significant) and drawn by a seeded splitmix64 stream without replacement, so a product
+/// too large to list (12 gated edges × 4 gates = 16.7 M points) is never listed.
+pub fn grid_points(grid: &[Axis], sample: Option<Sample>) -> Result<Vec<Vec<(String, String)>>, String> {
+    let sizes: Vec<usize> = grid.iter().map(|a| a.values.len()).collect();
+    let total = sizes.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)).ok_or("the grid has more points than can be numbered")?;
+    let point = |mut k: usize| -> Vec<(String, String)> {
+        let mut p = vec![(String::new(), String::new()); grid.len()];
+        for (i, axis) in grid.iter().enumerate().rev() {
+            p[i] = (axis.path.clone(), axis.values[k % sizes[i]].clone());
+            k /= sizes[i];
+        }
+        p
+    };
+    let Some(sample) = sample else { return Ok((0..total).map(point).collect()) };
+    if sample.count == 0 || sample.count > total {
+        return Err(format!("--random {} asks for {} of the grid's {total} point(s); ask for 1 to {total}", sample.count, sample.count));
     }
+    let mut state = crate::data::batch::splitmix64(sample.seed ^ 0x5eed_5a3e_9a1d_0001);
+    let mut drawn: Vec<usize> = Vec::with_capacity(sample.count);
+    let mut seen = std::collections::HashSet::new();
+    while drawn.len() < sample.count {
+        state = crate::data::batch::splitmix64(state);
+        // rejection keeps the draw uniform over 0..total
+        let limit = u64::MAX - u64::MAX % total as u64;
+        if state >= limit {
+            continue;
+        }
+        let k = (state % total as u64) as usize;
+        if seen.insert(k) {
+            drawn.push(k);
+        }
+    }
+    Ok(drawn.into_iter().map(point).collect())
+}
+
+/// Every run of the sweep of `file` over `grid` (cartesian product, first axis slowest, or a
+/// seeded random `sample` of it) and `seeds` (default: the file's), in a fixed order.
+pub fn expand(file: &Path, source: &str, grid: &[Axis], sample: Option<Sample>, seeds: Option<&[u64]>) -> Result<Vec<SweepRun>, SweepError> {
+    let base = config::parse(source, file)?;
+    let points = grid_points(grid, sample).map_err(|problem| SweepError::Point { point: "(the grid)".into(), problem })?;
     let mut runs = Vec::new();
     for point in points {
         let label = point.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(", ");
@@ -190,8 +243,13 @@ pub fn expand(file: &Path, source: &str, grid: &[Axis], seeds: Option<&[u64]>) -
             spec = set(&spec, path, value).map_err(err)?;
         }
         if !point.is_empty() {
-            let suffix: String = point.iter().map(|(p, v)| format!(".{}-{}", path_key(p), name_part(v))).collect();
-            let name = format!("{}{suffix}", base.name);
+            let suffix: String = point.iter().map(|(p, v)| format!(".{}-{}", path_key(p, grid), name_part(v))).collect();
+            let mut name = format!("{}{suffix}", base.name);
+            if name.len() > NAME_LIMIT {
+                // too long for a folder name: a fingerprint of the point (the description and
+                // the manifest spell it out)
+                name = format!("{}.point-{}", base.name, &crate::data::idx::sha256_hex(label.as_bytes())[..12]);
+            }
             spec.name = config::values::ExperimentName::new(name).map_err(|e| err(e.replace(config::values::HINT_SEPARATOR, "; ")))?;
             spec.description = format!("{} [sweep: {label}]", spec.description).trim().to_string();
         }
@@ -230,7 +288,7 @@ mod tests {
     #[test]
     fn grid_points_override_fields_through_variants() {
         let grid: Vec<Axis> = vec!["training.optimizer.lr=0.01,0.1".parse().unwrap(), "edges[2].weight=0.5".parse().unwrap()];
-        let runs = expand(Path::new("s.ron"), SRC, &grid, None).unwrap();
+        let runs = expand(Path::new("s.ron"), SRC, &grid, None, None).unwrap();
         assert_eq!(runs.len(), 4); // 2 lr × 1 weight × 2 seeds
         assert_eq!(runs[0].plan.name, "s.lr-0.01.weight-0.5");
         assert_eq!(runs[3].plan.name, "s.lr-0.1.weight-0.5");
@@ -245,21 +303,61 @@ mod tests {
 
     #[test]
     fn bad_points_are_reported() {
-        let e = expand(Path::new("s.ron"), SRC, &["training.optimizer.lr=-1".parse().unwrap()], None).unwrap_err().to_string();
+        let e = expand(Path::new("s.ron"), SRC, &["training.optimizer.lr=-1".parse().unwrap()], None, None).unwrap_err().to_string();
         assert!(e.contains("lr=-1"), "{e}");
-        let e = expand(Path::new("s.ron"), SRC, &["training.nope=1".parse().unwrap()], None).unwrap_err().to_string();
+        let e = expand(Path::new("s.ron"), SRC, &["training.nope=1".parse().unwrap()], None, None).unwrap_err().to_string();
         assert!(e.contains("no field `nope`"), "{e}");
-        let e = expand(Path::new("s.ron"), SRC, &["edges[9].weight=1".parse().unwrap()], None).unwrap_err().to_string();
+        let e = expand(Path::new("s.ron"), SRC, &["edges[9].weight=1".parse().unwrap()], None, None).unwrap_err().to_string();
         assert!(e.contains("out of range"), "{e}");
     }
 
     #[test]
     fn shards_partition_the_runs() {
         let grid: Vec<Axis> = vec!["training.optimizer.lr=0.01,0.1,0.2".parse().unwrap()];
-        let runs = expand(Path::new("s.ron"), SRC, &grid, Some(&[0, 1, 2])).unwrap();
+        let runs = expand(Path::new("s.ron"), SRC, &grid, None, Some(&[0, 1, 2])).unwrap();
         let mut seen = vec![0; runs.len()];
         for i in 0..4 {
             let s = Shard { index: i, count: 4 };
+            runs.iter().filter(|r| s.takes(r.index)).for_each(|r| seen[r.index] += 1);
+        }
+        assert!(seen.iter().all(|&c| c == 1));
+    }
+
+    #[test]
+    fn random_samples_are_distinct_reproducible_and_shardable() {
+        let grid: Vec<Axis> =
+            vec!["edges[0].weight=0,0.5,1".parse().unwrap(), "edges[1].weight=0,0.5,1".parse().unwrap(), "edges[2].weight=0.25,2".parse().unwrap()];
+        let sample = Some(Sample { count: 8, seed: 7 });
+        let points = grid_points(&grid, sample).unwrap();
+        assert_eq!(points.len(), 8);
+        let distinct: std::collections::HashSet<_> = points.iter().collect();
+        assert_eq!(distinct.len(), 8, "no point drawn twice");
+        assert_eq!(grid_points(&grid, sample).unwrap(), points, "the same seed draws the same points");
+        assert_ne!(grid_points(&grid, Some(Sample { count: 8, seed: 8 })).unwrap(), points, "another seed, another draw");
+        let all = grid_points(&grid, None).unwrap();
+        assert_eq!(all.len(), 18);
+        assert!(points.iter().all(|p| all.contains(p)), "every drawn point is a grid point");
+        // all of the grid, drawn, is a permutation of it
+        let mut every = grid_points(&grid, Some(Sample { count: 18, seed: 1 })).unwrap();
+        every.sort();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(every, sorted);
+        assert!(grid_points(&grid, Some(Sample { count: 19, seed: 1 })).unwrap_err().contains("1 to 18"));
+        // axes ending in the same field are told apart in the names
+        let runs = expand(Path::new("s.ron"), SRC, &grid, Some(Sample { count: 1, seed: 0 }), Some(&[0])).unwrap();
+        assert!(runs[0].plan.name.starts_with("s.edges0_weight-"), "{}", runs[0].plan.name);
+        // a product far too large to list is sampled without listing it
+        let huge: Vec<Axis> = (0..12).map(|k| format!("edges[{k}].gate=Through,Cutoff,PositiveLinear,NegativeLinear").parse().unwrap()).collect();
+        assert_eq!(grid_points(&huge, Some(Sample { count: 8, seed: 0 })).unwrap().len(), 8);
+        // the runs of a sample, sharded, are covered once
+        let runs = expand(Path::new("s.ron"), SRC, &grid, sample, Some(&[0])).unwrap();
+        assert_eq!(runs.len(), 8);
+        let names: std::collections::HashSet<_> = runs.iter().map(|r| r.plan.name.clone()).collect();
+        assert_eq!(names.len(), 8, "8 distinct experiments");
+        let mut seen = vec![0; runs.len()];
+        for i in 0..3 {
+            let s = Shard { index: i, count: 3 };
             runs.iter().filter(|r| s.takes(r.index)).for_each(|r| seen[r.index] += 1);
         }
         assert!(seen.iter().all(|&c| c == 1));

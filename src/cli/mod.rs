@@ -101,6 +101,13 @@ pub enum Command {
         /// Override the file's seeds, e.g. `--seeds 0,1,2`.
         #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
         seeds: Option<Vec<u64>>,
+        /// Instead of the whole grid, N distinct grid points drawn at random (seeded by
+        /// `--sample-seed`: rerunning the command draws the same points; shards split them).
+        #[arg(long, value_name = "N")]
+        random: Option<usize>,
+        /// Seed of `--random`'s draw.
+        #[arg(long, value_name = "S", default_value_t = 0, requires = "random")]
+        sample_seed: u64,
         /// Run only the runs i, i+n, i+2n, … of the expanded sweep (0-based i).
         #[arg(long, value_name = "I/N")]
         shard: Option<crate::sweep::Shard>,
@@ -293,7 +300,10 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::ExportLogits { run, node, out, temperature } => node::export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => node::eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { jobs, shard, list: false, .. } if jobs > 1 => run::sweep_jobs(jobs, shard),
-        Command::Sweep { file, grid, seeds, shard, list, no_plot, .. } => run::sweep(&file, &grid, seeds.as_deref(), shard, list, no_plot, root),
+        Command::Sweep { file, grid, seeds, random, sample_seed, shard, list, no_plot, .. } => {
+            let sample = random.map(|count| crate::sweep::Sample { count, seed: sample_seed });
+            run::sweep(&file, run::Expansion { grid: &grid, sample, seeds: seeds.as_deref() }, shard, list, no_plot, root)
+        }
         Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
             let dir = root.join("mnist");

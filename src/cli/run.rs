@@ -72,23 +72,32 @@ fn finish(outcomes: &[engine::RunOutcome], no_plot: bool) -> Result<i32, Error> 
 }
 
 /// `cohort sweep`: expand, keep this shard's runs, run each (resuming / skipping as needed).
+/// What `cohort sweep` expands: the grid's axes, an optional random sample of its points, and
+/// the seeds (default: the file's).
+pub(super) struct Expansion<'a> {
+    pub grid: &'a [crate::sweep::Axis],
+    pub sample: Option<crate::sweep::Sample>,
+    pub seeds: Option<&'a [u64]>,
+}
+
 pub(super) fn sweep(
     file: &Path,
-    grid: &[crate::sweep::Axis],
-    seeds: Option<&[u64]>,
+    Expansion { grid, sample, seeds }: Expansion,
     shard: Option<crate::sweep::Shard>,
     list: bool,
     no_plot: bool,
     root: PathBuf,
 ) -> Result<i32, Error> {
     let source = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    let runs = crate::sweep::expand(file, &source, grid, seeds)?;
+    let runs = crate::sweep::expand(file, &source, grid, sample, seeds)?;
     let total = runs.len();
     let mine: Vec<crate::sweep::SweepRun> = runs.into_iter().filter(|r| shard.is_none_or(|s| s.takes(r.index))).collect();
     let which = shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default();
     println!("sweep of {}: {total} run(s), {} here{which}", file.display(), mine.len());
     for r in &mine {
-        println!("  #{:<3} {} seed {}", r.index, r.plan.name, r.seed);
+        let point: Vec<String> = r.point.iter().map(|(p, v)| format!("{p}={v}")).collect();
+        let point = if point.is_empty() { String::new() } else { format!(": {}", point.join(", ")) };
+        println!("  #{:<3} {} seed {}{point}", r.index, r.plan.name, r.seed);
     }
     if list {
         return Ok(0);
