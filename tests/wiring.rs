@@ -883,3 +883,77 @@ fn ema_node_averages_its_node_and_teaches_with_the_current_average() {
     }
     assert_eq!(std::fs::read(out[0].dir.join("metrics.csv")).unwrap(), std::fs::read(stepwise.root.join("metrics.csv")).unwrap());
 }
+
+/// Parameters after one SGD step of a `Hydra(body: [])` head (Linear → ReLU → Linear, params
+/// `[W1, b1, W2, b2]`) whose logits have gradient `g`.
+fn sgd_head(x: &Matrix, p: &[Vec<f64>], g: &Matrix, lr: f64) -> Vec<Vec<f64>> {
+    let hidden = p[1].len();
+    let pre = linear(x, &p[0], &p[1]);
+    let a: Matrix = pre.iter().map(|r| r.iter().map(|v| v.max(0.0)).collect()).collect();
+    let (dw2, db2) = linear_grads(&a, g);
+    let ga: Matrix =
+        linear_input_grad(g, &p[2], hidden).iter().zip(&pre).map(|(r, q)| r.iter().zip(q).map(|(v, z)| if *z > 0.0 { *v } else { 0.0 }).collect()).collect();
+    let (dw1, db1) = linear_grads(x, &ga);
+    [(&p[0], dw1), (&p[1], db1), (&p[2], dw2), (&p[3], db2)].into_iter().map(|(w, d)| w.iter().zip(&d).map(|(w, d)| w - lr * d).collect()).collect()
+}
+
+/// Logits of a `Hydra(body: [])` head with parameters `[W1, b1, W2, b2]`.
+fn head_logits(x: &Matrix, p: &[Vec<f64>]) -> Matrix {
+    let a: Matrix = linear(x, &p[0], &p[1]).iter().map(|r| r.iter().map(|v| v.max(0.0)).collect()).collect();
+    linear(&a, &p[2], &p[3])
+}
+
+/// CL-ILR (Song & Chai 2018): head 1 learns from the labels and from the mean of heads 2 and 3's
+/// logits (T = 2, weight 0.7), head 2 from the mean of heads 1 and 3's probabilities (T = 3),
+/// head 3 from nothing (it must not move); every target detached.
+#[test]
+fn other_heads_target_is_built_from_the_other_heads_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "h", model: Hydra(body: [], heads: 3, head_hidden: 4))"#;
+    let edges = r#"
+        Edge(to: "h", head: 1, loss: CrossEntropy),
+        Edge(to: "h", head: 1, loss: OtherHeads(temperature: 2), weight: 0.7),
+        Edge(to: "h", head: 2, loss: OtherHeads(temperature: 3, combine: MeanProbs)),
+    "#;
+    let s = step(&experiment(nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let (before, after) = (&s.before[0], &s.after[0]);
+    let head = |p: &[Vec<f64>], m: usize| p[4 * m..4 * m + 4].to_vec();
+    let z: Vec<Matrix> = (0..3).map(|m| head_logits(&s.x, &head(before, m))).collect();
+    let mean_logits = |a: &Matrix, b: &Matrix| -> Matrix { a.iter().zip(b).map(|(r, q)| r.iter().zip(q).map(|(u, v)| (u + v) / 2.0).collect()).collect() };
+    let mut g1 = ce_grad(&z[0], &s.y);
+    add(&mut g1, kl_grad(&z[0], &softmax(&mean_logits(&z[1], &z[2]), 2.0), 2.0), 0.7);
+    let reference1 = sgd_head(&s.x, &head(before, 0), &g1, s.lr());
+    assert_same_step("head 1", &head(before, 0), &head(after, 0), &reference1);
+    // the node's own head in its target would be another step
+    let mut with_self = ce_grad(&z[0], &s.y);
+    let all: Matrix = (0..z[0].len()).map(|b| (0..10).map(|c| (z[0][b][c] + z[1][b][c] + z[2][b][c]) / 3.0).collect()).collect();
+    add(&mut with_self, kl_grad(&z[0], &softmax(&all, 2.0), 2.0), 0.7);
+    assert_distinct("other heads vs all heads", &head(before, 0), &reference1, &sgd_head(&s.x, &head(before, 0), &with_self, s.lr()));
+    let g2 = kl_grad(&z[1], &mean(&[softmax(&z[0], 3.0), softmax(&z[2], 3.0)]), 3.0);
+    assert_same_step("head 2", &head(before, 1), &head(after, 1), &sgd_head(&s.x, &head(before, 1), &g2, s.lr()));
+    assert_eq!(head(before, 2), head(after, 2), "head 3 has no term and receives no gradient through the others' targets");
+}
+
+/// CL-ILR's backpropagation rescaling: with `backprop_rescale` the heads take the same step and
+/// the shared body exactly 1/H of it (H = 3 heads, each trained on the labels).
+#[test]
+fn backprop_rescaling_divides_the_body_gradient_by_the_heads() {
+    let run = |rescale: bool| {
+        let tmp = tempfile::tempdir().unwrap();
+        let nodes = format!(r#"Node(id: "h", model: Hydra(body: [6], heads: 3, head_hidden: 4, backprop_rescale: {rescale}))"#);
+        let edges = r#"Edge(to: "h", head: 1, loss: CrossEntropy), Edge(to: "h", head: 2, loss: CrossEntropy), Edge(to: "h", head: 3, loss: CrossEntropy)"#;
+        step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"))
+    };
+    let (plain, scaled) = (run(false), run(true));
+    assert_eq!(plain.before[0], scaled.before[0], "same initial weights");
+    let before = &plain.before[0];
+    // body: weight and bias (2 tensors); then the heads
+    let scaled_reference: Vec<Vec<f64>> = (0..before.len())
+        .map(|k| {
+            let f = if k < 2 { 1.0 / 3.0 } else { 1.0 };
+            before[k].iter().zip(&plain.after[0][k]).map(|(b, a)| b + f * (a - b)).collect()
+        })
+        .collect();
+    assert_same_step("rescaled Hydra", before, &scaled.after[0], &scaled_reference);
+    assert_distinct("rescaled vs plain body", &before[..2], &scaled_reference[..2], &plain.after[0][..2]);
+}

@@ -75,6 +75,18 @@ pub enum LossSpec {
         /// Temperature T (3 in ONE).
         temperature: Temperature,
     },
+    /// CL-ILR's peer target (Song & Chai, NeurIPS 2018, §3.2): head m of a multi-head node
+    /// learns from the ensemble of the node's *other* heads, detached: `T²·KL(e^T ‖
+    /// softmax(h_m/T))` with e built from `{h_j : j ≠ m}` by `combine` (default the mean of their
+    /// logits, as the OKDDip authors' CL-ILR code). Needs `head` and no sources.
+    OtherHeads {
+        /// Temperature T.
+        #[serde(default = "unit_temperature")]
+        temperature: Temperature,
+        /// How the other heads are merged.
+        #[serde(default = "mean_logits")]
+        combine: Combine,
+    },
     /// LFME logit regularisation (Chen et al. 2024): `mean_{b,c} (z_bc − softmax(v_{d(b)})_bc)²`
     /// where `v_{d(b)}` are the logits of the expert of sample b's domain. The sources are the
     /// experts, each with `train_on: Subset(domains: [d])`.
@@ -110,6 +122,9 @@ pub enum LossSpec {
     },
 }
 
+fn mean_logits() -> Combine {
+    Combine::MeanLogits
+}
 fn is_false(b: &bool) -> bool {
     !*b
 }

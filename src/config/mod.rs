@@ -66,6 +66,7 @@ pub fn loss_label(l: &LossSpec) -> String {
         LossSpec::Attention { from_tap, to_tap } => format!("Attention({from_tap} -> {to_tap})"),
         LossSpec::Lfme => "Lfme".into(),
         LossSpec::OwnOutput { temperature } => format!("OwnOutput(T={temperature})"),
+        LossSpec::OtherHeads { temperature, combine } => format!("OtherHeads({combine:?}, T={temperature})"),
     }
 }
 

@@ -179,6 +179,7 @@ impl Plan {
                 let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
                 let src = match (&t.loss, from.is_empty()) {
                     (LossSpec::OwnOutput { .. }, _) => "own output".to_string(),
+                    (LossSpec::OtherHeads { .. }, _) => "other heads".to_string(),
                     (_, true) => "labels".to_string(),
                     (_, false) => from.join(" + "),
                 };

@@ -78,10 +78,17 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
     }
     for t in &st.terms {
         if let Some(m) = t.head {
+            // the head trained, and for `OtherHeads` every other head of the node
+            let heads: Vec<usize> = match t.loss {
+                LossSpec::OtherHeads { .. } => (1..=plan.nodes[t.to].model.heads()).collect(),
+                _ => vec![m],
+            };
             let own = &mut needs.entry(t.to).or_default().own_taps;
-            let name = crate::models::head_tap(m);
-            if !own.contains(&name) {
-                own.push(name);
+            for h in heads {
+                let name = crate::models::head_tap(h);
+                if !own.contains(&name) {
+                    own.push(name);
+                }
             }
         }
         for &f in &t.from {

@@ -46,23 +46,32 @@ pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, 
         LossSpec::Dkd { alpha, beta, temperature } => distill::dkd(sources[0].clone(), z, y, alpha.get(), beta.get(), temperature.get()),
         LossSpec::Dist { beta, gamma, temperature } => distill::dist(sources[0].clone(), z, beta.get(), gamma.get(), temperature.get()),
         LossSpec::Ensemble { temperature, combine, include_self, .. } => {
-            let t = temperature.get();
             let mut members = sources.to_vec();
             if *include_self {
                 members.push(z.clone().detach());
             }
-            let target = match combine {
-                Combine::MeanProbs => distill::mixture_target(&members, &[], t),
-                Combine::MeanLogits => distill::mean_logits_target(&members, t),
-                Combine::MinLogit => distill::min_logit_target(&members, y, t),
-            };
-            distill::kl_to_target(target, z, t)
+            let t = temperature.get();
+            distill::kl_to_target(ensemble_target(*combine, &members, y, t), z, t)
+        }
+        // `sources` holds the node's other heads, detached
+        LossSpec::OtherHeads { temperature, combine } => {
+            let t = temperature.get();
+            distill::kl_to_target(ensemble_target(*combine, sources, y, t), z, t)
         }
         // `sources` holds, row for row of `z`, the logits of each sample's own-domain expert
         LossSpec::Lfme => distill::lfme(z, burn::tensor::activation::softmax(sources[0].clone(), 1)),
         LossSpec::Hint { .. } | LossSpec::Attention { .. } => unreachable!("feature terms go through `feature_loss`"),
     };
     loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs))
+}
+
+/// The softened ensemble of `members` (detached logits) formed by `combine` at temperature `t`.
+fn ensemble_target(combine: Combine, members: &[Tensor<2>], y: Tensor<1, Int>, t: f64) -> Tensor<2> {
+    match combine {
+        Combine::MeanProbs => distill::mixture_target(members, &[], t),
+        Combine::MeanLogits => distill::mean_logits_target(members, t),
+        Combine::MinLogit => distill::min_logit_target(members, y, t),
+    }
 }
 
 /// `weight · ramp · loss` of a feature term: the trained node's tap `v` (tracked), the source's
@@ -176,14 +185,20 @@ impl StepContext<'_> {
                     feature_loss(term, u, v, adapter, self.epoch, self.stage.epochs)
                 } else {
                     // the node's output, or one head of a Hydra
+                    let head = |m: usize| match f.taps.get(&crate::models::head_tap(m)) {
+                        Some(Tap::Flat(h)) => h.clone(),
+                        _ => panic!("forward collected head {m} (the resolver checks heads)"),
+                    };
                     let z = match term.head {
-                        Some(m) => match f.taps.get(&crate::models::head_tap(m)) {
-                            Some(Tap::Flat(h)) => h.clone(),
-                            _ => panic!("forward collected head {m} (the resolver checks heads)"),
-                        },
+                        Some(m) => head(m),
                         None => f.z.clone(),
                     };
-                    if let LossSpec::OwnOutput { .. } = term.loss {
+                    if let (LossSpec::OtherHeads { .. }, Some(m)) = (&term.loss, term.head) {
+                        // every head was collected (`stage_needs`): head1, head2, … up to the last
+                        let heads = (1..).take_while(|&j| f.taps.get(&crate::models::head_tap(j)).is_some()).count();
+                        let others: Vec<Tensor<2>> = (1..=heads).filter(|&j| j != m).map(|j| head(j).detach()).collect();
+                        term_loss(term, z, &others, y.clone(), self.epoch, self.stage.epochs)
+                    } else if let LossSpec::OwnOutput { .. } = term.loss {
                         term_loss(term, z, &[f.z.clone().detach()], y.clone(), self.epoch, self.stage.epochs)
                     } else if term.loss == LossSpec::Lfme {
                         let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);

@@ -33,6 +33,15 @@ pub struct HydraSpec {
     /// instead of the head mean.
     #[serde(default)]
     pub gate: bool,
+    /// CL-ILR's backpropagation rescaling (Song & Chai 2018, §3.3): the gradient that reaches
+    /// the shared body from the heads is divided by the number of heads H (the forward pass is
+    /// unchanged), so the body learns at the rate of one head.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub backprop_rescale: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_head_hidden() -> Width {
@@ -75,7 +84,7 @@ impl Architecture for HydraSpec {
             .map(|_| HydraHead { hidden: LinearConfig::new(width, hidden).init(device), out: LinearConfig::new(hidden, classes).init(device) })
             .collect();
         let gate = self.gate.then(|| LinearConfig::new(width, heads.len()).init(device));
-        Network::Hydra(Hydra { body: layers, heads, gate })
+        Network::Hydra(Hydra { body: layers, heads, gate, rescale: self.backprop_rescale })
     }
     fn heads(&self) -> usize {
         self.heads.get()
@@ -84,7 +93,9 @@ impl Architecture for HydraSpec {
 
 impl fmt::Display for HydraSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hydra(body {}, {} heads of {}{})", widths(&self.body), self.heads, self.head_hidden, if self.gate { ", gated" } else { "" })
+        let gated = if self.gate { ", gated" } else { "" };
+        let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
+        write!(f, "Hydra(body {}, {} heads of {}{gated}{rescaled})", widths(&self.body), self.heads, self.head_hidden)
     }
 }
 
@@ -101,6 +112,8 @@ pub struct Hydra {
     body: Vec<Linear>,
     heads: Vec<HydraHead>,
     gate: Option<Linear>,
+    /// Backpropagation rescaling (see [`HydraSpec::backprop_rescale`]).
+    rescale: bool,
 }
 
 impl Hydra {
@@ -111,6 +124,11 @@ impl Hydra {
         for (i, l) in self.body.iter().enumerate() {
             h = relu(kernels::linear(l, h));
             taps.put(tap(i + 1), || Tap::Flat(h.clone()));
+        }
+        if self.rescale {
+            // identity forward (h − h.detach() is exactly 0), gradient ×1/H backward
+            let fixed = h.clone().detach();
+            h = fixed.clone() + (h - fixed).div_scalar(self.heads.len() as f64);
         }
         let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| kernels::linear(&head.out, relu(kernels::linear(&head.hidden, h.clone())))).collect();
         for (m, o) in outs.iter().enumerate() {

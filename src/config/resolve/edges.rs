@@ -81,7 +81,8 @@ impl Resolver<'_> {
         let mut loss = loss.clone();
         match &mut loss {
             LossSpec::CrossEntropy => self.check_cross_entropy(at),
-            LossSpec::OwnOutput { .. } => self.check_own_output(at),
+            LossSpec::OwnOutput { .. } => self.check_own_output(at, ("OwnOutput", "the node's output")),
+            LossSpec::OtherHeads { .. } => self.check_own_output(at, ("OtherHeads", "the node's other heads")),
             _ if at.from.is_empty() => {
                 self.error(Diagnostic::at(at.p.field("loss"), "this loss needs at least one source node").hint("add `from: [\"teacher\"]`"))
             }
@@ -105,13 +106,14 @@ impl Resolver<'_> {
         }
     }
 
-    /// `OwnOutput` trains one head from the node's own output: no sources, a head.
-    fn check_own_output(&mut self, at: &EdgeAt) {
+    /// `OwnOutput` and `OtherHeads` train one head from the node's own outputs: no sources, a
+    /// head.
+    fn check_own_output(&mut self, at: &EdgeAt, (name, what): (&str, &str)) {
         if !at.from.is_empty() {
-            self.error(Diagnostic::at(at.p.field("from"), "`OwnOutput` learns from the node's own output and takes no sources").hint("remove `from`"));
+            self.error(Diagnostic::at(at.p.field("from"), format!("`{name}` learns from {what} and takes no sources")).hint("remove `from`"));
         }
         if at.head.is_none() {
-            self.error(Diagnostic::at(at.p.field("loss"), "`OwnOutput` trains one head of a `Hydra` from the node's output").hint("add `head: m`"));
+            self.error(Diagnostic::at(at.p.field("loss"), format!("`{name}` trains one head of a `Hydra` from {what}")).hint("add `head: m`"));
         }
     }
 
@@ -235,6 +237,10 @@ impl Resolver<'_> {
             );
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
+        } else if matches!(loss, LossSpec::OtherHeads { .. }) && heads < 2 {
+            self.error(
+                Diagnostic::at(path, format!("`{to}` has one head: `OtherHeads` needs others to learn from")).hint("give the `Hydra` `heads: 2` or more"),
+            );
         } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme) {
             self.error(Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)"));
         }
