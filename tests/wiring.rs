@@ -957,3 +957,72 @@ fn backprop_rescaling_divides_the_body_gradient_by_the_heads() {
     assert_same_step("rescaled Hydra", before, &scaled.after[0], &scaled_reference);
     assert_distinct("rescaled vs plain body", &before[..2], &scaled_reference[..2], &plain.after[0][..2]);
 }
+
+/// CE of `softmax(z)`, batch mean, in f64.
+fn ce_f64(z: &Matrix, y: &[usize]) -> f64 {
+    softmax(z, 1.0).iter().zip(y).map(|(p, &t)| -p[t].ln()).sum::<f64>() / z.len() as f64
+}
+
+/// OKDDip (Chen et al. 2020): peer a learns from `CE + 0.5·T²·KL(softmax(t/T) ‖ softmax(z_a/T))`
+/// with `t = Σ_j α_j z_j` over a (itself, its logits detached), b and c, `α = softmax_j(⟨W_q f_a,
+/// W_k f_j⟩)`, f the `hidden1` features (a's tracked, b's and c's detached). The engine's step of
+/// a's network *and* of its projections W_q, W_k equals a plain SGD step on the gradient of that
+/// loss computed in f64 by central differences over every parameter.
+#[test]
+fn peer_attention_trains_the_peer_and_its_projections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "a", model: Mlp(hidden: [4])), Node(id: "b", model: Mlp(hidden: [4])), Node(id: "c", model: Mlp(hidden: [4]))"#;
+    let edges = r#"
+        Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Edge(to: "c", loss: CrossEntropy),
+        Edge(from: ["b", "c"], to: "a", loss: PeerAttention(temperature: 2, tap: "hidden1", dim: 2), weight: 0.5),
+    "#;
+    let s = step(&experiment(nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let relu = |m: Matrix| -> Matrix { m.into_iter().map(|r| r.into_iter().map(|v| v.max(0.0)).collect()).collect() };
+    // (features, logits) of an Mlp(hidden: [4]) with parameters [W1, b1, W2, b2]
+    let forward = |p: &[Vec<f64>]| -> (Matrix, Matrix) {
+        let h = relu(linear(&s.x, &p[0], &p[1]));
+        let z = linear(&h, &p[2], &p[3]);
+        (h, z)
+    };
+    let (a, b, c) = (s.node("a"), s.node("b"), s.node("c"));
+    let (fb, zb) = forward(&s.before[b]);
+    let (fc, zc) = forward(&s.before[c]);
+    let za_detached = forward(&s.before[a]).1;
+    let (t, y) = (2.0, s.y.clone());
+    // the loss of a as a function of [W1, b1, W2, b2, W_q, W_k]
+    let loss = |p: &[Vec<f64>]| -> f64 {
+        let (fa, za) = forward(&p[..4]);
+        let proj = |f: &Matrix, w: &[f64]| linear(f, w, &[0.0, 0.0]);
+        let q = proj(&fa, &p[4]);
+        let keys = [proj(&fa, &p[5]), proj(&fb, &p[5]), proj(&fc, &p[5])];
+        let members = [&za_detached, &zb, &zc];
+        let target: Matrix = (0..za.len())
+            .map(|n| {
+                let e: Vec<f64> = keys.iter().map(|k| q[n].iter().zip(&k[n]).map(|(u, v)| u * v).sum()).collect();
+                let alpha = &softmax(&vec![e], 1.0)[0];
+                (0..10).map(|k| (0..3).map(|j| alpha[j] * members[j][n][k]).sum()).collect()
+            })
+            .collect();
+        ce_f64(&za, &y) + 0.5 * kl_f64(&softmax(&target, t), &za, t)
+    };
+    let mut all: Vec<Vec<f64>> = s.before[a].clone();
+    all.extend(s.adapters_before[a].clone());
+    assert_eq!(all.len(), 6, "network [W1, b1, W2, b2] and the projections [W_q, W_k]");
+    let h = 1e-6;
+    let reference: Vec<Vec<f64>> = (0..all.len())
+        .map(|k| {
+            (0..all[k].len())
+                .map(|i| {
+                    let (mut up, mut down) = (all.clone(), all.clone());
+                    up[k][i] += h;
+                    down[k][i] -= h;
+                    all[k][i] - s.lr() * (loss(&up) - loss(&down)) / (2.0 * h)
+                })
+                .collect()
+        })
+        .collect();
+    let mut engine = s.after[a].clone();
+    engine.extend(s.adapters_after[a].clone());
+    assert_same_step("peer a with its projections", &all, &engine, &reference);
+    assert_same_step("the projections alone", &all[4..], &engine[4..], &reference[4..]);
+}

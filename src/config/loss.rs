@@ -87,6 +87,24 @@ pub enum LossSpec {
         #[serde(default = "mean_logits")]
         combine: Combine,
     },
+    /// OKDDip's first-level distillation (Chen et al., AAAI 2020, eqs. (3)–(5)): peer i learns
+    /// from an attention-weighted aggregate of the peers' logits, `T²·KL(softmax(t_i/T) ‖
+    /// softmax(z_i/T))` with `t_i = Σ_j α_ij z_j` over j ∈ {i} ∪ sources (logits detached) and
+    /// `α_ij = softmax_j(⟨W_q f_i, W_k f_j⟩)`, f the peers' features at `tap` (globally averaged
+    /// over positions). The projections W_q, W_k (`F → dim`, no bias) are learned with the node
+    /// through this term: the target is not detached from them (nor from the node's own f_i), as
+    /// in the authors' code, whose query and key are shared by all peers (here each peer has its
+    /// own). The group leader of OKDDip is an `Ensemble(combine: MeanLogits)` edge from the peers.
+    PeerAttention {
+        /// Temperature T (3 in the paper).
+        #[serde(default = "okddip_temperature")]
+        temperature: Temperature,
+        /// The feature tap f of the target and of every source (same number of channels).
+        tap: String,
+        /// Width of the query and key projections (the authors': 64 channels / 8).
+        #[serde(default = "okddip_dim")]
+        dim: usize,
+    },
     /// LFME logit regularisation (Chen et al. 2024): `mean_{b,c} (z_bc − softmax(v_{d(b)})_bc)²`
     /// where `v_{d(b)}` are the logits of the expert of sample b's domain. The sources are the
     /// experts, each with `train_on: Subset(domains: [d])`.
@@ -122,6 +140,12 @@ pub enum LossSpec {
     },
 }
 
+fn okddip_temperature() -> Temperature {
+    Temperature::new(3.0).expect("valid")
+}
+fn okddip_dim() -> usize {
+    8
+}
 fn mean_logits() -> Combine {
     Combine::MeanLogits
 }

@@ -67,6 +67,7 @@ pub fn loss_label(l: &LossSpec) -> String {
         LossSpec::Lfme => "Lfme".into(),
         LossSpec::OwnOutput { temperature } => format!("OwnOutput(T={temperature})"),
         LossSpec::OtherHeads { temperature, combine } => format!("OtherHeads({combine:?}, T={temperature})"),
+        LossSpec::PeerAttention { temperature, tap, dim } => format!("PeerAttention({tap}, dim {dim}, T={temperature})"),
     }
 }
 

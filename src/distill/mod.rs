@@ -196,3 +196,26 @@ pub fn dist(v: Tensor<2>, z: Tensor<2>, beta: f64, gamma: f64, tau: f64) -> Tens
     let intra = pearson_rows(ys.transpose(), yt.transpose()).mean().neg().add_scalar(1.0);
     (inter.mul_scalar(beta) + intra.mul_scalar(gamma)).mul_scalar(tau * tau)
 }
+
+/// OKDDip's attention-weighted target logits (Chen et al. 2020, eqs. (3)–(4)): for each sample,
+/// `α_j = softmax_j(⟨q, k_j⟩)` over the members j and `t = Σ_j α_j·z_j`. `q` `[B, d]` is the
+/// target peer's query, `keys[j]` `[B, d]` and `logits[j]` `[B, C]` the members' keys and
+/// logits. The gradient flows through α into the query and the keys (the logits should come
+/// detached).
+pub fn attention_logits(q: Tensor<2>, keys: &[Tensor<2>], logits: &[Tensor<2>]) -> Tensor<2> {
+    assert_eq!(keys.len(), logits.len(), "one key per member");
+    let energy = Tensor::cat(keys.iter().map(|k| (q.clone() * k.clone()).sum_dim(1)).collect(), 1);
+    let alpha = softmax(energy, 1);
+    logits.iter().enumerate().map(|(j, z)| z.clone() * alpha.clone().narrow(1, j, 1)).reduce(|a, b| a + b).expect("at least one member")
+}
+
+/// `T²·KL(softmax(v/T) ‖ softmax(z/T))`, batchmean, with the target logits `v` **not**
+/// detached (OKDDip trains its attention through the target): the gradient reaches both `z`
+/// and whatever `v` depends on.
+pub fn kl_tracked_target(v: Tensor<2>, z: Tensor<2>, t: f64) -> Tensor<1> {
+    let [b, _] = z.dims();
+    let logp = log_softmax(v.div_scalar(t), 1);
+    let p = logp.clone().exp();
+    let logq = log_softmax(z.div_scalar(t), 1);
+    (p * (logp - logq)).sum().div_scalar(b as f64).mul_scalar(t * t)
+}

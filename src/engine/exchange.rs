@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::{LossSpec, Plan, Subset, Term};
-use crate::models::Tap;
+use crate::models::{AdapterSpec, Tap};
 
 /// The taps a term reads: (source tap, target tap) for feature terms.
 pub(super) fn feature_taps(term: &Term) -> Option<(&str, &str)> {
@@ -20,24 +20,22 @@ pub(super) fn feature_taps(term: &Term) -> Option<(&str, &str)> {
 
 /// The adapters of node `n` across all stages: `(edge origin, from shape, to shape)` for each
 /// of its hint terms, in plan order (index = position in [`crate::models::Trainee::adapters`]).
-pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, Vec<usize>, Vec<usize>)> {
-    let mut out: Vec<(String, Vec<usize>, Vec<usize>)> = Vec::new();
+pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, AdapterSpec)> {
+    let mut out: Vec<(String, AdapterSpec)> = Vec::new();
+    let shape = |node: usize, tap: &str| {
+        plan.nodes[node].model.tap_shapes(&plan.input_shape).into_iter().find(|(name, _)| name == tap).map(|(_, s)| s).expect("the resolver checked the tap")
+    };
     for st in &plan.stages {
         for t in st.terms.iter().filter(|t| t.to == n) {
-            if let LossSpec::Hint { from_tap, to_tap } = &t.loss {
-                if out.iter().any(|(o, _, _)| *o == t.origin) {
-                    continue;
+            if out.iter().any(|(o, _)| *o == t.origin) {
+                continue;
+            }
+            match &t.loss {
+                LossSpec::Hint { from_tap, to_tap } => {
+                    out.push((t.origin.clone(), AdapterSpec::Hint { from: shape(n, to_tap), to: shape(t.from[0], from_tap) }))
                 }
-                let shape = |node: usize, tap: &str| {
-                    plan.nodes[node]
-                        .model
-                        .tap_shapes(&plan.input_shape)
-                        .into_iter()
-                        .find(|(name, _)| name == tap)
-                        .map(|(_, s)| s)
-                        .expect("the resolver checked the tap")
-                };
-                out.push((t.origin.clone(), shape(n, to_tap), shape(t.from[0], from_tap)));
+                LossSpec::PeerAttention { tap, dim, .. } => out.push((t.origin.clone(), AdapterSpec::Attention { features: shape(n, tap)[0], dim: *dim })),
+                _ => {}
             }
         }
     }
@@ -74,7 +72,7 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
     for &n in &st.train {
         let e = needs.entry(n).or_default();
         e.subset = plan.nodes[n].train_on.clone();
-        e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _, _))| (o, k)).collect();
+        e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _))| (o, k)).collect();
     }
     for t in &st.terms {
         if let Some(m) = t.head {
@@ -94,6 +92,19 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
         for &f in &t.from {
             let e = needs.entry(f).or_default();
             e.domain = plan.nodes[f].train_on.as_ref().and_then(|s| (s.domains.len() == 1).then(|| s.domains[0]));
+        }
+        if let LossSpec::PeerAttention { tap, .. } = &t.loss {
+            // the target's own features (tracked) and every source's (shared, detached)
+            let own = &mut needs.entry(t.to).or_default().own_taps;
+            if !own.contains(tap) {
+                own.push(tap.clone());
+            }
+            for &f in &t.from {
+                let shared = &mut needs.entry(f).or_default().shared_taps;
+                if !shared.contains(tap) {
+                    shared.push(tap.clone());
+                }
+            }
         }
         if let Some((from_tap, to_tap)) = feature_taps(t) {
             let own = &mut needs.entry(t.to).or_default().own_taps;

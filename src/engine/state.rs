@@ -71,7 +71,7 @@ pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]
             if let Some(path) = &n.checkpoint {
                 net = net.try_load_file(path).map_err(|e| EngineError::InitialCheckpoint { node: n.id.clone(), path: path.clone(), problem: e.to_string() })?;
             }
-            let slots: Vec<(Vec<usize>, Vec<usize>)> = step::adapter_slots(plan, i).into_iter().map(|(_, f, t)| (f, t)).collect();
+            let slots: Vec<crate::models::AdapterSpec> = step::adapter_slots(plan, i).into_iter().map(|(_, a)| a).collect();
             let t = Trainee::new(net, &slots, device);
             // `fork`, not `to_device`: the moved parameters are leaves of their own graph
             Ok(Some(if places[i].train == *device { t } else { t.fork(&places[i].train) }))

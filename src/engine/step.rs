@@ -61,8 +61,21 @@ pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, 
         // `sources` holds, row for row of `z`, the logits of each sample's own-domain expert
         LossSpec::Lfme => distill::lfme(z, burn::tensor::activation::softmax(sources[0].clone(), 1)),
         LossSpec::Hint { .. } | LossSpec::Attention { .. } => unreachable!("feature terms go through `feature_loss`"),
+        LossSpec::PeerAttention { .. } => unreachable!("OKDDip terms go through `StepContext::peer_attention`"),
     };
-    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs))
+    loss.mul_scalar(term_scale(term, epoch, epochs))
+}
+
+/// `weight · ramp · gate` of a term in epoch `epoch` of `epochs`.
+fn term_scale(term: &Term, epoch: usize, epochs: usize) -> f64 {
+    term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs)
+}
+
+/// A tap as features `[B, C]`: flat taps as they are, maps averaged over their positions.
+fn pooled(t: Tap) -> Tensor<2> {
+    let m = t.channels_by_positions();
+    let [b, c, _] = m.dims();
+    m.mean_dim(2).reshape([b, c])
 }
 
 /// The softened ensemble of `members` (detached logits) formed by `combine` at temperature `t`.
@@ -85,7 +98,7 @@ pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoc
         LossSpec::Attention { .. } => distill::attention_transfer(u.channels_by_positions(), v.channels_by_positions()),
         _ => unreachable!("logit terms go through `term_loss`"),
     };
-    loss.mul_scalar(term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs))
+    loss.mul_scalar(term_scale(term, epoch, epochs))
 }
 
 /// A source that does not train in the stage.
@@ -183,6 +196,9 @@ impl StepContext<'_> {
                     let v = f.taps.get(to_tap).cloned().expect("forward collected the own tap");
                     let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
                     feature_loss(term, u, v, adapter, self.epoch, self.stage.epochs)
+                } else if let LossSpec::PeerAttention { .. } = term.loss {
+                    let adapter = &adapters[self.needs[&n].adapters[&term.origin]];
+                    self.peer_attention(term, f, adapter, outputs, device)
                 } else {
                     // the node's output, or one head of a Hydra
                     let head = |m: usize| match f.taps.get(&crate::models::head_tap(m)) {
@@ -212,6 +228,28 @@ impl StepContext<'_> {
             })
             .reduce(|a, b| a + b)
             .expect("the resolver guarantees every trained node has a term")
+    }
+}
+
+impl StepContext<'_> {
+    /// `weight · ramp · T²·KL(softmax(t/T) ‖ softmax(z/T))` of an OKDDip term for the trained
+    /// node's forward pass `f`: `t = Σ_j α_j z_j` over the node itself and the term's sources
+    /// (their logits detached), α from the node's query and every member's key (the node's own
+    /// features tracked, the sources' detached), so the gradient reaches the projections.
+    fn peer_attention(&self, term: &Term, f: &Forward, adapter: &Adapter, outputs: &HashMap<usize, Shared>, device: &Device) -> Tensor<1> {
+        let LossSpec::PeerAttention { temperature, tap, .. } = &term.loss else { unreachable!("called for PeerAttention terms") };
+        let own = pooled(f.taps.get(tap).cloned().expect("forward collected the own tap"));
+        let mut features = vec![own.clone()];
+        let mut logits = vec![f.z.clone().detach()];
+        for s in &term.from {
+            let src = &outputs[s];
+            features.push(pooled(restrict_tap(src.tap(tap), &src.rows, &f.rows, device)));
+            logits.push(restrict(src.logits.clone(), &src.rows, &f.rows, device));
+        }
+        let (q, keys) = adapter.query_keys(own, &features);
+        let target = distill::attention_logits(q, &keys, &logits);
+        let t = temperature.get();
+        distill::kl_tracked_target(target, f.z.clone(), t).mul_scalar(term_scale(term, self.epoch, self.stage.epochs))
     }
 }
 

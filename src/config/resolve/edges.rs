@@ -91,6 +91,7 @@ impl Resolver<'_> {
             LossSpec::Attention { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, true),
             LossSpec::Lfme => self.check_lfme(at),
             LossSpec::Dkd { .. } | LossSpec::Dist { .. } => self.check_one_source(at),
+            LossSpec::PeerAttention { tap, dim, .. } => self.check_peer_attention(at, tap, *dim),
             LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } => {}
         }
         loss
@@ -174,6 +175,27 @@ impl Resolver<'_> {
         }
     }
 
+    /// `PeerAttention`: the tap exists on the target and on every source with the same number of
+    /// channels (one pair of projections reads them all), and the projection has a width.
+    fn check_peer_attention(&mut self, at: &EdgeAt, tap: &str, dim: usize) {
+        if dim == 0 {
+            self.error(Diagnostic::at(at.p.field("loss").field("dim"), "the projection width must be at least 1").hint("the OKDDip authors use channels / 8"));
+        }
+        let Some(own) = self.tap_shape(at, at.to, tap, "tap") else { return };
+        for &i in &at.from_i.clone() {
+            let Some(other) = self.tap_shape(at, Some(i), tap, "tap") else { continue };
+            if other[0] != own[0] {
+                self.error(
+                    Diagnostic::at(
+                        at.p.field("loss").field("tap"),
+                        format!("`{tap}` has {} channels on `{}` but {} on `{}`", own[0], at.to_id, other[0], self.spec.nodes[i].id),
+                    )
+                    .hint("the peers' features go through the same projections: pick a tap with as many channels on every peer"),
+                );
+            }
+        }
+    }
+
     /// The shape of tap `tap` of `node`, or an error at `loss.<field>` listing its taps.
     fn tap_shape(&mut self, at: &EdgeAt, node: Option<usize>, tap: &str, field: &'static str) -> Option<Vec<usize>> {
         let n = node?;
@@ -241,7 +263,7 @@ impl Resolver<'_> {
             self.error(
                 Diagnostic::at(path, format!("`{to}` has one head: `OtherHeads` needs others to learn from")).hint("give the `Hydra` `heads: 2` or more"),
             );
-        } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme) {
+        } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme | LossSpec::PeerAttention { .. }) {
             self.error(Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)"));
         }
     }
