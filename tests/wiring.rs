@@ -1026,3 +1026,60 @@ fn peer_attention_trains_the_peer_and_its_projections() {
     assert_same_step("peer a with its projections", &all, &engine, &reference);
     assert_same_step("the projections alone", &all[4..], &engine[4..], &reference[4..]);
 }
+
+/// SwitOKD's rule in f64, written from the paper (eqs. (5)–(9)): expert mode when the gap
+/// `mean ‖p_s − p_t‖₁` exceeds `δ = ‖p_s − y‖₁ − exp(−t/(t + s))·‖p_t − y‖₁` (batch means) and
+/// the teacher is closer to the labels than the student.
+fn switokd_expert(t: &Matrix, s: &Matrix, y: &[usize]) -> bool {
+    let (pt, ps) = (softmax(t, 1.0), softmax(s, 1.0));
+    let b = y.len() as f64;
+    let to_label =
+        |p: &Matrix| p.iter().zip(y).map(|(r, &l)| r.iter().enumerate().map(|(c, v)| if c == l { 1.0 - v } else { *v }).sum::<f64>()).sum::<f64>() / b;
+    let gap = pt.iter().zip(&ps).map(|(a, b)| a.iter().zip(b).map(|(u, v)| (u - v).abs()).sum::<f64>()).sum::<f64>() / b;
+    let (sy, ty) = (to_label(&ps), to_label(&pt));
+    gap > sy - (-ty / (ty + sy)).exp() * ty && ty < sy
+}
+
+/// SwitOKD (Qian et al. 2022): a teacher and a student in DML (T = 1), the teacher switching
+/// with the student. Fresh networks are in learning mode (both step). A teacher trained
+/// beforehand on every class, facing a student trained beforehand on one class only (so
+/// confidently wrong on the others), is in expert mode: it does not move, the student still
+/// takes its DML step, and `expert_mode` is logged as 1 for the epoch.
+#[test]
+fn switokd_teacher_pauses_in_expert_mode_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = plan(&experiment(r#"Node(id: "a", model: Mlp(hidden: []))"#, r#"Edge(to: "a", loss: CrossEntropy)"#, "Simultaneous"), tmp.path());
+    let first_class = cohort::data::prepare(&probe.data, Path::new("data"), 5).unwrap().train.labels[0];
+    let pre = format!(
+        r#"Experiment(name: "pre", data: {DATA},
+            nodes: [Node(id: "t", model: Mlp(hidden: [])), Node(id: "s", model: Mlp(hidden: []), train_on: Subset(classes: [{first_class}]))],
+            edges: [Edge(to: "t", loss: CrossEntropy), Edge(to: "s", loss: CrossEntropy)],
+            training: (epochs: 40, batch_size: 16, optimizer: Sgd(lr: 0.5), seeds: [5]))"#
+    );
+    let out = engine::run(&plan(&pre, &tmp.path().join("pre")), &opts(&pre)).unwrap();
+    let trained = |id: &str| format!(", checkpoint: {:?}", out[0].dir.join(format!("checkpoints/{id}.bpk")));
+    let edges = r#"Edge(to: "t", loss: CrossEntropy), Edge(to: "s", loss: CrossEntropy), Mutual(peers: ["t", "s"])"#;
+    for expert in [false, true] {
+        let (ckt, cks) = if expert { (trained("t"), trained("s")) } else { (String::new(), String::new()) };
+        let nodes = format!(r#"Node(id: "t", model: Mlp(hidden: []), switch_with: "s"{ckt}), Node(id: "s", model: Mlp(hidden: []){cks})"#);
+        let dir = tmp.path().join(if expert { "expert" } else { "learning" });
+        let s = step(&experiment(&nodes, edges, "Simultaneous"), &dir);
+        let (t, st) = (s.node("t"), s.node("s"));
+        let (zt, zs) = (logits(&s.x, &s.before[t]), logits(&s.x, &s.before[st]));
+        assert_eq!(switokd_expert(&zt, &zs, &s.y), expert, "the rule itself, on these networks");
+        let step_of = |z: &Matrix, other: &Matrix, p: &[Vec<f64>]| {
+            let mut g = ce_grad(z, &s.y);
+            add(&mut g, kl_grad(z, &softmax(other, 1.0), 1.0), 1.0);
+            sgd_linear(&s.x, p, &g, s.lr())
+        };
+        assert_same_step("student", &s.before[st], &s.after[st], &step_of(&zs, &zt, &s.before[st]));
+        if expert {
+            assert_eq!(s.after[t], s.before[t], "in expert mode the teacher pauses");
+        } else {
+            assert_same_step("teacher in learning mode", &s.before[t], &s.after[t], &step_of(&zt, &zs, &s.before[t]));
+        }
+        let metrics = std::fs::read_to_string(dir.join("wiring/seed-5/metrics.csv")).unwrap();
+        let logged: Vec<f64> = metrics.lines().filter_map(|l| l.strip_prefix("main,1,t,train,expert_mode,")).map(|v| v.parse().unwrap()).collect();
+        assert_eq!(logged, vec![if expert { 1.0 } else { 0.0 }], "the expert-mode fraction of epoch 1 in metrics.csv");
+    }
+}

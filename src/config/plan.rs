@@ -71,6 +71,9 @@ pub struct PlanNode {
     /// node's architecture).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema: Option<EmaOf>,
+    /// SwitOKD: the student whose gap decides when this node pauses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_with: Option<usize>,
 }
 
 /// What an `Ema` node tracks.
@@ -163,6 +166,10 @@ impl Plan {
                 Some(e) => format!("EMA of {}, decay {}", self.nodes[e.of].id, e.decay),
                 None if n.fixed => "frozen".to_string(),
                 None => n.optimizer.to_string(),
+            };
+            let state = match n.switch_with {
+                Some(s) => format!("{state}, pauses for {} (SwitOKD)", self.nodes[s].id),
+                None => state,
             };
             let ck = n.checkpoint.as_ref().map(|c| format!(", from {}", c.display())).unwrap_or_default();
             let subset = n.train_on.as_ref().map(|t| format!(", trains on {}", subset_label(t))).unwrap_or_default();

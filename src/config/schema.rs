@@ -76,6 +76,12 @@ pub struct NodeSpec {
     /// one device, 0.
     #[serde(default)]
     pub device: Option<usize>,
+    /// SwitOKD (Qian et al., ECCV 2022): this node, a teacher trained online with the student
+    /// named here, pauses its own optimiser step ("expert mode") in every step where the gap
+    /// between them is too large for the student (see `docs/losses.md`); otherwise both train
+    /// ("learning mode"). The fraction of expert-mode steps is logged per epoch.
+    #[serde(default)]
+    pub switch_with: Option<NodeId>,
 }
 
 /// A part of the training split: the samples whose class and domain pass both filters.

@@ -147,6 +147,7 @@ impl BenchCohort {
             needs: &self.needs,
             lr: &self.lr,
             pools: self.pools.as_deref(),
+            switch: &HashMap::new(),
         };
         train_step(&ctx, gather(&self.samples, &idx, &[], None), &mut self.models, &mut self.optimizers).expect("finite loss");
         self.steps += 1;

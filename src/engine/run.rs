@@ -99,6 +99,8 @@ struct Run<'a> {
 /// What the epochs of one stage share.
 struct StageRun<'s> {
     s: usize,
+    /// SwitOKD: each trained teacher → its student trained in the same stage.
+    switch: HashMap<usize, usize>,
     needs: &'s HashMap<usize, NodeNeeds>,
     pools: Option<&'s [rayon::ThreadPool]>,
 }
@@ -172,7 +174,8 @@ impl<'a> Run<'a> {
         let needs = step::stage_needs(self.plan, s);
         let steps = self.data.train.len().div_ceil(self.plan.batch_size);
         self.progress.start_stage(&st.name, (st.epochs - first_epoch) * steps);
-        let stage = StageRun { s, needs: &needs, pools: pools.as_deref() };
+        let switch = st.train.iter().filter_map(|&n| self.plan.nodes[n].switch_with.filter(|s| st.train.contains(s)).map(|s| (n, s))).collect();
+        let stage = StageRun { s, switch, needs: &needs, pools: pools.as_deref() };
         for epoch in first_epoch..st.epochs {
             if let Some(stop) = self.epoch(&stage, &mut fixed, epoch, &mut optimizers)? {
                 return Ok(Some(stop));
@@ -237,6 +240,8 @@ impl<'a> Run<'a> {
         let noise_seed = stream_seed(seed, Stream::Dropout, key) as u64;
         // (sum, count) of each node's loss over the steps it trained in
         let mut sums = vec![(0.0, 0usize); st.train.len()];
+        // SwitOKD: expert-mode steps per teacher
+        let mut paused: HashMap<usize, usize> = HashMap::new();
         let batches = epoch_batches(self.data.train.len(), plan.batch_size, seed, key);
         let augment = plan.data.augmentations();
         // with `views: PerNode`, every trained node draws its own view from its own stream
@@ -250,9 +255,25 @@ impl<'a> Run<'a> {
             for (n, rng) in &mut node_rngs {
                 batch.views.insert(*n, gather(&self.data.train, idx, &augment, Some(rng)).inputs);
             }
-            let ctx = step::StepContext { stage: st, epoch, step: k, noise_seed, places: &self.places, fixed, needs: stage.needs, lr: &lr, pools: stage.pools };
+            let ctx = step::StepContext {
+                stage: st,
+                epoch,
+                step: k,
+                noise_seed,
+                places: &self.places,
+                fixed,
+                needs: stage.needs,
+                lr: &lr,
+                pools: stage.pools,
+                switch: &stage.switch,
+            };
             let losses = match step::train_step(&ctx, batch, &mut self.models, optimizers) {
-                Ok(losses) => losses,
+                Ok(report) => {
+                    for n in report.paused {
+                        *paused.entry(n).or_insert(0) += 1;
+                    }
+                    report.losses
+                }
                 Err(bad) => {
                     let node = plan.nodes[bad.node].id.clone();
                     return Ok(Some(Ending::Diverged(Divergence { stage: st.name.clone(), epoch: epoch + 1, step: k + 1, node, loss: bad.value.to_string() })));
@@ -287,6 +308,10 @@ impl<'a> Run<'a> {
                 self.rows.push(row("loss", sum / count as f64));
             }
             self.rows.push(row("lr", lr[&n]));
+            if stage.switch.contains_key(&n) {
+                // the fraction of this epoch's steps in which the teacher paused
+                self.rows.push(row("expert_mode", paused.get(&n).copied().unwrap_or(0) as f64 / batches.len() as f64));
+            }
         }
         // the trained nodes and the averages of their weights
         let evaluated: Vec<usize> = st.train.iter().copied().chain(plan.emas_of(&st.train).map(|(e, ..)| e)).collect();

@@ -133,6 +133,8 @@ pub struct StepContext<'a> {
     pub lr: &'a HashMap<usize, f64>,
     /// One thread pool per trained node when the nodes step in parallel; `None` = serial.
     pub pools: Option<&'a [rayon::ThreadPool]>,
+    /// SwitOKD: teacher → its student, for the trained teachers of this stage.
+    pub switch: &'a HashMap<usize, usize>,
 }
 
 /// A tracked forward pass of one trained node.
@@ -232,6 +234,16 @@ impl StepContext<'_> {
 }
 
 impl StepContext<'_> {
+    /// Whether trained node `n` pauses in this step: it has a SwitOKD student whose pre-step
+    /// outputs are in `outputs`, and the rule says expert mode ([`expert_mode`]).
+    fn pauses(&self, n: usize, outputs: &HashMap<usize, Shared>, meta: &BatchMeta) -> bool {
+        let Some(student) = self.switch.get(&n) else { return false };
+        let (Some(t), Some(s)) = (outputs.get(&n), outputs.get(student)) else { return false };
+        let values = |z: &Tensor<2>| z.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 logits");
+        let [_, classes] = t.logits.dims();
+        expert_mode(&values(&t.logits), &values(&s.logits), &meta.labels, classes)
+    }
+
     /// `weight · ramp · T²·KL(softmax(t/T) ‖ softmax(z/T))` of an OKDDip term for the trained
     /// node's forward pass `f`: `t = Σ_j α_j z_j` over the node itself and the term's sources
     /// (their logits detached), α from the node's query and every member's key (the node's own
@@ -267,15 +279,56 @@ pub struct NonFinite {
     pub value: f64,
 }
 
-/// Runs one step; returns each trained node's loss value (in `stage.train` order; `None` for a
-/// node none of whose samples is in the batch), or the first node (in that order) whose loss
-/// is not finite; a node with a non-finite loss takes no optimiser step.
+/// What a step did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepReport {
+    /// Each trained node's loss value, in `stage.train` order; `None` for a node none of whose
+    /// samples is in the batch, or that paused (SwitOKD's expert mode).
+    pub losses: Vec<Option<f64>>,
+    /// The nodes that paused in this step (SwitOKD's expert mode), by index.
+    pub paused: Vec<usize>,
+}
+
+/// SwitOKD's switching rule (Qian et al., ECCV 2022, eqs. (5)–(9); the authors' code) for a
+/// teacher with logits `t` and its student with logits `s` (`[B, C]` row-major) on labels `y`:
+/// with `p = softmax(·)`, `G = mean_b ‖p_s − p_t‖₁` (the distillation gap), `s_y = mean_b ‖p_s −
+/// onehot(y)‖₁`, `t_y = mean_b ‖p_t − onehot(y)‖₁`, `ε = exp(−t_y/(t_y + s_y))` and the adaptive
+/// threshold `δ = s_y − ε·t_y`: expert mode (the teacher pauses) when `G > δ` and `t_y < s_y`.
+pub fn expert_mode(t: &[f32], s: &[f32], y: &[i64], classes: usize) -> bool {
+    let probs = |z: &[f32]| -> Vec<f64> {
+        z.chunks(classes)
+            .flat_map(|r| {
+                let m = r.iter().cloned().fold(f32::MIN, f32::max) as f64;
+                let e: Vec<f64> = r.iter().map(|&v| (v as f64 - m).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                e.into_iter().map(move |v| v / sum)
+            })
+            .collect()
+    };
+    let (pt, ps) = (probs(t), probs(s));
+    let b = y.len() as f64;
+    let to_label = |p: &[f64]| -> f64 {
+        p.chunks(classes)
+            .zip(y)
+            .map(|(r, &l)| r.iter().enumerate().map(|(c, v)| if c as i64 == l { (v - 1.0).abs() } else { v.abs() }).sum::<f64>())
+            .sum::<f64>()
+            / b
+    };
+    let gap = pt.iter().zip(&ps).map(|(a, b)| (a - b).abs()).sum::<f64>() / b;
+    let (s_y, t_y) = (to_label(&ps), to_label(&pt));
+    let epsilon = (-t_y / (t_y + s_y)).exp();
+    gap > s_y - epsilon * t_y && t_y < s_y
+}
+
+/// Runs one step; returns each trained node's loss value and the nodes that paused, or the
+/// first node (in `stage.train` order) whose loss is not finite; a node with a non-finite loss
+/// takes no optimiser step.
 pub fn train_step(
     ctx: &StepContext,
     batch: Batch,
     models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
-) -> Result<Vec<Option<f64>>, NonFinite> {
+) -> Result<StepReport, NonFinite> {
     let Batch { inputs, labels, domains, indices, views, .. } = batch;
     let b = labels.len();
     let d = inputs.len() / b;
@@ -345,7 +398,7 @@ fn serial_step(
     mut outputs: HashMap<usize, Shared>,
     models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
-) -> Result<Vec<Option<f64>>, NonFinite> {
+) -> Result<StepReport, NonFinite> {
     let train = &ctx.stage.train;
     let batch = batch_on_devices(ctx, x, views, y);
     let mut tracked: HashMap<usize, Forward> = HashMap::new();
@@ -355,9 +408,11 @@ fn serial_step(
             tracked.insert(n, f);
         }
     }
+    // SwitOKD's decisions, from the pre-step outputs
+    let paused: Vec<usize> = train.iter().copied().filter(|&n| ctx.pauses(n, &outputs, meta)).collect();
     let mut values = Vec::with_capacity(train.len());
     for (k, &n) in train.iter().enumerate() {
-        let Some(f) = tracked.remove(&n) else {
+        let Some(f) = tracked.remove(&n).filter(|_| !paused.contains(&n)) else {
             values.push(None);
             continue;
         };
@@ -383,7 +438,7 @@ fn serial_step(
         }
         models[n] = Some(model);
     }
-    Ok(values)
+    Ok(StepReport { losses: values, paused })
 }
 
 /// Simultaneous update on one thread per node, each inside its own rayon pool (so the
@@ -401,7 +456,7 @@ fn parallel_step(
     fixed: HashMap<usize, Shared>,
     models: &mut [Option<Trainee>],
     optimizers: &mut HashMap<usize, ModuleOptimizer>,
-) -> Result<Vec<Option<f64>>, NonFinite> {
+) -> Result<StepReport, NonFinite> {
     let train = &ctx.stage.train;
     // Nothing autodiff-related is shared between the threads: each builds its own input tensors
     // from the batch data, and outputs cross over as plain data, so the threads' graphs are
@@ -410,7 +465,7 @@ fn parallel_step(
     let barrier = Barrier::new(train.len());
     let work: Vec<(usize, Trainee, ModuleOptimizer)> =
         train.iter().map(|&n| (n, models[n].take().expect("trained model present"), optimizers.remove(&n).expect("optimizer of trained node"))).collect();
-    let done: Vec<(usize, Trainee, ModuleOptimizer, Option<f64>)> = std::thread::scope(|scope| {
+    let done: Vec<(usize, Trainee, ModuleOptimizer, Option<f64>, bool)> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .into_iter()
             .enumerate()
@@ -427,17 +482,20 @@ fn parallel_step(
                             exchange.lock().expect("exchange lock").insert(n, ctx.share(n, f).into_data());
                         }
                         barrier.wait();
-                        let Some(f) = f else { return (n, model, opt, None) };
+                        let Some(f) = f else { return (n, model, opt, None, false) };
                         let outputs: HashMap<usize, Shared> =
                             exchange.lock().expect("exchange lock").iter().map(|(&m, d)| (m, Shared::from_data(d, device))).collect();
+                        if ctx.pauses(n, &outputs, meta) {
+                            return (n, model, opt, None, true);
+                        }
                         let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &y, meta);
                         let value = loss.clone().into_scalar::<f32>() as f64;
                         if !value.is_finite() {
-                            return (n, model, opt, Some(value));
+                            return (n, model, opt, Some(value), false);
                         }
                         let grads = GradientsParams::from_grads(loss.backward(), &model);
                         let model = constrained(opt.step(ctx.lr[&n], model, grads));
-                        (n, model, opt, Some(value))
+                        (n, model, opt, Some(value), false)
                     })
                 })
             })
@@ -445,10 +503,14 @@ fn parallel_step(
         handles.into_iter().map(|h| h.join().expect("a node's step panicked")).collect()
     });
     let mut values = Vec::with_capacity(done.len());
+    let mut paused = Vec::new();
     let mut bad = None;
-    for (n, model, opt, value) in done {
+    for (n, model, opt, value, pause) in done {
         models[n] = Some(model);
         optimizers.insert(n, opt);
+        if pause {
+            paused.push(n);
+        }
         if let Some(v) = value.filter(|v| !v.is_finite()) {
             bad.get_or_insert(NonFinite { node: n, value: v });
         }
@@ -456,6 +518,6 @@ fn parallel_step(
     }
     match bad {
         Some(b) => Err(b),
-        None => Ok(values),
+        None => Ok(StepReport { losses: values, paused }),
     }
 }

@@ -152,6 +152,7 @@ impl<'a> Resolver<'a> {
             backend: n.backend,
             device: n.device,
             ema: self.ema_of(i),
+            switch_with: n.switch_with.as_ref().and_then(|s| self.index.get(s.as_str()).copied()),
         };
         let nodes = spec.nodes.iter().enumerate().map(node).collect();
         Plan {

@@ -51,6 +51,26 @@ impl Resolver<'_> {
         }
         for (i, n) in spec.nodes.iter().enumerate() {
             self.check_ema(i, n, &nodes_path.index(i));
+            self.check_switch(i, n, &nodes_path.index(i));
+        }
+    }
+
+    /// SwitOKD's `switch_with` names another node that trains, neither of them on a subset.
+    fn check_switch(&mut self, i: usize, n: &NodeSpec, p: &FieldPath) {
+        let Some(student) = &n.switch_with else { return };
+        let at = p.field("switch_with");
+        let Some(s) = self.lookup(student, at.clone()) else { return };
+        let problem = if s == i {
+            Some(format!("`{}` cannot switch with itself", n.id))
+        } else if self.spec.nodes[s].fixed() || n.fixed() {
+            Some("SwitOKD switches between two nodes that both train".to_string())
+        } else if n.train_on.is_some() || self.spec.nodes[s].train_on.is_some() {
+            Some("SwitOKD compares the two nodes on the whole batch: neither may have `train_on`".to_string())
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            self.error(Diagnostic::at(at, message).hint("put `switch_with: \"student\"` on the teacher, both trained in the same stage"));
         }
     }
 
