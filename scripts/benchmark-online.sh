@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every online-distillation method cohort has, on one task: MNIST-1D in the small-data regime of
 # the DML study (1000 training samples), 5 seeds each; KTG's gate search sampled on seed 0 and
-# chosen on the validation split. ~35 minutes on 2 cores.
+# chosen on the validation split. ~45 minutes on 2 cores.
 #
 #   scripts/benchmark-online.sh [--report-only]
 #
@@ -13,7 +13,7 @@ study_command=scripts/benchmark-online.sh
 source scripts/lib/study.sh "$@"
 source scripts/lib/benchmark.sh
 exp=experiments/benchmark-online
-methods=(independent dml dml-sequential dml-e kdcl pcl online-kd independent-branches one cl-ilr)
+methods=(independent dml dml-sequential dml-e kdcl okddip pcl online-kd switokd independent-branches one cl-ilr)
 for m in "${methods[@]}"; do train "$exp/$m.ron"; done
 # KTG: 8 of the 4^6 gate assignments of the six peer-to-peer edges, drawn with sample seed 0 and
 # trained on seed 0; the one with the best final validation accuracy (mean over the peers) is
@@ -36,8 +36,10 @@ rows=(
     "DML, sequential updates|dml-sequential|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
     "DML_e|dml-e|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
     "KDCL (min-logit)|kdcl|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
+    "OKDDip|okddip|peer[0-9]|leader|group leader|3 × CNN + leader"
     "PCL|pcl|peer[0-9]|mean[0-9]|temporal means (EMA)|3 × CNN + 3 EMA"
     "online KD with a teacher|online-kd|peer[0-9]|teacher|the teacher (CNN 64-64-64)|3 × CNN + teacher"
+    "SwitOKD (one peer)|switokd|peer1|peer1|the peer (student)|CNN + teacher"
     "KTG, best of 8 gate searches|$(basename "$ktg")|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
     "independent branches (CE only)|independent-branches|branches.head[0-9]|branches|head mean|MLP, 3 heads"
     "ONE|one|one.head[0-9]|one|gated ensemble|MLP, 3 heads + gate"
@@ -64,7 +66,7 @@ for r in "${rows[@]}"; do IFS='|' read -r _ dir _ <<< "$r"; dirs+=("$runs/$dir")
 pm() { per_seed "$runs/$1" final_mean "$2" | mean_sd | awk '{ print $1 }'; }
 fail=0
 checks=$(
-    for m in dml dml-sequential dml-e kdcl pcl online-kd; do
+    for m in dml dml-sequential dml-e kdcl okddip pcl online-kd switokd; do
         check "$(pm "$m" 'peer[0-9]') > $(pm independent 'peer[0-9]')" "$m: mean peer $(pm "$m" 'peer[0-9]') % above independent peers $(pm independent 'peer[0-9]') %"
     done
     k=$(basename "$ktg")
@@ -85,7 +87,9 @@ checks=$(
     echo "(independent branches), not with the CNN peers. Adam lr 0.002, batch 50, 60 epochs, seeds 0–4."
     echo "Temperatures and ramp-ups are the papers' defaults, not tuned: DML, DML_e and KTG T = 1; KDCL"
     echo "T = 2; ONE, CL-ILR, PCL and online KD T = 3; ONE, CL-ILR and PCL ramp their distillation terms"
-    echo "up over 15 epochs; PCL's temporal means average after every step with decay 0.99 (1200 steps in"
+    echo "up over 15 epochs (OKDDip too: T = 3, projections of width 4 on the pooled \`block3\` features, a"
+    echo "fourth CNN as group leader); SwitOKD pairs one peer with a wider teacher (CNN 64-64-64) that"
+    echo "pauses in expert mode (T = 1, the authors' setting); PCL's temporal means average after every step with decay 0.99 (1200 steps in"
     echo "all). KTG: 8 of the 4⁶ gate assignments of its six peer-to-peer KL edges (\`Through\`, \`Cutoff\`,"
     echo "\`PositiveLinear\`, \`NegativeLinear\`) drawn by \`cohort sweep --random 8 --sample-seed 0\`, trained"
     echo "on seed 0; the assignment with the best final validation accuracy (mean over peers) is trained on"
@@ -96,13 +100,12 @@ checks=$(
     echo
     echo "What the literature reports on CIFAR-100 (ResNet-32, top-1 error, MCL-OKD's table): baseline"
     echo "28.91, DML 24.92, ONE 25.74, OKDDip 25.76 — every online method well ahead of independent training,"
-    echo "DML ahead of ONE and OKDDip. Not in this benchmark yet: OKDDip and SwitOKD (cohort does not have"
-    echo "them yet)."
+    echo "DML ahead of ONE and OKDDip."
     echo
     echo "## Checks (fixed before the runs)"
     echo
     echo "Each online method's mean peer (or branch) test accuracy is above that of the same networks"
-    echo "trained independently: DML, sequential DML, DML_e, KDCL, PCL, online KD and KTG against the"
+    echo "trained independently: DML, sequential DML, DML_e, KDCL, OKDDip, PCL, online KD, SwitOKD and KTG against the"
     echo "independent CNN peers; ONE and CL-ILR against the independent branches."
     echo
     echo "## Results"
@@ -110,6 +113,8 @@ checks=$(
     echo "$table"
     echo
     echo "KTG's chosen gates (\`$(basename "$ktg")\`): $point."
+    echo
+    echo "SwitOKD's teacher paused (expert mode) in $(cat "$runs"/switokd/seed-*/metrics.csv | awk -F, '$5 == "expert_mode" { s += $6; n++ } END { printf "%.1f", 100 * s / n }') % of the steps (mean over epochs and seeds)."
     echo
     outcomes "$checks"
     echo
