@@ -191,3 +191,25 @@ fn hint_adapters_survive_a_resume() {
     let bytes = |d: &Path| std::fs::read(d.join("metrics.csv")).unwrap();
     assert_eq!(bytes(&full[0].dir), bytes(&second[0].dir));
 }
+
+/// The online methods of #18: PCL (with its `Ema` temporal means, each checkpointed and
+/// evaluated), CL-ILR, OKDDip, SwitOKD (its expert-mode share logged) and the KTG file.
+#[test]
+fn online_methods_run() {
+    for name in ["cl-ilr.ron", "okddip.ron", "switokd.ron", "ktg.ron"] {
+        smoke(name);
+    }
+    smoke("pcl.ron");
+    let tmp = tempfile::tempdir().unwrap();
+    let (plan, text) = example("pcl.ron");
+    let out = engine::run(&tiny(plan, tmp.path()), &opts(&text)).unwrap();
+    let rows = results::read_metrics(&out[0].dir.join("metrics.csv")).unwrap();
+    for id in ["mean1", "mean2", "mean3"] {
+        assert!(out[0].dir.join(format!("checkpoints/{id}.bpk")).is_file(), "checkpoint of the average {id}");
+        assert!(rows.iter().any(|r| r.node == id && r.split == "test" && r.metric == "accuracy"), "{id} evaluated");
+    }
+    let (plan, text) = example("switokd.ron");
+    let out = engine::run(&tiny(plan, &tmp.path().join("sw")), &opts(&text)).unwrap();
+    let rows = results::read_metrics(&out[0].dir.join("metrics.csv")).unwrap();
+    assert!(rows.iter().any(|r| r.node == "teacher" && r.metric == "expert_mode" && (0.0..=1.0).contains(&r.value)), "expert-mode share logged");
+}
