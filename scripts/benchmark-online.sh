@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every online-distillation method cohort has, on one task: MNIST-1D in the small-data regime of
 # the DML study (1000 training samples), 5 seeds each; KTG's gate search sampled on seed 0 and
-# chosen on the validation split. ~45 minutes on 2 cores.
+# chosen on the validation split. ~30 minutes on 2 cores.
 #
 #   scripts/benchmark-online.sh [--report-only]
 #
@@ -96,7 +96,8 @@ checks=$(
     echo "seeds 0–4. Experiment files: \`experiments/benchmark-online/\`. Figures: final-epoch test accuracy,"
     echo "mean ± sample std over the seeds of the per-seed value (mean over peers, best peer, inference"
     echo "model). Relative cost per step: the independent baseline's mean training steps/s (CNN peers or"
-    echo "independent branches) divided by the method's, on this 2-core machine, run one after another."
+    echo "independent branches) divided by the method's, on this 2-core machine, run one after another —"
+    echo "wall-clock figures of the runs themselves, so approximate: other load on the machine shifts them."
     echo
     echo "What the literature reports on CIFAR-100 (ResNet-32, top-1 error, MCL-OKD's table): baseline"
     echo "28.91, DML 24.92, ONE 25.74, OKDDip 25.76 — every online method well ahead of independent training,"
@@ -113,6 +114,13 @@ checks=$(
     echo "$table"
     echo
     echo "KTG's chosen gates (\`$(basename "$ktg")\`): $point."
+    echo
+    echo "Ordering on this task, mean peer test accuracy of the CNN cohorts (%): $(for m in independent dml dml-sequential dml-e kdcl okddip pcl online-kd switokd "$(basename "$ktg")"; do echo "$(pm "$m" 'peer[0-9]') $m"; done | sort -k1,1gr | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')."
+    echo "Against the literature's ordering (DML ahead of ONE and OKDDip, all ahead of independent"
+    echo "training): DML $(pm dml 'peer[0-9]') vs OKDDip $(pm okddip 'peer[0-9]') vs independent $(pm independent 'peer[0-9]');"
+    echo "ONE $(pm one 'one.head[0-9]') and CL-ILR $(pm cl-ilr 'cl_ilr.head[0-9]') vs their independent branches $(pm independent-branches 'branches.head[0-9]')"
+    echo "(ONE and DML are not comparable here: different networks). Where an online method does not beat"
+    echo "independent training, its check above says so."
     echo
     echo "SwitOKD's teacher paused (expert mode) in $(cat "$runs"/switokd/seed-*/metrics.csv | awk -F, '$5 == "expert_mode" { s += $6; n++ } END { printf "%.1f", 100 * s / n }') % of the steps (mean over epochs and seeds)."
     echo

@@ -56,6 +56,7 @@ fn fixture_run(dir: &Path, shift: f64) {
         seed: 0,
         backend: "flex".into(),
         threads: 1,
+        cpu: String::new(),
         cohort_version: "0.1.0".into(),
         git_revision: "unknown".into(),
         data_root: "data".into(),

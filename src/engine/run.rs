@@ -119,6 +119,7 @@ impl<'a> Run<'a> {
             seed,
             backend: device::describe(plan, &run_place, &places),
             threads: rayon::current_num_threads(),
+            cpu: manifest::cpu_description(),
             cohort_version: env!("CARGO_PKG_VERSION").into(),
             git_revision: manifest::git_revision(),
             data_root: opts.data_root.display().to_string(),

@@ -25,6 +25,12 @@ pub struct Manifest {
     pub backend: String,
     /// Threads of the global pool.
     pub threads: usize,
+    /// The CPU and the vector instruction sets the kernels can use, e.g. `AMD EPYC; avx2 fma`.
+    /// Runs are bit-for-bit deterministic on one kind of CPU; the matrix kernels pick their
+    /// code path (and so their rounding) by instruction set, so another CPU gives figures that
+    /// agree within seed noise, not to the bit. Empty in manifests written before it existed.
+    #[serde(default)]
+    pub cpu: String,
     /// cohort's version.
     pub cohort_version: String,
     /// `git rev-parse HEAD` of the working directory, `-dirty` with uncommitted changes,
@@ -67,4 +73,30 @@ pub fn git_revision() -> String {
         }
         None => "unknown".into(),
     }
+}
+
+/// The CPU's model name (from `/proc/cpuinfo` where there is one) and the x86 vector instruction
+/// sets detected at run time, e.g. `AMD EPYC; avx2 fma`.
+pub fn cpu_description() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    #[allow(unused_mut)]
+    let mut features: Vec<&str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (name, on) in [
+            ("sse4.2", std::arch::is_x86_feature_detected!("sse4.2")),
+            ("avx", std::arch::is_x86_feature_detected!("avx")),
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("fma", std::arch::is_x86_feature_detected!("fma")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+        ] {
+            if on {
+                features.push(name);
+            }
+        }
+    }
+    if features.is_empty() { model } else { format!("{model}; {}", features.join(" ")) }
 }
