@@ -16,7 +16,8 @@ for f in experiments/cifar100/*.ron; do
     "$bin" run "$f" --resume --no-progress --no-plot "$@"
 done
 "$bin" compare "$out"/independent-resnet32 "$out"/dml-resnet32x2 "$out"/kdcl-resnet32x2 "$out"/dml-wrn28-10-resnet32 \
-    "$out"/kd-resnet32x4-resnet8x4 "$out"/kd-wrn40-2-wrn16-2 --out "$out" > /dev/null
+    "$out"/kd-resnet32x4-resnet8x4 "$out"/kd-wrn40-2-wrn16-2 "$out"/pcl-resnet32x3 "$out"/okddip-resnet32x3 \
+    "$out"/switokd-wrn16-2-mobilenetv2 --out "$out" > /dev/null
 source scripts/lib/compare.sh
 {
     echo "# CIFAR-100: the published recipes, paper vs ours (final test top-1 %)"
@@ -29,6 +30,9 @@ source scripts/lib/compare.sh
     echo "| DML, WRN-28-10 + ResNet-32 | wrn / resnet | DML paper, Table 1 | $(acc dml-wrn28-10-resnet32 wrn) / $(acc dml-wrn28-10-resnet32 resnet) |"
     echo "| KD ResNet-32x4 -> ResNet-8x4 | teacher / student | 79.42 / 73.33 (CRD, Table 1; student alone 72.50) | $(acc kd-resnet32x4-resnet8x4 teacher) / $(acc kd-resnet32x4-resnet8x4 student) |"
     echo "| KD WRN-40-2 -> WRN-16-2 | teacher / student | 75.61 / 74.92 (CRD, Table 1; student alone 73.26) | $(acc kd-wrn40-2-wrn16-2 teacher) / $(acc kd-wrn40-2-wrn16-2 student) |"
+    echo "| PCL, ResNet-32 x 3 | temporal means mean1 / mean2 / mean3 | — | $(acc pcl-resnet32x3 mean1) / $(acc pcl-resnet32x3 mean2) / $(acc pcl-resnet32x3 mean3) |"
+    echo "| OKDDip, ResNet-32 x 3 + leader | leader | 74.24 (MCL-OKD's table, multi-branch) | $(acc okddip-resnet32x3 leader) |"
+    echo "| SwitOKD, WRN-16-2 + MobileNetV2 (0.5) | teacher / student | — (authors' own schedule) | $(acc switokd-wrn16-2-mobilenetv2 teacher) / $(acc switokd-wrn16-2-mobilenetv2 student) |"
     echo
     echo "Full table:"
     echo
