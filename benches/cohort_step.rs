@@ -20,7 +20,8 @@ fn model(label: &str) -> BenchModel {
 }
 
 fn bench(bencher: Bencher, label: &str, k: usize, concurrency: Concurrency) {
-    let mut cohort = BenchCohort::new(&model(label), k, concurrency);
+    let (device, name) = cohort::engine::backend_device();
+    let mut cohort = BenchCohort::new(&model(label), k, concurrency, &cohort::engine::Placement::of(device, name));
     for _ in 0..3 {
         cohort.step(); // warm-up
     }

@@ -9,6 +9,9 @@ Models: the MLP 784-1200-1200-10 and the small CNN (conv3x3 32 same, ReLU, maxpo
 on 1x28x28 inputs; and for K <= 2 the CIFAR-100 ResNet-32 and WRN-16-2 of RepDistiller's
 definitions (scripts/reference_models/repdistiller/) on 3x32x32 inputs, 100 classes.
 
+`--device cuda` (or `cuda:N`) measures on a GPU (scripts/gpu-check.sh): the same batches on the
+device, each timing window ended by `torch.cuda.synchronize()`.
+
 Prints one line per measurement: `model K steps/s`. Needs torch (scripts/bench.sh --pytorch
 installs it into .venv-bench/ on first use); never needed by the tests.
 """
@@ -34,8 +37,13 @@ def cnn():
     )
 
 
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def measure(make, k, steps, repeat, x, y):
-    peers = [make() for _ in range(k)]
+    peers = [make().to(x.device) for _ in range(k)]
     opts = [torch.optim.SGD(p.parameters(), lr=0.01, momentum=0.9) for p in peers]
 
     def step():
@@ -54,11 +62,13 @@ def measure(make, k, steps, repeat, x, y):
 
     for _ in range(3):
         step()
+    sync(x.device)
     best = 0.0
     for _ in range(repeat):  # best of R windows, as `cohort bench --repeat`
         start = time.perf_counter()
         for _ in range(steps):
             step()
+        sync(x.device)
         best = max(best, steps / (time.perf_counter() - start))
     return best
 
@@ -69,11 +79,13 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peers", default="1,2,4,8")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    x = torch.rand(128, 1, 28, 28)
-    y = torch.arange(128) % 10
+    dev = torch.device(a.device)
+    x = torch.rand(128, 1, 28, 28).to(dev)
+    y = (torch.arange(128) % 10).to(dev)
     peers = [int(v) for v in a.peers.split(",")]
     for name, make in [("mlp-1200", mlp), ("cnn-32-64", cnn)]:
         for k in peers:
@@ -82,8 +94,8 @@ def main():
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference_models", "repdistiller"))
     import resnet  # noqa: E402
     import wrn  # noqa: E402
-    x = torch.rand(128, 3, 32, 32)
-    y = torch.arange(128) % 100
+    x = torch.rand(128, 3, 32, 32).to(dev)
+    y = (torch.arange(128) % 100).to(dev)
     for name, make in [("resnet32", lambda: resnet.resnet32(num_classes=100)), ("wrn-16-2", lambda: wrn.wrn_16_2(num_classes=100))]:
         for k in [k for k in peers if k <= 2]:
             print(f"{name} {k} {measure(make, k, a.steps, a.repeat, x, y):.2f}", flush=True)

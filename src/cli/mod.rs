@@ -195,6 +195,13 @@ pub enum Command {
         /// R, as `timeit`: other load on the machine only ever slows a window down).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Tensor backend (auto, flex, ndarray, tch, cuda); `tch` computes on a GPU where a
+        /// CUDA LibTorch sees one (docs/gpu.md).
+        #[arg(long, value_name = "NAME", default_value = "auto")]
+        backend: config::BackendChoice,
+        /// GPU index for GPU backends.
+        #[arg(long, default_value_t = 0)]
+        device: usize,
     },
     /// Inspect, export and fetch data sets.
     Data {
@@ -272,8 +279,9 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     let root = data::data_root(cli.data_dir.as_deref());
     match cli.command {
         Command::Check { files, plan } => Ok(check(&files, plan)),
-        Command::Bench { peers, steps, repeat } => {
-            print!("{}", engine::bench::report(&peers, steps.max(1), repeat.max(1)));
+        Command::Bench { peers, steps, repeat, backend, device } => {
+            let (plain, name) = engine::device_for(backend, device)?;
+            print!("{}", engine::bench::report(&peers, steps.max(1), repeat.max(1), &engine::Placement::of(plain, name)));
             Ok(0)
         }
         Command::Plot { dirs } => {

@@ -13,7 +13,7 @@ use crate::data::batch::gather;
 use crate::models::{Network, Noise, Trainee};
 
 use super::step::{NodeNeeds, StepContext, train_step};
-use super::{backend_device, optim, thread_pools};
+use super::{Placement, optim, thread_pools};
 
 /// One measurement.
 #[derive(Clone, Debug)]
@@ -73,11 +73,10 @@ pub struct BenchCohort {
 }
 
 impl BenchCohort {
-    /// `k` peers of `spec`, each with CE + mutual KL from the others, SGD with momentum.
-    pub fn new(model: &BenchModel, k: usize, concurrency: Concurrency) -> Self {
+    /// `k` peers of `spec` on `place`, each with CE + mutual KL from the others, SGD with momentum.
+    pub fn new(model: &BenchModel, k: usize, concurrency: Concurrency, place: &Placement) -> Self {
         let spec = &model.spec;
-        let (plain, name) = backend_device();
-        let place = super::Placement::of(plain, name);
+        let place = place.clone();
         let device = place.train.clone();
         let shape = model.shape;
         let (batch, classes) = (128, model.classes);
@@ -128,6 +127,12 @@ impl BenchCohort {
         }
     }
 
+    /// Waits for the device's queued work (a GPU computes asynchronously).
+    pub fn sync(&self) {
+        // a device that cannot sync has nothing queued that a timing could miss
+        let _ = self.places[0].plain.sync();
+    }
+
     /// Whether the peers step on parallel threads.
     pub fn parallel(&self) -> bool {
         self.pools.is_some()
@@ -154,37 +159,41 @@ impl BenchCohort {
     }
 }
 
-/// Measures a `k`-peer DML cohort of `spec`: after 3 warm-up steps, `repeat` windows of `steps`
-/// steps each; the fastest window counts (best of R: interference only slows a window down).
-pub fn measure(model: &BenchModel, k: usize, concurrency: Concurrency, steps: usize, repeat: usize) -> Measurement {
-    let mut cohort = BenchCohort::new(model, k, concurrency);
+/// Measures a `k`-peer DML cohort of `spec` on `place`: after 3 warm-up steps, `repeat` windows
+/// of `steps` steps each, each ended by waiting for the device; the fastest window counts (best
+/// of R: interference only slows a window down).
+pub fn measure(model: &BenchModel, k: usize, concurrency: Concurrency, steps: usize, repeat: usize, place: &Placement) -> Measurement {
+    let mut cohort = BenchCohort::new(model, k, concurrency, place);
     for _ in 0..3 {
         cohort.step();
     }
+    cohort.sync();
     let mut best = 0.0f64;
     for _ in 0..repeat.max(1) {
         let start = Instant::now();
         for _ in 0..steps {
             cohort.step();
         }
+        cohort.sync();
         best = best.max(steps as f64 / start.elapsed().as_secs_f64());
     }
     Measurement { model: model.label.into(), peers: k, mode: if cohort.parallel() { "threads" } else { "serial" }, steps_per_s: best }
 }
 
-/// Runs the grid and renders the Markdown report with the ratios.
-pub fn report(peers: &[usize], steps: usize, repeat: usize) -> String {
+/// Runs the grid on `place` and renders the Markdown report with the ratios.
+pub fn report(peers: &[usize], steps: usize, repeat: usize, place: &Placement) -> String {
     let mut out = format!(
-        "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend flex, {} threads, best of {repeat} windows of {steps} steps\n\n",
+        "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend {}, {} threads, best of {repeat} windows of {steps} steps\n\n",
+        place.name,
         rayon::current_num_threads()
     );
     out.push_str("| model | K | serial steps/s | threads steps/s | threads / serial | overhead serial = t(K) / (K·t(1)) | overhead threads |\n|---|---|---|---|---|---|---|\n");
     for model in models() {
         let label = model.label;
-        let single = measure(&model, 1, Concurrency::Serial, steps, repeat);
+        let single = measure(&model, 1, Concurrency::Serial, steps, repeat, place);
         for &k in peers.iter().filter(|&&k| k <= model.max_peers) {
-            let serial = if k == 1 { single.clone() } else { measure(&model, k, Concurrency::Serial, steps, repeat) };
-            let threads = if k == 1 { None } else { Some(measure(&model, k, Concurrency::Threads, steps, repeat)) };
+            let serial = if k == 1 { single.clone() } else { measure(&model, k, Concurrency::Serial, steps, repeat, place) };
+            let threads = if k == 1 { None } else { Some(measure(&model, k, Concurrency::Threads, steps, repeat, place)) };
             let overhead = |m: &Measurement| single.steps_per_s / (m.steps_per_s * k as f64);
             out.push_str(&format!(
                 "| {label} | {k} | {:.1} | {} | {} | {:.3} | {} |\n",

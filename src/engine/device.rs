@@ -42,7 +42,7 @@ pub fn device_for(choice: BackendChoice, index: usize) -> Result<(Device, String
         }
         B::Tch => {
             #[cfg(feature = "tch")]
-            return cpu("tch").map(|_| (Device::libtorch(), "tch (LibTorch CPU)".into()));
+            return tch_device(index);
             Err(missing("tch"))
         }
         B::Cuda => {
@@ -50,6 +50,20 @@ pub fn device_for(choice: BackendChoice, index: usize) -> Result<(Device, String
             return Ok((Device::cuda(index), format!("cuda:{index}")));
             Err(missing("cuda"))
         }
+    }
+}
+
+/// LibTorch's device `index`: `cuda:index` where LibTorch sees CUDA GPUs (a CUDA LibTorch,
+/// `scripts/install-libtorch.sh --cuda`, on a machine with the NVIDIA driver and a GPU), else the
+/// CPU, which is device 0. `CUDA_VISIBLE_DEVICES=` (empty) keeps a GPU machine's runs on the CPU.
+#[cfg(feature = "tch")]
+fn tch_device(index: usize) -> Result<(Device, String), EngineError> {
+    let gpus = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
+    match gpus {
+        0 if index == 0 => Ok((Device::libtorch(), "tch (LibTorch CPU; no CUDA GPU visible)".into())),
+        0 => Err(EngineError::NoGpu { index, backend: "tch" }),
+        n if index < n => Ok((Device::libtorch_cuda(index), format!("tch (LibTorch cuda:{index})"))),
+        n => Err(EngineError::GpuIndex { index, gpus: n, backend: "tch" }),
     }
 }
 
@@ -66,7 +80,8 @@ pub struct Placement {
 }
 
 impl Placement {
-    pub(crate) fn of(plain: Device, name: String) -> Self {
+    /// The placement on `plain` (and its autodiff twin), named `name` in manifests and reports.
+    pub fn of(plain: Device, name: String) -> Self {
         Placement { train: plain.clone().autodiff(), plain, name }
     }
 }

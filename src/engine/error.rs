@@ -13,10 +13,32 @@ pub enum EngineError {
         backend: &'static str,
     },
     /// A device index the backend does not have.
-    #[error("device {index}: {backend} computes on the CPU, which is device 0; GPU indices need `backend: Cuda`")]
+    #[error(
+        "device {index}: {backend} computes on the CPU, which is device 0; GPU indices need `backend: Tch` with a CUDA LibTorch or `backend: Cuda` (docs/gpu.md)"
+    )]
     NoSuchDevice {
         /// The index asked for.
         index: usize,
+        /// The backend.
+        backend: &'static str,
+    },
+    /// A GPU index asked of a backend that sees no GPU on this machine.
+    #[error(
+        "device {index}: {backend} sees no CUDA GPU here (a CPU-only LibTorch, no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides them), so its only device is 0, the CPU. For GPUs: `scripts/install-libtorch.sh --cuda`, rebuild with `--features tch` and run on a machine with an NVIDIA GPU (docs/gpu.md)"
+    )]
+    NoGpu {
+        /// The index asked for.
+        index: usize,
+        /// The backend.
+        backend: &'static str,
+    },
+    /// A GPU index beyond the GPUs the backend sees.
+    #[error("device {index}: {backend} sees {gpus} CUDA GPU(s) here, devices 0 to {}", gpus - 1)]
+    GpuIndex {
+        /// The index asked for.
+        index: usize,
+        /// How many GPUs the backend sees.
+        gpus: usize,
         /// The backend.
         backend: &'static str,
     },

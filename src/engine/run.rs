@@ -125,6 +125,11 @@ impl<'a> Run<'a> {
             data_root: opts.data_root.display().to_string(),
             plan: plan.clone(),
         };
+        if manifest.backend != "flex" {
+            // a choice the user made (or a node's placement): say where it landed, e.g. a
+            // `backend: Tch` run on a machine without a GPU
+            println!("seed {seed}: backend {}", manifest.backend);
+        }
         if resuming && dir.manifest().exists() {
             // the experiment must be the one that started the run
             if Manifest::read(&dir.manifest())?.experiment_sha256 != manifest.experiment_sha256 {
