@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh)
+studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh scripts/check-backends.sh)
 fail=0
 for s in "${studies[@]}"; do
     out=$(sed -n 's/^out=//p' "$s")

@@ -57,6 +57,7 @@ pub fn device_for(choice: BackendChoice, index: usize) -> Result<(Device, String
 /// `scripts/install-libtorch.sh --cuda`, on a machine with the NVIDIA driver and a GPU), else the
 /// CPU, which is device 0. `CUDA_VISIBLE_DEVICES=` (empty) keeps a GPU machine's runs on the CPU.
 #[cfg(feature = "tch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream (still published for 0.22): the GPU path that installs offline
 fn tch_device(index: usize) -> Result<(Device, String), EngineError> {
     let gpus = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
     match gpus {
