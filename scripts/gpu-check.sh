@@ -119,8 +119,10 @@ $py -W ignore::UserWarning scripts/bench-pytorch.py --device cuda:0 --steps 50 -
     echo "## Accuracy, CPU vs GPU (same seeds; mean ± sample std)"
     for e in "${pairs[@]}"; do
         echo
-        grep -E '^\||^mean' "$tmp/$e/compare.md"
+        grep '^|' "$tmp/$e/compare.md"
     done
+    echo
+    grep -m1 '^mean' "$tmp/${pairs[0]}/compare.md"
     echo
     echo "Placement: $layout."
     echo
