@@ -18,23 +18,19 @@ threads=$(nproc)
 tmp=$(mktemp -d)
 ./target/release/cohort bench --steps "$steps" --repeat 3 > "$tmp/cohort.md"
 if [ $pytorch = 1 ]; then
-    if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c 'import torch' 2> /dev/null; then
-        python3 -m venv .venv-bench
-        .venv-bench/bin/pip install -q --no-cache-dir torch==2.9.0
-    fi
-    .venv-bench/bin/python -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --steps "$steps" --repeat 3 > "$tmp/torch.txt"
+    source scripts/lib/bench.sh
+    py=$(bench_python)
+    $py -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --steps "$steps" --repeat 3 > "$tmp/torch.txt"
 fi
 {
     cat "$tmp/cohort.md"
     if [ $pytorch = 1 ]; then
         echo
-        echo "PyTorch $(.venv-bench/bin/python -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), best of 3 windows of $steps steps, measured in the same run:"
+        echo "PyTorch $($py -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), best of 3 windows of $steps steps, measured in the same run:"
         echo
         echo "| model | K | PyTorch steps/s | cohort steps/s (threads for K ≥ 2) | cohort / PyTorch |"
         echo "|---|---|---|---|---|"
-        # cohort's table: | model | K | serial | threads | ...; the engine's default (Auto) is threads for K ≥ 2
-        awk -F'|' 'NR == FNR { gsub(/ /, ""); if ($3 ~ /^[0-9]+$/) { c[$2 " " $3] = ($5 == "–" ? $4 : $5) } next }
-                   { split($0, t, " "); k = t[1] " " t[2]; printf "| %s | %s | %.1f | %.1f | %.2f× |\n", t[1], t[2], t[3], c[k], c[k] / t[3] }' "$tmp/cohort.md" "$tmp/torch.txt"
+        ratio_rows "$tmp/cohort.md" "$tmp/torch.txt" auto
     fi
     echo
     echo "Produced by \`scripts/bench.sh$([ $pytorch = 1 ] && echo ' --pytorch') $steps\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."

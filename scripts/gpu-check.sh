@@ -95,16 +95,11 @@ grep -q '^CHECK FAILED' "$tmp/checks.txt" && fail=1
 cat "$tmp/checks.txt"
 
 # 3. speed on the GPU, cohort and PyTorch in the same run
-$gpu bench --backend tch --device 0 --peers 1,2,4,8 --steps 50 > "$tmp/cohort.md"
-py=${PYTHON:-}
-if [ -z "$py" ]; then
-    if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c 'import torch' 2> /dev/null; then
-        python3 -m venv .venv-bench
-        .venv-bench/bin/pip install -q --no-cache-dir torch==2.9.0
-    fi
-    py=.venv-bench/bin/python
-fi
-$py -W ignore::UserWarning scripts/bench-pytorch.py --device cuda:0 --steps 50 --repeat 3 > "$tmp/torch.txt"
+steps=50 repeat=3
+$gpu bench --backend tch --device 0 --peers 1,2,4,8 --steps $steps --repeat $repeat > "$tmp/cohort.md"
+source scripts/lib/bench.sh
+py=$(bench_python)
+$py -W ignore::UserWarning scripts/bench-pytorch.py --device cuda:0 --steps $steps --repeat $repeat > "$tmp/torch.txt"
 
 {
     echo "# cohort on the GPU: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) ($gpus GPU(s)), LibTorch 2.9.0 CUDA 12.8"
@@ -130,12 +125,11 @@ $py -W ignore::UserWarning scripts/bench-pytorch.py --device cuda:0 --steps 50 -
     echo
     cat "$tmp/cohort.md"
     echo
-    echo "PyTorch $($py -c 'import torch; print(torch.__version__)') on the same GPU, the same DML step (scripts/bench-pytorch.py --device cuda:0), best of 3 windows of 50 steps:"
+    echo "PyTorch $($py -c 'import torch; print(torch.__version__)') on the same GPU, the same DML step (scripts/bench-pytorch.py --device cuda:0), best of $repeat windows of $steps steps:"
     echo
     echo "| model | K | PyTorch steps/s | cohort steps/s (serial) | cohort / PyTorch |"
     echo "|---|---|---|---|---|"
-    awk -F'|' 'NR == FNR { gsub(/ /, ""); if ($3 ~ /^[0-9]+$/) { c[$2 " " $3] = $4 } next }
-               { split($0, t, " "); k = t[1] " " t[2]; printf "| %s | %s | %.1f | %.1f | %.2f× |\n", t[1], t[2], t[3], c[k], c[k] / t[3] }' "$tmp/cohort.md" "$tmp/torch.txt"
+    ratio_rows "$tmp/cohort.md" "$tmp/torch.txt" serial
     echo
     echo "cohort reads every peer's loss back each step (to stop on NaN); the PyTorch twin does not."
 } > "$out/README.md"
