@@ -300,8 +300,8 @@ fn cifar100_loads_pixels_and_fine_or_coarse_labels() {
     assert_eq!(&coarse.train.labels[..4], &[0, 1, 2, 3]);
     assert_eq!(coarse.train.labels[21], 1);
     assert_eq!(coarse.train.features, fine.train.features);
-    assert_eq!(cifar100(tmp.path(), Fine).input_shape(), (vec![3, 32, 32], 100));
-    assert_eq!(cifar100(tmp.path(), Coarse).input_shape(), (vec![3, 32, 32], 20));
+    assert_eq!(cifar100(tmp.path(), Fine).input_shape().unwrap(), (vec![3, 32, 32], 100));
+    assert_eq!(cifar100(tmp.path(), Coarse).input_shape().unwrap(), (vec![3, 32, 32], 20));
 }
 
 #[test]

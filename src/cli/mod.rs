@@ -73,6 +73,10 @@ pub enum Command {
         /// Do not draw the charts of each finished run.
         #[arg(long)]
         no_plot: bool,
+        /// Do not write TensorBoard event files (written by default to
+        /// <run>/tensorboard/<node>/, after every epoch: `tensorboard --logdir results/`).
+        #[arg(long)]
+        no_tensorboard: bool,
         /// Tensor backend (auto, flex, ndarray, tch, cuda), overriding `training.backend`;
         /// it must be compiled in (cargo features).
         #[arg(long, value_name = "NAME")]
@@ -117,6 +121,10 @@ pub enum Command {
         /// Do not draw the charts of each finished run.
         #[arg(long)]
         no_plot: bool,
+        /// Do not write TensorBoard event files (written by default to
+        /// <run>/tensorboard/<node>/, after every epoch: `tensorboard --logdir results/`).
+        #[arg(long)]
+        no_tensorboard: bool,
         /// Run the sweep (or this `--shard`) as N worker processes, each a shard of it with
         /// cores/N threads; their output lines are prefixed with `[job i]`.
         #[arg(long, value_name = "N", default_value_t = 1)]
@@ -214,11 +222,22 @@ pub enum Command {
 /// `cohort data ...`
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Write a data set's splits as train.csv and test.csv (label first, then the features;
-    /// MNIST-1D as generated, image pixels in [0, 1]).
+    /// Write a data set's training and test splits as files another tool reads: CSV
+    /// (train.csv, test.csv: label first, then the features), NumPy (data.npz, or x_train.npy,
+    /// y_train.npy, x_test.npy, y_test.npy) or image folders (train/<class>/*.png, test/...).
+    /// Values as loaded, before any hold-out or normalisation: MNIST-1D as generated, image
+    /// pixels in [0, 1]. The experiment data sources `Csv`, `Npz`, `Npy` and `ImageFolder` read
+    /// these files back.
     Export {
-        /// Which data set.
-        dataset: DatasetName,
+        /// Which built-in data set (or `--experiment`).
+        #[arg(required_unless_present = "experiment")]
+        dataset: Option<DatasetName>,
+        /// Export the data source of this experiment file instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+        experiment: Option<PathBuf>,
+        /// File format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
         /// Output folder.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -244,6 +263,19 @@ pub enum DatasetName {
     Cifar10,
     /// CIFAR-100 binary files with the fine labels (copied into <data-dir>/cifar100 by hand).
     Cifar100,
+}
+
+/// File formats of `data export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// train.csv and test.csv.
+    Csv,
+    /// data.npz with x_train, y_train, x_test, y_test (float32 features, int64 labels).
+    Npz,
+    /// x_train.npy, y_train.npy, x_test.npy, y_test.npy.
+    Npy,
+    /// train/<class>/<n>.png and test/<class>/<n>.png (images only).
+    ImageFolder,
 }
 
 /// Data sets `data fetch` can download.
@@ -293,7 +325,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Compare { dirs, out } => compare(&dirs, &out),
-        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot, backend, device, output } => {
+        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot, no_tensorboard, backend, device, output } => {
             let opts = RunOptions {
                 data_root: root,
                 resume,
@@ -302,17 +334,18 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 experiment_file: file,
                 experiment_text: String::new(),
                 stop_after_epochs,
+                tensorboard: !no_tensorboard,
             };
             run::run(opts, seeds, no_plot, backend, device, output)
         }
         Command::ExportLogits { run, node, out, temperature } => node::export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => node::eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { jobs, shard, list: false, .. } if jobs > 1 => run::sweep_jobs(jobs, shard),
-        Command::Sweep { file, grid, seeds, random, sample_seed, shard, list, no_plot, .. } => {
+        Command::Sweep { file, grid, seeds, random, sample_seed, shard, list, no_plot, no_tensorboard, .. } => {
             let sample = random.map(|count| crate::sweep::Sample { count, seed: sample_seed });
-            run::sweep(&file, run::Expansion { grid: &grid, sample, seeds: seeds.as_deref() }, shard, list, no_plot, root)
+            run::sweep(&file, run::Expansion { grid: &grid, sample, seeds: seeds.as_deref() }, shard, list, no_plot, !no_tensorboard, root)
         }
-        Command::Data { action: DataCommand::Export { dataset, out } } => export(dataset, &out, &root),
+        Command::Data { action: DataCommand::Export { dataset, experiment, format, out } } => export(dataset, experiment.as_deref(), format, &out, &root),
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
             let dir = root.join("mnist");
             if data::fetch::fetch_mnist(&dir)? {
@@ -385,18 +418,47 @@ fn print_parameters(plan: &config::Plan) {
     }
 }
 
-fn export(dataset: DatasetName, out: &Path, root: &Path) -> Result<i32, Error> {
-    let source = match dataset {
-        DatasetName::Mnist1d => DataSource::Mnist1d(Mnist1dParams::default()),
-        DatasetName::Mnist => DataSource::Mnist(FolderSpec::default()),
-        DatasetName::Cifar10 => DataSource::Cifar10(FolderSpec::default()),
-        DatasetName::Cifar100 => DataSource::Cifar100(config::Cifar100Spec::default()),
+fn export(dataset: Option<DatasetName>, experiment: Option<&Path>, format: ExportFormat, out: &Path, root: &Path) -> Result<i32, Error> {
+    let source = match (dataset, experiment) {
+        (_, Some(file)) => {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+            config::parse(&text, file)?.data.source
+        }
+        (Some(DatasetName::Mnist1d), None) => DataSource::Mnist1d(Mnist1dParams::default()),
+        (Some(DatasetName::Mnist), None) => DataSource::Mnist(FolderSpec::default()),
+        (Some(DatasetName::Cifar10), None) => DataSource::Cifar10(FolderSpec::default()),
+        (Some(DatasetName::Cifar100), None) => DataSource::Cifar100(config::Cifar100Spec::default()),
+        (None, None) => unreachable!("clap requires a data set or --experiment"),
     };
     let splits = source.load(root)?;
-    for (name, s) in [("train.csv", &splits.train), ("test.csv", &splits.test)] {
-        let path = out.join(name);
-        data::export::write_csv(s, &path).map_err(|e| Error::io(&path, e))?;
-        println!("wrote {} ({} rows × {} features)", path.display(), s.len(), s.row_len());
+    let wrote = |path: &Path, s: &data::Samples| println!("wrote {} ({} samples of shape {:?})", path.display(), s.len(), s.shape);
+    match format {
+        ExportFormat::Csv => {
+            for (name, s) in [("train.csv", &splits.train), ("test.csv", &splits.test)] {
+                let path = out.join(name);
+                data::export::write_csv(s, &path).map_err(|e| Error::io(&path, e))?;
+                wrote(&path, s);
+            }
+        }
+        ExportFormat::Npz => {
+            let path = out.join("data.npz");
+            data::arrays::write_npz(&splits, &path).map_err(|e| Error::io(&path, e))?;
+            wrote(&path.join("x_train"), &splits.train);
+            wrote(&path.join("x_test"), &splits.test);
+        }
+        ExportFormat::Npy => {
+            for (name, s) in [("train", &splits.train), ("test", &splits.test)] {
+                data::arrays::write_npy(s, out, name).map_err(|e| Error::io(out, e))?;
+                wrote(&out.join(format!("x_{name}.npy")), s);
+            }
+        }
+        ExportFormat::ImageFolder => {
+            for (name, s) in [("train", &splits.train), ("test", &splits.test)] {
+                let dir = out.join(name);
+                data::images::write_image_folder(s, &dir)?;
+                wrote(&dir, s);
+            }
+        }
     }
     Ok(0)
 }

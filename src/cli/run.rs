@@ -86,6 +86,7 @@ pub(super) fn sweep(
     shard: Option<crate::sweep::Shard>,
     list: bool,
     no_plot: bool,
+    tensorboard: bool,
     root: PathBuf,
 ) -> Result<i32, Error> {
     let source = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
@@ -113,6 +114,7 @@ pub(super) fn sweep(
             experiment_file: file.to_path_buf(),
             experiment_text: r.text.clone(),
             stop_after_epochs: None,
+            tensorboard,
         };
         println!("== run #{} {} seed {}", r.index, r.plan.name, r.seed);
         outcomes.extend(engine::run(&r.plan, &opts)?);

@@ -1,18 +1,22 @@
-//! Data sets, offline: the MNIST-1D generator, MNIST from IDX files, CIFAR-10 binary files;
-//! seeded splitting, shuffling, batching and augmentation.
+//! Data sets, offline: the MNIST-1D generator, MNIST from IDX files, CIFAR-10/100 binary files,
+//! and a researcher's own NumPy arrays, CSV files and image folders; seeded splitting,
+//! shuffling, batching and augmentation.
 //!
 //! Everything is loaded into memory as `f32` features (row-major, one row per sample) and `u8`
 //! labels. Nothing is downloaded at run time: [`fetch`] is the one documented way to get MNIST.
 
+pub mod arrays;
 pub mod batch;
 pub mod cifar;
 pub mod export;
 pub mod fetch;
 pub mod idx;
+pub mod images;
 pub mod mnist1d;
 pub mod rng;
 pub mod rotated;
 pub mod spec;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 
@@ -166,6 +170,16 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// The problem and, where there is one, its fix, for a diagnostic that names the place
+    /// itself (`cohort check` of an experiment whose data files are unusable).
+    pub fn problem_and_fix(&self) -> (String, Option<String>) {
+        match self {
+            DataError::Missing { dataset, path, fix } => (format!("{dataset} not found: {} is missing", path.display()), Some(fix.clone())),
+            DataError::Corrupt { path, problem, fix } => (format!("{}: {problem}", path.display()), Some(fix.clone())),
+            other => (other.to_string(), None),
+        }
+    }
+
     /// The I/O error underneath, if the failure was one.
     pub fn io_error(&self) -> Option<&std::io::Error> {
         match self {
@@ -195,6 +209,10 @@ impl DataSource {
                 let mnist = idx::load_mnist(&r.dir.clone().unwrap_or_else(|| root.join("mnist")))?;
                 Ok(rotated::domains(mnist, r.test_domain, r.shuffle_seed))
             }
+            DataSource::Npz(s) => s.load(),
+            DataSource::Npy(s) => s.load(),
+            DataSource::Csv(s) => s.load(),
+            DataSource::ImageFolder(s) => s.load(),
         }
     }
 }

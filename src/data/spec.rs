@@ -6,8 +6,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::DataError;
+use super::arrays::{NpySpec, NpzSpec};
 use super::cifar::Cifar100Labels;
+use super::images::ImageFolderSpec;
 use super::mnist1d::Mnist1dParams;
+use super::table::CsvSpec;
 use crate::values::Fraction;
 
 /// Data set and split.
@@ -142,6 +146,16 @@ pub enum DataSource {
     /// 0, 15, …, 75°; `test_domain` is held out as the test split, the other five train (each
     /// sample tagged with its domain, for `train_on: Subset(domains: …)` and `Lfme`).
     RotatedMnist(RotatedSpec),
+    /// Your own arrays in one NumPy `.npz` archive (`np.savez`): `x_train`, `y_train`, `x_test`,
+    /// `y_test` by default; the sample shape is the array's (see `src/data/arrays.rs`).
+    Npz(NpzSpec),
+    /// Your own arrays as four NumPy `.npy` files.
+    Npy(NpySpec),
+    /// Your own tabular data: training and test CSV files with a header row and a label column.
+    Csv(CsvSpec),
+    /// Your own images: one folder per class (torchvision's `ImageFolder` layout), PNG or JPEG,
+    /// resized and centre-cropped to `size`×`size`.
+    ImageFolder(ImageFolderSpec),
 }
 
 /// Rotated MNIST's split.
@@ -217,15 +231,21 @@ impl DataSpec {
 }
 
 impl DataSource {
-    /// Shape of one input sample and number of classes.
-    pub fn input_shape(&self) -> (Vec<usize>, usize) {
-        match self {
+    /// Shape of one input sample and number of classes. The built-in data sets know theirs; a
+    /// user's files are asked (array headers, the CSV header, the class folders), which fails when
+    /// they are missing or unusable.
+    pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        Ok(match self {
             DataSource::Mnist1d(p) => (vec![p.final_seq_length], 10),
             DataSource::Mnist(_) => (vec![1, 28, 28], 10),
             DataSource::Cifar10(_) => (vec![3, 32, 32], 10),
             DataSource::Cifar100(c) => (vec![3, 32, 32], if c.labels == Cifar100Labels::Coarse { 20 } else { 100 }),
             DataSource::RotatedMnist(_) => (vec![1, 28, 28], 10),
-        }
+            DataSource::Npz(s) => s.input_shape()?,
+            DataSource::Npy(s) => s.input_shape()?,
+            DataSource::Csv(s) => s.input_shape()?,
+            DataSource::ImageFolder(s) => s.input_shape()?,
+        })
     }
 
     /// The domains of the training split (empty for data sets without domains).
@@ -262,6 +282,10 @@ impl DataSource {
                 Cifar100Labels::Coarse => "CIFAR-100 (binary files, 20 coarse labels)".to_string(),
             },
             DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", super::rotated::angle(r.test_domain)),
+            DataSource::Npz(s) => format!("NumPy archive {}", s.file.display()),
+            DataSource::Npy(s) => format!("NumPy arrays {}, …", s.x_train.display()),
+            DataSource::Csv(s) => format!("CSV files {} and {}", s.train.display(), s.test.display()),
+            DataSource::ImageFolder(s) => format!("image folders {} and {} ({}×{})", s.train.display(), s.test.display(), s.size, s.size),
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct RunOptions {
     /// Stop cleanly after this many epochs in total, leaving a resumable run (for testing
     /// interruption and for splitting long runs).
     pub stop_after_epochs: Option<usize>,
+    /// Also write TensorBoard event files (`<run>/tensorboard/<node>/`), after every epoch.
+    pub tensorboard: bool,
 }
 
 /// How a run ended.

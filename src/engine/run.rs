@@ -20,6 +20,7 @@ use crate::data::spec::Views;
 use crate::data::{self, Prepared};
 use crate::error::Error;
 use crate::models::{Network, Trainee};
+use crate::results::tensorboard::Board;
 use crate::results::{Divergence, Manifest, MetricRow, RunDir, RunStatus, Summary, manifest, summarize, write_metrics, write_summary};
 
 /// What is already in a run folder.
@@ -89,6 +90,8 @@ struct Run<'a> {
     models: Vec<Option<Trainee>>,
     /// Every metric row so far (rewritten to `metrics.csv` after each epoch).
     rows: Vec<MetricRow>,
+    /// TensorBoard's event files (unless `--no-tensorboard`) and how many of `rows` they hold.
+    board: Option<(Board, usize)>,
     /// Where training (re)starts.
     start: Resume,
     /// Epochs run by this process (for `--stop-after-epochs`).
@@ -151,7 +154,8 @@ impl<'a> Run<'a> {
             println!("seed {seed}: resuming stage `{}` after epoch {}", plan.stages[at.stage].name, at.epochs_done);
         }
         let progress = Progress::new(opts.progress);
-        Ok(Run { plan, seed, opts, dir, data, places, models, rows, start: resumed.unwrap_or_default(), epochs_run: 0, progress })
+        let board = opts.tensorboard.then(|| (Board::new(&dir.root, plan.stages.len() > 1, resumed.map(|_| &rows[..])), rows.len()));
+        Ok(Run { plan, seed, opts, dir, data, places, models, rows, board, start: resumed.unwrap_or_default(), epochs_run: 0, progress })
     }
 
     /// Trains the stages from the start point on.
@@ -324,7 +328,7 @@ impl<'a> Run<'a> {
         let nets: Vec<Network> = evaluated.iter().map(|&n| self.models[n].as_ref().expect("trained nodes have a model").net.valid()).collect();
         let Evaluated { rows, line } = eval::evaluate(plan, stage.s, epoch + 1, &evaluated, &nets, &self.data, &self.places);
         self.rows.extend(rows);
-        write_metrics(&self.dir.metrics(), &self.rows)?;
+        self.write_metrics()?;
         state::save(&self.dir, plan, Resume { stage: stage.s, epochs_done: epoch + 1 }, &self.models, optimizers)?;
         let secs = started.elapsed().as_secs_f64();
         let line = format!("[{}] epoch {}/{}: test{line} ({secs:.1} s, {:.1} steps/s)", st.name, epoch + 1, st.epochs, batches.len() as f64 / secs);
@@ -332,6 +336,18 @@ impl<'a> Run<'a> {
         self.dir.log_line(&format!("seed {seed} {line}"));
         self.epochs_run += 1;
         Ok(self.opts.stop_after_epochs.is_some_and(|n| self.epochs_run >= n).then_some(Ending::Stopped))
+    }
+
+    /// Rewrites `metrics.csv` with every row so far and appends the new ones to the TensorBoard
+    /// event files.
+    fn write_metrics(&mut self) -> Result<(), Error> {
+        write_metrics(&self.dir.metrics(), &self.rows)?;
+        if let Some((board, written)) = &mut self.board {
+            let root = self.dir.root.join(crate::results::tensorboard::DIR);
+            board.write(&self.rows[*written..]).map_err(|e| Error::io(root, e))?;
+            *written = self.rows.len();
+        }
+        Ok(())
     }
 
     /// Moves every `Ema` node tracking one of `train` toward its node's weights after a step,
@@ -366,7 +382,7 @@ impl<'a> Run<'a> {
                 );
                 eprintln!("{msg}");
                 self.dir.log_line(&msg);
-                write_metrics(&self.dir.metrics(), &self.rows)?;
+                self.write_metrics()?;
                 self.write_summary(RunStatus::Diverged, Some(d.clone()))?;
                 Status::Diverged(d)
             }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod manifest;
 pub mod metrics;
 pub mod summary;
+pub mod tensorboard;
 
 pub use dirs::{ExperimentDir, RunDir, StateDir};
 pub use error::ResultsError;

@@ -24,6 +24,7 @@ pub fn opts(text: &str) -> RunOptions {
         experiment_file: "test.ron".into(),
         experiment_text: text.into(),
         stop_after_epochs: None,
+        tensorboard: true,
     }
 }
 

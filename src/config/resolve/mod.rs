@@ -18,7 +18,17 @@ use crate::values::NodeId;
 
 /// Checks `spec` and builds its plan; all problems found are returned together.
 pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
-    let mut r = Resolver::new(spec);
+    // a user's data files are read here (headers only) for the sample shape; without it nothing
+    // else can be checked
+    let (input_shape, classes) = spec.data.source.input_shape().map_err(|e| {
+        let (message, fix) = e.problem_and_fix();
+        let d = Diagnostic::at(FieldPath::root().field("data").field("source"), message);
+        vec![match fix {
+            Some(f) => d.hint(f),
+            None => d,
+        }]
+    })?;
+    let mut r = Resolver::new(spec, input_shape, classes);
     r.check_data();
     r.check_nodes();
     let terms = r.terms();
@@ -73,8 +83,7 @@ impl Declared {
 }
 
 impl<'a> Resolver<'a> {
-    fn new(spec: &'a ExperimentSpec) -> Self {
-        let (input_shape, classes) = spec.data.source.input_shape();
+    fn new(spec: &'a ExperimentSpec, input_shape: Vec<usize>, classes: usize) -> Self {
         let domains = spec.data.source.training_domains();
         Resolver { spec, errs: Vec::new(), input_shape, classes, domains, index: HashMap::new() }
     }
