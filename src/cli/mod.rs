@@ -147,6 +147,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a trained node's weights as a PyTorch `state_dict` with the names of its reference
+    /// PyTorch definition, for `model.load_state_dict(safetensors.torch.load_file(FILE))`
+    /// (scripts/load-in-pytorch.py shows it and checks the accuracy). Batch-norm running
+    /// statistics included.
+    ExportWeights {
+        /// Run folder (results/<experiment>/seed-<n>).
+        #[arg(value_name = "RUN")]
+        run: PathBuf,
+        /// Node id (its checkpoint is <RUN>/checkpoints/<node>.bpk).
+        #[arg(long)]
+        node: String,
+        /// File format.
+        #[arg(long, value_enum, default_value = "safetensors")]
+        format: WeightsOut,
+        /// Output file, e.g. student.safetensors.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Export a trained node's outputs on the training split (the transfer set) to a file, for
     /// offline distillation: an experiment reads it as a source with `model: Recorded(file: ...)`
     /// and needs neither the node's weights nor its architecture.
@@ -265,6 +283,13 @@ pub enum DatasetName {
     Cifar100,
 }
 
+/// File formats of `export-weights`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WeightsOut {
+    /// safetensors with PyTorch's tensor names and layouts.
+    Safetensors,
+}
+
 /// File formats of `data export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -338,6 +363,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             };
             run::run(opts, seeds, no_plot, backend, device, output)
         }
+        Command::ExportWeights { run, node, format: WeightsOut::Safetensors, out } => node::export_weights(&run, &node, &out),
         Command::ExportLogits { run, node, out, temperature } => node::export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => node::eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { jobs, shard, list: false, .. } if jobs > 1 => run::sweep_jobs(jobs, shard),

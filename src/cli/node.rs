@@ -17,7 +17,38 @@ fn run_node(run: &RunDir, node: &str, plan: &config::Plan) -> Result<(crate::mod
     let ckpt = run.checkpoint(node);
     let (backend, index) = plan.placement(n);
     let (device, _) = engine::device_for(backend, index)?;
-    Ok((engine::load_checkpoint(&plan.nodes[n].model, &plan.input_shape, plan.classes, &ckpt, &device)?, device))
+    let p = &plan.nodes[n];
+    let net = match &p.checkpoint {
+        // a frozen node never trained: the run used the weights it started from
+        Some(initial) if p.fixed && !ckpt.exists() => engine::load_initial(&p.model, &plan.input_shape, plan.classes, &p.id, initial, &device)?,
+        _ => engine::load_checkpoint(&p.model, &plan.input_shape, plan.classes, &ckpt, &device)?,
+    };
+    Ok((net, device))
+}
+
+/// `cohort export-weights`: a node's trained network as a PyTorch `state_dict` (safetensors).
+pub(super) fn export_weights(run: &Path, node: &str, out: &Path) -> Result<i32, Error> {
+    let run = RunDir::at(run);
+    let Manifest { plan, .. } = Manifest::read(&run.manifest())?;
+    let (model, _) = run_node(&run, node, &plan)?;
+    let Some(reference) = model.reference() else {
+        return Err(UsageError::BadValue {
+            argument: "--node",
+            value: node.into(),
+            expected: format!(
+                "a node whose architecture has a reference PyTorch definition (ResNet); `{}` has none, so there are no PyTorch names to write",
+                model.kind()
+            ),
+        }
+        .into());
+    };
+    let tensors = model.save_torch_safetensors(out).map_err(|problem| engine::EngineError::Serialise { path: out.into(), problem })?;
+    println!(
+        "wrote {}: {} tensors of `{node}` with the names of {reference}; in PyTorch: model.load_state_dict(safetensors.torch.load_file(...))",
+        out.display(),
+        tensors.len()
+    );
+    Ok(0)
 }
 
 /// `cohort export-logits`: a node's outputs on its run's training split, to a file.

@@ -81,6 +81,22 @@ pub enum EngineError {
         /// burn's message.
         problem: String,
     },
+    /// A node's PyTorch weights (`checkpoint: "x.pth"` or `.safetensors`) do not fit its model.
+    #[error(
+        "node `{node}`: the PyTorch weights in {} do not fit `{model}`:\n{}\n  fix: export the state_dict of the reference definition with the same configuration (docs/pytorch.md lists them), or change `model:` to match it",
+        path.display(),
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    TorchWeights {
+        /// The node.
+        node: String,
+        /// The file.
+        path: PathBuf,
+        /// The node's model, as the plan prints it.
+        model: String,
+        /// Every missing, unexpected or misshapen tensor.
+        problems: Vec<String>,
+    },
     /// A checkpoint or state file written by a run cannot be loaded.
     #[error("{}: cannot be loaded ({problem}); a damaged run state is replaced by rerunning with --overwrite", path.display())]
     Checkpoint {

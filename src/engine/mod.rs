@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use device::{Placement, backend_device, device_for, placements};
 pub use error::EngineError;
-pub use state::load_checkpoint;
+pub use state::{load_checkpoint, load_initial};
 
 use crate::config::{Concurrency, Plan, PlanStage, UpdateOrder};
 use crate::error::Error;

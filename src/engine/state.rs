@@ -16,6 +16,7 @@ use crate::config::{ModelSpec, Plan};
 use crate::data::batch::{Stream, stream_seed};
 use crate::error::Error;
 use crate::fsutil::atomic_write_bytes;
+use crate::models::pytorch::WeightsFormat;
 use crate::models::{Network, Trainee};
 use crate::results::{RunDir, StateDir};
 
@@ -46,6 +47,24 @@ fn load_module<M: Module>(module: M, path: &Path) -> Result<M, EngineError> {
     module.try_load_file(path).map_err(|e| EngineError::Checkpoint { path: path.into(), problem: e.to_string() })
 }
 
+/// `net` (a network of `model`) with the weights of node `node`'s `checkpoint:` file: a
+/// checkpoint of a run (`.bpk`) or a PyTorch `state_dict` (`.pth`, `.pt`, `.safetensors`).
+fn initial_weights(net: Network, node: &str, model: &ModelSpec, path: &Path) -> Result<Network, EngineError> {
+    match WeightsFormat::of(path) {
+        WeightsFormat::Burnpack => {
+            net.try_load_file(path).map_err(|e| EngineError::InitialCheckpoint { node: node.into(), path: path.into(), problem: e.to_string() })
+        }
+        _ => net.load_torch(path).map_err(|problems| EngineError::TorchWeights { node: node.into(), path: path.into(), model: model.to_string(), problems }),
+    }
+}
+
+/// The weights a node of a run starts from (its `checkpoint:` file), in a model of `spec`: what
+/// a frozen node of the run computed with.
+pub fn load_initial(spec: &ModelSpec, input_shape: &[usize], classes: usize, node: &str, path: &Path, device: &Device) -> Result<Network, EngineError> {
+    let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    initial_weights(Network::init(spec, input_shape, classes, device), node, spec, path)
+}
+
 /// Loads a node checkpoint written by a run into a model of `spec` (for inspection and export).
 /// Takes the run lock, since building the model draws from the backend's global generator.
 pub fn load_checkpoint(spec: &ModelSpec, input_shape: &[usize], classes: usize, path: &Path, device: &Device) -> Result<Network, EngineError> {
@@ -69,7 +88,7 @@ pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]
             device.seed(stream_seed(seed, Stream::Init, i) as u64);
             let mut net = Network::init(&n.model, &plan.input_shape, plan.classes, device);
             if let Some(path) = &n.checkpoint {
-                net = net.try_load_file(path).map_err(|e| EngineError::InitialCheckpoint { node: n.id.clone(), path: path.clone(), problem: e.to_string() })?;
+                net = initial_weights(net, &n.id, &n.model, path)?;
             }
             let slots: Vec<crate::models::AdapterSpec> = step::adapter_slots(plan, i).into_iter().map(|(_, a)| a).collect();
             let t = Trainee::new(net, &slots, device);

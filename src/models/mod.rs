@@ -18,6 +18,7 @@ pub mod ema;
 pub mod hydra;
 pub mod mlp;
 pub mod mobilenet;
+pub mod pytorch;
 pub mod resnet;
 pub mod shufflenet;
 pub mod tap;

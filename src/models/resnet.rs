@@ -172,6 +172,28 @@ pub struct ResNet {
 }
 
 impl ResNet {
+    /// The module of RepDistiller's `models/resnet.py` that holds the tensors of burn module
+    /// `module`: `stem` = `conv1`, `stem_bn` = `bn1`, `stages.i.j.*` = `layer{i+1}.j.*` with the
+    /// projection shortcut `project`/`project_bn` = `downsample.0`/`downsample.1`, `out` = `fc`.
+    pub(super) fn torch_module(module: &str) -> Option<String> {
+        let parts: Vec<&str> = module.split('.').collect();
+        Some(match parts[..] {
+            ["stem"] => "conv1".into(),
+            ["stem_bn"] => "bn1".into(),
+            ["out"] => "fc".into(),
+            ["stages", stage, block, m] => {
+                let m = match m {
+                    "conv1" | "bn1" | "conv2" | "bn2" => m,
+                    "project" => "downsample.0",
+                    "project_bn" => "downsample.1",
+                    _ => return None,
+                };
+                format!("layer{}.{block}.{m}", stage.parse::<usize>().ok()? + 1)
+            }
+            _ => return None,
+        })
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is `[B, C_i, H_i, W_i]`
     /// (halved, rounding up, from the second stage on), `pool` is `[B, C_last]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
