@@ -176,3 +176,84 @@ fn a_pytorch_teacher_checkpoint_runs_in_an_experiment_and_exports_back() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no reference PyTorch definition") || String::from_utf8_lossy(&out.stderr).contains("has none"));
 }
+
+/// `uniform` of scripts/make-pytorch-fixture.py: `n` numbers in [-1, 1) from an integer hash.
+fn uniform(n: usize, t: u64) -> Vec<f64> {
+    (0..n as u64)
+        .map(|k| {
+            let m = 0xFFFF_FFFFu64;
+            let mut h = (k.wrapping_mul(2_654_435_761).wrapping_add(40503 * t + 12345)) & m;
+            h ^= h >> 15;
+            h = h.wrapping_mul(2_246_822_519) & m;
+            h ^= h >> 13;
+            h as f64 / 4_294_967_296.0 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// `synthetic` of scripts/make-pytorch-fixture.py: tensor number `t` of a state_dict.
+fn synthetic(name: &str, shape: &[usize], t: usize) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    uniform(n, t as u64)
+        .into_iter()
+        .map(|u| {
+            let v = if name.ends_with("running_var") {
+                1.0 + 0.5 * u.abs()
+            } else if name.ends_with("running_mean") || name.ends_with("bias") {
+                0.1 * u
+            } else if shape.len() == 1 {
+                1.0 + 0.2 * u
+            } else {
+                u * (3.0 / (n / shape[0]) as f64).sqrt()
+            };
+            v as f32
+        })
+        .collect()
+}
+
+#[test]
+fn every_zoo_network_takes_its_reference_state_dict() {
+    let zoo: Value = serde_json::from_str(&std::fs::read_to_string(fixture("zoo.json")).unwrap()).unwrap();
+    let device = Device::flex();
+    let inputs: Vec<f32> = uniform(2 * 3072, 1_000_000).into_iter().map(|v| v as f32).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in zoo.as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        let state: Vec<(String, Vec<usize>)> = entry["state_dict"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
+            .collect();
+        // the reference state_dict with synthetic weights, as safetensors
+        let values: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> = state
+            .iter()
+            .enumerate()
+            .map(|(t, (k, shape))| {
+                if k.ends_with("num_batches_tracked") {
+                    (k.clone(), shape.clone(), 0i64.to_le_bytes().to_vec(), safetensors::Dtype::I64)
+                } else {
+                    (k.clone(), shape.clone(), synthetic(k, shape, t).iter().flat_map(|v| v.to_le_bytes()).collect(), safetensors::Dtype::F32)
+                }
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
+            values.iter().map(|(k, s, b, d)| (k.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
+        let file = tmp.path().join(format!("{name}.safetensors"));
+        std::fs::write(&file, safetensors::serialize(views, None).unwrap()).unwrap();
+        let net =
+            Network::init(&spec(entry["model"].as_str().unwrap()), &[3, 32, 32], 10, &device).load_torch(&file).unwrap_or_else(|p| panic!("{name}: {p:#?}"));
+        let got = net.forward(Tensor::<2>::from_data(TensorData::new(inputs.clone(), [2, 3072]), &device)).into_data().try_into_vec::<f32>().unwrap();
+        let want = floats(&entry["logits"]);
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 1e-4 * scale, "{name}: largest difference {worst} (largest logit {scale})");
+        // and back out: the same names and shapes as the reference's state_dict
+        let out = tmp.path().join(format!("{name}.out.safetensors"));
+        let mut written = net.save_torch_safetensors(&out).unwrap();
+        written.sort();
+        let mut want_names = state.clone();
+        want_names.sort();
+        assert_eq!(written, want_names, "{name}: exported names or shapes differ");
+    }
+}

@@ -36,7 +36,7 @@ pub(super) fn export_weights(run: &Path, node: &str, out: &Path) -> Result<i32, 
             argument: "--node",
             value: node.into(),
             expected: format!(
-                "a node whose architecture has a reference PyTorch definition (ResNet); `{}` has none, so there are no PyTorch names to write",
+                "a node whose architecture has a reference PyTorch definition (the CIFAR zoo: ResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1, ShuffleNetV2); `{}` has none, so there are no PyTorch names to write",
                 model.kind()
             ),
         }

@@ -155,6 +155,34 @@ pub struct MobileNetV2 {
 }
 
 impl MobileNetV2 {
+    /// The module of RepDistiller's `models/mobilenetv2.py` that holds the tensors of burn
+    /// module `module`: `stem` = `conv1.{0,1}` (conv, bn), block j of group i = `blocks.i.j.conv`
+    /// with the expansion at `0`/`1`, the depthwise convolution at `3`/`4` and the projection at
+    /// `6`/`7`, `head` = `conv2.{0,1}`, `out` = `classifier.0`.
+    pub(super) fn torch_module(module: &str) -> Option<String> {
+        let parts: Vec<&str> = module.split('.').collect();
+        let conv_bn = |m: &str, base: usize| match m {
+            "conv" => Some(base),
+            "bn" => Some(base + 1),
+            _ => None,
+        };
+        Some(match parts[..] {
+            ["stem", m] => format!("conv1.{}", conv_bn(m, 0)?),
+            ["head", m] => format!("conv2.{}", conv_bn(m, 0)?),
+            ["out"] => "classifier.0".into(),
+            ["groups", group, block, part, m] => {
+                let base = match part {
+                    "expand" => 0,
+                    "depthwise" => 3,
+                    "project" => 6,
+                    _ => return None,
+                };
+                format!("blocks.{group}.{block}.conv.{}", conv_bn(m, base)?)
+            }
+            _ => return None,
+        })
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
     /// (H/2 after the stem, halved again at each stride-2 group), `pool` is `[B, 1280]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {

@@ -58,6 +58,11 @@ impl Network {
     pub fn reference(&self) -> Option<&'static str> {
         match self {
             Network::ResNet(_) => Some("RepDistiller's models/resnet.py"),
+            Network::Wrn(_) => Some("RepDistiller's models/wrn.py"),
+            Network::Vgg(_) => Some("RepDistiller's models/vgg.py"),
+            Network::MobileNetV2(_) => Some("RepDistiller's models/mobilenetv2.py"),
+            Network::ShuffleNetV1(_) => Some("RepDistiller's models/ShuffleNetv1.py"),
+            Network::ShuffleNetV2(_) => Some("RepDistiller's models/ShuffleNetv2.py"),
             _ => None,
         }
     }
@@ -67,6 +72,11 @@ impl Network {
     pub fn torch_module(&self, module: &str) -> Option<String> {
         match self {
             Network::ResNet(_) => super::resnet::ResNet::torch_module(module),
+            Network::Wrn(_) => super::wrn::Wrn::torch_module(module),
+            Network::Vgg(_) => super::vgg::Vgg::torch_module(module),
+            Network::MobileNetV2(_) => super::mobilenet::MobileNetV2::torch_module(module),
+            Network::ShuffleNetV1(_) => super::shufflenet::ShuffleNetV1::torch_module(module),
+            Network::ShuffleNetV2(_) => super::shufflenet::ShuffleNetV2::torch_module(module),
             _ => None,
         }
     }
@@ -91,7 +101,7 @@ impl Network {
     fn module_names(&self) -> Result<Vec<(String, String)>, String> {
         let Some(reference) = self.reference() else {
             return Err(format!(
-                "`{}` has no reference PyTorch definition to take names from; PyTorch weights load into ResNet (RepDistiller's CIFAR ResNets)",
+                "`{}` has no reference PyTorch definition to take names from; PyTorch weights load into the CIFAR zoo (ResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1, ShuffleNetV2: RepDistiller's models)",
                 self.kind()
             ));
         };

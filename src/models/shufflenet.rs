@@ -187,6 +187,16 @@ impl DownBlock {
     }
 }
 
+/// `conv{k}` or `bn{k}` for the convolution or the batch norm of a [`ConvBn`] (RepDistiller's
+/// ShuffleNets name the pair so).
+fn conv_or_bn(m: &str, k: usize) -> Option<String> {
+    match m {
+        "conv" => Some(format!("conv{k}")),
+        "bn" => Some(format!("bn{k}")),
+        _ => None,
+    }
+}
+
 /// One stage: a down-sampling block and basic blocks.
 #[derive(Module, Debug)]
 pub struct Stage {
@@ -206,6 +216,29 @@ pub struct ShuffleNetV2 {
 }
 
 impl ShuffleNetV2 {
+    /// The module of RepDistiller's `models/ShuffleNetv2.py` that holds the tensors of burn
+    /// module `module`: `stem` = `conv1`/`bn1`, stage i's down-sampling block = `layer{i+1}.0`
+    /// (`left_dw`, `left_pw`, `right_pw1`, `right_dw`, `right_pw2` = `conv1`…`conv5` with `bn1`…
+    /// `bn5`), its basic block j = `layer{i+1}.{j+1}` (`conv1`…`conv3`), `head` = `conv2`/`bn2`,
+    /// `out` = `linear`.
+    pub(super) fn torch_module(module: &str) -> Option<String> {
+        let parts: Vec<&str> = module.split('.').collect();
+        Some(match parts[..] {
+            ["stem", m] => conv_or_bn(m, 1)?,
+            ["head", m] => conv_or_bn(m, 2)?,
+            ["out"] => "linear".into(),
+            ["stages", stage, "down", part, m] => {
+                let k = ["left_dw", "left_pw", "right_pw1", "right_dw", "right_pw2"].iter().position(|p| *p == part)? + 1;
+                format!("layer{}.0.{}", stage.parse::<usize>().ok()? + 1, conv_or_bn(m, k)?)
+            }
+            ["stages", stage, "blocks", block, part, m] => {
+                let k = ["conv1", "conv2", "conv3"].iter().position(|p| *p == part)? + 1;
+                format!("layer{}.{}.{}", stage.parse::<usize>().ok()? + 1, block.parse::<usize>().ok()? + 1, conv_or_bn(m, k)?)
+            }
+            _ => return None,
+        })
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is
     /// `[B, C_i, H/2^i, W/2^i]`, `pool` is `[B, final width]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
@@ -330,6 +363,22 @@ pub struct ShuffleNetV1 {
 }
 
 impl ShuffleNetV1 {
+    /// The module of RepDistiller's `models/ShuffleNetv1.py` that holds the tensors of burn
+    /// module `module`: `stem` = `conv1`/`bn1`, block j of stage i = `layer{i+1}.j` with
+    /// `conv1`…`conv3` and `bn1`…`bn3`, `out` = `linear`.
+    pub(super) fn torch_module(module: &str) -> Option<String> {
+        let parts: Vec<&str> = module.split('.').collect();
+        Some(match parts[..] {
+            ["stem", m] => conv_or_bn(m, 1)?,
+            ["out"] => "linear".into(),
+            ["stages", stage, block, part, m] => {
+                let k = ["conv1", "conv2", "conv3"].iter().position(|p| *p == part)? + 1;
+                format!("layer{}.{block}.{}", stage.parse::<usize>().ok()? + 1, conv_or_bn(m, k)?)
+            }
+            _ => return None,
+        })
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is
     /// `[B, C_i, H/2^i, W/2^i]`, `pool` is `[B, 960]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {

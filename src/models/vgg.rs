@@ -131,6 +131,26 @@ pub struct Vgg {
 }
 
 impl Vgg {
+    /// The module of RepDistiller's `models/vgg.py` that holds the tensors of burn module
+    /// `module`: the j-th convolution of block i and its batch norm are `block{i}.{3j}` and
+    /// `block{i}.{3j+1}` (each followed by a ReLU in the `nn.Sequential`), `out` = `classifier`.
+    pub(super) fn torch_module(module: &str) -> Option<String> {
+        let parts: Vec<&str> = module.split('.').collect();
+        Some(match parts[..] {
+            ["out"] => "classifier".into(),
+            ["blocks", block, j, m] => {
+                let j: usize = j.parse().ok()?;
+                let k = match m {
+                    "conv" => 3 * j,
+                    "bn" => 3 * j + 1,
+                    _ => return None,
+                };
+                format!("block{block}.{k}")
+            }
+            _ => return None,
+        })
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `block{i}` is `[B, C_i, H_i, W_i]`
     /// (H halved after blocks 1–3), `pool` is `[B, 512]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {

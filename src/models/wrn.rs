@@ -166,6 +166,27 @@ pub struct Wrn {
 }
 
 impl Wrn {
+    /// The module of RepDistiller's `models/wrn.py` that holds the tensors of burn module
+    /// `module`: `stem` = `conv1`, `groups.i.j.*` = `block{i+1}.layer.j.*` (the projection
+    /// `shortcut` = `convShortcut`), the final `bn` = `bn1`, `out` = `fc`.
+    pub(super) fn torch_module(module: &str) -> Option<String> {
+        let parts: Vec<&str> = module.split('.').collect();
+        Some(match parts[..] {
+            ["stem"] => "conv1".into(),
+            ["bn"] => "bn1".into(),
+            ["out"] => "fc".into(),
+            ["groups", group, block, m] => {
+                let m = match m {
+                    "bn1" | "conv1" | "bn2" | "conv2" => m,
+                    "shortcut" => "convShortcut",
+                    _ => return None,
+                };
+                format!("block{}.layer.{block}.{m}", group.parse::<usize>().ok()? + 1)
+            }
+            _ => return None,
+        })
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
     /// (halved, rounding up, from the second group on), `pool` is `[B, 64·widen]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
