@@ -51,6 +51,7 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     assert_eq!(got.len(), want.len());
     let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst <= 1e-4, "{what}: largest difference {worst} (got {:?}…, PyTorch {:?}…)", &got[..4], &want[..4]);
+    println!("{what}: largest difference from PyTorch's logits {worst:.2e}");
 }
 
 const RESNET8: &str = "ResNet(blocks: [1, 1, 1], widths: [16, 32, 64])";
@@ -171,6 +172,12 @@ fn a_pytorch_teacher_checkpoint_runs_in_an_experiment_and_exports_back() {
     let (ours, theirs) = (std::fs::read(t.join("t.safetensors")).unwrap(), std::fs::read(fixture("resnet8.safetensors")).unwrap());
     let (ours, theirs) = (safetensors::SafeTensors::deserialize(&ours).unwrap(), safetensors::SafeTensors::deserialize(&theirs).unwrap());
     assert_eq!(ours.tensor("layer2.0.downsample.1.running_var").unwrap().data(), theirs.tensor("layer2.0.downsample.1.running_var").unwrap().data());
+    // the run's splits as its networks saw them (here UnitRange: the inputs themselves)
+    let out = cohort(&["data", "export", "--run", "res/torch/seed-0", "--format", "npz", "--out", "prepared"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut npz = npyz::npz::NpzArchive::open(t.join("prepared/data.npz")).unwrap();
+    let x: Vec<f32> = npz.by_name("x_test").unwrap().unwrap().into_vec().unwrap();
+    assert_eq!(x, floats(&io()["inputs"]));
     // an architecture without PyTorch names is refused with exit status 2
     let out = cohort(&["export-weights", "res/torch/seed-0", "--node", "student", "--out", "s.safetensors"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
@@ -248,6 +255,7 @@ fn every_zoo_network_takes_its_reference_state_dict() {
         let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst <= 1e-4 * scale, "{name}: largest difference {worst} (largest logit {scale})");
+        println!("{name}: largest difference from PyTorch's logits {worst:.2e} (largest logit {scale:.2})");
         // and back out: the same names and shapes as the reference's state_dict
         let out = tmp.path().join(format!("{name}.out.safetensors"));
         let mut written = net.save_torch_safetensors(&out).unwrap();

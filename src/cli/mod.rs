@@ -248,11 +248,16 @@ pub enum DataCommand {
     /// these files back.
     Export {
         /// Which built-in data set (or `--experiment`).
-        #[arg(required_unless_present = "experiment")]
+        #[arg(required_unless_present_any = ["experiment", "run"])]
         dataset: Option<DatasetName>,
         /// Export the data source of this experiment file instead.
         #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
         experiment: Option<PathBuf>,
+        /// Export the splits exactly as this run's networks saw them (its hold-out removed,
+        /// normalised with its statistics), e.g. to check a
+        /// node exported with `export-weights` in PyTorch (scripts/load-in-pytorch.py).
+        #[arg(long, value_name = "RUN", conflicts_with_all = ["dataset", "experiment"])]
+        run: Option<PathBuf>,
         /// File format.
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
@@ -371,7 +376,10 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let sample = random.map(|count| crate::sweep::Sample { count, seed: sample_seed });
             run::sweep(&file, run::Expansion { grid: &grid, sample, seeds: seeds.as_deref() }, shard, list, no_plot, !no_tensorboard, root)
         }
-        Command::Data { action: DataCommand::Export { dataset, experiment, format, out } } => export(dataset, experiment.as_deref(), format, &out, &root),
+        Command::Data { action: DataCommand::Export { dataset, experiment, run, format, out } } => match run {
+            Some(run) => export_run(&run, format, &out, &root),
+            None => export(dataset, experiment.as_deref(), format, &out, &root),
+        },
         Command::Data { action: DataCommand::Fetch { dataset: FetchName::Mnist } } => {
             let dir = root.join("mnist");
             if data::fetch::fetch_mnist(&dir)? {
@@ -456,7 +464,18 @@ fn export(dataset: Option<DatasetName>, experiment: Option<&Path>, format: Expor
         (Some(DatasetName::Cifar100), None) => DataSource::Cifar100(config::Cifar100Spec::default()),
         (None, None) => unreachable!("clap requires a data set or --experiment"),
     };
-    let splits = source.load(root)?;
+    write_splits(&source.load(root)?, format, out)
+}
+
+/// `data export --run`: the prepared splits of a run (hold-out, limits and normalisation applied).
+fn export_run(run: &Path, format: ExportFormat, out: &Path, root: &Path) -> Result<i32, Error> {
+    let crate::results::Manifest { plan, seed, .. } = crate::results::Manifest::read(&crate::results::RunDir::at(run).manifest())?;
+    let p = data::prepare(&plan.data, root, seed)?;
+    write_splits(&data::Splits { train: p.train, test: p.test }, format, out)
+}
+
+/// Writes a data set's splits in `format` under `out`.
+fn write_splits(splits: &data::Splits, format: ExportFormat, out: &Path) -> Result<i32, Error> {
     let wrote = |path: &Path, s: &data::Samples| println!("wrote {} ({} samples of shape {:?})", path.display(), s.len(), s.shape);
     match format {
         ExportFormat::Csv => {
@@ -468,7 +487,7 @@ fn export(dataset: Option<DatasetName>, experiment: Option<&Path>, format: Expor
         }
         ExportFormat::Npz => {
             let path = out.join("data.npz");
-            data::arrays::write_npz(&splits, &path).map_err(|e| Error::io(&path, e))?;
+            data::arrays::write_npz(splits, &path).map_err(|e| Error::io(&path, e))?;
             wrote(&path.join("x_train"), &splits.train);
             wrote(&path.join("x_test"), &splits.test);
         }

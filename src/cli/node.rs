@@ -42,7 +42,15 @@ pub(super) fn export_weights(run: &Path, node: &str, out: &Path) -> Result<i32, 
         }
         .into());
     };
-    let tensors = model.save_torch_safetensors(out).map_err(|problem| engine::EngineError::Serialise { path: out.into(), problem })?;
+    let spec = &plan.nodes.iter().find(|n| n.id == node).expect("run_node found it").model;
+    let metadata = std::collections::HashMap::from([
+        ("cohort_model".to_string(), spec.to_string()),
+        ("cohort_model_ron".to_string(), ron::to_string(spec).unwrap_or_default()),
+        ("classes".to_string(), plan.classes.to_string()),
+        ("input_shape".to_string(), format!("{:?}", plan.input_shape)),
+        ("node".to_string(), node.to_string()),
+    ]);
+    let tensors = model.save_torch_safetensors_with(out, metadata).map_err(|problem| engine::EngineError::Serialise { path: out.into(), problem })?;
     println!(
         "wrote {}: {} tensors of `{node}` with the names of {reference}; in PyTorch: model.load_state_dict(safetensors.torch.load_file(...))",
         out.display(),

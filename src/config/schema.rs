@@ -55,7 +55,9 @@ pub struct NodeSpec {
     /// A frozen node never trains: it needs `checkpoint` and is evaluated in eval mode.
     #[serde(default)]
     pub frozen: bool,
-    /// Weights to start from (a checkpoint written by an earlier run).
+    /// Weights to start from: a checkpoint written by an earlier run (`.bpk`), or a PyTorch
+    /// `state_dict` of the architecture's reference definition (`.pth`, `.pt`, `.safetensors`;
+    /// docs/pytorch.md).
     #[serde(default)]
     pub checkpoint: Option<PathBuf>,
     /// Optimiser of this node; default `training.optimizer`.

@@ -177,6 +177,13 @@ impl Network {
     /// Writes the network as a `.safetensors` `state_dict` with the reference PyTorch names
     /// (float32; `num_batches_tracked` = 0 for every batch norm).
     pub fn save_torch_safetensors(&self, path: &Path) -> Result<Vec<(String, Vec<usize>)>, String> {
+        self.save_torch_safetensors_with(path, HashMap::new())
+    }
+
+    /// [`Network::save_torch_safetensors`] with `metadata` in the file's header (beside
+    /// `format: pt`; e.g. the cohort model and the number of classes, which
+    /// scripts/load-in-pytorch.py reads).
+    pub fn save_torch_safetensors_with(&self, path: &Path, mut metadata: HashMap<String, String>) -> Result<Vec<(String, Vec<usize>)>, String> {
         let names: HashMap<String, String> = self.module_names()?.into_iter().collect();
         let tensors = self.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true);
         let mut out: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> = Vec::new();
@@ -199,7 +206,10 @@ impl Network {
                 safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).map(|v| (n.clone(), v)).map_err(|e| format!("{n}: {e}"))
             })
             .collect::<Result<_, _>>()?;
-        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+        metadata.insert("format".to_string(), "pt".to_string());
+        if let Some(r) = self.reference() {
+            metadata.insert("reference".to_string(), r.to_string());
+        }
         let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())?;
         crate::fsutil::atomic_write_bytes(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(out.into_iter().map(|(n, s, ..)| (n, s)).collect())
