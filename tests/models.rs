@@ -147,4 +147,107 @@ fn zoo_networks_build_run_and_expose_their_taps() {
     check(&model("MobileNetV2(expansion: 2, width: 0.25)"), &[3, 32, 32]);
     check(&model("ShuffleNetV2(size: 0.2)"), &[3, 32, 32]);
     check(&model("ShuffleNetV1(groups: 3)"), &[3, 32, 32]);
+    check(&model("BranchedResNet(blocks: [1, 1, 1], widths: [16, 32, 64], branches: 3, gate: true)"), &[3, 32, 32]);
+}
+
+/// Branch m of a `BranchedResNet` is the plain ResNet made of the shared stem and stages and
+/// branch m's last stage and classifier (weights moved over by name); the node's output is the
+/// branches' mean probability, or with the gate the gated sum of their logits with a softmax of
+/// a linear map of the pooled shared features.
+#[test]
+fn each_branch_of_a_branched_resnet_is_a_resnet_on_the_shared_trunk() {
+    use burn::store::ModuleSnapshot;
+    use burn::tensor::activation::{log_softmax, softmax};
+    let d = Device::flex();
+    let shape = [3, 8, 8];
+    let x = Tensor::<2>::random([4, 192], Distribution::Normal(0.0, 1.0), &d);
+    let branched = Network::init(&model("BranchedResNet(blocks: [1, 2], widths: [4, 8], branches: 3, gate: true)"), &shape, 10, &d);
+    let heads: Vec<String> = (1..=3).map(|m| format!("head{m}")).collect();
+    let mut taps = Taps::new(&heads);
+    let out = branched.forward_taps(x.clone(), &mut taps);
+    let head = |m: usize| match &taps.got[m].1 {
+        Tap::Flat(t) => t.clone(),
+        _ => panic!("a head's logits are flat"),
+    };
+    for m in 0..3 {
+        let prefix = format!("branches.{m}.");
+        let tensors = branched
+            .collect(None, None, true)
+            .into_iter()
+            .filter_map(|mut t| {
+                let name = if let Some(rest) = t.name.strip_prefix(&prefix) {
+                    rest.replace("blocks.", "stages.1.")
+                } else if t.name.starts_with("branches.") || t.name.starts_with("gate.") {
+                    return None;
+                } else {
+                    t.name.replace("shared.", "stages.")
+                };
+                t.name = name;
+                Some(t)
+            })
+            .collect();
+        let mut plain = Network::init(&model("ResNet(blocks: [1, 2], widths: [4, 8])"), &shape, 10, &d);
+        let r = plain.apply(tensors, None, None, true);
+        assert!(r.missing.is_empty() && r.errors.is_empty() && r.unused.is_empty(), "{r}");
+        let diff = (plain.forward(x.clone()) - head(m)).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "branch {}: {diff}", m + 1);
+    }
+    // the gated ensemble, computed here from the heads and the gate's weights
+    let trunk = {
+        let mut t = Taps::new(&["stage1".to_string()]);
+        branched.forward_taps(x.clone(), &mut t);
+        match &t.got[0].1 {
+            Tap::Map(m) => m.clone().mean_dims(&[2, 3]).flatten::<2>(1, 3),
+            _ => panic!("a stage is a map"),
+        }
+    };
+    let gate = branched.collect(None, None, true).into_iter().filter(|t| t.name.starts_with("gate.")).collect::<Vec<_>>();
+    let data = |n: &str| {
+        let t = gate.iter().find(|t| t.name == n).unwrap();
+        let values: Vec<f32> = t.to_bytes().unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let shape: Vec<usize> = t.shape.to_vec();
+        let shape = if shape.len() == 1 { vec![1, shape[0]] } else { shape };
+        Tensor::<2>::from_data(burn::tensor::TensorData::new(values, shape), &d)
+    };
+    let g = softmax(trunk.matmul(data("gate.weight")) + data("gate.bias"), 1);
+    let want = (0..3).map(|m| head(m) * g.clone().slice([0..4, m..m + 1])).reduce(|a, b| a + b).unwrap();
+    let diff = (out - want).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-5, "gated ensemble: {diff}");
+    // without the gate: log of the branches' mean probability
+    let plain_mean = Network::init(&model("BranchedResNet(blocks: [1, 2], widths: [4, 8], branches: 3)"), &shape, 10, &d);
+    let mut taps = Taps::new(&heads);
+    let out = plain_mean.forward_taps(x, &mut taps);
+    let p = (0..3).map(|m| match &taps.got[m].1 {
+        Tap::Flat(t) => softmax(t.clone(), 1),
+        _ => unreachable!(),
+    });
+    let want = p.reduce(|a, b| a + b).unwrap().div_scalar(3.0).log();
+    let diff = (log_softmax(out, 1) - want).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-5, "branch mean: {diff}");
+}
+
+/// CL-ILR's backpropagation rescaling: the same forward pass, and every gradient that reaches
+/// the shared trunk (here: the input's) divided by the number of branches.
+#[test]
+fn backprop_rescaling_divides_the_trunks_gradient_by_the_branches() {
+    let d = Device::flex().autodiff();
+    let x = Tensor::<2>::random([2, 192], Distribution::Normal(0.0, 1.0), &d);
+    use burn::store::ModuleSnapshot;
+    let mut result = Vec::new();
+    let first = Network::init(&model("BranchedResNet(blocks: [1, 1], widths: [4, 8], branches: 3)"), &[3, 8, 8], 10, &d);
+    for rescale in [false, true] {
+        // the same weights in both
+        let mut net =
+            Network::init(&model(&format!("BranchedResNet(blocks: [1, 1], widths: [4, 8], branches: 3, backprop_rescale: {rescale})")), &[3, 8, 8], 10, &d);
+        assert!(net.apply(first.collect(None, None, true), None, None, true).errors.is_empty());
+        let x = x.clone().detach().require_grad();
+        let y = net.forward(x.clone());
+        let g = (y.clone() * y.clone()).sum().backward();
+        let grad: Vec<f32> = x.grad(&g).unwrap().into_data().try_into_vec().unwrap();
+        result.push((y.into_data().try_into_vec::<f32>().unwrap(), grad));
+    }
+    assert_eq!(result[0].0, result[1].0, "the forward pass changed");
+    for (a, b) in result[0].1.iter().zip(&result[1].1) {
+        assert!((a / 3.0 - b).abs() <= 1e-4 * a.abs().max(1e-3), "{a} / 3 vs {b}");
+    }
 }

@@ -11,6 +11,7 @@
 //! a variant in [`Network`] with its arm in [`Network::forward_taps`].
 
 pub mod adapter;
+pub mod branched;
 pub mod cnn1d;
 pub mod cnn2d;
 pub mod conv;
@@ -33,6 +34,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use adapter::{Adapter, AdapterSpec, Trainee};
+pub use branched::{BranchedResNet, BranchedResNetSpec};
 pub use cnn1d::{Cnn1d, Cnn1dSpec};
 pub use cnn2d::{Cnn2d, Cnn2dSpec};
 pub use conv::{first_conv, first_conv_applies};
@@ -114,6 +116,8 @@ pub enum ModelSpec {
     ResNet(ResNetSpec),
     /// See [`HydraSpec`].
     Hydra(HydraSpec),
+    /// See [`BranchedResNetSpec`].
+    BranchedResNet(BranchedResNetSpec),
     /// See [`WrnSpec`].
     Wrn(WrnSpec),
     /// See [`VggSpec`].
@@ -154,6 +158,7 @@ impl ModelSpec {
             ModelSpec::Cnn1d(m) => Some(m),
             ModelSpec::ResNet(m) => Some(m),
             ModelSpec::Hydra(m) => Some(m),
+            ModelSpec::BranchedResNet(m) => Some(m),
             ModelSpec::Wrn(m) => Some(m),
             ModelSpec::Vgg(m) => Some(m),
             ModelSpec::MobileNetV2(m) => Some(m),
@@ -204,7 +209,7 @@ impl ModelSpec {
     pub fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
         let Some(arch) = self.architecture() else { return Vec::new() };
         if let Some(rank) = arch.input_rank().filter(|&r| r != shape.len()) {
-            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1 or ShuffleNetV2" };
+            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, BranchedResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1 or ShuffleNetV2" };
             let msg = format!("`{}` needs {}-D inputs but the data set gives shape {shape:?}", self.variant(), if rank == 3 { 2 } else { 1 });
             return vec![SpecProblem { field: "", message: msg, hint: Some(format!("for this data set use {fit}")) }];
         }
@@ -239,6 +244,8 @@ pub enum Network {
     ResNet(ResNet),
     /// See [`Hydra`].
     Hydra(Hydra),
+    /// See [`BranchedResNet`].
+    BranchedResNet(BranchedResNet),
     /// See [`Wrn`].
     Wrn(Wrn),
     /// See [`Vgg`].
@@ -327,6 +334,7 @@ impl Network {
             Network::Cnn2d(m) => m.forward(x, taps),
             Network::ResNet(m) => m.forward(x, taps),
             Network::Hydra(m) => m.forward(x, taps),
+            Network::BranchedResNet(m) => m.forward(x, taps),
             Network::Wrn(m) => m.forward(x, taps),
             Network::Vgg(m) => m.forward(x, taps),
             Network::MobileNetV2(m) => m.forward(x, taps),

@@ -134,7 +134,7 @@ pub struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
+    pub(super) fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
         let conv =
             |i, o, s| Conv2dConfig::new([i, o], [3, 3]).with_stride([s, s]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
         let needs_projection = stride != 1 || cin != cout;
@@ -149,7 +149,7 @@ impl BasicBlock {
     }
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = relu(self.bn1.forward(self.conv1.forward(x.clone())));
         let h = self.bn2.forward(self.conv2.forward(h));
         let skip = match (&self.project, &self.project_bn) {

@@ -114,7 +114,10 @@ impl Resolver<'_> {
             self.error(Diagnostic::at(at.p.field("from"), format!("`{name}` learns from {what} and takes no sources")).hint("remove `from`"));
         }
         if at.head.is_none() {
-            self.error(Diagnostic::at(at.p.field("loss"), format!("`{name}` trains one head of a `Hydra` from {what}")).hint("add `head: m`"));
+            self.error(
+                Diagnostic::at(at.p.field("loss"), format!("`{name}` trains one head of a multi-head node (`Hydra`, `BranchedResNet`) from {what}"))
+                    .hint("add `head: m`"),
+            );
         }
     }
 
@@ -255,13 +258,15 @@ impl Resolver<'_> {
         let path = at.p.field("head");
         if heads == 0 {
             self.error(
-                Diagnostic::at(path, format!("`head` needs a `Hydra` target, and `{to}` is not one")).hint("remove `head`, or make the node a `Hydra(...)`"),
+                Diagnostic::at(path, format!("`head` needs a multi-head target (`Hydra`, `BranchedResNet`), and `{to}` is not one"))
+                    .hint("remove `head`, or make the node a `Hydra(...)` or a `BranchedResNet(...)`"),
             );
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
         } else if matches!(loss, LossSpec::OtherHeads { .. }) && heads < 2 {
             self.error(
-                Diagnostic::at(path, format!("`{to}` has one head: `OtherHeads` needs others to learn from")).hint("give the `Hydra` `heads: 2` or more"),
+                Diagnostic::at(path, format!("`{to}` has one head: `OtherHeads` needs others to learn from"))
+                    .hint("give the `Hydra` `heads: 2` or more (a `BranchedResNet` `branches: 2` or more)"),
             );
         } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme | LossSpec::PeerAttention { .. }) {
             self.error(Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)"));
