@@ -25,9 +25,9 @@ use crate::values::Width;
 /// average pool and classifier exist once per branch on a shared stem and shared earlier stages.
 /// Branch m's logits are the head tap `head{m}` (an edge with `head: m` trains that branch, as
 /// for a [`super::HydraSpec`]); the node's output is the branches' mean,
-/// `log((1/M) Σ_m softmax(z_m))`, or with `gate` ONE's gated ensemble `Σ_m g_m·z_m`, the gate a
-/// linear layer on the globally pooled shared features followed by a softmax over branches (ONE's
-/// code adds a batch norm and a ReLU before the softmax; left out here, as in `Hydra`).
+/// `log((1/M) Σ_m softmax(z_m))`, or with `gate` ONE's gated ensemble `Σ_m g_m·z_m` with
+/// `g = softmax(ReLU(BN(W·pool(h))))`, `h` the shared features (as the ONE/CL-ILR
+/// re-implementation in OKDDip's official code, `models/model_cifar/resnet_one.py`, does).
 /// `backprop_rescale` divides the gradient reaching the shared part by the number of branches
 /// (CL-ILR). Taps: `stage1`, … of the shared stages (`[C, H, W]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,7 +120,10 @@ impl Architecture for BranchedResNetSpec {
             stem_bn: BatchNormConfig::new(w0).init(device),
             shared,
             branches,
-            gate: self.gate.then(|| LinearConfig::new(shared_width, self.branches.get()).init(device)),
+            gate: self.gate.then(|| Gate {
+                fc: LinearConfig::new(shared_width, self.branches.get()).init(device),
+                bn: BatchNormConfig::new(self.branches.get()).init(device),
+            }),
             rescale: self.backprop_rescale,
             shape: [shape[0], shape[1], shape[2]],
         })
@@ -156,9 +159,16 @@ pub struct BranchedResNet {
     stem_bn: BatchNorm,
     shared: Vec<Vec<BasicBlock>>,
     branches: Vec<Branch>,
-    gate: Option<Linear>,
+    gate: Option<Gate>,
     rescale: bool,
     shape: [usize; 3],
+}
+
+/// ONE's gate: linear map of the pooled shared features → batch norm → ReLU (→ softmax).
+#[derive(Module, Debug)]
+pub struct Gate {
+    fc: Linear,
+    bn: BatchNorm,
 }
 
 impl BranchedResNet {
@@ -197,7 +207,8 @@ impl BranchedResNet {
         match &self.gate {
             Some(gate) => {
                 let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-                crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(kernels::linear(gate, pooled), 1))
+                let scores = relu(gate.bn.forward(kernels::linear(&gate.fc, pooled)));
+                crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(scores, 1))
             }
             None => crate::distill::head_mean_log_probs(&outs),
         }
