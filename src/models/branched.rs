@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conv::first_conv;
 use super::hydra::head_tap;
-use super::resnet::BasicBlock;
+use super::resnet::{BasicBlock, stage, stage_geometry};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
@@ -57,19 +57,7 @@ fn is_false(b: &bool) -> bool {
 impl BranchedResNetSpec {
     /// `[C, H, W]` after each shared stage for inputs of `shape`.
     fn shared_geometry(&self, shape: &[usize]) -> Vec<[usize; 3]> {
-        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
-        let shared = self.widths.len().saturating_sub(1);
-        self.widths[..shared]
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i > 0 {
-                    h = h.div_ceil(2);
-                    w = w.div_ceil(2);
-                }
-                [c.get(), h, w]
-            })
-            .collect()
+        stage_geometry(&self.widths[..self.widths.len().saturating_sub(1)], shape)
     }
 }
 
@@ -95,16 +83,7 @@ impl Architecture for BranchedResNetSpec {
         let w0 = self.stem.unwrap_or(self.widths[0]).get();
         let stem = Conv2dConfig::new([shape[0], w0], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
         let mut cin = w0;
-        let stage = |s: usize, cin: &mut usize| -> Vec<BasicBlock> {
-            let (n, w) = (self.blocks[s].get(), self.widths[s].get());
-            (0..n)
-                .map(|k| {
-                    let b = BasicBlock::new(*cin, w, if s > 0 && k == 0 { 2 } else { 1 }, device);
-                    *cin = w;
-                    b
-                })
-                .collect()
-        };
+        let stage = |s: usize, cin: &mut usize| stage(s, self.blocks[s].get(), self.widths[s].get(), cin, device);
         let last = self.widths.len() - 1;
         let shared: Vec<Vec<BasicBlock>> = (0..last).map(|s| stage(s, &mut cin)).collect();
         let shared_width = cin;

@@ -45,22 +45,39 @@ fn tap(i: usize) -> String {
 }
 
 impl ResNetSpec {
-    /// `[C, H, W]` after each stage for inputs of `shape` `[C, H, W]` (stride 2, padding 1 halves
-    /// H and W rounding up).
+    /// `[C, H, W]` after each stage for inputs of `shape` `[C, H, W]`.
     fn geometry(&self, shape: &[usize]) -> Vec<[usize; 3]> {
-        let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
-        self.widths
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i > 0 {
-                    h = h.div_ceil(2);
-                    w = w.div_ceil(2);
-                }
-                [c.get(), h, w]
-            })
-            .collect()
+        stage_geometry(&self.widths, shape)
     }
+}
+
+/// `[C, H, W]` after each stage of `widths` channels for inputs of `shape` `[C, H, W]` (every
+/// stage after the first halves H and W, rounding up: stride 2, padding 1).
+pub(super) fn stage_geometry(widths: &[Width], shape: &[usize]) -> Vec<[usize; 3]> {
+    let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
+    widths
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i > 0 {
+                h = h.div_ceil(2);
+                w = w.div_ceil(2);
+            }
+            [c.get(), h, w]
+        })
+        .collect()
+}
+
+/// Stage `s` (from 0) of `n` basic blocks of `width` channels on `*cin` input channels (the first
+/// block of every stage but the first has stride 2); leaves `*cin` = `width`.
+pub(super) fn stage(s: usize, n: usize, width: usize, cin: &mut usize, device: &Device) -> Vec<BasicBlock> {
+    (0..n)
+        .map(|k| {
+            let b = BasicBlock::new(*cin, width, if s > 0 && k == 0 { 2 } else { 1 }, device);
+            *cin = width;
+            b
+        })
+        .collect()
 }
 
 impl Architecture for ResNetSpec {
@@ -86,22 +103,7 @@ impl Architecture for ResNetSpec {
         let w0 = self.stem.unwrap_or(self.widths[0]).get();
         let stem = Conv2dConfig::new([shape[0], w0], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
         let mut cin = w0;
-        let stages = self
-            .blocks
-            .iter()
-            .zip(&self.widths)
-            .enumerate()
-            .map(|(s, (n, w))| {
-                (0..n.get())
-                    .map(|k| {
-                        let stride = if s > 0 && k == 0 { 2 } else { 1 };
-                        let b = BasicBlock::new(cin, w.get(), stride, device);
-                        cin = w.get();
-                        b
-                    })
-                    .collect()
-            })
-            .collect();
+        let stages = self.blocks.iter().zip(&self.widths).enumerate().map(|(s, (n, w))| stage(s, n.get(), w.get(), &mut cin, device)).collect();
         Network::ResNet(ResNet {
             stem,
             stem_bn: BatchNormConfig::new(w0).init(device),
