@@ -9,7 +9,8 @@ seed 0, then the batch-norm affine parameters are drawn at random and the runnin
 filled by 20 training-mode passes over random batches, so that loading them is tested too.
 
 Files:
-- resnet8.pth          `torch.save(model.state_dict())`
+- resnet8.pth          `torch.save({"model": model.state_dict(), "epoch": 240})`, a training
+                        checkpoint as RepDistiller writes its teachers
 - resnet8.safetensors  the same `state_dict` (`safetensors.torch.save_file`)
 - io.json              {"inputs": [N, 3, 32, 32] flat, "eval_logits": model.eval()(inputs),
                         "train_logits": model.train()(inputs) (batch statistics),
@@ -117,7 +118,8 @@ def main(out):
         for _ in range(20):
             model(torch.randn(16, 3, 32, 32) * 0.5 + 0.1)
     state = model.state_dict()
-    torch.save(state, os.path.join(out, "resnet8.pth"))
+    # as RepDistiller saves its teachers (their checkpoints nest the state_dict under "model")
+    torch.save({"model": state, "epoch": 240}, os.path.join(out, "resnet8.pth"))
     save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(out, "resnet8.safetensors"))
     inputs = torch.randn(2, 3, 32, 32)
     model.eval()

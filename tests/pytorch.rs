@@ -1,6 +1,7 @@
 //! Weights from and to PyTorch, against tests/fixtures/pytorch/ (written by
 //! scripts/make-pytorch-fixture.py with PyTorch 2.9: RepDistiller's resnet8, its `state_dict` as
-//! `.pth` and `.safetensors`, fixed inputs and PyTorch's logits for them).
+//! `.safetensors` and inside a RepDistiller-style training checkpoint `{"model": state_dict,
+//! "epoch": 240}` as `.pth`, fixed inputs and PyTorch's logits for them).
 //!
 //! Semantics: eval mode (`model.eval()` in PyTorch; a network on a device without autodiff in
 //! cohort) normalises with the batch-norm running statistics, which come from the file; train

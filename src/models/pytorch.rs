@@ -115,7 +115,8 @@ impl Network {
     }
 
     /// Loads a PyTorch `state_dict` (`.pth`/`.pt` or `.safetensors`) into this network; every
-    /// missing, unexpected or misshapen tensor is listed.
+    /// missing, unexpected or misshapen tensor is listed. A `.pth` training checkpoint whose
+    /// `state_dict` sits under `model`, `state_dict`, `model_state_dict` or `net` is read too.
     pub fn load_torch(mut self, path: &Path) -> Result<Self, Vec<String>> {
         let names = self.module_names().map_err(|e| vec![e])?;
         let torch_to_burn = remapper(names.iter().map(|(b, t)| (t.as_str(), b.as_str())));
@@ -131,13 +132,30 @@ impl Network {
                 self.load_from(&mut store).map_err(|e| vec![e.to_string()])?
             }
             _ => {
-                let mut store = PytorchStore::from_file(path)
-                    .skip_enum_variants(true)
-                    .map_indices_contiguous(false)
-                    .allow_partial(true)
-                    .validate(false)
-                    .remap(torch_to_burn);
-                self.load_from(&mut store).map_err(|e| vec![e.to_string()])?
+                // a bare state_dict, or a training checkpoint that nests it under a key
+                // (RepDistiller's and torchdistill's teachers: {"model": state_dict, "epoch": ..})
+                let mut first = None;
+                for key in [None, Some("model"), Some("state_dict"), Some("model_state_dict"), Some("net")] {
+                    let mut store = PytorchStore::from_file(path)
+                        .skip_enum_variants(true)
+                        .map_indices_contiguous(false)
+                        .allow_partial(true)
+                        .validate(false)
+                        .remap(torch_to_burn.clone());
+                    if let Some(k) = key {
+                        store = store.with_top_level_key(k);
+                    }
+                    match self.load_from(&mut store) {
+                        Ok(r) if !r.applied.is_empty() => {
+                            first = Some(r);
+                            break;
+                        }
+                        Ok(r) if key.is_none() => first = Some(r),
+                        Err(e) if key.is_none() => return Err(vec![e.to_string()]),
+                        _ => {}
+                    }
+                }
+                first.expect("the bare state_dict's attempt either returns or is kept")
             }
         };
         let burn_to_torch: HashMap<&str, &str> = names.iter().map(|(b, t)| (b.as_str(), t.as_str())).collect();
