@@ -36,4 +36,8 @@ fi
     echo "Produced by \`scripts/bench.sh$([ $pytorch = 1 ] && echo ' --pytorch') $steps\` at commit $(git rev-parse --short HEAD) on $(date -u +%Y-%m-%d), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
 } | tee results/bench/README.md.tmp
 mv results/bench/README.md.tmp results/bench/README.md
+# the README's "Performance" table, generated from the file just written
+source scripts/lib/bench.sh
+source scripts/lib/splice.sh
+bench_readme results/bench/README.md | splice bench README.md
 rm -rf "$tmp"

@@ -32,6 +32,10 @@ done
 if ! bash scripts/reference.sh --report-only > /dev/null; then
     echo "FAILED scripts/reference.sh --report-only"; fail=1
 fi
+# the README's "Performance" table from the committed results/bench/README.md
+source scripts/lib/bench.sh
+source scripts/lib/splice.sh
+bench_readme results/bench/README.md | splice bench README.md
 if ! git diff --quiet -- '*.md'; then
     echo "FAILED: tables regenerated from the committed runs differ from the committed ones:"
     git --no-pager diff --stat -- '*.md'

@@ -21,3 +21,27 @@ ratio_rows() {
         NR == FNR { gsub(/ /, ""); if ($3 ~ /^[0-9]+$/) { c[$2 " " $3] = (mode == "serial" || $5 == "–" ? $4 : $5) } next }
         { split($0, t, " "); k = t[1] " " t[2]; printf "| %s | %s | %.1f | %.1f | %.2f× |\n", t[1], t[2], t[3], c[k], c[k] / t[3] }' "$1" "$2"
 }
+
+# bench_readme RESULTS_MD: the README's "Performance" table, from results/bench/README.md (both of
+# its tables: cohort serial / parallel, and PyTorch with the ratio), with the command and commit
+# that measured it. scripts/bench.sh splices it into README.md; scripts/check-results.sh
+# regenerates it, so the README's figures are the committed measurement's.
+bench_readme() {
+    local made
+    made=$(sed -n 's/^Produced by `\(.*\)` at commit \([0-9a-f]*\) on .*/`\1` at commit \2/p' "$1")
+    echo "Measured here ($made):"
+    echo
+    echo "| model | K | cohort serial | cohort parallel | parallel / serial | PyTorch | cohort / PyTorch |"
+    echo "|---|---|---|---|---|---|---|"
+    awk -F'|' '
+        /serial steps\/s/ { t = 1; next }
+        /PyTorch steps\/s/ { t = 2; next }
+        /^\|/ { gsub(/ +\| +/, "|"); gsub(/^\| +| +\|$/, "|"); k = $2 "|" $3
+                if ($3 !~ /^[0-9]+$/) next
+                if (t == 1) { order[++n] = k; s[k] = $4; p[k] = $5; r[k] = $6 }
+                if (t == 2) { pt[k] = $4; pr[k] = $6 } }
+        END { name["mlp-1200"] = "MLP 784-1200-1200-10"; name["cnn-32-64"] = "CNN 32-64 (28×28)"
+              for (i = 1; i <= n; i++) { k = order[i]; split(k, f, "|")
+                  m = (f[1] in name) ? name[f[1]] : f[1]
+                  printf "| %s | %s | %s | %s | %s | %s | %s |\n", m, f[2], s[k], p[k], r[k], (k in pt ? pt[k] : "–"), (k in pr ? pr[k] : "–") } }' "$1"
+}
