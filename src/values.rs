@@ -212,6 +212,11 @@ checked_name!(
     StageName, "stage name"
 );
 
+/// `skip_serializing_if` for flags that are off by default.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

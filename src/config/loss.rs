@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::schema::{unit_temperature, unit_weight};
-use crate::values::{Temperature, Weight};
+use crate::values::{Temperature, Weight, is_false};
 
 /// Loss kinds (exact definitions: `docs/losses.md`; all targets are detached).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,9 +148,6 @@ fn okddip_dim() -> usize {
 }
 fn mean_logits() -> Combine {
     Combine::MeanLogits
-}
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 fn dkd_beta() -> Weight {
     Weight::new(8.0).expect("valid")

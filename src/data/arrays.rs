@@ -208,9 +208,20 @@ struct Features {
     values: Vec<f32>,
 }
 
+/// An array's shape as stored.
+fn dims<R: Read>(file: &NpyFile<R>) -> Vec<usize> {
+    file.shape().iter().map(|&d| d as usize).collect()
+}
+
+/// The sample shape of a features array, from its header alone (dtype and shape checked).
+fn header_sample_shape<R: Read>(x: &NpyFile<R>, layout: Option<Layout>, origin: &Origin) -> Result<Vec<usize>, DataError> {
+    kind(&x.dtype(), origin)?;
+    Ok(sample_shape(&dims(x), layout, origin)?.0)
+}
+
 fn read_features<R: Read>(file: NpyFile<R>, origin: &Origin) -> Result<Features, DataError> {
     let k = kind(&file.dtype(), origin)?;
-    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let shape = dims(&file);
     let fortran = file.order() == Order::Fortran;
     let scale = if matches!(k, Kind::U8) { 1.0 / 255.0 } else { 1.0 };
     let mut values = read_with(file, k, |v| (v * scale) as f32).map_err(|e| origin.io(e))?;
@@ -222,7 +233,7 @@ fn read_features<R: Read>(file: NpyFile<R>, origin: &Origin) -> Result<Features,
 
 fn read_labels<R: Read>(file: NpyFile<R>, origin: &Origin) -> Result<(Vec<usize>, Vec<f64>), DataError> {
     let k = kind(&file.dtype(), origin)?;
-    let shape: Vec<usize> = file.shape().iter().map(|&d| d as usize).collect();
+    let shape = dims(&file);
     let values = read_with(file, k, |v| v).map_err(|e| origin.io(e))?;
     Ok((shape, values))
 }
@@ -350,9 +361,7 @@ impl NpzSpec {
         check_classes(self.classes, &self.file)?;
         let mut npz = self.open()?;
         let x = self.array(&mut npz, &self.x_train)?;
-        kind(&x.dtype(), &self.origin(&self.x_train))?;
-        let shape: Vec<usize> = x.shape().iter().map(|&d| d as usize).collect();
-        Ok((sample_shape(&shape, self.layout, &self.origin(&self.x_train))?.0, self.classes))
+        Ok((header_sample_shape(&x, self.layout, &self.origin(&self.x_train))?, self.classes))
     }
 
     /// Loads and checks both splits.
@@ -396,9 +405,7 @@ impl NpySpec {
     pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
         check_classes(self.classes, &self.x_train)?;
         let x = open_npy(&self.x_train)?;
-        kind(&x.dtype(), &Self::origin(&self.x_train))?;
-        let shape: Vec<usize> = x.shape().iter().map(|&d| d as usize).collect();
-        Ok((sample_shape(&shape, self.layout, &Self::origin(&self.x_train))?.0, self.classes))
+        Ok((header_sample_shape(&x, self.layout, &Self::origin(&self.x_train))?, self.classes))
     }
 
     /// Loads and checks both splits.

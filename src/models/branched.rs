@@ -18,7 +18,7 @@ use super::resnet::{BasicBlock, stage, stage_geometry};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
-use crate::values::Width;
+use crate::values::{Width, is_false};
 
 /// `BranchedResNet(blocks: [5, 5, 5], widths: [16, 32, 64], branches: 3, gate: true)`: ONE's
 /// ResNet-32 — a CIFAR ResNet ([`super::ResNetSpec`], the same blocks) whose last stage, global
@@ -48,10 +48,6 @@ pub struct BranchedResNetSpec {
     /// CL-ILR's backpropagation rescaling: the shared part's gradient ÷ M.
     #[serde(default, skip_serializing_if = "is_false")]
     pub backprop_rescale: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 impl BranchedResNetSpec {
@@ -165,9 +161,7 @@ impl BranchedResNet {
             taps.put(format!("stage{}", i + 1), || Tap::Map(h.clone()));
         }
         if self.rescale {
-            // identity forward (h − h.detach() is exactly 0), gradient ×1/M backward
-            let fixed = h.clone().detach();
-            h = fixed.clone() + (h - fixed).div_scalar(self.branches.len() as f64);
+            h = super::rescale_gradient(h, self.branches.len());
         }
         let outs: Vec<Tensor<2>> = self
             .branches

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
-use crate::values::Width;
+use crate::values::{Width, is_false};
 
 /// `Hydra(body: [512, 512], heads: 4)`: one shared fully connected body and `heads` light heads
 /// (Linear → ReLU → Linear each). The node's output is the head mean, `log((1/M) Σ_m
@@ -38,10 +38,6 @@ pub struct HydraSpec {
     /// unchanged), so the body learns at the rate of one head.
     #[serde(default, skip_serializing_if = "is_false")]
     pub backprop_rescale: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 fn default_head_hidden() -> Width {
@@ -126,9 +122,7 @@ impl Hydra {
             taps.put(tap(i + 1), || Tap::Flat(h.clone()));
         }
         if self.rescale {
-            // identity forward (h − h.detach() is exactly 0), gradient ×1/H backward
-            let fixed = h.clone().detach();
-            h = fixed.clone() + (h - fixed).div_scalar(self.heads.len() as f64);
+            h = super::rescale_gradient(h, self.heads.len());
         }
         let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| kernels::linear(&head.out, relu(kernels::linear(&head.hidden, h.clone())))).collect();
         for (m, o) in outs.iter().enumerate() {

@@ -228,6 +228,14 @@ impl fmt::Display for ModelSpec {
     }
 }
 
+/// CL-ILR's backpropagation rescaling (Song & Chai 2018, §3.3) of a shared body's output `h`
+/// feeding `heads` heads: the identity forward (`h − h.detach()` is exactly 0), the gradient
+/// divided by `heads` backward.
+pub(crate) fn rescale_gradient<const D: usize>(h: Tensor<D>, heads: usize) -> Tensor<D> {
+    let fixed = h.clone().detach();
+    fixed.clone() + (h - fixed).div_scalar(heads as f64)
+}
+
 /// Any network of the zoo.
 // one value per node, moved whole only between optimiser steps: the size difference between
 // variants costs nothing measurable, and boxing them would hide the module tree from burn's derive
