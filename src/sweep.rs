@@ -8,6 +8,11 @@
 //! `lr` of `Adam(..)` or `Sgd(..)`). Values are JSON (`0.01`, `true`, `"text"`, `[64, 64]`) or a
 //! bare word (a unit variant such as `MeanLogits`). Each grid point becomes its own experiment,
 //! named `<name>.<field>-<value>…`, so `cohort compare results/<name>.*` compares them.
+//!
+//! `--set PATH=VALUE` (of `cohort run` and `cohort sweep`) overrides one field the same way
+//! without renaming the experiment: a script that chooses a value on a validation hold-out
+//! passes it on to the next run (scripts/reproduce-hinton-mnist.sh), and the run's manifest
+//! records the plan with the value set and the description names it.
 
 use std::path::Path;
 
@@ -50,6 +55,68 @@ impl std::str::FromStr for Axis {
         }
         Ok(Axis { path: path.trim().to_string(), values })
     }
+}
+
+/// A `--set PATH=VALUE`: one field of the experiment file overridden.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    /// Field path, e.g. `nodes[0].model.dropout`.
+    pub path: String,
+    /// The value, as written (JSON or a bare word).
+    pub value: String,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((path, value)) if !path.trim().is_empty() && !value.trim().is_empty() => {
+                Ok(Override { path: path.trim().to_string(), value: value.trim().to_string() })
+            }
+            _ => Err(format!("`{s}`: expected PATH=VALUE, e.g. nodes[0].model.dropout=0.5 or training.optimizer.lr=0.03")),
+        }
+    }
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.path, self.value)
+    }
+}
+
+/// The experiment of `source` with `overrides` applied, and the text whose hash the manifest
+/// records: the file's own text when there is no override (so that `--resume` accepts runs
+/// started without `--set`), else the overridden experiment written out. The description ends
+/// with `[set: path=value, …]`; the name is the file's (`--set name=…` renames).
+pub fn overridden(file: &Path, source: &str, overrides: &[Override]) -> Result<(ExperimentSpec, String), SweepError> {
+    let mut spec = config::parse(source, file)?;
+    if overrides.is_empty() {
+        return Ok((spec, source.to_string()));
+    }
+    for o in overrides {
+        spec = set(&spec, &o.path, &o.value).map_err(|problem| SweepError::Override { set: o.to_string(), problem })?;
+    }
+    let label = overrides.iter().map(Override::to_string).collect::<Vec<_>>().join(", ");
+    spec.description = format!("{} [set: {label}]", spec.description).trim().to_string();
+    Ok((spec.clone(), spec_text(&spec)))
+}
+
+/// An experiment written out as an experiment file.
+fn spec_text(spec: &ExperimentSpec) -> String {
+    ron::ser::to_string_pretty(spec, ron::ser::PrettyConfig::default().extensions(config::ron_extensions())).expect("a spec serialises")
+}
+
+/// `cohort run FILE --set …`'s plan and the text hashed into its manifest.
+pub fn plan_with_overrides(file: &Path, source: &str, overrides: &[Override]) -> Result<(Plan, String), SweepError> {
+    let (spec, text) = overridden(file, source, overrides)?;
+    let plan = config::resolve(&spec).map_err(|d| match overrides.is_empty() {
+        true => SweepError::Config(ConfigError::new(file, source, d)),
+        false => SweepError::Override {
+            set: overrides.iter().map(Override::to_string).collect::<Vec<_>>().join(" --set "),
+            problem: d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "),
+        },
+    })?;
+    Ok((plan, text))
 }
 
 /// One run of a sweep: a grid point's plan and a seed.
@@ -172,6 +239,14 @@ pub enum SweepError {
     /// The base file is invalid.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// A `--set` is invalid.
+    #[error("--set {set}: {problem}")]
+    Override {
+        /// `path=value`.
+        set: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A grid point is invalid.
     #[error("grid point {point}: {problem}")]
     Point {
@@ -229,10 +304,18 @@ pub fn grid_points(grid: &[Axis], sample: Option<Sample>) -> Result<Vec<Vec<(Str
     Ok(drawn.into_iter().map(point).collect())
 }
 
-/// Every run of the sweep of `file` over `grid` (cartesian product, first axis slowest, or a
-/// seeded random `sample` of it) and `seeds` (default: the file's), in a fixed order.
-pub fn expand(file: &Path, source: &str, grid: &[Axis], sample: Option<Sample>, seeds: Option<&[u64]>) -> Result<Vec<SweepRun>, SweepError> {
-    let base = config::parse(source, file)?;
+/// Every run of the sweep of `file` (with `overrides` applied) over `grid` (cartesian product,
+/// first axis slowest, or a seeded random `sample` of it) and `seeds` (default: the file's), in
+/// a fixed order.
+pub fn expand(
+    file: &Path,
+    source: &str,
+    overrides: &[Override],
+    grid: &[Axis],
+    sample: Option<Sample>,
+    seeds: Option<&[u64]>,
+) -> Result<Vec<SweepRun>, SweepError> {
+    let (base, _) = overridden(file, source, overrides)?;
     let points = grid_points(grid, sample).map_err(|problem| SweepError::Point { point: "(the grid)".into(), problem })?;
     let mut runs = Vec::new();
     for point in points {
@@ -253,7 +336,7 @@ pub fn expand(file: &Path, source: &str, grid: &[Axis], sample: Option<Sample>, 
             spec.name = config::values::ExperimentName::new(name).map_err(|e| err(e.replace(config::values::HINT_SEPARATOR, "; ")))?;
             spec.description = format!("{} [sweep: {label}]", spec.description).trim().to_string();
         }
-        let text = ron::ser::to_string_pretty(&spec, ron::ser::PrettyConfig::default().extensions(config::ron_extensions())).expect("a spec serialises");
+        let text = spec_text(&spec);
         let plan = config::resolve(&spec).map_err(|d| err(d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")))?;
         for &seed in seeds.unwrap_or(&plan.seeds) {
             let mut plan = plan.clone();
@@ -288,7 +371,7 @@ mod tests {
     #[test]
     fn grid_points_override_fields_through_variants() {
         let grid: Vec<Axis> = vec!["training.optimizer.lr=0.01,0.1".parse().unwrap(), "edges[2].weight=0.5".parse().unwrap()];
-        let runs = expand(Path::new("s.ron"), SRC, &grid, None, None).unwrap();
+        let runs = expand(Path::new("s.ron"), SRC, &[], &grid, None, None).unwrap();
         assert_eq!(runs.len(), 4); // 2 lr × 1 weight × 2 seeds
         assert_eq!(runs[0].plan.name, "s.lr-0.01.weight-0.5");
         assert_eq!(runs[3].plan.name, "s.lr-0.1.weight-0.5");
@@ -302,19 +385,42 @@ mod tests {
     }
 
     #[test]
+    fn overrides_set_fields_keep_the_name_and_are_recorded() {
+        let sets: Vec<Override> = vec!["training.optimizer.lr=0.3".parse().unwrap(), "nodes[1].model.hidden=[4, 4]".parse().unwrap()];
+        let (plan, text) = plan_with_overrides(Path::new("s.ron"), SRC, &sets).unwrap();
+        assert_eq!(plan.name, "s");
+        assert_eq!(crate::engine::optim::base_lr(&plan.nodes[0].optimizer), 0.3);
+        assert!(plan.description.ends_with("[set: training.optimizer.lr=0.3, nodes[1].model.hidden=[4, 4]]"), "{}", plan.description);
+        // the hashed text is the overridden experiment, a valid file for the same plan
+        assert_eq!(config::plan_from_str(&text, Path::new("x.ron")).unwrap(), plan);
+        // without overrides the file's own text is hashed (runs started without --set resume)
+        assert_eq!(plan_with_overrides(Path::new("s.ron"), SRC, &[]).unwrap().1, SRC);
+        // a sweep applies them before the grid
+        let runs = expand(Path::new("s.ron"), SRC, &sets, &["edges[2].weight=2".parse().unwrap()], None, Some(&[0])).unwrap();
+        assert_eq!(runs[0].plan.name, "s.weight-2");
+        assert_eq!(crate::engine::optim::base_lr(&runs[0].plan.nodes[1].optimizer), 0.3);
+        // bad overrides name the --set and the problem
+        assert!("lr".parse::<Override>().is_err() && "=1".parse::<Override>().is_err());
+        let e = plan_with_overrides(Path::new("s.ron"), SRC, &["training.nope=1".parse().unwrap()]).unwrap_err().to_string();
+        assert!(e.starts_with("--set training.nope=1:") && e.contains("no field `nope`"), "{e}");
+        let e = plan_with_overrides(Path::new("s.ron"), SRC, &["training.optimizer.lr=-1".parse().unwrap()]).unwrap_err().to_string();
+        assert!(e.starts_with("--set training.optimizer.lr=-1:"), "{e}");
+    }
+
+    #[test]
     fn bad_points_are_reported() {
-        let e = expand(Path::new("s.ron"), SRC, &["training.optimizer.lr=-1".parse().unwrap()], None, None).unwrap_err().to_string();
+        let e = expand(Path::new("s.ron"), SRC, &[], &["training.optimizer.lr=-1".parse().unwrap()], None, None).unwrap_err().to_string();
         assert!(e.contains("lr=-1"), "{e}");
-        let e = expand(Path::new("s.ron"), SRC, &["training.nope=1".parse().unwrap()], None, None).unwrap_err().to_string();
+        let e = expand(Path::new("s.ron"), SRC, &[], &["training.nope=1".parse().unwrap()], None, None).unwrap_err().to_string();
         assert!(e.contains("no field `nope`"), "{e}");
-        let e = expand(Path::new("s.ron"), SRC, &["edges[9].weight=1".parse().unwrap()], None, None).unwrap_err().to_string();
+        let e = expand(Path::new("s.ron"), SRC, &[], &["edges[9].weight=1".parse().unwrap()], None, None).unwrap_err().to_string();
         assert!(e.contains("out of range"), "{e}");
     }
 
     #[test]
     fn shards_partition_the_runs() {
         let grid: Vec<Axis> = vec!["training.optimizer.lr=0.01,0.1,0.2".parse().unwrap()];
-        let runs = expand(Path::new("s.ron"), SRC, &grid, None, Some(&[0, 1, 2])).unwrap();
+        let runs = expand(Path::new("s.ron"), SRC, &[], &grid, None, Some(&[0, 1, 2])).unwrap();
         let mut seen = vec![0; runs.len()];
         for i in 0..4 {
             let s = Shard { index: i, count: 4 };
@@ -345,13 +451,13 @@ mod tests {
         assert_eq!(every, sorted);
         assert!(grid_points(&grid, Some(Sample { count: 19, seed: 1 })).unwrap_err().contains("1 to 18"));
         // axes ending in the same field are told apart in the names
-        let runs = expand(Path::new("s.ron"), SRC, &grid, Some(Sample { count: 1, seed: 0 }), Some(&[0])).unwrap();
+        let runs = expand(Path::new("s.ron"), SRC, &[], &grid, Some(Sample { count: 1, seed: 0 }), Some(&[0])).unwrap();
         assert!(runs[0].plan.name.starts_with("s.edges0_weight-"), "{}", runs[0].plan.name);
         // a product far too large to list is sampled without listing it
         let huge: Vec<Axis> = (0..12).map(|k| format!("edges[{k}].gate=Through,Cutoff,PositiveLinear,NegativeLinear").parse().unwrap()).collect();
         assert_eq!(grid_points(&huge, Some(Sample { count: 8, seed: 0 })).unwrap().len(), 8);
         // the runs of a sample, sharded, are covered once
-        let runs = expand(Path::new("s.ron"), SRC, &grid, sample, Some(&[0])).unwrap();
+        let runs = expand(Path::new("s.ron"), SRC, &[], &grid, sample, Some(&[0])).unwrap();
         assert_eq!(runs.len(), 8);
         let names: std::collections::HashSet<_> = runs.iter().map(|r| r.plan.name.clone()).collect();
         assert_eq!(names.len(), 8, "8 distinct experiments");

@@ -582,3 +582,43 @@ fn random_sweep_over_gates_is_reproducible_and_sharded() {
     assert_eq!(sharded, sorted, "the shards cover the sample once");
     assert_ne!(list(&["--sample-seed", "1"]), first);
 }
+
+/// `cohort run FILE --set PATH=VALUE` trains exactly what the file edited by hand trains, keeps
+/// the name (unless `name` is set), records the value in the manifest, and a bad `--set` exits 2
+/// naming it.
+#[test]
+fn run_with_set_equals_the_edited_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = |stem: &str, lr: &str| {
+        let path = tmp.path().join(format!("{stem}.ron"));
+        let src = format!(
+            r#"Experiment(
+                name: "setx",
+                data: (source: Mnist1d(num_samples: 1000), train_limit: 200, test_limit: 100),
+                nodes: [Node(id: "a", model: Mlp(hidden: [16]))],
+                edges: [Edge(to: "a", loss: CrossEntropy)],
+                training: (epochs: 2, batch_size: 50, optimizer: Sgd(lr: {lr}, momentum: 0.9), seeds: [0]),
+                output: {:?},
+            )"#,
+            tmp.path().join(stem)
+        );
+        std::fs::write(&path, src).unwrap();
+        path.display().to_string()
+    };
+    let (base, edited) = (file("base", "0.01"), file("edited", "0.2"));
+    let o = cohort(&["run", &edited, "--no-progress", "--no-plot", "--no-tensorboard"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = cohort(&["run", &base, "--set", "training.optimizer.lr=0.2", "--set", "name=renamed", "--no-progress", "--no-plot", "--no-tensorboard"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let metrics = |p: std::path::PathBuf| std::fs::read(p.join("seed-0/metrics.csv")).unwrap();
+    assert_eq!(metrics(tmp.path().join("base/renamed")), metrics(tmp.path().join("edited/setx")), "--set trains what the edited file trains");
+    let manifest = std::fs::read_to_string(tmp.path().join("base/renamed/seed-0/manifest.ron")).unwrap();
+    assert!(manifest.contains("[set: training.optimizer.lr=0.2, name=renamed]"), "{manifest}");
+    for (set, says) in
+        [("training.nope=1", "--set training.nope=1:"), ("training.optimizer.lr=-1", "--set training.optimizer.lr=-1:"), ("lr", "expected PATH=VALUE")]
+    {
+        let o = cohort(&["run", &base, "--set", set, "--no-progress"]);
+        assert_eq!(o.status.code(), Some(2), "{set}: {}", text(&o));
+        assert!(text(&o).contains(says), "{set}: {}", text(&o));
+    }
+}

@@ -58,6 +58,11 @@ pub enum Command {
         /// Override the file's seeds, e.g. `--seeds 0,1,2` (one run per seed).
         #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
         seeds: Option<Vec<u64>>,
+        /// Override one field of the file (repeatable), addressed as in `cohort sweep --grid`:
+        /// `--set nodes[0].model.dropout=0.5 --set training.optimizer.lr=0.03`. The experiment
+        /// keeps its name (`--set name=…` renames it); the manifest records the plan as set.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<crate::sweep::Override>,
         /// Continue interrupted runs from their last complete epoch; skip complete ones.
         #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
@@ -102,6 +107,10 @@ pub enum Command {
         /// `--grid training.optimizer.lr=0.001,0.01 --grid edges[2].weight=0.5,1.0`.
         #[arg(long = "grid", value_name = "PATH=VALUES")]
         grid: Vec<crate::sweep::Axis>,
+        /// Override one field of the file before the grid expands it (repeatable), e.g.
+        /// `--set data.validation=0.1`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<crate::sweep::Override>,
         /// Override the file's seeds, e.g. `--seeds 0,1,2`.
         #[arg(long, value_delimiter = ',', value_name = "SEEDS")]
         seeds: Option<Vec<u64>>,
@@ -355,7 +364,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Compare { dirs, out } => compare(&dirs, &out),
-        Command::Run { file, seeds, resume, overwrite, no_progress, stop_after_epochs, no_plot, no_tensorboard, backend, device, output } => {
+        Command::Run { file, seeds, set, resume, overwrite, no_progress, stop_after_epochs, no_plot, no_tensorboard, backend, device, output } => {
             let opts = RunOptions {
                 data_root: root,
                 resume,
@@ -366,15 +375,15 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 stop_after_epochs,
                 tensorboard: !no_tensorboard,
             };
-            run::run(opts, seeds, no_plot, backend, device, output)
+            run::run(opts, &set, seeds, no_plot, backend, device, output)
         }
         Command::ExportWeights { run, node, format: WeightsOut::Safetensors, out } => node::export_weights(&run, &node, &out),
         Command::ExportLogits { run, node, out, temperature } => node::export_logits(&run, &node, &out, temperature, &root),
         Command::Eval { run, node, logit_bias, json } => node::eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { jobs, shard, list: false, .. } if jobs > 1 => run::sweep_jobs(jobs, shard),
-        Command::Sweep { file, grid, seeds, random, sample_seed, shard, list, no_plot, no_tensorboard, .. } => {
+        Command::Sweep { file, grid, set, seeds, random, sample_seed, shard, list, no_plot, no_tensorboard, .. } => {
             let sample = random.map(|count| crate::sweep::Sample { count, seed: sample_seed });
-            run::sweep(&file, run::Expansion { grid: &grid, sample, seeds: seeds.as_deref() }, shard, list, no_plot, !no_tensorboard, root)
+            run::sweep(&file, run::Expansion { overrides: &set, grid: &grid, sample, seeds: seeds.as_deref() }, shard, list, no_plot, !no_tensorboard, root)
         }
         Command::Data { action: DataCommand::Export { dataset, experiment, run, format, out } } => match run {
             Some(run) => export_run(&run, format, &out, &root),

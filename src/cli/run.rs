@@ -12,13 +12,20 @@ use crate::results::{ExperimentDir, RunDir};
 /// `cohort run`: check, train every seed, draw the charts of the complete runs.
 pub(super) fn run(
     mut opts: RunOptions,
+    overrides: &[crate::sweep::Override],
     seeds: Option<Vec<u64>>,
     no_plot: bool,
     backend: Option<config::BackendChoice>,
     device: Option<usize>,
     output: Option<PathBuf>,
 ) -> Result<i32, Error> {
-    let (mut plan, text) = config::load_plan(&opts.experiment_file)?;
+    let (mut plan, text) = if overrides.is_empty() {
+        config::load_plan(&opts.experiment_file)?
+    } else {
+        let file = &opts.experiment_file;
+        let source = std::fs::read_to_string(file).map_err(|e| config::ConfigError::unreadable(file, &e))?;
+        crate::sweep::plan_with_overrides(file, &source, overrides)?
+    };
     opts.experiment_text = text;
     if let Some(s) = seeds {
         plan.seeds = s;
@@ -73,8 +80,9 @@ fn finish(outcomes: &[engine::RunOutcome], no_plot: bool) -> Result<i32, Error> 
 
 /// `cohort sweep`: expand, keep this shard's runs, run each (resuming / skipping as needed).
 /// What `cohort sweep` expands: the grid's axes, an optional random sample of its points, and
-/// the seeds (default: the file's).
+/// the seeds (default: the file's), after the `--set` overrides.
 pub(super) struct Expansion<'a> {
+    pub overrides: &'a [crate::sweep::Override],
     pub grid: &'a [crate::sweep::Axis],
     pub sample: Option<crate::sweep::Sample>,
     pub seeds: Option<&'a [u64]>,
@@ -82,7 +90,7 @@ pub(super) struct Expansion<'a> {
 
 pub(super) fn sweep(
     file: &Path,
-    Expansion { grid, sample, seeds }: Expansion,
+    Expansion { overrides, grid, sample, seeds }: Expansion,
     shard: Option<crate::sweep::Shard>,
     list: bool,
     no_plot: bool,
@@ -90,7 +98,7 @@ pub(super) fn sweep(
     root: PathBuf,
 ) -> Result<i32, Error> {
     let source = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    let runs = crate::sweep::expand(file, &source, grid, sample, seeds)?;
+    let runs = crate::sweep::expand(file, &source, overrides, grid, sample, seeds)?;
     let total = runs.len();
     let mine: Vec<crate::sweep::SweepRun> = runs.into_iter().filter(|r| shard.is_none_or(|s| s.takes(r.index))).collect();
     let which = shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default();
