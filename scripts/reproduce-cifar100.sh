@@ -31,7 +31,7 @@ source scripts/lib/compare.sh
     echo "| DML, WRN-28-10 + ResNet-32 | wrn / resnet | DML paper, Table 1 | $(acc dml-wrn28-10-resnet32 wrn) / $(acc dml-wrn28-10-resnet32 resnet) |"
     echo "| KD ResNet-32x4 -> ResNet-8x4 | teacher / student | 79.42 / 73.33 (CRD, Table 1; student alone 72.50) | $(acc kd-resnet32x4-resnet8x4 teacher) / $(acc kd-resnet32x4-resnet8x4 student) |"
     echo "| KD WRN-40-2 -> WRN-16-2 | teacher / student | 75.61 / 74.92 (CRD, Table 1; student alone 73.26) | $(acc kd-wrn40-2-wrn16-2 teacher) / $(acc kd-wrn40-2-wrn16-2 student) |"
-    echo "| PCL, ResNet-32 x 3 | temporal means mean1 / mean2 / mean3 | — | $(acc pcl-resnet32x3 mean1) / $(acc pcl-resnet32x3 mean2) / $(acc pcl-resnet32x3 mean3) |"
+    echo "| PCL, ResNet-32 with 3 branches and fusion teacher | temporal mean's branch 1 / 2 / 3 | 74.14 ± 0.16 (PCL's table as quoted by its reimplementation) | $(acc pcl-resnet32x3 mean.head1) / $(acc pcl-resnet32x3 mean.head2) / $(acc pcl-resnet32x3 mean.head3) |"
     echo "| OKDDip, ResNet-32 x 3 + leader | leader | 74.24 (MCL-OKD's table, multi-branch) | $(acc okddip-resnet32x3 leader) |"
     echo "| ONE, ResNet-32 with 3 gated branches | gated ensemble / branch 1 | 74.26 (MCL-OKD's table, 25.74 % error) | $(acc one-resnet32 one) / $(acc one-resnet32 one.head1) |"
     echo "| CL-ILR, ResNet-32 with 3 branches | branch mean / branch 1 | — (no CIFAR-100 ResNet-32 figure) | $(acc cl-ilr-resnet32 cl_ilr) / $(acc cl-ilr-resnet32 cl_ilr.head1) |"

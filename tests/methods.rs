@@ -192,8 +192,8 @@ fn hint_adapters_survive_a_resume() {
     assert_eq!(bytes(&full[0].dir), bytes(&second[0].dir));
 }
 
-/// The online methods of #18: PCL (with its `Ema` temporal means, each checkpointed and
-/// evaluated), CL-ILR, OKDDip, SwitOKD (its expert-mode share logged) and the KTG file.
+/// The online methods of #18: PCL (its fusion teacher and its `Ema` temporal mean, checkpointed
+/// and evaluated branch by branch), CL-ILR, OKDDip, SwitOKD (its expert-mode share logged) and the KTG file.
 #[test]
 fn online_methods_run() {
     for name in ["cl-ilr.ron", "okddip.ron", "switokd.ron", "ktg.ron"] {
@@ -204,8 +204,8 @@ fn online_methods_run() {
     let (plan, text) = example("pcl.ron");
     let out = engine::run(&tiny(plan, tmp.path()), &opts(&text)).unwrap();
     let rows = results::read_metrics(&out[0].dir.join("metrics.csv")).unwrap();
-    for id in ["mean1", "mean2", "mean3"] {
-        assert!(out[0].dir.join(format!("checkpoints/{id}.bpk")).is_file(), "checkpoint of the average {id}");
+    assert!(out[0].dir.join("checkpoints/mean.bpk").is_file(), "checkpoint of the temporal mean");
+    for id in ["pcl", "mean", "mean.head1", "mean.head2", "mean.head3"] {
         assert!(rows.iter().any(|r| r.node == id && r.split == "test" && r.metric == "accuracy"), "{id} evaluated");
     }
     let (plan, text) = example("switokd.ron");

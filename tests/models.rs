@@ -227,6 +227,40 @@ fn each_branch_of_a_branched_resnet_is_a_resnet_on_the_shared_trunk() {
     assert!(diff < 1e-5, "branch mean: {diff}");
 }
 
+/// PCL's fusion on a `BranchedResNet` reads each branch's pooled features: with one branch and
+/// the fusion classifier given that branch's classifier weights (moved over by name), the node's
+/// output equals the branch's logits. (The concatenation order over several branches is checked
+/// exactly on a `Hydra` by `tests/wiring.rs`.)
+#[test]
+fn the_fusion_classifier_reads_the_branches_pooled_features() {
+    use burn::store::ModuleSnapshot;
+    let d = Device::flex();
+    let shape = [3, 8, 8];
+    let x = Tensor::<2>::random([4, 192], Distribution::Normal(0.0, 1.0), &d);
+    let mut fused = Network::init(&model("BranchedResNet(blocks: [1, 2], widths: [4, 8], branches: 1, fusion: true)"), &shape, 10, &d);
+    let before = fused.forward(x.clone());
+    let classifier: Vec<_> = fused
+        .collect(None, None, true)
+        .into_iter()
+        .filter_map(|mut t| {
+            t.name = t.name.strip_prefix("branches.0.out.").map(|rest| format!("fusion.fc.{rest}"))?;
+            Some(t)
+        })
+        .collect();
+    assert_eq!(classifier.len(), 2, "weight and bias");
+    let r = fused.apply(classifier, None, None, true);
+    assert!(r.errors.is_empty() && r.unused.is_empty(), "both tensors applied: {r}");
+    let mut taps = Taps::new(&["head1".to_string()]);
+    let out = fused.forward_taps(x, &mut taps);
+    let head = match &taps.got[0].1 {
+        Tap::Flat(t) => t.clone(),
+        _ => panic!("a head's logits are flat"),
+    };
+    assert!((before - head.clone()).abs().max().into_scalar::<f32>() > 1e-3, "a fresh fusion classifier differs from the branch's");
+    let diff = (out - head).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-5, "fusion with the branch's classifier: {diff}");
+}
+
 /// CL-ILR's backpropagation rescaling: the same forward pass, and every gradient that reaches
 /// the shared trunk (here: the input's) divided by the number of branches.
 #[test]

@@ -1083,3 +1083,69 @@ fn switokd_teacher_pauses_in_expert_mode_only() {
         assert_eq!(logged, vec![if expert { 1.0 } else { 0.0 }], "the expert-mode fraction of epoch 1 in metrics.csv");
     }
 }
+
+/// PCL (Wu & Gong 2021) on one multi-branch node, `Hydra(body: [], heads: 2, head_hidden: 3,
+/// fusion: true)`, with its temporal mean `m = Ema(of: "h")`. Branch k has features
+/// `f_k = relu(U_k x + c_k)` and logits `h_k = V_k f_k + d_k`; the node's output is the peer
+/// ensemble teacher `z_e = W_e [f_1; f_2] + b_e`. The loss of h is
+/// `CE(z_e) + Σ_k CE(h_k) + 0.5·Σ_k T²·KL(softmax(z_e/T) ‖ softmax(h_k/T))` (the fusion's
+/// output detached in the target: `OwnOutput`) `+ 0.7·T²·KL(softmax(h̃_2/T) ‖ softmax(h_1/T))`
+/// with `h̃_2` branch 2 of the temporal mean (`from_head: 2`; before the first step the mean is
+/// the initial network). The engine's step equals plain SGD on the gradient of that f64 loss by
+/// central differences over every parameter — the fusion classifier's, and the branches'
+/// through it. Reading the mean's branch 1 or its output instead would be another step.
+#[test]
+fn pcl_fusion_teacher_and_temporal_mean_branches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "h", model: Hydra(body: [], heads: 2, head_hidden: 3, fusion: true)), Node(id: "m", model: Ema(of: "h", decay: 0.9))"#;
+    let edges = r#"
+        Edge(to: "h", loss: CrossEntropy),
+        Edge(to: "h", head: 1, loss: CrossEntropy),
+        Edge(to: "h", head: 2, loss: CrossEntropy),
+        Edge(to: "h", head: 1, loss: OwnOutput(temperature: 3), weight: 0.5),
+        Edge(to: "h", head: 2, loss: OwnOutput(temperature: 3), weight: 0.5),
+        Edge(from: ["m"], from_head: 2, to: "h", head: 1, loss: SoftTarget(temperature: 3), weight: 0.7),
+    "#;
+    let s = step(&experiment(nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let (h, t) = (s.node("h"), 3.0);
+    let before = &s.before[h];
+    assert_eq!(before.len(), 10, "two heads [U, c, V, d] and the fusion [W_e, b_e]");
+    let relu = |m: Matrix| -> Matrix { m.into_iter().map(|r| r.into_iter().map(|v| v.max(0.0)).collect()).collect() };
+    // (features, logits) of each branch, and the fusion's output
+    let forward = |p: &[Vec<f64>]| -> (Vec<Matrix>, Matrix) {
+        let f: Vec<Matrix> = (0..2).map(|k| relu(linear(&s.x, &p[4 * k], &p[4 * k + 1]))).collect();
+        let z: Vec<Matrix> = (0..2).map(|k| linear(&f[k], &p[4 * k + 2], &p[4 * k + 3])).collect();
+        let cat: Matrix = f[0].iter().zip(&f[1]).map(|(a, b)| a.iter().chain(b).copied().collect()).collect();
+        (z, linear(&cat, &p[8], &p[9]))
+    };
+    let (mean_heads, mean_output) = forward(before);
+    let fused_detached = forward(before).1;
+    let loss = |p: &[Vec<f64>], teacher: &Matrix| -> f64 {
+        let (z, e) = forward(p);
+        let mut l = ce_f64(&e, &s.y);
+        for zk in &z {
+            l += ce_f64(zk, &s.y) + 0.5 * kl_f64(&softmax(&fused_detached, t), zk, t);
+        }
+        l + 0.7 * kl_f64(&softmax(teacher, t), &z[0], t)
+    };
+    let sgd = |teacher: &Matrix| -> Vec<Vec<f64>> {
+        let eps = 1e-6;
+        (0..before.len())
+            .map(|k| {
+                (0..before[k].len())
+                    .map(|i| {
+                        let (mut up, mut down) = (before.clone(), before.clone());
+                        up[k][i] += eps;
+                        down[k][i] -= eps;
+                        before[k][i] - s.lr() * (loss(&up, teacher) - loss(&down, teacher)) / (2.0 * eps)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let reference = sgd(&mean_heads[1]);
+    assert_same_step("PCL node", before, &s.after[h], &reference);
+    assert_same_step("the fusion classifier", &before[8..], &s.after[h][8..], &reference[8..]);
+    assert_distinct("the mean's branch 2 vs its branch 1", before, &reference, &sgd(&mean_heads[0]));
+    assert_distinct("the mean's branch 2 vs its output", before, &reference, &sgd(&mean_output));
+}

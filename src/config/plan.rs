@@ -142,6 +142,9 @@ pub struct Term {
     /// The head (1-based) of a `Hydra` target this term trains; `None` = the node's output.
     #[serde(default)]
     pub head: Option<usize>,
+    /// The head (1-based) of every source the term reads instead of the source's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_head: Option<usize>,
     /// The stages the term acts in (empty = every stage in which its target trains).
     #[serde(default)]
     pub stages: Vec<String>,
@@ -188,7 +191,10 @@ impl Plan {
                     (LossSpec::OwnOutput { .. }, _) => "own output".to_string(),
                     (LossSpec::OtherHeads { .. }, _) => "other heads".to_string(),
                     (_, true) => "labels".to_string(),
-                    (_, false) => from.join(" + "),
+                    (_, false) => match t.from_head {
+                        Some(j) => from.iter().map(|f| format!("{f}.{}", crate::models::head_tap(j))).collect::<Vec<_>>().join(" + "),
+                        None => from.join(" + "),
+                    },
                 };
                 let to = match t.head {
                     Some(m) => format!("{}.{}", self.nodes[t.to].id, crate::models::head_tap(m)),

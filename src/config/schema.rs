@@ -134,6 +134,11 @@ pub enum EdgeSpec {
         /// For a `Hydra` target: the head (1..=M) this term trains; default the head mean.
         #[serde(default)]
         head: Option<usize>,
+        /// Learn from head m (1..=M) of every source instead of its output (the sources are
+        /// multi-head nodes): PCL's peer mean teacher, where branch k learns from branch j of the
+        /// temporal mean network (`Edge(from: ["mean"], from_head: 2, to: "pcl", head: 1, …)`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_head: Option<usize>,
         /// Only in these stages (e.g. FitNets' hint-only first stage); default every stage in
         /// which `to` trains.
         #[serde(default)]

@@ -100,6 +100,7 @@ impl BenchCohort {
             gate: Default::default(),
             origin: "bench".into(),
             head: None,
+            from_head: None,
             stages: Vec::new(),
         };
         for n in 0..k {

@@ -92,6 +92,13 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
         for &f in &t.from {
             let e = needs.entry(f).or_default();
             e.domain = plan.nodes[f].train_on.as_ref().and_then(|s| (s.domains.len() == 1).then(|| s.domains[0]));
+            // a `from_head: m` term reads head m of each source, shared detached
+            if let Some(m) = t.from_head {
+                let name = crate::models::head_tap(m);
+                if !e.shared_taps.contains(&name) {
+                    e.shared_taps.push(name);
+                }
+            }
         }
         if let LossSpec::PeerAttention { tap, .. } = &t.loss {
             // the target's own features (tracked) and every source's (shared, detached)
@@ -150,6 +157,14 @@ impl Shared {
     }
     pub(super) fn tap(&self, name: &str) -> Tap {
         self.taps.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()).expect("the source shares every tap asked for")
+    }
+    /// The logits a term reads from this source: its output, or head m's (`from_head`).
+    pub(super) fn logits_of(&self, from_head: Option<usize>) -> Tensor<2> {
+        match from_head.map(|m| self.tap(&crate::models::head_tap(m))) {
+            None => self.logits.clone(),
+            Some(Tap::Flat(h)) => h,
+            Some(_) => panic!("a head's logits are a flat tap"),
+        }
     }
 }
 

@@ -223,7 +223,7 @@ impl StepContext<'_> {
                         term_loss(term, z, &[target], y.clone(), self.epoch, self.stage.epochs)
                     } else {
                         let sources: Vec<Tensor<2>> =
-                            term.from.iter().map(|s| restrict(outputs[s].logits.clone(), &outputs[s].rows, &f.rows, device)).collect();
+                            term.from.iter().map(|s| restrict(outputs[s].logits_of(term.from_head), &outputs[s].rows, &f.rows, device)).collect();
                         term_loss(term, z, &sources, y.clone(), self.epoch, self.stage.epochs)
                     }
                 }

@@ -27,8 +27,9 @@ use crate::values::{Width, is_false};
 /// for a [`super::HydraSpec`]); the node's output is the branches' mean,
 /// `log((1/M) Σ_m softmax(z_m))`, or with `gate` ONE's gated ensemble `Σ_m g_m·z_m` with
 /// `g = softmax(ReLU(BN(W·pool(h))))`, `h` the shared features (as the ONE/CL-ILR
-/// re-implementation in OKDDip's official code, `models/model_cifar/resnet_one.py`, does).
-/// `backprop_rescale` divides the gradient reaching the shared part by the number of branches
+/// re-implementation in OKDDip's official code, `models/model_cifar/resnet_one.py`, does), or
+/// with `fusion` PCL's peer ensemble teacher `W·[f_1; …; f_M] + b` on the branches' pooled
+/// features ([`super::Fusion`]). `backprop_rescale` divides the gradient reaching the shared part by the number of branches
 /// (CL-ILR). Taps: `stage1`, … of the shared stages (`[C, H, W]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "BranchedResNet")]
@@ -45,6 +46,10 @@ pub struct BranchedResNetSpec {
     /// ONE's gate over the branches.
     #[serde(default)]
     pub gate: bool,
+    /// PCL (Wu & Gong 2021): the node's output is the peer ensemble teacher, a classifier on the
+    /// branches' pooled features concatenated (see [`super::Fusion`]). Not with `gate`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fusion: bool,
     /// CL-ILR's backpropagation rescaling: the shared part's gradient ÷ M.
     #[serde(default, skip_serializing_if = "is_false")]
     pub backprop_rescale: bool,
@@ -70,7 +75,7 @@ impl Architecture for BranchedResNetSpec {
                 format!("`blocks` has {} stages and `widths` {}: a branched ResNet needs the same number, at least 2", self.blocks.len(), self.widths.len());
             return vec![SpecProblem::at("widths", msg).hint("e.g. ONE's ResNet-32: `blocks: [5, 5, 5], widths: [16, 32, 64], branches: 3`")];
         }
-        Vec::new()
+        super::hydra::ensemble_problems(self.gate, self.fusion)
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         self.shared_geometry(shape).into_iter().enumerate().map(|(i, s)| (format!("stage{}", i + 1), s.to_vec())).collect()
@@ -83,10 +88,12 @@ impl Architecture for BranchedResNetSpec {
         let last = self.widths.len() - 1;
         let shared: Vec<Vec<BasicBlock>> = (0..last).map(|s| stage(s, &mut cin)).collect();
         let shared_width = cin;
+        let mut branch_width = shared_width;
         let branches = (0..self.branches.get())
             .map(|_| {
                 let mut c = shared_width;
                 let blocks = stage(last, &mut c);
+                branch_width = c;
                 Branch { blocks, out: LinearConfig::new(c, classes).init(device) }
             })
             .collect();
@@ -99,6 +106,7 @@ impl Architecture for BranchedResNetSpec {
                 fc: LinearConfig::new(shared_width, self.branches.get()).init(device),
                 bn: BatchNormConfig::new(self.branches.get()).init(device),
             }),
+            fusion: self.fusion.then(|| super::Fusion::new(self.branches.get(), branch_width, classes, device)),
             rescale: self.backprop_rescale,
             shape: [shape[0], shape[1], shape[2]],
         })
@@ -114,7 +122,13 @@ impl fmt::Display for BranchedResNetSpec {
         if let Some(s) = self.stem {
             write!(f, ", stem {s}")?;
         }
-        let gated = if self.gate { ", gated" } else { "" };
+        let gated = if self.gate {
+            ", gated"
+        } else if self.fusion {
+            ", fused"
+        } else {
+            ""
+        };
         let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
         write!(f, ", {} branches{gated}{rescaled})", self.branches)
     }
@@ -135,6 +149,7 @@ pub struct BranchedResNet {
     shared: Vec<Vec<BasicBlock>>,
     branches: Vec<Branch>,
     gate: Option<Gate>,
+    fusion: Option<super::Fusion>,
     rescale: bool,
     shape: [usize; 3],
 }
@@ -147,7 +162,8 @@ pub struct Gate {
 }
 
 impl BranchedResNet {
-    /// Log-probabilities `[B, classes]` of the branch mean (or the gated ensemble's logits) of a
+    /// Log-probabilities `[B, classes]` of the branch mean (or the gated ensemble's, or the
+    /// fusion classifier's logits, from the branches' pooled features `[B, C_last]`) of a
     /// flat batch `[B, C·H·W]`; taps `stage{i}` are the shared stages' `[B, C_i, H_i, W_i]`,
     /// `head{m}` branch m's logits `[B, classes]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
@@ -163,7 +179,7 @@ impl BranchedResNet {
         if self.rescale {
             h = super::rescale_gradient(h, self.branches.len());
         }
-        let outs: Vec<Tensor<2>> = self
+        let features: Vec<Tensor<2>> = self
             .branches
             .iter()
             .map(|branch| {
@@ -171,19 +187,21 @@ impl BranchedResNet {
                 for block in &branch.blocks {
                     z = block.forward(z);
                 }
-                kernels::linear(&branch.out, z.mean_dims(&[2, 3]).flatten(1, 3))
+                z.mean_dims(&[2, 3]).flatten(1, 3)
             })
             .collect();
+        let outs: Vec<Tensor<2>> = self.branches.iter().zip(&features).map(|(branch, f)| kernels::linear(&branch.out, f.clone())).collect();
         for (m, o) in outs.iter().enumerate() {
             taps.put(head_tap(m + 1), || Tap::Flat(o.clone()));
         }
-        match &self.gate {
-            Some(gate) => {
+        match (&self.gate, &self.fusion) {
+            (Some(gate), _) => {
                 let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
                 let scores = relu(gate.bn.forward(kernels::linear(&gate.fc, pooled)));
                 crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(scores, 1))
             }
-            None => crate::distill::head_mean_log_probs(&outs),
+            (None, Some(fusion)) => fusion.forward(features),
+            (None, None) => crate::distill::head_mean_log_probs(&outs),
         }
     }
 }

@@ -15,7 +15,8 @@ use crate::values::{Width, is_false};
 
 /// `Hydra(body: [512, 512], heads: 4)`: one shared fully connected body and `heads` light heads
 /// (Linear → ReLU → Linear each). The node's output is the head mean, `log((1/M) Σ_m
-/// softmax(h_m))`; an edge with `head: m` trains head m alone (e.g. from ensemble member m).
+/// softmax(h_m))` (or ONE's gated ensemble with `gate`, PCL's fusion classifier on the heads'
+/// hidden features with `fusion`); an edge with `head: m` trains head m alone (e.g. from ensemble member m).
 /// Taps: `hidden1`, … of the body; the heads' logits are [`head_tap`]s, read by the engine for
 /// `head: m` terms, not listed as features.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,11 @@ pub struct HydraSpec {
     /// instead of the head mean.
     #[serde(default)]
     pub gate: bool,
+    /// PCL (Wu & Gong 2021): the node's output is the peer ensemble teacher, a classifier on the
+    /// heads' hidden features concatenated (see [`super::Fusion`]), instead of the head mean.
+    /// Not with `gate`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fusion: bool,
     /// CL-ILR's backpropagation rescaling (Song & Chai 2018, §3.3): the gradient that reaches
     /// the shared body from the heads is divided by the number of heads H (the forward pass is
     /// unchanged), so the body learns at the rate of one head.
@@ -63,7 +69,7 @@ impl Architecture for HydraSpec {
         None
     }
     fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
-        Vec::new()
+        ensemble_problems(self.gate, self.fusion)
     }
     fn taps(&self, _shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         self.body.iter().enumerate().map(|(i, w)| (tap(i + 1), vec![w.get()])).collect()
@@ -80,7 +86,8 @@ impl Architecture for HydraSpec {
             .map(|_| HydraHead { hidden: LinearConfig::new(width, hidden).init(device), out: LinearConfig::new(hidden, classes).init(device) })
             .collect();
         let gate = self.gate.then(|| LinearConfig::new(width, heads.len()).init(device));
-        Network::Hydra(Hydra { body: layers, heads, gate, rescale: self.backprop_rescale })
+        let fusion = self.fusion.then(|| super::Fusion::new(heads.len(), hidden, classes, device));
+        Network::Hydra(Hydra { body: layers, heads, gate, fusion, rescale: self.backprop_rescale })
     }
     fn heads(&self) -> usize {
         self.heads.get()
@@ -89,9 +96,26 @@ impl Architecture for HydraSpec {
 
 impl fmt::Display for HydraSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let gated = if self.gate { ", gated" } else { "" };
+        let gated = if self.gate {
+            ", gated"
+        } else if self.fusion {
+            ", fused"
+        } else {
+            ""
+        };
         let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
         write!(f, "Hydra(body {}, {} heads of {}{gated}{rescaled})", widths(&self.body), self.heads, self.head_hidden)
+    }
+}
+
+/// A multi-head network's ensemble is the head mean, ONE's gate or PCL's fusion: not both.
+pub(super) fn ensemble_problems(gate: bool, fusion: bool) -> Vec<SpecProblem> {
+    if gate && fusion {
+        vec![
+            SpecProblem::at("fusion", "`gate` and `fusion` are two ways to build the node's output: choose one").hint("ONE: `gate: true`; PCL: `fusion: true`"),
+        ]
+    } else {
+        Vec::new()
     }
 }
 
@@ -108,13 +132,16 @@ pub struct Hydra {
     body: Vec<Linear>,
     heads: Vec<HydraHead>,
     gate: Option<Linear>,
+    /// PCL's fusion classifier (see [`HydraSpec::fusion`]).
+    fusion: Option<super::Fusion>,
     /// Backpropagation rescaling (see [`HydraSpec::backprop_rescale`]).
     rescale: bool,
 }
 
 impl Hydra {
-    /// Log-probabilities `[B, classes]` of the head mean (or the gated ensemble's logits) of a
-    /// flat batch `[B, D]`; taps `hidden{i}` are `[B, width_i]`, `head{m}` `[B, classes]`.
+    /// Log-probabilities `[B, classes]` of the head mean (or the gated ensemble's, or the fusion
+    /// classifier's logits) of a flat batch `[B, D]`; taps `hidden{i}` are `[B, width_i]`,
+    /// `head{m}` `[B, classes]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let mut h = x;
         for (i, l) in self.body.iter().enumerate() {
@@ -124,13 +151,15 @@ impl Hydra {
         if self.rescale {
             h = super::rescale_gradient(h, self.heads.len());
         }
-        let outs: Vec<Tensor<2>> = self.heads.iter().map(|head| kernels::linear(&head.out, relu(kernels::linear(&head.hidden, h.clone())))).collect();
+        let features: Vec<Tensor<2>> = self.heads.iter().map(|head| relu(kernels::linear(&head.hidden, h.clone()))).collect();
+        let outs: Vec<Tensor<2>> = self.heads.iter().zip(&features).map(|(head, f)| kernels::linear(&head.out, f.clone())).collect();
         for (m, o) in outs.iter().enumerate() {
             taps.put(head_tap(m + 1), || Tap::Flat(o.clone()));
         }
-        match &self.gate {
-            Some(gate) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(kernels::linear(gate, h), 1)),
-            None => crate::distill::head_mean_log_probs(&outs),
+        match (&self.gate, &self.fusion) {
+            (Some(gate), _) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(kernels::linear(gate, h), 1)),
+            (None, Some(fusion)) => fusion.forward(features),
+            (None, None) => crate::distill::head_mean_log_probs(&outs),
         }
     }
 }

@@ -20,6 +20,7 @@ struct EdgeAt<'e> {
     from_i: Vec<usize>,
     from_paths: Vec<FieldPath>,
     head: Option<usize>,
+    from_head: Option<usize>,
 }
 
 impl Resolver<'_> {
@@ -30,8 +31,8 @@ impl Resolver<'_> {
         for (e, edge) in spec.edges.iter().enumerate() {
             let p = Self::root().field("edges").index(e);
             match edge {
-                EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, gate, head, stages } => {
-                    let Some((at, loss)) = self.edge(p, from, to, loss, *head) else { continue };
+                EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, gate, head, from_head, stages } => {
+                    let Some((at, loss)) = self.edge(p, from, to, loss, (*head, *from_head)) else { continue };
                     let term = Term {
                         to: at.to.expect("edge() returns resolved targets only"),
                         from: at.from_i,
@@ -41,6 +42,7 @@ impl Resolver<'_> {
                         gate: *gate,
                         origin: at.p.to_string(),
                         head: *head,
+                        from_head: *from_head,
                         stages: stages.iter().map(|s| s.to_string()).collect(),
                     };
                     terms.push(Pending { term, to_path: at.p.field("to"), from_paths: at.from_paths });
@@ -51,11 +53,18 @@ impl Resolver<'_> {
         terms
     }
 
-    /// An `Edge`: its nodes, its loss (checked, source weights normalised) and its head. `None`
-    /// when the target is unknown (the problems are recorded).
-    fn edge<'e>(&mut self, p: FieldPath, from: &'e [NodeId], to: &'e NodeId, loss: &LossSpec, head: Option<usize>) -> Option<(EdgeAt<'e>, LossSpec)> {
+    /// An `Edge`: its nodes, its loss (checked, source weights normalised), its head and the
+    /// sources' head. `None` when the target is unknown (the problems are recorded).
+    fn edge<'e>(
+        &mut self,
+        p: FieldPath,
+        from: &'e [NodeId],
+        to: &'e NodeId,
+        loss: &LossSpec,
+        (head, from_head): (Option<usize>, Option<usize>),
+    ) -> Option<(EdgeAt<'e>, LossSpec)> {
         let to_i = self.lookup(to, p.field("to"));
-        let mut at = EdgeAt { p, to: to_i, to_id: to, from, from_i: Vec::new(), from_paths: Vec::new(), head };
+        let mut at = EdgeAt { p, to: to_i, to_id: to, from, from_i: Vec::new(), from_paths: Vec::new(), head, from_head };
         for (k, f) in from.iter().enumerate() {
             let fp = at.p.field("from").index(k);
             let Some(i) = self.lookup(f, fp.clone()) else { continue };
@@ -73,6 +82,7 @@ impl Resolver<'_> {
         }
         let loss = self.check_loss(&at, loss);
         self.check_head(&at, &loss);
+        self.check_from_head(&at, &loss);
         at.to.is_some().then_some((at, loss))
     }
 
@@ -269,7 +279,42 @@ impl Resolver<'_> {
                     .hint("give the `Hydra` `heads: 2` or more (a `BranchedResNet` `branches: 2` or more)"),
             );
         } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme | LossSpec::PeerAttention { .. }) {
-            self.error(Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)"));
+            self.error(
+                Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)")
+                    .hint("remove `head`: feature losses read the node's taps"),
+            );
+        }
+    }
+
+    /// `from_head: m` needs sources that all have head m, and a loss that reads the sources'
+    /// logits.
+    fn check_from_head(&mut self, at: &EdgeAt, loss: &LossSpec) {
+        let Some(m) = at.from_head else { return };
+        let path = at.p.field("from_head");
+        if !matches!(loss, LossSpec::SoftTarget { .. } | LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } | LossSpec::Dkd { .. } | LossSpec::Dist { .. }) {
+            self.error(
+                Diagnostic::at(path, "`from_head` applies to losses that read the sources' logits (SoftTarget, MutualKl, Ensemble, Dkd, Dist)")
+                    .hint("remove `from_head`, or learn from a head with `SoftTarget(temperature: …)`"),
+            );
+            return;
+        }
+        for (k, &f) in at.from_i.iter().enumerate() {
+            let heads = self.model_of(f).heads();
+            let id = &at.from[k];
+            if heads == 0 {
+                self.error(
+                    Diagnostic::at(
+                        path.clone(),
+                        format!("`from_head` needs multi-head sources (`Hydra`, `BranchedResNet`, or an `Ema` of one), and `{id}` is not one"),
+                    )
+                    .hint("remove `from_head`"),
+                );
+            } else if m == 0 || m > heads {
+                self.error(
+                    Diagnostic::at(path.clone(), format!("source `{id}` has heads 1..={heads}, not {m}"))
+                        .hint("heads are numbered from 1, like their taps `head1`, …"),
+                );
+            }
         }
     }
 
@@ -303,6 +348,7 @@ impl Resolver<'_> {
                     gate: Default::default(),
                     origin: p.to_string(),
                     head: None,
+                    from_head: None,
                     stages: Vec::new(),
                 };
                 Some(Pending { term, to_path: q.clone(), from_paths: others.iter().map(|(_, r)| r.clone()).collect() })
