@@ -57,6 +57,30 @@ fn conv3x3_matches_burns_convolution_and_its_gradients() {
     }
 }
 
+/// A 3×3 convolution without bias (the CIFAR ResNets', WRNs') through cohort's kernel with its
+/// constant zero bias: the output and the input and weight gradients of burn's convolution.
+#[test]
+fn conv3x3_without_bias_matches_burns_convolution() {
+    let d = Device::flex().autodiff();
+    d.seed(12);
+    for [b, c, o, h, w] in [[5, 3, 4, 6, 6], [2, 16, 16, 8, 8]] {
+        let conv = Conv2dConfig::new([c, o], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&d);
+        let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &d);
+        assert!(kernels::conv_applies(&conv, &x));
+        let r = Tensor::<4>::random([b, o, h, w], Distribution::Normal(0.0, 1.0), &d);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours { kernels::conv(&conv, x.clone()) } else { conv.forward(x.clone()) };
+            let g: Gradients = (y.clone() * r.clone()).sum().backward();
+            [vals(y), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap())]
+        };
+        let (ours, burn) = (run(true), run(false));
+        for (name, (p, q)) in ["y", "dx", "dW"].iter().zip(ours.iter().zip(&burn)) {
+            close(&format!("{name} without bias for {:?}", [b, c, o, h, w]), p, q, 1e-4);
+        }
+    }
+}
+
 #[test]
 fn conv3x3_matches_the_formula_written_out() {
     // y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i+u−1,j+v−1], zero outside

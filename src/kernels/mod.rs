@@ -2,7 +2,8 @@
 //! backward passes, and for the SGD update (a burn backend extension for `Flex` and
 //! `Autodiff<Flex>`).
 //!
-//! - [`conv3x3`]: 3×3 convolution, stride 1, zero padding 1 ("same"), one group, with bias:
+//! - [`conv3x3`]: 3×3 convolution, stride 1, zero padding 1 ("same"), one group, with bias (a
+//!   constant zero for layers without one):
 //!   `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v] · x[b,c,i+u−1,j+v−1]` (x = 0 outside).
 //!   Per image the patches `P_b[(c,u,v), (i,j)] = x[b,c,i+u−1,j+v−1]` (`[C·9, H·W]`, small
 //!   enough to stay in cache) give `Y_b = W·P_b`, one matrix product. Backward:
@@ -42,11 +43,15 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
 /// `conv.forward(x)` — through [`conv3x3`] when it applies (flex, f32, 3×3, stride 1, padding 1,
-/// dilation 1, one group, with bias), else burn's convolution.
+/// dilation 1, one group; a layer without bias (the CIFAR ResNets' and WRNs') gets a constant zero
+/// bias, which receives no gradient), else burn's convolution.
 pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if conv_applies(conv, &x) {
-        let bias = conv.bias.as_ref().expect("conv_applies checks the bias").val();
+        let bias = match conv.bias.as_ref() {
+            Some(b) => b.val(),
+            None => Tensor::zeros([conv.weight.dims()[0]], &x.device()),
+        };
         return conv3x3(x, conv.weight.val(), bias);
     }
     conv.forward(x)
@@ -81,7 +86,7 @@ pub fn is_same_3x3(conv: &Conv2d) -> bool {
 
 /// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
 pub fn conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    is_same_3x3(conv) && conv.bias.is_some() && on_flex_f32(x)
+    is_same_3x3(conv) && on_flex_f32(x)
 }
 
 /// Whether [`relu_pool`] uses cohort's kernel for `pool` on `x`.

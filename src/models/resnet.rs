@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::conv::{POOL_TAP, first_conv, pooled_logits};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
+use crate::kernels;
 use crate::values::Width;
 
 /// The CIFAR ResNets of He et al. 2016 (§4.2) and of the KD tables (RepDistiller's
@@ -152,8 +153,8 @@ impl BasicBlock {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let h = self.bn2.forward(self.conv2.forward(h));
+        let h = relu(self.bn1.forward(kernels::conv(&self.conv1, x.clone())));
+        let h = self.bn2.forward(kernels::conv(&self.conv2, h));
         let skip = match (&self.project, &self.project_bn) {
             (Some(p), Some(bn)) => bn.forward(p.forward(x)),
             _ => x,

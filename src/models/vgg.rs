@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::conv::{POOL_TAP, pooled_logits};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
+use crate::kernels;
 use crate::values::Width;
 
 /// `Vgg(depth: 13)`: VGG-depth with BN. Channels per block (RepDistiller's `cfg`): 8 `[64],
@@ -159,7 +160,7 @@ impl Vgg {
         let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
         for (i, block) in self.blocks.iter().enumerate() {
             for layer in block {
-                h = relu(layer.bn.forward(layer.conv.forward(h)));
+                h = relu(layer.bn.forward(kernels::conv(&layer.conv, h)));
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
             if VggSpec::pools_after(i, hh) {

@@ -15,6 +15,7 @@ use super::conv::{POOL_TAP, first_conv, pooled_logits};
 use super::tap::{Tap, Taps, dropout};
 use super::{Architecture, Network, SpecProblem};
 use crate::data::spec::zero_fraction;
+use crate::kernels;
 use crate::values::{Fraction, Width};
 
 /// `Wrn(depth: 40, widen: 2)`: WRN-depth-widen. A 3×3 stem of 16 channels, three groups of
@@ -145,8 +146,8 @@ impl PreActBlock {
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps) -> Tensor<4> {
         let a = relu(self.bn1.forward(x.clone()));
-        let h = relu(self.bn2.forward(self.conv1.forward(a.clone())));
-        let h = self.conv2.forward(dropout(h, p, &mut taps.noise));
+        let h = relu(self.bn2.forward(kernels::conv(&self.conv1, a.clone())));
+        let h = kernels::conv(&self.conv2, dropout(h, p, &mut taps.noise));
         match &self.shortcut {
             Some(s) => s.forward(a) + h,
             None => x + h,
