@@ -237,6 +237,10 @@ pub enum Command {
         /// GPU index for GPU backends.
         #[arg(long, default_value_t = 0)]
         device: usize,
+        /// Only these models (labels as in the report: mlp-1200, cnn-32-64, resnet32, wrn-16-2);
+        /// default all.
+        #[arg(long, value_delimiter = ',', value_parser = bench_model)]
+        models: Vec<String>,
     },
     /// Inspect, export and fetch data sets.
     Data {
@@ -345,14 +349,23 @@ pub fn main() -> i32 {
     }
 }
 
+/// A `cohort bench --models` label, checked against the benchmark's models.
+fn bench_model(s: &str) -> Result<String, String> {
+    let labels: Vec<&str> = engine::bench::models().iter().map(|m| m.label).collect();
+    match labels.contains(&s) {
+        true => Ok(s.to_string()),
+        false => Err(format!("no benchmark model `{s}`; there are {}", labels.join(", "))),
+    }
+}
+
 /// Runs a parsed command line; `Ok` carries the exit code.
 pub fn execute(cli: Cli) -> Result<i32, Error> {
     let root = data::data_root(cli.data_dir.as_deref());
     match cli.command {
         Command::Check { files, plan } => Ok(check(&files, plan)),
-        Command::Bench { peers, steps, repeat, backend, device } => {
+        Command::Bench { peers, steps, repeat, backend, device, models } => {
             let (plain, name) = engine::device_for(backend, device)?;
-            print!("{}", engine::bench::report(&peers, steps.max(1), repeat.max(1), &engine::Placement::of(plain, name)));
+            print!("{}", engine::bench::report(&peers, steps.max(1), repeat.max(1), &engine::Placement::of(plain, name), &models));
             Ok(0)
         }
         Command::Plot { dirs } => {

@@ -182,14 +182,28 @@ pub fn measure(model: &BenchModel, k: usize, concurrency: Concurrency, steps: us
 }
 
 /// Runs the grid on `place` and renders the Markdown report with the ratios.
-pub fn report(peers: &[usize], steps: usize, repeat: usize, place: &Placement) -> String {
+/// A steps/s figure to three significant digits (0.52, 7.41, 73.9): one decimal would print a
+/// CIFAR network's 0.52 and 0.64 alike.
+fn rate(x: f64) -> String {
+    let decimals = if x >= 10.0 {
+        1
+    } else if x >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{x:.decimals$}")
+}
+
+/// The Markdown report of [`models`] whose label is in `only` (every model when empty).
+pub fn report(peers: &[usize], steps: usize, repeat: usize, place: &Placement, only: &[String]) -> String {
     let mut out = format!(
         "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend {}, {} threads, best of {repeat} windows of {steps} steps\n\n",
         place.name,
         rayon::current_num_threads()
     );
     out.push_str("| model | K | serial steps/s | threads steps/s | threads / serial | overhead serial = t(K) / (K·t(1)) | overhead threads |\n|---|---|---|---|---|---|---|\n");
-    for model in models() {
+    for model in models().into_iter().filter(|m| only.is_empty() || only.iter().any(|o| o == m.label)) {
         let label = model.label;
         let single = measure(&model, 1, Concurrency::Serial, steps, repeat, place);
         for &k in peers.iter().filter(|&&k| k <= model.max_peers) {
@@ -197,9 +211,9 @@ pub fn report(peers: &[usize], steps: usize, repeat: usize, place: &Placement) -
             let threads = if k == 1 { None } else { Some(measure(&model, k, Concurrency::Threads, steps, repeat, place)) };
             let overhead = |m: &Measurement| single.steps_per_s / (m.steps_per_s * k as f64);
             out.push_str(&format!(
-                "| {label} | {k} | {:.1} | {} | {} | {:.3} | {} |\n",
-                serial.steps_per_s,
-                threads.as_ref().map_or("–".into(), |t| format!("{:.1}", t.steps_per_s)),
+                "| {label} | {k} | {} | {} | {} | {:.3} | {} |\n",
+                rate(serial.steps_per_s),
+                threads.as_ref().map_or("–".into(), |t| rate(t.steps_per_s)),
                 threads.as_ref().map_or("–".into(), |t| format!("{:.2}×", t.steps_per_s / serial.steps_per_s)),
                 overhead(&serial),
                 threads.as_ref().map_or("–".into(), |t| format!("{:.3}", overhead(t))),
