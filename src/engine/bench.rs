@@ -181,7 +181,6 @@ pub fn measure(model: &BenchModel, k: usize, concurrency: Concurrency, steps: us
     Measurement { model: model.label.into(), peers: k, mode: if cohort.parallel() { "threads" } else { "serial" }, steps_per_s: best }
 }
 
-/// Runs the grid on `place` and renders the Markdown report with the ratios.
 /// A steps/s figure to three significant digits (0.52, 7.41, 73.9): one decimal would print a
 /// CIFAR network's 0.52 and 0.64 alike.
 fn rate(x: f64) -> String {
@@ -195,7 +194,8 @@ fn rate(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-/// The Markdown report of [`models`] whose label is in `only` (every model when empty).
+/// Runs the grid on `place` for the [`models`] whose label is in `only` (every model when
+/// empty) and renders the Markdown report with the ratios.
 pub fn report(peers: &[usize], steps: usize, repeat: usize, place: &Placement, only: &[String]) -> String {
     let mut out = format!(
         "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend {}, {} threads, best of {repeat} windows of {steps} steps\n\n",
