@@ -62,13 +62,20 @@ impl Manifest {
 }
 
 /// The git revision of the working directory, with `-dirty` when it has uncommitted changes to
-/// tracked files; `unknown` outside a repository or without git.
+/// tracked files outside `results/`; `unknown` outside a repository or without git. Run outputs
+/// do not count: a study rerun over its own committed runs (which `--overwrite` replaces) is
+/// made by the committed code all the same.
 pub fn git_revision() -> String {
-    let run = |args: &[&str]| std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success());
+    git_revision_in(Path::new("."))
+}
+
+/// [`git_revision`] of the repository holding `dir`.
+pub fn git_revision_in(dir: &Path) -> String {
+    let run = |args: &[&str]| std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok().filter(|o| o.status.success());
     match run(&["rev-parse", "HEAD"]) {
         Some(o) => {
             let rev = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|o| !o.stdout.is_empty());
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results"]).is_some_and(|o| !o.stdout.is_empty());
             if dirty { format!("{rev}-dirty") } else { rev }
         }
         None => "unknown".into(),
@@ -99,4 +106,33 @@ pub fn cpu_description() -> String {
         }
     }
     if features.is_empty() { model } else { format!("{model}; {}", features.join(" ")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Changes to tracked files make the revision dirty, except under `results/` (run outputs,
+    /// which a study rerun replaces); untracked files never do.
+    #[test]
+    fn dirty_means_tracked_changes_outside_results() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir).args(args).output().unwrap().status.success(), "git {args:?}");
+        git(&["init", "-q"]);
+        std::fs::create_dir_all(dir.join("results/study/runs")).unwrap();
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("results/study/runs/metrics.csv"), "old").unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "// code").unwrap();
+        git(&["add", "."]);
+        git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"]);
+        let clean = git_revision_in(dir);
+        assert_eq!(clean.len(), 40, "{clean}");
+        std::fs::write(dir.join("results/study/runs/metrics.csv"), "rerun").unwrap();
+        std::fs::write(dir.join("untracked.txt"), "x").unwrap();
+        assert_eq!(git_revision_in(&dir.join("src")), clean, "a rerun's outputs and untracked files leave it clean, from any folder");
+        std::fs::write(dir.join("src/lib.rs"), "// changed").unwrap();
+        assert_eq!(git_revision_in(dir), format!("{clean}-dirty"));
+        assert_eq!(git_revision_in(&std::env::temp_dir().join("no-such-repo-here")), "unknown");
+    }
 }
