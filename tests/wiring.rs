@@ -678,6 +678,24 @@ fn per_node_views_give_each_node_its_own_augmentation() {
     assert_ne!(seen[0], seen[1], "the two nodes' views differ");
 }
 
+/// Parameters after one plain SGD step on `loss`, its gradient taken by central differences
+/// (step 1e-6) over every parameter: an independent reference for any term's wiring.
+fn sgd_by_central_differences(params: &[Vec<f64>], lr: f64, loss: &dyn Fn(&[Vec<f64>]) -> f64) -> Vec<Vec<f64>> {
+    let h = 1e-6;
+    (0..params.len())
+        .map(|k| {
+            (0..params[k].len())
+                .map(|i| {
+                    let (mut up, mut down) = (params.to_vec(), params.to_vec());
+                    up[k][i] += h;
+                    down[k][i] -= h;
+                    params[k][i] - lr * (loss(&up) - loss(&down)) / (2.0 * h)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// `∂f/∂z` by central differences (an independent computation of any logit loss's gradient).
 fn numeric_grad(z: &Matrix, f: &dyn Fn(&Matrix) -> f64) -> Matrix {
     let h = 1e-5;
@@ -1008,19 +1026,7 @@ fn peer_attention_trains_the_peer_and_its_projections() {
     let mut all: Vec<Vec<f64>> = s.before[a].clone();
     all.extend(s.adapters_before[a].clone());
     assert_eq!(all.len(), 6, "network [W1, b1, W2, b2] and the projections [W_q, W_k]");
-    let h = 1e-6;
-    let reference: Vec<Vec<f64>> = (0..all.len())
-        .map(|k| {
-            (0..all[k].len())
-                .map(|i| {
-                    let (mut up, mut down) = (all.clone(), all.clone());
-                    up[k][i] += h;
-                    down[k][i] -= h;
-                    all[k][i] - s.lr() * (loss(&up) - loss(&down)) / (2.0 * h)
-                })
-                .collect()
-        })
-        .collect();
+    let reference = sgd_by_central_differences(&all, s.lr(), &loss);
     let mut engine = s.after[a].clone();
     engine.extend(s.adapters_after[a].clone());
     assert_same_step("peer a with its projections", &all, &engine, &reference);
@@ -1128,21 +1134,7 @@ fn pcl_fusion_teacher_and_temporal_mean_branches() {
         }
         l + 0.7 * kl_f64(&softmax(teacher, t), &z[0], t)
     };
-    let sgd = |teacher: &Matrix| -> Vec<Vec<f64>> {
-        let eps = 1e-6;
-        (0..before.len())
-            .map(|k| {
-                (0..before[k].len())
-                    .map(|i| {
-                        let (mut up, mut down) = (before.clone(), before.clone());
-                        up[k][i] += eps;
-                        down[k][i] -= eps;
-                        before[k][i] - s.lr() * (loss(&up, teacher) - loss(&down, teacher)) / (2.0 * eps)
-                    })
-                    .collect()
-            })
-            .collect()
-    };
+    let sgd = |teacher: &Matrix| sgd_by_central_differences(before, s.lr(), &|p: &[Vec<f64>]| loss(p, teacher));
     let reference = sgd(&mean_heads[1]);
     assert_same_step("PCL node", before, &s.after[h], &reference);
     assert_same_step("the fusion classifier", &before[8..], &s.after[h][8..], &reference[8..]);
