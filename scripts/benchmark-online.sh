@@ -37,13 +37,13 @@ rows=(
     "DML_e|dml-e|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
     "KDCL (min-logit)|kdcl|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
     "OKDDip|okddip|peer[0-9]|leader|group leader|3 × CNN + leader"
-    "PCL|pcl|peer[0-9]|mean[0-9]|temporal means (EMA)|3 × CNN + 3 EMA"
     "online KD with a teacher|online-kd|peer[0-9]|teacher|the teacher (CNN 64-64-64)|3 × CNN + teacher"
     "SwitOKD (one peer)|switokd|peer1|peer1|the peer (student)|CNN + teacher"
     "KTG, best of 8 gate searches|$(basename "$ktg")|peer[0-9]|ensemble|ensemble of the peers|3 × CNN"
     "independent branches (CE only)|independent-branches|branches.head[0-9]|branches|head mean|MLP, 3 heads"
     "ONE|one|one.head[0-9]|one|gated ensemble|MLP, 3 heads + gate"
     "CL-ILR|cl-ilr|cl_ilr.head[0-9]|cl_ilr|head mean|MLP, 3 heads"
+    "PCL|pcl|pcl.head[0-9]|mean.head[0-9]|temporal mean's branches (EMA)|MLP, 3 heads + fusion + EMA"
 )
 base_sps=$(steps_per_s "$runs/independent")
 branch_sps=$(steps_per_s "$runs/independent-branches")
@@ -66,13 +66,14 @@ for r in "${rows[@]}"; do IFS='|' read -r _ dir _ <<< "$r"; dirs+=("$runs/$dir")
 pm() { per_seed "$runs/$1" final_mean "$2" | mean_sd | awk '{ print $1 }'; }
 fail=0
 checks=$(
-    for m in dml dml-sequential dml-e kdcl okddip pcl online-kd switokd; do
+    for m in dml dml-sequential dml-e kdcl okddip online-kd switokd; do
         check "$(pm "$m" 'peer[0-9]') > $(pm independent 'peer[0-9]')" "$m: mean peer $(pm "$m" 'peer[0-9]') % above independent peers $(pm independent 'peer[0-9]') %"
     done
     k=$(basename "$ktg")
     check "$(pm "$k" 'peer[0-9]') > $(pm independent 'peer[0-9]')" "KTG (best searched gates): mean peer $(pm "$k" 'peer[0-9]') % above independent peers $(pm independent 'peer[0-9]') %"
     check "$(pm one 'one.head[0-9]') > $(pm independent-branches 'branches.head[0-9]')" "ONE: mean branch $(pm one 'one.head[0-9]') % above independent branches $(pm independent-branches 'branches.head[0-9]') %"
     check "$(pm cl-ilr 'cl_ilr.head[0-9]') > $(pm independent-branches 'branches.head[0-9]')" "CL-ILR: mean branch $(pm cl-ilr 'cl_ilr.head[0-9]') % above independent branches $(pm independent-branches 'branches.head[0-9]') %"
+    check "$(pm pcl 'pcl.head[0-9]') > $(pm independent-branches 'branches.head[0-9]')" "PCL: mean branch $(pm pcl 'pcl.head[0-9]') % above independent branches $(pm independent-branches 'branches.head[0-9]') %"
 )
 {
     echo "# Online distillation methods on MNIST-1D"
@@ -81,7 +82,7 @@ checks=$(
     echo
     echo "MNIST-1D (4000 training sequences), a validation hold-out of 10 % (400, seeded), then the first"
     echo "1000 of the remaining training samples, as in the DML study; the 1000 test samples. Peers:"
-    echo "1-D CNN 32-32-32 (kernel 5), three per cohort. The multi-branch methods (ONE, CL-ILR) need a"
+    echo "1-D CNN 32-32-32 (kernel 5), three per cohort. The multi-branch methods (ONE, CL-ILR, PCL) need a"
     echo "shared body with heads, which cohort has as a multi-head MLP (\`Hydra\`: body 256-256, three"
     echo "heads 64-10); they are compared with the same network trained with cross-entropy on each head"
     echo "(independent branches), not with the CNN peers. Adam lr 0.002, batch 50, 60 epochs, seeds 0–4."
@@ -89,8 +90,12 @@ checks=$(
     echo "T = 2; ONE, CL-ILR, PCL and online KD T = 3; ONE, CL-ILR and PCL ramp their distillation terms"
     echo "up over 15 epochs (OKDDip too: T = 3, projections of width 4 on the pooled \`block3\` features, a"
     echo "fourth CNN as group leader); SwitOKD pairs one peer with a wider teacher (CNN 64-64-64) that"
-    echo "pauses in expert mode (T = 1, the authors' setting); PCL's temporal means average after every step with decay 0.99 (1200 steps in"
-    echo "all). KTG: 8 of the 4⁶ gate assignments of its six peer-to-peer KL edges (\`Through\`, \`Cutoff\`,"
+    echo "pauses in expert mode (T = 1, the authors' setting). PCL is the paper's multi-branch network: the"
+    echo "same three-head MLP with a fusion classifier on the branches' features concatenated as its peer"
+    echo "ensemble teacher (\`fusion: true\`, trained with CE), which teaches each branch, and the network's"
+    echo "temporal mean (an \`Ema\` of the whole network after every step, decay 0.99, 1200 steps in all),"
+    echo "whose other branches teach each branch (the mean of the two KLs); its inference model is the"
+    echo "temporal mean's branches. KTG: 8 of the 4⁶ gate assignments of its six peer-to-peer KL edges (\`Through\`, \`Cutoff\`,"
     echo "\`PositiveLinear\`, \`NegativeLinear\`) drawn by \`cohort sweep --random 8 --sample-seed 0\`, trained"
     echo "on seed 0; the assignment with the best final validation accuracy (mean over peers) is trained on"
     echo "seeds 0–4. Experiment files: \`experiments/benchmark-online/\`. Figures: final-epoch test accuracy,"
@@ -106,8 +111,8 @@ checks=$(
     echo "## Checks (fixed before the runs)"
     echo
     echo "Each online method's mean peer (or branch) test accuracy is above that of the same networks"
-    echo "trained independently: DML, sequential DML, DML_e, KDCL, OKDDip, PCL, online KD, SwitOKD and KTG against the"
-    echo "independent CNN peers; ONE and CL-ILR against the independent branches."
+    echo "trained independently: DML, sequential DML, DML_e, KDCL, OKDDip, online KD, SwitOKD and KTG against the"
+    echo "independent CNN peers; ONE, CL-ILR and PCL against the independent branches."
     echo
     echo "## Results"
     echo
@@ -115,10 +120,10 @@ checks=$(
     echo
     echo "KTG's chosen gates (\`$(basename "$ktg")\`): $point."
     echo
-    echo "Ordering on this task, mean peer test accuracy of the CNN cohorts (%): $(for m in independent dml dml-sequential dml-e kdcl okddip pcl online-kd switokd "$(basename "$ktg")"; do echo "$(pm "$m" 'peer[0-9]') $m"; done | sort -k1,1gr | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')."
+    echo "Ordering on this task, mean peer test accuracy of the CNN cohorts (%): $(for m in independent dml dml-sequential dml-e kdcl okddip online-kd switokd "$(basename "$ktg")"; do echo "$(pm "$m" 'peer[0-9]') $m"; done | sort -k1,1gr | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')."
     echo "Against the literature's ordering (DML ahead of ONE and OKDDip, all ahead of independent"
     echo "training): DML $(pm dml 'peer[0-9]') vs OKDDip $(pm okddip 'peer[0-9]') vs independent $(pm independent 'peer[0-9]');"
-    echo "ONE $(pm one 'one.head[0-9]') and CL-ILR $(pm cl-ilr 'cl_ilr.head[0-9]') vs their independent branches $(pm independent-branches 'branches.head[0-9]')"
+    echo "ONE $(pm one 'one.head[0-9]'), CL-ILR $(pm cl-ilr 'cl_ilr.head[0-9]') and PCL $(pm pcl 'pcl.head[0-9]') vs their independent branches $(pm independent-branches 'branches.head[0-9]')"
     echo "(ONE and DML are not comparable here: different networks). Where an online method does not beat"
     echo "independent training, its check above says so."
     echo
