@@ -1,6 +1,7 @@
 //! cohort's own flex kernels (src/kernels/) against burn's ops and against loops written
 //! out here: the 3×3 convolution's output and its gradients for the input, weight and bias; ReLU +
-//! max-pool's output and input gradient; NaN propagation; the same bits for any thread count;
+//! max-pool's output and input gradient; batch norm's output, gradients and running statistics;
+//! NaN propagation; the same bits for any thread count;
 //! and a whole CNN on flex (cohort's kernels) against the same CNN on ndarray (burn's ops).
 
 #![cfg(all(feature = "flex", feature = "ndarray"))]
@@ -167,11 +168,12 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
     let pool = pool_layer();
     let fc = burn::nn::LinearConfig::new(8 * 25, 300).init(&d);
     let r2 = Tensor::<2>::random([21, 300], Distribution::Normal(0.0, 1.0), &d);
+    let (bn, _) = bn_pair(8, &d);
     let run = |threads: usize| {
         let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         p.install(|| {
             let x = x.clone().require_grad();
-            let y = kernels::relu_pool(&pool, kernels::conv(&conv, x.clone()));
+            let y = kernels::relu_pool(&pool, kernels::batch_norm(&bn, kernels::conv(&conv, x.clone())));
             let z = kernels::linear(&fc, y.clone().flatten(1, 3));
             let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum()).backward();
             [vals(z), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap())]
@@ -307,5 +309,99 @@ fn linear_matches_burns_linear_and_its_gradients() {
         // an input without gradient (data): only the parameters' gradients
         let g = (kernels::linear(&layer, x.clone()) * r.clone()).sum().backward();
         close("dW without dx", &vals(layer.weight.grad(&g).unwrap()), &burn[2], 1e-5);
+    }
+}
+
+/// Two batch norms with the same (random, non-trivial) γ and β and their own running statistics.
+fn bn_pair(c: usize, d: &Device) -> (burn::nn::BatchNorm, burn::nn::BatchNorm) {
+    let gamma = Tensor::<1>::random([c], Distribution::Uniform(0.5, 1.5), d);
+    let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 1.0), d);
+    let make = || {
+        let mut bn = burn::nn::BatchNormConfig::new(c).with_momentum(0.3).init(d);
+        bn.gamma = burn::module::Param::from_tensor(gamma.clone());
+        bn.beta = burn::module::Param::from_tensor(beta.clone());
+        bn
+    };
+    (make(), make())
+}
+
+/// Output, the gradients of `Σ y·r` for x, γ and β, and the running mean and variance after
+/// the pass.
+fn bn_run<const D: usize>(bn: &burn::nn::BatchNorm, x: &Tensor<D>, r: &Tensor<D>, ours: bool) -> [Vec<f32>; 6] {
+    let x = x.clone().require_grad();
+    let y = if ours { kernels::batch_norm(bn, x.clone()) } else { bn.forward(x.clone()) };
+    let g: Gradients = (y.clone() * r.clone()).sum().backward();
+    [
+        vals(y),
+        vals(x.grad(&g).unwrap()),
+        vals(bn.gamma.grad(&g).unwrap()),
+        vals(bn.beta.grad(&g).unwrap()),
+        vals(bn.running_mean.value()),
+        vals(bn.running_var.value()),
+    ]
+}
+
+#[test]
+fn batch_norm_matches_burns_batch_norm_its_gradients_and_running_statistics() {
+    let d = Device::flex().autodiff();
+    d.seed(31);
+    let names = ["y", "dx", "dγ", "dβ", "running mean", "running var"];
+    let check = |what: String, ours: [Vec<f32>; 6], burn: [Vec<f32>; 6]| {
+        for (name, (p, q)) in names.iter().zip(ours.iter().zip(&burn)) {
+            close(&format!("{name} for {what}"), p, q, 1e-4);
+        }
+    };
+    for dims in [[5, 3, 4, 4], [4, 16, 8, 8], [3, 2, 1, 5]] {
+        let (a, b) = bn_pair(dims[1], &d);
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.7, 2.0), &d);
+        let r = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &d);
+        check(format!("{dims:?}"), bn_run(&a, &x, &r, true), bn_run(&b, &x, &r, false));
+        // a second pass on the updated running statistics
+        check(format!("{dims:?}, second pass"), bn_run(&a, &x, &r, true), bn_run(&b, &x, &r, false));
+    }
+    // [B, C] (ONE's gate)
+    let (a, b) = bn_pair(3, &d);
+    let x = Tensor::<2>::random([7, 3], Distribution::Normal(-1.0, 3.0), &d);
+    let r = Tensor::<2>::random([7, 3], Distribution::Normal(0.0, 1.0), &d);
+    check("[7, 3]".into(), bn_run(&a, &x, &r, true), bn_run(&b, &x, &r, false));
+    // evaluation (no autodiff): burn's inference path, the running statistics untouched
+    let (a, _) = bn_pair(3, &d);
+    let a = a.valid();
+    let x = Tensor::<2>::random([7, 3], Distribution::Normal(0.0, 1.0), &Device::flex());
+    assert_eq!(vals(kernels::batch_norm(&a, x.clone())), vals(a.forward(x)));
+    assert_eq!(vals(a.running_mean.value()), vec![0.0; 3]);
+}
+
+#[test]
+fn batch_norm_matches_the_formula_written_out() {
+    // per channel: μ = mean x, σ² = mean (x − μ)², x̂ = (x − μ)/√(σ² + ε), y = γ·x̂ + β; for
+    // L = Σ y·r: dβ = Σ r, dγ = Σ r·x̂, dx = γ/√(σ² + ε)·(r − mean r − x̂·mean(r·x̂)),
+    // all in f64 here
+    let [b, c, s] = [3usize, 2, 5];
+    let xs: Vec<f32> = (0..b * c * s).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+    let rs: Vec<f32> = (0..b * c * s).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
+    let (gamma, beta, eps) = ([1.5f32, -0.5], [0.25f32, 2.0], 1e-5f64);
+    let (y, mean, var) = kernels::cpu::batch_norm_forward(&xs, [b, c, s], &gamma, &beta, eps);
+    let (dx, dgamma, dbeta) = kernels::cpu::batch_norm_backward(&xs, [b, c, s], &gamma, &mean, &var, eps, &rs);
+    let at = |bi: usize, ch: usize, si: usize| (bi * c + ch) * s + si;
+    for ch in 0..c {
+        let idx: Vec<usize> = (0..b).flat_map(|bi| (0..s).map(move |si| at(bi, ch, si))).collect();
+        let n = idx.len() as f64;
+        let mu = idx.iter().map(|&i| xs[i] as f64).sum::<f64>() / n;
+        let var64 = idx.iter().map(|&i| (xs[i] as f64 - mu).powi(2)).sum::<f64>() / n;
+        let inv = 1.0 / (var64 + eps).sqrt();
+        let xhat = |i: usize| (xs[i] as f64 - mu) * inv;
+        let db: f64 = idx.iter().map(|&i| rs[i] as f64).sum();
+        let dg: f64 = idx.iter().map(|&i| rs[i] as f64 * xhat(i)).sum();
+        close(&format!("μ[{ch}]"), &[mean[ch]], &[mu as f32], 1e-6);
+        close(&format!("σ²[{ch}]"), &[var[ch]], &[var64 as f32], 1e-6);
+        close(&format!("dβ[{ch}]"), &[dbeta[ch]], &[db as f32], 1e-6);
+        close(&format!("dγ[{ch}]"), &[dgamma[ch]], &[dg as f32], 1e-5);
+        for &i in &idx {
+            let want_y = gamma[ch] as f64 * xhat(i) + beta[ch] as f64;
+            let want_dx = gamma[ch] as f64 * inv * (rs[i] as f64 - db / n - xhat(i) * dg / n);
+            close(&format!("y[{i}]"), &[y[i]], &[want_y as f32], 1e-5);
+            close(&format!("dx[{i}]"), &[dx[i]], &[want_dx as f32], 1e-5);
+        }
     }
 }

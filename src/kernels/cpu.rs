@@ -305,3 +305,100 @@ pub fn relu_max_pool2x2_backward(grad: &[f32], arg: &[u8], [b, c, h, w]: [usize;
     });
     dx
 }
+
+/// `Σ f(a[i], b[i])` over one row (a batch-norm channel of one image), in eight f32 lanes
+/// added up in f64: a fixed order, whatever the thread count.
+#[inline(always)]
+fn row_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for t in 0..8 {
+            lanes[t] += f(xa[t], xb[t]);
+        }
+    }
+    lanes.iter().map(|&l| l as f64).sum::<f64>() + ra.iter().zip(rb).map(|(&x, &y)| f(x, y) as f64).sum::<f64>()
+}
+
+/// Per channel `ch` of `x` and `y` `[B, C, S]`: `Σ_{b,s} f(k, x[b,ch,s], y[b,ch,s])` with the
+/// channel's constants `k = coef(ch)`; one task per channel, its images in order.
+fn channel_sums(
+    x: &[f32],
+    y: &[f32],
+    [b, c, s]: [usize; 3],
+    coef: impl Fn(usize) -> [f32; 2] + Sync,
+    f: impl Fn([f32; 2], f32, f32) -> f32 + Sync,
+) -> Vec<f64> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let k = coef(ch);
+            (0..b).map(|bi| row_sum(&x[(bi * c + ch) * s..][..s], &y[(bi * c + ch) * s..][..s], |u, v| f(k, u, v))).sum()
+        })
+        .collect()
+}
+
+/// `out[b,c,s] = f(k, x[b,c,s], y[b,c,s])` with the channel's constants `k = coef(c)`, one task
+/// per image.
+fn channel_map(x: &[f32], y: &[f32], [b, c, s]: [usize; 3], coef: impl Fn(usize) -> [f32; 4] + Sync, f: impl Fn([f32; 4], f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0.0f32; b * c * s];
+    if !out.is_empty() {
+        let k: Vec<[f32; 4]> = (0..c).map(coef).collect();
+        out.par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(y.par_chunks(c * s))).for_each(|(ob, (xb, yb))| {
+            for (&k, (or, (xr, yr))) in k.iter().zip(ob.chunks_exact_mut(s).zip(xb.chunks_exact(s).zip(yb.chunks_exact(s)))) {
+                for (o, (&u, &v)) in or.iter_mut().zip(xr.iter().zip(yr)) {
+                    *o = f(k, u, v);
+                }
+            }
+        });
+    }
+    out
+}
+
+/// `1/√(σ²_c + ε)` per channel.
+fn inv_std(var: &[f32], epsilon: f64) -> Vec<f32> {
+    var.iter().map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32).collect()
+}
+
+/// Batch normalisation in training mode (Ioffe & Szegedy 2015, Algorithm 1) on `x` `[B, C, S]`
+/// (S = H·W; 1 for `[B, C]`), statistics over the `N = B·S` values of each channel:
+/// `μ_c = (1/N) Σ x`, `σ²_c = (1/N) Σ (x − μ_c)²` (biased, as in the normalisation of burn and
+/// PyTorch), `x̂ = (x − μ_c)·r_c` with `r_c = 1/√(σ²_c + ε)`, `y = γ_c·x̂ + β_c`.
+/// Returns `(y, μ, σ²)`. Two passes for the statistics (no cancellation as in `E[x²] − μ²`),
+/// one for `y`; sums in f64 per channel.
+pub fn batch_norm_forward(x: &[f32], [b, c, s]: [usize; 3], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), b * c * s, "batch_norm_forward: x is not [B, C, S] = {:?}", [b, c, s]);
+    assert!(gamma.len() == c && beta.len() == c, "batch_norm_forward: gamma and beta must have {c} entries");
+    let n = (b * s).max(1) as f64;
+    let mean: Vec<f32> = channel_sums(x, x, [b, c, s], |_| [0.0; 2], |_, v, _| v).into_iter().map(|t| (t / n) as f32).collect();
+    let var: Vec<f32> = channel_sums(x, x, [b, c, s], |ch| [mean[ch], 0.0], |[m, _], v, _| (v - m) * (v - m)).into_iter().map(|t| (t / n) as f32).collect();
+    let r = inv_std(&var, epsilon);
+    let y = channel_map(x, x, [b, c, s], |ch| [mean[ch], r[ch], gamma[ch], beta[ch]], |[m, r, g, t], v, _| (v - m) * r * g + t);
+    (y, mean, var)
+}
+
+/// Gradients of [`batch_norm_forward`] given `grad` = ∂L/∂y `[B, C, S]` and the forward pass's
+/// `μ`, `σ²`: `(dx, dγ, dβ)` with `dβ_c = Σ δ`, `dγ_c = Σ δ·x̂`,
+/// `dx = γ_c·r_c·(δ − dβ_c/N − x̂·dγ_c/N)` (the statistics' own dependence on x included).
+pub fn batch_norm_backward(
+    x: &[f32],
+    dims @ [b, c, s]: [usize; 3],
+    gamma: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f64,
+    grad: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert!(x.len() == b * c * s && grad.len() == x.len(), "batch_norm_backward: x and grad must be [B, C, S] = {dims:?}");
+    assert!(gamma.len() == c && mean.len() == c && var.len() == c, "batch_norm_backward: gamma, mean and var must have {c} entries");
+    let n = (b * s).max(1) as f64;
+    let r = inv_std(var, epsilon);
+    let dbeta = channel_sums(grad, grad, dims, |_| [0.0; 2], |_, g, _| g);
+    let dgamma = channel_sums(grad, x, dims, |ch| [mean[ch], r[ch]], |[m, r], g, v| g * ((v - m) * r));
+    let (mg, mgx): (Vec<f32>, Vec<f32>) = dbeta.iter().zip(&dgamma).map(|(&db, &dg)| ((db / n) as f32, (dg / n) as f32)).unzip();
+    // dx = γ·r·(δ − mean δ − x̂·mean(δ·x̂)), x̂ = (x − μ)·r
+    let dx = channel_map(grad, x, dims, |ch| [gamma[ch] * r[ch], mg[ch], mean[ch], r[ch] * mgx[ch]], |[k, mg, m, rq], g, v| k * (g - mg - (v - m) * rq));
+    let f32s = |v: Vec<f64>| v.into_iter().map(|t| t as f32).collect();
+    (dx, f32s(dgamma), f32s(dbeta))
+}

@@ -27,6 +27,13 @@ pub trait CohortKernels: Backend {
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// See [`linear2d`].
     fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// See [`batch_norm_train`]: `(y, μ, σ²)`, the statistics untracked.
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// See [`super::sgd_momentum`]; `decay` is used when `has_decay`.
     #[allow(clippy::too_many_arguments)]
     fn sgd_momentum(
@@ -59,6 +66,14 @@ pub fn linear2d(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
 /// and f32 only.
 pub fn relu_max_pool2x2(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CohortKernels>::relu_max_pool2x2(x.into_dispatch()))
+}
+
+/// Batch normalisation in training mode (module docs): `x` `[B, C, …]`, `gamma` and `beta` `[C]`
+/// → `(y, μ, σ²)`: the output, and the batch mean and biased variance per channel (detached: what
+/// the running statistics are fed). Flex devices and f32 only.
+pub fn batch_norm_train<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let (y, mean, var) = <Dispatch as CohortKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon);
+    (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(var))
 }
 
 /// See [`super::sgd_momentum`] (flex f32 tensors).
@@ -131,6 +146,24 @@ fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTens
     tensor(cpu::conv3x3_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias)), [b, o, h, w])
 }
 
+/// `[B, C, S]` of a `[B, C, …]` tensor (S the product of the rest, 1 for `[B, C]`).
+fn dims_bcs(t: &FlexTensor) -> [usize; 3] {
+    let s = t.layout().shape();
+    assert!(s.num_dims() >= 2, "batch_norm_train takes [B, C, …] tensors");
+    [s[0], s[1], (2..s.num_dims()).map(|d| s[d]).product()]
+}
+
+fn vector(values: Vec<f32>) -> FlexTensor {
+    let n = values.len();
+    FlexTensor::from_data(TensorData::new(values, [n]))
+}
+
+fn bn_forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let (x, gamma, beta) = (values(&x), values(&gamma), values(&beta));
+    let (y, mean, var) = cpu::batch_norm_forward(slice(&x), dims_bcs(&x), slice(&gamma), slice(&beta), epsilon);
+    (FlexTensor::from_data(TensorData::new(y, x.layout().shape().clone())), vector(mean), vector(var))
+}
+
 fn dims2(t: &FlexTensor) -> [usize; 2] {
     let s = t.layout().shape();
     assert_eq!(s.num_dims(), 2, "linear2d takes [B, I] inputs and [I, O] weights");
@@ -160,6 +193,9 @@ impl CohortKernels for Flex {
     }
     fn linear2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         linear_forward(x, weight, bias)
+    }
+    fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+        bn_forward(x, gamma, beta, epsilon)
     }
     fn sgd_momentum(
         param: FlexTensor,
@@ -280,7 +316,64 @@ impl Backward<Flex, 1> for ReluMaxPoolBackward {
     }
 }
 
+/// A batch's per-channel mean and biased variance, kept for the backward pass.
+#[derive(Clone)]
+struct Stats(Arc<(Vec<f32>, Vec<f32>)>);
+
+impl std::fmt::Debug for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stats({} channels)", self.0.0.len())
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    /// The checkpointed input and γ, the batch statistics and ε.
+    type State = (NodeId, NodeId, Stats, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = values(&grads.consume::<Flex>(&ops.node));
+        let (x, gamma, Stats(stats), epsilon) = ops.state;
+        let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(x));
+        let gamma = values(&checkpointer.retrieve_node_output::<FlexTensor>(gamma));
+        let (dx, dgamma, dbeta) = cpu::batch_norm_backward(slice(&x), dims_bcs(&x), slice(&gamma), &stats.0, &stats.1, epsilon, slice(&grad));
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, x.layout().shape().clone())));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, vector(dgamma));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, vector(dbeta));
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let untracked = <Self as AutodiffBackend>::from_inner;
+        match BatchNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let (cx, cgamma) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, var) = bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                let stats = Stats(Arc::new((slice(&mean).to_vec(), slice(&var).to_vec())));
+                (prep.finish((cx, cgamma, stats, epsilon), y), untracked(mean), untracked(var))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, var) = bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                (prep.finish(y), untracked(mean), untracked(var))
+            }
+        }
+    }
+
     fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         affine::<C>(Affine::Conv3x3, x, weight, bias)
     }

@@ -17,6 +17,11 @@
 //!   `dx = δ·Wᵀ`, `dW = xᵀ·δ` with the transposes as strides of one matrix product each (in
 //!   burn's matmul backward a profile shows a copy and a zero-fill besides the products), and
 //!   `dbias = Σ_b δ_b`.
+//! - [`batch_norm`] (training mode): per channel `μ = mean x`, `σ² = mean (x − μ)²` over the
+//!   batch and the feature map, `y = γ·(x − μ)/√(σ² + ε) + β`; backward
+//!   `dβ = Σ δ`, `dγ = Σ δ·x̂`, `dx = γ/√(σ² + ε)·(δ − dβ/N − x̂·dγ/N)`. Three passes forward and
+//!   three back, where burn's default (no flex override in 0.22) transposes the activation to
+//!   `[C, B·H·W]` for each reduction and makes a dozen elementwise passes.
 //! - [`sgd_momentum`]: one SGD-with-momentum update of a parameter in a single pass, in place
 //!   when the buffers are not shared, with burn_optim's order of operations (so the results are
 //!   the same bits as burn's `Sgd`): `g ← p·λ + g` (weight decay λ), `v ← g·(1−τ) + v·μ`,
@@ -36,6 +41,7 @@
 //! Other backends, dtypes and layer shapes use burn's own ops (see [`conv`], [`relu_pool`],
 //! [`linear`] and [`sgd_momentum`]).
 
+use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{Linear, PaddingConfig2d};
@@ -75,6 +81,24 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
         return linear2d(x, layer.weight.val(), bias.val());
     }
     layer.forward(x)
+}
+
+/// `bn.forward(x)` — in training mode (an autodiff device and the layer not frozen, burn's
+/// rule) through [`batch_norm_train`] on flex f32 tensors, with the running statistics updated
+/// as burn's `BatchNorm` updates them (`r ← r·(1 − momentum) + batch·momentum`, the biased
+/// batch variance); otherwise (evaluation, other backends) burn's `BatchNorm`.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if on_flex_f32(&x) && x.device().is_autodiff() && bn.training.is_enabled() {
+        let device = x.device();
+        let (y, mean, var) = batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+        let m = bn.momentum;
+        let running = |r: Tensor<1>, batch: Tensor<1>| r.to_device(&device).mul_scalar(1.0 - m).add(batch.mul_scalar(m)).detach();
+        bn.running_mean.update(running(bn.running_mean.value_sync(), mean));
+        bn.running_var.update(running(bn.running_var.value_sync(), var));
+        return y;
+    }
+    bn.forward(x)
 }
 
 /// Whether `conv` is a 3×3 convolution with stride 1, dilation 1, one group and "same" padding
@@ -138,7 +162,7 @@ pub struct SgdStep {
 }
 
 #[cfg(feature = "flex")]
-pub use flex::{conv3x3, linear2d, relu_max_pool2x2};
+pub use flex::{batch_norm_train, conv3x3, linear2d, relu_max_pool2x2};
 
 #[cfg(feature = "flex")]
 pub mod cpu;

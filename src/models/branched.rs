@@ -169,7 +169,7 @@ impl BranchedResNet {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(self.stem_bn.forward(first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
+        let mut h = relu(kernels::batch_norm(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
         for (i, stage) in self.shared.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);
@@ -197,7 +197,7 @@ impl BranchedResNet {
         match (&self.gate, &self.fusion) {
             (Some(gate), _) => {
                 let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-                let scores = relu(gate.bn.forward(kernels::linear(&gate.fc, pooled)));
+                let scores = relu(kernels::batch_norm(&gate.bn, kernels::linear(&gate.fc, pooled)));
                 crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(scores, 1))
             }
             (None, Some(fusion)) => fusion.forward(features),

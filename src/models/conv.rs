@@ -44,7 +44,7 @@ impl ConvBn {
     }
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`, normalised (no activation).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        kernels::batch_norm(&self.bn, self.conv.forward(x))
     }
 }
 

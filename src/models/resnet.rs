@@ -153,10 +153,10 @@ impl BasicBlock {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(self.bn1.forward(kernels::conv(&self.conv1, x.clone())));
-        let h = self.bn2.forward(kernels::conv(&self.conv2, h));
+        let h = relu(kernels::batch_norm(&self.bn1, kernels::conv(&self.conv1, x.clone())));
+        let h = kernels::batch_norm(&self.bn2, kernels::conv(&self.conv2, h));
         let skip = match (&self.project, &self.project_bn) {
-            (Some(p), Some(bn)) => bn.forward(p.forward(x)),
+            (Some(p), Some(bn)) => kernels::batch_norm(bn, p.forward(x)),
             _ => x,
         };
         relu(h + skip)
@@ -202,7 +202,7 @@ impl ResNet {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(self.stem_bn.forward(first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
+        let mut h = relu(kernels::batch_norm(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);

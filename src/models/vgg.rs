@@ -160,7 +160,7 @@ impl Vgg {
         let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
         for (i, block) in self.blocks.iter().enumerate() {
             for layer in block {
-                h = relu(layer.bn.forward(kernels::conv(&layer.conv, h)));
+                h = relu(kernels::batch_norm(&layer.bn, kernels::conv(&layer.conv, h)));
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
             if VggSpec::pools_after(i, hh) {

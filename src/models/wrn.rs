@@ -145,8 +145,8 @@ impl PreActBlock {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps) -> Tensor<4> {
-        let a = relu(self.bn1.forward(x.clone()));
-        let h = relu(self.bn2.forward(kernels::conv(&self.conv1, a.clone())));
+        let a = relu(kernels::batch_norm(&self.bn1, x.clone()));
+        let h = relu(kernels::batch_norm(&self.bn2, kernels::conv(&self.conv1, a.clone())));
         let h = kernels::conv(&self.conv2, dropout(h, p, &mut taps.noise));
         match &self.shortcut {
             Some(s) => s.forward(a) + h,
@@ -200,7 +200,7 @@ impl Wrn {
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
-        let h = relu(self.bn.forward(h));
+        let h = relu(kernels::batch_norm(&self.bn, h));
         pooled_logits(h, &self.out, taps)
     }
 }
