@@ -80,7 +80,12 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peers", default="1,2,4,8")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--models", default="mlp-1200,cnn-32-64,resnet32,wrn-16-2", help="labels as in `cohort bench --models`")
     a = ap.parse_args()
+    wanted = a.models.split(",")
+    unknown = [m for m in wanted if m not in ("mlp-1200", "cnn-32-64", "resnet32", "wrn-16-2")]
+    if unknown:
+        sys.exit(f"--models: unknown {', '.join(unknown)} (known: mlp-1200, cnn-32-64, resnet32, wrn-16-2)")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
@@ -88,6 +93,8 @@ def main():
     y = (torch.arange(128) % 10).to(dev)
     peers = [int(v) for v in a.peers.split(",")]
     for name, make in [("mlp-1200", mlp), ("cnn-32-64", cnn)]:
+        if name not in wanted:
+            continue
         for k in peers:
             print(f"{name} {k} {measure(make, k, a.steps, a.repeat, x, y):.2f}", flush=True)
     # the CIFAR-100 rows: RepDistiller's definitions (vendored), 3x32x32 inputs, 100 classes, K <= 2
@@ -97,6 +104,8 @@ def main():
     x = torch.rand(128, 3, 32, 32).to(dev)
     y = (torch.arange(128) % 100).to(dev)
     for name, make in [("resnet32", lambda: resnet.resnet32(num_classes=100)), ("wrn-16-2", lambda: wrn.wrn_16_2(num_classes=100))]:
+        if name not in wanted:
+            continue
         for k in [k for k in peers if k <= 2]:
             print(f"{name} {k} {measure(make, k, a.steps, a.repeat, x, y):.2f}", flush=True)
 
