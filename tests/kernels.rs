@@ -1,5 +1,7 @@
 //! cohort's own flex kernels (src/kernels/) against burn's ops and against loops written
-//! out here: the 3×3 convolution's output and its gradients for the input, weight and bias; ReLU +
+//! out here: the convolution's output and its gradients for the input, weight and bias (the 3×3
+//! "same" layers and every other geometry the model zoo uses: 1×1 projections, strided and
+//! unpadded 3×3, 5×5); ReLU +
 //! max-pool's output and input gradient; batch norm's output, gradients and running statistics;
 //! NaN propagation; the same bits for any thread count;
 //! and a whole CNN on flex (cohort's kernels) against the same CNN on ndarray (burn's ops).
@@ -117,6 +119,117 @@ fn conv3x3_matches_the_formula_written_out() {
     close("y", &y, &want, 1e-5);
 }
 
+/// Every geometry of the zoo's convolutions (1×1 projections with stride 1 and 2, strided 3×3
+/// with and without padding, unpadded 3×3, 5×5 "same"), on odd sizes, with and without bias,
+/// through burn's padding configurations: output and gradients against burn's convolution.
+#[test]
+fn conv_of_every_geometry_matches_burns_convolution_and_its_gradients() {
+    let d = Device::flex().autodiff();
+    d.seed(13);
+    let explicit = |p: usize| PaddingConfig2d::Explicit(p, p, p, p);
+    let cases = [
+        (1, 1, explicit(0), 0),
+        (1, 1, PaddingConfig2d::Valid, 0),
+        (1, 2, explicit(0), 0),
+        (3, 2, explicit(1), 1),
+        (3, 1, PaddingConfig2d::Valid, 0),
+        (5, 1, PaddingConfig2d::Same, 2),
+        (5, 1, explicit(2), 2),
+        (3, 2, explicit(0), 0),
+        (3, 3, explicit(2), 2),
+    ];
+    for (k, s, padding, p) in cases {
+        for bias in [true, false] {
+            for [b, c, o, h, w] in [[3, 3, 5, 7, 9], [9, 2, 4, 8, 8], [2, 1, 1, 5, 6]] {
+                let what = format!("k {k} stride {s} padding {padding:?} bias {bias} {:?}", [b, c, o, h, w]);
+                let conv = Conv2dConfig::new([c, o], [k, k]).with_stride([s, s]).with_padding(padding.clone()).with_bias(bias).init(&d);
+                assert_eq!(kernels::geometry(&conv), Some(kernels::ConvGeom { kernel: k, stride: s, padding: p }), "{what}");
+                let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &d);
+                assert!(kernels::conv_applies(&conv, &x), "{what}");
+                let want_dims = conv.forward(x.clone()).dims();
+                let g = kernels::ConvGeom { kernel: k, stride: s, padding: p };
+                assert_eq!(want_dims, [b, o, g.out(h), g.out(w)], "{what}: output size");
+                let r = Tensor::<4>::random(want_dims, Distribution::Normal(0.0, 1.0), &d);
+                let run = |ours: bool| {
+                    let x = x.clone().require_grad();
+                    let y = if ours { kernels::conv(&conv, x.clone()) } else { conv.forward(x.clone()) };
+                    let grads: Gradients = (y.clone() * r.clone()).sum().backward();
+                    let db = conv.bias.as_ref().map(|b| vals(b.grad(&grads).unwrap())).unwrap_or_default();
+                    [vals(y), vals(x.grad(&grads).unwrap()), vals(conv.weight.grad(&grads).unwrap()), db]
+                };
+                let (ours, burn) = (run(true), run(false));
+                for (name, (p, q)) in ["y", "dx", "dW", "dbias"].iter().zip(ours.iter().zip(&burn)) {
+                    close(&format!("{name} for {what}"), p, q, 1e-4);
+                }
+            }
+        }
+    }
+}
+
+/// Convolutions the kernel does not compute go to burn's: grouped (depthwise), dilated,
+/// rectangular, uneven strides, uneven padding.
+#[test]
+fn conv_outside_the_kernels_geometries_falls_back_to_burn() {
+    let d = Device::flex();
+    let base = || Conv2dConfig::new([4, 4], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    let layers = [
+        base().with_groups(4).init(&d),
+        base().with_dilation([2, 2]).init(&d),
+        Conv2dConfig::new([4, 4], [3, 1]).init(&d),
+        base().with_stride([1, 2]).init(&d),
+        base().with_padding(PaddingConfig2d::Explicit(1, 0, 1, 0)).init(&d),
+    ];
+    let x = Tensor::<4>::random([2, 4, 9, 9], Distribution::Normal(0.0, 1.0), &d);
+    for conv in &layers {
+        assert_eq!(kernels::geometry(conv), None, "{conv:?}");
+        assert!(!kernels::conv_applies(conv, &x));
+        assert_eq!(vals(kernels::conv(conv, x.clone())), vals(conv.forward(x.clone())));
+    }
+}
+
+#[test]
+fn strided_conv_matches_the_formula_written_out() {
+    // y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i·s+u−p,j·s+v−p], zero outside,
+    // OH = (H + 2p − k)/s + 1
+    let d = Device::flex();
+    let [b, c, o, h, w] = [2, 2, 3, 7, 6];
+    for g in [kernels::ConvGeom { kernel: 3, stride: 2, padding: 1 }, kernels::ConvGeom { kernel: 1, stride: 2, padding: 0 }] {
+        let k = g.kernel;
+        let xs: Vec<f32> = (0..b * c * h * w).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
+        let ws: Vec<f32> = (0..o * c * k * k).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0).collect();
+        let bias = [0.5f32, -1.0, 0.25];
+        let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [b, c, h, w]), &d);
+        let weight = Tensor::<4>::from_data(TensorData::new(ws.clone(), [o, c, k, k]), &d);
+        let y = kernels::conv2d(x, weight, Tensor::<1>::from_floats(bias, &d), g);
+        let (oh, ow) = ((h + 2 * g.padding - k) / g.stride + 1, (w + 2 * g.padding - k) / g.stride + 1);
+        assert_eq!(y.dims(), [b, o, oh, ow], "{g:?}");
+        let y = vals(y);
+        let mut want = vec![0.0f32; b * o * oh * ow];
+        for bi in 0..b {
+            for oi in 0..o {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let mut s = bias[oi];
+                        for ci in 0..c {
+                            for u in 0..k {
+                                for v in 0..k {
+                                    let si = (i * g.stride + u) as isize - g.padding as isize;
+                                    let sj = (j * g.stride + v) as isize - g.padding as isize;
+                                    if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
+                                        s += ws[((oi * c + ci) * k + u) * k + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
+                                    }
+                                }
+                            }
+                        }
+                        want[((bi * o + oi) * oh + i) * ow + j] = s;
+                    }
+                }
+            }
+        }
+        close(&format!("y for {g:?}"), &y, &want, 1e-5);
+    }
+}
+
 fn pool_layer() -> MaxPool2d {
     MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()
 }
@@ -169,14 +282,19 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
     let fc = burn::nn::LinearConfig::new(8 * 25, 300).init(&d);
     let r2 = Tensor::<2>::random([21, 300], Distribution::Normal(0.0, 1.0), &d);
     let (bn, _) = bn_pair(8, &d);
+    // a strided 3×3 and a strided 1×1 projection (the CIFAR ResNets' downsampling block)
+    let down = Conv2dConfig::new([3, 8], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&d);
+    let proj = Conv2dConfig::new([3, 8], [1, 1]).with_stride([2, 2]).with_bias(false).init(&d);
     let run = |threads: usize| {
         let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         p.install(|| {
             let x = x.clone().require_grad();
             let y = kernels::relu_pool(&pool, kernels::batch_norm(&bn, kernels::conv(&conv, x.clone())));
             let z = kernels::linear(&fc, y.clone().flatten(1, 3));
-            let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum()).backward();
-            [vals(z), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap())]
+            let s = kernels::conv(&down, x.clone()) + kernels::conv(&proj, x.clone());
+            let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum() + (s.clone() * r.clone()).sum()).backward();
+            let (dd, dp) = (vals(down.weight.grad(&g).unwrap()), vals(proj.weight.grad(&g).unwrap()));
+            [vals(z), vals(s), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap()), dd, dp]
         })
     };
     assert_eq!(run(1), run(3));

@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+pub use super::ConvGeom;
+
 /// Images per partial weight gradient: the chunking (and so the summation order) is fixed,
 /// whatever the number of threads.
 const CHUNK: usize = 8;
@@ -72,10 +74,9 @@ pub fn patches(x: &[f32], [c, h, w]: [usize; 3], cols: &mut [f32]) {
 }
 
 /// The adjoint of [`patches`]: `dx[c, i+u−1, j+v−1] += dcols[(c,u,v), (i,j)]` inside the
-/// image (`dx` is overwritten).
+/// image, added into `dx` (zeroed by the caller for the gradient itself).
 pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
     let hw = h * w;
-    dx.fill(0.0);
     for ci in 0..c {
         let plane = &mut dx[ci * hw..(ci + 1) * hw];
         for u in 0..3 {
@@ -96,55 +97,135 @@ pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
     }
 }
 
-/// 3×3 "same" convolution: `x` `[B, C, H, W]`, `weight` `[O, C, 3, 3]`, `bias` `[O]` →
-/// `[B, O, H, W]`, one image per task.
-pub fn conv3x3_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32]) -> Vec<f32> {
-    let (hw, k, o) = (h * w, c * 9, bias.len());
+/// Source index `n·stride + tap − padding` of output position `n` and kernel tap `tap`, when it
+/// falls inside `0..len`.
+#[inline(always)]
+fn source(n: usize, tap: usize, g: ConvGeom, len: usize) -> Option<usize> {
+    (n * g.stride + tap).checked_sub(g.padding).filter(|&s| s < len)
+}
+
+/// One image's patches for any [`ConvGeom`] (k×k kernel, stride s, zero padding p):
+/// `cols[(c·k² + u·k + v)·OH·OW + i·OW + j] = x[c, i·s+u−p, j·s+v−p]`, 0 outside the image.
+/// `x`: `[C, H, W]`; `cols`: `[C·k², OH·OW]`. The 3×3 "same" geometry goes through
+/// [`patches`] (the same values, written row by row).
+pub fn patches_geom(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f32]) {
+    if g == ConvGeom::SAME_3X3 {
+        return patches(x, [c, h, w], cols);
+    }
+    let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
+    for ci in 0..c {
+        let plane = &x[ci * hw..(ci + 1) * hw];
+        for u in 0..k {
+            for v in 0..k {
+                let row = &mut cols[((ci * k + u) * k + v) * oh * ow..][..oh * ow];
+                for (i, out) in row.chunks_exact_mut(ow).enumerate() {
+                    let Some(si) = source(i, u, g, h) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    let src = &plane[si * w..(si + 1) * w];
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = source(j, v, g, w).map_or(0.0, |sj| src[sj]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`patches_geom`]: `dx[c, i·s+u−p, j·s+v−p] += dcols[(c,u,v), (i,j)]` inside
+/// the image, added into `dx` in the order (c, u, v, i, j).
+pub fn patches_geom_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [f32]) {
+    if g == ConvGeom::SAME_3X3 {
+        return patches_adjoint(dcols, [c, h, w], dx);
+    }
+    let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
+    for ci in 0..c {
+        let plane = &mut dx[ci * hw..(ci + 1) * hw];
+        for u in 0..k {
+            for v in 0..k {
+                let row = &dcols[((ci * k + u) * k + v) * oh * ow..][..oh * ow];
+                for (i, src) in row.chunks_exact(ow).enumerate() {
+                    let Some(si) = source(i, u, g, h) else { continue };
+                    let dst = &mut plane[si * w..(si + 1) * w];
+                    for (j, &d) in src.iter().enumerate() {
+                        if let Some(sj) = source(j, v, g, w) {
+                            dst[sj] += d;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Convolution with one group: `x` `[B, C, H, W]`, `weight` `[O, C, k, k]`, `bias` `[O]` →
+/// `[B, O, OH, OW]` (`OH = (H + 2p − k)/s + 1`), one image per task: `Y_b = W·P_b + bias` with
+/// `P_b` the image's patches ([`patches_geom`]); a 1×1 kernel with stride 1 and no padding
+/// multiplies the image itself (its patches are the image).
+pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32], g: ConvGeom) -> Vec<f32> {
+    let (hw, ohw, k, o) = (h * w, g.out(h) * g.out(w), c * g.kernel * g.kernel, bias.len());
     // the unsafe product below reads `weight` as [O, K]: checked here, so safe callers cannot
     // reach out-of-bounds reads (the other slices are taken with bounds checks)
-    assert_eq!(weight.len(), o * k, "conv3x3_forward: weight is not [O, C, 3, 3] for {o} outputs and {c} channels");
-    assert_eq!(x.len(), b * c * hw, "conv3x3_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
-    let mut y = vec![0.0f32; b * o * hw];
+    assert_eq!(weight.len(), o * k, "conv2d_forward: weight is not [O, C, k, k] for {o} outputs, {c} channels and k = {}", g.kernel);
+    assert_eq!(x.len(), b * c * hw, "conv2d_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
+    let mut y = vec![0.0f32; b * o * ohw];
     if y.is_empty() {
         return y;
     }
-    y.par_chunks_mut(o * hw).enumerate().for_each_init(
-        || vec![0.0f32; k * hw],
+    let identity = g.is_identity();
+    y.par_chunks_mut(o * ohw).enumerate().for_each_init(
+        || vec![0.0f32; if identity { 0 } else { k * ohw }],
         |cols, (bi, yb)| {
-            patches(&x[bi * c * hw..(bi + 1) * c * hw], [c, h, w], cols);
-            for (row, &bo) in yb.chunks_exact_mut(hw).zip(bias) {
+            let xb = &x[bi * c * hw..(bi + 1) * c * hw];
+            let p: &[f32] = if identity {
+                xb
+            } else {
+                patches_geom(xb, [c, h, w], g, cols);
+                cols
+            };
+            for (row, &bo) in yb.chunks_exact_mut(ohw).zip(bias) {
                 row.fill(bo);
             }
-            // SAFETY: yb is [O, HW], weight [O, K], cols [K, HW], all row-major and in bounds.
-            unsafe { gemm(o, hw, k, yb.as_mut_ptr(), 1, hw as isize, true, weight.as_ptr(), 1, k as isize, cols.as_ptr(), 1, hw as isize) };
+            // SAFETY: yb is [O, OHW], weight [O, K], p [K, OHW], all row-major and in bounds.
+            unsafe { gemm(o, ohw, k, yb.as_mut_ptr(), 1, ohw as isize, true, weight.as_ptr(), 1, k as isize, p.as_ptr(), 1, ohw as isize) };
         },
     );
     y
 }
 
-/// Gradients of [`conv3x3_forward`] given `grad` = ∂L/∂y `[B, O, H, W]`: `(dx, dW, dbias)`,
-/// `dx` only when `want_x`.
-pub fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let (hw, k) = (h * w, c * 9);
+/// Gradients of [`conv2d_forward`] given `grad` = ∂L/∂y `[B, O, OH, OW]`: `(dx, dW, dbias)`,
+/// `dx` only when `want_x`: `dW = Σ_b δ_b·P_bᵀ` (summed over fixed chunks of images in chunk
+/// order), `dbias[o] = Σ δ[·,o,·,·]`, `dx_b = Pᵀ(Wᵀ·δ_b)`.
+pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], g: ConvGeom, want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (hw, ohw, k) = (h * w, g.out(h) * g.out(w), c * g.kernel * g.kernel);
     let o = weight.len() / k.max(1);
-    assert_eq!(x.len(), b * c * hw, "conv3x3_backward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
-    if hw == 0 || k == 0 {
+    assert_eq!(x.len(), b * c * hw, "conv2d_backward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
+    if ohw == 0 || k == 0 {
         return (want_x.then(|| vec![0.0; x.len()]), vec![0.0; weight.len()], vec![0.0; o]);
     }
     // the unsafe products below read `weight` as [O, K] (so by construction) and each
-    // image's gradient as [O, H·W]
-    assert_eq!(grad.len(), b * o * hw, "conv3x3_backward: grad is not [B, O, H, W] for {o} outputs");
+    // image's gradient as [O, OH·OW]
+    assert_eq!(grad.len(), b * o * ohw, "conv2d_backward: grad is not [B, O, OH, OW] for {o} outputs");
+    let identity = g.is_identity();
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..b.div_ceil(CHUNK))
         .into_par_iter()
         .map(|chunk| {
-            let (mut dw, mut db, mut cols) = (vec![0.0f32; o * k], vec![0.0f32; o], vec![0.0f32; k * hw]);
+            let (mut dw, mut db) = (vec![0.0f32; o * k], vec![0.0f32; o]);
+            let mut cols = vec![0.0f32; if identity { 0 } else { k * ohw }];
             for bi in chunk * CHUNK..b.min((chunk + 1) * CHUNK) {
-                let g = &grad[bi * o * hw..(bi + 1) * o * hw];
-                patches(&x[bi * c * hw..(bi + 1) * c * hw], [c, h, w], &mut cols);
-                // dW[O, K] += δ_b [O, HW] · P_bᵀ [HW, K] (P_bᵀ[p, kk] = cols[kk·HW + p])
-                // SAFETY: dw [O, K], g [O, HW], cols [K, HW] read transposed, all in bounds.
-                unsafe { gemm(o, k, hw, dw.as_mut_ptr(), 1, k as isize, true, g.as_ptr(), 1, hw as isize, cols.as_ptr(), hw as isize, 1) };
-                for (d, row) in db.iter_mut().zip(g.chunks_exact(hw)) {
+                let gb = &grad[bi * o * ohw..(bi + 1) * o * ohw];
+                let xb = &x[bi * c * hw..(bi + 1) * c * hw];
+                let p: &[f32] = if identity {
+                    xb
+                } else {
+                    patches_geom(xb, [c, h, w], g, &mut cols);
+                    &cols
+                };
+                // dW[O, K] += δ_b [O, OHW] · P_bᵀ [OHW, K] (P_bᵀ[q, kk] = p[kk·OHW + q])
+                // SAFETY: dw [O, K], gb [O, OHW], p [K, OHW] read transposed, all in bounds.
+                unsafe { gemm(o, k, ohw, dw.as_mut_ptr(), 1, k as isize, true, gb.as_ptr(), 1, ohw as isize, p.as_ptr(), ohw as isize, 1) };
+                for (d, row) in db.iter_mut().zip(gb.chunks_exact(ohw)) {
                     *d += row.iter().sum::<f32>();
                 }
             }
@@ -157,16 +238,25 @@ pub fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], gra
         db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
     }
     let dx = want_x.then(|| {
+        // zeroed once here; the adjoint adds into it (a 1×1 identity kernel writes it directly)
         let mut dx = vec![0.0f32; b * c * hw];
         if !dx.is_empty() {
             dx.par_chunks_mut(c * hw).enumerate().for_each_init(
-                || vec![0.0f32; k * hw],
+                || vec![0.0f32; if identity { 0 } else { k * ohw }],
                 |dcols, (bi, dxb)| {
-                    let g = &grad[bi * o * hw..(bi + 1) * o * hw];
-                    // dP_b [K, HW] = Wᵀ [K, O] · δ_b [O, HW] (Wᵀ[kk, o] = weight[o·K + kk])
-                    // SAFETY: dcols [K, HW], weight [O, K] read transposed, g [O, HW].
-                    unsafe { gemm(k, hw, o, dcols.as_mut_ptr(), 1, hw as isize, false, weight.as_ptr(), k as isize, 1, g.as_ptr(), 1, hw as isize) };
-                    patches_adjoint(dcols, [c, h, w], dxb);
+                    let gb = &grad[bi * o * ohw..(bi + 1) * o * ohw];
+                    // dP_b [K, OHW] = Wᵀ [K, O] · δ_b [O, OHW] (Wᵀ[kk, o] = weight[o·K + kk])
+                    let weight_t_delta = |dst: &mut [f32]| {
+                        assert_eq!(dst.len(), k * ohw);
+                        // SAFETY: dst [K, OHW] (checked), weight [O, K] read transposed, gb [O, OHW].
+                        unsafe { gemm(k, ohw, o, dst.as_mut_ptr(), 1, ohw as isize, false, weight.as_ptr(), k as isize, 1, gb.as_ptr(), 1, ohw as isize) };
+                    };
+                    if identity {
+                        weight_t_delta(dxb);
+                    } else {
+                        weight_t_delta(dcols);
+                        patches_geom_adjoint(dcols, [c, h, w], g, dxb);
+                    }
                 },
             );
         }

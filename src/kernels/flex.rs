@@ -21,8 +21,8 @@ use super::cpu;
 /// tensors on flex (dispatching a tensor of another backend here would panic).
 #[backend_extension(Flex, Autodiff)]
 pub trait CohortKernels: Backend {
-    /// See [`conv3x3`].
-    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// See [`conv2d`] (the kernel's side from `weight`).
+    fn conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self>;
     /// See [`relu_max_pool2x2`].
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// See [`linear2d`].
@@ -49,10 +49,18 @@ pub trait CohortKernels: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// 3×3 "same" convolution with bias (module docs): `x` `[B, C, H, W]`, `weight`
+/// Convolution with bias and one group (module docs): `x` `[B, C, H, W]`, `weight`
+/// `[O, C, k, k]`, `bias` `[O]`, the geometry `g` (its `kernel` must be the weight's k) →
+/// `[B, O, OH, OW]`. Flex devices and f32 only.
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: super::ConvGeom) -> Tensor<4> {
+    assert_eq!(weight.dims()[2..], [g.kernel, g.kernel], "conv2d: the weight's kernel is not the geometry's {}×{}", g.kernel, g.kernel);
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), g.stride, g.padding))
+}
+
+/// 3×3 "same" convolution with bias (stride 1, padding 1): `x` `[B, C, H, W]`, `weight`
 /// `[O, C, 3, 3]`, `bias` `[O]` → `[B, O, H, W]`. Flex devices and f32 only.
 pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as CohortKernels>::conv3x3(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+    conv2d(x, weight, bias, super::ConvGeom::SAME_3X3)
 }
 
 /// `x·W + bias`: `x` `[B, I]`, `weight` `[I, O]` (burn's `Linear` layout), `bias` `[O]` →
@@ -138,12 +146,18 @@ fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+/// The geometry of a convolution with `weight` `[O, C, k, k]`.
+fn geom(weight: &FlexTensor, stride: usize, padding: usize) -> super::ConvGeom {
+    super::ConvGeom { kernel: dims4(weight)[2], stride, padding }
+}
+
+fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
     let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
     let [b, c, h, w] = dims4(&x);
     let [o, wc, kh, kw] = dims4(&weight);
-    assert!(wc == c && kh == 3 && kw == 3 && slice(&bias).len() == o, "conv3x3: weight must be [O, C, 3, 3] and bias [O]");
-    tensor(cpu::conv3x3_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias)), [b, o, h, w])
+    assert!(wc == c && kh == kw && slice(&bias).len() == o, "conv2d: weight must be [O, C, k, k] and bias [O]");
+    let g = geom(&weight, stride, padding);
+    tensor(cpu::conv2d_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias), g), [b, o, g.out(h), g.out(w)])
 }
 
 /// `[B, C, S]` of a `[B, C, …]` tensor (S the product of the rest, 1 for `[B, C]`).
@@ -185,8 +199,8 @@ fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, [usize; 4]) {
 }
 
 impl CohortKernels for Flex {
-    fn conv3x3(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        conv_forward(x, weight, bias)
+    fn conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+        conv_forward(x, weight, bias, stride, padding)
     }
     fn relu_max_pool2x2(x: FlexTensor) -> FlexTensor {
         pool_forward(x).0
@@ -215,14 +229,18 @@ impl CohortKernels for Flex {
 /// The two affine ops, `y = f(x, W) + bias`, whose backward passes are written here.
 #[derive(Clone, Copy, Debug)]
 enum Affine {
-    Conv3x3,
+    /// A convolution with this stride and padding (the kernel's side from the weight).
+    Conv {
+        stride: usize,
+        padding: usize,
+    },
     Linear,
 }
 
 impl Affine {
     fn forward(self, x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         match self {
-            Affine::Conv3x3 => conv_forward(x, weight, bias),
+            Affine::Conv { stride, padding } => conv_forward(x, weight, bias, stride, padding),
             Affine::Linear => linear_forward(x, weight, bias),
         }
     }
@@ -231,9 +249,10 @@ impl Affine {
     fn backward(self, x: &FlexTensor, weight: &FlexTensor, grad: &FlexTensor, want_x: bool) -> (Option<FlexTensor>, FlexTensor, FlexTensor) {
         let shaped = |values: Vec<f32>, shape: &[usize]| FlexTensor::from_data(TensorData::new(values, shape.to_vec()));
         let (dx, dw, db, x_shape, w_shape) = match self {
-            Affine::Conv3x3 => {
+            Affine::Conv { stride, padding } => {
                 let dims = dims4(x);
-                let (dx, dw, db) = cpu::conv3x3_backward(slice(x), dims, slice(weight), slice(grad), want_x);
+                let g = geom(weight, stride, padding);
+                let (dx, dw, db) = cpu::conv2d_backward(slice(x), dims, slice(weight), slice(grad), g, want_x);
                 (dx, dw, db, dims.to_vec(), dims4(weight).to_vec())
             }
             Affine::Linear => {
@@ -374,8 +393,8 @@ impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
         }
     }
 
-    fn conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
-        affine::<C>(Affine::Conv3x3, x, weight, bias)
+    fn conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+        affine::<C>(Affine::Conv { stride, padding }, x, weight, bias)
     }
 
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -1,14 +1,16 @@
-//! Cohort's own CPU kernels on the flex backend for the small CNN's hot layers, with hand-written
-//! backward passes, and for the SGD update (a burn backend extension for `Flex` and
-//! `Autodiff<Flex>`).
+//! Cohort's own CPU kernels on the flex backend for the hot layers of the small CNN and of the
+//! CIFAR networks, with hand-written backward passes, and for the SGD update (a burn backend
+//! extension for `Flex` and `Autodiff<Flex>`).
 //!
-//! - [`conv3x3`]: 3×3 convolution, stride 1, zero padding 1 ("same"), one group, with bias (a
-//!   constant zero for layers without one):
-//!   `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v] · x[b,c,i+u−1,j+v−1]` (x = 0 outside).
-//!   Per image the patches `P_b[(c,u,v), (i,j)] = x[b,c,i+u−1,j+v−1]` (`[C·9, H·W]`, small
-//!   enough to stay in cache) give `Y_b = W·P_b`, one matrix product. Backward:
-//!   `dW = Σ_b δ_b·P_bᵀ`, `dbias[o] = Σ_{b,i,j} δ[b,o,i,j]`, `dx_b = Pᵀ(Wᵀ·δ_b)` (the adjoint of
-//!   the patch gather adds each patch entry back where it was read).
+//! - [`conv2d`]: convolution with a square k×k kernel, stride s, zero padding p on every side
+//!   ([`ConvGeom`]), one group, with bias (a constant zero for layers without one):
+//!   `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v] · x[b,c,i·s+u−p,j·s+v−p]` (x = 0 outside),
+//!   `OH = (H + 2p − k)/s + 1`. Per image the patches `P_b[(c,u,v), (i,j)] = x[b,c,i·s+u−p,j·s+v−p]`
+//!   (`[C·k², OH·OW]`, small enough to stay in cache; for a 1×1 kernel with stride 1 the image
+//!   itself) give `Y_b = W·P_b`, one matrix product. Backward: `dW = Σ_b δ_b·P_bᵀ`,
+//!   `dbias[o] = Σ_{b,i,j} δ[b,o,i,j]`, `dx_b = Pᵀ(Wᵀ·δ_b)` (the adjoint of the patch gather adds
+//!   each patch entry back where it was read). [`conv3x3`] is its 3×3 "same" case (stride 1,
+//!   padding 1), the small CNN's layers, whose patches are formed row by row.
 //! - [`relu_max_pool2x2`]: `y[b,c,i,j] = max(0, max_{u,v∈{0,1}} x[b,c,2i+u,2j+v])`, which is
 //!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
 //!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its
@@ -48,19 +50,65 @@ use burn::nn::{Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
-/// `conv.forward(x)` — through [`conv3x3`] when it applies (flex, f32, 3×3, stride 1, padding 1,
-/// dilation 1, one group; a layer without bias (the CIFAR ResNets' and WRNs') gets a constant zero
-/// bias, which receives no gradient), else burn's convolution.
+/// `conv.forward(x)` — through [`conv2d`] when it applies (flex, f32, and a geometry the kernel
+/// computes: [`geometry`]; a layer without bias (the CIFAR ResNets' and WRNs') gets a constant
+/// zero bias, which receives no gradient), else burn's convolution (grouped and depthwise
+/// convolutions among them).
 pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if conv_applies(conv, &x) {
+    if let Some(g) = geometry(conv).filter(|_| on_flex_f32(&x)) {
         let bias = match conv.bias.as_ref() {
             Some(b) => b.val(),
             None => Tensor::zeros([conv.weight.dims()[0]], &x.device()),
         };
-        return conv3x3(x, conv.weight.val(), bias);
+        return conv2d(x, conv.weight.val(), bias, g);
     }
     conv.forward(x)
+}
+
+/// The geometry of a convolution as cohort's kernel computes it: a square `kernel`×`kernel`
+/// window moved by `stride` in both directions, `padding` zeros on every side, dilation 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Side k of the square kernel.
+    pub kernel: usize,
+    /// Stride s, the same in both directions.
+    pub stride: usize,
+    /// Zero padding p on each of the four sides.
+    pub padding: usize,
+}
+
+impl ConvGeom {
+    /// 3×3, stride 1, padding 1: "same" (the small CNN's and the CIFAR networks' layers).
+    pub const SAME_3X3: ConvGeom = ConvGeom { kernel: 3, stride: 1, padding: 1 };
+
+    /// Output length `(n + 2p − k)/s + 1` along an input side of `n` (0 when the kernel does
+    /// not fit).
+    pub fn out(&self, n: usize) -> usize {
+        (n + 2 * self.padding).checked_sub(self.kernel).map_or(0, |d| d / self.stride.max(1) + 1)
+    }
+
+    /// 1×1, stride 1, no padding: the patches are the image itself.
+    pub fn is_identity(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.padding == 0
+    }
+}
+
+/// The [`ConvGeom`] of `conv` when cohort's kernel computes it: a square kernel, the same
+/// stride in both directions, dilation 1, one group, and padding that is the same on all four
+/// sides (`Explicit(p, p, p, p)`, `Valid`, or `Same` with stride 1 and an odd kernel).
+pub fn geometry(conv: &Conv2d) -> Option<ConvGeom> {
+    let ([kh, kw], [sh, sw]) = (conv.kernel_size, conv.stride);
+    if kh != kw || sh != sw || sh == 0 || kh == 0 || conv.dilation != [1, 1] || conv.groups != 1 {
+        return None;
+    }
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => 0,
+        PaddingConfig2d::Explicit(t, l, b, r) if t == l && l == b && b == r => t,
+        PaddingConfig2d::Same if sh == 1 && kh % 2 == 1 => kh / 2,
+        _ => return None,
+    };
+    Some(ConvGeom { kernel: kh, stride: sh, padding })
 }
 
 /// `pool.forward(relu(x))` — through [`relu_max_pool2x2`] when it applies (flex, f32, 2×2 window,
@@ -110,7 +158,7 @@ pub fn is_same_3x3(conv: &Conv2d) -> bool {
 
 /// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
 pub fn conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    is_same_3x3(conv) && on_flex_f32(x)
+    geometry(conv).is_some() && on_flex_f32(x)
 }
 
 /// Whether [`relu_pool`] uses cohort's kernel for `pool` on `x`.
@@ -162,7 +210,7 @@ pub struct SgdStep {
 }
 
 #[cfg(feature = "flex")]
-pub use flex::{batch_norm_train, conv3x3, linear2d, relu_max_pool2x2};
+pub use flex::{batch_norm_train, conv2d, conv3x3, linear2d, relu_max_pool2x2};
 
 #[cfg(feature = "flex")]
 pub mod cpu;

@@ -44,7 +44,7 @@ impl ConvBn {
     }
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`, normalised (no activation).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        kernels::batch_norm(&self.bn, self.conv.forward(x))
+        kernels::batch_norm(&self.bn, kernels::conv(&self.conv, x))
     }
 }
 
@@ -54,11 +54,14 @@ impl ConvBn {
 /// `dW = Σ_b δ_b · patches_bᵀ`, which burn-flex does ~3× faster than its convolution's backward
 /// (1→32 channels on 128×28×28: 32.5 → 9.7 ms forward + backward, measured here). Only for 3×3
 /// kernels, stride 1, dilation 1, one group and "same" padding; other layers use `conv.forward`.
-/// On flex, [`super::cnn2d::Cnn2d`] uses [`kernels::conv`] instead (faster again, ~5 ms); this
-/// path serves the ResNet stem (no bias) and the other backends.
+/// On flex f32 tensors cohort's kernel ([`kernels::conv`], faster again, ~5 ms) computes it
+/// instead; this path serves the other backends.
 ///
 /// Shapes: `x` `[B, C, H, W]` → `[B, O, H, W]`.
 pub fn first_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if kernels::conv_applies(conv, &x) {
+        return kernels::conv(conv, x);
+    }
     if !first_conv_applies(conv, &x) {
         return conv.forward(x);
     }

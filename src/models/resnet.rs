@@ -156,7 +156,7 @@ impl BasicBlock {
         let h = relu(kernels::batch_norm(&self.bn1, kernels::conv(&self.conv1, x.clone())));
         let h = kernels::batch_norm(&self.bn2, kernels::conv(&self.conv2, h));
         let skip = match (&self.project, &self.project_bn) {
-            (Some(p), Some(bn)) => kernels::batch_norm(bn, p.forward(x)),
+            (Some(p), Some(bn)) => kernels::batch_norm(bn, kernels::conv(p, x)),
             _ => x,
         };
         relu(h + skip)

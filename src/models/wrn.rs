@@ -149,7 +149,7 @@ impl PreActBlock {
         let h = relu(kernels::batch_norm(&self.bn2, kernels::conv(&self.conv1, a.clone())));
         let h = kernels::conv(&self.conv2, dropout(h, p, &mut taps.noise));
         match &self.shortcut {
-            Some(s) => s.forward(a) + h,
+            Some(s) => kernels::conv(s, a) + h,
             None => x + h,
         }
     }
