@@ -84,6 +84,36 @@ fn conv3x3_without_bias_matches_burns_convolution() {
     }
 }
 
+/// `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i·s+u−p,j·s+v−p]` (zero outside) as plain
+/// loops: `x` `[B, C, H, W]`, `w` `[O, C, k, k]` → `[B, O, OH, OW]`, `OH = (H + 2p − k)/s + 1`.
+fn conv_written_out(xs: &[f32], [b, c, h, w]: [usize; 4], ws: &[f32], bias: &[f32], g: kernels::ConvGeom) -> Vec<f32> {
+    let (k, o) = (g.kernel, bias.len());
+    let (oh, ow) = ((h + 2 * g.padding - k) / g.stride + 1, (w + 2 * g.padding - k) / g.stride + 1);
+    let mut want = vec![0.0f32; b * o * oh * ow];
+    for bi in 0..b {
+        for oi in 0..o {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut s = bias[oi];
+                    for ci in 0..c {
+                        for u in 0..k {
+                            for v in 0..k {
+                                let si = (i * g.stride + u) as isize - g.padding as isize;
+                                let sj = (j * g.stride + v) as isize - g.padding as isize;
+                                if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
+                                    s += ws[((oi * c + ci) * k + u) * k + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
+                                }
+                            }
+                        }
+                    }
+                    want[((bi * o + oi) * oh + i) * ow + j] = s;
+                }
+            }
+        }
+    }
+    want
+}
+
 #[test]
 fn conv3x3_matches_the_formula_written_out() {
     // y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i+u−1,j+v−1], zero outside
@@ -95,27 +125,7 @@ fn conv3x3_matches_the_formula_written_out() {
     let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [b, c, h, w]), &d);
     let weight = Tensor::<4>::from_data(TensorData::new(ws.clone(), [o, c, 3, 3]), &d);
     let y = vals(kernels::conv3x3(x, weight, Tensor::<1>::from_floats(bias, &d)));
-    let mut want = vec![0.0f32; b * o * h * w];
-    for bi in 0..b {
-        for oi in 0..o {
-            for i in 0..h {
-                for j in 0..w {
-                    let mut s = bias[oi];
-                    for ci in 0..c {
-                        for u in 0..3 {
-                            for v in 0..3 {
-                                let (si, sj) = (i as isize + u as isize - 1, j as isize + v as isize - 1);
-                                if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
-                                    s += ws[((oi * c + ci) * 3 + u) * 3 + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
-                                }
-                            }
-                        }
-                    }
-                    want[((bi * o + oi) * h + i) * w + j] = s;
-                }
-            }
-        }
-    }
+    let want = conv_written_out(&xs, [b, c, h, w], &ws, &bias, kernels::ConvGeom::SAME_3X3);
     close("y", &y, &want, 1e-5);
 }
 
@@ -203,29 +213,8 @@ fn strided_conv_matches_the_formula_written_out() {
         let y = kernels::conv2d(x, weight, Tensor::<1>::from_floats(bias, &d), g);
         let (oh, ow) = ((h + 2 * g.padding - k) / g.stride + 1, (w + 2 * g.padding - k) / g.stride + 1);
         assert_eq!(y.dims(), [b, o, oh, ow], "{g:?}");
+        let want = conv_written_out(&xs, [b, c, h, w], &ws, &bias, g);
         let y = vals(y);
-        let mut want = vec![0.0f32; b * o * oh * ow];
-        for bi in 0..b {
-            for oi in 0..o {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        let mut s = bias[oi];
-                        for ci in 0..c {
-                            for u in 0..k {
-                                for v in 0..k {
-                                    let si = (i * g.stride + u) as isize - g.padding as isize;
-                                    let sj = (j * g.stride + v) as isize - g.padding as isize;
-                                    if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
-                                        s += ws[((oi * c + ci) * k + u) * k + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
-                                    }
-                                }
-                            }
-                        }
-                        want[((bi * o + oi) * oh + i) * ow + j] = s;
-                    }
-                }
-            }
-        }
         close(&format!("y for {g:?}"), &y, &want, 1e-5);
     }
 }
