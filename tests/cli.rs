@@ -623,3 +623,48 @@ fn run_with_set_equals_the_edited_file() {
         assert!(text(&o).contains(says), "{set}: {}", text(&o));
     }
 }
+
+/// `cohort verify` retrains a run from its manifest (here one made with `--set`, which the
+/// manifest's plan records) and finds it identical; a figure edited in its metrics.csv (the
+/// last digit of one loss) is named, with exit status 1; a folder that is not a run is a clear
+/// error.
+#[test]
+fn verify_reruns_from_the_manifest_and_names_a_changed_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("v.ron");
+    let src = format!(
+        r#"Experiment(
+            name: "v",
+            data: (source: Mnist1d(num_samples: 1000), train_limit: 200, test_limit: 100, validation: 0.1),
+            nodes: [Node(id: "a", model: Mlp(hidden: [16])), Node(id: "b", model: Mlp(hidden: [8]))],
+            edges: [Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Edge(to: "b", from: ["a"], loss: MutualKl(temperature: 2.0))],
+            training: (epochs: 2, batch_size: 50, optimizer: Sgd(lr: 0.01, momentum: 0.9), seeds: [3]),
+            output: {:?},
+        )"#,
+        tmp.path().join("out")
+    );
+    std::fs::write(&file, src).unwrap();
+    let o = cohort(&["run", &file.display().to_string(), "--set", "training.optimizer.lr=0.05", "--no-progress", "--no-plot", "--no-tensorboard"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // the experiment file is gone: the manifest alone must be enough
+    std::fs::remove_file(&file).unwrap();
+    let run = tmp.path().join("out/v/seed-3");
+    let keep = tmp.path().join("rerun");
+    let o = cohort(&["verify", &run.display().to_string(), "--keep", &keep.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("identical:"), "{}", text(&o));
+    assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), std::fs::read(keep.join("0/v/seed-3/metrics.csv")).unwrap());
+
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("main,2,b,train,loss,")).expect("a loss row of epoch 2").to_string();
+    let value: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+    let nudged = f64::from_bits(value.to_bits() + 1);
+    std::fs::write(run.join("metrics.csv"), metrics.replace(&line, &format!("main,2,b,train,loss,{nudged}"))).unwrap();
+    let o = cohort(&["verify", &run.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("DIFFERS") && text(&o).contains(&format!("main,2,b,train,loss: recorded {nudged}, now {value}")), "{}", text(&o));
+
+    let o = cohort(&["verify", &tmp.path().display().to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("has no metrics.csv"), "{}", text(&o));
+}

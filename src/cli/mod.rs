@@ -1,4 +1,4 @@
-//! The command line: `check`, `run`, `sweep`, `eval`, `export-logits`, `plot`, `compare`, `bench`,
+//! The command line: `check`, `run`, `sweep`, `verify`, `eval`, `export-logits`, `plot`, `compare`, `bench`,
 //! `data export`, `data fetch`. Maps outcomes to exit codes (0 success, 1 failure, 2 invalid experiment
 //! file or arguments, 130 interrupted).
 
@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod node;
 mod run;
+mod verify;
 
 use crate::config::{self, DataSource, FolderSpec};
 use crate::data::{self, mnist1d::Mnist1dParams};
@@ -138,6 +139,25 @@ pub enum Command {
         /// cores/N threads; their output lines are prefixed with `[job i]`.
         #[arg(long, value_name = "N", default_value_t = 1)]
         jobs: usize,
+    },
+    /// Retrain finished runs from their manifests (plan, seed, backend) and check that every
+    /// figure of their metrics.csv comes out the same, bit for bit: the check that a committed
+    /// table is what the current code produces.
+    ///
+    /// Runs are deterministic on one kind of CPU (the manifest records it; another instruction
+    /// set rounds the matrix kernels differently). Exit status 0 when every rerun is identical,
+    /// 1 when one differs (the changed rows are printed).
+    Verify {
+        /// Run folders (results/<experiment>/seed-<n>).
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// Keep the reruns under DIR/<i>/<experiment>/seed-<n> (default: a temporary folder,
+        /// removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+        /// Skip (and name) the runs recorded on another kind of CPU instead of rerunning them.
+        #[arg(long)]
+        same_cpu_only: bool,
     },
     /// Evaluate one node of a finished run on the test split: accuracy, number of errors and
     /// errors per class, optionally after adding offsets to some classes' logits (Hinton et
@@ -392,6 +412,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         }
         Command::ExportWeights { run, node, format: WeightsOut::Safetensors, out } => node::export_weights(&run, &node, &out),
         Command::ExportLogits { run, node, out, temperature } => node::export_logits(&run, &node, &out, temperature, &root),
+        Command::Verify { runs, keep, same_cpu_only } => verify::verify(&runs, keep.as_deref(), same_cpu_only, &root),
         Command::Eval { run, node, logit_bias, json } => node::eval(&run, &node, &logit_bias, json, &root),
         Command::Sweep { jobs, shard, list: false, .. } if jobs > 1 => run::sweep_jobs(jobs, shard),
         Command::Sweep { file, grid, set, seeds, random, sample_seed, shard, list, no_plot, no_tensorboard, .. } => {
