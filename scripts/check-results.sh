@@ -2,8 +2,9 @@
 # Every table of results/ and every generated figure of README.md is what the committed raw runs
 # give: runs each study script with --report-only (rebuilding its tables from
 # results/.../runs/ without training) and fails if a committed Markdown file changed, if a run
-# is incomplete, or if a run's manifest names a tree with uncommitted changes or a second commit.
-# Run by .ci/run.
+# is incomplete, or if a run's manifest names a tree with uncommitted changes or a second commit;
+# then retrains one run of each study at this commit (`cohort verify`) and fails unless its
+# metrics.csv comes out bit for bit the same. Run by .ci/run.
 #
 #   scripts/check-results.sh
 set -euo pipefail
@@ -32,6 +33,23 @@ done
 if ! bash scripts/reference.sh --report-only > /dev/null; then
     echo "FAILED scripts/reference.sh --report-only"; fail=1
 fi
+# The committed figures are what this commit trains: one run of each study (a short one of its
+# method, needing no other run's checkpoint) retrained from its manifest must give the committed
+# metrics.csv bit for bit. That holds on the kind of CPU that made the run (the manifest's `cpu:`;
+# the matrix kernels round by instruction set), so runs of another kind are named and skipped.
+spot=(
+    results/examples/runs/quickstart/seed-0
+    results/reproductions/dml/runs/dml-2/seed-0
+    results/reproductions/takd/runs/takd/seed-4
+    results/reproductions/lfme/runs/lfme-rotated-mnist/seed-3
+    results/reproductions/hinton2015/runs/student-alone/seed-0
+    results/benchmark-online/runs/one/seed-2
+    results/backends/runs/flex/quickstart/seed-2
+)
+verified=$(./target/release/cohort verify --same-cpu-only "${spot[@]}" | grep -v '^seed \|^\[' ) || {
+    echo "FAILED: committed runs retrained at this commit differ (cohort verify):"; fail=1
+}
+echo "$verified"
 # the README's "Performance" table from the committed results/bench/README.md
 source scripts/lib/bench.sh
 source scripts/lib/splice.sh

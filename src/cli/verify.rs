@@ -29,7 +29,8 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
         }
         let recorded = Manifest::read(&dir.manifest())?;
         let before = results::read_metrics(&dir.metrics())?;
-        println!("verify {}: {} seed {}, recorded at {} on {}", run.display(), recorded.experiment, recorded.seed, short(&recorded.git_revision), recorded.cpu);
+        let cpu = if recorded.cpu.is_empty() { "a CPU it does not name (a manifest older than the field)" } else { &recorded.cpu };
+        println!("verify {}: {} seed {}, recorded at {} on {cpu}", run.display(), recorded.experiment, recorded.seed, short(&recorded.git_revision));
         if recorded.cpu != here.1 && same_cpu_only {
             println!("  skipped: this machine is {}, and only the same kind of CPU reproduces a run bit for bit", here.1);
             skipped += 1;

@@ -198,9 +198,10 @@ fn rate(x: f64) -> String {
 /// empty) and renders the Markdown report with the ratios.
 pub fn report(peers: &[usize], steps: usize, repeat: usize, place: &Placement, only: &[String]) -> String {
     let mut out = format!(
-        "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend {}, {} threads, best of {repeat} windows of {steps} steps\n\n",
+        "cohort bench: K-peer DML step at batch 128 (forward, exchange, loss, backward, SGD step per peer); backend {}, {} threads on {}, best of {repeat} windows of {steps} steps\n\n",
         place.name,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        crate::results::manifest::cpu_description()
     );
     out.push_str("| model | K | serial steps/s | threads steps/s | threads / serial | overhead serial = t(K) / (K·t(1)) | overhead threads |\n|---|---|---|---|---|---|---|\n");
     for model in models().into_iter().filter(|m| only.is_empty() || only.iter().any(|o| o == m.label)) {
