@@ -27,9 +27,11 @@ ratio_rows() {
 # that measured it. scripts/bench.sh splices it into README.md; scripts/check-results.sh
 # regenerates it, so the README's figures are the committed measurement's.
 bench_readme() {
-    local made
+    local made cpu
     made=$(sed -n 's/^Produced by `\(.*\)` at commit \([0-9a-f]*\) on .*/`\1` at commit \2/p' "$1")
-    echo "Measured here ($made):"
+    # the CPU `cohort bench` names in its header (absent from files measured before it did)
+    cpu=$(sed -n 's/^cohort bench: .* threads on \(.*\), best of .*/\1/p' "$1" | head -1)
+    echo "Measured here ($made${cpu:+, on $cpu}):"
     echo
     echo "| model | K | cohort serial | cohort parallel | parallel / serial | PyTorch | cohort / PyTorch |"
     echo "|---|---|---|---|---|---|---|"
