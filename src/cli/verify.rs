@@ -37,7 +37,10 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
             continue;
         }
         if recorded.cpu != here.1 {
-            println!("  note: this machine is {}; the matrix kernels pick their rounding by instruction set, so only the same kind of CPU reproduces a run bit for bit", here.1);
+            println!(
+                "  note: this machine is {}; the matrix kernels pick their rounding by instruction set, so only the same kind of CPU reproduces a run bit for bit",
+                here.1
+            );
         }
         let mut plan = recorded.plan.clone();
         plan.seeds = vec![recorded.seed];
