@@ -169,14 +169,24 @@ pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias:
     // reach out-of-bounds reads (the other slices are taken with bounds checks)
     assert_eq!(weight.len(), o * k, "conv2d_forward: weight is not [O, C, k, k] for {o} outputs, {c} channels and k = {}", g.kernel);
     assert_eq!(x.len(), b * c * hw, "conv2d_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
-    let mut y = vec![0.0f32; b * o * ohw];
-    if y.is_empty() {
+    let len = b * o * ohw;
+    // each image's output is written once, bias then product, without zero-filling it first
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    if len == 0 {
         return y;
     }
     let identity = g.is_identity();
-    y.par_chunks_mut(o * ohw).enumerate().for_each_init(
+    y.spare_capacity_mut()[..len].par_chunks_mut(o * ohw).enumerate().for_each_init(
         || vec![0.0f32; if identity { 0 } else { k * ohw }],
         |cols, (bi, yb)| {
+            for (row, &bo) in yb.chunks_exact_mut(ohw).zip(bias) {
+                row.iter_mut().for_each(|v| {
+                    v.write(bo);
+                });
+            }
+            // SAFETY: the loop above wrote all O·OHW elements of this image's output (`bias`
+            // has O entries), so it may be viewed as initialised f32s.
+            let yb: &mut [f32] = unsafe { &mut *(yb as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
             let xb = &x[bi * c * hw..(bi + 1) * c * hw];
             let p: &[f32] = if identity {
                 xb
@@ -184,13 +194,12 @@ pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias:
                 patches_geom(xb, [c, h, w], g, cols);
                 cols
             };
-            for (row, &bo) in yb.chunks_exact_mut(ohw).zip(bias) {
-                row.fill(bo);
-            }
             // SAFETY: yb is [O, OHW], weight [O, K], p [K, OHW], all row-major and in bounds.
             unsafe { gemm(o, ohw, k, yb.as_mut_ptr(), 1, ohw as isize, true, weight.as_ptr(), 1, k as isize, p.as_ptr(), 1, ohw as isize) };
         },
     );
+    // SAFETY: every image's chunk of the first `len` elements was written above.
+    unsafe { y.set_len(len) };
     y
 }
 
@@ -442,17 +451,24 @@ fn channel_sums(
 /// `out[b,c,s] = f(k, x[b,c,s], y[b,c,s])` with the channel's constants `k = coef(c)`, one task
 /// per image.
 fn channel_map(x: &[f32], y: &[f32], [b, c, s]: [usize; 3], coef: impl Fn(usize) -> [f32; 4] + Sync, f: impl Fn([f32; 4], f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0f32; b * c * s];
-    if !out.is_empty() {
+    let len = b * c * s;
+    assert!(x.len() == len && y.len() == len, "channel_map: x and y must be [B, C, S] = {:?}", [b, c, s]);
+    // written once, without zero-filling it first (a pass over memory that costs as much as the
+    // map itself)
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
         let k: Vec<[f32; 4]> = (0..c).map(coef).collect();
-        out.par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(y.par_chunks(c * s))).for_each(|(ob, (xb, yb))| {
+        out.spare_capacity_mut()[..len].par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(y.par_chunks(c * s))).for_each(|(ob, (xb, yb))| {
             for (&k, (or, (xr, yr))) in k.iter().zip(ob.chunks_exact_mut(s).zip(xb.chunks_exact(s).zip(yb.chunks_exact(s)))) {
                 for (o, (&u, &v)) in or.iter_mut().zip(xr.iter().zip(yr)) {
-                    *o = f(k, u, v);
+                    o.write(f(k, u, v));
                 }
             }
         });
     }
+    // SAFETY: the loop above wrote every one of the first `len` elements: `x` and `y` hold
+    // `len` values (checked), cut into the same `[C, S]` chunks and `S`-rows as `out`.
+    unsafe { out.set_len(len) };
     out
 }
 
