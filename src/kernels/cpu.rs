@@ -42,31 +42,20 @@ unsafe fn gemm(
 }
 
 /// One image's 3×3 patches: `cols[(c·9 + u·3 + v)·H·W + i·W + j] = x[c, i+u−1, j+v−1]`, 0
-/// outside the image. `x`: `[C, H, W]`; `cols`: `[C·9, H·W]`.
+/// outside the image. `x`: `[C, H, W]`; `cols`: `[C·9, H·W]`. Each channel is first copied into
+/// a plane with a zero border of one pixel, so every row of patches is one plain copy.
 pub fn patches(x: &[f32], [c, h, w]: [usize; 3], cols: &mut [f32]) {
-    let hw = h * w;
+    let (hw, pw) = (h * w, w + 2);
+    let mut padded = vec![0.0f32; (h + 2) * pw];
     for ci in 0..c {
-        let plane = &x[ci * hw..(ci + 1) * hw];
+        for (prow, xrow) in padded[pw..].chunks_exact_mut(pw).zip(x[ci * hw..(ci + 1) * hw].chunks_exact(w)) {
+            prow[1..=w].copy_from_slice(xrow);
+        }
         for u in 0..3 {
             for v in 0..3 {
                 let row = &mut cols[(ci * 9 + u * 3 + v) * hw..][..hw];
                 for (i, out) in row.chunks_exact_mut(w).enumerate() {
-                    let Some(si) = (i + u).checked_sub(1).filter(|&si| si < h) else {
-                        out.fill(0.0);
-                        continue;
-                    };
-                    let src = &plane[si * w..(si + 1) * w];
-                    match v {
-                        0 => {
-                            out[0] = 0.0;
-                            out[1..].copy_from_slice(&src[..w - 1]);
-                        }
-                        1 => out.copy_from_slice(src),
-                        _ => {
-                            out[..w - 1].copy_from_slice(&src[1..]);
-                            out[w - 1] = 0.0;
-                        }
-                    }
+                    out.copy_from_slice(&padded[(i + u) * pw + v..][..w]);
                 }
             }
         }
@@ -74,25 +63,26 @@ pub fn patches(x: &[f32], [c, h, w]: [usize; 3], cols: &mut [f32]) {
 }
 
 /// The adjoint of [`patches`]: `dx[c, i+u−1, j+v−1] += dcols[(c,u,v), (i,j)]` inside the
-/// image, added into `dx` (zeroed by the caller for the gradient itself).
+/// image, added into `dx` (zeroed by the caller for the gradient itself). Each channel's
+/// contributions are summed in the order (u, v, i, j) into a plane with a one-pixel border
+/// (where those falling outside the image land and are dropped), so every row is one plain
+/// addition; the plane's inside is then added into `dx`.
 pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
-    let hw = h * w;
+    let (hw, pw) = (h * w, w + 2);
+    let mut padded = vec![0.0f32; (h + 2) * pw];
     for ci in 0..c {
-        let plane = &mut dx[ci * hw..(ci + 1) * hw];
+        padded.fill(0.0);
         for u in 0..3 {
             for v in 0..3 {
                 let row = &dcols[(ci * 9 + u * 3 + v) * hw..][..hw];
                 for (i, src) in row.chunks_exact(w).enumerate() {
-                    let Some(si) = (i + u).checked_sub(1).filter(|&si| si < h) else { continue };
-                    let dst = &mut plane[si * w..(si + 1) * w];
-                    let (d, s) = match v {
-                        0 => (&mut dst[..w - 1], &src[1..]),
-                        1 => (&mut dst[..], src),
-                        _ => (&mut dst[1..], &src[..w - 1]),
-                    };
-                    d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+                    let dst = &mut padded[(i + u) * pw + v..][..w];
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
                 }
             }
+        }
+        for (xrow, prow) in dx[ci * hw..(ci + 1) * hw].chunks_exact_mut(w).zip(padded[pw..].chunks_exact(pw)) {
+            xrow.iter_mut().zip(&prow[1..=w]).for_each(|(d, s)| *d += s);
         }
     }
 }
@@ -112,6 +102,11 @@ pub fn patches_geom(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f
     if g == ConvGeom::SAME_3X3 {
         return patches(x, [c, h, w], cols);
     }
+    patches_any(x, [c, h, w], g, cols)
+}
+
+/// [`patches_geom`] entry by entry, for every geometry.
+fn patches_any(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f32]) {
     let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
     for ci in 0..c {
         let plane = &x[ci * hw..(ci + 1) * hw];
@@ -139,6 +134,11 @@ pub fn patches_geom_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, d
     if g == ConvGeom::SAME_3X3 {
         return patches_adjoint(dcols, [c, h, w], dx);
     }
+    patches_any_adjoint(dcols, [c, h, w], g, dx)
+}
+
+/// [`patches_geom_adjoint`] entry by entry, for every geometry.
+fn patches_any_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [f32]) {
     let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
     for ci in 0..c {
         let plane = &mut dx[ci * hw..(ci + 1) * hw];
@@ -517,4 +517,33 @@ pub fn batch_norm_backward(
     let dx = channel_map(grad, x, dims, |ch| [gamma[ch] * r[ch], mg[ch], mean[ch], r[ch] * mgx[ch]], |[k, mg, m, rq], g, v| k * (g - mg - (v - m) * rq));
     let f32s = |v: Vec<f64>| v.into_iter().map(|t| t as f32).collect();
     (dx, f32s(dgamma), f32s(dbeta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 3×3 "same" patches and their adjoint (padded planes, row copies) give the bits of the
+    /// entry-by-entry forms for every geometry, on odd and tiny image sizes: the adjoint sums
+    /// each entry's contributions in the same (u, v, i, j) order.
+    #[test]
+    fn padded_3x3_patches_equal_the_entry_by_entry_form_bit_for_bit() {
+        let mut state = 7u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for [c, h, w] in [[3, 5, 7], [2, 1, 1], [1, 2, 3], [4, 8, 8], [2, 32, 32]] {
+            let x: Vec<f32> = (0..c * h * w).map(|_| next()).collect();
+            let (mut fast, mut slow) = (vec![f32::NAN; c * 9 * h * w], vec![f32::NAN; c * 9 * h * w]);
+            patches(&x, [c, h, w], &mut fast);
+            patches_any(&x, [c, h, w], ConvGeom::SAME_3X3, &mut slow);
+            assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "patches of {:?}", [c, h, w]);
+            let dcols: Vec<f32> = (0..c * 9 * h * w).map(|_| next()).collect();
+            let (mut fast, mut slow) = (vec![0.0f32; c * h * w], vec![0.0f32; c * h * w]);
+            patches_adjoint(&dcols, [c, h, w], &mut fast);
+            patches_any_adjoint(&dcols, [c, h, w], ConvGeom::SAME_3X3, &mut slow);
+            assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "adjoint of {:?}", [c, h, w]);
+        }
+    }
 }
