@@ -55,10 +55,26 @@ pub fn patches(x: &[f32], [c, h, w]: [usize; 3], cols: &mut [f32]) {
             for v in 0..3 {
                 let row = &mut cols[(ci * 9 + u * 3 + v) * hw..][..hw];
                 for (i, out) in row.chunks_exact_mut(w).enumerate() {
-                    out.copy_from_slice(&padded[(i + u) * pw + v..][..w]);
+                    copy_row(out, &padded[(i + u) * pw + v..][..w]);
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` with the zoo's row lengths (8, 16, 32) known to the compiler,
+/// which then moves them in registers instead of calling `memcpy` once per row.
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        let (d, s): (&mut [f32; N], &[f32; N]) = (dst.try_into().expect("row lengths agree"), src.try_into().expect("row lengths agree"));
+        *d = *s;
+    }
+    match dst.len() {
+        8 => fixed::<8>(dst, src),
+        16 => fixed::<16>(dst, src),
+        32 => fixed::<32>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 
