@@ -62,9 +62,10 @@ impl Manifest {
 }
 
 /// The git revision of the working directory, with `-dirty` when it has uncommitted changes to
-/// tracked files outside `results/`; `unknown` outside a repository or without git. Run outputs
-/// do not count: a study rerun over its own committed runs (which `--overwrite` replaces) is
-/// made by the committed code all the same.
+/// tracked files outside `results/` other than Markdown documents; `unknown` outside a
+/// repository or without git. Run outputs and documents do not count: a study rerun over its own
+/// committed runs (which `--overwrite` replaces), or one after another study has written its
+/// table into README.md, is made by the committed code all the same.
 pub fn git_revision() -> String {
     git_revision_in(Path::new("."))
 }
@@ -75,7 +76,8 @@ pub fn git_revision_in(dir: &Path) -> String {
     match run(&["rev-parse", "HEAD"]) {
         Some(o) => {
             let rev = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results"]).is_some_and(|o| !o.stdout.is_empty());
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)results", ":(top,exclude,glob)**/*.md"])
+                .is_some_and(|o| !o.stdout.is_empty());
             if dirty { format!("{rev}-dirty") } else { rev }
         }
         None => "unknown".into(),
@@ -113,7 +115,8 @@ mod tests {
     use super::*;
 
     /// Changes to tracked files make the revision dirty, except under `results/` (run outputs,
-    /// which a study rerun replaces); untracked files never do.
+    /// which a study rerun replaces) and Markdown documents (README.md, where studies splice
+    /// their tables); untracked files never do.
     #[test]
     fn dirty_means_tracked_changes_outside_results() {
         let tmp = tempfile::tempdir().unwrap();
@@ -124,13 +127,17 @@ mod tests {
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(dir.join("results/study/runs/metrics.csv"), "old").unwrap();
         std::fs::write(dir.join("src/lib.rs"), "// code").unwrap();
+        std::fs::write(dir.join("README.md"), "readme").unwrap();
+        std::fs::write(dir.join("src/notes.md"), "notes").unwrap();
         git(&["add", "."]);
         git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"]);
         let clean = git_revision_in(dir);
         assert_eq!(clean.len(), 40, "{clean}");
         std::fs::write(dir.join("results/study/runs/metrics.csv"), "rerun").unwrap();
         std::fs::write(dir.join("untracked.txt"), "x").unwrap();
-        assert_eq!(git_revision_in(&dir.join("src")), clean, "a rerun's outputs and untracked files leave it clean, from any folder");
+        std::fs::write(dir.join("README.md"), "a table spliced in by a study").unwrap();
+        std::fs::write(dir.join("src/notes.md"), "edited").unwrap();
+        assert_eq!(git_revision_in(&dir.join("src")), clean, "a rerun's outputs, documents and untracked files leave it clean, from any folder");
         std::fs::write(dir.join("src/lib.rs"), "// changed").unwrap();
         assert_eq!(git_revision_in(dir), format!("{clean}-dirty"));
         assert_eq!(git_revision_in(&std::env::temp_dir().join("no-such-repo-here")), "unknown");
