@@ -19,7 +19,7 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("cohort-verify-").tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?),
     };
-    let output = keep.map(Path::to_path_buf).unwrap_or_else(|| scratch.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
+    let output = keep.or_else(|| scratch.as_ref().map(|t| t.path())).expect("a scratch folder when the reruns are not kept");
     let here = (results::manifest::git_revision(), results::manifest::cpu_description());
     let (mut differing, mut skipped) = (0, 0);
     for (i, run) in runs.iter().enumerate() {
@@ -31,12 +31,12 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
         let before = results::read_metrics(&dir.metrics())?;
         let cpu = if recorded.cpu.is_empty() { "a CPU it does not name (a manifest older than the field)" } else { &recorded.cpu };
         println!("verify {}: {} seed {}, recorded at {} on {cpu}", run.display(), recorded.experiment, recorded.seed, short(&recorded.git_revision));
-        if recorded.cpu != here.1 && same_cpu_only {
-            println!("  skipped: this machine is {}, and only the same kind of CPU reproduces a run bit for bit", here.1);
-            skipped += 1;
-            continue;
-        }
         if recorded.cpu != here.1 {
+            if same_cpu_only {
+                println!("  skipped: this machine is {}, and only the same kind of CPU reproduces a run bit for bit", here.1);
+                skipped += 1;
+                continue;
+            }
             println!(
                 "  note: this machine is {}; the matrix kernels pick their rounding by instruction set, so only the same kind of CPU reproduces a run bit for bit",
                 here.1
