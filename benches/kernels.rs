@@ -2,7 +2,8 @@
 //! for the same computation, at the small CNN's shapes (batch 128) and the MLP's parameters:
 //! `ours` vs `burn` per layer, forward + backward (the layer's input requires a gradient, as
 //! between layers): the CNN's convolutions and ReLU + max-pools, the MLP 784-1200-1200-10's
-//! first two linear layers, and one SGD-with-momentum update of that MLP.
+//! first two linear layers, one SGD-with-momentum update of that MLP, and the batch norm + ReLU
+//! (fused or not, with a residual or not) at the CIFAR ResNet-32 first stage.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -124,4 +125,45 @@ fn sgd_ours(bencher: Bencher) {
 #[divan::bench(sample_count = 10)]
 fn sgd_burn(bencher: Bencher) {
     sgd(bencher, SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0))).init());
+}
+
+/// A ResNet block's end at CIFAR ResNet-32's first stage (batch 128, 16 channels, 32×32): the
+/// batch norm (+ residual) + ReLU, fused or as separate ops; the loss `Σ y·q` (so that the
+/// gradient arriving is a plain tensor, as from the next convolution, not a broadcast one).
+fn bn_case() -> (burn::nn::BatchNorm, Tensor<4>, Tensor<4>, Tensor<4>) {
+    let d = device();
+    let dims = [128, 16, 32, 32];
+    let random = || Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &d);
+    (burn::nn::BatchNormConfig::new(16).init(&d), random(), random(), random())
+}
+
+/// `relu(bn(x))`: 0 cohort's fused kernel, 1 cohort's batch norm then burn's ReLU, 2 burn's ops.
+#[divan::bench(args = [0, 1, 2], sample_count = 10)]
+fn batch_norm_relu(bencher: Bencher, variant: usize) {
+    let (bn, x, _, q) = bn_case();
+    bencher.bench_local(|| {
+        let x = x.clone().require_grad();
+        let y = match variant {
+            0 => kernels::batch_norm_relu(&bn, x),
+            1 => relu(kernels::batch_norm(&bn, x)),
+            _ => relu(bn.forward(x)),
+        };
+        (y * q.clone()).sum().backward()
+    });
+}
+
+/// `relu(bn(x) + r)`: 0 cohort's fused kernel, 1 cohort's batch norm then burn's add and ReLU,
+/// 2 burn's ops.
+#[divan::bench(args = [0, 1, 2], sample_count = 10)]
+fn batch_norm_add_relu(bencher: Bencher, variant: usize) {
+    let (bn, x, r, q) = bn_case();
+    bencher.bench_local(|| {
+        let (x, r) = (x.clone().require_grad(), r.clone().require_grad());
+        let y = match variant {
+            0 => kernels::batch_norm_add_relu(&bn, x, r),
+            1 => relu(kernels::batch_norm(&bn, x) + r),
+            _ => relu(bn.forward(x) + r),
+        };
+        (y * q.clone()).sum().backward()
+    });
 }

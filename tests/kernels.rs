@@ -270,7 +270,7 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
     let pool = pool_layer();
     let fc = burn::nn::LinearConfig::new(8 * 25, 300).init(&d);
     let r2 = Tensor::<2>::random([21, 300], Distribution::Normal(0.0, 1.0), &d);
-    let (bn, _) = bn_pair(8, &d);
+    let ((bn, _), (bn2, _)) = (bn_pair(8, &d), bn_pair(8, &d));
     // a strided 3×3 and a strided 1×1 projection (the CIFAR ResNets' downsampling block)
     let down = Conv2dConfig::new([3, 8], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&d);
     let proj = Conv2dConfig::new([3, 8], [1, 1]).with_stride([2, 2]).with_bias(false).init(&d);
@@ -278,7 +278,8 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
         let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         p.install(|| {
             let x = x.clone().require_grad();
-            let y = kernels::relu_pool(&pool, kernels::batch_norm(&bn, kernels::conv(&conv, x.clone())));
+            let h = kernels::conv(&conv, x.clone());
+            let y = kernels::relu_pool(&pool, kernels::batch_norm_add_relu(&bn, h.clone(), kernels::batch_norm_relu(&bn2, h)));
             let z = kernels::linear(&fc, y.clone().flatten(1, 3));
             let s = kernels::conv(&down, x.clone()) + kernels::conv(&proj, x.clone());
             let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum() + (s.clone() * r.clone()).sum()).backward();
@@ -488,8 +489,9 @@ fn batch_norm_matches_the_formula_written_out() {
     let xs: Vec<f32> = (0..b * c * s).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
     let rs: Vec<f32> = (0..b * c * s).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
     let (gamma, beta, eps) = ([1.5f32, -0.5], [0.25f32, 2.0], 1e-5f64);
-    let (y, mean, var) = kernels::cpu::batch_norm_forward(&xs, [b, c, s], &gamma, &beta, eps);
-    let (dx, dgamma, dbeta) = kernels::cpu::batch_norm_backward(&xs, [b, c, s], &gamma, &mean, &var, eps, &rs);
+    let (y, mean, var) = kernels::cpu::batch_norm_forward(&xs, [b, c, s], &gamma, &beta, eps, kernels::cpu::BnTail::Plain);
+    let (dx, dgamma, dbeta, dres) = kernels::cpu::batch_norm_backward(&xs, [b, c, s], &gamma, &mean, &var, eps, &rs, kernels::cpu::BnTailGrad::Plain);
+    assert!(dres.is_none(), "no residual, no residual gradient");
     let at = |bi: usize, ch: usize, si: usize| (bi * c + ch) * s + si;
     for ch in 0..c {
         let idx: Vec<usize> = (0..b).flat_map(|bi| (0..s).map(move |si| at(bi, ch, si))).collect();
@@ -511,4 +513,120 @@ fn batch_norm_matches_the_formula_written_out() {
             close(&format!("dx[{i}]"), &[dx[i]], &[want_dx as f32], 1e-5);
         }
     }
+}
+
+/// Output, the gradients of `Σ y·q` for x, γ, β (and the residual), and the running statistics,
+/// for `relu(bn(x))` (no residual) or `relu(bn(x) + residual)`: cohort's fused kernels or burn's
+/// ops.
+fn bn_relu_run(bn: &burn::nn::BatchNorm, x: &Tensor<4>, residual: Option<&Tensor<4>>, q: &Tensor<4>, ours: bool) -> Vec<Vec<f32>> {
+    let x = x.clone().require_grad();
+    let residual = residual.map(|r| r.clone().require_grad());
+    let y = match (&residual, ours) {
+        (None, true) => kernels::batch_norm_relu(bn, x.clone()),
+        (None, false) => relu(bn.forward(x.clone())),
+        (Some(r), true) => kernels::batch_norm_add_relu(bn, x.clone(), r.clone()),
+        (Some(r), false) => relu(bn.forward(x.clone()) + r.clone()),
+    };
+    let g: Gradients = (y.clone() * q.clone()).sum().backward();
+    let mut out = vec![
+        vals(y),
+        vals(x.grad(&g).unwrap()),
+        vals(bn.gamma.grad(&g).unwrap()),
+        vals(bn.beta.grad(&g).unwrap()),
+        vals(bn.running_mean.value()),
+        vals(bn.running_var.value()),
+    ];
+    if let Some(r) = residual {
+        out.push(vals(r.grad(&g).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn fused_batch_norm_relu_and_residual_match_burns_ops_and_their_gradients() {
+    let d = Device::flex().autodiff();
+    d.seed(37);
+    let names = ["y", "dx", "dγ", "dβ", "running mean", "running var", "d residual"];
+    for dims in [[5, 3, 4, 4], [4, 16, 8, 8], [3, 2, 1, 5]] {
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.3, 2.0), &d);
+        let residual = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &d);
+        let q = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &d);
+        for with_residual in [false, true] {
+            let (a, b) = bn_pair(dims[1], &d);
+            let r = with_residual.then_some(&residual);
+            for pass in ["first pass", "second pass"] {
+                let (ours, burn) = (bn_relu_run(&a, &x, r, &q, true), bn_relu_run(&b, &x, r, &q, false));
+                assert_eq!(ours.len(), burn.len());
+                for (name, (p, w)) in names.iter().zip(ours.iter().zip(&burn)) {
+                    close(&format!("{name} for {dims:?}, residual {with_residual}, {pass}"), p, w, 1e-4);
+                }
+                // the ReLU cut something off, so the gate was exercised
+                assert!(ours[0].contains(&0.0) && ours[0].iter().any(|&v| v > 0.0));
+            }
+        }
+    }
+    // a NaN in the input still shows in the output (and does not stop the pass)
+    let (a, _) = bn_pair(2, &d);
+    let mut xs = vec![0.5f32; 2 * 2 * 3];
+    xs[4] = f32::NAN;
+    let x = Tensor::<4>::from_data(TensorData::new(xs, [2, 2, 3, 1]), &d);
+    assert!(vals(kernels::batch_norm_relu(&a, x.clone())).iter().any(|v| v.is_nan()));
+    assert!(vals(kernels::batch_norm_add_relu(&a, x.clone(), x.zeros_like())).iter().any(|v| v.is_nan()));
+}
+
+#[test]
+fn fused_batch_norm_tails_match_the_formula_written_out() {
+    // y = max(0, γ·x̂ + β + r) per channel; for L = Σ y·q: δ = q where y > 0 (else 0),
+    // dβ = Σ δ, dγ = Σ δ·x̂, dx = γ/√(σ² + ε)·(δ − mean δ − x̂·mean(δ·x̂)), dr = δ; in f64 here
+    use kernels::cpu::{BnTail, BnTailGrad, batch_norm_backward, batch_norm_forward};
+    let [b, c, s] = [3usize, 2, 5];
+    let xs: Vec<f32> = (0..b * c * s).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+    let qs: Vec<f32> = (0..b * c * s).map(|i| ((i * 5 % 13) as f32 - 6.0) / 4.0).collect();
+    let rs: Vec<f32> = (0..b * c * s).map(|i| ((i * 3 % 7) as f32 - 3.0) / 5.0).collect();
+    let (gamma, beta, eps) = ([1.5f32, -0.5], [0.25f32, 0.5], 1e-5f64);
+    for residual in [false, true] {
+        let tail = if residual { BnTail::AddRelu(&rs) } else { BnTail::Relu };
+        let (y, mean, var) = batch_norm_forward(&xs, [b, c, s], &gamma, &beta, eps, tail);
+        let grad_tail = if residual { BnTailGrad::AddRelu(&y) } else { BnTailGrad::Relu(&beta) };
+        let (dx, dgamma, dbeta, dres) = batch_norm_backward(&xs, [b, c, s], &gamma, &mean, &var, eps, &qs, grad_tail);
+        assert_eq!(dres.is_some(), residual);
+        let at = |bi: usize, ch: usize, si: usize| (bi * c + ch) * s + si;
+        for ch in 0..c {
+            let idx: Vec<usize> = (0..b).flat_map(|bi| (0..s).map(move |si| at(bi, ch, si))).collect();
+            let n = idx.len() as f64;
+            let mu = idx.iter().map(|&i| xs[i] as f64).sum::<f64>() / n;
+            let var64 = idx.iter().map(|&i| (xs[i] as f64 - mu).powi(2)).sum::<f64>() / n;
+            let inv = 1.0 / (var64 + eps).sqrt();
+            let xhat = |i: usize| (xs[i] as f64 - mu) * inv;
+            let pre = |i: usize| gamma[ch] as f64 * xhat(i) + beta[ch] as f64 + if residual { rs[i] as f64 } else { 0.0 };
+            let delta = |i: usize| if pre(i) > 0.0 { qs[i] as f64 } else { 0.0 };
+            let db: f64 = idx.iter().map(|&i| delta(i)).sum();
+            let dg: f64 = idx.iter().map(|&i| delta(i) * xhat(i)).sum();
+            close(&format!("μ[{ch}]"), &[mean[ch]], &[mu as f32], 1e-6);
+            close(&format!("σ²[{ch}]"), &[var[ch]], &[var64 as f32], 1e-6);
+            close(&format!("dβ[{ch}], residual {residual}"), &[dbeta[ch]], &[db as f32], 1e-6);
+            close(&format!("dγ[{ch}], residual {residual}"), &[dgamma[ch]], &[dg as f32], 1e-5);
+            for &i in &idx {
+                let want_dx = gamma[ch] as f64 * inv * (delta(i) - db / n - xhat(i) * dg / n);
+                close(&format!("y[{i}], residual {residual}"), &[y[i]], &[pre(i).max(0.0) as f32], 1e-5);
+                close(&format!("dx[{i}], residual {residual}"), &[dx[i]], &[want_dx as f32], 1e-5);
+                if let Some(dr) = &dres {
+                    close(&format!("dr[{i}]"), &[dr[i]], &[delta(i) as f32], 0.0);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_statistics_keep_their_precision_far_from_zero() {
+    // a channel at 1000 + small noise: E[x²] − μ² in f32 would lose the variance entirely
+    use kernels::cpu::{BnTail, batch_norm_forward};
+    let [b, c, s] = [4usize, 1, 64];
+    let xs: Vec<f32> = (0..b * c * s).map(|i| 1000.0 + ((i * 7 % 11) as f32 - 5.0) / 100.0).collect();
+    let mu = xs.iter().map(|&v| v as f64).sum::<f64>() / xs.len() as f64;
+    let var = xs.iter().map(|&v| (v as f64 - mu).powi(2)).sum::<f64>() / xs.len() as f64;
+    let (_, mean, v) = batch_norm_forward(&xs, [b, c, s], &[1.0], &[0.0], 1e-5, BnTail::Plain);
+    close("μ", &mean, &[mu as f32], 1e-7);
+    assert!((v[0] as f64 - var).abs() <= 1e-4 * var, "σ² {} vs {var}", v[0]);
 }

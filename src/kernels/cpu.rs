@@ -2,6 +2,9 @@
 //! operations with hand-written backward passes. Every public function checks the slice lengths
 //! its unsafe matrix products rely on, so safe callers cannot read out of bounds.
 
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 pub use super::ConvGeom;
@@ -9,6 +12,25 @@ pub use super::ConvGeom;
 /// Images per partial weight gradient: the chunking (and so the summation order) is fixed,
 /// whatever the number of threads.
 const CHUNK: usize = 8;
+
+thread_local! {
+    /// Each thread's buffer for one image's patches or their gradient ([`with_scratch`]).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f(buffer)` with this thread's scratch buffer of `len` f32s, kept from call to call (a fresh
+/// zeroed buffer per image or chunk cost a pass over memory, 3 % of a ResNet-32 step in a
+/// profile). Its values are left over from earlier use: `f` must write every entry it reads. `f`
+/// must not itself reach `with_scratch` (the matrix products inside run on the calling thread).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        f(&mut buffer[..len])
+    })
+}
 
 /// Window position of "no maximum above 0" in [`relu_max_pool2x2`]'s argmax.
 pub const NONE: u8 = u8::MAX;
@@ -82,8 +104,9 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 /// image, added into `dx` (zeroed by the caller for the gradient itself). Each channel's
 /// contributions are summed in the order (u, v, i, j) into a plane with a one-pixel border
 /// (where those falling outside the image land and are dropped), so every row is one plain
-/// addition; the plane's inside is then added into `dx`.
-pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
+/// addition; the plane's inside is then written to `dx` (every entry, as `0 + value`: the
+/// bits of adding it into a zeroed `dx`, the entry-by-entry form's).
+pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [MaybeUninit<f32>]) {
     let (hw, pw) = (h * w, w + 2);
     let mut padded = vec![0.0f32; (h + 2) * pw];
     for ci in 0..c {
@@ -98,7 +121,9 @@ pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [f32]) {
             }
         }
         for (xrow, prow) in dx[ci * hw..(ci + 1) * hw].chunks_exact_mut(w).zip(padded[pw..].chunks_exact(pw)) {
-            xrow.iter_mut().zip(&prow[1..=w]).for_each(|(d, s)| *d += s);
+            xrow.iter_mut().zip(&prow[1..=w]).for_each(|(d, s)| {
+                d.write(0.0 + s);
+            });
         }
     }
 }
@@ -144,16 +169,22 @@ fn patches_any(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f32]) 
     }
 }
 
-/// The adjoint of [`patches_geom`]: `dx[c, i·s+u−p, j·s+v−p] += dcols[(c,u,v), (i,j)]` inside
-/// the image, added into `dx` in the order (c, u, v, i, j).
-pub fn patches_geom_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [f32]) {
+/// The adjoint of [`patches_geom`], written to every entry of `dx` `[C, H, W]`:
+/// `dx[c, y, x] = Σ dcols[(c,u,v), (i,j)]` over the taps reading `(y, x)` (`y = i·s+u−p`,
+/// `x = j·s+v−p`), summed from 0 in the order (u, v, i, j).
+pub fn patches_geom_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [MaybeUninit<f32>]) {
     if g == ConvGeom::SAME_3X3 {
         return patches_adjoint(dcols, [c, h, w], dx);
     }
+    dx.iter_mut().for_each(|v| {
+        v.write(0.0);
+    });
+    // SAFETY: every entry was just written.
+    let dx: &mut [f32] = unsafe { &mut *(dx as *mut [MaybeUninit<f32>] as *mut [f32]) };
     patches_any_adjoint(dcols, [c, h, w], g, dx)
 }
 
-/// [`patches_geom_adjoint`] entry by entry, for every geometry.
+/// [`patches_geom_adjoint`] entry by entry, for every geometry, added into `dx`.
 fn patches_any_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [f32]) {
     let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
     for ci in 0..c {
@@ -192,28 +223,28 @@ pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias:
         return y;
     }
     let identity = g.is_identity();
-    y.spare_capacity_mut()[..len].par_chunks_mut(o * ohw).enumerate().for_each_init(
-        || vec![0.0f32; if identity { 0 } else { k * ohw }],
-        |cols, (bi, yb)| {
-            for (row, &bo) in yb.chunks_exact_mut(ohw).zip(bias) {
-                row.iter_mut().for_each(|v| {
-                    v.write(bo);
-                });
-            }
-            // SAFETY: the loop above wrote all O·OHW elements of this image's output (`bias`
-            // has O entries), so it may be viewed as initialised f32s.
-            let yb: &mut [f32] = unsafe { &mut *(yb as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
-            let xb = &x[bi * c * hw..(bi + 1) * c * hw];
-            let p: &[f32] = if identity {
-                xb
-            } else {
+    y.spare_capacity_mut()[..len].par_chunks_mut(o * ohw).enumerate().for_each(|(bi, yb)| {
+        for (row, &bo) in yb.chunks_exact_mut(ohw).zip(bias) {
+            row.iter_mut().for_each(|v| {
+                v.write(bo);
+            });
+        }
+        // SAFETY: the loop above wrote all O·OHW elements of this image's output (`bias` has O
+        // entries), so it may be viewed as initialised f32s.
+        let yb: &mut [f32] = unsafe { &mut *(yb as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        let xb = &x[bi * c * hw..(bi + 1) * c * hw];
+        // SAFETY: yb is [O, OHW], weight [O, K], p [K, OHW], all row-major and in bounds.
+        let mut product =
+            |p: &[f32]| unsafe { gemm(o, ohw, k, yb.as_mut_ptr(), 1, ohw as isize, true, weight.as_ptr(), 1, k as isize, p.as_ptr(), 1, ohw as isize) };
+        if identity {
+            product(xb)
+        } else {
+            with_scratch(k * ohw, |cols| {
                 patches_geom(xb, [c, h, w], g, cols);
-                cols
-            };
-            // SAFETY: yb is [O, OHW], weight [O, K], p [K, OHW], all row-major and in bounds.
-            unsafe { gemm(o, ohw, k, yb.as_mut_ptr(), 1, ohw as isize, true, weight.as_ptr(), 1, k as isize, p.as_ptr(), 1, ohw as isize) };
-        },
-    );
+                product(cols)
+            })
+        }
+    });
     // SAFETY: every image's chunk of the first `len` elements was written above.
     unsafe { y.set_len(len) };
     y
@@ -237,26 +268,27 @@ pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad
         .into_par_iter()
         .map(|chunk| {
             let (mut dw, mut db) = (vec![0.0f32; o * k], vec![0.0f32; o]);
-            let mut cols = vec![0.0f32; if identity { 0 } else { k * ohw }];
-            for bi in chunk * CHUNK..b.min((chunk + 1) * CHUNK) {
-                let gb = &grad[bi * o * ohw..(bi + 1) * o * ohw];
-                let xb = &x[bi * c * hw..(bi + 1) * c * hw];
-                let p: &[f32] = if identity {
-                    xb
-                } else {
-                    patches_geom(xb, [c, h, w], g, &mut cols);
-                    &cols
-                };
-                // dW[O, K] += δ_b [O, OHW] · P_bᵀ [OHW, K] (P_bᵀ[q, kk] = p[kk·OHW + q]), dW held
-                // column-major (dw[kk·O + o]): gemm then reads the patches in place instead of
-                // packing them (2.7× faster at 16 channels on 32×32, measured beside the row-major
-                // form; the weights' transpose is made once, below)
-                // SAFETY: dw [K, O] = dW column-major, gb [O, OHW], p [K, OHW] read transposed, all in bounds.
-                unsafe { gemm(o, k, ohw, dw.as_mut_ptr(), o as isize, 1, true, gb.as_ptr(), 1, ohw as isize, p.as_ptr(), ohw as isize, 1) };
-                for (d, row) in db.iter_mut().zip(gb.chunks_exact(ohw)) {
-                    *d += row.iter().sum::<f32>();
+            with_scratch(if identity { 0 } else { k * ohw }, |cols| {
+                for bi in chunk * CHUNK..b.min((chunk + 1) * CHUNK) {
+                    let gb = &grad[bi * o * ohw..(bi + 1) * o * ohw];
+                    let xb = &x[bi * c * hw..(bi + 1) * c * hw];
+                    let p: &[f32] = if identity {
+                        xb
+                    } else {
+                        patches_geom(xb, [c, h, w], g, cols);
+                        cols
+                    };
+                    // dW[O, K] += δ_b [O, OHW] · P_bᵀ [OHW, K] (P_bᵀ[q, kk] = p[kk·OHW + q]), dW held
+                    // column-major (dw[kk·O + o]): gemm then reads the patches in place instead of
+                    // packing them (2.7× faster at 16 channels on 32×32, measured beside the row-major
+                    // form; the weights' transpose is made once, below)
+                    // SAFETY: dw [K, O] = dW column-major, gb [O, OHW], p [K, OHW] read transposed, all in bounds.
+                    unsafe { gemm(o, k, ohw, dw.as_mut_ptr(), o as isize, 1, true, gb.as_ptr(), 1, ohw as isize, p.as_ptr(), ohw as isize, 1) };
+                    for (d, row) in db.iter_mut().zip(gb.chunks_exact(ohw)) {
+                        *d += row.iter().sum::<f32>();
+                    }
                 }
-            }
+            });
             (dw, db)
         })
         .collect();
@@ -273,28 +305,30 @@ pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad
         }
     }
     let dx = want_x.then(|| {
-        // zeroed once here; the adjoint adds into it (a 1×1 identity kernel writes it directly)
-        let mut dx = vec![0.0f32; b * c * hw];
-        if !dx.is_empty() {
-            dx.par_chunks_mut(c * hw).enumerate().for_each_init(
-                || vec![0.0f32; if identity { 0 } else { k * ohw }],
-                |dcols, (bi, dxb)| {
-                    let gb = &grad[bi * o * ohw..(bi + 1) * o * ohw];
-                    // dP_b [K, OHW] = Wᵀ [K, O] · δ_b [O, OHW] (Wᵀ[kk, o] = weight[o·K + kk])
-                    let weight_t_delta = |dst: &mut [f32]| {
-                        assert_eq!(dst.len(), k * ohw);
-                        // SAFETY: dst [K, OHW] (checked), weight [O, K] read transposed, gb [O, OHW].
-                        unsafe { gemm(k, ohw, o, dst.as_mut_ptr(), 1, ohw as isize, false, weight.as_ptr(), k as isize, 1, gb.as_ptr(), 1, ohw as isize) };
-                    };
-                    if identity {
-                        weight_t_delta(dxb);
-                    } else {
-                        weight_t_delta(dcols);
-                        patches_geom_adjoint(dcols, [c, h, w], g, dxb);
-                    }
-                },
-            );
-        }
+        // written once, image by image, without zero-filling it first
+        let len = b * c * hw;
+        let mut dx: Vec<f32> = Vec::with_capacity(len);
+        dx.spare_capacity_mut()[..len].par_chunks_mut(c * hw).enumerate().for_each(|(bi, dxb)| {
+            let gb = &grad[bi * o * ohw..(bi + 1) * o * ohw];
+            // dP_b [K, OHW] = Wᵀ [K, O] · δ_b [O, OHW] (Wᵀ[kk, o] = weight[o·K + kk]), written
+            // (not accumulated: gemm does not read dst) to all K·OHW entries of `dst`
+            let weight_t_delta = |dst: *mut f32| {
+                // SAFETY: dst addresses K·OHW f32s (the callers'), weight [O, K] read transposed, gb [O, OHW].
+                unsafe { gemm(k, ohw, o, dst, 1, ohw as isize, false, weight.as_ptr(), k as isize, 1, gb.as_ptr(), 1, ohw as isize) };
+            };
+            if identity {
+                // a 1×1 identity kernel: dx_b is dP_b itself (K·OHW = C·HW entries)
+                weight_t_delta(dxb.as_mut_ptr().cast::<f32>());
+            } else {
+                with_scratch(k * ohw, |dcols| {
+                    weight_t_delta(dcols.as_mut_ptr());
+                    patches_geom_adjoint(dcols, [c, h, w], g, dxb);
+                });
+            }
+        });
+        // SAFETY: every image's chunk was written above, by the product (all C·HW entries of
+        // an identity kernel's chunk) or by the adjoint (every entry).
+        unsafe { dx.set_len(len) };
         dx
     });
     (dx, dw, db)
@@ -446,73 +480,143 @@ fn row_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     lanes.iter().map(|&l| l as f64).sum::<f64>() + ra.iter().zip(rb).map(|(&x, &y)| f(x, y) as f64).sum::<f64>()
 }
 
-/// Per channel `ch` of `x` and `y` `[B, C, S]`: `Σ_{b,s} f(k, x[b,ch,s], y[b,ch,s])` with the
-/// channel's constants `k = coef(ch)`; one task per channel, its images in order.
-fn channel_sums(
-    x: &[f32],
-    y: &[f32],
-    [b, c, s]: [usize; 3],
-    coef: impl Fn(usize) -> [f32; 2] + Sync,
-    f: impl Fn([f32; 2], f32, f32) -> f32 + Sync,
-) -> Vec<f64> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let k = coef(ch);
-            (0..b).map(|bi| row_sum(&x[(bi * c + ch) * s..][..s], &y[(bi * c + ch) * s..][..s], |u, v| f(k, u, v))).sum()
-        })
-        .collect()
-}
-
-/// `out[b,c,s] = f(k, x[b,c,s], y[b,c,s])` with the channel's constants `k = coef(c)`, one task
-/// per image.
-fn channel_map(x: &[f32], y: &[f32], [b, c, s]: [usize; 3], coef: impl Fn(usize) -> [f32; 4] + Sync, f: impl Fn([f32; 4], f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let len = b * c * s;
-    assert!(x.len() == len && y.len() == len, "channel_map: x and y must be [B, C, S] = {:?}", [b, c, s]);
-    // written once, without zero-filling it first (a pass over memory that costs as much as the
-    // map itself)
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
-        let k: Vec<[f32; 4]> = (0..c).map(coef).collect();
-        out.spare_capacity_mut()[..len].par_chunks_mut(c * s).zip(x.par_chunks(c * s).zip(y.par_chunks(c * s))).for_each(|(ob, (xb, yb))| {
-            for (&k, (or, (xr, yr))) in k.iter().zip(ob.chunks_exact_mut(s).zip(xb.chunks_exact(s).zip(yb.chunks_exact(s)))) {
-                for (o, (&u, &v)) in or.iter_mut().zip(xr.iter().zip(yr)) {
-                    o.write(f(k, u, v));
-                }
-            }
-        });
-    }
-    // SAFETY: the loop above wrote every one of the first `len` elements: `x` and `y` hold
-    // `len` values (checked), cut into the same `[C, S]` chunks and `S`-rows as `out`.
-    unsafe { out.set_len(len) };
-    out
-}
-
 /// `1/√(σ²_c + ε)` per channel.
 fn inv_std(var: &[f32], epsilon: f64) -> Vec<f32> {
     var.iter().map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32).collect()
 }
 
+/// All ones where `z` is above 0 or NaN, else all zeros: the ReLU's gate as a bit mask, so
+/// that the loops using it stay branch-free (a branch on the sign of a random activation is
+/// mispredicted half the time: 2× slower batch-norm backward passes, measured).
+#[inline(always)]
+fn passes(z: f32) -> u32 {
+    ((z <= 0.0) as u32).wrapping_sub(1)
+}
+
+/// `max(0, z)` as burn-flex's ReLU computes it: `+0` for `z ≤ 0`, and a NaN stays NaN (so
+/// divergence still shows).
+#[inline(always)]
+fn relu(z: f32) -> f32 {
+    f32::from_bits(z.to_bits() & passes(z))
+}
+
+/// The ReLU's gradient gate as burn's `relu_backward` applies it: `g` where the output `y` is
+/// above 0 (or NaN), else `+0`.
+#[inline(always)]
+fn relu_gate(y: f32, g: f32) -> f32 {
+    f32::from_bits(g.to_bits() & passes(y))
+}
+
+/// What a batch-norm kernel applies to `γ·x̂ + β` in the same pass over memory: nothing, a
+/// ReLU, or a residual `r` (`[B, C, S]` as `x`) added and then a ReLU (the end of a ResNet
+/// block, `relu(bn(conv(h)) + skip)`).
+#[derive(Clone, Copy, Debug)]
+pub enum BnTail<'a> {
+    /// `y = γ·x̂ + β`.
+    Plain,
+    /// `y = max(0, γ·x̂ + β)`.
+    Relu,
+    /// `y = max(0, γ·x̂ + β + r)`.
+    AddRelu(&'a [f32]),
+}
+
+/// A batch's per-channel mean and biased variance over the `N = B·S` values of each channel of
+/// `x` `[B, C, S]`, in one pass over memory: each row (one image's channel, a few KiB that stay
+/// in cache) is read twice, for its sum `S₁` and then for `Q = Σ (x − m)²` about its own mean
+/// `m = S₁/S` (rounded to f32), so no cancellation as in `E[x²] − μ²`; the rows are then
+/// combined exactly, in f64 and in image order: `μ = ΣS₁/N`,
+/// `N·σ² = Σ_rows [Q + 2(m − μ)(S₁ − S·m) + S·(m − μ)²]`.
+fn batch_stats(x: &[f32], [b, c, s]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
+    if b * c * s == 0 {
+        return (vec![0.0; c], vec![0.0; c]);
+    }
+    let rows: Vec<Vec<[f64; 3]>> = x
+        .par_chunks(c * s)
+        .map(|xb| {
+            xb.chunks_exact(s)
+                .map(|r| {
+                    let s1 = row_sum(r, r, |u, _| u);
+                    let m = (s1 / s as f64) as f32;
+                    [s1, m as f64, row_sum(r, r, |u, _| (u - m) * (u - m))]
+                })
+                .collect()
+        })
+        .collect();
+    let n = (b * s) as f64;
+    (0..c)
+        .map(|ch| {
+            let mu = rows.iter().map(|r| r[ch][0]).sum::<f64>() / n;
+            let m2: f64 = rows.iter().map(|r| r[ch]).map(|[s1, m, q]| q + 2.0 * (m - mu) * (s1 - s as f64 * m) + s as f64 * (m - mu) * (m - mu)).sum();
+            (mu as f32, (m2 / n).max(0.0) as f32)
+        })
+        .unzip()
+}
+
 /// Batch normalisation in training mode (Ioffe & Szegedy 2015, Algorithm 1) on `x` `[B, C, S]`
 /// (S = H·W; 1 for `[B, C]`), statistics over the `N = B·S` values of each channel:
 /// `μ_c = (1/N) Σ x`, `σ²_c = (1/N) Σ (x − μ_c)²` (biased, as in the normalisation of burn and
-/// PyTorch), `x̂ = (x − μ_c)·r_c` with `r_c = 1/√(σ²_c + ε)`, `y = γ_c·x̂ + β_c`.
-/// Returns `(y, μ, σ²)`. Two passes for the statistics (no cancellation as in `E[x²] − μ²`),
-/// one for `y`; sums in f64 per channel.
-pub fn batch_norm_forward(x: &[f32], [b, c, s]: [usize; 3], gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), b * c * s, "batch_norm_forward: x is not [B, C, S] = {:?}", [b, c, s]);
+/// PyTorch), `x̂ = (x − μ_c)·r_c` with `r_c = 1/√(σ²_c + ε)`, `y = γ_c·x̂ + β_c`, followed in the
+/// same pass by `tail` ([`BnTail`]: a ReLU, or a residual added then a ReLU).
+/// Returns `(y, μ, σ²)`: two passes over `x` (statistics, [`batch_stats`]; output), one task per
+/// image.
+pub fn batch_norm_forward(x: &[f32], [b, c, s]: [usize; 3], gamma: &[f32], beta: &[f32], epsilon: f64, tail: BnTail) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let len = b * c * s;
+    assert_eq!(x.len(), len, "batch_norm_forward: x is not [B, C, S] = {:?}", [b, c, s]);
     assert!(gamma.len() == c && beta.len() == c, "batch_norm_forward: gamma and beta must have {c} entries");
-    let n = (b * s).max(1) as f64;
-    let mean: Vec<f32> = channel_sums(x, x, [b, c, s], |_| [0.0; 2], |_, v, _| v).into_iter().map(|t| (t / n) as f32).collect();
-    let var: Vec<f32> = channel_sums(x, x, [b, c, s], |ch| [mean[ch], 0.0], |[m, _], v, _| (v - m) * (v - m)).into_iter().map(|t| (t / n) as f32).collect();
+    if let BnTail::AddRelu(r) = tail {
+        assert_eq!(r.len(), len, "batch_norm_forward: the residual is not [B, C, S] = {:?}", [b, c, s]);
+    }
+    let (mean, var) = batch_stats(x, [b, c, s]);
     let r = inv_std(&var, epsilon);
-    let y = channel_map(x, x, [b, c, s], |ch| [mean[ch], r[ch], gamma[ch], beta[ch]], |[m, r, g, t], v, _| (v - m) * r * g + t);
+    let k: Vec<[f32; 4]> = (0..c).map(|ch| [mean[ch], r[ch], gamma[ch], beta[ch]]).collect();
+    // written once, without zero-filling it first (a pass over memory that costs as much as the
+    // map itself)
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
+        y.spare_capacity_mut()[..len].par_chunks_mut(c * s).enumerate().for_each(|(bi, yb)| {
+            for (ch, (yr, xr)) in yb.chunks_exact_mut(s).zip(x[bi * c * s..][..c * s].chunks_exact(s)).enumerate() {
+                let [m, r, g, t] = k[ch];
+                let z = |v: f32| (v - m) * r * g + t;
+                match tail {
+                    BnTail::Plain => yr.iter_mut().zip(xr).for_each(|(o, &v)| {
+                        o.write(z(v));
+                    }),
+                    BnTail::Relu => yr.iter_mut().zip(xr).for_each(|(o, &v)| {
+                        o.write(relu(z(v)));
+                    }),
+                    BnTail::AddRelu(res) => yr.iter_mut().zip(xr.iter().zip(&res[(bi * c + ch) * s..][..s])).for_each(|(o, (&v, &q))| {
+                        o.write(relu(z(v) + q));
+                    }),
+                }
+            }
+        });
+    }
+    // SAFETY: every image's [C, S] chunk of the first `len` elements was written above, row by
+    // row (`x` holds `len` values, checked, cut into the same rows).
+    unsafe { y.set_len(len) };
     (y, mean, var)
 }
 
+/// What the backward pass of a [`BnTail`] needs to gate the gradient through its ReLU: the
+/// ReLU's input is recomputed from `x`, γ and β (the forward pass's formula, so the same bits),
+/// and for a residual tail the forward output `y` is read instead.
+#[derive(Clone, Copy, Debug)]
+pub enum BnTailGrad<'a> {
+    /// No ReLU.
+    Plain,
+    /// `y = max(0, γ·x̂ + β)`, with this β.
+    Relu(&'a [f32]),
+    /// `y = max(0, γ·x̂ + β + r)`, with this output `y`.
+    AddRelu(&'a [f32]),
+}
+
 /// Gradients of [`batch_norm_forward`] given `grad` = ∂L/∂y `[B, C, S]` and the forward pass's
-/// `μ`, `σ²`: `(dx, dγ, dβ)` with `dβ_c = Σ δ`, `dγ_c = Σ δ·x̂`,
-/// `dx = γ_c·r_c·(δ − dβ_c/N − x̂·dγ_c/N)` (the statistics' own dependence on x included).
+/// `μ`, `σ²`: `(dx, dγ, dβ, dr)`. With `δ` the gradient after the tail's ReLU (`grad` where
+/// `y > 0`): `dβ_c = Σ δ`, `dγ_c = Σ δ·x̂`, `dx = γ_c·r_c·(δ − dβ_c/N − x̂·dγ_c/N)` (the
+/// statistics' own dependence on x included), and for a residual tail `dr = δ`. Two passes
+/// over memory (both sums at once; `dx`), one task per image, the per-image sums added in image
+/// order in f64.
+#[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
     x: &[f32],
     dims @ [b, c, s]: [usize; 3],
@@ -521,18 +625,89 @@ pub fn batch_norm_backward(
     var: &[f32],
     epsilon: f64,
     grad: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert!(x.len() == b * c * s && grad.len() == x.len(), "batch_norm_backward: x and grad must be [B, C, S] = {dims:?}");
+    tail: BnTailGrad,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    let len = b * c * s;
+    assert!(x.len() == len && grad.len() == len, "batch_norm_backward: x and grad must be [B, C, S] = {dims:?}");
     assert!(gamma.len() == c && mean.len() == c && var.len() == c, "batch_norm_backward: gamma, mean and var must have {c} entries");
+    match tail {
+        BnTailGrad::Relu(beta) => assert_eq!(beta.len(), c, "batch_norm_backward: beta must have {c} entries"),
+        BnTailGrad::AddRelu(y) => assert_eq!(y.len(), len, "batch_norm_backward: y must be [B, C, S] = {dims:?}"),
+        BnTailGrad::Plain => {}
+    }
     let n = (b * s).max(1) as f64;
     let r = inv_std(var, epsilon);
-    let dbeta = channel_sums(grad, grad, dims, |_| [0.0; 2], |_, g, _| g);
-    let dgamma = channel_sums(grad, x, dims, |ch| [mean[ch], r[ch]], |[m, r], g, v| g * ((v - m) * r));
-    let (mg, mgx): (Vec<f32>, Vec<f32>) = dbeta.iter().zip(&dgamma).map(|(&db, &dg)| ((db / n) as f32, (dg / n) as f32)).unzip();
-    // dx = γ·r·(δ − mean δ − x̂·mean(δ·x̂)), x̂ = (x − μ)·r
-    let dx = channel_map(grad, x, dims, |ch| [gamma[ch] * r[ch], mg[ch], mean[ch], r[ch] * mgx[ch]], |[k, mg, m, rq], g, v| k * (g - mg - (v - m) * rq));
+    let mut dres = matches!(tail, BnTailGrad::AddRelu(_)).then(|| vec![0.0f32; len]);
+    // pass 1, per image: δ (written out as dr for a residual tail, else into a row buffer that
+    // stays in cache: the gate in its own loop vectorises, inside the sums it does not) and its
+    // row sums Σδ, Σδ·x̂
+    let row_sums = |bi: usize, ch: usize, gr: &[f32], xr: &[f32], dr: &mut [f32]| -> [f64; 2] {
+        let (m, rc) = (mean[ch], r[ch]);
+        let xhat = |v: f32| (v - m) * rc;
+        let delta: &[f32] = match tail {
+            BnTailGrad::Plain => gr,
+            BnTailGrad::Relu(beta) => {
+                let (gm, t) = (gamma[ch], beta[ch]);
+                for (d, (&g, &v)) in dr.iter_mut().zip(gr.iter().zip(xr)) {
+                    *d = relu_gate((v - m) * rc * gm + t, g);
+                }
+                dr
+            }
+            BnTailGrad::AddRelu(y) => {
+                for (d, (&g, &o)) in dr.iter_mut().zip(gr.iter().zip(&y[(bi * c + ch) * s..][..s])) {
+                    *d = relu_gate(o, g);
+                }
+                dr
+            }
+        };
+        [row_sum(delta, delta, |d, _| d), row_sum(delta, xr, |d, v| d * xhat(v))]
+    };
+    let per_image = |bi: usize, db: Option<&mut [f32]>| -> Vec<[f64; 2]> {
+        let (gb, xb) = (&grad[bi * c * s..][..c * s], &x[bi * c * s..][..c * s]);
+        match db {
+            Some(db) => db.chunks_exact_mut(s.max(1)).enumerate().map(|(ch, dr)| row_sums(bi, ch, &gb[ch * s..][..s], &xb[ch * s..][..s], dr)).collect(),
+            None => {
+                let mut row = vec![0.0f32; if matches!(tail, BnTailGrad::Plain) { 0 } else { s }];
+                (0..c).map(|ch| row_sums(bi, ch, &gb[ch * s..][..s], &xb[ch * s..][..s], &mut row)).collect()
+            }
+        }
+    };
+    let rows: Vec<Vec<[f64; 2]>> = match dres.as_mut() {
+        Some(d) if len > 0 => d.par_chunks_mut(c * s).enumerate().map(|(bi, db)| per_image(bi, Some(db))).collect(),
+        _ if len > 0 => (0..b).into_par_iter().map(|bi| per_image(bi, None)).collect(),
+        _ => Vec::new(),
+    };
+    let (dbeta, dgamma): (Vec<f64>, Vec<f64>) =
+        (0..c).map(|ch| (rows.iter().map(|r| r[ch][0]).sum::<f64>(), rows.iter().map(|r| r[ch][1]).sum::<f64>())).unzip();
+    // pass 2: dx = γ·r·(δ − mean δ − x̂·mean(δ·x̂)), x̂ = (x − μ)·r
+    let k: Vec<[f32; 4]> = (0..c).map(|ch| [gamma[ch] * r[ch], (dbeta[ch] / n) as f32, mean[ch], r[ch] * (dgamma[ch] / n) as f32]).collect();
+    let mut dx: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
+        let delta_src: &[f32] = dres.as_deref().unwrap_or(grad);
+        dx.spare_capacity_mut()[..len].par_chunks_mut(c * s).enumerate().for_each(|(bi, out)| {
+            for (ch, or) in out.chunks_exact_mut(s).enumerate() {
+                let at = (bi * c + ch) * s;
+                let (dr, xr) = (&delta_src[at..][..s], &x[at..][..s]);
+                let [kk, mg, m, rq] = k[ch];
+                let f = |d: f32, v: f32| kk * (d - mg - (v - m) * rq);
+                match tail {
+                    BnTailGrad::Relu(beta) => {
+                        let (rc, gm, t) = (r[ch], gamma[ch], beta[ch]);
+                        or.iter_mut().zip(dr.iter().zip(xr)).for_each(|(o, (&g, &v))| {
+                            o.write(f(relu_gate((v - m) * rc * gm + t, g), v));
+                        });
+                    }
+                    _ => or.iter_mut().zip(dr.iter().zip(xr)).for_each(|(o, (&d, &v))| {
+                        o.write(f(d, v));
+                    }),
+                }
+            }
+        });
+    }
+    // SAFETY: every image's [C, S] chunk of the first `len` elements was written above, row by row.
+    unsafe { dx.set_len(len) };
     let f32s = |v: Vec<f64>| v.into_iter().map(|t| t as f32).collect();
-    (dx, f32s(dgamma), f32s(dbeta))
+    (dx, f32s(dgamma), f32s(dbeta), dres)
 }
 
 #[cfg(test)]
@@ -556,8 +731,10 @@ mod tests {
             patches_any(&x, [c, h, w], ConvGeom::SAME_3X3, &mut slow);
             assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "patches of {:?}", [c, h, w]);
             let dcols: Vec<f32> = (0..c * 9 * h * w).map(|_| next()).collect();
-            let (mut fast, mut slow) = (vec![0.0f32; c * h * w], vec![0.0f32; c * h * w]);
+            let (mut fast, mut slow) = (vec![MaybeUninit::new(f32::NAN); c * h * w], vec![0.0f32; c * h * w]);
             patches_adjoint(&dcols, [c, h, w], &mut fast);
+            // SAFETY: every entry was written (initialised to NaN, overwritten by the adjoint).
+            let fast: Vec<f32> = fast.into_iter().map(|v| unsafe { v.assume_init() }).collect();
             patches_any_adjoint(&dcols, [c, h, w], ConvGeom::SAME_3X3, &mut slow);
             assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "adjoint of {:?}", [c, h, w]);
         }

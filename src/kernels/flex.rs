@@ -27,11 +27,21 @@ pub trait CohortKernels: Backend {
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// See [`linear2d`].
     fn linear2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// See [`batch_norm_train`]: `(y, μ, σ²)`, the statistics untracked.
+    /// See [`batch_norm_train`]: `(y, μ, σ²)`, the statistics untracked; a ReLU on `y` when
+    /// `relu`.
     fn batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// See [`batch_norm_add_relu_train`]: `(y, μ, σ²)`, the statistics untracked.
+    fn batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// See [`super::sgd_momentum`]; `decay` is used when `has_decay`.
@@ -77,10 +87,32 @@ pub fn relu_max_pool2x2(x: Tensor<4>) -> Tensor<4> {
 }
 
 /// Batch normalisation in training mode (module docs): `x` `[B, C, …]`, `gamma` and `beta` `[C]`
-/// → `(y, μ, σ²)`: the output, and the batch mean and biased variance per channel (detached: what
-/// the running statistics are fed). Flex devices and f32 only.
-pub fn batch_norm_train<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
-    let (y, mean, var) = <Dispatch as CohortKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon);
+/// → `(y, μ, σ²)`: the output (`max(0, ·)` of it when `relu`, in the same pass), and the batch
+/// mean and biased variance per channel (detached: what the running statistics are fed). Flex
+/// devices and f32 only.
+pub fn batch_norm_train<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64, relu: bool) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let (y, mean, var) = <Dispatch as CohortKernels>::batch_norm_train(x.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch(), epsilon, relu);
+    (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(var))
+}
+
+/// [`batch_norm_train`] with a residual added before the ReLU, in the same pass:
+/// `y = max(0, γ·x̂ + β + residual)` (the end of a ResNet block), `residual` shaped as `x`.
+/// Flex devices and f32 only.
+pub fn batch_norm_add_relu_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    residual: Tensor<D>,
+    epsilon: f64,
+) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    assert_eq!(x.dims(), residual.dims(), "batch_norm_add_relu_train: the residual must have the shape of x");
+    let (y, mean, var) = <Dispatch as CohortKernels>::batch_norm_add_relu_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        residual.into_dispatch(),
+        epsilon,
+    );
     (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(var))
 }
 
@@ -172,9 +204,24 @@ fn vector(values: Vec<f32>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, [n]))
 }
 
-fn bn_forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+/// `(y, μ, σ²)` of [`cpu::batch_norm_forward`] with the tail given by `residual` and `relu` (a
+/// residual implies the ReLU).
+fn bn_forward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    residual: Option<FlexTensor>,
+    relu: bool,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (x, gamma, beta) = (values(&x), values(&gamma), values(&beta));
-    let (y, mean, var) = cpu::batch_norm_forward(slice(&x), dims_bcs(&x), slice(&gamma), slice(&beta), epsilon);
+    let residual = residual.map(|r| values(&r));
+    let tail = match &residual {
+        Some(r) => cpu::BnTail::AddRelu(slice(r)),
+        None if relu => cpu::BnTail::Relu,
+        None => cpu::BnTail::Plain,
+    };
+    let (y, mean, var) = cpu::batch_norm_forward(slice(&x), dims_bcs(&x), slice(&gamma), slice(&beta), epsilon, tail);
     (FlexTensor::from_data(TensorData::new(y, x.layout().shape().clone())), vector(mean), vector(var))
 }
 
@@ -208,8 +255,17 @@ impl CohortKernels for Flex {
     fn linear2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         linear_forward(x, weight, bias)
     }
-    fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
-        bn_forward(x, gamma, beta, epsilon)
+    fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64, relu: bool) -> (FlexTensor, FlexTensor, FlexTensor) {
+        bn_forward(x, gamma, beta, None, relu, epsilon)
+    }
+    fn batch_norm_add_relu_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        residual: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        bn_forward(x, gamma, beta, Some(residual), true, epsilon)
     }
     fn sgd_momentum(
         param: FlexTensor,
@@ -345,30 +401,83 @@ impl std::fmt::Debug for Stats {
     }
 }
 
+/// The backward pass shared by both batch-norm ops, given the output gradient: registers `dx`,
+/// `dγ`, `dβ` (and `dr` for a residual tail) for the parents (x, γ, β, residual) that need them.
+#[allow(clippy::too_many_arguments)]
+fn bn_backward(
+    grad: FlexTensor,
+    [node_x, node_gamma, node_beta, node_residual]: [Option<NodeId>; 4],
+    grads: &mut Gradients,
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    stats: &(Vec<f32>, Vec<f32>),
+    epsilon: f64,
+    tail: cpu::BnTailGrad,
+) {
+    let grad = values(&grad);
+    let (dx, dgamma, dbeta, dres) = cpu::batch_norm_backward(slice(x), dims_bcs(x), slice(gamma), &stats.0, &stats.1, epsilon, slice(&grad), tail);
+    let shaped = |v: Vec<f32>| FlexTensor::from_data(TensorData::new(v, x.layout().shape().clone()));
+    if let Some(id) = node_x {
+        grads.register::<Flex>(id, shaped(dx));
+    }
+    if let Some(id) = node_gamma {
+        grads.register::<Flex>(id, vector(dgamma));
+    }
+    if let Some(id) = node_beta {
+        grads.register::<Flex>(id, vector(dbeta));
+    }
+    if let (Some(id), Some(dres)) = (node_residual, dres) {
+        grads.register::<Flex>(id, shaped(dres));
+    }
+}
+
 #[derive(Debug)]
 struct BatchNormBackward;
 
 impl Backward<Flex, 3> for BatchNormBackward {
-    /// The checkpointed input and γ, the batch statistics and ε.
-    type State = (NodeId, NodeId, Stats, f64);
+    /// The checkpointed input and γ, β when a ReLU follows (its input is recomputed from them),
+    /// the batch statistics and ε.
+    type State = (NodeId, NodeId, Option<NodeId>, Stats, f64);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = values(&grads.consume::<Flex>(&ops.node));
-        let (x, gamma, Stats(stats), epsilon) = ops.state;
+        let (x, gamma, beta, Stats(stats), epsilon) = ops.state;
         let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(x));
         let gamma = values(&checkpointer.retrieve_node_output::<FlexTensor>(gamma));
-        let (dx, dgamma, dbeta) = cpu::batch_norm_backward(slice(&x), dims_bcs(&x), slice(&gamma), &stats.0, &stats.1, epsilon, slice(&grad));
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, x.layout().shape().clone())));
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, vector(dgamma));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, vector(dbeta));
-        }
+        let beta = beta.map(|b| values(&checkpointer.retrieve_node_output::<FlexTensor>(b)));
+        let tail = match &beta {
+            Some(b) => cpu::BnTailGrad::Relu(slice(b)),
+            None => cpu::BnTailGrad::Plain,
+        };
+        let [px, pgamma, pbeta] = ops.parents.map(|p| p.map(|node| node.id));
+        let grad = grads.consume::<Flex>(&ops.node);
+        bn_backward(grad, [px, pgamma, pbeta, None], grads, &x, &gamma, &stats, epsilon, tail);
     }
+}
+
+/// The forward output of a batch norm with a residual tail, kept for the ReLU's gate.
+#[derive(Clone, Debug)]
+struct Output(FlexTensor);
+
+#[derive(Debug)]
+struct BatchNormAddReluBackward;
+
+impl Backward<Flex, 4> for BatchNormAddReluBackward {
+    /// The checkpointed input and γ, the batch statistics, ε and the output.
+    type State = (NodeId, NodeId, Stats, f64, Output);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let parents = ops.parents.map(|p| p.map(|node| node.id));
+        let (x, gamma, Stats(stats), epsilon, Output(y)) = ops.state;
+        let x = values(&checkpointer.retrieve_node_output::<FlexTensor>(x));
+        let gamma = values(&checkpointer.retrieve_node_output::<FlexTensor>(gamma));
+        let grad = grads.consume::<Flex>(&ops.node);
+        bn_backward(grad, parents, grads, &x, &gamma, &stats, epsilon, cpu::BnTailGrad::AddRelu(slice(&y)));
+    }
+}
+
+/// The statistics of a batch-norm forward pass as kept for its backward pass.
+fn stats(mean: &FlexTensor, var: &FlexTensor) -> Stats {
+    Stats(Arc::new((slice(mean).to_vec(), slice(var).to_vec())))
 }
 
 impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
@@ -377,17 +486,43 @@ impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let untracked = <Self as AutodiffBackend>::from_inner;
         match BatchNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let (cx, cgamma) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-                let (y, mean, var) = bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
-                let stats = Stats(Arc::new((slice(&mean).to_vec(), slice(&var).to_vec())));
-                (prep.finish((cx, cgamma, stats, epsilon), y), untracked(mean), untracked(var))
+                let cbeta = relu.then(|| prep.checkpoint(&beta));
+                let (y, mean, var) = bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), None, relu, epsilon);
+                let stats = stats(&mean, &var);
+                (prep.finish((cx, cgamma, cbeta, stats, epsilon), y), untracked(mean), untracked(var))
             }
             OpsKind::UnTracked(prep) => {
-                let (y, mean, var) = bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                let (y, mean, var) = bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), None, relu, epsilon);
+                (prep.finish(y), untracked(mean), untracked(var))
+            }
+        }
+    }
+
+    fn batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let untracked = <Self as AutodiffBackend>::from_inner;
+        match BatchNormAddReluBackward.prepare::<C>([x.node(), gamma.node(), beta.node(), residual.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let (cx, cgamma) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                let (y, mean, var) =
+                    bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), Some(residual.into_primitive()), true, epsilon);
+                let stats = stats(&mean, &var);
+                (prep.finish((cx, cgamma, stats, epsilon, Output(y.clone())), y), untracked(mean), untracked(var))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, var) =
+                    bn_forward(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), Some(residual.into_primitive()), true, epsilon);
                 (prep.finish(y), untracked(mean), untracked(var))
             }
         }

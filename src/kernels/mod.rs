@@ -21,9 +21,12 @@
 //!   `dbias = Σ_b δ_b`.
 //! - [`batch_norm`] (training mode): per channel `μ = mean x`, `σ² = mean (x − μ)²` over the
 //!   batch and the feature map, `y = γ·(x − μ)/√(σ² + ε) + β`; backward
-//!   `dβ = Σ δ`, `dγ = Σ δ·x̂`, `dx = γ/√(σ² + ε)·(δ − dβ/N − x̂·dγ/N)`. Three passes forward and
-//!   three back, where burn's default (no flex override in 0.22) transposes the activation to
-//!   `[C, B·H·W]` for each reduction and makes a dozen elementwise passes.
+//!   `dβ = Σ δ`, `dγ = Σ δ·x̂`, `dx = γ/√(σ² + ε)·(δ − dβ/N − x̂·dγ/N)`. Two passes over memory
+//!   forward (the statistics, each image's channel read twice while in cache; the output) and
+//!   two back (both sums at once; `dx`), where burn's default (no flex override in 0.22)
+//!   transposes the activation to `[C, B·H·W]` for each reduction and makes a dozen elementwise
+//!   passes. [`batch_norm_relu`] and [`batch_norm_add_relu`] apply a ReLU (after adding a
+//!   residual) in the same passes, the backward gating δ by `y > 0` as burn's ReLU does.
 //! - [`sgd_momentum`]: one SGD-with-momentum update of a parameter in a single pass, in place
 //!   when the buffers are not shared, with burn_optim's order of operations (so the results are
 //!   the same bits as burn's `Sgd`): `g ← p·λ + g` (weight decay λ), `v ← g·(1−τ) + v·μ`,
@@ -137,16 +140,54 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
 /// batch variance); otherwise (evaluation, other backends) burn's `BatchNorm`.
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if on_flex_f32(&x) && x.device().is_autodiff() && bn.training.is_enabled() {
-        let device = x.device();
-        let (y, mean, var) = batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
-        let m = bn.momentum;
-        let running = |r: Tensor<1>, batch: Tensor<1>| r.to_device(&device).mul_scalar(1.0 - m).add(batch.mul_scalar(m)).detach();
-        bn.running_mean.update(running(bn.running_mean.value_sync(), mean));
-        bn.running_var.update(running(bn.running_var.value_sync(), var));
-        return y;
+    if trains_on_flex(bn, &x) {
+        return bn_train(bn, x, |x, g, b, eps| batch_norm_train(x, g, b, eps, false));
     }
     bn.forward(x)
+}
+
+/// `relu(bn.forward(x))`, in one pass over memory forward and two back on flex f32 tensors in
+/// training mode (see [`batch_norm`]; [`batch_norm_train`] with its ReLU), else burn's ops.
+pub fn batch_norm_relu<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if trains_on_flex(bn, &x) {
+        return bn_train(bn, x, |x, g, b, eps| batch_norm_train(x, g, b, eps, true));
+    }
+    relu(bn.forward(x))
+}
+
+/// `relu(bn.forward(x) + residual)` (the end of a ResNet block), fused as [`batch_norm_relu`] on
+/// flex f32 tensors in training mode ([`batch_norm_add_relu_train`]), else burn's ops.
+pub fn batch_norm_add_relu<const D: usize>(bn: &BatchNorm, x: Tensor<D>, residual: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if trains_on_flex(bn, &x) && on_flex_f32(&residual) {
+        return bn_train(bn, x, |x, g, b, eps| batch_norm_add_relu_train(x, g, b, residual, eps));
+    }
+    relu(bn.forward(x) + residual)
+}
+
+/// Whether a batch norm of `bn` on `x` runs through cohort's training kernels: flex f32, an
+/// autodiff device, the layer not frozen (burn's rule for training mode).
+#[cfg(feature = "flex")]
+fn trains_on_flex<const D: usize>(bn: &BatchNorm, x: &Tensor<D>) -> bool {
+    on_flex_f32(x) && x.device().is_autodiff() && bn.training.is_enabled()
+}
+
+/// `kernel(x, γ, β, ε)` → `(y, μ, σ²)`, with `bn`'s running statistics updated from `μ`, `σ²`
+/// as burn's `BatchNorm` updates them.
+#[cfg(feature = "flex")]
+fn bn_train<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    kernel: impl FnOnce(Tensor<D>, Tensor<1>, Tensor<1>, f64) -> (Tensor<D>, Tensor<1>, Tensor<1>),
+) -> Tensor<D> {
+    let device = x.device();
+    let (y, mean, var) = kernel(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
+    let m = bn.momentum;
+    let running = |r: Tensor<1>, batch: Tensor<1>| r.to_device(&device).mul_scalar(1.0 - m).add(batch.mul_scalar(m)).detach();
+    bn.running_mean.update(running(bn.running_mean.value_sync(), mean));
+    bn.running_var.update(running(bn.running_var.value_sync(), var));
+    y
 }
 
 /// Whether `conv` is a 3×3 convolution with stride 1, dilation 1, one group and "same" padding
@@ -210,7 +251,7 @@ pub struct SgdStep {
 }
 
 #[cfg(feature = "flex")]
-pub use flex::{batch_norm_train, conv2d, conv3x3, linear2d, relu_max_pool2x2};
+pub use flex::{batch_norm_add_relu_train, batch_norm_train, conv2d, conv3x3, linear2d, relu_max_pool2x2};
 
 #[cfg(feature = "flex")]
 pub mod cpu;

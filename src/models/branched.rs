@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv::first_conv;
@@ -169,7 +169,7 @@ impl BranchedResNet {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(kernels::batch_norm(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
+        let mut h = kernels::batch_norm_relu(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww])));
         for (i, stage) in self.shared.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);
@@ -197,7 +197,7 @@ impl BranchedResNet {
         match (&self.gate, &self.fusion) {
             (Some(gate), _) => {
                 let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-                let scores = relu(kernels::batch_norm(&gate.bn, kernels::linear(&gate.fc, pooled)));
+                let scores = kernels::batch_norm_relu(&gate.bn, kernels::linear(&gate.fc, pooled));
                 crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(scores, 1))
             }
             (None, Some(fusion)) => fusion.forward(features),

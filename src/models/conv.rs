@@ -46,6 +46,10 @@ impl ConvBn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         kernels::batch_norm(&self.bn, kernels::conv(&self.conv, x))
     }
+    /// [`ConvBn::forward`] then a ReLU (fused with the batch norm, [`kernels::batch_norm_relu`]).
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        kernels::batch_norm_relu(&self.bn, kernels::conv(&self.conv, x))
+    }
 }
 
 /// A network's first convolution, applied to data (no gradient flows into its input), as

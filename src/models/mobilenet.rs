@@ -6,7 +6,7 @@ use std::fmt;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv::{ConvBn, POOL_TAP, pooled_logits};
@@ -138,7 +138,7 @@ impl InvertedResidual {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.project.forward(relu(self.depthwise.forward(relu(self.expand.forward(x.clone())))));
+        let h = self.project.forward(self.depthwise.forward_relu(self.expand.forward_relu(x.clone())));
         if self.residual { x + h } else { h }
     }
 }
@@ -188,14 +188,14 @@ impl MobileNetV2 {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(self.stem.forward(x.reshape([b, c, hh, ww])));
+        let mut h = self.stem.forward_relu(x.reshape([b, c, hh, ww]));
         for (i, group) in self.groups.iter().enumerate() {
             for block in group {
                 h = block.forward(h);
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
-        let h = relu(self.head.forward(h));
+        let h = self.head.forward_relu(h);
         pooled_logits(h, &self.out, taps)
     }
 }

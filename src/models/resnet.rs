@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv::{POOL_TAP, first_conv, pooled_logits};
@@ -153,13 +153,13 @@ impl BasicBlock {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(kernels::batch_norm(&self.bn1, kernels::conv(&self.conv1, x.clone())));
-        let h = kernels::batch_norm(&self.bn2, kernels::conv(&self.conv2, h));
+        let h = kernels::batch_norm_relu(&self.bn1, kernels::conv(&self.conv1, x.clone()));
         let skip = match (&self.project, &self.project_bn) {
             (Some(p), Some(bn)) => kernels::batch_norm(bn, kernels::conv(p, x)),
             _ => x,
         };
-        relu(h + skip)
+        // relu(bn2(conv2(h)) + skip)
+        kernels::batch_norm_add_relu(&self.bn2, kernels::conv(&self.conv2, h), skip)
     }
 }
 
@@ -202,7 +202,7 @@ impl ResNet {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(kernels::batch_norm(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww]))));
+        let mut h = kernels::batch_norm_relu(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww])));
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);

@@ -151,7 +151,7 @@ impl SplitBlock {
         let half = c / 2;
         let x1 = x.clone().slice([0..b, 0..half, 0..h, 0..w]);
         let x2 = x.slice([0..b, half..c, 0..h, 0..w]);
-        let out = relu(self.conv3.forward(self.conv2.forward(relu(self.conv1.forward(x2)))));
+        let out = self.conv3.forward_relu(self.conv2.forward(self.conv1.forward_relu(x2)));
         shuffle(Tensor::cat(vec![x1, out], 1))
     }
 }
@@ -181,8 +181,8 @@ impl DownBlock {
     }
     /// `[B, C_in, H, W]` → `[B, C_out, H/2, W/2]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let left = relu(self.left_pw.forward(self.left_dw.forward(x.clone())));
-        let right = relu(self.right_pw2.forward(self.right_dw.forward(relu(self.right_pw1.forward(x)))));
+        let left = self.left_pw.forward_relu(self.left_dw.forward(x.clone()));
+        let right = self.right_pw2.forward_relu(self.right_dw.forward(self.right_pw1.forward_relu(x)));
         shuffle(Tensor::cat(vec![left, right], 1))
     }
 }
@@ -244,7 +244,7 @@ impl ShuffleNetV2 {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(self.stem.forward(x.reshape([b, c, hh, ww])));
+        let mut h = self.stem.forward_relu(x.reshape([b, c, hh, ww]));
         for (i, stage) in self.stages.iter().enumerate() {
             h = stage.down.forward(h);
             for block in &stage.blocks {
@@ -252,7 +252,7 @@ impl ShuffleNetV2 {
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
-        let h = relu(self.head.forward(h));
+        let h = self.head.forward_relu(h);
         pooled_logits(h, &self.out, taps)
     }
 }
@@ -343,8 +343,8 @@ impl Bottleneck {
     }
     /// `[B, C_in, H, W]` → `[B, C_out (+ C_in when downsampling), H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = shuffle_groups(relu(self.conv1.forward(x.clone())), self.shuffle_groups);
-        let h = self.conv3.forward(relu(self.conv2.forward(h)));
+        let h = shuffle_groups(self.conv1.forward_relu(x.clone()), self.shuffle_groups);
+        let h = self.conv3.forward(self.conv2.forward_relu(h));
         relu(match &self.pool {
             Some(pool) => Tensor::cat(vec![h, pool.forward(x)], 1),
             None => h + x,
@@ -384,7 +384,7 @@ impl ShuffleNetV1 {
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let [b, _] = x.dims();
         let [c, hh, ww] = self.shape;
-        let mut h = relu(self.stem.forward(x.reshape([b, c, hh, ww])));
+        let mut h = self.stem.forward_relu(x.reshape([b, c, hh, ww]));
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);

@@ -10,7 +10,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv::{POOL_TAP, pooled_logits};
@@ -160,7 +160,7 @@ impl Vgg {
         let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
         for (i, block) in self.blocks.iter().enumerate() {
             for layer in block {
-                h = relu(kernels::batch_norm(&layer.bn, kernels::conv(&layer.conv, h)));
+                h = kernels::batch_norm_relu(&layer.bn, kernels::conv(&layer.conv, h));
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
             if VggSpec::pools_after(i, hh) {

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv::{POOL_TAP, first_conv, pooled_logits};
@@ -145,8 +145,8 @@ impl PreActBlock {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps) -> Tensor<4> {
-        let a = relu(kernels::batch_norm(&self.bn1, x.clone()));
-        let h = relu(kernels::batch_norm(&self.bn2, kernels::conv(&self.conv1, a.clone())));
+        let a = kernels::batch_norm_relu(&self.bn1, x.clone());
+        let h = kernels::batch_norm_relu(&self.bn2, kernels::conv(&self.conv1, a.clone()));
         let h = kernels::conv(&self.conv2, dropout(h, p, &mut taps.noise));
         match &self.shortcut {
             Some(s) => kernels::conv(s, a) + h,
@@ -200,7 +200,7 @@ impl Wrn {
             }
             taps.put(tap(i + 1), || Tap::Map(h.clone()));
         }
-        let h = relu(kernels::batch_norm(&self.bn, h));
+        let h = kernels::batch_norm_relu(&self.bn, h);
         pooled_logits(h, &self.out, taps)
     }
 }
