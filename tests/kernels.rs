@@ -560,8 +560,12 @@ fn fused_batch_norm_relu_and_residual_match_burns_ops_and_their_gradients() {
                 for (name, (p, w)) in names.iter().zip(ours.iter().zip(&burn)) {
                     close(&format!("{name} for {dims:?}, residual {with_residual}, {pass}"), p, w, 1e-4);
                 }
-                // the ReLU cut something off, so the gate was exercised
-                assert!(ours[0].contains(&0.0) && ours[0].iter().any(|&v| v > 0.0));
+                // the ReLU cut something off, so the gate was exercised (16 channels of 256
+                // values: some below 0 and some above whatever γ and β were drawn; in the small
+                // cases a channel may fall wholly on one side)
+                if dims[1] == 16 {
+                    assert!(ours[0].contains(&0.0) && ours[0].iter().any(|&v| v > 0.0), "{dims:?}: the ReLU passed or cut everything");
+                }
             }
         }
     }

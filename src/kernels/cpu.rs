@@ -263,6 +263,9 @@ pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad
     // the unsafe products below read `weight` as [O, K] (so by construction) and each
     // image's gradient as [O, OH·OW]
     assert_eq!(grad.len(), b * o * ohw, "conv2d_backward: grad is not [B, O, OH, OW] for {o} outputs");
+    if g == ConvGeom::SAME_3X3 {
+        return conv3x3_backward(x, [b, c, h, w], weight, grad, want_x);
+    }
     let identity = g.is_identity();
     let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..b.div_ceil(CHUNK))
         .into_par_iter()
@@ -332,6 +335,83 @@ pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad
         dx
     });
     (dx, dw, db)
+}
+
+/// [`conv2d_backward`] of a 3×3 "same" convolution through the patches of the output gradient
+/// instead of the input's: with `P_δ` the patches of `δ_b` ([`patches`] of `[O, H, W]`) and the
+/// flipped, transposed kernel `W'[c, (o, u, v)] = W[o, c, 2−u, 2−v]`,
+/// `dx_b = W'·P_δ` (a "same" convolution of δ with W': `dx[c,y,x] = Σ W[o,c,u,v]·δ[o,y−u+1,x−v+1]`)
+/// and `dW'[c, (o,u,v)] = Σ_b X_b·P_δᵀ` (`dW[o,c,u,v] = Σ δ[o,y,x]·x[c,y+u−1,x+v−1]`, the
+/// same pairs summed over the input's positions). One patch matrix per image serves both
+/// products, where the input's patches (for dW) and the adjoint of the patch gather (for dx)
+/// were two passes over as much memory. Images in fixed chunks of [`CHUNK`], the chunks' weight
+/// gradients added in chunk order.
+fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let hw = h * w;
+    let o = weight.len() / (c * 9);
+    let k = o * 9;
+    // the products below read `weight` (through wf) as [C, O·9] and each image's x as [C, H·W]
+    // and δ as [O, H·W]
+    assert!(weight.len() == o * c * 9 && x.len() == b * c * hw && grad.len() == b * o * hw, "conv3x3_backward: shapes");
+    // W'[c, o·9 + t] = W[o, c, 8 − t] (t = 3u + v; 8 − t = 3(2−u) + (2−v))
+    let mut wf = vec![0.0f32; c * k];
+    for oi in 0..o {
+        for ci in 0..c {
+            for t in 0..9 {
+                wf[ci * k + oi * 9 + t] = weight[(oi * c + ci) * 9 + 8 - t];
+            }
+        }
+    }
+    let len = if want_x { b * c * hw } else { 0 };
+    let mut dx: Vec<f32> = Vec::with_capacity(len);
+    let chunks: Vec<Option<&mut [MaybeUninit<f32>]>> =
+        if want_x { dx.spare_capacity_mut()[..len].chunks_mut(CHUNK * c * hw).map(Some).collect() } else { (0..b.div_ceil(CHUNK)).map(|_| None).collect() };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = chunks
+        .into_par_iter()
+        .enumerate()
+        .map(|(chunk, mut dx_chunk)| {
+            // dW' column-major: dwt[j·C + c], j = o·9 + t (gemm then reads P_δ in place)
+            let (mut dwt, mut db) = (vec![0.0f32; c * k], vec![0.0f32; o]);
+            with_scratch(k * hw, |pd| {
+                for bi in chunk * CHUNK..b.min((chunk + 1) * CHUNK) {
+                    let gb = &grad[bi * o * hw..(bi + 1) * o * hw];
+                    let xb = &x[bi * c * hw..(bi + 1) * c * hw];
+                    patches(gb, [o, h, w], pd);
+                    // SAFETY: dwt [K', C] = dW' column-major, xb [C, HW], pd [K', HW] read transposed, all in bounds.
+                    unsafe { gemm(c, k, hw, dwt.as_mut_ptr(), c as isize, 1, true, xb.as_ptr(), 1, hw as isize, pd.as_ptr(), hw as isize, 1) };
+                    for (d, row) in db.iter_mut().zip(gb.chunks_exact(hw)) {
+                        *d += row.iter().sum::<f32>();
+                    }
+                    if let Some(dxc) = dx_chunk.as_deref_mut() {
+                        let dxb = &mut dxc[(bi - chunk * CHUNK) * c * hw..][..c * hw];
+                        // SAFETY: dxb holds C·HW entries, all written (accumulate false: not read);
+                        // wf [C, K'], pd [K', HW], row-major.
+                        unsafe {
+                            gemm(c, hw, k, dxb.as_mut_ptr().cast::<f32>(), 1, hw as isize, false, wf.as_ptr(), 1, k as isize, pd.as_ptr(), 1, hw as isize)
+                        };
+                    }
+                }
+            });
+            (dwt, db)
+        })
+        .collect();
+    // SAFETY: with want_x every image's C·HW entries were written by its product above.
+    unsafe { dx.set_len(len) };
+    let (mut dwt, mut db) = (vec![0.0f32; c * k], vec![0.0f32; o]);
+    for (pw, pb) in &partials {
+        dwt.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+        db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+    }
+    // dW[o, c, 8 − t] = dW'[c, o·9 + t] = dwt[(o·9 + t)·C + c]
+    let mut dw = vec![0.0f32; o * c * 9];
+    for oi in 0..o {
+        for t in 0..9 {
+            for ci in 0..c {
+                dw[(oi * c + ci) * 9 + 8 - t] = dwt[(oi * 9 + t) * c + ci];
+            }
+        }
+    }
+    (want_x.then_some(dx), dw, db)
 }
 
 /// ReLU then 2×2 max-pool with stride 2 (floor mode): `[B, C, H, W]` → `[B, C, H/2, W/2]`,

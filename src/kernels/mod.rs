@@ -10,7 +10,11 @@
 //!   itself) give `Y_b = W·P_b`, one matrix product. Backward: `dW = Σ_b δ_b·P_bᵀ`,
 //!   `dbias[o] = Σ_{b,i,j} δ[b,o,i,j]`, `dx_b = Pᵀ(Wᵀ·δ_b)` (the adjoint of the patch gather adds
 //!   each patch entry back where it was read). [`conv3x3`] is its 3×3 "same" case (stride 1,
-//!   padding 1), the small CNN's layers, whose patches are formed row by row.
+//!   padding 1), the layers of the small CNN and of the CIFAR networks, whose patches are formed
+//!   row by row and whose backward pass uses the patches `P_δ` of the output gradient instead:
+//!   `dx_b = W'·P_δ` (a "same" convolution of δ with the flipped, transposed kernel
+//!   `W'[c,o,u,v] = W[o,c,2−u,2−v]`) and `dW[o,c,2−u,2−v] = Σ_b (X_b·P_δᵀ)[c,(o,u,v)]`, one patch
+//!   matrix per image for both products (see `cpu::conv3x3_backward`).
 //! - [`relu_max_pool2x2`]: `y[b,c,i,j] = max(0, max_{u,v∈{0,1}} x[b,c,2i+u,2j+v])`, which is
 //!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
 //!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its
