@@ -518,7 +518,7 @@ fn batch_norm_matches_the_formula_written_out() {
 /// Output, the gradients of `Σ y·q` for x, γ, β (and the residual), and the running statistics,
 /// for `relu(bn(x))` (no residual) or `relu(bn(x) + residual)`: cohort's fused kernels or burn's
 /// ops.
-fn bn_relu_run(bn: &burn::nn::BatchNorm, x: &Tensor<4>, residual: Option<&Tensor<4>>, q: &Tensor<4>, ours: bool) -> Vec<Vec<f32>> {
+fn bn_relu_run<const D: usize>(bn: &burn::nn::BatchNorm, x: &Tensor<D>, residual: Option<&Tensor<D>>, q: &Tensor<D>, ours: bool) -> Vec<Vec<f32>> {
     let x = x.clone().require_grad();
     let residual = residual.map(|r| r.clone().require_grad());
     let y = match (&residual, ours) {
@@ -568,6 +568,13 @@ fn fused_batch_norm_relu_and_residual_match_burns_ops_and_their_gradients() {
                 }
             }
         }
+    }
+    // [B, C] (ONE's gate on the CIFAR ResNets: a linear layer, BN, ReLU)
+    let x = Tensor::<2>::random([9, 4], Distribution::Normal(0.0, 1.0), &d);
+    let q = Tensor::<2>::random([9, 4], Distribution::Normal(0.0, 1.0), &d);
+    let (a, b) = bn_pair(4, &d);
+    for (name, (p, w)) in names.iter().zip(bn_relu_run(&a, &x, None, &q, true).iter().zip(&bn_relu_run(&b, &x, None, &q, false))) {
+        close(&format!("{name} for [9, 4]"), p, w, 1e-4);
     }
     // a NaN in the input still shows in the output (and does not stop the pass)
     let (a, _) = bn_pair(2, &d);

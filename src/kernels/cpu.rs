@@ -252,7 +252,8 @@ pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias:
 
 /// Gradients of [`conv2d_forward`] given `grad` = ∂L/∂y `[B, O, OH, OW]`: `(dx, dW, dbias)`,
 /// `dx` only when `want_x`: `dW = Σ_b δ_b·P_bᵀ` (summed over fixed chunks of images in chunk
-/// order), `dbias[o] = Σ δ[·,o,·,·]`, `dx_b = Pᵀ(Wᵀ·δ_b)`.
+/// order), `dbias[o] = Σ δ[·,o,·,·]`, `dx_b = Pᵀ(Wᵀ·δ_b)`; the 3×3 "same" geometry through
+/// the patches of δ instead ([`conv3x3_backward`]).
 pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], g: ConvGeom, want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (hw, ohw, k) = (h * w, g.out(h) * g.out(w), c * g.kernel * g.kernel);
     let o = weight.len() / k.max(1);
