@@ -14,7 +14,8 @@
 #    as in the paper). The eval outputs are kept beside the runs (runs/<experiment>/seed-0/
 #    eval*.json) so that the table can be rebuilt without the weights.
 #
-# ~1½ h on an idle 2-core machine (AMD EPYC, two runs at a time; 88 min measured at 49f76d3);
+# ~1½ h on a 2-core machine (two runs at a time; 88 min on an idle AMD EPYC at 49f76d3, 103 min on
+# an Intel Xeon at c3f2381 while other work shared it);
 # one seed (each run takes over 10 minutes here). Needs MNIST: target/release/cohort data fetch mnist
 #
 #   scripts/reproduce-hinton-mnist.sh [--report-only]
