@@ -628,7 +628,9 @@ fn batch_stats(x: &[f32], [b, c, s]: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
         .map(|ch| {
             let mu = rows.iter().map(|r| r[ch][0]).sum::<f64>() / n;
             let m2: f64 = rows.iter().map(|r| r[ch]).map(|[s1, m, q]| q + 2.0 * (m - mu) * (s1 - s as f64 * m) + s as f64 * (m - mu) * (m - mu)).sum();
-            (mu as f32, (m2 / n).max(0.0) as f32)
+            // ≥ 0 up to rounding (the cross term may be a hair below); a NaN stays NaN
+            let var = m2 / n;
+            (mu as f32, if var < 0.0 { 0.0 } else { var as f32 })
         })
         .unzip()
 }
