@@ -480,6 +480,24 @@ fn batch_norm_matches_burns_batch_norm_its_gradients_and_running_statistics() {
     assert_eq!(vals(a.running_mean.value()), vec![0.0; 3]);
 }
 
+/// One channel of `xs` `[B, C, S]` as the formula tests compute it, in f64: its entries' indices,
+/// their count N, mean μ, biased variance σ² and `1/√(σ² + ε)`.
+struct ChannelStats {
+    idx: Vec<usize>,
+    n: f64,
+    mu: f64,
+    var: f64,
+    inv: f64,
+}
+
+fn channel_stats(xs: &[f32], [b, c, s]: [usize; 3], ch: usize, eps: f64) -> ChannelStats {
+    let idx: Vec<usize> = (0..b).flat_map(|bi| (0..s).map(move |si| (bi * c + ch) * s + si)).collect();
+    let n = idx.len() as f64;
+    let mu = idx.iter().map(|&i| xs[i] as f64).sum::<f64>() / n;
+    let var = idx.iter().map(|&i| (xs[i] as f64 - mu).powi(2)).sum::<f64>() / n;
+    ChannelStats { idx, n, mu, var, inv: 1.0 / (var + eps).sqrt() }
+}
+
 #[test]
 fn batch_norm_matches_the_formula_written_out() {
     // per channel: μ = mean x, σ² = mean (x − μ)², x̂ = (x − μ)/√(σ² + ε), y = γ·x̂ + β; for
@@ -492,13 +510,8 @@ fn batch_norm_matches_the_formula_written_out() {
     let (y, mean, var) = kernels::cpu::batch_norm_forward(&xs, [b, c, s], &gamma, &beta, eps, kernels::cpu::BnTail::Plain);
     let (dx, dgamma, dbeta, dres) = kernels::cpu::batch_norm_backward(&xs, [b, c, s], &gamma, &mean, &var, eps, &rs, kernels::cpu::BnTailGrad::Plain);
     assert!(dres.is_none(), "no residual, no residual gradient");
-    let at = |bi: usize, ch: usize, si: usize| (bi * c + ch) * s + si;
     for ch in 0..c {
-        let idx: Vec<usize> = (0..b).flat_map(|bi| (0..s).map(move |si| at(bi, ch, si))).collect();
-        let n = idx.len() as f64;
-        let mu = idx.iter().map(|&i| xs[i] as f64).sum::<f64>() / n;
-        let var64 = idx.iter().map(|&i| (xs[i] as f64 - mu).powi(2)).sum::<f64>() / n;
-        let inv = 1.0 / (var64 + eps).sqrt();
+        let ChannelStats { idx, n, mu, var: var64, inv } = channel_stats(&xs, [b, c, s], ch, eps);
         let xhat = |i: usize| (xs[i] as f64 - mu) * inv;
         let db: f64 = idx.iter().map(|&i| rs[i] as f64).sum();
         let dg: f64 = idx.iter().map(|&i| rs[i] as f64 * xhat(i)).sum();
@@ -601,13 +614,8 @@ fn fused_batch_norm_tails_match_the_formula_written_out() {
         let grad_tail = if residual { BnTailGrad::AddRelu(&y) } else { BnTailGrad::Relu(&beta) };
         let (dx, dgamma, dbeta, dres) = batch_norm_backward(&xs, [b, c, s], &gamma, &mean, &var, eps, &qs, grad_tail);
         assert_eq!(dres.is_some(), residual);
-        let at = |bi: usize, ch: usize, si: usize| (bi * c + ch) * s + si;
         for ch in 0..c {
-            let idx: Vec<usize> = (0..b).flat_map(|bi| (0..s).map(move |si| at(bi, ch, si))).collect();
-            let n = idx.len() as f64;
-            let mu = idx.iter().map(|&i| xs[i] as f64).sum::<f64>() / n;
-            let var64 = idx.iter().map(|&i| (xs[i] as f64 - mu).powi(2)).sum::<f64>() / n;
-            let inv = 1.0 / (var64 + eps).sqrt();
+            let ChannelStats { idx, n, mu, var: var64, inv } = channel_stats(&xs, [b, c, s], ch, eps);
             let xhat = |i: usize| (xs[i] as f64 - mu) * inv;
             let pre = |i: usize| gamma[ch] as f64 * xhat(i) + beta[ch] as f64 + if residual { rs[i] as f64 } else { 0.0 };
             let delta = |i: usize| if pre(i) > 0.0 { qs[i] as f64 } else { 0.0 };

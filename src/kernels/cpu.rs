@@ -296,11 +296,7 @@ pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad
             (dw, db)
         })
         .collect();
-    let (mut dw_t, mut db) = (vec![0.0f32; o * k], vec![0.0f32; o]);
-    for (pw, pb) in &partials {
-        dw_t.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
-        db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
-    }
+    let (dw_t, db) = sum_in_chunk_order(&partials);
     // [K, O] → [O, K]
     let mut dw = vec![0.0f32; o * k];
     for (kk, row) in dw_t.chunks_exact(o).enumerate() {
@@ -336,6 +332,18 @@ pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad
         dx
     });
     (dx, dw, db)
+}
+
+/// The chunks' partial `(weight gradient, bias gradient)` added up from zero in chunk order (a
+/// fixed order, whatever the number of threads).
+fn sum_in_chunk_order(partials: &[(Vec<f32>, Vec<f32>)]) -> (Vec<f32>, Vec<f32>) {
+    let (w, b) = partials.first().map_or((0, 0), |(w, b)| (w.len(), b.len()));
+    let (mut dw, mut db) = (vec![0.0f32; w], vec![0.0f32; b]);
+    for (pw, pb) in partials {
+        dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+        db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+    }
+    (dw, db)
 }
 
 /// [`conv2d_backward`] of a 3×3 "same" convolution through the patches of the output gradient
@@ -398,11 +406,7 @@ fn conv3x3_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &
         .collect();
     // SAFETY: with want_x every image's C·HW entries were written by its product above.
     unsafe { dx.set_len(len) };
-    let (mut dwt, mut db) = (vec![0.0f32; c * k], vec![0.0f32; o]);
-    for (pw, pb) in &partials {
-        dwt.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
-        db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
-    }
+    let (dwt, db) = sum_in_chunk_order(&partials);
     // dW[o, c, 8 − t] = dW'[c, o·9 + t] = dwt[(o·9 + t)·C + c]
     let mut dw = vec![0.0f32; o * c * 9];
     for oi in 0..o {
@@ -588,6 +592,14 @@ fn relu_gate(y: f32, g: f32) -> f32 {
     f32::from_bits(g.to_bits() & passes(y))
 }
 
+/// `γ·x̂ + β` with `x̂ = (v − μ)·r`, for the channel's constants `[μ, r, γ, β]`: the one formula
+/// the forward pass and the backward pass's recomputed ReLU gate share, so that they agree to the
+/// bit.
+#[inline(always)]
+fn normalised(v: f32, [m, r, g, t]: [f32; 4]) -> f32 {
+    (v - m) * r * g + t
+}
+
 /// What a batch-norm kernel applies to `γ·x̂ + β` in the same pass over memory: nothing, a
 /// ReLU, or a residual `r` (`[B, C, S]` as `x`) added and then a ReLU (the end of a ResNet
 /// block, `relu(bn(conv(h)) + skip)`).
@@ -658,8 +670,7 @@ pub fn batch_norm_forward(x: &[f32], [b, c, s]: [usize; 3], gamma: &[f32], beta:
     if len > 0 {
         y.spare_capacity_mut()[..len].par_chunks_mut(c * s).enumerate().for_each(|(bi, yb)| {
             for (ch, (yr, xr)) in yb.chunks_exact_mut(s).zip(x[bi * c * s..][..c * s].chunks_exact(s)).enumerate() {
-                let [m, r, g, t] = k[ch];
-                let z = |v: f32| (v - m) * r * g + t;
+                let z = |v: f32| normalised(v, k[ch]);
                 match tail {
                     BnTail::Plain => yr.iter_mut().zip(xr).for_each(|(o, &v)| {
                         o.write(z(v));
@@ -730,9 +741,9 @@ pub fn batch_norm_backward(
         let delta: &[f32] = match tail {
             BnTailGrad::Plain => gr,
             BnTailGrad::Relu(beta) => {
-                let (gm, t) = (gamma[ch], beta[ch]);
+                let kc = [m, rc, gamma[ch], beta[ch]];
                 for (d, (&g, &v)) in dr.iter_mut().zip(gr.iter().zip(xr)) {
-                    *d = relu_gate((v - m) * rc * gm + t, g);
+                    *d = relu_gate(normalised(v, kc), g);
                 }
                 dr
             }
@@ -745,21 +756,28 @@ pub fn batch_norm_backward(
         };
         [row_sum(delta, delta, |d, _| d), row_sum(delta, xr, |d, v| d * xhat(v))]
     };
-    let per_image = |bi: usize, db: Option<&mut [f32]>| -> Vec<[f64; 2]> {
-        let (gb, xb) = (&grad[bi * c * s..][..c * s], &x[bi * c * s..][..c * s]);
-        match db {
-            Some(db) => db.chunks_exact_mut(s.max(1)).enumerate().map(|(ch, dr)| row_sums(bi, ch, &gb[ch * s..][..s], &xb[ch * s..][..s], dr)).collect(),
-            None => {
-                let mut row = vec![0.0f32; if matches!(tail, BnTailGrad::Plain) { 0 } else { s }];
-                (0..c).map(|ch| row_sums(bi, ch, &gb[ch * s..][..s], &xb[ch * s..][..s], &mut row)).collect()
-            }
-        }
+    // each image's dr rows, or (no residual) a row buffer of its own
+    let images: Vec<Option<&mut [f32]>> = match dres.as_mut() {
+        Some(d) if len > 0 => d.chunks_mut(c * s).map(Some).collect(),
+        _ => (0..if len > 0 { b } else { 0 }).map(|_| None).collect(),
     };
-    let rows: Vec<Vec<[f64; 2]>> = match dres.as_mut() {
-        Some(d) if len > 0 => d.par_chunks_mut(c * s).enumerate().map(|(bi, db)| per_image(bi, Some(db))).collect(),
-        _ if len > 0 => (0..b).into_par_iter().map(|bi| per_image(bi, None)).collect(),
-        _ => Vec::new(),
-    };
+    let rows: Vec<Vec<[f64; 2]>> = images
+        .into_par_iter()
+        .enumerate()
+        .map(|(bi, mut db)| {
+            let (gb, xb) = (&grad[bi * c * s..][..c * s], &x[bi * c * s..][..c * s]);
+            let mut row = vec![0.0f32; if db.is_none() && !matches!(tail, BnTailGrad::Plain) { s } else { 0 }];
+            (0..c)
+                .map(|ch| {
+                    let dr = match &mut db {
+                        Some(db) => &mut db[ch * s..][..s],
+                        None => &mut row[..],
+                    };
+                    row_sums(bi, ch, &gb[ch * s..][..s], &xb[ch * s..][..s], dr)
+                })
+                .collect()
+        })
+        .collect();
     let (dbeta, dgamma): (Vec<f64>, Vec<f64>) =
         (0..c).map(|ch| (rows.iter().map(|r| r[ch][0]).sum::<f64>(), rows.iter().map(|r| r[ch][1]).sum::<f64>())).unzip();
     // pass 2: dx = γ·r·(δ − mean δ − x̂·mean(δ·x̂)), x̂ = (x − μ)·r
@@ -775,9 +793,9 @@ pub fn batch_norm_backward(
                 let f = |d: f32, v: f32| kk * (d - mg - (v - m) * rq);
                 match tail {
                     BnTailGrad::Relu(beta) => {
-                        let (rc, gm, t) = (r[ch], gamma[ch], beta[ch]);
+                        let kc = [m, r[ch], gamma[ch], beta[ch]];
                         or.iter_mut().zip(dr.iter().zip(xr)).for_each(|(o, (&g, &v))| {
-                            o.write(f(relu_gate((v - m) * rc * gm + t, g), v));
+                            o.write(f(relu_gate(normalised(v, kc), g), v));
                         });
                     }
                     _ => or.iter_mut().zip(dr.iter().zip(xr)).for_each(|(o, (&d, &v))| {
