@@ -58,7 +58,7 @@ pub enum Error {
     Data(#[from] DataError),
     /// A run cannot start or go on.
     #[error("{0}")]
-    Engine(#[from] EngineError),
+    Engine(EngineError),
     /// A result file cannot be read, written or used.
     #[error("{0}")]
     Results(#[from] ResultsError),
@@ -78,6 +78,18 @@ pub enum Error {
         /// The failure.
         source: std::io::Error,
     },
+}
+
+impl From<EngineError> for Error {
+    /// The engine's data, result-file and I/O failures are those of the whole command.
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Data(d) => Error::Data(d),
+            EngineError::Results(r) => Error::Results(r),
+            EngineError::Io { path, source } => Error::Io { path, source },
+            e => Error::Engine(e),
+        }
+    }
 }
 
 impl Error {

@@ -9,11 +9,11 @@
 pub mod cli;
 pub mod config;
 pub mod data;
-pub mod distill;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod kernels;
+pub mod losses;
 pub mod models;
 pub mod plot;
 pub mod results;

@@ -217,6 +217,16 @@ pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// The default weight of a term or a loss option: 1.
+pub fn unit_weight() -> Weight {
+    Weight::new(1.0).expect("valid")
+}
+
+/// The default temperature of a term: 1 (the plain softmax).
+pub fn unit_temperature() -> Temperature {
+    Temperature::new(1.0).expect("valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -407,6 +407,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 experiment_text: String::new(),
                 stop_after_epochs,
                 tensorboard: !no_tensorboard,
+                interrupt: Default::default(),
             };
             run::run(opts, &set, seeds, no_plot, backend, device, output)
         }

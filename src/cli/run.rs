@@ -40,21 +40,25 @@ pub(super) fn run(
         plan.output = o;
     }
     print!("{}", plan.describe());
-    stop_on_signals();
+    let opts = RunOptions { interrupt: stop_on_signals(), ..opts };
     let outcomes = engine::run(&plan, &opts)?;
     finish(&outcomes, no_plot)
 }
 
-/// First SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once.
-fn stop_on_signals() {
-    let _ = ctrlc::set_handler(|| {
+/// First SIGINT/SIGTERM: finish the step and exit resumably; second: exit at once. The handle
+/// the runs watch.
+fn stop_on_signals() -> engine::Interrupt {
+    let interrupt = engine::Interrupt::default();
+    let asked = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
         static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if SEEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(EXIT_INTERRUPTED);
         }
         eprintln!("\ninterrupt: finishing the current step, then stopping (again to abort now)");
-        engine::request_stop();
+        asked.request();
     });
+    interrupt
 }
 
 /// Charts of the complete runs, then the exit code: 130 when interrupted, 1 when a run diverged.
@@ -111,7 +115,7 @@ pub(super) fn sweep(
     if list {
         return Ok(0);
     }
-    stop_on_signals();
+    let interrupt = stop_on_signals();
     let mut outcomes = Vec::new();
     for r in &mine {
         let opts = RunOptions {
@@ -123,6 +127,7 @@ pub(super) fn sweep(
             experiment_text: r.text.clone(),
             stop_after_epochs: None,
             tensorboard,
+            interrupt: interrupt.clone(),
         };
         println!("== run #{} {} seed {}", r.index, r.plan.name, r.seed);
         outcomes.extend(engine::run(&r.plan, &opts)?);

@@ -56,6 +56,7 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
             experiment_text: String::new(),
             stop_after_epochs: None,
             tensorboard: false,
+            interrupt: Default::default(),
         };
         let outcome = engine::run(&plan, &opts)?;
         if outcome.iter().any(|o| o.status == Status::Interrupted) {
@@ -64,6 +65,9 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
         // a diverged run stops at the same step when it reproduces: its rows are compared too
         let again = ExperimentDir::new(&plan.output, &plan.name).run(recorded.seed);
         let after = results::read_metrics(&again.metrics())?;
+        // a metric that did not exist when the run was made (per-term rows) is not a difference
+        let recorded_metrics: std::collections::HashSet<&str> = before.iter().map(|r| r.metric.as_str()).collect();
+        let after: Vec<_> = after.into_iter().filter(|r| recorded_metrics.contains(r.metric.as_str())).collect();
         let diff = results::metrics::compare_metrics(&before, &after);
         if diff.identical() {
             println!("  identical: {} rows of metrics.csv, bit for bit, at {}", diff.common, short(&here.0));

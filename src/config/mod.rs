@@ -3,8 +3,8 @@
 //! position) and [`resolve()`] (cross-references and stage order; errors are located by path).
 
 pub mod diagnostic;
+pub mod gate;
 pub mod locate;
-pub mod loss;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
@@ -49,30 +49,6 @@ pub fn load_plan(file: &Path) -> Result<(Plan, String), ConfigError> {
     let source = std::fs::read_to_string(file).map_err(|e| ConfigError::unreadable(file, &e))?;
     let plan = plan_from_str(&source, file)?;
     Ok((plan, source))
-}
-
-/// Short label of a loss, e.g. `SoftTarget(T=20)`.
-pub fn loss_label(l: &LossSpec) -> String {
-    match l {
-        LossSpec::CrossEntropy => "CrossEntropy".into(),
-        LossSpec::SoftTarget { temperature, standardize, .. } => format!("SoftTarget(T={temperature}{})", z_label(*standardize)),
-        LossSpec::MutualKl { temperature, standardize } => format!("MutualKl(T={temperature}{})", z_label(*standardize)),
-        LossSpec::Ensemble { temperature, combine, include_self, standardize } => {
-            format!("Ensemble({combine:?}, T={temperature}{}{})", if *include_self { ", incl. self" } else { "" }, z_label(*standardize))
-        }
-        LossSpec::Dkd { alpha, beta, temperature } => format!("DKD(α={alpha}, β={beta}, T={temperature})"),
-        LossSpec::Dist { beta, gamma, temperature } => format!("DIST(β={beta}, γ={gamma}, τ={temperature})"),
-        LossSpec::Hint { from_tap, to_tap } => format!("Hint({from_tap} -> {to_tap})"),
-        LossSpec::Attention { from_tap, to_tap } => format!("Attention({from_tap} -> {to_tap})"),
-        LossSpec::Lfme => "Lfme".into(),
-        LossSpec::OwnOutput { temperature } => format!("OwnOutput(T={temperature})"),
-        LossSpec::OtherHeads { temperature, combine } => format!("OtherHeads({combine:?}, T={temperature})"),
-        LossSpec::PeerAttention { temperature, tap, dim } => format!("PeerAttention({tap}, dim {dim}, T={temperature})"),
-    }
-}
-
-fn z_label(standardize: bool) -> &'static str {
-    if standardize { ", z-scored" } else { "" }
 }
 
 /// Short label of a training subset, e.g. `classes ≠ [3]`, `domains [1]`.

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::schema::*;
-use super::{loss_label, subset_label};
+use super::subset_label;
 use crate::data::spec::DataSpec;
+use crate::losses::Targets;
 
 /// A fully checked experiment: what `cohort run` executes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +152,31 @@ pub struct Term {
 }
 
 impl Plan {
+    /// The metric name of each of node `n`'s terms in stage `s` (their values in `metrics.csv`,
+    /// split `train`), in stage order: `loss:<label>`, then `@head<m>` for a head's term and
+    /// `<-<sources>` for a term with sources (`loss:SoftTarget(T=4)<-teacher`), made unique by
+    /// the edge's place in the file where two would read the same.
+    pub fn term_metrics(&self, s: usize, n: usize) -> Vec<String> {
+        let terms: Vec<&Term> = self.stages[s].terms.iter().filter(|t| t.to == n).collect();
+        let names: Vec<String> = terms
+            .iter()
+            .map(|t| {
+                let head = t.head.map(|m| format!("@{}", crate::models::head_tap(m))).unwrap_or_default();
+                let from: Vec<String> = t
+                    .from
+                    .iter()
+                    .map(|&f| match t.from_head {
+                        Some(m) => format!("{}.{}", self.nodes[f].id, crate::models::head_tap(m)),
+                        None => self.nodes[f].id.clone(),
+                    })
+                    .collect();
+                let from = if from.is_empty() { String::new() } else { format!("<-{}", from.join("+")) };
+                format!("loss:{}{head}{from}", t.loss.label())
+            })
+            .collect();
+        names.iter().zip(&terms).map(|(m, t)| if names.iter().filter(|x| *x == m).count() > 1 { format!("{m}[{}]", t.origin) } else { m.clone() }).collect()
+    }
+
     /// A human-readable summary of what would run.
     pub fn describe(&self) -> String {
         let mut s = String::new();
@@ -187,9 +213,9 @@ impl Plan {
             let _ = writeln!(s, "  stage {} `{}`: train [{}] for {} epochs, {:?} updates", k + 1, st.name, names.join(", "), st.epochs, st.update);
             for t in &st.terms {
                 let from: Vec<&str> = t.from.iter().map(|&i| self.nodes[i].id.as_str()).collect();
-                let src = match (&t.loss, from.is_empty()) {
-                    (LossSpec::OwnOutput { .. }, _) => "own output".to_string(),
-                    (LossSpec::OtherHeads { .. }, _) => "other heads".to_string(),
+                let src = match (t.loss.kind().reads().targets, from.is_empty()) {
+                    (Targets::OwnOutput, _) => "own output".to_string(),
+                    (Targets::OtherHeads, _) => "other heads".to_string(),
                     (_, true) => "labels".to_string(),
                     (_, false) => match t.from_head {
                         Some(j) => from.iter().map(|f| format!("{f}.{}", crate::models::head_tap(j))).collect::<Vec<_>>().join(" + "),
@@ -200,7 +226,7 @@ impl Plan {
                     Some(m) => format!("{}.{}", self.nodes[t.to].id, crate::models::head_tap(m)),
                     None => self.nodes[t.to].id.clone(),
                 };
-                let _ = writeln!(s, "    {to:<12} <- {src:<20} {:.3} × {}", t.weight, loss_label(&t.loss));
+                let _ = writeln!(s, "    {to:<12} <- {src:<20} {:.3} × {}", t.weight, t.loss.label());
             }
         }
         s

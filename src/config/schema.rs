@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::spec::DataSpec;
 use crate::values::*;
 
-pub use super::loss::{Combine, Gate, LossSpec};
+pub use super::gate::Gate;
+pub use crate::data::subset::Subset;
+pub use crate::losses::{Combine, LossSpec};
 pub use crate::models::ModelSpec;
 
 /// One experiment file.
@@ -86,27 +88,6 @@ pub struct NodeSpec {
     pub switch_with: Option<NodeId>,
 }
 
-/// A part of the training split: the samples whose class and domain pass both filters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "Subset")]
-pub struct Subset {
-    /// Keep only these classes (empty = all).
-    pub classes: Vec<usize>,
-    /// Drop these classes (Hinton et al. 2015's transfer set without 3s: `[3]`).
-    pub exclude_classes: Vec<usize>,
-    /// Keep only these domains (empty = all); needs a data set with domains (RotatedMnist).
-    pub domains: Vec<usize>,
-}
-
-impl Subset {
-    /// Whether a sample of class `label` from `domain` belongs to the subset.
-    pub fn contains(&self, label: usize, domain: usize) -> bool {
-        (self.classes.is_empty() || self.classes.contains(&label))
-            && !self.exclude_classes.contains(&label)
-            && (self.domains.is_empty() || self.domains.contains(&domain))
-    }
-}
-
 /// A loss term of the file. `Edge` is the general form; `Mutual` is shorthand for a DML cohort.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Edge")]
@@ -157,13 +138,6 @@ pub enum EdgeSpec {
         #[serde(default = "unit_weight")]
         weight: Weight,
     },
-}
-
-pub(super) fn unit_weight() -> Weight {
-    Weight::new(1.0).expect("valid")
-}
-pub(super) fn unit_temperature() -> Temperature {
-    Temperature::new(1.0).expect("valid")
 }
 
 /// A stage trains some nodes while the others act as fixed sources.

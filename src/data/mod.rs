@@ -16,6 +16,7 @@ pub mod mnist1d;
 pub mod rng;
 pub mod rotated;
 pub mod spec;
+pub mod subset;
 pub mod table;
 
 use std::path::{Path, PathBuf};

@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::trainee::Trainee;
 use crate::config::values::Temperature;
-use crate::config::{Concurrency, LossSpec, ModelSpec, OptimizerSpec, PlanStage, Term, UpdateOrder};
+use crate::config::{Concurrency, ModelSpec, OptimizerSpec, PlanStage, Term, UpdateOrder};
 use crate::data::Samples;
 use crate::data::batch::gather;
-use crate::models::{Network, Noise, Trainee};
+use crate::losses::{CrossEntropy, LossSpec, MutualKl};
+use crate::models::{Network, Noise};
 
 use super::step::{NodeNeeds, StepContext, train_step};
 use super::{Placement, optim, thread_pools};
@@ -104,10 +106,10 @@ impl BenchCohort {
             stages: Vec::new(),
         };
         for n in 0..k {
-            terms.push(term(n, vec![], LossSpec::CrossEntropy));
+            terms.push(term(n, vec![], CrossEntropy.into()));
             let others: Vec<usize> = (0..k).filter(|&m| m != n).collect();
             if !others.is_empty() {
-                terms.push(term(n, others, LossSpec::MutualKl { temperature: t, standardize: false }));
+                terms.push(term(n, others, MutualKl { temperature: t, standardize: false }.into()));
             }
         }
         let stage = PlanStage { name: "bench".into(), train: (0..k).collect(), epochs: 1, update: UpdateOrder::Simultaneous, terms };

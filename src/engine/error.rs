@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use crate::data::DataError;
+use crate::results::ResultsError;
+
 /// A run that cannot start or go on.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -123,4 +126,25 @@ pub enum EngineError {
         /// What does not fit, and how to fix it.
         problem: String,
     },
+    /// The data set of the run is missing or damaged.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A result file of the run cannot be read or written.
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    /// Reading or writing a file of the run failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        EngineError::Io { path: path.into(), source }
+    }
 }

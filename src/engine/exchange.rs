@@ -7,19 +7,13 @@ use std::collections::HashMap;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{LossSpec, Plan, Subset, Term};
-use crate::models::{AdapterSpec, Tap};
+use crate::config::{Plan, Subset};
+use crate::losses::{AdapterSpec, Targets};
+use crate::models::Tap;
 
-/// The taps a term reads: (source tap, target tap) for feature terms.
-pub(super) fn feature_taps(term: &Term) -> Option<(&str, &str)> {
-    match &term.loss {
-        LossSpec::Hint { from_tap, to_tap } | LossSpec::Attention { from_tap, to_tap } => Some((from_tap, to_tap)),
-        _ => None,
-    }
-}
-
-/// The adapters of node `n` across all stages: `(edge origin, from shape, to shape)` for each
-/// of its hint terms, in plan order (index = position in [`crate::models::Trainee::adapters`]).
+/// The adapters of node `n` across all stages: `(edge origin, spec)` for each of its terms
+/// whose loss kind owns one ([`crate::losses::LossKind::adapter`]), in plan order (index =
+/// position in [`super::trainee::Trainee::adapters`]).
 pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, AdapterSpec)> {
     let mut out: Vec<(String, AdapterSpec)> = Vec::new();
     let shape = |node: usize, tap: &str| {
@@ -30,12 +24,10 @@ pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, AdapterSpec)> {
             if out.iter().any(|(o, _)| *o == t.origin) {
                 continue;
             }
-            match &t.loss {
-                LossSpec::Hint { from_tap, to_tap } => {
-                    out.push((t.origin.clone(), AdapterSpec::Hint { from: shape(n, to_tap), to: shape(t.from[0], from_tap) }))
-                }
-                LossSpec::PeerAttention { tap, dim, .. } => out.push((t.origin.clone(), AdapterSpec::Attention { features: shape(n, tap)[0], dim: *dim })),
-                _ => {}
+            let own = |tap: &str| shape(n, tap);
+            let source = |tap: &str| shape(t.from[0], tap);
+            if let Some(a) = t.loss.kind().adapter(&own, &source) {
+                out.push((t.origin.clone(), a));
             }
         }
     }
@@ -75,56 +67,42 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
         e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _))| (o, k)).collect();
     }
     for t in &st.terms {
-        if let Some(m) = t.head {
-            // the head trained, and for `OtherHeads` every other head of the node
-            let heads: Vec<usize> = match t.loss {
-                LossSpec::OtherHeads { .. } => (1..=plan.nodes[t.to].model.heads()).collect(),
-                _ => vec![m],
-            };
-            let own = &mut needs.entry(t.to).or_default().own_taps;
-            for h in heads {
-                let name = crate::models::head_tap(h);
-                if !own.contains(&name) {
-                    own.push(name);
-                }
-            }
+        let reads = t.loss.kind().reads();
+        // the head trained, and for `OtherHeads` every other head of the node
+        let heads: Vec<usize> = match (t.head, reads.targets) {
+            (Some(_), Targets::OtherHeads) => (1..=plan.nodes[t.to].model.heads()).collect(),
+            (Some(m), _) => vec![m],
+            (None, _) => Vec::new(),
+        };
+        for h in heads {
+            add(&mut needs.entry(t.to).or_default().own_taps, &crate::models::head_tap(h));
         }
         for &f in &t.from {
             let e = needs.entry(f).or_default();
             e.domain = plan.nodes[f].train_on.as_ref().and_then(|s| (s.domains.len() == 1).then(|| s.domains[0]));
             // a `from_head: m` term reads head m of each source, shared detached
             if let Some(m) = t.from_head {
-                let name = crate::models::head_tap(m);
-                if !e.shared_taps.contains(&name) {
-                    e.shared_taps.push(name);
-                }
+                add(&mut e.shared_taps, &crate::models::head_tap(m));
             }
         }
-        if let LossSpec::PeerAttention { tap, .. } = &t.loss {
-            // the target's own features (tracked) and every source's (shared, detached)
-            let own = &mut needs.entry(t.to).or_default().own_taps;
-            if !own.contains(tap) {
-                own.push(tap.clone());
-            }
+        // the target's own tap (tracked) and every source's (shared, detached)
+        if let Some(tap) = reads.own_tap {
+            add(&mut needs.entry(t.to).or_default().own_taps, tap);
+        }
+        if let Some(tap) = reads.source_tap {
             for &f in &t.from {
-                let shared = &mut needs.entry(f).or_default().shared_taps;
-                if !shared.contains(tap) {
-                    shared.push(tap.clone());
-                }
-            }
-        }
-        if let Some((from_tap, to_tap)) = feature_taps(t) {
-            let own = &mut needs.entry(t.to).or_default().own_taps;
-            if !own.iter().any(|x| x == to_tap) {
-                own.push(to_tap.to_string());
-            }
-            let shared = &mut needs.entry(t.from[0]).or_default().shared_taps;
-            if !shared.iter().any(|x| x == from_tap) {
-                shared.push(from_tap.to_string());
+                add(&mut needs.entry(f).or_default().shared_taps, tap);
             }
         }
     }
     needs
+}
+
+/// Appends `tap` to `list` unless it is there.
+fn add(list: &mut Vec<String>, tap: &str) {
+    if !list.iter().any(|t| t == tap) {
+        list.push(tap.to_string());
+    }
 }
 
 /// What a node shares in a step, detached: its logits and the taps others read, on `rows` of

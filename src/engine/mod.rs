@@ -23,20 +23,25 @@ pub mod exchange;
 pub mod optim;
 pub mod progress;
 pub mod recorded;
+pub mod report;
 mod run;
 pub mod sgd;
 pub mod state;
 pub mod step;
+mod switokd;
+mod tally;
+pub mod trainee;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use device::{Placement, backend_device, device_for, placements};
 pub use error::EngineError;
 pub use state::{load_checkpoint, load_initial};
+pub use trainee::Trainee;
 
 use crate::config::{Concurrency, Plan, PlanStage, UpdateOrder};
-use crate::error::Error;
 use crate::results::Divergence;
 
 /// How to run.
@@ -59,6 +64,25 @@ pub struct RunOptions {
     pub stop_after_epochs: Option<usize>,
     /// Also write TensorBoard event files (`<run>/tensorboard/<node>/`), after every epoch.
     pub tensorboard: bool,
+    /// Asked to stop (SIGINT/SIGTERM): runs stop after their current step, resumably.
+    pub interrupt: Interrupt,
+}
+
+/// A request to stop, shared between whoever asks (a signal handler) and the runs, which stop
+/// after their current step (completed epochs are already on disk).
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// Asks the runs holding this handle to stop after their current step.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// How a run ended.
@@ -88,30 +112,18 @@ pub struct RunOutcome {
     pub status: Status,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// Asks running and later runs of this process to stop after their current step (called from
-/// the SIGINT/SIGTERM handler). Completed epochs are already on disk.
-pub fn request_stop() {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
-}
-
 /// Serialises runs within one process: burn's backends seed one global generator (weight
 /// initialisation, dropout), so two runs interleaving their draws would not be reproducible.
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs every seed of `plan`, one after the other (none after an interruption).
-pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, EngineError> {
     // a backend that is not compiled in, or a device that does not exist, fails before any folder is made
     device_for(plan.backend, plan.device)?;
     placements(plan)?;
     let mut out = Vec::new();
     for &seed in &plan.seeds {
-        if stop_requested() {
+        if opts.interrupt.requested() {
             break;
         }
         let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -123,7 +135,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, Error> {
 /// The networks (with their hint adapters) a run of `plan` with `seed` starts from, each on its
 /// node's training device; `None` for recorded sources. The same draws as the run's own (for
 /// inspection and for tests that recompute a step independently).
-pub fn initial_models(plan: &Plan, seed: u64) -> Result<Vec<Option<crate::models::Trainee>>, Error> {
+pub fn initial_models(plan: &Plan, seed: u64) -> Result<Vec<Option<Trainee>>, EngineError> {
     let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (plain, _) = device_for(plan.backend, plan.device)?;
     Ok(state::init_models(plan, seed, &plain.autodiff(), &placements(plan)?)?)

@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 use super::EngineError;
 use crate::config::DataSpec;
 use crate::data::Samples;
-use crate::error::Error;
 
 /// Format tag of the file.
 pub const FORMAT: &str = "cohort-logits/1";
@@ -106,9 +105,9 @@ impl RecordedFile {
     }
 
     /// Writes the file atomically.
-    pub fn write(&self, path: &Path) -> Result<(), Error> {
+    pub fn write(&self, path: &Path) -> Result<(), EngineError> {
         let text = serde_json::to_string(self).expect("serialises");
-        crate::fsutil::atomic_write_bytes(path, text.as_bytes()).map_err(|e| Error::io(path, e))
+        crate::fsutil::atomic_write_bytes(path, text.as_bytes()).map_err(|e| EngineError::io(path, e))
     }
 }
 

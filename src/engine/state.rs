@@ -11,13 +11,13 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use super::trainee::Trainee;
 use super::{EngineError, Placement, RUN_LOCK, optim, step};
 use crate::config::{ModelSpec, Plan};
 use crate::data::batch::{Stream, stream_seed};
-use crate::error::Error;
 use crate::fsutil::atomic_write_bytes;
+use crate::models::Network;
 use crate::models::pytorch::WeightsFormat;
-use crate::models::{Network, Trainee};
 use crate::results::{RunDir, StateDir};
 
 /// `state/progress.json`: the last complete epoch.
@@ -37,9 +37,9 @@ pub struct Resume {
 }
 
 /// Writes `module`'s parameters to `path` (burnpack), whole or not at all.
-fn save_module<M: Module>(module: M, path: &Path) -> Result<(), Error> {
+fn save_module<M: Module>(module: M, path: &Path) -> Result<(), EngineError> {
     let bytes = module.into_record().into_bytes().map_err(|e| EngineError::Serialise { path: path.into(), problem: e.to_string() })?;
-    atomic_write_bytes(path, &bytes).map_err(|e| Error::io(path, e))
+    atomic_write_bytes(path, &bytes).map_err(|e| EngineError::io(path, e))
 }
 
 /// `module` with the parameters of the burnpack file `path`.
@@ -90,7 +90,7 @@ pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]
             if let Some(path) = &n.checkpoint {
                 net = initial_weights(net, &n.id, &n.model, path)?;
             }
-            let slots: Vec<crate::models::AdapterSpec> = step::adapter_slots(plan, i).into_iter().map(|(_, a)| a).collect();
+            let slots: Vec<crate::losses::AdapterSpec> = step::adapter_slots(plan, i).into_iter().map(|(_, a)| a).collect();
             let t = Trainee::new(net, &slots, device);
             // `fork`, not `to_device`: the moved parameters are leaves of their own graph
             Ok(Some(if places[i].train == *device { t } else { t.fork(&places[i].train) }))
@@ -109,10 +109,10 @@ pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]
 /// Writes every trained node's network, adapters and optimiser, and the progress, as the state
 /// of `stage` after `epochs_done` epochs: into `state.tmp`, then swapped in for `state` (the
 /// old state is kept as `state.old` until the new one is in place).
-pub fn save(dir: &RunDir, plan: &Plan, at: Resume, models: &[Option<Trainee>], optimizers: &HashMap<usize, ModuleOptimizer>) -> Result<(), Error> {
+pub fn save(dir: &RunDir, plan: &Plan, at: Resume, models: &[Option<Trainee>], optimizers: &HashMap<usize, ModuleOptimizer>) -> Result<(), EngineError> {
     let (live, next, previous) = (dir.state(), dir.state_next(), dir.state_previous());
     let _ = std::fs::remove_dir_all(&next.root);
-    std::fs::create_dir_all(&next.root).map_err(|e| Error::io(&next.root, e))?;
+    std::fs::create_dir_all(&next.root).map_err(|e| EngineError::io(&next.root, e))?;
     for (n, node) in plan.nodes.iter().enumerate() {
         if !node.has_state() {
             continue;
@@ -126,27 +126,27 @@ pub fn save(dir: &RunDir, plan: &Plan, at: Resume, models: &[Option<Trainee>], o
         if let Some(opt) = optimizers.get(&n) {
             let path = next.optimizer(&node.id);
             let bytes = opt.into_bytes().map_err(|e| EngineError::Serialise { path: path.clone(), problem: e.to_string() })?;
-            atomic_write_bytes(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+            atomic_write_bytes(&path, &bytes).map_err(|e| EngineError::io(&path, e))?;
         }
     }
     let progress = serde_json::to_string(&Progress { stage: at.stage, epochs_done: at.epochs_done }).expect("serialises");
-    atomic_write_bytes(&next.progress(), progress.as_bytes()).map_err(|e| Error::io(next.progress(), e))?;
+    atomic_write_bytes(&next.progress(), progress.as_bytes()).map_err(|e| EngineError::io(next.progress(), e))?;
     // swap in the new state: state -> state.old, state.tmp -> state, drop state.old
     let _ = std::fs::remove_dir_all(&previous.root);
     if live.exists() {
-        std::fs::rename(&live.root, &previous.root).map_err(|e| Error::io(&live.root, e))?;
+        std::fs::rename(&live.root, &previous.root).map_err(|e| EngineError::io(&live.root, e))?;
     }
-    std::fs::rename(&next.root, &live.root).map_err(|e| Error::io(&live.root, e))?;
+    std::fs::rename(&next.root, &live.root).map_err(|e| EngineError::io(&live.root, e))?;
     let _ = std::fs::remove_dir_all(&previous.root);
     Ok(())
 }
 
 /// Loads the resumable state into `models`, if there is one, and says where to continue.
-pub fn load(dir: &RunDir, plan: &Plan, models: &mut [Option<Trainee>]) -> Result<Option<Resume>, Error> {
+pub fn load(dir: &RunDir, plan: &Plan, models: &mut [Option<Trainee>]) -> Result<Option<Resume>, EngineError> {
     // a crash between the two renames of `save` leaves only state.old
     let (live, previous) = (dir.state(), dir.state_previous());
     if !live.exists() && previous.exists() {
-        std::fs::rename(&previous.root, &live.root).map_err(|e| Error::io(&previous.root, e))?;
+        std::fs::rename(&previous.root, &live.root).map_err(|e| EngineError::io(&previous.root, e))?;
     }
     let Ok(text) = std::fs::read_to_string(live.progress()) else { return Ok(None) };
     let p: Progress = serde_json::from_str(&text).map_err(|e| EngineError::Checkpoint { path: live.progress(), problem: e.to_string() })?;
@@ -179,12 +179,12 @@ pub fn optimizers(plan: &Plan, s: usize, state: &StateDir, resumed: bool) -> Res
 
 /// Writes the final checkpoint of each node trained in stage `s` and of the `Ema` nodes
 /// tracking them (`checkpoints/<node>.bpk`).
-pub fn save_checkpoints(dir: &RunDir, plan: &Plan, s: usize, models: &[Option<Trainee>]) -> Result<(), Error> {
+pub fn save_checkpoints(dir: &RunDir, plan: &Plan, s: usize, models: &[Option<Trainee>]) -> Result<(), EngineError> {
     let train = &plan.stages[s].train;
     for n in train.iter().copied().chain(plan.emas_of(train).map(|(e, ..)| e)) {
         let path = dir.checkpoint(&plan.nodes[n].id);
         let folder = path.parent().expect("checkpoints/ is a folder");
-        std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        std::fs::create_dir_all(folder).map_err(|e| EngineError::io(folder, e))?;
         save_module(models[n].clone().expect("trained nodes have a model").net, &path)?;
     }
     Ok(())

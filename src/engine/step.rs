@@ -11,94 +11,22 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{Combine, LossSpec, PlanStage, Term, UpdateOrder};
+use crate::config::{PlanStage, Term, UpdateOrder};
 use crate::data::batch::{Batch, splitmix64};
-use crate::distill;
-use crate::models::{Adapter, Network, Noise, Tap, Taps, Trainee};
+use crate::losses::{Adapter, Inputs, Targets};
+use crate::models::{Network, Noise, Tap, Taps};
+
+use super::trainee::Trainee;
 
 use super::Placement;
 
-use super::exchange::{BatchMeta, SharedData, feature_taps, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
+use super::exchange::{BatchMeta, SharedData, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
 pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
 use super::optim::ramp_up;
-
-/// `weight · ramp · loss` of one logit-level term for the trained logits `z`, given the
-/// detached outputs of its sources (in `term.from` order).
-pub fn term_loss(term: &Term, z: Tensor<2>, sources: &[Tensor<2>], y: Tensor<1, Int>, epoch: usize, epochs: usize) -> Tensor<1> {
-    // logit standardisation (Sun et al. 2024): the target's and the sources' logits z-scored
-    let (z, sources) = match term.loss {
-        LossSpec::SoftTarget { standardize: true, .. } | LossSpec::MutualKl { standardize: true, .. } | LossSpec::Ensemble { standardize: true, .. } => {
-            (distill::standardize_logits(z), sources.iter().cloned().map(distill::standardize_logits).collect())
-        }
-        _ => (z, sources.to_vec()),
-    };
-    let sources = &sources[..];
-    let loss = match &term.loss {
-        LossSpec::CrossEntropy => distill::cross_entropy(z, y),
-        LossSpec::SoftTarget { temperature, source_weights, .. } => {
-            let w: Vec<f64> = source_weights.iter().map(|w| w.get()).collect();
-            let t = temperature.get();
-            distill::kl_to_target(distill::mixture_target(sources, &w, t), z, t)
-        }
-        LossSpec::MutualKl { temperature, .. } => distill::mutual_kl(sources, z, temperature.get()),
-        // `sources` holds the node's own output, detached
-        LossSpec::OwnOutput { temperature } => distill::soft_target_kl(sources[0].clone(), z, temperature.get()),
-        LossSpec::Dkd { alpha, beta, temperature } => distill::dkd(sources[0].clone(), z, y, alpha.get(), beta.get(), temperature.get()),
-        LossSpec::Dist { beta, gamma, temperature } => distill::dist(sources[0].clone(), z, beta.get(), gamma.get(), temperature.get()),
-        LossSpec::Ensemble { temperature, combine, include_self, .. } => {
-            let mut members = sources.to_vec();
-            if *include_self {
-                members.push(z.clone().detach());
-            }
-            let t = temperature.get();
-            distill::kl_to_target(ensemble_target(*combine, &members, y, t), z, t)
-        }
-        // `sources` holds the node's other heads, detached
-        LossSpec::OtherHeads { temperature, combine } => {
-            let t = temperature.get();
-            distill::kl_to_target(ensemble_target(*combine, sources, y, t), z, t)
-        }
-        // `sources` holds, row for row of `z`, the logits of each sample's own-domain expert
-        LossSpec::Lfme => distill::lfme(z, burn::tensor::activation::softmax(sources[0].clone(), 1)),
-        LossSpec::Hint { .. } | LossSpec::Attention { .. } => unreachable!("feature terms go through `feature_loss`"),
-        LossSpec::PeerAttention { .. } => unreachable!("OKDDip terms go through `StepContext::peer_attention`"),
-    };
-    loss.mul_scalar(term_scale(term, epoch, epochs))
-}
 
 /// `weight · ramp · gate` of a term in epoch `epoch` of `epochs`.
 fn term_scale(term: &Term, epoch: usize, epochs: usize) -> f64 {
     term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs)
-}
-
-/// A tap as features `[B, C]`: flat taps as they are, maps averaged over their positions.
-fn pooled(t: Tap) -> Tensor<2> {
-    let m = t.channels_by_positions();
-    let [b, c, _] = m.dims();
-    m.mean_dim(2).reshape([b, c])
-}
-
-/// The softened ensemble of `members` (detached logits) formed by `combine` at temperature `t`.
-fn ensemble_target(combine: Combine, members: &[Tensor<2>], y: Tensor<1, Int>, t: f64) -> Tensor<2> {
-    match combine {
-        Combine::MeanProbs => distill::mixture_target(members, &[], t),
-        Combine::MeanLogits => distill::mean_logits_target(members, t),
-        Combine::MinLogit => distill::min_logit_target(members, y, t),
-    }
-}
-
-/// `weight · ramp · loss` of a feature term: the trained node's tap `v` (tracked), the source's
-/// tap `u` (detached) and, for hints, the node's adapter r.
-pub fn feature_loss(term: &Term, u: Tap, v: Tap, adapter: Option<&Adapter>, epoch: usize, epochs: usize) -> Tensor<1> {
-    let loss = match &term.loss {
-        LossSpec::Hint { .. } => {
-            let rv = adapter.expect("every hint term has an adapter").forward(v);
-            distill::hint(u.channels_by_positions().flatten(1, 2), rv.channels_by_positions().flatten(1, 2))
-        }
-        LossSpec::Attention { .. } => distill::attention_transfer(u.channels_by_positions(), v.channels_by_positions()),
-        _ => unreachable!("logit terms go through `term_loss`"),
-    };
-    loss.mul_scalar(term_scale(term, epoch, epochs))
 }
 
 /// A source that does not train in the stage.
@@ -180,89 +108,120 @@ impl StepContext<'_> {
         Shared { rows: f.rows.clone(), logits: f.z.clone().detach(), taps }
     }
 
-    /// The summed loss terms of node `n` for its forward pass `f`.
-    fn node_loss(&self, n: usize, f: &Forward, adapters: &[Adapter], outputs: &HashMap<usize, Shared>, y: &Tensor<1, Int>, meta: &BatchMeta) -> Tensor<1> {
+    /// The loss of node `n` for its forward pass `f`: the sum of its terms, and each term's
+    /// value (`weight · ramp · gate · loss`).
+    fn node_loss(&self, n: usize, f: &Forward, adapters: &[Adapter], outputs: &HashMap<usize, Shared>, y: &Tensor<1, Int>, meta: &BatchMeta) -> NodeLoss {
         let device = &f.z.device();
         let y = match &f.rows {
             Some(r) => y.clone().select(0, index_tensor(r, device)),
             None => y.clone(),
         };
-        self.stage
+        let terms: Vec<Tensor<1>> = self
+            .stage
             .terms
             .iter()
             .filter(|t| t.to == n)
             .map(|term| {
-                if let Some((from_tap, to_tap)) = feature_taps(term) {
-                    let src = &outputs[&term.from[0]];
-                    let u = restrict_tap(src.tap(from_tap), &src.rows, &f.rows, device);
-                    let v = f.taps.get(to_tap).cloned().expect("forward collected the own tap");
-                    let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
-                    feature_loss(term, u, v, adapter, self.epoch, self.stage.epochs)
-                } else if let LossSpec::PeerAttention { .. } = term.loss {
-                    let adapter = &adapters[self.needs[&n].adapters[&term.origin]];
-                    self.peer_attention(term, f, adapter, outputs, device)
-                } else {
-                    // the node's output, or one head of a Hydra
-                    let head = |m: usize| match f.taps.get(&crate::models::head_tap(m)) {
-                        Some(Tap::Flat(h)) => h.clone(),
-                        _ => panic!("forward collected head {m} (the resolver checks heads)"),
-                    };
-                    let z = match term.head {
-                        Some(m) => head(m),
-                        None => f.z.clone(),
-                    };
-                    if let (LossSpec::OtherHeads { .. }, Some(m)) = (&term.loss, term.head) {
-                        // every head was collected (`stage_needs`): head1, head2, … up to the last
-                        let heads = (1..).take_while(|&j| f.taps.get(&crate::models::head_tap(j)).is_some()).count();
-                        let others: Vec<Tensor<2>> = (1..=heads).filter(|&j| j != m).map(|j| head(j).detach()).collect();
-                        term_loss(term, z, &others, y.clone(), self.epoch, self.stage.epochs)
-                    } else if let LossSpec::OwnOutput { .. } = term.loss {
-                        term_loss(term, z, &[f.z.clone().detach()], y.clone(), self.epoch, self.stage.epochs)
-                    } else if term.loss == LossSpec::Lfme {
-                        let target = lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device);
-                        term_loss(term, z, &[target], y.clone(), self.epoch, self.stage.epochs)
-                    } else {
-                        let sources: Vec<Tensor<2>> =
-                            term.from.iter().map(|s| restrict(outputs[s].logits_of(term.from_head), &outputs[s].rows, &f.rows, device)).collect();
-                        term_loss(term, z, &sources, y.clone(), self.epoch, self.stage.epochs)
-                    }
-                }
+                let inputs = self.term_inputs(n, term, f, adapters, outputs, y.clone(), meta);
+                term.loss.kind().loss(inputs).mul_scalar(term_scale(term, self.epoch, self.stage.epochs))
             })
-            .reduce(|a, b| a + b)
-            .expect("the resolver guarantees every trained node has a term")
+            .collect();
+        let values = terms.iter().map(|t| t.clone().into_scalar::<f32>() as f64).collect();
+        let total = terms.into_iter().reduce(|a, b| a + b).expect("the resolver guarantees every trained node has a term");
+        NodeLoss { total, terms: values }
+    }
+
+    /// What `term`'s kind reads ([`crate::losses::Reads`]), gathered from node `n`'s forward
+    /// pass `f` and the shared outputs, on `f`'s rows and device.
+    #[allow(clippy::too_many_arguments)]
+    fn term_inputs<'m>(
+        &self,
+        n: usize,
+        term: &Term,
+        f: &Forward,
+        adapters: &'m [Adapter],
+        outputs: &HashMap<usize, Shared>,
+        y: Tensor<1, Int>,
+        meta: &BatchMeta,
+    ) -> Inputs<'m> {
+        let device = &f.z.device();
+        let reads = term.loss.kind().reads();
+        let head = |m: usize| match f.taps.get(&crate::models::head_tap(m)) {
+            Some(Tap::Flat(h)) => h.clone(),
+            _ => panic!("forward collected head {m} (the resolver checks heads)"),
+        };
+        // the node's output, or one head of a multi-head node
+        let z = term.head.map_or_else(|| f.z.clone(), head);
+        let targets = match reads.targets {
+            Targets::Labels | Targets::Features => Vec::new(),
+            Targets::SourceLogits => term.from.iter().map(|s| restrict(outputs[s].logits_of(term.from_head), &outputs[s].rows, &f.rows, device)).collect(),
+            Targets::OwnOutput => vec![f.z.clone().detach()],
+            Targets::OtherHeads => {
+                // every head was collected (`stage_needs`): head1, head2, … up to the last
+                let m = term.head.expect("the resolver checks that OtherHeads names a head");
+                let heads = (1..).take_while(|&j| f.taps.get(&crate::models::head_tap(j)).is_some()).count();
+                (1..=heads).filter(|&j| j != m).map(|j| head(j).detach()).collect()
+            }
+            Targets::RoutedExperts => vec![lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device)],
+        };
+        let own_tap = reads.own_tap.map(|tap| f.taps.get(tap).cloned().expect("forward collected the own tap"));
+        let source_taps = match reads.source_tap {
+            Some(tap) => term.from.iter().map(|s| restrict_tap(outputs[s].tap(tap), &outputs[s].rows, &f.rows, device)).collect(),
+            None => Vec::new(),
+        };
+        let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
+        Inputs { z, y, targets, own_tap, source_taps, adapter }
     }
 }
 
 impl StepContext<'_> {
-    /// Whether trained node `n` pauses in this step: it has a SwitOKD student whose pre-step
-    /// outputs are in `outputs`, and the rule says expert mode ([`expert_mode`]).
-    fn pauses(&self, n: usize, outputs: &HashMap<usize, Shared>, meta: &BatchMeta) -> bool {
-        let Some(student) = self.switch.get(&n) else { return false };
-        let (Some(t), Some(s)) = (outputs.get(&n), outputs.get(student)) else { return false };
-        let values = |z: &Tensor<2>| z.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 logits");
-        let [_, classes] = t.logits.dims();
-        expert_mode(&values(&t.logits), &values(&s.logits), &meta.labels, classes)
-    }
-
-    /// `weight · ramp · T²·KL(softmax(t/T) ‖ softmax(z/T))` of an OKDDip term for the trained
-    /// node's forward pass `f`: `t = Σ_j α_j z_j` over the node itself and the term's sources
-    /// (their logits detached), α from the node's query and every member's key (the node's own
-    /// features tracked, the sources' detached), so the gradient reaches the projections.
-    fn peer_attention(&self, term: &Term, f: &Forward, adapter: &Adapter, outputs: &HashMap<usize, Shared>, device: &Device) -> Tensor<1> {
-        let LossSpec::PeerAttention { temperature, tap, .. } = &term.loss else { unreachable!("called for PeerAttention terms") };
-        let own = pooled(f.taps.get(tap).cloned().expect("forward collected the own tap"));
-        let mut features = vec![own.clone()];
-        let mut logits = vec![f.z.clone().detach()];
-        for s in &term.from {
-            let src = &outputs[s];
-            features.push(pooled(restrict_tap(src.tap(tap), &src.rows, &f.rows, device)));
-            logits.push(restrict(src.logits.clone(), &src.rows, &f.rows, device));
+    /// Node `n`'s loss for its forward pass `f`, backward pass and optimiser step (with its
+    /// weight constraints): the node after it and its values, or the non-finite loss value (and
+    /// the node unchanged: no step is taken).
+    #[allow(clippy::too_many_arguments)]
+    fn learn(
+        &self,
+        n: usize,
+        f: &Forward,
+        model: Trainee,
+        opt: &mut ModuleOptimizer,
+        outputs: &HashMap<usize, Shared>,
+        y: &Tensor<1, Int>,
+        meta: &BatchMeta,
+    ) -> (Trainee, Result<Learned, f64>) {
+        let NodeLoss { total, terms } = self.node_loss(n, f, &model.adapters, outputs, y, meta);
+        let loss = total.clone().into_scalar::<f32>() as f64;
+        if !loss.is_finite() {
+            return (model, Err(loss));
         }
-        let (q, keys) = adapter.query_keys(own, &features);
-        let target = distill::attention_logits(q, &keys, &logits);
-        let t = temperature.get();
-        distill::kl_tracked_target(target, f.z.clone(), t).mul_scalar(term_scale(term, self.epoch, self.stage.epochs))
+        let grads = GradientsParams::from_grads(total.backward(), &model);
+        let model = constrained(opt.step(self.lr[&n], model, grads));
+        (model, Ok(Learned { loss, terms }))
     }
+}
+
+/// The values of a node that stepped.
+struct Learned {
+    /// Its loss.
+    loss: f64,
+    /// Each of its terms.
+    terms: Vec<f64>,
+}
+
+impl StepReport {
+    /// Appends the next trained node's values (`None`: it did not step).
+    fn push(&mut self, learned: Option<Learned>) {
+        self.losses.push(learned.as_ref().map(|l| l.loss));
+        self.terms.push(learned.map(|l| l.terms));
+    }
+}
+
+/// A node's loss in one step.
+struct NodeLoss {
+    /// The sum of its terms (tracked).
+    total: Tensor<1>,
+    /// Each term's value, in stage order.
+    terms: Vec<f64>,
 }
 
 /// A node after its optimiser step and its network's weight constraints (max-norm).
@@ -285,39 +244,11 @@ pub struct StepReport {
     /// Each trained node's loss value, in `stage.train` order; `None` for a node none of whose
     /// samples is in the batch, or that paused (SwitOKD's expert mode).
     pub losses: Vec<Option<f64>>,
+    /// Each trained node's terms' values (`weight · ramp · gate · loss`, the node's terms in
+    /// stage order), where `losses` has a value.
+    pub terms: Vec<Option<Vec<f64>>>,
     /// The nodes that paused in this step (SwitOKD's expert mode), by index.
     pub paused: Vec<usize>,
-}
-
-/// SwitOKD's switching rule (Qian et al., ECCV 2022, eqs. (5)–(9); the authors' code) for a
-/// teacher with logits `t` and its student with logits `s` (`[B, C]` row-major) on labels `y`:
-/// with `p = softmax(·)`, `G = mean_b ‖p_s − p_t‖₁` (the distillation gap), `s_y = mean_b ‖p_s −
-/// onehot(y)‖₁`, `t_y = mean_b ‖p_t − onehot(y)‖₁`, `ε = exp(−t_y/(t_y + s_y))` and the adaptive
-/// threshold `δ = s_y − ε·t_y`: expert mode (the teacher pauses) when `G > δ` and `t_y < s_y`.
-pub fn expert_mode(t: &[f32], s: &[f32], y: &[i64], classes: usize) -> bool {
-    let probs = |z: &[f32]| -> Vec<f64> {
-        z.chunks(classes)
-            .flat_map(|r| {
-                let m = r.iter().cloned().fold(f32::MIN, f32::max) as f64;
-                let e: Vec<f64> = r.iter().map(|&v| (v as f64 - m).exp()).collect();
-                let sum: f64 = e.iter().sum();
-                e.into_iter().map(move |v| v / sum)
-            })
-            .collect()
-    };
-    let (pt, ps) = (probs(t), probs(s));
-    let b = y.len() as f64;
-    let to_label = |p: &[f64]| -> f64 {
-        p.chunks(classes)
-            .zip(y)
-            .map(|(r, &l)| r.iter().enumerate().map(|(c, v)| if c as i64 == l { (v - 1.0).abs() } else { v.abs() }).sum::<f64>())
-            .sum::<f64>()
-            / b
-    };
-    let gap = pt.iter().zip(&ps).map(|(a, b)| (a - b).abs()).sum::<f64>() / b;
-    let (s_y, t_y) = (to_label(&ps), to_label(&pt));
-    let epsilon = (-t_y / (t_y + s_y)).exp();
-    gap > s_y - epsilon * t_y && t_y < s_y
 }
 
 /// Runs one step; returns each trained node's loss value and the nodes that paused, or the
@@ -410,23 +341,20 @@ fn serial_step(
     }
     // SwitOKD's decisions, from the pre-step outputs
     let paused: Vec<usize> = train.iter().copied().filter(|&n| ctx.pauses(n, &outputs, meta)).collect();
-    let mut values = Vec::with_capacity(train.len());
+    let mut report = StepReport { paused: paused.clone(), ..Default::default() };
     for (k, &n) in train.iter().enumerate() {
         let Some(f) = tracked.remove(&n).filter(|_| !paused.contains(&n)) else {
-            values.push(None);
+            report.push(None);
             continue;
         };
         let model = models[n].take().expect("trained model present");
-        let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &batch[&n].1, meta);
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            models[n] = Some(model);
-            return Err(NonFinite { node: n, value });
-        }
-        values.push(Some(value));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
         let opt = optimizers.get_mut(&n).expect("optimizer of trained node");
-        let model = constrained(opt.step(ctx.lr[&n], model, grads));
+        let (model, learned) = ctx.learn(n, &f, model, opt, &outputs, &batch[&n].1, meta);
+        let Ok(values) = learned else {
+            models[n] = Some(model);
+            return Err(NonFinite { node: n, value: learned.err().expect("not Ok") });
+        };
+        report.push(Some(values));
         if ctx.stage.update == UpdateOrder::Sequential {
             // later nodes of this step see this node's refreshed outputs: a training-mode pass
             // (batch statistics, the step's dropout stream 1) on a copy whose batch-norm running
@@ -438,7 +366,7 @@ fn serial_step(
         }
         models[n] = Some(model);
     }
-    Ok(StepReport { losses: values, paused })
+    Ok(report)
 }
 
 /// Simultaneous update on one thread per node, each inside its own rayon pool (so the
@@ -465,7 +393,7 @@ fn parallel_step(
     let barrier = Barrier::new(train.len());
     let work: Vec<(usize, Trainee, ModuleOptimizer)> =
         train.iter().map(|&n| (n, models[n].take().expect("trained model present"), optimizers.remove(&n).expect("optimizer of trained node"))).collect();
-    let done: Vec<(usize, Trainee, ModuleOptimizer, Option<f64>, bool)> = std::thread::scope(|scope| {
+    let done: Vec<(usize, Trainee, ModuleOptimizer, Option<Result<Learned, f64>>, bool)> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .into_iter()
             .enumerate()
@@ -488,36 +416,34 @@ fn parallel_step(
                         if ctx.pauses(n, &outputs, meta) {
                             return (n, model, opt, None, true);
                         }
-                        let loss = ctx.node_loss(n, &f, &model.adapters, &outputs, &y, meta);
-                        let value = loss.clone().into_scalar::<f32>() as f64;
-                        if !value.is_finite() {
-                            return (n, model, opt, Some(value), false);
-                        }
-                        let grads = GradientsParams::from_grads(loss.backward(), &model);
-                        let model = constrained(opt.step(ctx.lr[&n], model, grads));
-                        (n, model, opt, Some(value), false)
+                        let (model, learned) = ctx.learn(n, &f, model, &mut opt, &outputs, &y, meta);
+                        (n, model, opt, Some(learned), false)
                     })
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("a node's step panicked")).collect()
     });
-    let mut values = Vec::with_capacity(done.len());
-    let mut paused = Vec::new();
+    let mut report = StepReport::default();
     let mut bad = None;
-    for (n, model, opt, value, pause) in done {
+    for (n, model, opt, learned, pause) in done {
         models[n] = Some(model);
         optimizers.insert(n, opt);
         if pause {
-            paused.push(n);
+            report.paused.push(n);
         }
-        if let Some(v) = value.filter(|v| !v.is_finite()) {
-            bad.get_or_insert(NonFinite { node: n, value: v });
+        match learned {
+            Some(Err(v)) => {
+                bad.get_or_insert(NonFinite { node: n, value: v });
+                report.losses.push(Some(v));
+                report.terms.push(None);
+            }
+            Some(Ok(values)) => report.push(Some(values)),
+            None => report.push(None),
         }
-        values.push(value);
     }
     match bad {
         Some(b) => Err(b),
-        None => Ok(StepReport { losses: values, paused }),
+        None => Ok(report),
     }
 }

@@ -13,7 +13,6 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv::first_conv;
-use super::hydra::head_tap;
 use super::resnet::{BasicBlock, stage, stage_geometry};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
@@ -191,17 +190,10 @@ impl BranchedResNet {
             })
             .collect();
         let outs: Vec<Tensor<2>> = self.branches.iter().zip(&features).map(|(branch, f)| kernels::linear(&branch.out, f.clone())).collect();
-        for (m, o) in outs.iter().enumerate() {
-            taps.put(head_tap(m + 1), || Tap::Flat(o.clone()));
-        }
-        match (&self.gate, &self.fusion) {
-            (Some(gate), _) => {
-                let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-                let scores = kernels::batch_norm_relu(&gate.bn, kernels::linear(&gate.fc, pooled));
-                crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(scores, 1))
-            }
-            (None, Some(fusion)) => fusion.forward(features),
-            (None, None) => crate::distill::head_mean_log_probs(&outs),
-        }
+        let gate_scores = self.gate.as_ref().map(|gate| {
+            let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
+            kernels::batch_norm_relu(&gate.bn, kernels::linear(&gate.fc, pooled))
+        });
+        super::heads::multi_head_output(outs, features, gate_scores, self.fusion.as_ref(), taps)
     }
 }

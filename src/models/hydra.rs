@@ -153,13 +153,7 @@ impl Hydra {
         }
         let features: Vec<Tensor<2>> = self.heads.iter().map(|head| relu(kernels::linear(&head.hidden, h.clone()))).collect();
         let outs: Vec<Tensor<2>> = self.heads.iter().zip(&features).map(|(head, f)| kernels::linear(&head.out, f.clone())).collect();
-        for (m, o) in outs.iter().enumerate() {
-            taps.put(head_tap(m + 1), || Tap::Flat(o.clone()));
-        }
-        match (&self.gate, &self.fusion) {
-            (Some(gate), _) => crate::distill::gated_logits(&outs, burn::tensor::activation::softmax(kernels::linear(gate, h), 1)),
-            (None, Some(fusion)) => fusion.forward(features),
-            (None, None) => crate::distill::head_mean_log_probs(&outs),
-        }
+        let gate_scores = self.gate.as_ref().map(|gate| kernels::linear(gate, h));
+        super::heads::multi_head_output(outs, features, gate_scores, self.fusion.as_ref(), taps)
     }
 }

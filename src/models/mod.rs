@@ -10,13 +10,13 @@
 //! burn module; then a variant in [`ModelSpec`] with its arm in [`ModelSpec::architecture`], and
 //! a variant in [`Network`] with its arm in [`Network::forward_taps`].
 
-pub mod adapter;
 pub mod branched;
 pub mod cnn1d;
 pub mod cnn2d;
 pub mod conv;
 pub mod ema;
 pub mod fusion;
+pub mod heads;
 pub mod hydra;
 pub mod mlp;
 pub mod mobilenet;
@@ -34,13 +34,13 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use adapter::{Adapter, AdapterSpec, Trainee};
 pub use branched::{BranchedResNet, BranchedResNetSpec};
 pub use cnn1d::{Cnn1d, Cnn1dSpec};
 pub use cnn2d::{Cnn2d, Cnn2dSpec};
 pub use conv::{first_conv, first_conv_applies};
 pub use ema::ema_step;
 pub use fusion::Fusion;
+pub use heads::{gated_logits, head_mean_log_probs};
 pub use hydra::{Hydra, HydraSpec, head_tap};
 pub use mlp::{Mlp, MlpSpec, max_norm_columns};
 pub use mobilenet::{MobileNetV2, MobileNetV2Spec};

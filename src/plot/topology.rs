@@ -5,7 +5,8 @@
 use plotters::prelude::*;
 
 use super::{Chart, FONT, color, drawing_error};
-use crate::config::{LossSpec, Plan, loss_label};
+use crate::config::Plan;
+use crate::losses::Targets;
 
 /// A drawable topology, built from a run's resolved plan.
 #[derive(Clone, Debug)]
@@ -39,10 +40,10 @@ impl Topology {
         for st in &plan.stages {
             for t in &st.terms {
                 let head = t.head.map(|m| format!(" → head{m}")).unwrap_or_default();
-                let label = format!("{} ×{}{head}", loss_label(&t.loss), t.weight);
+                let label = format!("{} ×{}{head}", t.loss.label(), t.weight);
                 // terms without a source (labels, the node's own output) are notes in its box
                 if t.from.is_empty() {
-                    let note = if matches!(t.loss, LossSpec::CrossEntropy) { format!("CE ×{}{head}", t.weight) } else { label.clone() };
+                    let note = if t.loss.kind().reads().targets == Targets::Labels { format!("CE ×{}{head}", t.weight) } else { label.clone() };
                     if !notes[t.to].contains(&note) {
                         notes[t.to].push(note);
                     }

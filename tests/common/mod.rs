@@ -25,6 +25,7 @@ pub fn opts(text: &str) -> RunOptions {
         experiment_text: text.into(),
         stop_after_epochs: None,
         tensorboard: true,
+        interrupt: Default::default(),
     }
 }
 

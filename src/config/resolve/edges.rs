@@ -4,6 +4,7 @@
 use super::{Diagnostic, FieldPath, Pending, Resolver};
 use crate::config::plan::Term;
 use crate::config::schema::{EdgeSpec, LossSpec};
+use crate::losses::{Arity, EdgeCheck, MutualKl, NodeFacts, Reads, examples};
 use crate::values::{NodeId, Temperature, Weight};
 
 /// An `Edge` being resolved: where it is, its target and its sources.
@@ -86,178 +87,34 @@ impl Resolver<'_> {
         at.to.is_some().then_some((at, loss))
     }
 
-    /// The checks of each loss kind; returns the loss with its source weights normalised.
+    /// The checks of the edge's loss kind ([`crate::losses::LossKind::check`]); returns the
+    /// loss with its options normalised (source weights).
     fn check_loss(&mut self, at: &EdgeAt, loss: &LossSpec) -> LossSpec {
         let mut loss = loss.clone();
-        match &mut loss {
-            LossSpec::CrossEntropy => self.check_cross_entropy(at),
-            LossSpec::OwnOutput { .. } => self.check_own_output(at, ("OwnOutput", "the node's output")),
-            LossSpec::OtherHeads { .. } => self.check_own_output(at, ("OtherHeads", "the node's other heads")),
-            _ if at.from.is_empty() => {
-                self.error(Diagnostic::at(at.p.field("loss"), "this loss needs at least one source node").hint("add `from: [\"teacher\"]`"))
-            }
-            LossSpec::SoftTarget { source_weights, .. } => self.check_soft_target(at, source_weights),
-            LossSpec::Hint { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, false),
-            LossSpec::Attention { from_tap, to_tap } => self.check_feature(at, from_tap, to_tap, true),
-            LossSpec::Lfme => self.check_lfme(at),
-            LossSpec::Dkd { .. } | LossSpec::Dist { .. } => self.check_one_source(at),
-            LossSpec::PeerAttention { tap, dim, .. } => self.check_peer_attention(at, tap, *dim),
-            LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } => {}
+        if loss.kind().arity() == Arity::AtLeastOne && at.from.is_empty() {
+            self.error(Diagnostic::at(at.p.field("loss"), "this loss needs at least one source node").hint("add `from: [\"teacher\"]`"));
+            return loss;
         }
+        let nodes: Vec<NodeFacts> = (0..self.spec.nodes.len())
+            .map(|i| NodeFacts { id: self.spec.nodes[i].id.as_str(), model: self.model_of(i), train_on: self.spec.nodes[i].train_on.as_ref() })
+            .collect();
+        let mut edge = EdgeCheck {
+            path: at.p.clone(),
+            to: at.to,
+            to_id: at.to_id.as_str(),
+            written_sources: at.from.len(),
+            from: at.from_i.clone(),
+            from_paths: at.from_paths.clone(),
+            head: at.head,
+            nodes: &nodes,
+            input_shape: &self.input_shape,
+            domains: &self.domains,
+            errs: Vec::new(),
+        };
+        loss.kind_mut().check(&mut edge);
+        let errs = edge.errs;
+        self.errs.extend(errs);
         loss
-    }
-
-    /// `CrossEntropy` learns from the labels: no sources.
-    fn check_cross_entropy(&mut self, at: &EdgeAt) {
-        if !at.from.is_empty() {
-            self.error(
-                Diagnostic::at(at.p.field("from"), "`CrossEntropy` learns from the labels and takes no sources")
-                    .hint("remove `from`, or use `SoftTarget` to learn from another node"),
-            );
-        }
-    }
-
-    /// `OwnOutput` and `OtherHeads` train one head from the node's own outputs: no sources, a
-    /// head.
-    fn check_own_output(&mut self, at: &EdgeAt, (name, what): (&str, &str)) {
-        if !at.from.is_empty() {
-            self.error(Diagnostic::at(at.p.field("from"), format!("`{name}` learns from {what} and takes no sources")).hint("remove `from`"));
-        }
-        if at.head.is_none() {
-            self.error(
-                Diagnostic::at(at.p.field("loss"), format!("`{name}` trains one head of a multi-head node (`Hydra`, `BranchedResNet`) from {what}"))
-                    .hint("add `head: m`"),
-            );
-        }
-    }
-
-    /// `Dkd` and `Dist` compare the target with one source.
-    fn check_one_source(&mut self, at: &EdgeAt) {
-        if at.from.len() != 1 {
-            self.error(
-                Diagnostic::at(at.p.field("from"), "this loss compares the node with exactly one source").hint("give one node in `from` (a teacher or a peer)"),
-            );
-        }
-    }
-
-    /// `SoftTarget`'s source weights: one per source, normalised to sum to 1.
-    fn check_soft_target(&mut self, at: &EdgeAt, weights: &mut [Weight]) {
-        let path = at.p.field("loss").field("source_weights");
-        if weights.is_empty() {
-            return;
-        }
-        if weights.len() != at.from.len() {
-            let msg = format!("{} source weights for {} sources", weights.len(), at.from.len());
-            self.error(Diagnostic::at(path, msg).hint("give one weight per node in `from`, or none for equal weights"));
-            return;
-        }
-        let total: f64 = weights.iter().map(|w| w.get()).sum();
-        if total <= 0.0 {
-            self.error(Diagnostic::at(path, "source weights sum to 0"));
-            return;
-        }
-        for w in weights.iter_mut() {
-            *w = Weight::new(w.get() / total).expect("a normalised weight is valid");
-        }
-    }
-
-    /// `Hint` and `Attention`: one source; taps that exist, at the same resolution; attention
-    /// needs feature maps.
-    fn check_feature(&mut self, at: &EdgeAt, from_tap: &str, to_tap: &str, attention: bool) {
-        if at.from.len() != 1 {
-            self.error(Diagnostic::at(at.p.field("from"), "feature losses take exactly one source"));
-        }
-        let source = at.from_i.first().copied();
-        let u = self.tap_shape(at, source, from_tap, "from_tap");
-        let v = self.tap_shape(at, at.to, to_tap, "to_tap");
-        let (Some(u), Some(v)) = (u, v) else { return };
-        let what = if attention { "attention transfer" } else { "a hint (its adapter maps channels, not positions)" };
-        if u.len() != v.len() || u[1..] != v[1..] {
-            self.error(
-                Diagnostic::at(
-                    at.p.field("loss"),
-                    format!("{what} needs taps of the same spatial size: `{from_tap}` is {u:?}, `{to_tap}` is {v:?} (channels first)"),
-                )
-                .hint("pick taps at the same resolution, e.g. both after the same number of pooling blocks"),
-            );
-        } else if attention && u.len() < 2 {
-            self.error(
-                Diagnostic::at(at.p.field("loss"), format!("attention transfer needs feature maps, but `{from_tap}` is a flat vector {u:?}"))
-                    .hint("use conv taps (`block1`, `stage2`, ...), or `Hint` for flat features"),
-            );
-        }
-    }
-
-    /// `PeerAttention`: the tap exists on the target and on every source with the same number of
-    /// channels (one pair of projections reads them all), and the projection has a width.
-    fn check_peer_attention(&mut self, at: &EdgeAt, tap: &str, dim: usize) {
-        if dim == 0 {
-            self.error(Diagnostic::at(at.p.field("loss").field("dim"), "the projection width must be at least 1").hint("the OKDDip authors use channels / 8"));
-        }
-        let Some(own) = self.tap_shape(at, at.to, tap, "tap") else { return };
-        for &i in &at.from_i.clone() {
-            let Some(other) = self.tap_shape(at, Some(i), tap, "tap") else { continue };
-            if other[0] != own[0] {
-                self.error(
-                    Diagnostic::at(
-                        at.p.field("loss").field("tap"),
-                        format!("`{tap}` has {} channels on `{}` but {} on `{}`", own[0], at.to_id, other[0], self.spec.nodes[i].id),
-                    )
-                    .hint("the peers' features go through the same projections: pick a tap with as many channels on every peer"),
-                );
-            }
-        }
-    }
-
-    /// The shape of tap `tap` of `node`, or an error at `loss.<field>` listing its taps.
-    fn tap_shape(&mut self, at: &EdgeAt, node: Option<usize>, tap: &str, field: &'static str) -> Option<Vec<usize>> {
-        let n = node?;
-        let model = self.model_of(n);
-        let taps = model.tap_shapes(&self.input_shape);
-        match taps.iter().find(|(t, _)| t == tap) {
-            Some((_, shape)) => Some(shape.clone()),
-            None => {
-                let names: Vec<&str> = taps.iter().map(|(t, _)| t.as_str()).collect();
-                let d = Diagnostic::at(at.p.field("loss").field(field), format!("node `{}` has no tap `{tap}`", self.spec.nodes[n].id));
-                self.error(d.hint(format!("its taps are: {}", names.join(", "))));
-                None
-            }
-        }
-    }
-
-    /// `Lfme`: a data set with domains, one expert per whole domain, every domain the target
-    /// trains on covered.
-    fn check_lfme(&mut self, at: &EdgeAt) {
-        let spec = self.spec;
-        if self.domains.is_empty() {
-            self.error(Diagnostic::at(at.p.field("loss"), "`Lfme` needs a data set with domains").hint("use `source: RotatedMnist(test_domain: ...)`"));
-        }
-        let mut covered: Vec<usize> = Vec::new();
-        let mut all_single = true;
-        for (&f, fp) in at.from_i.iter().zip(&at.from_paths) {
-            let sub = spec.nodes[f].train_on.as_ref().map(|s| s.domains.clone()).unwrap_or_default();
-            let class_filter = spec.nodes[f].train_on.as_ref().is_some_and(|s| !s.classes.is_empty() || !s.exclude_classes.is_empty());
-            if sub.len() != 1 || class_filter {
-                all_single = false;
-                self.error(
-                    Diagnostic::at(fp.clone(), format!("LFME expert `{}` must train on exactly one whole domain", spec.nodes[f].id))
-                        .hint("give it `train_on: Subset(domains: [d])`, without class filters"),
-                );
-            } else if covered.contains(&sub[0]) {
-                self.error(Diagnostic::at(fp.clone(), format!("two experts for domain {}", sub[0])));
-            } else {
-                covered.push(sub[0]);
-            }
-        }
-        let Some(t) = at.to else { return };
-        let wanted = spec.nodes[t].train_on.as_ref().filter(|s| !s.domains.is_empty()).map_or(self.domains.clone(), |s| s.domains.clone());
-        let missing: Vec<usize> = wanted.iter().copied().filter(|d| !covered.contains(d)).collect();
-        if !missing.is_empty() && !self.domains.is_empty() && all_single {
-            self.error(
-                Diagnostic::at(at.p.field("from"), format!("no expert for domain(s) {missing:?}, which `{}` trains on", spec.nodes[t].id))
-                    .hint("add one expert node per training domain"),
-            );
-        }
     }
 
     /// `head: m` needs a multi-head target with that head, and a logit loss.
@@ -273,15 +130,10 @@ impl Resolver<'_> {
             );
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
-        } else if matches!(loss, LossSpec::OtherHeads { .. }) && heads < 2 {
+        } else if !loss.kind().reads().takes_head() {
+            let logit_losses = names_of(|r| r.takes_head());
             self.error(
-                Diagnostic::at(path, format!("`{to}` has one head: `OtherHeads` needs others to learn from"))
-                    .hint("give the `Hydra` `heads: 2` or more (a `BranchedResNet` `branches: 2` or more)"),
-            );
-        } else if matches!(loss, LossSpec::Hint { .. } | LossSpec::Attention { .. } | LossSpec::Lfme | LossSpec::PeerAttention { .. }) {
-            self.error(
-                Diagnostic::at(path, "`head` applies to logit losses (CrossEntropy, SoftTarget, MutualKl, Ensemble, Dkd, Dist)")
-                    .hint("remove `head`: feature losses read the node's taps"),
+                Diagnostic::at(path, format!("`head` applies to logit losses ({logit_losses})")).hint("remove `head`: feature losses read the node's taps"),
             );
         }
     }
@@ -291,9 +143,10 @@ impl Resolver<'_> {
     fn check_from_head(&mut self, at: &EdgeAt, loss: &LossSpec) {
         let Some(m) = at.from_head else { return };
         let path = at.p.field("from_head");
-        if !matches!(loss, LossSpec::SoftTarget { .. } | LossSpec::MutualKl { .. } | LossSpec::Ensemble { .. } | LossSpec::Dkd { .. } | LossSpec::Dist { .. }) {
+        if !loss.kind().reads().takes_from_head() {
+            let readers = names_of(|r| r.takes_from_head());
             self.error(
-                Diagnostic::at(path, "`from_head` applies to losses that read the sources' logits (SoftTarget, MutualKl, Ensemble, Dkd, Dist)")
+                Diagnostic::at(path, format!("`from_head` applies to losses that read the sources' logits ({readers})"))
                     .hint("remove `from_head`, or learn from a head with `SoftTarget(temperature: …)`"),
             );
             return;
@@ -342,7 +195,7 @@ impl Resolver<'_> {
                 let term = Term {
                     to: *i,
                     from: others.iter().map(|(j, _)| *j).collect(),
-                    loss: LossSpec::MutualKl { temperature, standardize: false },
+                    loss: MutualKl { temperature, standardize: false }.into(),
                     weight: weight.get(),
                     ramp_up_epochs: 0,
                     gate: Default::default(),
@@ -355,4 +208,9 @@ impl Resolver<'_> {
             })
             .collect()
     }
+}
+
+/// The names of the loss kinds whose reads pass `test`, for messages (`CrossEntropy, SoftTarget`).
+fn names_of(test: impl Fn(&Reads) -> bool) -> String {
+    examples().iter().filter(|l| test(&l.kind().reads())).map(|l| l.kind().name()).collect::<Vec<_>>().join(", ")
 }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use super::{Declared, Diagnostic, FieldPath, Pending, Resolver, closest};
 use crate::config::plan::PlanStage;
-use crate::config::schema::{LossSpec, StageSpec};
+use crate::config::schema::StageSpec;
+use crate::losses::Targets;
 
 impl Resolver<'_> {
     /// The declared stages; without `stages:`, one stage `main` training every non-frozen node
@@ -154,7 +155,8 @@ impl Resolver<'_> {
             let in_stage = d.trains(src);
             let (src_node, to_node) = (&spec.nodes[src], &spec.nodes[node]);
             // a source trained on a subset in this stage only has outputs on that subset
-            if in_stage && p.term.loss != LossSpec::Lfme && src_node.train_on.is_some() && src_node.train_on != to_node.train_on {
+            if in_stage && p.term.loss.kind().reads().targets != Targets::RoutedExperts && src_node.train_on.is_some() && src_node.train_on != to_node.train_on
+            {
                 self.error(
                     Diagnostic::at(
                         spath.clone(),

@@ -1,0 +1,86 @@
+//! Decoupled knowledge distillation.
+
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::check::EdgeCheck;
+use super::common::one_hot;
+use super::kind::{Inputs, LossKind, Reads, Targets};
+use crate::values::{Temperature, Weight, unit_weight};
+
+/// `Dkd`: "Decoupled Knowledge Distillation" (Zhao, Cui, Song, Qiu & Liang, CVPR 2022), eq. (7):
+/// `α·TCKD + β·NCKD` with `TCKD = T²·KL(b^p ‖ b^q)` over the binary (target class, rest)
+/// probabilities and `NCKD = T²·KL(p̂ ‖ q̂)` over the non-target classes renormalised; batch
+/// mean. One source. mdistiller's CIFAR defaults: α = 1, β = 8, T = 4. mdistiller also warms
+/// the weight up linearly, `min(epoch/20, 1)`; an edge's `ramp_up_epochs` is the sigmoid
+/// ramp-up instead, so that warm-up is not reproduced here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dkd {
+    /// Weight α of the target-class term.
+    #[serde(default = "unit_weight")]
+    pub alpha: Weight,
+    /// Weight β of the non-target term.
+    #[serde(default = "dkd_beta")]
+    pub beta: Weight,
+    /// Temperature T.
+    #[serde(default = "dkd_temperature")]
+    pub temperature: Temperature,
+}
+
+fn dkd_beta() -> Weight {
+    Weight::new(8.0).expect("valid")
+}
+fn dkd_temperature() -> Temperature {
+    Temperature::new(4.0).expect("valid")
+}
+
+/// Decoupled KD of the trained logits `z` from the source's `v` with labels `y`: `α·TCKD +
+/// β·NCKD`, where with `p = softmax(v/T)`, `q = softmax(z/T)` and t the label,
+/// - `TCKD = T²·(1/B) Σ_b KL([p_t, 1 − p_t] ‖ [q_t, 1 − q_t])` (target class vs the rest), and
+/// - `NCKD = T²·(1/B) Σ_b KL(p̂ ‖ q̂)` over the non-target classes, `p̂_i = p_i / (1 − p_t)`,
+///   computed as mdistiller does: softmax of the logits with the target logit lowered by
+///   1000·T (so its probability is 0).
+///
+/// `v` is detached.
+///
+/// # Shapes
+/// `v`, `z` `[B, C]`, `y` `[B]` → `[1]`.
+pub fn dkd(v: Tensor<2>, z: Tensor<2>, y: Tensor<1, Int>, alpha: f64, beta: f64, t: f64) -> Tensor<1> {
+    let [b, c] = z.dims();
+    let gt = one_hot(y, c);
+    let v = v.detach().div_scalar(t);
+    let z = z.div_scalar(t);
+    let p = softmax(v.clone(), 1);
+    let logq = log_softmax(z.clone(), 1);
+    let q = logq.exp();
+    let ln = |x: Tensor<2>| x.clamp_min(1e-30).log();
+    let pt = (p * gt.clone()).sum_dim(1);
+    let qt = (q * gt.clone()).sum_dim(1);
+    let (p_rest, q_rest) = (pt.clone().neg().add_scalar(1.0), qt.clone().neg().add_scalar(1.0));
+    let tckd = pt.clone() * (ln(pt) - ln(qt)) + p_rest.clone() * (ln(p_rest) - ln(q_rest));
+    let mask = gt.mul_scalar(1000.0);
+    let p_hat = softmax(v - mask.clone(), 1);
+    let logq_hat = log_softmax(z - mask, 1);
+    let nckd = (p_hat.clone() * (ln(p_hat) - logq_hat)).sum_dim(1);
+    (tckd.mul_scalar(alpha) + nckd.mul_scalar(beta)).sum().div_scalar(b as f64).mul_scalar(t * t)
+}
+
+impl LossKind for Dkd {
+    fn name(&self) -> &'static str {
+        "Dkd"
+    }
+    fn label(&self) -> String {
+        format!("DKD(α={}, β={}, T={})", self.alpha, self.beta, self.temperature)
+    }
+    fn reads(&self) -> Reads<'_> {
+        Reads::logits(Targets::SourceLogits)
+    }
+    fn check(&mut self, edge: &mut EdgeCheck) {
+        edge.one_source("this loss compares the node with exactly one source", Some("give one node in `from` (a teacher or a peer)"));
+    }
+    fn loss(&self, i: Inputs) -> Tensor<1> {
+        dkd(i.targets[0].clone(), i.z, i.y, self.alpha.get(), self.beta.get(), self.temperature.get())
+    }
+}

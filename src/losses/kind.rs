@@ -1,0 +1,129 @@
+//! The one trait every loss kind implements ([`LossKind`]), and the shapes of what a term reads
+//! ([`Reads`]) and is given ([`Inputs`]).
+
+use burn::tensor::{Int, Tensor};
+
+use super::adapter::{Adapter, AdapterSpec};
+use super::check::EdgeCheck;
+use crate::models::tap::Tap;
+
+/// Which logits, besides the labels, a term's loss is computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// Nothing but the labels (cross-entropy).
+    Labels,
+    /// The sources' logits (or head `from_head` of each), detached, in `from` order.
+    SourceLogits,
+    /// The node's own output, detached (ONE's gated ensemble teaching a head).
+    OwnOutput,
+    /// The node's other heads, detached (CL-ILR).
+    OtherHeads,
+    /// Row by row, the logits of the sample's own-domain expert among the sources (LFME).
+    RoutedExperts,
+    /// No logits: the sources' feature taps only (FitNets, attention transfer).
+    Features,
+}
+
+/// How many sources a loss takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    /// None: it learns from the labels or from the node itself.
+    None,
+    /// One or more.
+    AtLeastOne,
+}
+
+/// What a term reads, asked by the exchange (which taps to collect and share) and by the step
+/// (which tensors to hand to [`LossKind::loss`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reads<'a> {
+    /// The logits it is computed from.
+    pub targets: Targets,
+    /// A tap of the trained node (tracked).
+    pub own_tap: Option<&'a str>,
+    /// A tap of every source (detached).
+    pub source_tap: Option<&'a str>,
+}
+
+impl Reads<'_> {
+    /// Logits only, from `targets`.
+    pub const fn logits(targets: Targets) -> Reads<'static> {
+        Reads { targets, own_tap: None, source_tap: None }
+    }
+
+    /// Whether the term may train one head of a multi-head node (`head: m`): it reads the
+    /// trained logits, not a tap, and no routed experts.
+    pub fn takes_head(&self) -> bool {
+        self.own_tap.is_none() && matches!(self.targets, Targets::Labels | Targets::SourceLogits | Targets::OwnOutput | Targets::OtherHeads)
+    }
+
+    /// Whether the term may read a head of its sources (`from_head: m`): it reads the sources'
+    /// logits.
+    pub fn takes_from_head(&self) -> bool {
+        self.own_tap.is_none() && self.targets == Targets::SourceLogits
+    }
+}
+
+/// The tensors of one term in one step, gathered by the step as [`LossKind::reads`] says.
+///
+/// # Shapes
+/// - `z`: `[B, C]`, tracked: the node's output, or head `m` for `head: m` terms.
+/// - `y`: `[B]`, the labels.
+/// - `targets`: each `[B, C]`, detached, as [`Targets`] names them (in `from` order).
+/// - `own_tap`: the node's tap `own_tap`, tracked; `source_taps`: each source's `source_tap`,
+///   detached, in `from` order (`[B, F]`, `[B, C, L]` or `[B, C, H, W]`).
+pub struct Inputs<'a> {
+    /// The trained logits.
+    pub z: Tensor<2>,
+    /// The labels.
+    pub y: Tensor<1, Int>,
+    /// The detached target logits.
+    pub targets: Vec<Tensor<2>>,
+    /// The trained node's tap.
+    pub own_tap: Option<Tap>,
+    /// The sources' taps.
+    pub source_taps: Vec<Tap>,
+    /// The term's adapter ([`LossKind::adapter`]), learned with the node.
+    pub adapter: Option<&'a Adapter>,
+}
+
+impl Inputs<'_> {
+    /// The trained node's tap (for kinds whose [`Reads::own_tap`] is set).
+    pub fn own_tap(&self) -> Tap {
+        self.own_tap.clone().expect("the step collects the tap the kind reads")
+    }
+}
+
+/// One kind of loss: its spec (the struct that implements this) and everything the resolver,
+/// the exchange and the step need to know of it. Each lives in its own file of `src/losses/`
+/// with its paper's equation in the doc comment.
+pub trait LossKind {
+    /// Its variant name in experiment files (`SoftTarget`).
+    fn name(&self) -> &'static str;
+
+    /// A short label with its options, for plans, charts and metric names (`SoftTarget(T=4)`).
+    fn label(&self) -> String;
+
+    /// What it reads.
+    fn reads(&self) -> Reads<'_>;
+
+    /// How many sources it takes (the resolver reports a missing source for
+    /// [`Arity::AtLeastOne`] before [`LossKind::check`] runs).
+    fn arity(&self) -> Arity {
+        Arity::AtLeastOne
+    }
+
+    /// Its own checks of the edge it sits on (positioned diagnostics through `edge`); may
+    /// normalise its options (source weights).
+    fn check(&mut self, _edge: &mut EdgeCheck) {}
+
+    /// The learned part it owns, given the shapes of the target's taps (`own`) and of its
+    /// first source's (`source`), channels first without the batch.
+    fn adapter(&self, _own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+        None
+    }
+
+    /// The unweighted loss of one term (a one-element tensor); the step multiplies it by the
+    /// edge's weight, ramp-up and gate.
+    fn loss(&self, inputs: Inputs) -> Tensor<1>;
+}
