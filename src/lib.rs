@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod fsutil;

@@ -2,7 +2,8 @@
 //! calling the code under test), to 1e-5; gradients against the hand-derived formulas.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use cohort::distill::*;
+use cohort::losses::*;
+use cohort::models::{gated_logits, head_mean_log_probs};
 
 const B: usize = 4;
 const C: usize = 5;
@@ -343,7 +344,7 @@ fn one_gated_logits_match_reference() {
 }
 
 // ---- DKD, DIST and logit standardisation, against f64 references written from the papers'
-// equations (and checked against the official code's conventions, see src/distill/mod.rs)
+// equations (and checked against the official code's conventions, see src/losses/)
 
 /// DKD (Zhao et al. 2022, eq. (7)): α·T²·KL(b^p ‖ b^q) + β·T²·KL(p̂ ‖ q̂), batch mean, with p̂ the
 /// non-target probabilities renormalised.

@@ -2,9 +2,7 @@
 //! from text to something runnable: [`parse`] (syntax, types, values; errors carry ron's
 //! position) and [`resolve()`] (cross-references and stage order; errors are located by path).
 
-pub mod diagnostic;
 pub mod gate;
-pub mod locate;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
@@ -15,7 +13,7 @@ pub use crate::values;
 use std::path::Path;
 
 pub use crate::data::spec::{Cifar100Spec, DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
-pub use diagnostic::{ConfigError, Diagnostic};
+pub use crate::diagnostics::{self as diagnostic, ConfigError, Diagnostic, locate};
 pub use plan::{EmaOf, Plan, PlanNode, PlanStage, Term};
 pub use resolve::resolve;
 pub use schema::*;

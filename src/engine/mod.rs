@@ -96,7 +96,7 @@ pub enum Status {
     AlreadyComplete,
     /// Stopped by `stop_after_epochs`; resumable.
     Stopped,
-    /// Stopped by [`request_stop`] (SIGINT/SIGTERM) after the step in progress; resumable from
+    /// Stopped by [`Interrupt::request`] (SIGINT/SIGTERM) after the step in progress; resumable from
     /// the last complete epoch (the partial epoch is redone, so the result stays reproducible).
     Interrupted,
 }

@@ -1,13 +1,14 @@
 //! The learned parts a node carries for its terms, beside its network: one [`Adapter`] per term
-//! whose kind owns one ([`super::LossKind::adapter`]). The kinds define them (`hint.rs`,
-//! `peer_attention.rs`); this enum holds them so a node's list is one burn module.
+//! whose kind owns one ([`super::LossKind::adapter`] says which, with its shapes). They are
+//! defined here, beside each other, so that a node's list is one burn module; the kinds that
+//! use them (`hint.rs`, `peer_attention.rs`) read them.
 
 use burn::module::Module;
-use burn::nn::Linear;
-use burn::nn::conv::{Conv1d, Conv2d};
-use burn::tensor::Device;
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
 
-use super::peer_attention::QueryKey;
+use crate::kernels;
 
 /// A term's learned part.
 #[derive(Module, Debug)]
@@ -46,8 +47,41 @@ impl Adapter {
     /// The adapter of `spec`, drawn now.
     pub fn new(spec: &AdapterSpec, device: &Device) -> Self {
         match spec {
-            AdapterSpec::Hint { from, to } => super::hint::regressor(from, to, device),
+            AdapterSpec::Hint { from, to } => regressor(from, to, device),
             AdapterSpec::Attention { features, dim } => Adapter::Attention(QueryKey::new(*features, *dim, device)),
         }
+    }
+}
+
+/// The regressor r from the target's tap shape `from` to the source's `to` (channels first).
+fn regressor(from: &[usize], to: &[usize], device: &Device) -> Adapter {
+    match from.len() {
+        1 => Adapter::Linear(LinearConfig::new(from[0], to[0]).init(device)),
+        2 => Adapter::Conv1d(Conv1dConfig::new(from[0], to[0], 1).init(device)),
+        _ => Adapter::Conv2d(Conv2dConfig::new([from[0], to[0]], [1, 1]).init(device)),
+    }
+}
+
+/// OKDDip's projections `F → d`, no bias.
+#[derive(Module, Debug)]
+pub struct QueryKey {
+    /// W_q.
+    query: Linear,
+    /// W_k.
+    key: Linear,
+}
+
+impl QueryKey {
+    /// Projections of `features` channels to `dim`, drawn now.
+    pub fn new(features: usize, dim: usize, device: &Device) -> Self {
+        QueryKey { query: LinearConfig::new(features, dim).with_bias(false).init(device), key: LinearConfig::new(features, dim).with_bias(false).init(device) }
+    }
+
+    /// `(W_q·f_query, [W_k·f_j])`.
+    ///
+    /// # Shapes
+    /// features `[B, F]` → `[B, d]`.
+    pub fn project(&self, query: Tensor<2>, members: &[Tensor<2>]) -> (Tensor<2>, Vec<Tensor<2>>) {
+        (kernels::linear(&self.query, query), members.iter().map(|f| kernels::linear(&self.key, f.clone())).collect())
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
-use crate::config::diagnostic::Diagnostic;
+use crate::diagnostics::Diagnostic;
 
 /// `Attention`: mean of `(at(v) − at(u))²` with `at(x) = normalize(mean_c x²)` — "Paying More
 /// Attention to Attention" (Zagoruyko & Komodakis, ICLR 2017), eq. (2) with p = 2.

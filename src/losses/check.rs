@@ -1,9 +1,9 @@
 //! What a loss kind's checks see of the edge being resolved: its place in the file, its nodes
 //! and their facts. The resolver builds one per edge and collects the diagnostics.
 
-use crate::config::diagnostic::Diagnostic;
-use crate::config::locate::FieldPath;
 use crate::data::subset::Subset;
+use crate::diagnostics::Diagnostic;
+use crate::diagnostics::locate::FieldPath;
 use crate::models::ModelSpec;
 
 /// A node as the checks see it.

@@ -8,7 +8,7 @@ use super::check::EdgeCheck;
 use super::common::{kl_to_target, soft_target_kl};
 use super::ensemble::{Combine, ensemble_target};
 use super::kind::{Arity, Inputs, LossKind, Reads, Targets};
-use crate::config::diagnostic::Diagnostic;
+use crate::diagnostics::Diagnostic;
 use crate::values::{Temperature, unit_temperature};
 
 /// `OwnOutput`: distil a node's own (detached) output into one of its heads, `T²·KL(softmax(z/T)

@@ -1,8 +1,6 @@
 //! FitNets hints: a target's intermediate features regressed onto a source's.
 
-use burn::nn::LinearConfig;
-use burn::nn::conv::{Conv1dConfig, Conv2dConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, AdapterSpec};
@@ -33,15 +31,6 @@ pub struct Hint {
 pub fn hint(u: Tensor<2>, rv: Tensor<2>) -> Tensor<1> {
     let [b, _] = rv.dims();
     (rv - u.detach()).powi_scalar(2).sum().div_scalar(2.0 * b as f64)
-}
-
-/// The regressor r from the target's tap shape `from` to the source's `to` (channels first).
-pub(super) fn regressor(from: &[usize], to: &[usize], device: &Device) -> Adapter {
-    match from.len() {
-        1 => Adapter::Linear(LinearConfig::new(from[0], to[0]).init(device)),
-        2 => Adapter::Conv1d(Conv1dConfig::new(from[0], to[0], 1).init(device)),
-        _ => Adapter::Conv2d(Conv2dConfig::new([from[0], to[0]], [1, 1]).init(device)),
-    }
 }
 
 /// `r(v)`.

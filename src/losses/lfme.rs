@@ -5,7 +5,7 @@ use burn::tensor::activation::softmax;
 
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
-use crate::config::diagnostic::Diagnostic;
+use crate::diagnostics::Diagnostic;
 
 /// `Lfme`: `mean_{b,c} (z_bc − softmax(v_{d(b)})_bc)²` where `v_{d(b)}` are the logits of the
 /// expert of sample b's domain — "LFME: A Simple Framework for Learning from Multiple Experts in

@@ -1,18 +1,15 @@
 //! OKDDip's first-level distillation: each peer learns from an attention-weighted aggregate of
 //! the peers.
 
-use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::common::{kl_tracked_target, pooled};
 use super::kind::{Inputs, LossKind, Reads, Targets};
-use crate::config::diagnostic::Diagnostic;
-use crate::kernels;
+use crate::diagnostics::Diagnostic;
 use crate::values::Temperature;
 
 /// `PeerAttention`: "Online Knowledge Distillation with Diverse Peers" (Chen, Mei, Wang, Feng &
@@ -41,30 +38,6 @@ fn okddip_temperature() -> Temperature {
 }
 fn okddip_dim() -> usize {
     8
-}
-
-/// OKDDip's projections `F → d`, no bias.
-#[derive(Module, Debug)]
-pub struct QueryKey {
-    /// W_q.
-    query: Linear,
-    /// W_k.
-    key: Linear,
-}
-
-impl QueryKey {
-    /// Projections of `features` channels to `dim`, drawn now.
-    pub fn new(features: usize, dim: usize, device: &Device) -> Self {
-        QueryKey { query: LinearConfig::new(features, dim).with_bias(false).init(device), key: LinearConfig::new(features, dim).with_bias(false).init(device) }
-    }
-
-    /// `(W_q·f_query, [W_k·f_j])`.
-    ///
-    /// # Shapes
-    /// features `[B, F]` → `[B, d]`.
-    pub fn project(&self, query: Tensor<2>, members: &[Tensor<2>]) -> (Tensor<2>, Vec<Tensor<2>>) {
-        (kernels::linear(&self.query, query), members.iter().map(|f| kernels::linear(&self.key, f.clone())).collect())
-    }
 }
 
 /// OKDDip's attention-weighted target logits (eqs. (3)–(4)): for each sample, `α_j =

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::check::EdgeCheck;
 use super::common::{kl_to_target, soft_target, standardized, z_label};
 use super::kind::{Inputs, LossKind, Reads, Targets};
-use crate::config::diagnostic::Diagnostic;
+use crate::diagnostics::Diagnostic;
 use crate::values::{Temperature, Weight, is_false};
 
 /// `SoftTarget`: `T²·KL(p^T ‖ q^T)`, batchmean, where p^T is the weighted mean of the sources'

@@ -6,7 +6,6 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, softmax};
 
 use super::fusion::Fusion;
-use super::hydra::head_tap;
 use super::tap::{Tap, Taps};
 
 /// The output of a multi-head network with heads' logits `outs` (each `[B, C]`), the heads'
@@ -52,4 +51,10 @@ pub fn head_mean_log_probs(heads: &[Tensor<2>]) -> Tensor<2> {
 pub fn gated_logits(heads: &[Tensor<2>], g: Tensor<2>) -> Tensor<2> {
     let [b, _] = g.dims();
     heads.iter().enumerate().map(|(m, h)| h.clone() * g.clone().slice([0..b, m..m + 1])).reduce(|a, c| a + c).expect("at least one head")
+}
+
+/// Name of head `m`'s logits (from 1): the tap a `head: m` term trains, and the suffix of the
+/// head's rows in `metrics.csv` (`<node>.head<m>`).
+pub fn head_tap(m: usize) -> String {
+    format!("head{m}")
 }

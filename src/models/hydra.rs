@@ -17,7 +17,7 @@ use crate::values::{Width, is_false};
 /// (Linear → ReLU → Linear each). The node's output is the head mean, `log((1/M) Σ_m
 /// softmax(h_m))` (or ONE's gated ensemble with `gate`, PCL's fusion classifier on the heads'
 /// hidden features with `fusion`); an edge with `head: m` trains head m alone (e.g. from ensemble member m).
-/// Taps: `hidden1`, … of the body; the heads' logits are [`head_tap`]s, read by the engine for
+/// Taps: `hidden1`, … of the body; the heads' logits are [`super::head_tap`]s, read by the engine for
 /// `head: m` terms, not listed as features.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Hydra")]
@@ -53,12 +53,6 @@ fn default_head_hidden() -> Width {
 /// Name of the tap after body layer `i` (from 1).
 fn tap(i: usize) -> String {
     format!("hidden{i}")
-}
-
-/// Name of head `m`'s logits (from 1): the tap a `head: m` term trains, and the suffix of the
-/// head's rows in `metrics.csv` (`<node>.head<m>`).
-pub fn head_tap(m: usize) -> String {
-    format!("head{m}")
 }
 
 impl Architecture for HydraSpec {

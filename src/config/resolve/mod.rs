@@ -10,10 +10,10 @@ mod stages;
 
 use std::collections::HashMap;
 
-use super::diagnostic::{Diagnostic, closest};
-use super::locate::FieldPath;
 use super::plan::{EmaOf, Plan, PlanNode, Term};
 use super::schema::*;
+use crate::diagnostics::locate::FieldPath;
+use crate::diagnostics::{Diagnostic, closest};
 use crate::values::NodeId;
 
 /// Checks `spec` and builds its plan; all problems found are returned together.

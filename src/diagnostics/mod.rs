@@ -4,7 +4,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::locate::{FieldPath, Pos, locate};
+pub mod locate;
+
+use locate::{FieldPath, Pos, locate};
 
 /// One problem in an experiment file.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,7 +156,7 @@ pub fn from_ron(e: &ron::error::SpannedError) -> Diagnostic {
             Some(format!("add `{field}: ...`; see experiments/README.md for its meaning")),
         ),
         E::DuplicateStructField { field, .. } => (format!("field `{field}` is given twice"), Some("keep one of them".into())),
-        E::Message(m) => match m.split_once(super::values::HINT_SEPARATOR) {
+        E::Message(m) => match m.split_once(crate::values::HINT_SEPARATOR) {
             Some((msg, hint)) => (msg.to_string(), Some(hint.to_string())),
             None => (m.clone(), None),
         },
