@@ -27,7 +27,7 @@ search=()
 for k in 3 4 5 6 7 8; do search+=(--grid "edges[$k].gate=$gates"); done
 sweep "$exp/ktg.ron" "${search[@]}" --random 8 --sample-seed 0 --seeds 0
 best=$(for d in "$runs"/ktg.point-*; do echo "$(final_mean "$d/seed-0/metrics.csv" validation 'peer[0-9]') $d"; done | sort -k1,1gr -k2,2 | head -1 | cut -d' ' -f2)
-point=$(sed -n 's/^ *description: ".*\[sweep: \(.*\)\]",$/\1/p' "$best/seed-0/manifest.ron")
+point=$(sweep_point "$best")
 chosen=()
 IFS=',' read -ra assignments <<< "$point"
 for a in "${assignments[@]}"; do chosen+=(--grid "${a# }"); done

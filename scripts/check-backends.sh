@@ -30,10 +30,11 @@ train experiments/quickstart.ron --seeds 0,1,2,3,4 --output "$runs/flex"
 bin=$tch_target/release/cohort train experiments/quickstart.ron --backend tch --seeds 0,1,2,3,4 --output "$runs/tch"
 bin=target/release/cohort
 "$bin" compare "$runs/flex/quickstart" "$runs/tch/quickstart" --out "$out" > /dev/null
-checks=$(check_close "$out/compare.md" flex/quickstart tch/quickstart)
-backend() { sed -n 's/^ *backend: "\(.*\)",$/\1/p' "$runs/$1/quickstart/seed-0/manifest.ron"; }
-# steps/s: the median over every epoch of every seed, from the runs' log.txt
-speed() { sed -n 's/.* \([0-9.]*\) steps\/s)$/\1/p' "$runs/$1"/quickstart/seed-*/log.txt | sort -g | awk '{ v[NR] = $1 } END { printf "%.0f (%d epochs)", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), NR }'; }
+checks=$(check_close "$out/compare.json" flex/quickstart tch/quickstart)
+backend() { python3 "$compare_py" backend "$out/compare.json" "$1/quickstart"; }
+# steps/s: the median over every epoch of every seed (each run's summary.json, or its log.txt
+# for runs older than that field)
+speed() { python3 "$compare_py" median-steps "$out/compare.json" "$1/quickstart"; }
 {
     echo "# The quick start on flex and on tch (LibTorch 2.9.0 on the CPU), 5 seeds each"
     echo
@@ -52,7 +53,7 @@ speed() { sed -n 's/.* \([0-9.]*\) steps\/s)$/\1/p' "$runs/$1"/quickstart/seed-*
     echo
     echo "Backends as the manifests record them: flex = \`$(backend flex)\`, tch = \`$(backend tch)\`."
     echo "Training speed on this run's machine, median steps/s over all epochs of all seeds (from the runs'"
-    echo "\`log.txt\`; timings depend on the machine and its load and are not reproducible figures): flex"
+    echo "\`summary.json\`, or \`log.txt\` before that field; timings depend on the machine and its load and are not reproducible figures): flex"
     echo "$(speed flex), tch $(speed tch). \`cohort bench --backend tch\` measures the step alone."
     echo
     provenance

@@ -11,17 +11,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh scripts/check-backends.sh)
+bin=target/release/cohort
+source scripts/lib/compare.sh
 fail=0
 for s in "${studies[@]}"; do
     out=$(sed -n 's/^out=//p' "$s")
-    revs=$(find "$out/runs" -name manifest.ron -exec sed -n 's/^ *git_revision: "\(.*\)",$/\1/p' {} + | sort -u)
+    facts=$(runs_json "$out/runs" 2> /dev/null || true)
+    revs=$(python3 scripts/lib/compare.py revisions - <<< "$facts" 2> /dev/null || true)
     if [ -z "$revs" ]; then
         echo "FAILED $s: no committed runs under $out/runs"; fail=1; continue
     fi
     if [ "$(echo "$revs" | wc -l)" != 1 ] || [[ "$revs" == *-dirty ]] || [[ "$revs" == unknown ]]; then
         echo "FAILED $s: the runs under $out/runs name $(echo "$revs" | tr '\n' ' ')(expected one clean commit)"; fail=1
     fi
-    missing=$(find "$out/runs" -name manifest.ron -execdir test ! -e summary.json \; -print | sed 's|/manifest.ron||')
+    missing=$(python3 scripts/lib/compare.py incomplete - <<< "$facts")
     if [ -n "$missing" ]; then
         echo "FAILED $s: runs without summary.json (incomplete): $missing"; fail=1
     fi

@@ -90,7 +90,7 @@ for e in "${pairs[@]}"; do
     $cpu compare "$runs/cpu/$e" "$runs/cuda0/$e" --out "$tmp/$e" > /dev/null
 done
 source scripts/lib/compare.sh
-for e in "${pairs[@]}"; do check_close "$tmp/$e/compare.md" "cpu/$e" "cuda0/$e"; done > "$tmp/checks.txt"
+for e in "${pairs[@]}"; do check_close "$tmp/$e/compare.json" "cpu/$e" "cuda0/$e"; done > "$tmp/checks.txt"
 grep -q '^CHECK FAILED' "$tmp/checks.txt" && fail=1
 cat "$tmp/checks.txt"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/pytorch/: a PyTorch network of cohort's zoo with its weights and its
-outputs, for tests/pytorch.rs (which needs no Python).
+outputs, for tests/it/pytorch.rs (which needs no Python).
 
 The network is RepDistiller's `resnet8` (models/resnet.py, vendored unchanged in
 scripts/reference_models/repdistiller/), 10 classes: cohort's
@@ -18,7 +18,7 @@ Files:
 - zoo.json             for every network of the zoo (scripts/zoo-param-counts.py's list, 10
                         classes): its state_dict's names and shapes, and its eval-mode logits for
                         two synthetic inputs with synthetic weights, both defined by formulas
-                        (`synthetic` below) that tests/pytorch.rs computes again, so that no
+                        (`synthetic` below) that tests/it/pytorch.rs computes again, so that no
                         weights need committing
 
     .venv-bench/bin/python scripts/make-pytorch-fixture.py tests/fixtures/pytorch
@@ -64,7 +64,7 @@ def uniform(n, t):
 
 
 def synthetic(name, shape, t):
-    """Tensor number t of a state_dict, by formula (tests/pytorch.rs has the same): u =
+    """Tensor number t of a state_dict, by formula (tests/it/pytorch.rs has the same): u =
     uniform(numel, t) over the elements in C order; running variances 1 + 0.5|u|, running means
     and biases 0.1 u, other 1-D tensors (batch-norm weights) 1 + 0.2 u, weights u·sqrt(3 / fan_in)
     with fan_in = numel / shape[0]."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads a cohort run's TensorBoard event files with TensorBoard's own reader and prints every
-scalar as CSV: node folder, tag, step, value. tests/tensorboard.rs compares the output with the
+scalar as CSV: node folder, tag, step, value. tests/it/tensorboard.rs compares the output with the
 run's metrics.csv.
 
     python scripts/read-tensorboard.py RUN_DIR

@@ -18,8 +18,8 @@ for n in "${names[@]}"; do dirs+=("$runs/$n"); done
 "$bin" compare "${dirs[@]}" --out "$out" > /dev/null
 "$bin" plot "$runs/dml-2" > /dev/null
 cp "$runs/dml-2/charts/seeds.png" "$out/dml-2-seeds.png"
-# mean over the peers (not the ensemble) of the final test accuracy, from compare.md
-peer_mean() { awk -F'|' -v e="$1" '$2 ~ "^ "e" $" && $3 ~ /peer/ { split($4, a, " "); s += a[1]; n++ } END { printf "%.2f", s / n }' "$out/compare.md"; }
+# mean over the peers (not the ensemble) of the final test accuracy, from compare.json
+peer_mean() { python3 "$compare_py" peer-mean "$out/compare.json" "$1" peer; }
 fail=0
 checks=$(
     check "$(peer_mean dml-2) > $(peer_mean independent-2)" "2 peers: DML $(peer_mean dml-2) % above independent $(peer_mean independent-2) %"

@@ -52,7 +52,7 @@ select_best() {
 }
 # The runs are scheduled $slots at a time (independent ones side by side, each process with
 # cores/$slots threads: one process keeps only ~1.45 of 2 cores busy here); the thread count does
-# not change a run's numbers (tests/kernels.rs: the kernels give the same bits for any thread
+# not change a run's numbers (tests/it/kernels.rs: the kernels give the same bits for any thread
 # count). HINTON_SLOTS=1 runs them one by one.
 slots=${HINTON_SLOTS:-2}
 threads=$(( $(nproc) / slots )); if [ "$threads" -lt 1 ]; then threads=1; fi

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
+use crate::config::overrides::OverrideError;
 use crate::data::DataError;
 use crate::engine::EngineError;
 use crate::results::ResultsError;
@@ -50,6 +51,9 @@ pub enum Error {
     /// A sweep's grid or base file is invalid.
     #[error("{0}")]
     Sweep(#[from] SweepError),
+    /// A `--set` override cannot be applied.
+    #[error("{0}")]
+    Override(#[from] OverrideError),
     /// A command-line argument cannot be used.
     #[error("{0}")]
     Usage(#[from] UsageError),
@@ -97,7 +101,7 @@ impl Error {
     /// arguments), 1 for everything that failed while doing what was asked.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Sweep(_) | Error::Usage(_) => EXIT_INVALID,
+            Error::Config(_) | Error::Sweep(_) | Error::Override(_) | Error::Usage(_) => EXIT_INVALID,
             Error::Data(_) | Error::Engine(_) | Error::Results(_) | Error::Io { .. } | Error::Process { .. } => EXIT_FAILURE,
         }
     }

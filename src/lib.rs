@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod diagnostics;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
@@ -17,7 +18,9 @@ pub mod kernels;
 pub mod losses;
 pub mod models;
 pub mod plot;
+pub mod random;
 pub mod results;
+pub mod stats;
 pub mod sweep;
 pub mod values;
 

@@ -9,16 +9,12 @@
 //! bare word (a unit variant such as `MeanLogits`). Each grid point becomes its own experiment,
 //! named `<name>.<field>-<value>…`, so `cohort compare results/<name>.*` compares them.
 //!
-//! `--set PATH=VALUE` (of `cohort run` and `cohort sweep`) overrides one field the same way
-//! without renaming the experiment: a script that chooses a value on a validation hold-out
-//! passes it on to the next run (scripts/reproduce-hinton-mnist.sh), and the run's manifest
-//! records the plan with the value set and the description names it.
+//! `--set PATH=VALUE` overrides apply before the grid ([`crate::config::overrides`]).
 
 use std::path::Path;
 
-use serde_json::Value;
-
-use crate::config::{self, ConfigError, ExperimentSpec, Plan};
+use crate::config::overrides::{Override, OverrideError, overridden, set, spec_text};
+use crate::config::{self, ConfigError, Plan};
 
 /// One axis of the grid.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,68 +51,6 @@ impl std::str::FromStr for Axis {
         }
         Ok(Axis { path: path.trim().to_string(), values })
     }
-}
-
-/// A `--set PATH=VALUE`: one field of the experiment file overridden.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Override {
-    /// Field path, e.g. `nodes[0].model.dropout`.
-    pub path: String,
-    /// The value, as written (JSON or a bare word).
-    pub value: String,
-}
-
-impl std::str::FromStr for Override {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once('=') {
-            Some((path, value)) if !path.trim().is_empty() && !value.trim().is_empty() => {
-                Ok(Override { path: path.trim().to_string(), value: value.trim().to_string() })
-            }
-            _ => Err(format!("`{s}`: expected PATH=VALUE, e.g. nodes[0].model.dropout=0.5 or training.optimizer.lr=0.03")),
-        }
-    }
-}
-
-impl std::fmt::Display for Override {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}={}", self.path, self.value)
-    }
-}
-
-/// The experiment of `source` with `overrides` applied, and the text whose hash the manifest
-/// records: the file's own text when there is no override (so that `--resume` accepts runs
-/// started without `--set`), else the overridden experiment written out. The description ends
-/// with `[set: path=value, …]`; the name is the file's (`--set name=…` renames).
-pub fn overridden(file: &Path, source: &str, overrides: &[Override]) -> Result<(ExperimentSpec, String), SweepError> {
-    let mut spec = config::parse(source, file)?;
-    if overrides.is_empty() {
-        return Ok((spec, source.to_string()));
-    }
-    for o in overrides {
-        spec = set(&spec, &o.path, &o.value).map_err(|problem| SweepError::Override { set: o.to_string(), problem })?;
-    }
-    let label = overrides.iter().map(Override::to_string).collect::<Vec<_>>().join(", ");
-    spec.description = format!("{} [set: {label}]", spec.description).trim().to_string();
-    Ok((spec.clone(), spec_text(&spec)))
-}
-
-/// An experiment written out as an experiment file.
-fn spec_text(spec: &ExperimentSpec) -> String {
-    ron::ser::to_string_pretty(spec, ron::ser::PrettyConfig::default().extensions(config::ron_extensions())).expect("a spec serialises")
-}
-
-/// `cohort run FILE --set …`'s plan and the text hashed into its manifest.
-pub fn plan_with_overrides(file: &Path, source: &str, overrides: &[Override]) -> Result<(Plan, String), SweepError> {
-    let (spec, text) = overridden(file, source, overrides)?;
-    let plan = config::resolve(&spec).map_err(|d| match overrides.is_empty() {
-        true => SweepError::Config(ConfigError::new(file, source, d)),
-        false => SweepError::Override {
-            set: overrides.iter().map(Override::to_string).collect::<Vec<_>>().join(" --set "),
-            problem: d.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "),
-        },
-    })?;
-    Ok((plan, text))
 }
 
 /// One run of a sweep: a grid point's plan and a seed.
@@ -163,56 +97,6 @@ impl Shard {
     }
 }
 
-/// The value at `path` in `root`, stepping through single-key objects (enum variants) whose
-/// key is not the next segment.
-fn field_mut<'a>(root: &'a mut Value, path: &str) -> Result<&'a mut Value, String> {
-    let mut cur = root;
-    for seg in path.split('.') {
-        let (name, indices) = match seg.find('[') {
-            Some(k) => (&seg[..k], &seg[k..]),
-            None => (seg, ""),
-        };
-        if !name.is_empty() {
-            cur = step_into(cur, name).ok_or_else(|| format!("`{path}`: no field `{name}` here"))?;
-        }
-        for part in indices.split('[').skip(1) {
-            let i: usize = part.trim_end_matches(']').parse().map_err(|_| format!("`{path}`: bad index `[{part}`"))?;
-            let list = descend_variants(cur);
-            let len = list.as_array().map_or(0, Vec::len);
-            cur = list.get_mut(i).ok_or_else(|| format!("`{path}`: index {i} out of range (the list has {len} entries)"))?;
-        }
-    }
-    Ok(cur)
-}
-
-/// Through enum-variant wrappers `{"Variant": inner}` down to a non-wrapper value.
-fn descend_variants(v: &mut Value) -> &mut Value {
-    let is_wrapper = |v: &Value| v.as_object().is_some_and(|o| o.len() == 1 && o.keys().all(|k| k.starts_with(|c: char| c.is_ascii_uppercase())));
-    if is_wrapper(v) { descend_variants(v.as_object_mut().expect("object").values_mut().next().expect("one entry")) } else { v }
-}
-
-fn step_into<'a>(v: &'a mut Value, name: &str) -> Option<&'a mut Value> {
-    if v.get(name).is_some() {
-        return v.get_mut(name);
-    }
-    let inner = descend_variants(v);
-    if inner.get(name).is_some() { inner.get_mut(name) } else { None }
-}
-
-/// `value` as JSON, else as a bare string (unit variants, names).
-fn parse_value(value: &str) -> Value {
-    serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()))
-}
-
-/// `spec` with `path` set to `value`, checked by deserialising it again.
-pub fn set(spec: &ExperimentSpec, path: &str, value: &str) -> Result<ExperimentSpec, String> {
-    let mut json = serde_json::to_value(spec).map_err(|e| e.to_string())?;
-    let slot = field_mut(&mut json, path)?;
-    // an optional field that is absent (null) takes the value directly
-    *slot = parse_value(value);
-    serde_json::from_value(json).map_err(|e| format!("`{path}={value}`: {e}"))
-}
-
 /// A value as a name part: letters, digits, '_', '-' and '.' kept, the rest '_'.
 fn name_part(v: &str) -> String {
     v.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') { c } else { '_' }).collect::<String>().trim_matches('_').to_string()
@@ -240,13 +124,8 @@ pub enum SweepError {
     #[error("{0}")]
     Config(#[from] ConfigError),
     /// A `--set` is invalid.
-    #[error("--set {set}: {problem}")]
-    Override {
-        /// `path=value`.
-        set: String,
-        /// What is wrong.
-        problem: String,
-    },
+    #[error("{0}")]
+    Override(#[from] OverrideError),
     /// A grid point is invalid.
     #[error("grid point {point}: {problem}")]
     Point {
@@ -286,11 +165,11 @@ pub fn grid_points(grid: &[Axis], sample: Option<Sample>) -> Result<Vec<Vec<(Str
     if sample.count == 0 || sample.count > total {
         return Err(format!("--random {} asks for {} of the grid's {total} point(s); ask for 1 to {total}", sample.count, sample.count));
     }
-    let mut state = crate::data::batch::splitmix64(sample.seed ^ 0x5eed_5a3e_9a1d_0001);
+    let mut state = crate::random::splitmix64(sample.seed ^ 0x5eed_5a3e_9a1d_0001);
     let mut drawn: Vec<usize> = Vec::with_capacity(sample.count);
     let mut seen = std::collections::HashSet::new();
     while drawn.len() < sample.count {
-        state = crate::data::batch::splitmix64(state);
+        state = crate::random::splitmix64(state);
         // rejection keeps the draw uniform over 0..total
         let limit = u64::MAX - u64::MAX % total as u64;
         if state >= limit {
@@ -331,7 +210,7 @@ pub fn expand(
             if name.len() > NAME_LIMIT {
                 // too long for a folder name: a fingerprint of the point (the description and
                 // the manifest spell it out)
-                name = format!("{}.point-{}", base.name, &crate::data::idx::sha256_hex(label.as_bytes())[..12]);
+                name = format!("{}.point-{}", base.name, &crate::digest::sha256_hex(label.as_bytes())[..12]);
             }
             spec.name = config::values::ExperimentName::new(name).map_err(|e| err(e.replace(config::values::HINT_SEPARATOR, "; ")))?;
             spec.description = format!("{} [sweep: {label}]", spec.description).trim().to_string();
@@ -350,6 +229,7 @@ pub fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::overrides::plan_with_overrides;
 
     const SRC: &str = r#"Experiment(
         name: "s",

@@ -1,5 +1,5 @@
 # Helpers of scripts/benchmark-online.sh: per-seed summaries read straight from the runs'
-# metrics.csv and log.txt (bash + awk only, so that `--report-only` runs anywhere).
+# metrics.csv (awk), and the runs' facts from `cohort compare --json` (scripts/lib/compare.py).
 
 # final_mean CSV SPLIT NODE_REGEX: mean accuracy (%) at the final epoch over the nodes whose id
 # matches NODE_REGEX (anchored), on SPLIT
@@ -27,12 +27,18 @@ per_seed() {
     for f in "$1"/seed-*/metrics.csv; do "$2" "$f" test "$3"; echo; done
 }
 
-# steps_per_s DIR: mean training steps/s over every epoch of every seed (from log.txt)
+# steps_per_s DIR: mean training steps/s over every epoch of every seed (each run's summary.json,
+# or its log.txt for runs older than that field)
 steps_per_s() {
-    cat "$1"/seed-*/log.txt | sed -n 's/.* \([0-9.]*\) steps\/s)$/\1/p' | awk '{ s += $1; n++ } END { printf "%.1f", s / n }'
+    "$bin" compare --json "$1" | python3 "$compare_py" steps - "$(basename "$1")"
 }
 
 # seeds DIR: number of complete runs
 seeds() {
-    ls "$1"/seed-*/summary.json | wc -l
+    "$bin" compare --json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["experiments"][0]["complete"])'
+}
+
+# sweep_point DIR: the grid point of a sweep's run, `a=x, b=y` (from its description)
+sweep_point() {
+    "$bin" compare --json "$1" | python3 "$compare_py" description - "$(basename "$1")" | sed -n 's/.*\[sweep: \(.*\)\]$/\1/p'
 }

@@ -32,7 +32,7 @@ sweep() {
 # provenance: one line naming the commit(s) the runs under $runs were made at (their manifests)
 provenance() {
     local revs
-    revs=$(find "$runs" -name manifest.ron -exec sed -n 's/^ *git_revision: "\(.*\)",$/\1/p' {} + | sort -u | tr '\n' ' ')
+    revs=$(runs_json "$runs" | python3 "$compare_py" revisions - | tr '\n' ' ')
     echo "Runs made at commit ${revs% } (\`git_revision\` of every manifest under \`$runs\`); tables regenerated from them by \`$study_command --report-only\`."
 }
 

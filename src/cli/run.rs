@@ -12,7 +12,7 @@ use crate::results::{ExperimentDir, RunDir};
 /// `cohort run`: check, train every seed, draw the charts of the complete runs.
 pub(super) fn run(
     mut opts: RunOptions,
-    overrides: &[crate::sweep::Override],
+    overrides: &[crate::config::overrides::Override],
     seeds: Option<Vec<u64>>,
     no_plot: bool,
     backend: Option<config::BackendChoice>,
@@ -24,7 +24,7 @@ pub(super) fn run(
     } else {
         let file = &opts.experiment_file;
         let source = std::fs::read_to_string(file).map_err(|e| config::ConfigError::unreadable(file, &e))?;
-        crate::sweep::plan_with_overrides(file, &source, overrides)?
+        crate::config::overrides::plan_with_overrides(file, &source, overrides)?
     };
     opts.experiment_text = text;
     if let Some(s) = seeds {
@@ -86,7 +86,7 @@ fn finish(outcomes: &[engine::RunOutcome], no_plot: bool) -> Result<i32, Error> 
 /// What `cohort sweep` expands: the grid's axes, an optional random sample of its points, and
 /// the seeds (default: the file's), after the `--set` overrides.
 pub(super) struct Expansion<'a> {
-    pub overrides: &'a [crate::sweep::Override],
+    pub overrides: &'a [crate::config::overrides::Override],
     pub grid: &'a [crate::sweep::Axis],
     pub sample: Option<crate::sweep::Sample>,
     pub seeds: Option<&'a [u64]>,

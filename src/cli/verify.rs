@@ -12,7 +12,7 @@ const SHOWN: usize = 5;
 
 /// Reruns each run of `runs` (run folders) from its manifest's plan and seed into `keep` (else a
 /// temporary folder, removed afterwards) and compares the two `metrics.csv`; with
-/// `same_cpu_only`, runs recorded on another kind of CPU are named and skipped. Exit code 0 when
+/// `same_cpu_only`, runs recorded on a CPU with other instruction sets are named and skipped. Exit code 0 when
 /// every rerun is identical, 1 otherwise, 130 when interrupted.
 pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool, root: &Path) -> Result<i32, Error> {
     let scratch = match keep {
@@ -31,14 +31,14 @@ pub(super) fn verify(runs: &[PathBuf], keep: Option<&Path>, same_cpu_only: bool,
         let before = results::read_metrics(&dir.metrics())?;
         let cpu = if recorded.cpu.is_empty() { "a CPU it does not name (a manifest older than the field)" } else { &recorded.cpu };
         println!("verify {}: {} seed {}, recorded at {} on {cpu}", run.display(), recorded.experiment, recorded.seed, short(&recorded.git_revision));
-        if recorded.cpu != here.1 {
+        if results::manifest::instruction_sets(&recorded.cpu) != results::manifest::instruction_sets(&here.1) {
             if same_cpu_only {
-                println!("  skipped: this machine is {}, and only the same kind of CPU reproduces a run bit for bit", here.1);
+                println!("  skipped: this machine is {}, and only a CPU with the same instruction sets reproduces a run bit for bit", here.1);
                 skipped += 1;
                 continue;
             }
             println!(
-                "  note: this machine is {}; the matrix kernels pick their rounding by instruction set, so only the same kind of CPU reproduces a run bit for bit",
+                "  note: this machine is {}; the matrix kernels pick their rounding by instruction set, so only a CPU with the same ones reproduces a run bit for bit",
                 here.1
             );
         }

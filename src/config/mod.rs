@@ -3,6 +3,7 @@
 //! position) and [`resolve()`] (cross-references and stage order; errors are located by path).
 
 pub mod gate;
+pub mod overrides;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
@@ -12,7 +13,7 @@ pub use crate::values;
 
 use std::path::Path;
 
-pub use crate::data::spec::{Cifar100Spec, DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
+pub use crate::data::spec::{Cifar10Spec, Cifar100Spec, DataSource, DataSpec, MnistSpec, Normalization, RotatedSpec};
 pub use crate::diagnostics::{self as diagnostic, ConfigError, Diagnostic, locate};
 pub use plan::{EmaOf, Plan, PlanNode, PlanStage, Term};
 pub use resolve::resolve;

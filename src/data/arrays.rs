@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use npyz::{DType, NpyFile, Order, TypeChar, WriterBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::source::Source;
 use super::{DataError, Samples, Splits};
 
 /// How the axes of a 4-D feature array are ordered.
@@ -461,6 +462,30 @@ pub fn write_npy(samples: &Samples, dir: &Path, name: &str) -> std::io::Result<(
         y.extend(samples.labels.iter().map(|&l| l as i64))?;
         y.finish()
     })
+}
+
+impl Source for NpzSpec {
+    fn description(&self) -> String {
+        format!("NumPy archive {}", self.file.display())
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        NpzSpec::input_shape(self)
+    }
+    fn load(&self, _root: &Path) -> Result<Splits, DataError> {
+        NpzSpec::load(self)
+    }
+}
+
+impl Source for NpySpec {
+    fn description(&self) -> String {
+        format!("NumPy arrays {}, …", self.x_train.display())
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        NpySpec::input_shape(self)
+    }
+    fn load(&self, _root: &Path) -> Result<Splits, DataError> {
+        NpySpec::load(self)
+    }
 }
 
 #[cfg(test)]

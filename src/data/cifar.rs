@@ -6,11 +6,58 @@
 //! - CIFAR-100: `train.bin` (50 000) and `test.bin` (10 000); records of 3074 bytes: 1 coarse label
 //!   byte (20 superclasses), 1 fine label byte (100 classes), 3072 pixel bytes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::source::Source;
 use super::{DataError, Samples, Splits};
+
+/// Where CIFAR-10 lives (binary version: `data_batch_{1..5}.bin`, `test_batch.bin`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Folder")]
+pub struct Cifar10Spec {
+    /// Folder holding the files; default `<data root>/cifar10`, where the data root is
+    /// `--data-dir`, else `$COHORT_DATA`, else `data/`.
+    pub dir: Option<PathBuf>,
+}
+
+/// Where CIFAR-100 lives and which labels to use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Cifar100")]
+pub struct Cifar100Spec {
+    /// Folder holding `train.bin` and `test.bin`; default `<data root>/cifar100`.
+    pub dir: Option<PathBuf>,
+    /// `Fine` (100 classes, default) or `Coarse` (20 superclasses).
+    pub labels: Cifar100Labels,
+}
+
+impl Source for Cifar10Spec {
+    fn description(&self) -> String {
+        "CIFAR-10 (binary files)".to_string()
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        Ok((vec![3, 32, 32], 10))
+    }
+    fn load(&self, root: &Path) -> Result<Splits, DataError> {
+        load_cifar10(&self.dir.clone().unwrap_or_else(|| root.join("cifar10")))
+    }
+}
+
+impl Source for Cifar100Spec {
+    fn description(&self) -> String {
+        match self.labels {
+            Cifar100Labels::Fine => "CIFAR-100 (binary files, 100 fine labels)".to_string(),
+            Cifar100Labels::Coarse => "CIFAR-100 (binary files, 20 coarse labels)".to_string(),
+        }
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        Ok((vec![3, 32, 32], if self.labels == Cifar100Labels::Coarse { 20 } else { 100 }))
+    }
+    fn load(&self, root: &Path) -> Result<Splits, DataError> {
+        load_cifar100(&self.dir.clone().unwrap_or_else(|| root.join("cifar100")), self.labels)
+    }
+}
 
 /// Pixel bytes per record (3 planes of 32×32).
 pub const PIXELS: usize = 3 * 32 * 32;

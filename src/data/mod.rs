@@ -13,15 +13,16 @@ pub mod fetch;
 pub mod idx;
 pub mod images;
 pub mod mnist1d;
-pub mod rng;
 pub mod rotated;
+pub mod source;
 pub mod spec;
 pub mod subset;
 pub mod table;
 
 use std::path::{Path, PathBuf};
 
-pub use spec::{Cifar100Spec, DataSource, DataSpec, FolderSpec, Normalization, RotatedSpec};
+pub use source::Source;
+pub use spec::{Cifar10Spec, Cifar100Spec, DataSource, DataSpec, MnistSpec, Normalization, RotatedSpec};
 
 /// Samples of one split.
 #[derive(Clone, Debug, PartialEq)]
@@ -199,22 +200,9 @@ pub fn data_root(explicit: Option<&Path>) -> PathBuf {
 }
 
 impl DataSource {
-    /// Loads the standard train/test splits, raw: MNIST-1D as generated, pixels in [0, 1].
+    /// Loads the standard train/test splits, raw ([`Source::load`]).
     pub fn load(&self, root: &Path) -> Result<Splits, DataError> {
-        match self {
-            DataSource::Mnist1d(p) => Ok(mnist1d::generate(p)),
-            DataSource::Mnist(f) => idx::load_mnist(&f.dir.clone().unwrap_or_else(|| root.join("mnist"))),
-            DataSource::Cifar10(f) => cifar::load_cifar10(&f.dir.clone().unwrap_or_else(|| root.join("cifar10"))),
-            DataSource::Cifar100(c) => cifar::load_cifar100(&c.dir.clone().unwrap_or_else(|| root.join("cifar100")), c.labels),
-            DataSource::RotatedMnist(r) => {
-                let mnist = idx::load_mnist(&r.dir.clone().unwrap_or_else(|| root.join("mnist")))?;
-                Ok(rotated::domains(mnist, r.test_domain, r.shuffle_seed))
-            }
-            DataSource::Npz(s) => s.load(),
-            DataSource::Npy(s) => s.load(),
-            DataSource::Csv(s) => s.load(),
-            DataSource::ImageFolder(s) => s.load(),
-        }
+        self.source().load(root)
     }
 }
 
@@ -224,7 +212,7 @@ pub fn prepare(spec: &DataSpec, root: &Path, seed: u64) -> Result<Prepared, Data
     let Splits { train: raw, mut test } = spec.source.load(root)?;
     let n_val = (raw.len() as f64 * spec.validation.get()).round() as usize;
     let (mut val_idx, mut train_idx) = if n_val > 0 {
-        let order = batch::shuffled(raw.len(), seed, batch::Stream::HoldOut, 0);
+        let order = crate::random::shuffled(raw.len(), seed, crate::random::Stream::HoldOut, 0);
         (order[..n_val].to_vec(), order[n_val..].to_vec())
     } else {
         (Vec::new(), (0..raw.len()).collect())
@@ -242,7 +230,7 @@ pub fn prepare(spec: &DataSpec, root: &Path, seed: u64) -> Result<Prepared, Data
         test = test.select(&keep);
     }
     let stats = match &spec.normalize {
-        Normalization::Standardize if !matches!(spec.source, DataSource::Mnist1d(_)) => Some(train.channel_stats()),
+        Normalization::Standardize if !spec.source.source().standardized_already() => Some(train.channel_stats()),
         Normalization::PerChannel { mean, std } => Some(mean.iter().copied().zip(std.iter().copied()).collect()),
         _ => None,
     };

@@ -2,16 +2,17 @@
 //! input scaling. Plain serde types checked while parsing, like the rest of the schema
 //! (`crate::config::schema`), but owned here so that data sets depend on nothing in `config`.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use super::DataError;
-use super::arrays::{NpySpec, NpzSpec};
-use super::cifar::Cifar100Labels;
-use super::images::ImageFolderSpec;
-use super::mnist1d::Mnist1dParams;
-use super::table::CsvSpec;
+pub use super::arrays::{NpySpec, NpzSpec};
+pub use super::cifar::{Cifar10Spec, Cifar100Spec};
+pub use super::idx::MnistSpec;
+pub use super::images::ImageFolderSpec;
+pub use super::mnist1d::Mnist1dParams;
+pub use super::rotated::RotatedSpec;
+use super::source::{Problem, Source};
+pub use super::table::CsvSpec;
 use crate::values::Fraction;
 
 /// Data set and split.
@@ -136,9 +137,9 @@ pub enum DataSource {
     /// MNIST-1D generated in-process (4000 train / 1000 test × 40 by default).
     Mnist1d(Mnist1dParams),
     /// MNIST from the IDX files fetched by `cohort data fetch mnist` (60000 / 10000 × 1×28×28).
-    Mnist(FolderSpec),
+    Mnist(MnistSpec),
     /// CIFAR-10 binary version (`data_batch_{1..5}.bin`, `test_batch.bin`; 50000 / 10000 × 3×32×32).
-    Cifar10(FolderSpec),
+    Cifar10(Cifar10Spec),
     /// CIFAR-100 binary version (`train.bin`, `test.bin`; 50000 / 10000 × 3×32×32), with the 100
     /// fine labels or the 20 coarse ones.
     Cifar100(Cifar100Spec),
@@ -156,40 +157,6 @@ pub enum DataSource {
     /// Your own images: one folder per class (torchvision's `ImageFolder` layout), PNG or JPEG,
     /// resized and centre-cropped to `size`×`size`.
     ImageFolder(ImageFolderSpec),
-}
-
-/// Rotated MNIST's split.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename = "Rotated")]
-pub struct RotatedSpec {
-    /// Held-out domain, 0..=5 (angle 15·d degrees).
-    pub test_domain: usize,
-    /// Seed of the shuffle that deals the 70 000 images into domains (fixed across runs, so
-    /// every seed of an experiment sees the same domains).
-    #[serde(default)]
-    pub shuffle_seed: u32,
-    /// Folder of the MNIST IDX files; default `<data root>/mnist`.
-    #[serde(default)]
-    pub dir: Option<PathBuf>,
-}
-
-/// Where a file-based data set lives.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "Folder")]
-pub struct FolderSpec {
-    /// Folder holding the files; default `<data root>/<dataset>` where the data root is
-    /// `--data-dir`, else `$COHORT_DATA`, else `data/`.
-    pub dir: Option<PathBuf>,
-}
-
-/// Where CIFAR-100 lives and which labels to use.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "Cifar100")]
-pub struct Cifar100Spec {
-    /// Folder holding `train.bin` and `test.bin`; default `<data root>/cifar100`.
-    pub dir: Option<PathBuf>,
-    /// `Fine` (100 classes, default) or `Coarse` (20 superclasses).
-    pub labels: Cifar100Labels,
 }
 
 /// Input scaling.
@@ -231,61 +198,40 @@ impl DataSpec {
 }
 
 impl DataSource {
-    /// Shape of one input sample and number of classes. The built-in data sets know theirs; a
-    /// user's files are asked (array headers, the CSV header, the class folders), which fails when
-    /// they are missing or unusable.
+    /// The source: everything cohort needs to know of the data set.
+    pub fn source(&self) -> &dyn Source {
+        match self {
+            DataSource::Mnist1d(s) => s,
+            DataSource::Mnist(s) => s,
+            DataSource::Cifar10(s) => s,
+            DataSource::Cifar100(s) => s,
+            DataSource::RotatedMnist(s) => s,
+            DataSource::Npz(s) => s,
+            DataSource::Npy(s) => s,
+            DataSource::Csv(s) => s,
+            DataSource::ImageFolder(s) => s,
+        }
+    }
+
+    /// Shape of one input sample and number of classes ([`Source::input_shape`]).
     pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        Ok(match self {
-            DataSource::Mnist1d(p) => (vec![p.final_seq_length], 10),
-            DataSource::Mnist(_) => (vec![1, 28, 28], 10),
-            DataSource::Cifar10(_) => (vec![3, 32, 32], 10),
-            DataSource::Cifar100(c) => (vec![3, 32, 32], if c.labels == Cifar100Labels::Coarse { 20 } else { 100 }),
-            DataSource::RotatedMnist(_) => (vec![1, 28, 28], 10),
-            DataSource::Npz(s) => s.input_shape()?,
-            DataSource::Npy(s) => s.input_shape()?,
-            DataSource::Csv(s) => s.input_shape()?,
-            DataSource::ImageFolder(s) => s.input_shape()?,
-        })
+        self.source().input_shape()
     }
 
     /// The domains of the training split (empty for data sets without domains).
     pub fn training_domains(&self) -> Vec<usize> {
-        match self {
-            DataSource::RotatedMnist(r) => (0..super::rotated::DOMAINS).filter(|&d| d != r.test_domain).collect(),
-            _ => Vec::new(),
-        }
+        self.source().domains()
     }
 
     /// What is wrong with the data set's own parameters, as (field below `source`, message,
     /// hint); empty when they are valid. Augmentations are checked by
     /// [`DataSpec::augmentation_problems`].
-    pub fn problems(&self) -> Vec<(Option<&'static str>, String, Option<String>)> {
-        match self {
-            DataSource::Mnist1d(p) => p.check().err().map(|m| (None, m, None)).into_iter().collect(),
-            DataSource::RotatedMnist(r) if r.test_domain >= super::rotated::DOMAINS => vec![(
-                Some("test_domain"),
-                format!("Rotated MNIST has domains 0..={}, not {}", super::rotated::DOMAINS - 1, r.test_domain),
-                Some("domain d is rotated by 15·d degrees; e.g. `test_domain: 5` holds out 75°".to_string()),
-            )],
-            _ => Vec::new(),
-        }
+    pub fn problems(&self) -> Vec<Problem> {
+        self.source().problems()
     }
 
     /// One line for `cohort check --plan`, e.g. `MNIST (IDX files)`.
     pub fn label(&self) -> String {
-        match self {
-            DataSource::Mnist1d(p) => format!("MNIST-1D (generated, {} samples, seed {})", p.num_samples, p.seed),
-            DataSource::Mnist(_) => "MNIST (IDX files)".to_string(),
-            DataSource::Cifar10(_) => "CIFAR-10 (binary files)".to_string(),
-            DataSource::Cifar100(c) => match c.labels {
-                Cifar100Labels::Fine => "CIFAR-100 (binary files, 100 fine labels)".to_string(),
-                Cifar100Labels::Coarse => "CIFAR-100 (binary files, 20 coarse labels)".to_string(),
-            },
-            DataSource::RotatedMnist(r) => format!("Rotated MNIST (test domain {}°)", super::rotated::angle(r.test_domain)),
-            DataSource::Npz(s) => format!("NumPy archive {}", s.file.display()),
-            DataSource::Npy(s) => format!("NumPy arrays {}, …", s.x_train.display()),
-            DataSource::Csv(s) => format!("CSV files {} and {}", s.train.display(), s.test.display()),
-            DataSource::ImageFolder(s) => format!("image folders {} and {} ({}×{})", s.train.display(), s.test.display(), s.size, s.size),
-        }
+        self.source().description()
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::source::Source;
 use super::{DataError, Samples, Splits};
 
 /// Training and test CSV files.
@@ -167,5 +168,17 @@ impl CsvSpec {
             ));
         }
         Ok(Splits { train, test })
+    }
+}
+
+impl Source for CsvSpec {
+    fn description(&self) -> String {
+        format!("CSV files {} and {}", self.train.display(), self.test.display())
+    }
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        CsvSpec::input_shape(self)
+    }
+    fn load(&self, _root: &Path) -> Result<Splits, DataError> {
+        CsvSpec::load(self)
     }
 }

@@ -109,14 +109,7 @@ pub struct Logits {
 impl Logits {
     /// Softmax probabilities (f64), row-major.
     pub fn probs(&self) -> Vec<f64> {
-        let mut out = Vec::with_capacity(self.values.len());
-        for row in self.values.chunks(self.c) {
-            let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
-            let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
-            let s: f64 = e.iter().sum();
-            out.extend(e.iter().map(|v| v / s));
-        }
-        out
+        crate::stats::softmax_rows(&self.values, self.c)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cohort engine: runs a [`Plan`] seed by seed, stage by stage, epoch by epoch, and writes
 //! the run folder through [`crate::results`].
 //!
-//! Randomness is keyed by (seed, purpose, stage, epoch) ([`crate::data::batch::stream_seed`]):
+//! Randomness is keyed by (seed, purpose, stage, epoch) ([`crate::random::stream_seed`]):
 //! initial weights per node, batch order, jitter and dropout per epoch. A run resumed from its
 //! last complete epoch therefore continues exactly as the uninterrupted run would have.
 //!
@@ -138,7 +138,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, EngineErro
 pub fn initial_models(plan: &Plan, seed: u64) -> Result<Vec<Option<Trainee>>, EngineError> {
     let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (plain, _) = device_for(plan.backend, plan.device)?;
-    Ok(state::init_models(plan, seed, &plain.autodiff(), &placements(plan)?)?)
+    state::init_models(plan, seed, &plain.autodiff(), &placements(plan)?)
 }
 
 /// One rayon pool per trained node when the stage's nodes step in parallel (see

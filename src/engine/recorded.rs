@@ -11,11 +11,11 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::EngineError;
 use crate::config::DataSpec;
 use crate::data::Samples;
+use crate::digest::Sha256Hex;
 
 /// Format tag of the file.
 pub const FORMAT: &str = "cohort-logits/1";
@@ -51,24 +51,20 @@ pub struct RecordedFile {
 
 /// SHA-256 of a split: its features as little-endian f32, then its labels.
 pub fn fingerprint(s: &Samples) -> String {
-    let mut h = Sha256::new();
+    let mut h = Sha256Hex::new();
     for v in &s.features {
-        h.update(v.to_le_bytes());
+        h.update(&v.to_le_bytes());
     }
     h.update(&s.labels);
-    hex(&h.finalize())
+    h.hex()
 }
 
 fn values_hash(values: &[f32]) -> String {
-    let mut h = Sha256::new();
+    let mut h = Sha256Hex::new();
     for v in values {
-        h.update(v.to_le_bytes());
+        h.update(&v.to_le_bytes());
     }
-    hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    h.hex()
 }
 
 impl RecordedFile {
@@ -78,15 +74,7 @@ impl RecordedFile {
         let c = train.classes;
         let values: Vec<f32> = match temperature {
             None => logits.to_vec(),
-            Some(t) => logits
-                .chunks(c)
-                .flat_map(|row| {
-                    let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
-                    let e: Vec<f64> = row.iter().map(|&v| ((v as f64 - m) / t).exp()).collect();
-                    let sum: f64 = e.iter().sum();
-                    e.into_iter().map(move |x| (x / sum) as f32)
-                })
-                .collect(),
+            Some(t) => logits.chunks(c).flat_map(|row| crate::stats::softmax_f64(row, t).into_iter().map(|x| x as f32)).collect(),
         };
         Self {
             format: FORMAT.into(),

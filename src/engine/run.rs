@@ -17,13 +17,14 @@ use super::tally::Tally;
 use super::trainee::Trainee;
 use super::{EngineError, Placement, RunOptions, RunOutcome, Status, device, recorded, switokd, thread_pools};
 use crate::config::Plan;
-use crate::data::batch::{Stream, epoch_batches, epoch_key, gather, node_stream_seed, stream_seed};
-use crate::data::rng::LegacyRandomState;
+use crate::data::batch::{epoch_batches, gather};
 use crate::data::spec::Views;
 use crate::data::{self, Prepared};
 use crate::models::Network;
+use crate::random::legacy::LegacyRandomState;
+use crate::random::{Stream, epoch_key, node_stream_seed, stream_seed};
 use crate::results::tensorboard::{self, Board};
-use crate::results::{Divergence, Manifest, MetricRow, RunDir, RunStatus, Summary, manifest, summarize, write_metrics, write_summary};
+use crate::results::{Divergence, Manifest, MetricRow, RunDir, RunStatus, Summary, Timing, manifest, summarize, write_metrics, write_summary};
 
 /// What is already in a run folder.
 enum Existing {
@@ -98,6 +99,9 @@ struct Run<'a> {
     epochs_run: usize,
     /// The terminal, `log.txt` and TensorBoard.
     reporter: Reporter,
+    /// When this process started the run, and each epoch's steps/s.
+    started: Instant,
+    epoch_speeds: Vec<f64>,
 }
 
 /// What the epochs of one stage share.
@@ -126,7 +130,7 @@ impl<'a> Run<'a> {
         if resuming && dir.manifest().exists() {
             // the experiment must be the one that started the run
             if Manifest::read(&dir.manifest())?.experiment_sha256 != manifest.experiment_sha256 {
-                return Err(EngineError::ExperimentChanged { dir: dir.root.clone() }.into());
+                return Err(EngineError::ExperimentChanged { dir: dir.root.clone() });
             }
         } else {
             manifest.write(&dir.manifest())?;
@@ -141,7 +145,21 @@ impl<'a> Run<'a> {
             let board = Board::new(&dir.root, plan.stages.len() > 1, resumed.map(|_| &rows[..]));
             reporter = reporter.with(Box::new(TensorBoard { board, written: rows.len(), root: dir.root.join(tensorboard::DIR) }));
         }
-        Ok(Run { plan, seed, opts, dir, data, places, models, rows, start: resumed.unwrap_or_default(), epochs_run: 0, reporter })
+        Ok(Run {
+            plan,
+            seed,
+            opts,
+            dir,
+            data,
+            places,
+            models,
+            rows,
+            start: resumed.unwrap_or_default(),
+            epochs_run: 0,
+            reporter,
+            started: Instant::now(),
+            epoch_speeds: Vec::new(),
+        })
     }
 
     /// Trains the stages from the start point on.
@@ -233,7 +251,9 @@ impl<'a> Run<'a> {
         self.write_metrics()?;
         state::save(&self.dir, self.plan, Resume { stage: stage.s, epochs_done: epoch + 1 }, &self.models, optimizers)?;
         let (st, secs) = (&self.plan.stages[stage.s], started.elapsed().as_secs_f64());
-        let line = format!("[{}] epoch {}/{}: test{line} ({secs:.1} s, {:.1} steps/s)", st.name, epoch + 1, st.epochs, tally.steps() as f64 / secs);
+        let speed = tally.steps() as f64 / secs;
+        self.epoch_speeds.push(speed);
+        let line = format!("[{}] epoch {}/{}: test{line} ({secs:.1} s, {speed:.1} steps/s)", st.name, epoch + 1, st.epochs);
         self.emit(Event::Line { text: &line, logged: true })?;
         self.epochs_run += 1;
         Ok(self.opts.stop_after_epochs.is_some_and(|n| self.epochs_run >= n).then_some(Ending::Stopped))
@@ -370,7 +390,16 @@ impl<'a> Run<'a> {
 
     fn write_summary(&self, status: RunStatus, diverged: Option<Divergence>) -> Result<(), EngineError> {
         let names: Vec<String> = self.plan.stages.iter().map(|s| s.name.clone()).collect();
-        let summary = Summary { experiment: self.plan.name.clone(), seed: self.seed, status, diverged, stages: summarize(&self.rows, &names) };
+        let timing = Timing { epoch_steps_per_second: self.epoch_speeds.clone(), wall_seconds: self.started.elapsed().as_secs_f64() };
+        let summary = Summary {
+            experiment: self.plan.name.clone(),
+            seed: self.seed,
+            status,
+            diverged,
+            stages: summarize(&self.rows, &names),
+            timing: Some(timing),
+            git_revision: Some(manifest::git_revision()),
+        };
         Ok(write_summary(&self.dir.summary(), &summary)?)
     }
 }
@@ -380,7 +409,7 @@ fn manifest_of(plan: &Plan, seed: u64, opts: &RunOptions, backend: String) -> Ma
     Manifest {
         experiment: plan.name.clone(),
         experiment_file: opts.experiment_file.display().to_string(),
-        experiment_sha256: data::idx::sha256_hex(opts.experiment_text.as_bytes()),
+        experiment_sha256: crate::digest::sha256_hex(opts.experiment_text.as_bytes()),
         seed,
         backend,
         threads: rayon::current_num_threads(),

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::trainee::Trainee;
 use super::{EngineError, Placement, RUN_LOCK, optim, step};
 use crate::config::{ModelSpec, Plan};
-use crate::data::batch::{Stream, stream_seed};
 use crate::fsutil::atomic_write_bytes;
 use crate::models::Network;
 use crate::models::pytorch::WeightsFormat;
+use crate::random::{Stream, stream_seed};
 use crate::results::{RunDir, StateDir};
 
 /// `state/progress.json`: the last complete epoch.

@@ -12,9 +12,10 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::{PlanStage, Term, UpdateOrder};
-use crate::data::batch::{Batch, splitmix64};
+use crate::data::batch::Batch;
 use crate::losses::{Adapter, Inputs, Targets};
 use crate::models::{Network, Noise, Tap, Taps};
+use crate::random::splitmix64;
 
 use super::trainee::Trainee;
 
@@ -199,6 +200,10 @@ impl StepContext<'_> {
         (model, Ok(Learned { loss, terms }))
     }
 }
+
+/// A node after its thread's step: its index, network, optimiser, its values (`None`: it did not
+/// step; `Err`: its non-finite loss) and whether it paused.
+type Stepped = (usize, Trainee, ModuleOptimizer, Option<Result<Learned, f64>>, bool);
 
 /// The values of a node that stepped.
 struct Learned {
@@ -393,33 +398,14 @@ fn parallel_step(
     let barrier = Barrier::new(train.len());
     let work: Vec<(usize, Trainee, ModuleOptimizer)> =
         train.iter().map(|&n| (n, models[n].take().expect("trained model present"), optimizers.remove(&n).expect("optimizer of trained node"))).collect();
-    let done: Vec<(usize, Trainee, ModuleOptimizer, Option<Result<Learned, f64>>, bool)> = std::thread::scope(|scope| {
+    let done: Vec<Stepped> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .into_iter()
             .enumerate()
-            .map(|(k, (n, model, mut opt))| {
+            .map(|(k, (n, model, opt))| {
                 let (exchange, barrier) = (&exchange, &barrier);
                 let pool = &pools[k % pools.len()];
-                scope.spawn(move || {
-                    pool.install(|| {
-                        let device = &ctx.places[n].train;
-                        let x = Tensor::<2>::from_data(views.get(&n).unwrap_or(x).clone(), device);
-                        let y = Tensor::<1, Int>::from_data(y.clone(), device);
-                        let f = ctx.forward(n, &model.net, &x, meta, 0);
-                        if let Some(f) = &f {
-                            exchange.lock().expect("exchange lock").insert(n, ctx.share(n, f).into_data());
-                        }
-                        barrier.wait();
-                        let Some(f) = f else { return (n, model, opt, None, false) };
-                        let outputs: HashMap<usize, Shared> =
-                            exchange.lock().expect("exchange lock").iter().map(|(&m, d)| (m, Shared::from_data(d, device))).collect();
-                        if ctx.pauses(n, &outputs, meta) {
-                            return (n, model, opt, None, true);
-                        }
-                        let (model, learned) = ctx.learn(n, &f, model, &mut opt, &outputs, &y, meta);
-                        (n, model, opt, Some(learned), false)
-                    })
-                })
+                scope.spawn(move || pool.install(|| node_thread(ctx, (n, model, opt), (x, views, y, meta), exchange, barrier)))
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("a node's step panicked")).collect()
@@ -446,4 +432,31 @@ fn parallel_step(
         Some(b) => Err(b),
         None => Ok(report),
     }
+}
+
+/// One trained node's part of a simultaneous step on its own thread: its forward pass, its
+/// detached outputs published to `exchange`, the barrier, then its loss, backward pass and
+/// optimiser step from everyone's outputs (or its pause, SwitOKD).
+fn node_thread(
+    ctx: &StepContext,
+    (n, model, mut opt): (usize, Trainee, ModuleOptimizer),
+    (x, views, y, meta): (&TensorData, &HashMap<usize, TensorData>, &TensorData, &BatchMeta),
+    exchange: &Mutex<HashMap<usize, SharedData>>,
+    barrier: &Barrier,
+) -> Stepped {
+    let device = &ctx.places[n].train;
+    let x = Tensor::<2>::from_data(views.get(&n).unwrap_or(x).clone(), device);
+    let y = Tensor::<1, Int>::from_data(y.clone(), device);
+    let f = ctx.forward(n, &model.net, &x, meta, 0);
+    if let Some(f) = &f {
+        exchange.lock().expect("exchange lock").insert(n, ctx.share(n, f).into_data());
+    }
+    barrier.wait();
+    let Some(f) = f else { return (n, model, opt, None, false) };
+    let outputs: HashMap<usize, Shared> = exchange.lock().expect("exchange lock").iter().map(|(&m, d)| (m, Shared::from_data(d, device))).collect();
+    if ctx.pauses(n, &outputs, meta) {
+        return (n, model, opt, None, true);
+    }
+    let (model, learned) = ctx.learn(n, &f, model, &mut opt, &outputs, &y, meta);
+    (n, model, opt, Some(learned), false)
 }

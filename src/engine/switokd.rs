@@ -33,16 +33,7 @@ impl StepContext<'_> {
 /// onehot(y)‖₁`, `t_y = mean_b ‖p_t − onehot(y)‖₁`, `ε = exp(−t_y/(t_y + s_y))` and the adaptive
 /// threshold `δ = s_y − ε·t_y`: expert mode (the teacher pauses) when `G > δ` and `t_y < s_y`.
 pub fn expert_mode(t: &[f32], s: &[f32], y: &[i64], classes: usize) -> bool {
-    let probs = |z: &[f32]| -> Vec<f64> {
-        z.chunks(classes)
-            .flat_map(|r| {
-                let m = r.iter().cloned().fold(f32::MIN, f32::max) as f64;
-                let e: Vec<f64> = r.iter().map(|&v| (v as f64 - m).exp()).collect();
-                let sum: f64 = e.iter().sum();
-                e.into_iter().map(move |v| v / sum)
-            })
-            .collect()
-    };
+    let probs = |z: &[f32]| crate::stats::softmax_rows(z, classes);
     let (pt, ps) = (probs(t), probs(s));
     let b = y.len() as f64;
     let to_label = |p: &[f64]| -> f64 {

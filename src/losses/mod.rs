@@ -87,11 +87,18 @@ pub enum LossSpec {
     Dist(Dist),
 }
 
-impl LossSpec {
-    /// The kind: everything the resolver, the exchange and the step need of it.
-    pub fn kind(&self) -> &dyn LossKind {
-        match self {
-            LossSpec::CrossEntropy => &CrossEntropy,
+/// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
+/// nothing.
+fn unit<K: LossKind + 'static>(k: K) -> &'static mut K {
+    Box::leak(Box::new(k))
+}
+
+/// The one dispatch over the variants: `$spec` (`&LossSpec` or `&mut LossSpec`) as its kind.
+macro_rules! dispatch {
+    ($spec:expr) => {
+        match $spec {
+            LossSpec::CrossEntropy => unit(CrossEntropy),
+            LossSpec::Lfme => unit(Lfme),
             LossSpec::SoftTarget(l) => l,
             LossSpec::MutualKl(l) => l,
             LossSpec::Ensemble(l) => l,
@@ -100,29 +107,21 @@ impl LossSpec {
             LossSpec::OwnOutput(l) => l,
             LossSpec::OtherHeads(l) => l,
             LossSpec::PeerAttention(l) => l,
-            LossSpec::Lfme => &Lfme,
             LossSpec::Dkd(l) => l,
             LossSpec::Dist(l) => l,
         }
+    };
+}
+
+impl LossSpec {
+    /// The kind: everything the resolver, the exchange and the step need of it.
+    pub fn kind(&self) -> &dyn LossKind {
+        dispatch!(self)
     }
 
     /// The kind, to check (and normalise) its options.
     pub fn kind_mut(&mut self) -> &mut dyn LossKind {
-        // the unit kinds have nothing to normalise; they are zero-sized, so leaking one allocates nothing
-        match self {
-            LossSpec::CrossEntropy => Box::leak(Box::new(CrossEntropy)),
-            LossSpec::SoftTarget(l) => l,
-            LossSpec::MutualKl(l) => l,
-            LossSpec::Ensemble(l) => l,
-            LossSpec::Hint(l) => l,
-            LossSpec::Attention(l) => l,
-            LossSpec::OwnOutput(l) => l,
-            LossSpec::OtherHeads(l) => l,
-            LossSpec::PeerAttention(l) => l,
-            LossSpec::Lfme => Box::leak(Box::new(Lfme)),
-            LossSpec::Dkd(l) => l,
-            LossSpec::Dist(l) => l,
-        }
+        dispatch!(self)
     }
 
     /// A short label with its options (`SoftTarget(T=4)`).

@@ -13,7 +13,7 @@
 //! and written as 0.
 //!
 //! Batch-norm running statistics come along both ways, so a loaded network in eval mode
-//! computes what the PyTorch network computes in `model.eval()` (tests/pytorch.rs: to 1e-4).
+//! computes what the PyTorch network computes in `model.eval()` (tests/it/pytorch.rs: to 1e-4).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;

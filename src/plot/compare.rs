@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::{Chart, FONT, color, drawing_error};
 use crate::error::Error;
-use crate::results::{ExperimentDir, RunDir, RunStatus, Summary, read_summary};
+use crate::results::{ExperimentDir, Manifest, RunDir, RunStatus, Summary, Timing, read_summary};
 
 /// The complete runs of one experiment folder and what is wrong with the others.
 #[derive(Clone, Debug)]
@@ -22,6 +22,32 @@ pub struct ExperimentRuns {
     pub complete: Vec<Summary>,
     /// One line per run that could not be used.
     pub problems: Vec<String>,
+    /// What every run folder says of itself (complete or not).
+    pub runs: Vec<RunFacts>,
+    /// The folders of the complete runs (in `complete` order).
+    pub complete_dirs: Vec<PathBuf>,
+}
+
+/// A run folder's facts, from its manifest, summary and log: for scripts (`cohort compare
+/// --json`), so that they read data rather than text meant for people.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RunFacts {
+    /// The folder's name (`seed-3`).
+    pub run: String,
+    /// The seed (its manifest's).
+    pub seed: Option<u64>,
+    /// `complete`, `diverged` or `incomplete` (no summary).
+    pub status: String,
+    /// The git revision of cohort that made it (`-dirty` when its tree had uncommitted changes).
+    pub git_revision: Option<String>,
+    /// The CPU it ran on.
+    pub cpu: Option<String>,
+    /// The backend and devices it ran on.
+    pub backend: Option<String>,
+    /// The experiment's description (a sweep point names its values there).
+    pub description: Option<String>,
+    /// Training steps per second of each epoch it ran ([`crate::results::Timing`]).
+    pub steps_per_second: Vec<f64>,
 }
 
 /// Reads the runs under `dir`: either an experiment folder holding `seed-*/` run folders, or a
@@ -34,14 +60,18 @@ pub fn collect(dir: &Path) -> Result<ExperimentRuns, Error> {
         let experiment = ExperimentDir::at(dir);
         (experiment.name(), experiment.runs()?)
     };
-    let mut out = ExperimentRuns { name, dir: dir.to_path_buf(), complete: Vec::new(), problems: Vec::new() };
+    let mut out = ExperimentRuns { name, dir: dir.to_path_buf(), complete: Vec::new(), problems: Vec::new(), runs: Vec::new(), complete_dirs: Vec::new() };
     if runs.is_empty() {
         out.problems.push(format!("{}: no runs found (expected seed-*/ folders written by `cohort run`)", dir.display()));
     }
     for r in runs {
         let run = r.name();
+        out.runs.push(facts(&r));
         match read_summary(&r.summary()) {
-            Ok(s) if s.status == RunStatus::Complete => out.complete.push(s),
+            Ok(s) if s.status == RunStatus::Complete => {
+                out.complete.push(s);
+                out.complete_dirs.push(r.root.clone());
+            }
             Ok(s) => {
                 let d = s.diverged.as_ref().map(|d| format!(" (node {} in stage {}, epoch {}, step {})", d.node, d.stage, d.epoch, d.step)).unwrap_or_default();
                 out.problems.push(format!("{}/{run}: {}{d}; excluded", out.name, s.status));
@@ -54,8 +84,24 @@ pub fn collect(dir: &Path) -> Result<ExperimentRuns, Error> {
     Ok(out)
 }
 
-/// Mean, sample standard deviation and count.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The facts of run folder `r` (what cannot be read is left out).
+fn facts(r: &RunDir) -> RunFacts {
+    let manifest = Manifest::read(&r.manifest()).ok();
+    let summary = read_summary(&r.summary()).ok();
+    RunFacts {
+        run: r.name(),
+        seed: manifest.as_ref().map(|m| m.seed),
+        status: summary.as_ref().map_or("incomplete".into(), |s| s.status.to_string()),
+        git_revision: manifest.as_ref().map(|m| m.git_revision.clone()),
+        cpu: manifest.as_ref().map(|m| m.cpu.clone()),
+        backend: manifest.as_ref().map(|m| m.backend.clone()),
+        description: manifest.as_ref().map(|m| m.plan.description.clone()),
+        steps_per_second: Timing::of_run(r, summary.as_ref()).epoch_steps_per_second,
+    }
+}
+
+/// Mean, sample standard deviation and count of per-seed values, and the values.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Stat {
     /// Mean.
     pub mean: f64,
@@ -63,91 +109,236 @@ pub struct Stat {
     pub std: f64,
     /// Number of values.
     pub n: usize,
+    /// The values, one per seed (in [`Row::seeds`] order).
+    pub values: Vec<f64>,
 }
 
 impl Stat {
     /// Statistics of `v` (non-empty).
     pub fn of(v: &[f64]) -> Self {
-        let n = v.len();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let std = if n > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
-        Self { mean, std, n }
+        let (mean, std) = crate::stats::mean_sd(v);
+        Self { mean, std, n: v.len(), values: v.to_vec() }
     }
 }
 
 /// One row of the comparison table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Row {
     /// Experiment.
     pub experiment: String,
     /// Node id or `ensemble`.
     pub node: String,
+    /// The seeds of the complete runs that have this node's final figure.
+    pub seeds: Vec<u64>,
     /// Final test accuracy (fraction).
+    #[serde(rename = "final")]
     pub last: Stat,
     /// Best test accuracy over epochs (fraction; selected on the test split, optimistic).
     pub best: Stat,
     /// Test accuracy at the epoch of the best validation accuracy (model selection without the
     /// test split), when every run of the experiment held out a validation split.
     pub selected: Option<Stat>,
+    /// The per-seed figure chosen by `--select` when it is another than the final test accuracy
+    /// (which the comparison with a baseline uses otherwise).
+    pub figure: Option<Stat>,
+    /// The comparison with the baseline's row (`--baseline`).
+    pub versus: Option<Versus>,
 }
 
-/// Rows for the nodes of each experiment's last stage (the ensemble last).
-pub fn rows(exps: &[ExperimentRuns]) -> Vec<Row> {
-    let mut out = Vec::new();
-    for x in exps {
-        let Some(first) = x.complete.first() else { continue };
-        // every node, with its metrics from the last stage that trained or evaluated it (a
-        // teacher of a chain appears once, with its own stage's numbers); the ensemble of
-        // the final stage last
-        let mut nodes: Vec<(String, String)> = Vec::new();
-        for st in &first.stages {
-            for n in st.nodes.keys().filter(|n| *n != "cohort" && *n != "ensemble") {
-                match nodes.iter_mut().find(|(m, _)| m == n) {
-                    Some(e) => e.1 = st.name.clone(),
-                    None => nodes.push((n.clone(), st.name.clone())),
-                }
-            }
-        }
-        if let Some(last) = first.stages.last().filter(|st| st.nodes.contains_key("ensemble")) {
-            nodes.push(("ensemble".into(), last.name.clone()));
-        }
-        for (node, stage) in nodes {
-            let pick = |f: &dyn Fn(&Summary) -> Option<f64>| x.complete.iter().filter_map(f).collect::<Vec<f64>>();
-            let find = |s: &Summary| s.stages.iter().find(|st| st.name == stage).and_then(|st| st.nodes.get(&node)).cloned();
-            let last = pick(&|s| find(s).and_then(|n| n.last.get("test_accuracy").copied()));
-            let best = pick(&|s| find(s).and_then(|n| n.best_test.map(|b| b.accuracy)));
-            let selected = pick(&|s| find(s).and_then(|n| n.best_validation.map(|b| b.test_accuracy)));
-            if last.is_empty() {
-                continue;
-            }
-            let selected = (selected.len() == last.len()).then(|| Stat::of(&selected));
-            out.push(Row { experiment: x.name.clone(), node, last: Stat::of(&last), best: Stat::of(&best), selected });
+/// Which per-seed figure a comparison is made on (`cohort compare --select`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Select {
+    /// The final epoch's test accuracy.
+    #[default]
+    Final,
+    /// The test accuracy at the epoch of the best validation accuracy (needs a hold-out).
+    BestValidation,
+    /// The mean test accuracy of the last K epochs.
+    Last(usize),
+}
+
+impl std::str::FromStr for Select {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "final" => Ok(Select::Final),
+            "best-val" => Ok(Select::BestValidation),
+            _ => match s.strip_prefix("last:").map(str::parse::<usize>) {
+                Some(Ok(k)) if k > 0 => Ok(Select::Last(k)),
+                _ => Err(format!("`{s}`: expected final, best-val or last:K (K ≥ 1 epochs)")),
+            },
         }
     }
-    out
+}
+
+impl std::fmt::Display for Select {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Select::Final => f.write_str("final test acc."),
+            Select::BestValidation => f.write_str("test acc. at best-validation epoch"),
+            Select::Last(k) => write!(f, "mean test acc. of the last {k} epochs"),
+        }
+    }
+}
+
+/// The experiment (and node) every row is compared with (`--baseline EXPERIMENT[:NODE]`;
+/// without a node, each row is compared with the baseline's row of the same node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Baseline {
+    /// The baseline experiment's name (as the table names it).
+    pub experiment: String,
+    /// Its node, or `None` for the row's own node.
+    pub node: Option<String>,
+}
+
+impl std::str::FromStr for Baseline {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (experiment, node) = match s.rsplit_once(':') {
+            Some((e, n)) => (e, Some(n.to_string())),
+            None => (s, None),
+        };
+        if experiment.is_empty() || node.as_deref() == Some("") {
+            return Err(format!("`{s}`: expected EXPERIMENT or EXPERIMENT:NODE"));
+        }
+        Ok(Baseline { experiment: experiment.to_string(), node })
+    }
+}
+
+/// A row against its baseline: the baseline row and Welch's test of the per-seed figures.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Versus {
+    /// `experiment:node` of the baseline row.
+    pub baseline: String,
+    /// The row's figure minus the baseline's, with its interval and p; `None` when either
+    /// has fewer than two seeds, or no baseline row exists.
+    pub welch: Option<crate::stats::Welch>,
+}
+
+/// Rows for the nodes of each experiment's last stage (the ensemble last), on the figure
+/// `select` chooses and, with a `baseline`, compared with it.
+pub fn rows(exps: &[ExperimentRuns], select: Select, baseline: Option<&Baseline>) -> Result<Vec<Row>, Error> {
+    let mut out = Vec::new();
+    for x in exps {
+        out.extend(experiment_rows(x, select)?);
+    }
+    if let Some(b) = baseline {
+        let figures: Vec<(String, String, Vec<f64>)> =
+            out.iter().map(|r| (r.experiment.clone(), r.node.clone(), r.figure.as_ref().unwrap_or(&r.last).values.clone())).collect();
+        for r in &mut out {
+            let node = b.node.clone().unwrap_or_else(|| r.node.clone());
+            let base = figures.iter().find(|(e, n, _)| *e == b.experiment && *n == node);
+            let mine = &r.figure.as_ref().unwrap_or(&r.last).values;
+            let welch = base.and_then(|(_, _, v)| crate::stats::welch(mine, v));
+            r.versus = Some(Versus { baseline: format!("{}:{node}", b.experiment), welch });
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of one experiment.
+fn experiment_rows(x: &ExperimentRuns, select: Select) -> Result<Vec<Row>, Error> {
+    let mut out = Vec::new();
+    let Some(first) = x.complete.first() else { return Ok(out) };
+    // every node, with its metrics from the last stage that trained or evaluated it (a
+    // teacher of a chain appears once, with its own stage's numbers); the ensemble of
+    // the final stage last
+    let mut nodes: Vec<(String, String)> = Vec::new();
+    for st in &first.stages {
+        for n in st.nodes.keys().filter(|n| *n != "cohort" && *n != "ensemble") {
+            match nodes.iter_mut().find(|(m, _)| m == n) {
+                Some(e) => e.1 = st.name.clone(),
+                None => nodes.push((n.clone(), st.name.clone())),
+            }
+        }
+    }
+    if let Some(last) = first.stages.last().filter(|st| st.nodes.contains_key("ensemble")) {
+        nodes.push(("ensemble".into(), last.name.clone()));
+    }
+    for (node, stage) in nodes {
+        let pick = |f: &dyn Fn(&Summary) -> Option<f64>| x.complete.iter().filter_map(f).collect::<Vec<f64>>();
+        let find = |s: &Summary| s.stages.iter().find(|st| st.name == stage).and_then(|st| st.nodes.get(&node)).cloned();
+        let last = pick(&|s| find(s).and_then(|n| n.last.get("test_accuracy").copied()));
+        let seeds: Vec<u64> = x.complete.iter().filter(|s| find(s).is_some_and(|n| n.last.contains_key("test_accuracy"))).map(|s| s.seed).collect();
+        let best = pick(&|s| find(s).and_then(|n| n.best_test.map(|b| b.accuracy)));
+        let selected = pick(&|s| find(s).and_then(|n| n.best_validation.map(|b| b.test_accuracy)));
+        if last.is_empty() {
+            continue;
+        }
+        let figure = match select {
+            Select::Final => None,
+            Select::BestValidation => Some(Stat::of(&selected)).filter(|s| s.n == last.len()),
+            Select::Last(k) => Some(Stat::of(&last_epochs(x, &stage, &node, k)?)),
+        };
+        let selected = (selected.len() == last.len()).then(|| Stat::of(&selected));
+        out.push(Row { experiment: x.name.clone(), node, seeds, last: Stat::of(&last), best: Stat::of(&best), selected, figure, versus: None });
+    }
+    Ok(out)
+}
+
+/// Each complete run's mean test accuracy of `node` over the last `k` epochs of `stage` (from
+/// its `metrics.csv`).
+fn last_epochs(x: &ExperimentRuns, stage: &str, node: &str, k: usize) -> Result<Vec<f64>, Error> {
+    let mut out = Vec::new();
+    for dir in &x.complete_dirs {
+        let rows = crate::results::read_metrics(&RunDir::at(dir).metrics())?;
+        let acc: Vec<f64> =
+            rows.iter().filter(|r| r.stage == stage && r.node == node && r.split == "test" && r.metric == "accuracy" && r.epoch > 0).map(|r| r.value).collect();
+        let tail = &acc[acc.len().saturating_sub(k)..];
+        if !tail.is_empty() {
+            out.push(tail.iter().sum::<f64>() / tail.len() as f64);
+        }
+    }
+    Ok(out)
 }
 
 /// The Markdown table, followed by the list of excluded runs.
 ///
 /// With a validation split (every row has [`Row::selected`] or "–"), a column gives the test
 /// accuracy at the epoch of the best validation accuracy, before the optimistic best-on-test.
-pub fn markdown(rows: &[Row], exps: &[ExperimentRuns]) -> String {
+pub fn markdown(rows: &[Row], exps: &[ExperimentRuns], select: Select, baseline: Option<&Baseline>) -> String {
     let pct = |s: &Stat| format!("{:.2} ± {:.2}", 100.0 * s.mean, 100.0 * s.std);
     let validated = rows.iter().any(|r| r.selected.is_some());
-    let mut s = if validated {
-        String::from(
-            "| experiment | node | final test acc. (%) | test acc. at best-validation epoch (%) | best test acc. (%) | seeds |\n|---|---|---|---|---|---|\n",
-        )
-    } else {
-        String::from("| experiment | node | final test acc. (%) | best test acc. (%) | seeds |\n|---|---|---|---|---|\n")
-    };
+    let chosen = rows.iter().any(|r| r.figure.is_some());
+    let mut head = vec!["experiment", "node", "final test acc. (%)"];
+    if validated {
+        head.push("test acc. at best-validation epoch (%)");
+    }
+    head.extend(["best test acc. (%)", "seeds"]);
+    let figure_head = format!("{select} (%)");
+    if chosen {
+        head.push(&figure_head);
+    }
+    let versus_head = baseline.map(|b| match &b.node {
+        Some(n) => format!("difference to {}:{n} (points) [95 % CI]", b.experiment),
+        None => format!("difference to {}, same node (points) [95 % CI]", b.experiment),
+    });
+    if let Some(h) = &versus_head {
+        head.extend([h.as_str(), "Welch p"]);
+    }
+    let mut s = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for r in rows {
-        let selected = if validated { format!(" {} |", r.selected.as_ref().map_or("–".into(), pct)) } else { String::new() };
-        s.push_str(&format!("| {} | {} | {} |{selected} {} | {} |\n", r.experiment, r.node, pct(&r.last), pct(&r.best), r.last.n));
+        let mut cells = vec![r.experiment.clone(), r.node.clone(), pct(&r.last)];
+        if validated {
+            cells.push(r.selected.as_ref().map_or("–".into(), pct));
+        }
+        cells.extend([pct(&r.best), r.last.n.to_string()]);
+        if chosen {
+            cells.push(r.figure.as_ref().map_or("–".into(), pct));
+        }
+        if versus_head.is_some() {
+            let w = r.versus.as_ref().and_then(|v| v.welch);
+            cells.push(w.map_or("–".into(), |w| format!("{:+.2} [{:+.2}, {:+.2}]", 100.0 * w.diff, 100.0 * w.ci95.0, 100.0 * w.ci95.1)));
+            cells.push(w.map_or("–".into(), |w| if w.p < 0.001 { "< 0.001".into() } else { format!("{:.3}", w.p) }));
+        }
+        s.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     s.push_str("\nmean ± sample std over seeds; \"best\" is the maximum over epochs (selected on the test split, optimistic).\n");
     if validated {
         s.push_str("\"at best-validation epoch\": the test accuracy at the epoch whose validation accuracy is highest (the earliest on ties), a selection that never sees the test split.\n");
+    }
+    if versus_head.is_some() {
+        s.push_str("difference: the row's per-seed figure minus the baseline row's, in accuracy points; 95 % confidence interval and two-sided p of Welch's unequal-variances t-test (Welch–Satterthwaite degrees of freedom); \"–\" where either has fewer than two seeds.\n");
     }
     let problems: Vec<&String> = exps.iter().flat_map(|x| &x.problems).collect();
     if !problems.is_empty() {
@@ -247,4 +438,13 @@ impl Chart for Bars {
         }
         Ok(())
     }
+}
+
+/// The comparison as data (`cohort compare --json`, `compare.json`): the experiments with their
+/// runs' facts and problems, and the rows with every per-seed value.
+pub fn json(rows: &[Row], exps: &[ExperimentRuns]) -> String {
+    let experiments: Vec<serde_json::Value> =
+        exps.iter().map(|x| serde_json::json!({"name": x.name, "dir": x.dir, "complete": x.complete.len(), "problems": x.problems, "runs": x.runs})).collect();
+    let value = serde_json::json!({"experiments": experiments, "rows": rows});
+    serde_json::to_string_pretty(&value).expect("the comparison serialises") + "\n"
 }

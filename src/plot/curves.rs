@@ -251,8 +251,7 @@ pub fn seed_curves(title: &str, runs: &[Vec<MetricRow>]) -> Curves {
         let (mut points, mut band) = (Vec::new(), Vec::new());
         for k in 0..len {
             let vals: Vec<f64> = per_run.iter().map(|p| p[k].1).collect();
-            let m = vals.iter().sum::<f64>() / vals.len() as f64;
-            let sd = (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (vals.len().max(2) - 1) as f64).sqrt();
+            let (m, sd) = crate::stats::mean_sd(&vals);
             points.push((per_run[0][k].0, m));
             band.push((per_run[0][k].0, m - sd, m + sd));
         }

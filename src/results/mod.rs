@@ -16,4 +16,4 @@ pub use dirs::{ExperimentDir, RunDir, StateDir};
 pub use error::ResultsError;
 pub use manifest::Manifest;
 pub use metrics::{MetricRow, read_metrics, write_metrics};
-pub use summary::{Best, Divergence, NodeSummary, RunStatus, StageSummary, Summary, read_summary, summarize, write_summary};
+pub use summary::{Best, Divergence, NodeSummary, RunStatus, StageSummary, Summary, Timing, read_summary, summarize, write_summary};

@@ -107,6 +107,42 @@ pub struct Summary {
     pub diverged: Option<Divergence>,
     /// Per stage.
     pub stages: Vec<StageSummary>,
+    /// How fast it trained (absent from runs older than the field: [`Timing::of_run`] reads
+    /// their `log.txt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+    /// The git revision of cohort that made it, as its manifest says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
+}
+
+/// How fast a run trained, on its machine and under its load (not a reproducible figure).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Each epoch's training steps over its wall-clock seconds (the steps, the evaluation and
+    /// the saving of the state), in the order the epochs ran; a resumed run's epochs before
+    /// the interruption are in its `log.txt` only.
+    pub epoch_steps_per_second: Vec<f64>,
+    /// Wall-clock seconds from the start of the process's run to its summary.
+    pub wall_seconds: f64,
+}
+
+impl Timing {
+    /// The timing of run folder `dir`: its summary's, or for a run older than the field the
+    /// steps/s of the epoch lines of its `log.txt` (as printed there, to one decimal).
+    pub fn of_run(dir: &super::RunDir, summary: Option<&Summary>) -> Timing {
+        if let Some(t) = summary.and_then(|s| s.timing.clone()) {
+            return t;
+        }
+        let log = std::fs::read_to_string(dir.log()).unwrap_or_default();
+        Timing { epoch_steps_per_second: log.lines().filter_map(epoch_steps_per_second).collect(), wall_seconds: f64::NAN }
+    }
+}
+
+/// The steps/s of an epoch line of `log.txt`: `… (1.2 s, 166.1 steps/s)`.
+fn epoch_steps_per_second(line: &str) -> Option<f64> {
+    let rest = line.strip_suffix(" steps/s)")?;
+    rest.rsplit(' ').next()?.parse().ok()
 }
 
 /// Builds the per-stage summaries from the metric rows.

@@ -10,7 +10,7 @@
 //! data · u32 masked CRC-32C of the data`, the mask being `((crc >> 15) | (crc << 17)) +
 //! 0xa282ead8`; each record's data one `tensorflow.Event` protobuf message (`wall_time` = 1,
 //! double; `step` = 2, int64; `file_version` = 3, string, in the first record only; `summary` =
-//! 5, holding `Summary.Value { tag = 1, simple_value = 2 }`). tests/tensorboard.rs reads the
+//! 5, holding `Summary.Value { tag = 1, simple_value = 2 }`). tests/it/tensorboard.rs reads the
 //! files back with TensorBoard's own reader.
 //!
 //! Records are appended after every epoch and flushed, so a live TensorBoard sees them. A resumed

@@ -1,5 +1,5 @@
 //! Experiment files: the shipped examples are valid; each kind of mistake is reported with
-//! file:line:column, the offending line and a hint (reviewed snapshots in tests/snapshots/).
+//! file:line:column, the offending line and a hint (reviewed snapshots in tests/it/snapshots/).
 
 use std::path::{Path, PathBuf};
 
@@ -100,8 +100,8 @@ fn defaults_and_expansion() {
     // source weights normalised
     let soft = st.terms.iter().find(|t| matches!(t.loss, LossSpec::SoftTarget { .. })).unwrap();
     match &soft.loss {
-        LossSpec::SoftTarget { source_weights, .. } => {
-            assert_eq!(source_weights.iter().map(|w| w.get()).collect::<Vec<_>>(), vec![0.75, 0.25]);
+        LossSpec::SoftTarget(st) => {
+            assert_eq!(st.source_weights.iter().map(|w| w.get()).collect::<Vec<_>>(), vec![0.75, 0.25]);
         }
         _ => unreachable!(),
     }

@@ -15,8 +15,8 @@ use cohort::config::{ModelSpec, Plan};
 use cohort::engine::{self, Status};
 use cohort::models::Network;
 
-mod common;
-use common::{opts, plan};
+use crate::common;
+use crate::common::{opts, plan};
 
 type Matrix = Vec<Vec<f64>>;
 
@@ -644,9 +644,10 @@ fn attention_transfer_between_feature_maps() {
 /// draws and fails if a node saw the shared view or another node's.
 #[test]
 fn per_node_views_give_each_node_its_own_augmentation() {
-    use cohort::data::batch::{Stream, epoch_batches, epoch_key, gather, node_stream_seed, stream_seed};
-    use cohort::data::rng::LegacyRandomState;
+    use cohort::data::batch::{epoch_batches, gather};
     use cohort::data::spec::Augment;
+    use cohort::random::legacy::LegacyRandomState;
+    use cohort::random::{Stream, epoch_key, node_stream_seed, stream_seed};
     let tmp = tempfile::tempdir().unwrap();
     let src = r#"Experiment(
         name: "views",

@@ -7,8 +7,8 @@ use cohort::config::{self, Plan};
 use cohort::engine::{self, Status};
 use cohort::results;
 
-mod common;
-use common::opts;
+use crate::common;
+use crate::common::opts;
 
 fn example(name: &str) -> (Plan, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name);

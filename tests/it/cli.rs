@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 
 fn cohort(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cohort")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use cohort::config;
-use cohort::data::rng::LegacyRandomState;
+use cohort::random::legacy::LegacyRandomState;
 
 const PIECES: &[&str] = &[
     "(",

@@ -130,7 +130,15 @@ fn summary(seed: u64, nodes: &[(&str, f64, f64)], status: RunStatus) -> Summary 
         s.best_test = Some(Best { epoch: 3, accuracy: *best, test_accuracy: *best });
         map.insert(n.to_string(), s);
     }
-    Summary { experiment: "x".into(), seed, status, diverged: None, stages: vec![StageSummary { name: "main".into(), epochs: 3, nodes: map }] }
+    Summary {
+        experiment: "x".into(),
+        seed,
+        status,
+        diverged: None,
+        stages: vec![StageSummary { name: "main".into(), epochs: 3, nodes: map }],
+        timing: None,
+        git_revision: None,
+    }
 }
 
 #[test]
@@ -149,12 +157,12 @@ fn compare_reports_mean_std_and_excluded_runs() {
     write("dml", 0, Some(summary(0, &[("a", 0.90, 0.91), ("b", 0.88, 0.90), ("ensemble", 0.91, 0.92)], RunStatus::Complete)));
     write("dml", 1, Some(summary(1, &[("a", 0.1, 0.1)], RunStatus::Diverged)));
     let exps: Vec<_> = ["independent", "dml"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
-    let rows = compare::rows(&exps);
+    let rows = compare::rows(&exps, compare::Select::Final, None).unwrap();
     let a = rows.iter().find(|r| r.experiment == "independent" && r.node == "a").unwrap();
     // mean 0.82, sample std sqrt(((0.02)² + (0.02)²)/1) = 0.028284…
     assert!((a.last.mean - 0.82).abs() < 1e-12 && (a.last.std - 0.02f64.hypot(0.02)).abs() < 1e-12 && a.last.n == 2);
     assert!((a.best.mean - 0.835).abs() < 1e-12);
-    let md = compare::markdown(&rows, &exps);
+    let md = compare::markdown(&rows, &exps, compare::Select::Final, None);
     assert!(md.contains("| independent | a | 82.00 ± 2.83 | 83.50 ± 2.12 | 2 |"), "{md}");
     assert!(md.contains("| dml | ensemble | 91.00 ± 0.00 | 92.00 ± 0.00 | 1 |"), "{md}");
     assert!(md.contains("independent/seed-2: no summary.json"), "{md}");
@@ -181,7 +189,61 @@ fn compare_reports_the_validation_selected_epoch() {
         write_summary(&d.join("summary.json"), &s).unwrap();
     }
     let exps = vec![compare::collect(&tmp.path().join("val")).unwrap()];
-    let md = compare::markdown(&compare::rows(&exps), &exps);
+    let md = compare::markdown(&compare::rows(&exps, compare::Select::Final, None).unwrap(), &exps, compare::Select::Final, None);
     assert!(md.contains("| test acc. at best-validation epoch (%) |"), "{md}");
     assert!(md.contains("| val | a | 80.00 ± 0.00 | 72.00 ± 2.83 | 82.00 ± 0.00 | 2 |"), "{md}");
+}
+
+/// `--baseline` adds each row's difference to the baseline's row of the same node, with Welch's
+/// interval and p (the statistic itself is checked against SciPy in tests/it/stats.rs), and
+/// `--select best-val` / `last:K` compare on another per-seed figure; `--json` carries it all.
+#[test]
+fn compare_against_a_baseline_on_a_selected_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = [("base", [0.70, 0.72, 0.71]), ("method", [0.75, 0.78, 0.76])];
+    for (exp, finals) in runs {
+        for (seed, last) in finals.into_iter().enumerate() {
+            let mut s = summary(seed as u64, &[("a", last, last + 0.01)], RunStatus::Complete);
+            s.stages[0].nodes.get_mut("a").unwrap().best_validation = Some(Best { epoch: 2, accuracy: 0.9, test_accuracy: last - 0.05 });
+            let d = tmp.path().join(exp).join(format!("seed-{seed}"));
+            std::fs::create_dir_all(&d).unwrap();
+            write_summary(&d.join("summary.json"), &s).unwrap();
+            // three epochs of test accuracy: last − 0.02, last − 0.01, last
+            let rows: Vec<MetricRow> = (1..=3).map(|e| row("main", e, "a", "test", "accuracy", last - 0.01 * (3 - e) as f64)).collect();
+            write_metrics(&d.join("metrics.csv"), &rows).unwrap();
+        }
+    }
+    let exps: Vec<_> = ["base", "method"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
+    let baseline: compare::Baseline = "base".parse().unwrap();
+    let rows = compare::rows(&exps, compare::Select::Final, Some(&baseline)).unwrap();
+    let m = rows.iter().find(|r| r.experiment == "method").unwrap();
+    let w = m.versus.as_ref().unwrap().welch.unwrap();
+    let want = cohort::stats::welch(&[0.75, 0.78, 0.76], &[0.70, 0.72, 0.71]).unwrap();
+    assert_eq!(w, want);
+    assert!(w.ci95.0 > 0.0 && w.p < 0.05, "{w:?}");
+    let md = compare::markdown(&rows, &exps, compare::Select::Final, Some(&baseline));
+    assert!(md.contains("| difference to base, same node (points) [95 % CI] | Welch p |"), "{md}");
+    let expected = format!(
+        "| method | a | 76.33 ± 1.53 | 71.33 ± 1.53 | 77.33 ± 1.53 | 3 | {:+.2} [{:+.2}, {:+.2}] | 0.011 |",
+        100.0 * w.diff,
+        100.0 * w.ci95.0,
+        100.0 * w.ci95.1
+    );
+    assert!(md.contains(&expected), "{md}");
+    // the baseline against itself: no difference, p = 1
+    assert!(md.lines().any(|l| l.starts_with("| base | a | 71.00 ± 1.00 |") && l.contains("| +0.00 [-") && l.ends_with("| 1.000 |")), "{md}");
+    // the validation-selected figure (last − 0.05) and the mean of the last 2 epochs (last − 0.005)
+    let rows = compare::rows(&exps, "best-val".parse().unwrap(), Some(&baseline)).unwrap();
+    let m = rows.iter().find(|r| r.experiment == "method").unwrap();
+    assert!((m.figure.as_ref().unwrap().mean - (0.76333333333 - 0.05)).abs() < 1e-9);
+    let rows = compare::rows(&exps, "last:2".parse().unwrap(), None).unwrap();
+    let m = rows.iter().find(|r| r.experiment == "method").unwrap();
+    assert!((m.figure.as_ref().unwrap().mean - (0.76333333333 - 0.005)).abs() < 1e-9, "{:?}", m.figure);
+    assert!("last:0".parse::<compare::Select>().is_err() && "best".parse::<compare::Select>().is_err());
+    // JSON: the per-seed values and the comparison
+    let json: serde_json::Value = serde_json::from_str(&compare::json(&compare::rows(&exps, compare::Select::Final, Some(&baseline)).unwrap(), &exps)).unwrap();
+    let method = json["rows"].as_array().unwrap().iter().find(|r| r["experiment"] == "method").unwrap();
+    assert_eq!(method["final"]["values"].as_array().unwrap().len(), 3);
+    assert_eq!(method["versus"]["baseline"], "base:a");
+    assert!(method["versus"]["welch"]["p"].as_f64().unwrap() < 0.05);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use cohort::config::{self, Cifar100Spec, DataSource};
 use cohort::engine::{self, Status};
 
-mod common;
+use crate::common;
 
 /// `records` images per split whose pixels encode the fine label (plane c, pixel k:
 /// 10·label + 3c + k mod 7), with coarse label = fine / 5.

@@ -9,8 +9,8 @@ use std::process::Command;
 use cohort::engine::{self, Status};
 use cohort::results;
 
-mod common;
-use common::{opts, plan};
+use crate::common;
+use crate::common::{opts, plan};
 
 /// A Python with the `tensorboard` package: `$COHORT_TB_PYTHON`, else `.venv-tb/bin/python`.
 fn tb_python() -> Option<PathBuf> {

@@ -7,8 +7,7 @@ use cohort::config::{self, Plan};
 use cohort::engine::{self, Status};
 use cohort::results;
 
-mod common;
-use common::{opts, plan};
+use crate::common::{opts, plan};
 
 /// Two small MLP peers on 600 MNIST-1D samples; `edges` and `update` vary.
 fn peers(edges: &str, update: &str, epochs: usize) -> String {

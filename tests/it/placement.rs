@@ -7,8 +7,7 @@ use std::path::Path;
 
 use cohort::engine;
 
-mod common;
-use common::{opts, plan};
+use crate::common::{opts, plan};
 
 /// A DML pair on MNIST-1D (an MLP with dropout, a 1-D CNN); `b_place` goes into node b's
 /// fields, `training` into `training`.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cohort::config::values::Fraction;
-use cohort::config::{DataSource, DataSpec as Data, FolderSpec as Folder, Normalization};
+use cohort::config::{Cifar10Spec, DataSource, DataSpec as Data, MnistSpec, Normalization};
 use cohort::data::spec::Augment;
 use cohort::data::{
     self, DataError,
@@ -12,7 +12,7 @@ use cohort::data::{
 };
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist1d_reference.json")).unwrap();
@@ -157,7 +157,7 @@ fn write_cifar(dir: &Path, records_per_file: usize) {
 fn cifar10_loads_records_in_channel_order() {
     let tmp = tempfile::tempdir().unwrap();
     write_cifar(tmp.path(), 3);
-    let s = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("unused")).unwrap();
+    let s = DataSource::Cifar10(Cifar10Spec { dir: Some(tmp.path().into()) }).load(Path::new("unused")).unwrap();
     assert_eq!((s.train.len(), s.test.len()), (15, 3));
     assert_eq!(s.train.shape, vec![3, 32, 32]);
     assert_eq!(&s.train.labels[..4], &[0, 1, 2, 1]);
@@ -166,7 +166,7 @@ fn cifar10_loads_records_in_channel_order() {
     assert_eq!(row[1024], 20.0 / 255.0);
     assert_eq!(row[2048 + 300], (300 % 256) as f32 / 255.0);
     // per-channel standardisation uses the training statistics
-    let spec = data_spec(DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }));
+    let spec = data_spec(DataSource::Cifar10(Cifar10Spec { dir: Some(tmp.path().into()) }));
     let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
     assert_eq!(p.train.row(0)[0], 0.0); // constant channel: mean removed
 }
@@ -178,11 +178,11 @@ fn cifar10_loads_records_in_channel_order() {
 fn jitter_fills_the_border_with_the_scaled_background() {
     let tmp = tempfile::tempdir().unwrap();
     write_cifar(tmp.path(), 3);
-    let spec = data_spec(DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }));
+    let spec = data_spec(DataSource::Cifar10(Cifar10Spec { dir: Some(tmp.path().into()) }));
     let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
     // the blue plane varies (pixel index % 256 over 255): its background is far from 0
     let stats = {
-        let raw = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("unused")).unwrap().train;
+        let raw = DataSource::Cifar10(Cifar10Spec { dir: Some(tmp.path().into()) }).load(Path::new("unused")).unwrap().train;
         raw.channel_stats()
     };
     let blue = (-stats[2].0 / stats[2].1) as f32;
@@ -191,7 +191,7 @@ fn jitter_fills_the_border_with_the_scaled_background() {
     // jitter 1: some draw shifts the image down, and the uncovered top row of the blue plane
     // (in the image: 0, 1, …, 31 over 255, scaled) is the background throughout
     assert!(p.train.row(0)[2048..2080].iter().any(|&v| v != blue));
-    let mut rng = data::rng::LegacyRandomState::new(7);
+    let mut rng = cohort::random::legacy::LegacyRandomState::new(7);
     let moved = (0..64)
         .map(|_| data::batch::gather(&p.train, &[0], &[Augment::Jitter { pixels: 1 }], Some(&mut rng)).inputs)
         .find(|x| x[2048..2080].iter().all(|&v| v == blue));
@@ -205,13 +205,13 @@ fn cifar10_bad_files_are_named_with_a_fix() {
     let f = tmp.path().join("data_batch_3.bin");
     let bytes = std::fs::read(&f).unwrap();
     std::fs::write(&f, &bytes[..bytes.len() - 7]).unwrap();
-    let err = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("x")).unwrap_err();
+    let err = DataSource::Cifar10(Cifar10Spec { dir: Some(tmp.path().into()) }).load(Path::new("x")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DataError::Corrupt { .. }), "{msg}");
     assert!(msg.contains("data_batch_3.bin") && msg.contains("3073") && msg.contains("fix:"), "{msg}");
     std::fs::remove_file(tmp.path().join("test_batch.bin")).unwrap();
     std::fs::write(&f, &bytes).unwrap();
-    let msg = DataSource::Cifar10(Folder { dir: Some(tmp.path().into()) }).load(Path::new("x")).unwrap_err().to_string();
+    let msg = DataSource::Cifar10(Cifar10Spec { dir: Some(tmp.path().into()) }).load(Path::new("x")).unwrap_err().to_string();
     assert!(msg.contains("test_batch.bin") && msg.contains("missing"), "{msg}");
 }
 
@@ -219,7 +219,7 @@ fn cifar10_bad_files_are_named_with_a_fix() {
 
 #[test]
 fn missing_mnist_names_the_fetch_command() {
-    let err = DataSource::Mnist(Folder { dir: Some("/nonexistent/mnist".into()) }).load(Path::new("x")).unwrap_err();
+    let err = DataSource::Mnist(MnistSpec { dir: Some("/nonexistent/mnist".into()) }).load(Path::new("x")).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DataError::Missing { .. }));
     assert!(msg.contains("cohort data fetch mnist"), "{msg}");
@@ -339,10 +339,10 @@ fn crop_and_flip_move_pixels_as_specified() {
     spec.augment = vec![Augment::RandomCrop { size: 32, padding: 4 }, Augment::HorizontalFlip { p: Fraction::new(0.5).unwrap() }];
     let p = data::prepare(&spec, Path::new("unused"), 0).unwrap();
     let augment = spec.augmentations();
-    let mut rng = data::rng::LegacyRandomState::new(12);
+    let mut rng = cohort::random::legacy::LegacyRandomState::new(12);
     let batch = data::batch::gather(&p.train, &[0, 1, 2, 3], &augment, Some(&mut rng));
     // the same draws, sample by sample: top, left, then the flip
-    let mut draws = data::rng::LegacyRandomState::new(12);
+    let mut draws = cohort::random::legacy::LegacyRandomState::new(12);
     let mut flips = 0;
     for (n, got) in batch.inputs.chunks(3072).enumerate() {
         let (top, left) = (draws.choice(9), draws.choice(9));
