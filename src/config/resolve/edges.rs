@@ -4,7 +4,7 @@
 use super::{Diagnostic, FieldPath, Pending, Resolver};
 use crate::config::plan::Term;
 use crate::config::schema::{EdgeSpec, LossSpec};
-use crate::losses::{Arity, EdgeCheck, MutualKl, NodeFacts, Reads, examples};
+use crate::losses::{Arity, EdgeCheck, MutualKl, NodeFacts};
 use crate::values::{NodeId, Temperature, Weight};
 
 /// An `Edge` being resolved: where it is, its target and its sources.
@@ -131,10 +131,9 @@ impl Resolver<'_> {
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
         } else if !loss.kind().reads().takes_head() {
-            let logit_losses = names_of(|r| r.takes_head());
-            self.error(
-                Diagnostic::at(path, format!("`head` applies to logit losses ({logit_losses})")).hint("remove `head`: feature losses read the node's taps"),
-            );
+            let name = loss.kind().name();
+            let d = Diagnostic::at(path, format!("`head` picks the head whose logits a loss trains, and `{name}` does not train the node's logits"));
+            self.error(d.hint("remove `head`: feature losses read the node's taps"));
         }
     }
 
@@ -144,11 +143,12 @@ impl Resolver<'_> {
         let Some(m) = at.from_head else { return };
         let path = at.p.field("from_head");
         if !loss.kind().reads().takes_from_head() {
-            let readers = names_of(|r| r.takes_from_head());
-            self.error(
-                Diagnostic::at(path, format!("`from_head` applies to losses that read the sources' logits ({readers})"))
-                    .hint("remove `from_head`, or learn from a head with `SoftTarget(temperature: …)`"),
+            let name = loss.kind().name();
+            let d = Diagnostic::at(
+                path,
+                format!("`from_head` picks the head of each source whose logits a loss reads, and `{name}` does not read the sources' logits"),
             );
+            self.error(d.hint("remove `from_head`, or learn from a head with `SoftTarget(temperature: …)`"));
             return;
         }
         for (k, &f) in at.from_i.iter().enumerate() {
@@ -208,9 +208,4 @@ impl Resolver<'_> {
             })
             .collect()
     }
-}
-
-/// The names of the loss kinds whose reads pass `test`, for messages (`CrossEntropy, SoftTarget`).
-fn names_of(test: impl Fn(&Reads) -> bool) -> String {
-    examples().iter().filter(|l| test(&l.kind().reads())).map(|l| l.kind().name()).collect::<Vec<_>>().join(", ")
 }
