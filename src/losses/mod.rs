@@ -33,6 +33,7 @@ pub mod ensemble;
 pub mod heads;
 pub mod hint;
 pub mod kind;
+pub mod label_smoothing;
 pub mod lfme;
 pub mod mutual;
 pub mod peer_attention;
@@ -76,6 +77,7 @@ pub enum LossSpec {
     Lfme,
     Dkd(Dkd),
     Dist(Dist),
+    LabelSmoothing(label_smoothing::LabelSmoothing),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -100,6 +102,7 @@ macro_rules! dispatch {
             LossSpec::PeerAttention(l) => l,
             LossSpec::Dkd(l) => l,
             LossSpec::Dist(l) => l,
+            LossSpec::LabelSmoothing(l) => l,
         }
     };
 }

@@ -444,3 +444,39 @@ fn standardized_logits_are_z_scores_with_the_unbiased_std() {
         close(*a, *b, 1e-4);
     }
 }
+
+/// −(1/B) Σ_b Σ_c ((1 − ε)[c = y_b] + ε/C) ln softmax(z_b)_c, and its gradient
+/// (softmax(z_b) − target_b)/B, written out.
+fn ref_label_smoothing(z: &[f64], eps: f64) -> (f64, Vec<f64>) {
+    let (mut loss, mut grad) = (0.0, vec![0.0; B * C]);
+    for b in 0..B {
+        let p = ref_softmax(&z[b * C..(b + 1) * C], 1.0);
+        for c in 0..C {
+            let target = if c == Y[b] { 1.0 - eps } else { 0.0 } + eps / C as f64;
+            loss -= target * p[c].ln();
+            grad[b * C + c] = (p[c] - target) / B as f64;
+        }
+    }
+    (loss / B as f64, grad)
+}
+
+#[test]
+fn label_smoothing_matches_reference_value_and_gradient() {
+    use burn::tensor::Device as D;
+    let ad = D::flex().autodiff();
+    let z = logits(4, 1.5);
+    for eps in [0.0, 0.1, 0.5] {
+        let zt = t2(&z, &ad).require_grad();
+        let loss = label_smoothing::label_smoothing(zt.clone(), labels(&ad), eps);
+        let (want, want_grad) = ref_label_smoothing(&z, eps);
+        close(loss.clone().into_scalar::<f32>() as f64, want, 1e-5);
+        let grads = loss.backward();
+        let got: Vec<f64> = zt.grad(&grads).unwrap().into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect();
+        for (g, w) in got.iter().zip(&want_grad) {
+            close(*g, *w, 1e-5);
+        }
+    }
+    // ε = 0 is cross-entropy
+    let d = dev();
+    close(scalar(label_smoothing::label_smoothing(t2(&z, &d), labels(&d), 0.0)), ref_ce(&z), 1e-5);
+}

@@ -1142,3 +1142,33 @@ fn pcl_fusion_teacher_and_temporal_mean_branches() {
     assert_distinct("the mean's branch 2 vs its branch 1", before, &reference, &sgd(&mean_heads[0]));
     assert_distinct("the mean's branch 2 vs its output", before, &reference, &sgd(&mean_output));
 }
+
+/// Label smoothing (weight 0.7) on a linear node: its step is SGD on `0.7·(softmax(z) −
+/// ((1 − ε)·onehot(y) + ε/C))/B`, and its value is recorded as its own term row.
+#[test]
+fn label_smoothing_is_cross_entropy_with_softened_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "a", model: Mlp(hidden: []))"#;
+    let edges = r#"Edge(to: "a", loss: LabelSmoothing(epsilon: 0.2), weight: 0.7)"#;
+    let s = step(&experiment(nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+    let z = logits(&s.x, &s.before[0]);
+    let b = z.len() as f64;
+    let classes = z[0].len() as f64;
+    let g: Matrix = softmax(&z, 1.0)
+        .iter()
+        .zip(&s.y)
+        .map(|(p, &t)| p.iter().enumerate().map(|(c, p)| 0.7 * (p - (if c == t { 0.8 } else { 0.0 } + 0.2 / classes)) / b).collect())
+        .collect();
+    assert_same_step("label smoothing", &s.before[0], &s.after[0], &sgd_linear(&s.x, &s.before[0], &g, s.lr()));
+    // plain cross-entropy would step differently
+    let mut ce = ce_grad(&z, &s.y);
+    ce.iter_mut().flatten().for_each(|v| *v *= 0.7);
+    assert_distinct(
+        "label smoothing vs cross-entropy",
+        &s.before[0],
+        &sgd_linear(&s.x, &s.before[0], &g, s.lr()),
+        &sgd_linear(&s.x, &s.before[0], &ce, s.lr()),
+    );
+    let rows = cohort::results::read_metrics(&tmp.path().join("out/wiring/seed-5/metrics.csv")).unwrap();
+    assert!(rows.iter().any(|r| r.metric == "loss:LabelSmoothing(ε=0.2)" && r.split == "train"), "the term's row");
+}
