@@ -2,7 +2,8 @@
 # The CIFAR-100 benchmark (experiments/cifar100/): DML with ResNet-32 x 2 and with WRN-28-10 +
 # ResNet-32, KDCL with ResNet-32 x 2, a ResNet-32 alone, and offline KD with the CRD/DKD recipe
 # for ResNet-32x4 -> ResNet-8x4 and WRN-40-2 -> WRN-16-2, PCL, OKDDip, SwitOKD, ONE and CL-ILR
-# on ResNet-32 with branches; then the paper-vs-ours table
+# on ResNet-32 with branches — ONE, OKDDip and SwitOKD with their authors' recipes and again
+# under the DML recipe (`*-dml-recipe.ron`); then the paper-vs-ours table
 # (results/cifar100/README.md). For users with the data (CIFAR-100 binary version in
 # <data dir>/cifar100) and a GPU: days of CPU time otherwise. Extra arguments go to every
 # `cohort run` (e.g. `--backend tch --device 0`, `--seeds 0,1,2`).
@@ -18,7 +19,8 @@ for f in experiments/cifar100/*.ron; do
 done
 "$bin" compare "$out"/independent-resnet32 "$out"/dml-resnet32x2 "$out"/kdcl-resnet32x2 "$out"/dml-wrn28-10-resnet32 \
     "$out"/kd-resnet32x4-resnet8x4 "$out"/kd-wrn40-2-wrn16-2 "$out"/pcl-resnet32x3 "$out"/okddip-resnet32x3 \
-    "$out"/switokd-wrn16-2-mobilenetv2 "$out"/one-resnet32 "$out"/cl-ilr-resnet32 --out "$out" > /dev/null
+    "$out"/switokd-wrn16-2-mobilenetv2 "$out"/one-resnet32 "$out"/cl-ilr-resnet32 "$out"/okddip-resnet32x3-dml-recipe \
+    "$out"/one-resnet32-dml-recipe "$out"/switokd-wrn16-2-mobilenetv2-dml-recipe --out "$out" > /dev/null
 source scripts/lib/compare.sh
 {
     echo "# CIFAR-100: the published recipes, paper vs ours (final test top-1 %)"
@@ -32,10 +34,13 @@ source scripts/lib/compare.sh
     echo "| KD ResNet-32x4 -> ResNet-8x4 | teacher / student | 79.42 / 73.33 (CRD, Table 1; student alone 72.50) | $(acc kd-resnet32x4-resnet8x4 teacher) / $(acc kd-resnet32x4-resnet8x4 student) |"
     echo "| KD WRN-40-2 -> WRN-16-2 | teacher / student | 75.61 / 74.92 (CRD, Table 1; student alone 73.26) | $(acc kd-wrn40-2-wrn16-2 teacher) / $(acc kd-wrn40-2-wrn16-2 student) |"
     echo "| PCL, ResNet-32 with 3 branches and fusion teacher | temporal mean's branch 1 / 2 / 3 | 74.14 ± 0.16 (PCL's table as quoted by its reimplementation) | $(acc pcl-resnet32x3 mean.head1) / $(acc pcl-resnet32x3 mean.head2) / $(acc pcl-resnet32x3 mean.head3) |"
-    echo "| OKDDip, ResNet-32 x 3 + leader | leader | 74.24 (MCL-OKD's table, multi-branch) | $(acc okddip-resnet32x3 leader) |"
-    echo "| ONE, ResNet-32 with 3 gated branches | gated ensemble / branch 1 | 74.26 (MCL-OKD's table, 25.74 % error) | $(acc one-resnet32 one) / $(acc one-resnet32 one.head1) |"
+    echo "| OKDDip, ResNet-32 x 3 + leader (authors' recipe) | leader | 74.24 (MCL-OKD's table, multi-branch) | $(acc okddip-resnet32x3 leader) |"
+    echo "| OKDDip, the same under the DML recipe | leader | — | $(acc okddip-resnet32x3-dml-recipe leader) |"
+    echo "| ONE, ResNet-32 with 3 gated branches (authors' recipe) | gated ensemble / branch 1 | 74.26 (MCL-OKD's table, 25.74 % error) | $(acc one-resnet32 one) / $(acc one-resnet32 one.head1) |"
+    echo "| ONE, the same under the DML recipe | gated ensemble / branch 1 | — | $(acc one-resnet32-dml-recipe one) / $(acc one-resnet32-dml-recipe one.head1) |"
     echo "| CL-ILR, ResNet-32 with 3 branches | branch mean / branch 1 | — (no CIFAR-100 ResNet-32 figure) | $(acc cl-ilr-resnet32 cl_ilr) / $(acc cl-ilr-resnet32 cl_ilr.head1) |"
-    echo "| SwitOKD, WRN-16-2 + MobileNetV2 (0.5) | teacher / student | — (authors' own schedule) | $(acc switokd-wrn16-2-mobilenetv2 teacher) / $(acc switokd-wrn16-2-mobilenetv2 student) |"
+    echo "| SwitOKD, WRN-16-2 + MobileNetV2 (0.5) (authors' recipe) | teacher / student | — | $(acc switokd-wrn16-2-mobilenetv2 teacher) / $(acc switokd-wrn16-2-mobilenetv2 student) |"
+    echo "| SwitOKD, the same under the DML recipe | teacher / student | — | $(acc switokd-wrn16-2-mobilenetv2-dml-recipe teacher) / $(acc switokd-wrn16-2-mobilenetv2-dml-recipe student) |"
     echo
     echo "Full table:"
     echo

@@ -13,6 +13,9 @@ pub(super) fn check(files: &[PathBuf], plan: bool) -> i32 {
         match config::load_plan(f) {
             Ok((p, _)) => {
                 println!("ok: {}", f.display());
+                for w in p.warnings() {
+                    println!("  {w}");
+                }
                 if plan {
                     print!("{}", p.describe());
                     print_parameters(&p);

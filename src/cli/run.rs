@@ -40,6 +40,9 @@ pub(super) fn run(
         plan.output = o;
     }
     print!("{}", plan.describe());
+    for w in plan.warnings() {
+        eprintln!("{w}");
+    }
     let opts = RunOptions { interrupt: stop_on_signals(), ..opts };
     let outcomes = engine::run(&plan, &opts)?;
     finish(&outcomes, no_plot)

@@ -177,6 +177,27 @@ impl Plan {
         names.iter().zip(&terms).map(|(m, t)| if names.iter().filter(|x| *x == m).count() > 1 { format!("{m}[{}]", t.origin) } else { m.clone() }).collect()
     }
 
+    /// What is legal but probably not meant, one line each (printed by `cohort check` and
+    /// `cohort run`, exit status unchanged): SGD training a batch-norm network without weight
+    /// decay (the CIFAR recipes of the papers use 1e-4 to 5e-4; without it the weights' scale
+    /// drifts under the normalisation and the effective learning rate decays).
+    pub fn warnings(&self) -> Vec<String> {
+        let trained: Vec<usize> = self.stages.iter().flat_map(|s| s.train.iter().copied()).collect();
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| trained.contains(i) && n.model.batch_norm())
+            .filter(|(_, n)| matches!(&n.optimizer, OptimizerSpec::Sgd { weight_decay, .. } if weight_decay.get() == 0.0))
+            .map(|(_, n)| {
+                format!(
+                    "warning: node `{}` trains a batch-norm network ({}) with SGD and no weight decay; the papers' CIFAR recipes use 1e-4 to 5e-4 (`weight_decay: 0.0005`)",
+                    n.id,
+                    n.model.variant()
+                )
+            })
+            .collect()
+    }
+
     /// A human-readable summary of what would run.
     pub fn describe(&self) -> String {
         let mut s = String::new();

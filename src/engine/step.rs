@@ -171,7 +171,7 @@ impl StepContext<'_> {
             None => Vec::new(),
         };
         let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
-        Inputs { z, y, targets, own_tap, source_taps, adapter }
+        Inputs { z, y, targets, own_tap, source_taps, adapter, epoch: self.epoch }
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Inputs<'a> {
     pub source_taps: Vec<Tap>,
     /// The term's adapter ([`LossKind::adapter`]), learned with the node.
     pub adapter: Option<&'a Adapter>,
+    /// The epoch of the stage (from 0), for a kind's own schedule (DKD's warm-up).
+    pub epoch: usize,
 }
 
 impl Inputs<'_> {

@@ -62,6 +62,9 @@ impl BranchedResNetSpec {
 }
 
 impl Architecture for BranchedResNetSpec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "BranchedResNet"
     }

@@ -48,6 +48,9 @@ impl MobileNetV2Spec {
 }
 
 impl Architecture for MobileNetV2Spec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "MobileNetV2"
     }

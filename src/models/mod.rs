@@ -72,6 +72,11 @@ pub trait Architecture: fmt::Display {
     fn heads(&self) -> usize {
         0
     }
+    /// Whether it normalises with batch norm (then SGD without weight decay lets the weights'
+    /// scale drift: `cohort check` warns).
+    fn batch_norm(&self) -> bool {
+        false
+    }
 }
 
 /// A problem with a model's parameters: the field of the spec it concerns, what is wrong, and
@@ -193,6 +198,11 @@ impl ModelSpec {
     /// Names of the taps for samples of `shape`.
     pub fn taps(&self, shape: &[usize]) -> Vec<String> {
         self.tap_shapes(shape).into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Whether the network uses batch norm ([`Architecture::batch_norm`]).
+    pub fn batch_norm(&self) -> bool {
+        self.architecture().is_some_and(|a| a.batch_norm())
     }
 
     /// Number of separately trainable heads ([`Architecture::heads`]).

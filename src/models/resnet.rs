@@ -82,6 +82,9 @@ pub(super) fn stage(s: usize, n: usize, width: usize, cin: &mut usize, device: &
 }
 
 impl Architecture for ResNetSpec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "ResNet"
     }

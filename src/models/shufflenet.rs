@@ -57,6 +57,9 @@ impl ShuffleNetV2Spec {
 }
 
 impl Architecture for ShuffleNetV2Spec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "ShuffleNetV2"
     }
@@ -271,6 +274,9 @@ const V1_WIDTHS: [usize; 3] = [240, 480, 960];
 const V1_BLOCKS: [usize; 3] = [4, 8, 4];
 
 impl Architecture for ShuffleNetV1Spec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "ShuffleNetV1"
     }

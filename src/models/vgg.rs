@@ -57,6 +57,9 @@ impl VggSpec {
 }
 
 impl Architecture for VggSpec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "Vgg"
     }

@@ -50,6 +50,9 @@ impl WrnSpec {
 }
 
 impl Architecture for WrnSpec {
+    fn batch_norm(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "Wrn"
     }

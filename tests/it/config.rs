@@ -127,3 +127,18 @@ fn all_errors_of_a_file_are_reported_together() {
     assert!(msgs.iter().any(|m| m.contains("unknown node `x`")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("unknown node `y`")), "{msgs:?}");
 }
+
+/// `cohort check` warns (without failing) when SGD trains a batch-norm network without weight
+/// decay, naming the node; every shipped CIFAR-100 recipe sets its weight decay.
+#[test]
+fn sgd_without_weight_decay_on_batch_norm_is_warned() {
+    for f in files_in("experiments/cifar100") {
+        let (p, _) = config::load_plan(&f).unwrap();
+        assert_eq!(p.warnings(), Vec::<String>::new(), "{}", f.display());
+    }
+    let text = std::fs::read_to_string("experiments/cifar100/independent-resnet32.ron").unwrap().replace(", weight_decay: 0.0005", "");
+    let p = config::plan_from_str(&text, Path::new("x.ron")).unwrap();
+    let w = p.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("node `net`") && w[0].contains("weight_decay"), "{}", w[0]);
+}

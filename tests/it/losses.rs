@@ -480,3 +480,41 @@ fn label_smoothing_matches_reference_value_and_gradient() {
     let d = dev();
     close(scalar(label_smoothing::label_smoothing(t2(&z, &d), labels(&d), 0.0)), ref_ce(&z), 1e-5);
 }
+
+/// DKD with a student certain of the target class (q_t = 1 in f32): the non-target mass is the
+/// sum of the non-target probabilities (≈ 1e-13 here), as mdistiller's `cat_mask` computes it,
+/// not `1 − q_t` (0 in f32, whose clamped log would add ≈ 40·p_rest to TCKD); and the linear
+/// warm-up scales the term by min(epoch/warmup, 1), epochs counted from 1.
+#[test]
+fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
+    let d = dev();
+    let v = logits(5, 1.0);
+    let mut z = logits(6, 1.0);
+    for b in 0..B {
+        z[b * C + Y[b]] += 30.0;
+    }
+    // the reference with every non-target mass summed in f64
+    let reference = {
+        let mut s = 0.0;
+        for b in 0..B {
+            let (p, q) = (ref_softmax(&v[b * C..(b + 1) * C], 1.0), ref_softmax(&z[b * C..(b + 1) * C], 1.0));
+            let rest = |r: &[f64]| (0..C).filter(|&c| c != Y[b]).map(|c| r[c]).sum::<f64>();
+            let (pr, qr) = (rest(&p), rest(&q));
+            let tckd = p[Y[b]] * (p[Y[b]] / q[Y[b]]).ln() + pr * (pr / qr).ln();
+            let nckd: f64 = (0..C).filter(|&c| c != Y[b]).map(|c| (p[c] / pr) * ((p[c] / pr) / (q[c] / qr)).ln()).sum();
+            s += tckd + 8.0 * nckd;
+        }
+        s / B as f64
+    };
+    close(scalar(dkd(t2(&v, &d), t2(&z, &d), labels(&d), 1.0, 8.0, 1.0)), reference, 1e-4);
+    // the warm-up, through the kind: epoch 4 (from 0) of a 20-epoch warm-up is 5/20 of the term
+    let kind = Dkd {
+        alpha: cohort::values::unit_weight(),
+        beta: cohort::values::Weight::new(8.0).unwrap(),
+        temperature: cohort::values::unit_temperature(),
+        warmup: 20,
+    };
+    let inputs = |epoch| Inputs { z: t2(&z, &d), y: labels(&d), targets: vec![t2(&v, &d)], own_tap: None, source_taps: Vec::new(), adapter: None, epoch };
+    close(scalar(kind.loss(inputs(4))), 0.25 * reference, 1e-4);
+    close(scalar(kind.loss(inputs(30))), reference, 1e-4);
+}
