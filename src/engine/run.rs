@@ -102,6 +102,8 @@ struct Run<'a> {
     /// When this process started the run, and each epoch's steps/s.
     started: Instant,
     epoch_speeds: Vec<f64>,
+    /// The terms whose collapse was already warned of (node, term metric).
+    warned: Vec<(usize, String)>,
 }
 
 /// What the epochs of one stage share.
@@ -159,6 +161,7 @@ impl<'a> Run<'a> {
             reporter,
             started: Instant::now(),
             epoch_speeds: Vec::new(),
+            warned: Vec::new(),
         })
     }
 
@@ -247,6 +250,7 @@ impl<'a> Run<'a> {
             Err(stop) => return Ok(Some(stop)),
         };
         self.rows.extend(tally.rows(self.plan, stage.s, epoch, &lr, &stage.switch));
+        self.warn_of_collapse(&tally, stage.s, epoch);
         let line = self.evaluate(stage.s, epoch);
         self.write_metrics()?;
         state::save(&self.dir, self.plan, Resume { stage: stage.s, epochs_done: epoch + 1 }, &self.models, optimizers)?;
@@ -257,6 +261,26 @@ impl<'a> Run<'a> {
         self.emit(Event::Line { text: &line, logged: true })?;
         self.epochs_run += 1;
         Ok(self.opts.stop_after_epochs.is_some_and(|n| self.epochs_run >= n).then_some(Ending::Stopped))
+    }
+
+    /// Warns once per term when an OKDDip term's attention has collapsed onto the peer itself
+    /// (mean `α_ii` over the epoch above 0.95): its target is then the peer's own output, and
+    /// the term ≈ 0.
+    fn warn_of_collapse(&mut self, tally: &Tally, s: usize, epoch: usize) {
+        for (n, name, term, value) in tally.diagnostics(self.plan, s) {
+            if name != "self_attention" || value <= 0.95 || self.warned.iter().any(|(m, t)| *m == n && *t == term) {
+                continue;
+            }
+            let text = format!(
+                "warning: seed {}: the attention of node `{}` has collapsed onto the peer itself (mean α_ii {value:.3} in epoch {} of `{}`, term {term}): its distillation term is ≈ 0; the paper's form excludes the peer (`include_self: false`, docs/losses.md)",
+                self.seed,
+                self.plan.nodes[n].id,
+                epoch + 1,
+                self.plan.stages[s].name
+            );
+            let _ = self.reporter.emit(Event::Note { text: &text, warning: true, logged: true });
+            self.warned.push((n, term));
+        }
     }
 
     /// The learning rate of each node trained in stage `s`, epoch `epoch`.

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::{PlanStage, Term, UpdateOrder};
 use crate::data::batch::Batch;
-use crate::losses::{Adapter, Inputs, Targets};
+use crate::losses::{Adapter, Diagnostics, Inputs, Targets};
 use crate::models::{Network, Noise, Tap, Taps};
 use crate::random::splitmix64;
 
@@ -117,17 +117,18 @@ impl StepContext<'_> {
             Some(r) => y.clone().select(0, index_tensor(r, device)),
             None => y.clone(),
         };
-        let terms: Vec<Tensor<1>> = self
+        let (terms, diagnostics): (Vec<Tensor<1>>, Vec<Diagnostics>) = self
             .stage
             .terms
             .iter()
             .filter(|t| t.to == n)
             .map(|term| {
                 let inputs = self.term_inputs(n, term, f, adapters, outputs, y.clone(), meta);
-                term.loss.kind().loss(inputs).mul_scalar(term_scale(term, self.epoch, self.stage.epochs))
+                let (loss, diagnostics) = term.loss.kind().loss_and_diagnostics(inputs);
+                (loss.mul_scalar(term_scale(term, self.epoch, self.stage.epochs)), diagnostics)
             })
-            .collect();
-        let values = terms.iter().map(|t| t.clone().into_scalar::<f32>() as f64).collect();
+            .unzip();
+        let values = terms.iter().zip(diagnostics).map(|(t, diagnostics)| TermValue { value: t.clone().into_scalar::<f32>() as f64, diagnostics }).collect();
         let total = terms.into_iter().reduce(|a, b| a + b).expect("the resolver guarantees every trained node has a term");
         NodeLoss { total, terms: values }
     }
@@ -210,7 +211,17 @@ struct Learned {
     /// Its loss.
     loss: f64,
     /// Each of its terms.
-    terms: Vec<f64>,
+    terms: Vec<TermValue>,
+}
+
+/// One term of a node in one step: its value (`weight · ramp · gate · loss`) and what its kind
+/// reports beside it ([`crate::losses::LossKind::loss_and_diagnostics`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TermValue {
+    /// The weighted value.
+    pub value: f64,
+    /// `(name, value)` pairs.
+    pub diagnostics: Diagnostics,
 }
 
 impl StepReport {
@@ -226,7 +237,7 @@ struct NodeLoss {
     /// The sum of its terms (tracked).
     total: Tensor<1>,
     /// Each term's value, in stage order.
-    terms: Vec<f64>,
+    terms: Vec<TermValue>,
 }
 
 /// A node after its optimiser step and its network's weight constraints (max-norm).
@@ -251,7 +262,7 @@ pub struct StepReport {
     pub losses: Vec<Option<f64>>,
     /// Each trained node's terms' values (`weight · ramp · gate · loss`, the node's terms in
     /// stage order), where `losses` has a value.
-    pub terms: Vec<Option<Vec<f64>>>,
+    pub terms: Vec<Option<Vec<TermValue>>>,
     /// The nodes that paused in this step (SwitOKD's expert mode), by index.
     pub paused: Vec<usize>,
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::step::StepReport;
+use super::step::{StepReport, TermValue};
 use crate::config::Plan;
 use crate::results::MetricRow;
 
@@ -12,8 +12,8 @@ use crate::results::MetricRow;
 pub(super) struct Tally {
     /// Each trained node's (loss sum, steps it trained in), in `stage.train` order.
     sums: Vec<(f64, usize)>,
-    /// Each trained node's sums of its terms' values.
-    terms: Vec<Vec<f64>>,
+    /// Each trained node's sums of its terms' values and diagnostics.
+    terms: Vec<Vec<TermValue>>,
     /// SwitOKD: steps each teacher paused in.
     paused: HashMap<usize, usize>,
     /// Steps so far.
@@ -24,6 +24,25 @@ impl Tally {
     /// An empty tally for `trained` nodes.
     pub(super) fn new(trained: usize) -> Self {
         Tally { sums: vec![(0.0, 0); trained], terms: vec![Vec::new(); trained], paused: HashMap::new(), steps: 0 }
+    }
+
+    /// Each trained node's epoch mean of every diagnostic, `(node, name, term metric, value)`
+    /// (for warnings such as OKDDip's collapsed attention).
+    pub(super) fn diagnostics(&self, plan: &Plan, s: usize) -> Vec<(usize, &'static str, String, f64)> {
+        let st = &plan.stages[s];
+        let mut out = Vec::new();
+        for (k, &n) in st.train.iter().enumerate() {
+            let count = self.sums[k].1;
+            if count == 0 {
+                continue;
+            }
+            for (name, sum) in plan.term_metrics(s, n).into_iter().zip(&self.terms[k]) {
+                for (d, v) in &sum.diagnostics {
+                    out.push((n, *d, name.clone(), v / count as f64));
+                }
+            }
+        }
+        out
     }
 
     /// Steps so far.
@@ -41,8 +60,14 @@ impl Tally {
             if let (Some(l), Some(terms)) = (loss, terms) {
                 self.sums[k].0 += l;
                 self.sums[k].1 += 1;
-                self.terms[k].resize(terms.len(), 0.0);
-                self.terms[k].iter_mut().zip(terms).for_each(|(a, t)| *a += t);
+                if self.terms[k].is_empty() {
+                    self.terms[k] =
+                        terms.iter().map(|t| TermValue { value: 0.0, diagnostics: t.diagnostics.iter().map(|(d, _)| (*d, 0.0)).collect() }).collect();
+                }
+                for (sum, t) in self.terms[k].iter_mut().zip(terms) {
+                    sum.value += t.value;
+                    sum.diagnostics.iter_mut().zip(&t.diagnostics).for_each(|(a, (_, v))| a.1 += v);
+                }
             }
         }
     }
@@ -73,7 +98,11 @@ impl Tally {
             }
             if count > 0 {
                 for (name, sum) in plan.term_metrics(s, n).iter().zip(&self.terms[k]) {
-                    rows.push(row(name, sum / count as f64));
+                    rows.push(row(name, sum.value / count as f64));
+                    let term = name.strip_prefix("loss:").unwrap_or(name);
+                    for (d, v) in &sum.diagnostics {
+                        rows.push(row(&format!("{d}:{term}"), v / count as f64));
+                    }
                 }
             }
         }

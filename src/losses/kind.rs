@@ -96,6 +96,9 @@ impl Inputs<'_> {
     }
 }
 
+/// What a kind reports of one step beside its loss: `(name, value)` pairs.
+pub type Diagnostics = Vec<(&'static str, f64)>;
+
 /// One kind of loss: its spec (the struct that implements this) and everything the resolver,
 /// the exchange and the step need to know of it. Each lives in its own file of `src/losses/`
 /// with its paper's equation in the doc comment.
@@ -128,4 +131,10 @@ pub trait LossKind {
     /// The unweighted loss of one term (a one-element tensor); the step multiplies it by the
     /// edge's weight, ramp-up and gate.
     fn loss(&self, inputs: Inputs) -> Tensor<1>;
+
+    /// The loss and what the kind reports of this step beside it, `(name, value)` (OKDDip's
+    /// self-attention, recorded per epoch as `<name>:<term>` rows of `metrics.csv`).
+    fn loss_and_diagnostics(&self, inputs: Inputs) -> (Tensor<1>, Diagnostics) {
+        (self.loss(inputs), Vec::new())
+    }
 }

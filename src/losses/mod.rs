@@ -51,7 +51,7 @@ pub use dkd::{Dkd, dkd};
 pub use ensemble::{Combine, Ensemble, mean_logits_target, min_logit_target};
 pub use heads::{OtherHeads, OwnOutput};
 pub use hint::{Hint, hint};
-pub use kind::{Arity, Inputs, LossKind, Reads, Targets};
+pub use kind::{Arity, Diagnostics, Inputs, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};
 pub use peer_attention::{PeerAttention, attention_logits};

@@ -983,19 +983,33 @@ fn ce_f64(z: &Matrix, y: &[usize]) -> f64 {
 }
 
 /// OKDDip (Chen et al. 2020): peer a learns from `CE + 0.5·T²·KL(softmax(t/T) ‖ softmax(z_a/T))`
-/// with `t = Σ_j α_j z_j` over a (itself, its logits detached), b and c, `α = softmax_j(⟨W_q f_a,
-/// W_k f_j⟩)`, f the `hidden1` features (a's tracked, b's and c's detached). The engine's step of
-/// a's network *and* of its projections W_q, W_k equals a plain SGD step on the gradient of that
-/// loss computed in f64 by central differences over every parameter.
+/// with `t = Σ_j α_j z_j` over the members j, `α = softmax_j(⟨W_q f_a, W_k f_j⟩)`, f the `hidden1`
+/// features (a's tracked, b's and c's detached): the members are b and c (the paper's form, the
+/// default), or a itself too (`include_self: true`, its logits detached), or a itself with its
+/// logits tracked (`detach_own: false`, the authors' code). The engine's step of a's network
+/// *and* of its projections W_q, W_k equals a plain SGD step on the gradient of that loss
+/// computed in f64 by central differences over every parameter, in each form; and the three
+/// forms step differently.
 #[test]
 fn peer_attention_trains_the_peer_and_its_projections() {
+    let forms = [("", false, true), (", include_self: true", true, true), (", include_self: true, detach_own: false", true, false)];
+    let steps: Vec<Vec<Vec<f64>>> = forms.iter().map(|&(options, include_self, detach_own)| peer_attention_step(options, include_self, detach_own)).collect();
+    assert_distinct("other peers vs self included", &steps[0], &steps[0], &steps[1]);
+    assert_distinct("own logits detached vs tracked", &steps[1], &steps[1], &steps[2]);
+}
+
+/// One engine step of peer a under `PeerAttention(…{options})` checked against the f64
+/// reference; returns a's parameters after it (network, then projections).
+fn peer_attention_step(options: &str, include_self: bool, detach_own: bool) -> Vec<Vec<f64>> {
     let tmp = tempfile::tempdir().unwrap();
     let nodes = r#"Node(id: "a", model: Mlp(hidden: [4])), Node(id: "b", model: Mlp(hidden: [4])), Node(id: "c", model: Mlp(hidden: [4]))"#;
-    let edges = r#"
+    let edges = format!(
+        r#"
         Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Edge(to: "c", loss: CrossEntropy),
-        Edge(from: ["b", "c"], to: "a", loss: PeerAttention(temperature: 2, tap: "hidden1", dim: 2), weight: 0.5),
-    "#;
-    let s = step(&experiment(nodes, edges, "Simultaneous"), &tmp.path().join("out"));
+        Edge(from: ["b", "c"], to: "a", loss: PeerAttention(temperature: 2, tap: "hidden1", dim: 2{options}), weight: 0.5),
+    "#
+    );
+    let s = step(&experiment(nodes, &edges, "Simultaneous"), &tmp.path().join("out"));
     let relu = |m: Matrix| -> Matrix { m.into_iter().map(|r| r.into_iter().map(|v| v.max(0.0)).collect()).collect() };
     // (features, logits) of an Mlp(hidden: [4]) with parameters [W1, b1, W2, b2]
     let forward = |p: &[Vec<f64>]| -> (Matrix, Matrix) {
@@ -1013,13 +1027,17 @@ fn peer_attention_trains_the_peer_and_its_projections() {
         let (fa, za) = forward(&p[..4]);
         let proj = |f: &Matrix, w: &[f64]| linear(f, w, &[0.0, 0.0]);
         let q = proj(&fa, &p[4]);
-        let keys = [proj(&fa, &p[5]), proj(&fb, &p[5]), proj(&fc, &p[5])];
-        let members = [&za_detached, &zb, &zc];
+        let own = if detach_own { &za_detached } else { &za };
+        let (keys, members): (Vec<Matrix>, Vec<&Matrix>) = if include_self {
+            (vec![proj(&fa, &p[5]), proj(&fb, &p[5]), proj(&fc, &p[5])], vec![own, &zb, &zc])
+        } else {
+            (vec![proj(&fb, &p[5]), proj(&fc, &p[5])], vec![&zb, &zc])
+        };
         let target: Matrix = (0..za.len())
             .map(|n| {
                 let e: Vec<f64> = keys.iter().map(|k| q[n].iter().zip(&k[n]).map(|(u, v)| u * v).sum()).collect();
                 let alpha = &softmax(&vec![e], 1.0)[0];
-                (0..10).map(|k| (0..3).map(|j| alpha[j] * members[j][n][k]).sum()).collect()
+                (0..10).map(|k| (0..members.len()).map(|j| alpha[j] * members[j][n][k]).sum()).collect()
             })
             .collect();
         ce_f64(&za, &y) + 0.5 * kl_f64(&softmax(&target, t), &za, t)
@@ -1030,8 +1048,9 @@ fn peer_attention_trains_the_peer_and_its_projections() {
     let reference = sgd_by_central_differences(&all, s.lr(), &loss);
     let mut engine = s.after[a].clone();
     engine.extend(s.adapters_after[a].clone());
-    assert_same_step("peer a with its projections", &all, &engine, &reference);
-    assert_same_step("the projections alone", &all[4..], &engine[4..], &reference[4..]);
+    assert_same_step(&format!("peer a with its projections{options}"), &all, &engine, &reference);
+    assert_same_step(&format!("the projections alone{options}"), &all[4..], &engine[4..], &reference[4..]);
+    engine
 }
 
 /// SwitOKD's rule in f64, written from the paper (eqs. (5)–(9)): expert mode when the gap
