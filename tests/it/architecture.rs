@@ -61,25 +61,35 @@ fn expand(path: &str) -> Vec<String> {
     items.iter().filter(|i| !i.trim().is_empty()).flat_map(|i| expand(i)).map(|i| format!("{prefix}{i}")).collect()
 }
 
-/// The paths a file names: its `use` items and the `crate::…`/`super::…` paths in the rest of
-/// its code.
+/// The paths a file names: its `use` items (statements that begin a line) and the
+/// `crate::…`/`super::…` paths in the rest of its code.
 fn paths_named(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = String::new();
-    let mut tail = code;
-    while let Some(at) = tail.find("use ") {
-        let word = tail[..at].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_');
-        let Some(end) = tail[at..].find(';').map(|e| at + e) else { break };
-        if word {
-            rest.push_str(&tail[..at + 4]);
-            tail = &tail[at + 4..];
-            continue;
+    let mut statement: Option<String> = None;
+    for line in code.lines() {
+        let t = line.trim_start();
+        let t = ["pub(crate) ", "pub(super) ", "pub "].iter().find_map(|p| t.strip_prefix(p)).unwrap_or(t);
+        if statement.is_none() && t.starts_with("use ") {
+            statement = Some(String::new());
         }
-        rest.push_str(&tail[..at]);
-        out.extend(expand(&tail[at + 4..end].replace('\n', " ")));
-        tail = &tail[end + 1..];
+        match &mut statement {
+            Some(text) => {
+                text.push_str(line);
+                text.push(' ');
+                if line.contains(';') {
+                    let text = statement.take().expect("in a statement");
+                    let body = text.trim_start();
+                    let body = &body[body.find("use ").expect("a use statement") + 4..body.find(';').expect("its end")];
+                    out.extend(expand(body));
+                }
+            }
+            None => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
     }
-    rest.push_str(tail);
     for start in ["crate::", "super::"] {
         for (i, _) in rest.match_indices(start) {
             if rest[..i].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
