@@ -218,7 +218,7 @@ pub enum Command {
     },
     /// Compare experiments: mean ± std over seeds of final and best test accuracy per node.
     ///
-    /// Prints a Markdown table and writes it with a grouped bar chart (error bars = std) to
+    /// Prints a Markdown table and writes it with a dot-and-interval chart (a line per row) to
     /// --out. Runs that are missing, interrupted or diverged are listed, not silently dropped.
     Compare {
         /// Experiment folders (results/<experiment>), e.g. independent vs DML vs KD.

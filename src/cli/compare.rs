@@ -1,4 +1,4 @@
-//! `cohort compare DIR…`: the experiments side by side (Markdown table, JSON, bar chart).
+//! `cohort compare DIR…`: the experiments side by side (Markdown table, JSON, dot-and-interval chart).
 
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,8 @@ pub(super) fn compare(dirs: &[PathBuf], out: &Path, json: bool, select: Select, 
     let names: Vec<&str> = exps.iter().map(|x| x.name.as_str()).collect();
     let joined = names.join(" vs ");
     let title = if joined.chars().count() > 48 { format!("{} experiments", names.len()) } else { joined };
-    let files = plot::png_and_svg(&out.join("compare"), (1000, 600), &plot::compare::Bars::new(&title, &rows))?;
+    let dots = plot::compare::Dots::new(&title, &rows, select);
+    let files = plot::png_and_svg(&out.join("compare"), dots.size(), &dots)?;
     println!("\nwrote {}, {}, {}", md.display(), js.display(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(if rows.is_empty() { EXIT_FAILURE } else { 0 })
 }

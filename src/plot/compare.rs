@@ -1,7 +1,8 @@
 //! `cohort compare`: mean ± std over seeds of the final and best test accuracy per node and for
-//! the ensemble, for several experiments side by side, as a Markdown table and a grouped bar
-//! chart with error bars. Runs that are missing, interrupted or diverged are listed, not dropped
-//! silently.
+//! the ensemble, for several experiments side by side, as a Markdown table, as data
+//! (`compare.json`) and as a dot-and-interval chart; optionally on another per-seed figure
+//! (`--select`) and against a baseline with Welch's interval and p (`--baseline`). Runs that are
+//! missing, interrupted or diverged are listed, not dropped silently.
 
 use std::path::{Path, PathBuf};
 
@@ -350,91 +351,101 @@ pub fn markdown(rows: &[Row], exps: &[ExperimentRuns], select: Select, baseline:
     s
 }
 
-/// Grouped bar chart: one group per experiment, one bar per node, error bars = std.
+/// The comparison drawn as one line per row (experiment and node): the per-seed figure's mean as
+/// a dot and mean ± sample std as an interval, the experiments in shaded bands, labels in a
+/// margin sized to the longest (they never overlap, however many experiments and nodes), and with
+/// a baseline, each row's difference and Welch's p beside it. The chart's height grows with the
+/// rows ([`Dots::size`]).
 #[derive(Clone, Debug)]
-pub struct Bars {
+pub struct Dots {
     /// Title.
     pub title: String,
-    /// Experiments in order.
-    pub groups: Vec<String>,
-    /// Node names in colour order (ensemble black).
-    pub nodes: Vec<String>,
-    /// The rows.
+    /// What each dot is (the selected figure).
+    pub figure: String,
+    /// The rows, in table order.
     pub rows: Vec<Row>,
 }
 
-impl Bars {
-    /// The chart of `rows`.
-    pub fn new(title: &str, rows: &[Row]) -> Self {
-        let mut groups: Vec<String> = Vec::new();
-        let mut nodes: Vec<String> = Vec::new();
-        for r in rows {
-            if !groups.contains(&r.experiment) {
-                groups.push(r.experiment.clone());
-            }
-            if !nodes.contains(&r.node) && r.node != "ensemble" {
-                nodes.push(r.node.clone());
-            }
-        }
-        if rows.iter().any(|r| r.node == "ensemble") {
-            nodes.push("ensemble".into());
-        }
-        Self { title: title.into(), groups, nodes, rows: rows.to_vec() }
+/// Height of one row of a [`Dots`] chart, in pixels.
+const ROW_HEIGHT: u32 = 22;
+
+impl Dots {
+    /// The chart of `rows` on the figure `select` chooses.
+    pub fn new(title: &str, rows: &[Row], select: Select) -> Self {
+        Self { title: title.into(), figure: select.to_string(), rows: rows.to_vec() }
+    }
+
+    /// The size that gives every row its line.
+    pub fn size(&self) -> (u32, u32) {
+        (1100, 110 + ROW_HEIGHT * self.rows.len().max(1) as u32)
+    }
+
+    /// Each row's label, `experiment · node (n=…)`.
+    fn labels(&self) -> Vec<String> {
+        self.rows.iter().map(|r| format!("{} · {} (n={})", r.experiment, r.node, r.last.n)).collect()
+    }
+
+    /// Each row's `(mean, std)` in percent, of its figure.
+    fn points(&self) -> Vec<(f64, f64)> {
+        self.rows.iter().map(|r| r.figure.as_ref().unwrap_or(&r.last)).map(|s| (100.0 * s.mean, 100.0 * s.std)).collect()
     }
 }
 
-impl Chart for Bars {
+impl Chart for Dots {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), String> {
         if self.rows.is_empty() {
             return root.draw(&Text::new("no complete runs to compare", (20, 20), (FONT, 18))).map_err(drawing_error);
         }
-        let lo = self.rows.iter().map(|r| 100.0 * (r.last.mean - r.last.std)).fold(f64::MAX, f64::min);
-        let hi = self.rows.iter().map(|r| 100.0 * (r.last.mean + r.last.std)).fold(f64::MIN, f64::max);
-        let y0 = ((lo - 3.0).floor()).max(0.0);
-        // headroom above the highest error bar keeps the legend clear of the bars
-        let y1 = (hi + 1.5 + (hi - y0) * 0.3).ceil().min(100.0).max(y0 + 1.0);
-        let n = self.groups.len() as f64;
+        let (labels, points) = (self.labels(), self.points());
+        let lo = points.iter().map(|(m, s)| m - s).fold(f64::MAX, f64::min);
+        let hi = points.iter().map(|(m, s)| m + s).fold(f64::MIN, f64::max);
+        let pad = ((hi - lo) * 0.05).max(0.5);
+        let (x0, x1) = ((lo - pad).max(0.0), (hi + pad).min(100.0));
+        let n = self.rows.len() as f64;
+        let label_width = 16 + 7 * labels.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u32;
+        let versus = self.rows.iter().any(|r| r.versus.is_some());
         let mut chart = ChartBuilder::on(root)
-            .caption(format!("{} — final test accuracy (%), mean ± std over seeds", self.title), (FONT, 19))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..n, y0..y1)
+            .caption(format!("{} — {} (%), mean ± std over seeds", self.title, self.figure), (FONT, 18))
+            .margin(12)
+            .margin_right(if versus { 190 } else { 24 })
+            .x_label_area_size(40)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(x0..x1, 0.0..n)
             .map_err(drawing_error)?;
-        chart.configure_mesh().disable_x_mesh().x_labels(0).label_style((FONT, 13)).light_line_style(RGBColor(235, 235, 235)).draw().map_err(drawing_error)?;
-        let k = self.nodes.len() as f64;
-        let width = 0.8 / k;
-        for (ni, node) in self.nodes.iter().enumerate() {
-            let c = if node == "ensemble" { BLACK } else { color(ni) };
-            let mine: Vec<(f64, &Row)> =
-                self.rows.iter().filter(|r| &r.node == node).map(|r| (self.groups.iter().position(|g| *g == r.experiment).unwrap_or(0) as f64, r)).collect();
-            let left = |g: f64| g + 0.1 + ni as f64 * width;
-            chart
-                .draw_series(mine.iter().map(|(g, r)| Rectangle::new([(left(*g), y0), (left(*g) + width * 0.9, 100.0 * r.last.mean)], c.mix(0.85).filled())))
-                .map_err(drawing_error)?
-                .label(node.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
-            chart
-                .draw_series(mine.iter().map(|(g, r)| {
-                    let x = left(*g) + width * 0.45;
-                    let (m, s) = (100.0 * r.last.mean, 100.0 * r.last.std);
-                    ErrorBar::new_vertical(x, m - s, m, m + s, BLACK.stroke_width(1), 8)
-                }))
-                .map_err(drawing_error)?;
-        }
         chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(180, 180, 180))
-            .position(SeriesLabelPosition::UpperRight)
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .label_style((FONT, 13))
+            .light_line_style(RGBColor(235, 235, 235))
+            .x_desc(format!("{} (%)", self.figure))
             .draw()
             .map_err(drawing_error)?;
-        for (g, name) in self.groups.iter().enumerate() {
-            let (px, py) = chart.backend_coord(&(g as f64 + 0.5, y0));
-            let seeds = self.rows.iter().find(|r| &r.experiment == name).map_or(0, |r| r.last.n);
-            let label = format!("{name} (n={seeds})");
-            root.draw(&Text::new(label.clone(), (px - 4 * label.len() as i32, py + 12), (FONT, 14))).map_err(drawing_error)?;
+        // row k from the top: y = n − k − 0.5; the experiments in alternating bands
+        let y = |k: usize| n - k as f64 - 0.5;
+        let mut band = 0;
+        for (k, r) in self.rows.iter().enumerate() {
+            if k > 0 && self.rows[k - 1].experiment != r.experiment {
+                band += 1;
+            }
+            if band % 2 == 1 {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new([(x0, y(k) - 0.5), (x1, y(k) + 0.5)], RGBColor(244, 246, 250).filled())))
+                    .map_err(drawing_error)?;
+            }
+        }
+        for (k, (r, &(m, s))) in self.rows.iter().zip(&points).enumerate() {
+            let c = if r.node == "ensemble" { BLACK } else { color(k) };
+            chart.draw_series(std::iter::once(ErrorBar::new_horizontal(y(k), m - s, m, m + s, c.stroke_width(2), 8))).map_err(drawing_error)?;
+            chart.draw_series(std::iter::once(Circle::new((m, y(k)), 4, c.filled()))).map_err(drawing_error)?;
+            let (lx, ly) = chart.backend_coord(&(x0, y(k)));
+            let text = &labels[k];
+            root.draw(&Text::new(text.clone(), (lx - 8 - 7 * text.chars().count() as i32, ly - 7), (FONT, 13))).map_err(drawing_error)?;
+            if let Some(w) = r.versus.as_ref().and_then(|v| v.welch) {
+                let (rx, _) = chart.backend_coord(&(x1, y(k)));
+                let p = if w.p < 0.001 { "p < 0.001".to_string() } else { format!("p = {:.3}", w.p) };
+                root.draw(&Text::new(format!("{:+.2} pts, {p}", 100.0 * w.diff), (rx + 10, ly - 7), (FONT, 13))).map_err(drawing_error)?;
+            }
         }
         Ok(())
     }

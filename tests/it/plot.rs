@@ -168,10 +168,12 @@ fn compare_reports_mean_std_and_excluded_runs() {
     assert!(md.contains("independent/seed-2: no summary.json"), "{md}");
     assert!(md.contains("dml/seed-1: diverged"), "{md}");
     let out = tmp.path().join("cmp");
-    plot::png_and_svg(&out.join("compare"), (900, 500), &compare::Bars::new("independent vs dml", &rows)).unwrap();
+    let dots = compare::Dots::new("independent vs dml", &rows, compare::Select::Final);
+    assert_eq!(dots.size().1, 110 + 22 * rows.len() as u32, "a line per row");
+    plot::png_and_svg(&out.join("compare"), dots.size(), &dots).unwrap();
     assert_png(&out.join("compare.png"));
     let text = svg(&out.join("compare.svg"));
-    for t in ["independent (n=2)", "dml (n=1)", "ensemble", "final test accuracy (%)"] {
+    for t in ["independent · a (n=2)", "dml · ensemble (n=1)", "final test acc. (%)"] {
         assert!(text.contains(t), "compare.svg lacks {t:?}");
     }
 }
