@@ -13,6 +13,8 @@ they read data, never the Markdown table, log.txt or manifest.ron text.
   compare.py median-steps FILE EXP      "median (N epochs)" of the same
   compare.py description FILE EXP       the experiment's description (its first run's)
   compare.py backend FILE EXP           the backend its first run's manifest records
+  compare.py versus FILE EXP NODE       "+d.dd [lo, hi] points, Welch p = …" of the row against
+                                        its baseline (FILE from `cohort compare --baseline`)
 
 FILE is a path or - (standard input).
 """
@@ -85,6 +87,10 @@ def main(argv):
             n = len(v)
             median = v[(n - 1) // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
             print("%.0f (%d epochs)" % (median, n))
+    elif cmd == "versus":
+        w = row(data, *args)["versus"]["welch"]
+        p = "< 0.001" if w["p"] < 0.001 else "= %.3f" % w["p"]
+        print("%+.2f [%+.2f, %+.2f] points, Welch p %s" % (100 * w["diff"], 100 * w["ci95"][0], 100 * w["ci95"][1], p))
     elif cmd in ("description", "backend"):
         print(experiment(data, args[0])["runs"][0][cmd])
     else:
