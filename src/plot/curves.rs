@@ -236,6 +236,51 @@ pub fn cohort_curves(title: &str, rows: &[MetricRow]) -> Option<Curves> {
     })
 }
 
+/// Each node's training terms per epoch (the `loss:<term>` rows: the KL term beside the CE term)
+/// and, where a term reports it, OKDDip's self-attention α_ii and the attention's entropy;
+/// `None` for a run without term rows (made before they were recorded).
+pub fn term_curves(title: &str, rows: &[MetricRow]) -> Option<Curves> {
+    let offsets = stage_offsets(rows);
+    let lines = |prefix: &str| -> Vec<Line> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for r in rows.iter().filter(|r| r.split == "train" && r.metric.starts_with(prefix)) {
+            if !keys.iter().any(|(n, m)| *n == r.node && *m == r.metric) {
+                keys.push((r.node.clone(), r.metric.clone()));
+            }
+        }
+        keys.iter()
+            .enumerate()
+            .map(|(i, (node, metric))| Line {
+                label: format!("{node}: {}", &metric[prefix.len()..]),
+                color: color(i),
+                dashed: false,
+                points: series(rows, &offsets, node, "train", metric, 1.0),
+                band: vec![],
+            })
+            .collect()
+    };
+    let terms = lines("loss:");
+    if terms.is_empty() {
+        return None;
+    }
+    let mut panels =
+        vec![Panel { caption: "training terms, weight · ramp · loss (epoch mean)".into(), lines: terms, legend: SeriesLabelPosition::UpperRight }];
+    let alpha = lines("self_attention:");
+    if !alpha.is_empty() {
+        panels.push(Panel {
+            caption: "OKDDip: mean self-attention α_ii (1 = the target is the peer itself)".into(),
+            lines: alpha,
+            legend: SeriesLabelPosition::LowerRight,
+        });
+        panels.push(Panel {
+            caption: "OKDDip: entropy of the attention (nats)".into(),
+            lines: lines("attention_entropy:"),
+            legend: SeriesLabelPosition::UpperRight,
+        });
+    }
+    Some(Curves { title: title.into(), panels, stages: stage_marks(&offsets) })
+}
+
 /// Mean ± std over several runs (seeds) of the test accuracy per node and for the ensemble.
 pub fn seed_curves(title: &str, runs: &[Vec<MetricRow>]) -> Curves {
     let offsets = stage_offsets(&runs[0]);

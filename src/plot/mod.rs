@@ -108,6 +108,10 @@ pub fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     if let Some(c) = curves::cohort_curves(&title, &rows) {
         files.extend(png_and_svg(&out.join("cohort"), (1000, 720), &c)?);
     }
+    if let Some(c) = curves::term_curves(&title, &rows) {
+        let height = 60 + 380 * c.panels.len() as u32;
+        files.extend(png_and_svg(&out.join("terms"), (1000, height), &c)?);
+    }
     let plan = Manifest::read(&run.manifest())?.plan;
     files.extend(png_and_svg(&out.join("topology"), (1100, 620), &topology::Topology::from_plan(&plan))?);
     Ok(files)

@@ -249,3 +249,24 @@ fn compare_against_a_baseline_on_a_selected_figure() {
     assert_eq!(method["versus"]["baseline"], "base:a");
     assert!(method["versus"]["welch"]["p"].as_f64().unwrap() < 0.05);
 }
+
+/// A run with term rows gets `charts/terms`: its terms per epoch, and with OKDDip's diagnostics
+/// the self-attention and entropy panels; a run without (made before the rows) gets none.
+#[test]
+fn term_chart_shows_each_term_and_the_attention() {
+    let mut rows = Vec::new();
+    for e in 1..=3 {
+        rows.push(row("main", e, "a", "train", "loss:CrossEntropy", 1.0 / e as f64));
+        rows.push(row("main", e, "a", "train", "loss:PeerAttention(h, dim 2, T=3, incl. self)<-b", 0.0));
+        rows.push(row("main", e, "a", "train", "self_attention:PeerAttention(h, dim 2, T=3, incl. self)<-b", 0.5 + 0.2 * e as f64));
+        rows.push(row("main", e, "a", "train", "attention_entropy:PeerAttention(h, dim 2, T=3, incl. self)<-b", 0.1));
+    }
+    let c = plot::curves::term_curves("t", &rows).expect("term rows give the chart");
+    assert_eq!(c.panels.len(), 3);
+    assert_eq!(c.panels[0].lines.len(), 2, "CE and the attention term");
+    assert_eq!(c.panels[1].lines[0].points, vec![(1.0, 0.7), (2.0, 0.9), (3.0, 0.5 + 0.2 * 3.0)]);
+    let without: Vec<MetricRow> = rows.iter().filter(|r| r.metric.starts_with("loss:CrossEntropy")).cloned().collect();
+    assert_eq!(plot::curves::term_curves("t", &without).unwrap().panels.len(), 1, "no attention panels without diagnostics");
+    let none: Vec<MetricRow> = vec![row("main", 1, "a", "train", "loss", 1.0)];
+    assert!(plot::curves::term_curves("t", &none).is_none());
+}
