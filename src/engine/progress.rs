@@ -43,6 +43,13 @@ impl Progress {
             None => println!("{line}"),
         }
     }
+    /// Prints a warning above the bar (the bar stays), or on stderr.
+    pub fn warn(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
     /// Removes the bar.
     pub fn finish(&mut self) {
         if let Some(b) = self.bar.take() {

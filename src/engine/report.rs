@@ -97,10 +97,7 @@ pub struct Terminal(pub Progress);
 impl Listener for Terminal {
     fn on(&mut self, event: &Event) -> Result<(), Failed> {
         match event {
-            Event::Note { text, warning: true, .. } => {
-                self.0.finish();
-                eprintln!("{text}");
-            }
+            Event::Note { text, warning: true, .. } => self.0.warn(text),
             Event::Note { text, .. } => self.0.line(text),
             Event::StageStarted { name, steps } => self.0.start_stage(name, *steps),
             Event::Step(msg) => self.0.step(msg),
