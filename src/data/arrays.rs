@@ -356,30 +356,6 @@ impl NpzSpec {
             Err(e) => Err(self.origin(name).io(e)),
         }
     }
-
-    /// Sample shape and classes, from the training features' header alone.
-    pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        check_classes(self.classes, &self.file)?;
-        let mut npz = self.open()?;
-        let x = self.array(&mut npz, &self.x_train)?;
-        Ok((header_sample_shape(&x, self.layout, &self.origin(&self.x_train))?, self.classes))
-    }
-
-    /// Loads and checks both splits.
-    pub fn load(&self) -> Result<Splits, DataError> {
-        check_classes(self.classes, &self.file)?;
-        let mut npz = self.open()?;
-        let mut split = |x_name: &str, y_name: &str| -> Result<Samples, DataError> {
-            let (x_at, y_at) = (self.origin(x_name), self.origin(y_name));
-            let x = read_features(self.array(&mut npz, x_name)?, &x_at)?;
-            let y = read_labels(self.array(&mut npz, y_name)?, &y_at)?;
-            assemble(x, &x_at, y, &y_at, self.classes, self.layout)
-        };
-        let train = split(&self.x_train, &self.y_train)?;
-        let test = split(&self.x_test, &self.y_test)?;
-        same_shape(&train, &test, &self.origin(&self.x_test))?;
-        Ok(Splits { train, test })
-    }
 }
 
 fn same_shape(train: &Samples, test: &Samples, test_at: &Origin) -> Result<(), DataError> {
@@ -400,28 +376,6 @@ fn open_npy(path: &Path) -> Result<NpyFile<std::io::BufReader<std::fs::File>>, D
 impl NpySpec {
     fn origin(path: &Path) -> Origin {
         Origin { path: path.to_path_buf(), array: None }
-    }
-
-    /// Sample shape and classes, from the training features' header alone.
-    pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        check_classes(self.classes, &self.x_train)?;
-        let x = open_npy(&self.x_train)?;
-        Ok((header_sample_shape(&x, self.layout, &Self::origin(&self.x_train))?, self.classes))
-    }
-
-    /// Loads and checks both splits.
-    pub fn load(&self) -> Result<Splits, DataError> {
-        check_classes(self.classes, &self.x_train)?;
-        let split = |xp: &Path, yp: &Path| -> Result<Samples, DataError> {
-            let (x_at, y_at) = (Self::origin(xp), Self::origin(yp));
-            let x = read_features(open_npy(xp)?, &x_at)?;
-            let y = read_labels(open_npy(yp)?, &y_at)?;
-            assemble(x, &x_at, y, &y_at, self.classes, self.layout)
-        };
-        let train = split(&self.x_train, &self.y_train)?;
-        let test = split(&self.x_test, &self.y_test)?;
-        same_shape(&train, &test, &Self::origin(&self.x_test))?;
-        Ok(Splits { train, test })
     }
 }
 
@@ -468,11 +422,29 @@ impl Source for NpzSpec {
     fn description(&self) -> String {
         format!("NumPy archive {}", self.file.display())
     }
+
+    /// Sample shape and classes, from the training features' header alone.
     fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        NpzSpec::input_shape(self)
+        check_classes(self.classes, &self.file)?;
+        let mut npz = self.open()?;
+        let x = self.array(&mut npz, &self.x_train)?;
+        Ok((header_sample_shape(&x, self.layout, &self.origin(&self.x_train))?, self.classes))
     }
+
+    /// Loads and checks both splits.
     fn load(&self, _root: &Path) -> Result<Splits, DataError> {
-        NpzSpec::load(self)
+        check_classes(self.classes, &self.file)?;
+        let mut npz = self.open()?;
+        let mut split = |x_name: &str, y_name: &str| -> Result<Samples, DataError> {
+            let (x_at, y_at) = (self.origin(x_name), self.origin(y_name));
+            let x = read_features(self.array(&mut npz, x_name)?, &x_at)?;
+            let y = read_labels(self.array(&mut npz, y_name)?, &y_at)?;
+            assemble(x, &x_at, y, &y_at, self.classes, self.layout)
+        };
+        let train = split(&self.x_train, &self.y_train)?;
+        let test = split(&self.x_test, &self.y_test)?;
+        same_shape(&train, &test, &self.origin(&self.x_test))?;
+        Ok(Splits { train, test })
     }
 }
 
@@ -480,11 +452,27 @@ impl Source for NpySpec {
     fn description(&self) -> String {
         format!("NumPy arrays {}, …", self.x_train.display())
     }
+
+    /// Sample shape and classes, from the training features' header alone.
     fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        NpySpec::input_shape(self)
+        check_classes(self.classes, &self.x_train)?;
+        let x = open_npy(&self.x_train)?;
+        Ok((header_sample_shape(&x, self.layout, &Self::origin(&self.x_train))?, self.classes))
     }
+
+    /// Loads and checks both splits.
     fn load(&self, _root: &Path) -> Result<Splits, DataError> {
-        NpySpec::load(self)
+        check_classes(self.classes, &self.x_train)?;
+        let split = |xp: &Path, yp: &Path| -> Result<Samples, DataError> {
+            let (x_at, y_at) = (Self::origin(xp), Self::origin(yp));
+            let x = read_features(open_npy(xp)?, &x_at)?;
+            let y = read_labels(open_npy(yp)?, &y_at)?;
+            assemble(x, &x_at, y, &y_at, self.classes, self.layout)
+        };
+        let train = split(&self.x_train, &self.y_train)?;
+        let test = split(&self.x_test, &self.y_test)?;
+        same_shape(&train, &test, &Self::origin(&self.x_test))?;
+        Ok(Splits { train, test })
     }
 }
 

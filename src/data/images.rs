@@ -115,13 +115,6 @@ impl ImageFolderSpec {
         Ok(())
     }
 
-    /// Sample shape and classes, from the training folder's listing alone.
-    pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        self.check_size()?;
-        let classes = class_folders(&self.train)?.len();
-        Ok((vec![self.channels(), self.size, self.size], classes))
-    }
-
     /// One decoded sample: `channels × size × size` values in [0, 1], planes in order.
     fn decode(&self, path: &Path) -> Result<Vec<f32>, DataError> {
         let img = image::io::Reader::open(path)
@@ -182,16 +175,6 @@ impl ImageFolderSpec {
             background: Vec::new(),
         })
     }
-
-    /// Loads and checks both folders.
-    pub fn load(&self) -> Result<Splits, DataError> {
-        self.check_size()?;
-        let names: Vec<String> = class_folders(&self.train)?.into_iter().map(|(n, _)| n).collect();
-        if names.len() > 256 {
-            return Err(corrupt(&self.train, format!("{} class folders; at most 256 classes are supported", names.len()), "merge or drop classes"));
-        }
-        Ok(Splits { train: self.read(&self.train, &names)?, test: self.read(&self.test, &names)? })
-    }
 }
 
 /// Writes image samples (pixels in [0, 1]) as `dir/<class>/<index>.png`, the layout
@@ -226,10 +209,21 @@ impl Source for ImageFolderSpec {
     fn description(&self) -> String {
         format!("image folders {} and {} ({}×{})", self.train.display(), self.test.display(), self.size, self.size)
     }
+
+    /// Sample shape and classes, from the training folder's listing alone.
     fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        ImageFolderSpec::input_shape(self)
+        self.check_size()?;
+        let classes = class_folders(&self.train)?.len();
+        Ok((vec![self.channels(), self.size, self.size], classes))
     }
+
+    /// Loads and checks both folders.
     fn load(&self, _root: &Path) -> Result<Splits, DataError> {
-        ImageFolderSpec::load(self)
+        self.check_size()?;
+        let names: Vec<String> = class_folders(&self.train)?.into_iter().map(|(n, _)| n).collect();
+        if names.len() > 256 {
+            return Err(corrupt(&self.train, format!("{} class folders; at most 256 classes are supported", names.len()), "merge or drop classes"));
+        }
+        Ok(Splits { train: self.read(&self.train, &names)?, test: self.read(&self.test, &names)? })
     }
 }

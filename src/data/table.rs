@@ -94,14 +94,6 @@ impl CsvSpec {
         }
     }
 
-    /// Sample shape and classes, from the training file's header alone.
-    pub fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        let mut r = Self::reader(&self.train)?;
-        let header = r.headers().map_err(|e| Self::corrupt(&self.train, format!("unreadable header: {e}"), "the first row must name the columns"))?.clone();
-        let cols = self.columns(&self.train, &header)?;
-        Ok((self.sample_shape(cols.features.len(), &self.train)?, self.classes))
-    }
-
     fn read(&self, path: &Path) -> Result<Samples, DataError> {
         if self.classes == 0 || self.classes > 256 {
             return Err(Self::corrupt(path, format!("`classes: {}` is not in 1..=256", self.classes), "set `classes:` to the number of classes"));
@@ -155,9 +147,23 @@ impl CsvSpec {
         }
         Ok(s)
     }
+}
+
+impl Source for CsvSpec {
+    fn description(&self) -> String {
+        format!("CSV files {} and {}", self.train.display(), self.test.display())
+    }
+
+    /// Sample shape and classes, from the training file's header alone.
+    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
+        let mut r = Self::reader(&self.train)?;
+        let header = r.headers().map_err(|e| Self::corrupt(&self.train, format!("unreadable header: {e}"), "the first row must name the columns"))?.clone();
+        let cols = self.columns(&self.train, &header)?;
+        Ok((self.sample_shape(cols.features.len(), &self.train)?, self.classes))
+    }
 
     /// Loads and checks both files.
-    pub fn load(&self) -> Result<Splits, DataError> {
+    fn load(&self, _root: &Path) -> Result<Splits, DataError> {
         let train = self.read(&self.train)?;
         let test = self.read(&self.test)?;
         if test.shape != train.shape {
@@ -168,17 +174,5 @@ impl CsvSpec {
             ));
         }
         Ok(Splits { train, test })
-    }
-}
-
-impl Source for CsvSpec {
-    fn description(&self) -> String {
-        format!("CSV files {} and {}", self.train.display(), self.test.display())
-    }
-    fn input_shape(&self) -> Result<(Vec<usize>, usize), DataError> {
-        CsvSpec::input_shape(self)
-    }
-    fn load(&self, _root: &Path) -> Result<Splits, DataError> {
-        CsvSpec::load(self)
     }
 }

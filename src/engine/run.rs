@@ -102,8 +102,8 @@ struct Run<'a> {
     /// When this process started the run, and each epoch's steps/s.
     started: Instant,
     epoch_speeds: Vec<f64>,
-    /// The terms whose collapse was already warned of (node, term metric).
-    warned: Vec<(usize, String)>,
+    /// The `self_attention:` rows whose collapse was already warned of (node id, metric).
+    warned: Vec<(String, String)>,
 }
 
 /// What the epochs of one stage share.
@@ -249,8 +249,9 @@ impl<'a> Run<'a> {
             Ok(tally) => tally,
             Err(stop) => return Ok(Some(stop)),
         };
-        self.rows.extend(tally.rows(self.plan, stage.s, epoch, &lr, &stage.switch));
-        self.warn_of_collapse(&tally, stage.s, epoch);
+        let trained = tally.rows(self.plan, stage.s, epoch, &lr, &stage.switch);
+        self.warn_of_collapse(&trained);
+        self.rows.extend(trained);
         let line = self.evaluate(stage.s, epoch);
         self.write_metrics()?;
         state::save(&self.dir, self.plan, Resume { stage: stage.s, epochs_done: epoch + 1 }, &self.models, optimizers)?;
@@ -264,22 +265,20 @@ impl<'a> Run<'a> {
     }
 
     /// Warns once per term when an OKDDip term's attention has collapsed onto the peer itself
-    /// (mean `α_ii` over the epoch above 0.95): its target is then the peer's own output, and
-    /// the term ≈ 0.
-    fn warn_of_collapse(&mut self, tally: &Tally, s: usize, epoch: usize) {
-        for (n, name, term, value) in tally.diagnostics(self.plan, s) {
-            if name != "self_attention" || value <= 0.95 || self.warned.iter().any(|(m, t)| *m == n && *t == term) {
+    /// (the epoch's mean `α_ii`, a `self_attention:` row of `rows`, above 0.95): its target is
+    /// then the peer's own output, and the term ≈ 0.
+    fn warn_of_collapse(&mut self, rows: &[MetricRow]) {
+        for r in rows.iter().filter(|r| r.metric.starts_with("self_attention:") && r.value > 0.95) {
+            if self.warned.iter().any(|(n, m)| *n == r.node && *m == r.metric) {
                 continue;
             }
+            let term = &r.metric["self_attention:".len()..];
             let text = format!(
-                "warning: seed {}: the attention of node `{}` has collapsed onto the peer itself (mean α_ii {value:.3} in epoch {} of `{}`, term {term}): its distillation term is ≈ 0; the paper's form excludes the peer (`include_self: false`, docs/losses.md)",
-                self.seed,
-                self.plan.nodes[n].id,
-                epoch + 1,
-                self.plan.stages[s].name
+                "warning: seed {}: the attention of node `{}` has collapsed onto the peer itself (mean α_ii {:.3} in epoch {} of `{}`, term loss:{term}): its distillation term is ≈ 0; the paper's form excludes the peer (`include_self: false`, docs/losses.md)",
+                self.seed, r.node, r.value, r.epoch, r.stage
             );
             let _ = self.reporter.emit(Event::Note { text: &text, warning: true, logged: true });
-            self.warned.push((n, term));
+            self.warned.push((r.node.clone(), r.metric.clone()));
         }
     }
 

@@ -26,25 +26,6 @@ impl Tally {
         Tally { sums: vec![(0.0, 0); trained], terms: vec![Vec::new(); trained], paused: HashMap::new(), steps: 0 }
     }
 
-    /// Each trained node's epoch mean of every diagnostic, `(node, name, term metric, value)`
-    /// (for warnings such as OKDDip's collapsed attention).
-    pub(super) fn diagnostics(&self, plan: &Plan, s: usize) -> Vec<(usize, &'static str, String, f64)> {
-        let st = &plan.stages[s];
-        let mut out = Vec::new();
-        for (k, &n) in st.train.iter().enumerate() {
-            let count = self.sums[k].1;
-            if count == 0 {
-                continue;
-            }
-            for (name, sum) in plan.term_metrics(s, n).into_iter().zip(&self.terms[k]) {
-                for (d, v) in &sum.diagnostics {
-                    out.push((n, *d, name.clone(), v / count as f64));
-                }
-            }
-        }
-        out
-    }
-
     /// Steps so far.
     pub(super) fn steps(&self) -> usize {
         self.steps

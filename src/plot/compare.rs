@@ -67,8 +67,9 @@ pub fn collect(dir: &Path) -> Result<ExperimentRuns, Error> {
     }
     for r in runs {
         let run = r.name();
-        out.runs.push(facts(&r));
-        match read_summary(&r.summary()) {
+        let summary = read_summary(&r.summary());
+        out.runs.push(facts(&r, summary.as_ref().ok()));
+        match summary {
             Ok(s) if s.status == RunStatus::Complete => {
                 out.complete.push(s);
                 out.complete_dirs.push(r.root.clone());
@@ -85,19 +86,18 @@ pub fn collect(dir: &Path) -> Result<ExperimentRuns, Error> {
     Ok(out)
 }
 
-/// The facts of run folder `r` (what cannot be read is left out).
-fn facts(r: &RunDir) -> RunFacts {
+/// The facts of run folder `r`, whose summary is `summary` (what cannot be read is left out).
+fn facts(r: &RunDir, summary: Option<&Summary>) -> RunFacts {
     let manifest = Manifest::read(&r.manifest()).ok();
-    let summary = read_summary(&r.summary()).ok();
     RunFacts {
         run: r.name(),
         seed: manifest.as_ref().map(|m| m.seed),
-        status: summary.as_ref().map_or("incomplete".into(), |s| s.status.to_string()),
+        status: summary.map_or("incomplete".into(), |s| s.status.to_string()),
         git_revision: manifest.as_ref().map(|m| m.git_revision.clone()),
         cpu: manifest.as_ref().map(|m| m.cpu.clone()),
         backend: manifest.as_ref().map(|m| m.backend.clone()),
         description: manifest.as_ref().map(|m| m.plan.description.clone()),
-        steps_per_second: Timing::of_run(r, summary.as_ref()).epoch_steps_per_second,
+        steps_per_second: Timing::of_run(r, summary).epoch_steps_per_second,
     }
 }
 

@@ -28,12 +28,16 @@ impl Resolver<'_> {
     /// Every edge's terms, in file order.
     pub(super) fn terms(&mut self) -> Vec<Pending> {
         let spec = self.spec;
+        // what the loss kinds' checks see of every node, gathered once
+        let nodes: Vec<NodeFacts> = (0..spec.nodes.len())
+            .map(|i| NodeFacts { id: spec.nodes[i].id.as_str(), model: self.model_of(i), train_on: spec.nodes[i].train_on.as_ref() })
+            .collect();
         let mut terms = Vec::new();
         for (e, edge) in spec.edges.iter().enumerate() {
             let p = Self::root().field("edges").index(e);
             match edge {
                 EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, gate, head, from_head, stages } => {
-                    let Some((at, loss)) = self.edge(p, from, to, loss, (*head, *from_head)) else { continue };
+                    let Some((at, loss)) = self.edge(p, from, to, loss, (*head, *from_head), &nodes) else { continue };
                     let term = Term {
                         to: at.to.expect("edge() returns resolved targets only"),
                         from: at.from_i,
@@ -63,6 +67,7 @@ impl Resolver<'_> {
         to: &'e NodeId,
         loss: &LossSpec,
         (head, from_head): (Option<usize>, Option<usize>),
+        nodes: &[NodeFacts],
     ) -> Option<(EdgeAt<'e>, LossSpec)> {
         let to_i = self.lookup(to, p.field("to"));
         let mut at = EdgeAt { p, to: to_i, to_id: to, from, from_i: Vec::new(), from_paths: Vec::new(), head, from_head };
@@ -81,7 +86,7 @@ impl Resolver<'_> {
             at.from_i.push(i);
             at.from_paths.push(fp);
         }
-        let loss = self.check_loss(&at, loss);
+        let loss = self.check_loss(&at, loss, nodes);
         self.check_head(&at, &loss);
         self.check_from_head(&at, &loss);
         at.to.is_some().then_some((at, loss))
@@ -89,15 +94,12 @@ impl Resolver<'_> {
 
     /// The checks of the edge's loss kind ([`crate::losses::LossKind::check`]); returns the
     /// loss with its options normalised (source weights).
-    fn check_loss(&mut self, at: &EdgeAt, loss: &LossSpec) -> LossSpec {
+    fn check_loss(&mut self, at: &EdgeAt, loss: &LossSpec, nodes: &[NodeFacts]) -> LossSpec {
         let mut loss = loss.clone();
         if loss.kind().arity() == Arity::AtLeastOne && at.from.is_empty() {
             self.error(Diagnostic::at(at.p.field("loss"), "this loss needs at least one source node").hint("add `from: [\"teacher\"]`"));
             return loss;
         }
-        let nodes: Vec<NodeFacts> = (0..self.spec.nodes.len())
-            .map(|i| NodeFacts { id: self.spec.nodes[i].id.as_str(), model: self.model_of(i), train_on: self.spec.nodes[i].train_on.as_ref() })
-            .collect();
         let mut edge = EdgeCheck {
             path: at.p.clone(),
             to: at.to,
@@ -106,7 +108,7 @@ impl Resolver<'_> {
             from: at.from_i.clone(),
             from_paths: at.from_paths.clone(),
             head: at.head,
-            nodes: &nodes,
+            nodes,
             input_shape: &self.input_shape,
             domains: &self.domains,
             errs: Vec::new(),
