@@ -240,6 +240,11 @@ pub enum Command {
         /// NODE): the difference of the per-seed figures, its 95 % interval and Welch's p.
         #[arg(long, value_name = "EXPERIMENT[:NODE]")]
         baseline: Option<crate::plot::compare::Baseline>,
+        /// Add a row per experiment averaging these nodes per seed (the ones it has), e.g.
+        /// `peers=peer1,peer2,peer3,net.head1,net.head2,net.head3` for the mean peer or branch;
+        /// repeatable. Compared with the baseline's row of the same name.
+        #[arg(long, value_name = "NAME=NODE,…")]
+        group: Vec<crate::plot::compare::Group>,
     },
     /// Measure cohort step throughput: K-peer DML steps/s for the MLP 784-1200-1200-10 and a
     /// small CNN at batch 128, serial vs parallel peers, with overhead ratios (Markdown).

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{EXIT_FAILURE, Error, UsageError};
 use crate::plot;
-use crate::plot::compare::{Baseline, Select};
+use crate::plot::compare::{Baseline, Group, Select};
 
 /// `cohort compare`: table to stdout and `<out>/compare.md`, data to `<out>/compare.json`, bar
 /// chart to `<out>/compare.{png,svg}`; with `json`, the data to stdout and nothing written.
 /// Compares the experiments under `dirs`, writing to `out` (or printing JSON only).
-pub(super) fn compare(dirs: &[PathBuf], out: &Path, json: bool, select: Select, baseline: Option<&Baseline>) -> Result<i32, Error> {
+pub(super) fn compare(dirs: &[PathBuf], out: &Path, json: bool, select: Select, baseline: Option<&Baseline>, groups: &[Group]) -> Result<i32, Error> {
     let mut exps = dirs.iter().map(|d| plot::compare::collect(d)).collect::<Result<Vec<_>, _>>()?;
     // the same experiment from two result roots (e.g. two backends): label them by their parent
     let names: Vec<String> = exps.iter().map(|x| x.name.clone()).collect();
@@ -23,7 +23,7 @@ pub(super) fn compare(dirs: &[PathBuf], out: &Path, json: bool, select: Select, 
         let expected = format!("one of the compared experiments: {}", names.join(", "));
         return Err(UsageError::BadValue { argument: "--baseline", value: b.experiment.clone(), expected }.into());
     }
-    let rows = plot::compare::rows(&exps, select, baseline)?;
+    let rows = plot::compare::rows(&exps, select, baseline, groups)?;
     let data = plot::compare::json(&rows, &exps);
     if json {
         print!("{data}");

@@ -58,7 +58,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Compare { dirs, out, json, select, baseline } => compare::compare(&dirs, &out, json, select, baseline.as_ref()),
+        Command::Compare { dirs, out, json, select, baseline, group } => compare::compare(&dirs, &out, json, select, baseline.as_ref(), &group),
         Command::Run { file, seeds, set, resume, overwrite, no_progress, stop_after_epochs, no_plot, no_tensorboard, backend, device, output } => {
             let opts = RunOptions {
                 data_root: root,

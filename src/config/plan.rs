@@ -84,6 +84,15 @@ pub struct EmaOf {
     pub of: usize,
     /// `θ ← decay·θ + (1 − decay)·θ_of` after each of its steps.
     pub decay: f64,
+    /// Mean Teacher's warm-up of the decay ([`crate::models::ModelSpec::Ema`]).
+    pub warmup: bool,
+}
+
+impl EmaOf {
+    /// The decay after the `n`-th step of the stage (from 1).
+    pub fn decay_at(&self, n: usize) -> f64 {
+        if self.warmup { self.decay.min(1.0 - 1.0 / (n as f64 + 1.0)) } else { self.decay }
+    }
 }
 
 impl PlanNode {
@@ -94,9 +103,9 @@ impl PlanNode {
 }
 
 impl Plan {
-    /// The `Ema` nodes tracking one of `nodes`, as `(ema node, tracked node, decay)`.
-    pub fn emas_of<'a>(&'a self, nodes: &'a [usize]) -> impl Iterator<Item = (usize, usize, f64)> + 'a {
-        self.nodes.iter().enumerate().filter_map(|(i, n)| n.ema.filter(|e| nodes.contains(&e.of)).map(|e| (i, e.of, e.decay)))
+    /// The `Ema` nodes tracking one of `nodes`, as `(ema node, what it tracks)`.
+    pub fn emas_of<'a>(&'a self, nodes: &'a [usize]) -> impl Iterator<Item = (usize, EmaOf)> + 'a {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| n.ema.filter(|e| nodes.contains(&e.of)).map(|e| (i, e)))
     }
 
     /// Backend and device index of node `n`: its own, else the plan's (after `--backend` /

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::spec::DataSpec;
 use crate::values::*;
 
-pub use super::gate::Gate;
+pub use super::gate::{Gate, Progress};
 pub use crate::data::subset::Subset;
 pub use crate::losses::{Combine, LossSpec};
 pub use crate::models::ModelSpec;

@@ -149,6 +149,7 @@ impl BenchCohort {
             stage: &self.stage,
             epoch: 0,
             step: self.steps,
+            steps: usize::MAX,
             noise_seed: 1,
             places: &self.places,
             fixed: &self.fixed,

@@ -310,6 +310,7 @@ impl<'a> Run<'a> {
                 stage: st,
                 epoch,
                 step: k,
+                steps: batches.order.len(),
                 noise_seed,
                 places: &self.places,
                 fixed,
@@ -322,7 +323,7 @@ impl<'a> Run<'a> {
                 let node = plan.nodes[bad.node].id.clone();
                 Ending::Diverged(Divergence { stage: st.name.clone(), epoch: epoch + 1, step: k + 1, node, loss: bad.value.to_string() })
             })?;
-            self.step_averages(&st.train, fixed);
+            self.step_averages(&st.train, fixed, epoch * batches.order.len() + k + 1);
             tally.add(&report);
             if self.opts.interrupt.requested() {
                 return Err(Ending::Interrupted(st.name.clone(), epoch + 1, k + 1));
@@ -361,13 +362,13 @@ impl<'a> Run<'a> {
         told
     }
 
-    /// Moves every `Ema` node tracking one of `train` toward its node's weights after a step,
-    /// and refreshes it where it serves as a fixed source.
-    fn step_averages(&mut self, train: &[usize], fixed: &mut HashMap<usize, Fixed>) {
-        for (e, of, decay) in self.plan.emas_of(train) {
+    /// Moves every `Ema` node tracking one of `train` toward its node's weights after the
+    /// stage's `n`-th step (from 1), and refreshes it where it serves as a fixed source.
+    fn step_averages(&mut self, train: &[usize], fixed: &mut HashMap<usize, Fixed>, n: usize) {
+        for (e, ema) in self.plan.emas_of(train) {
             let average = self.models[e].take().expect("an Ema node has a model");
-            let tracked = &self.models[of].as_ref().expect("trained nodes have a model").net;
-            let net = crate::models::ema_step(average.net, tracked, decay);
+            let tracked = &self.models[ema.of].as_ref().expect("trained nodes have a model").net;
+            let net = crate::models::ema_step(average.net, tracked, ema.decay_at(n));
             if let Some(f) = fixed.get_mut(&e) {
                 *f = Fixed::Net(net.valid());
             }

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{PlanStage, Term, UpdateOrder};
+use crate::config::{PlanStage, Progress, Term, UpdateOrder};
 use crate::data::batch::Batch;
 use crate::losses::{Adapter, Diagnostics, Inputs, Targets};
 use crate::models::{Network, Noise, Tap, Taps};
@@ -25,9 +25,31 @@ use super::exchange::{BatchMeta, SharedData, index_tensor, lfme_target, restrict
 pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
 use super::optim::ramp_up;
 
-/// `weight · ramp · gate` of a term in epoch `epoch` of `epochs`.
-fn term_scale(term: &Term, epoch: usize, epochs: usize) -> f64 {
-    term.weight * ramp_up(epoch, term.ramp_up_epochs) * term.gate.factor(epoch, epochs)
+/// `weight · ramp · gate` of a term at `at`.
+fn term_scale(term: &Term, at: Progress) -> f64 {
+    term.weight * ramp_up(at.epoch, term.ramp_up_epochs) * term.gate.factor(at)
+}
+
+/// A term's loss and diagnostics on `inputs`; under KTG's correct gate, on the samples its source
+/// classifies correctly (the argmax of its logits is the label), as the batch mean of the gated
+/// per-sample losses: the mean over the passing samples × their share of the batch (0 when none
+/// passes). The resolver allows the gate on single-source logit terms only.
+fn gated_loss(term: &Term, inputs: Inputs) -> (Tensor<1>, Diagnostics) {
+    let kind = term.loss.kind();
+    if !term.gate.is_per_sample() {
+        return kind.loss_and_diagnostics(inputs);
+    }
+    let device = inputs.z.device();
+    let b = inputs.y.dims()[0];
+    let hits: Vec<bool> =
+        inputs.targets[0].clone().argmax(1).flatten::<1>(0, 1).equal(inputs.y.clone()).into_data().try_to_vec::<bool>().expect("a boolean mask");
+    let rows: Vec<usize> = hits.iter().enumerate().filter(|(_, h)| **h).map(|(i, _)| i).collect();
+    if rows.is_empty() {
+        return (Tensor::zeros([1], &device), Vec::new());
+    }
+    let share = rows.len() as f64 / b as f64;
+    let (loss, diagnostics) = kind.loss_and_diagnostics(inputs.select(index_tensor(&rows, &device)));
+    (loss.mul_scalar(share), diagnostics)
 }
 
 /// A source that does not train in the stage.
@@ -47,8 +69,10 @@ pub struct StepContext<'a> {
     pub stage: &'a PlanStage,
     /// Epoch within the stage (0-based), for ramp-ups.
     pub epoch: usize,
-    /// Step within the epoch (0-based), for dropout streams.
+    /// Step within the epoch (0-based), for dropout streams and per-step gates.
     pub step: usize,
+    /// Steps in this epoch.
+    pub steps: usize,
     /// Seed of this epoch's dropout streams.
     pub noise_seed: u64,
     /// Where each node computes, by node index: trained nodes on their autodiff device, fixed
@@ -124,8 +148,9 @@ impl StepContext<'_> {
             .filter(|t| t.to == n)
             .map(|term| {
                 let inputs = self.term_inputs(n, term, f, adapters, outputs, y.clone(), meta);
-                let (loss, diagnostics) = term.loss.kind().loss_and_diagnostics(inputs);
-                (loss.mul_scalar(term_scale(term, self.epoch, self.stage.epochs)), diagnostics)
+                let (loss, diagnostics) = gated_loss(term, inputs);
+                let at = Progress { epoch: self.epoch, epochs: self.stage.epochs, step: self.step, steps: self.steps };
+                (loss.mul_scalar(term_scale(term, at)), diagnostics)
             })
             .unzip();
         let values = terms.iter().zip(diagnostics).map(|(t, diagnostics)| TermValue { value: t.clone().into_scalar::<f32>() as f64, diagnostics }).collect();

@@ -75,7 +75,8 @@ impl EdgeCheck<'_> {
     /// Reports a loss that trains one head of the target but has no `head: m`.
     pub fn needs_head(&mut self, name: &str, what: &str) {
         if self.head.is_none() {
-            let d = Diagnostic::at(self.loss_path(), format!("`{name}` trains one head of a multi-head node (`Hydra`, `BranchedResNet`) from {what}"));
+            let d =
+                Diagnostic::at(self.loss_path(), format!("`{name}` trains one head of a multi-head node (`Branched`, `Hydra`, `BranchedResNet`) from {what}"));
             self.error(d.hint("add `head: m`"));
         }
     }

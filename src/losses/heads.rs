@@ -82,7 +82,7 @@ impl LossKind for OtherHeads {
         edge.needs_head("OtherHeads", "the node's other heads");
         if edge.head == Some(1) && edge.target_heads() == 1 {
             let d = Diagnostic::at(edge.path.field("head"), format!("`{}` has one head: `OtherHeads` needs others to learn from", edge.to_id));
-            edge.error(d.hint("give the `Hydra` `heads: 2` or more (a `BranchedResNet` `branches: 2` or more)"));
+            edge.error(d.hint("give the node 2 or more heads (`branches: 2` of a `Branched` or `BranchedResNet`, `heads: 2` of a `Hydra`)"));
         }
     }
     /// `targets` holds the node's other heads, detached.

@@ -90,6 +90,17 @@ pub struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
+    /// The same inputs on the batch rows `rows` only (KTG's correct gate).
+    pub fn select(self, rows: Tensor<1, Int>) -> Self {
+        Inputs {
+            z: self.z.select(0, rows.clone()),
+            y: self.y.select(0, rows.clone()),
+            targets: self.targets.into_iter().map(|t| t.select(0, rows.clone())).collect(),
+            own_tap: self.own_tap.map(|t| t.select(rows.clone())),
+            source_taps: self.source_taps.into_iter().map(|t| t.select(rows.clone())).collect(),
+            ..self
+        }
+    }
     /// The trained node's tap (for kinds whose [`Reads::own_tap`] is set).
     pub fn own_tap(&self) -> Tap {
         self.own_tap.clone().expect("the step collects the tap the kind reads")

@@ -1,27 +1,170 @@
-//! The multi-branch CIFAR ResNet of ONE (Lan et al. 2018, §3.1 and Fig. 2) and CL-ILR (Song &
-//! Chai 2018): the stem and every stage but the last are shared, the last stage and the
-//! classifier are repeated once per branch. ONE's ResNet-32 has three branches after a shared
-//! `layer1` and `layer2` (as in its official code).
+//! Branching any network at a named tap (ONE, Lan et al. 2018, §3.1 and Fig. 2; CL-ILR, Song &
+//! Chai 2018; OKDDip, Chen et al. 2020; PCL, Wu & Gong 2021): the network up to the tap — its
+//! *trunk* — is shared, the rest — a *tail*: the later stages and the classifier — exists once per
+//! branch. ONE's ResNet-32 is `Branched(of: ResNet(blocks: [5, 5, 5], widths: [16, 32, 64]),
+//! at: "stage2", branches: 3, gate: true)`: three branches after a shared `layer1` and `layer2`,
+//! as in its official code.
+//!
+//! A network can be branched when its module implements [`Stages`] (a chain of stages with a tap
+//! after each, and a classifier) and its spec lists its cut points ([`Architecture::stages`]).
 
 use std::fmt;
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::conv::first_conv;
-use super::resnet::{BasicBlock, stage, stage_geometry};
 use super::tap::{Tap, Taps};
-use super::{Architecture, Network, SpecProblem, widths};
+use super::{Architecture, Cnn1d, Mlp, ModelSpec, Network, ResNet, ResNetSpec, SpecProblem, Wrn};
 use crate::kernels;
 use crate::values::{Width, is_false};
 
+/// What branching asks of a network's module: the stages it holds, run on a feature, and its
+/// classifier; and the cut after stage `k`.
+pub(crate) trait Stages: Sized {
+    /// The stages this module holds applied to `h` — the flat input batch `[B, D]` when it holds
+    /// the network's start (the trunk, or the whole network), else the previous stage's output
+    /// (a tail) — putting each stage's tap under its name in the whole network.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap;
+    /// The classifier on the last stage's output: logits `[B, classes]` and the features `[B, F]`
+    /// it classifies (what a fusion classifier concatenates across branches).
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>);
+    /// `(trunk, tail)`: the first `k` stages with the input part, and the rest with the
+    /// classifier.
+    fn split(self, k: usize) -> (Self, Self);
+}
+
+/// `Branched(of: Cnn1d(channels: [32, 32, 32]), at: "block2", branches: 3, gate: true)`: the
+/// network `of` cut at its tap `at` — the trunk up to `at` shared, the rest once per branch.
+/// Branch m's logits are the head tap `head{m}` (an edge with `head: m` trains that branch);
+/// the node's output is the branches' mean, `log((1/M) Σ_m softmax(z_m))`, or with `gate`
+/// ONE's gated ensemble `Σ_m g_m·z_m` with `g = softmax(ReLU(BN(W·pool(h))))`, `h` the trunk's
+/// output pooled over its positions (as ONE's code and OKDDip's re-implementation of it,
+/// `models/model_cifar/resnet_one.py`), or with `fusion` PCL's peer ensemble teacher
+/// `W·[f_1; …; f_M] + b` on the features each branch's classifier reads ([`super::Fusion`]).
+/// `backprop_rescale` divides the gradient reaching the trunk by M (CL-ILR). Taps: the trunk's
+/// (those of `of` up to `at`). Branchable: `Mlp` (at `hidden{i}`), `Cnn1d` (`block{i}`), `ResNet`
+/// (`stage{i}`), `Wrn` (`group{i}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Branched")]
+pub struct BranchedSpec {
+    /// The network to branch.
+    pub of: Box<ModelSpec>,
+    /// The tap of `of` after which it branches, e.g. `"block2"`.
+    pub at: String,
+    /// Number of branches M.
+    pub branches: Width,
+    /// ONE's gate over the branches.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gate: bool,
+    /// PCL (Wu & Gong 2021): the node's output is the peer ensemble teacher, a classifier on the
+    /// branches' features concatenated (see [`super::Fusion`]). Not with `gate`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fusion: bool,
+    /// CL-ILR's backpropagation rescaling: the trunk's gradient ÷ M.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub backprop_rescale: bool,
+}
+
+impl BranchedSpec {
+    /// The architecture branched (`None` for a recorded or `Ema` node, which cannot be).
+    fn inner(&self) -> Option<&dyn Architecture> {
+        self.of.architecture()
+    }
+
+    /// Number of stages in the trunk: the position of `at` among the cut points (from 1).
+    fn cut(&self, shape: &[usize]) -> Option<usize> {
+        self.inner()?.stages(shape).iter().position(|s| *s == self.at).map(|i| i + 1)
+    }
+}
+
+impl Architecture for BranchedSpec {
+    fn name(&self) -> &'static str {
+        "Branched"
+    }
+    fn batch_norm(&self) -> bool {
+        self.gate || self.inner().is_some_and(|a| a.batch_norm())
+    }
+    fn input_rank(&self) -> Option<usize> {
+        self.inner().and_then(|a| a.input_rank())
+    }
+    fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
+        let branchable = "Mlp, Cnn1d, ResNet or Wrn";
+        let Some(inner) = self.inner() else {
+            return vec![
+                SpecProblem::at("of", format!("a `{}` node cannot be branched: it has no network of its own", self.of.variant()))
+                    .hint(format!("branch a {branchable}")),
+            ];
+        };
+        let stages = inner.stages(shape);
+        if stages.is_empty() {
+            return vec![SpecProblem::at("of", format!("`{}` cannot be branched (yet)", inner.name())).hint(format!("branch a {branchable}"))];
+        }
+        let mut v: Vec<SpecProblem> =
+            inner.problems(shape).into_iter().map(|p| SpecProblem { field: "of", message: format!("`{}`: {}", p.field, p.message), hint: p.hint }).collect();
+        if !v.is_empty() {
+            return v;
+        }
+        if !stages.contains(&self.at) {
+            v.push(
+                SpecProblem::at("at", format!("`{}` has no stage `{}` to branch after", inner.name(), self.at)).hint(format!("one of: {}", stages.join(", "))),
+            );
+        }
+        v.extend(super::hydra::ensemble_problems(self.gate, self.fusion));
+        v
+    }
+    fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let (Some(inner), Some(k)) = (self.inner(), self.cut(shape)) else { return Vec::new() };
+        let stages = inner.stages(shape);
+        inner.taps(shape).into_iter().filter(|(name, _)| stages[..k].contains(name)).collect()
+    }
+    fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
+        let inner = self.inner().expect("checked: a network");
+        let k = self.cut(shape).expect("checked: a cut point");
+        // burn draws parameters lazily (`Network::init` materialises them after the build, in
+        // module order): the halves thrown away here draw nothing
+        let part = || Part::of(inner.build(shape, classes, device)).expect("checked: branchable");
+        let (trunk, _) = part().split(k);
+        let branches: Vec<Part> = (0..self.branches.get()).map(|_| part().split(k).1).collect();
+        let m = branches.len();
+        let trunk_width = self.taps(shape).last().map_or(0, |(_, s)| s[0]);
+        // what a tail's classifier reads: the last tap of `of` (a conv net's pooled features, a
+        // 1-D CNN's flattened maps, an MLP's last hidden layer)
+        let features = inner.taps(shape).last().map_or(0, |(_, s)| s.iter().product());
+        Network::Branched(Branched {
+            trunk,
+            branches,
+            gate: self.gate.then(|| Gate { fc: LinearConfig::new(trunk_width, m).init(device), bn: BatchNormConfig::new(m).init(device) }),
+            fusion: self.fusion.then(|| super::Fusion::new(m, features, classes, device)),
+            rescale: self.backprop_rescale,
+        })
+    }
+    fn heads(&self) -> usize {
+        self.branches.get()
+    }
+}
+
+impl fmt::Display for BranchedSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ensemble = if self.gate {
+            ", gated"
+        } else if self.fusion {
+            ", fused"
+        } else {
+            ""
+        };
+        let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
+        write!(f, "{} branched at {} into {}{ensemble}{rescaled}", self.of, self.at, self.branches)
+    }
+}
+
 /// `BranchedResNet(blocks: [5, 5, 5], widths: [16, 32, 64], branches: 3, gate: true)`: ONE's
 /// ResNet-32 — a CIFAR ResNet ([`super::ResNetSpec`], the same blocks) whose last stage, global
-/// average pool and classifier exist once per branch on a shared stem and shared earlier stages.
+/// average pool and classifier exist once per branch on a shared stem and shared earlier stages:
+/// the same network as [`BranchedSpec`] `(of: ResNet(blocks, widths, stem), at: "stage<n−1>", …)`,
+/// which builds it (the same parameters, drawn in the same order).
 /// Branch m's logits are the head tap `head{m}` (an edge with `head: m` trains that branch, as
 /// for a [`super::HydraSpec`]); the node's output is the branches' mean,
 /// `log((1/M) Σ_m softmax(z_m))`, or with `gate` ONE's gated ensemble `Σ_m g_m·z_m` with
@@ -55,9 +198,16 @@ pub struct BranchedResNetSpec {
 }
 
 impl BranchedResNetSpec {
-    /// `[C, H, W]` after each shared stage for inputs of `shape`.
-    fn shared_geometry(&self, shape: &[usize]) -> Vec<[usize; 3]> {
-        stage_geometry(&self.widths[..self.widths.len().saturating_sub(1)], shape)
+    /// The same network as a [`BranchedSpec`]: the ResNet cut after its second-to-last stage.
+    fn generic(&self) -> BranchedSpec {
+        BranchedSpec {
+            of: Box::new(ModelSpec::ResNet(ResNetSpec { blocks: self.blocks.clone(), widths: self.widths.clone(), stem: self.stem })),
+            at: format!("stage{}", self.widths.len().saturating_sub(1)),
+            branches: self.branches,
+            gate: self.gate,
+            fusion: self.fusion,
+            backprop_rescale: self.backprop_rescale,
+        }
     }
 }
 
@@ -71,47 +221,19 @@ impl Architecture for BranchedResNetSpec {
     fn input_rank(&self) -> Option<usize> {
         Some(3)
     }
-    fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
+    fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
         if self.blocks.len() != self.widths.len() || self.blocks.len() < 2 {
             let msg =
                 format!("`blocks` has {} stages and `widths` {}: a branched ResNet needs the same number, at least 2", self.blocks.len(), self.widths.len());
             return vec![SpecProblem::at("widths", msg).hint("e.g. ONE's ResNet-32: `blocks: [5, 5, 5], widths: [16, 32, 64], branches: 3`")];
         }
-        super::hydra::ensemble_problems(self.gate, self.fusion)
+        self.generic().problems(shape)
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
-        self.shared_geometry(shape).into_iter().enumerate().map(|(i, s)| (format!("stage{}", i + 1), s.to_vec())).collect()
+        self.generic().taps(shape)
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
-        let w0 = self.stem.unwrap_or(self.widths[0]).get();
-        let stem = Conv2dConfig::new([shape[0], w0], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device);
-        let mut cin = w0;
-        let stage = |s: usize, cin: &mut usize| stage(s, self.blocks[s].get(), self.widths[s].get(), cin, device);
-        let last = self.widths.len() - 1;
-        let shared: Vec<Vec<BasicBlock>> = (0..last).map(|s| stage(s, &mut cin)).collect();
-        let shared_width = cin;
-        let mut branch_width = shared_width;
-        let branches = (0..self.branches.get())
-            .map(|_| {
-                let mut c = shared_width;
-                let blocks = stage(last, &mut c);
-                branch_width = c;
-                Branch { blocks, out: LinearConfig::new(c, classes).init(device) }
-            })
-            .collect();
-        Network::BranchedResNet(BranchedResNet {
-            stem,
-            stem_bn: BatchNormConfig::new(w0).init(device),
-            shared,
-            branches,
-            gate: self.gate.then(|| Gate {
-                fc: LinearConfig::new(shared_width, self.branches.get()).init(device),
-                bn: BatchNormConfig::new(self.branches.get()).init(device),
-            }),
-            fusion: self.fusion.then(|| super::Fusion::new(self.branches.get(), branch_width, classes, device)),
-            rescale: self.backprop_rescale,
-            shape: [shape[0], shape[1], shape[2]],
-        })
+        self.generic().build(shape, classes, device)
     }
     fn heads(&self) -> usize {
         self.branches.get()
@@ -120,7 +242,7 @@ impl Architecture for BranchedResNetSpec {
 
 impl fmt::Display for BranchedResNetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BranchedResNet(blocks {}, widths {}", widths(&self.blocks), widths(&self.widths))?;
+        write!(f, "BranchedResNet(blocks {}, widths {}", super::widths(&self.blocks), super::widths(&self.widths))?;
         if let Some(s) = self.stem {
             write!(f, ", stem {s}")?;
         }
@@ -136,67 +258,138 @@ impl fmt::Display for BranchedResNetSpec {
     }
 }
 
-/// One branch: the last stage's blocks and a classifier.
+/// A branchable network's module: the trunk, or one branch's tail.
 #[derive(Module, Debug)]
-pub struct Branch {
-    blocks: Vec<BasicBlock>,
-    out: Linear,
+pub enum Part {
+    /// See [`Mlp`].
+    Mlp(Mlp),
+    /// See [`Cnn1d`].
+    Cnn1d(Cnn1d),
+    /// See [`ResNet`].
+    ResNet(ResNet),
+    /// See [`Wrn`].
+    Wrn(Wrn),
 }
 
-/// A CIFAR ResNet with a shared trunk and branched last stage (see [`BranchedResNetSpec`]).
-#[derive(Module, Debug)]
-pub struct BranchedResNet {
-    stem: Conv2d,
-    stem_bn: BatchNorm,
-    shared: Vec<Vec<BasicBlock>>,
-    branches: Vec<Branch>,
-    gate: Option<Gate>,
-    fusion: Option<super::Fusion>,
-    rescale: bool,
-    shape: [usize; 3],
+impl Part {
+    /// The whole network `net` as a part to cut, when it is branchable.
+    fn of(net: Network) -> Option<Part> {
+        match net {
+            Network::Mlp(m) => Some(Part::Mlp(m)),
+            Network::Cnn1d(m) => Some(Part::Cnn1d(m)),
+            Network::ResNet(m) => Some(Part::ResNet(m)),
+            Network::Wrn(m) => Some(Part::Wrn(m)),
+            _ => None,
+        }
+    }
+
+    /// After its weight constraints (an Mlp's `max_norm`).
+    fn constrain(self) -> Self {
+        match self {
+            Part::Mlp(m) => Part::Mlp(m.constrain()),
+            other => other,
+        }
+    }
 }
 
-/// ONE's gate: linear map of the pooled shared features → batch norm → ReLU (→ softmax).
+impl Stages for Part {
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        match self {
+            Part::Mlp(m) => m.stages(h, taps),
+            Part::Cnn1d(m) => m.stages(h, taps),
+            Part::ResNet(m) => m.stages(h, taps),
+            Part::Wrn(m) => m.stages(h, taps),
+        }
+    }
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        match self {
+            Part::Mlp(m) => m.classify(h, taps),
+            Part::Cnn1d(m) => m.classify(h, taps),
+            Part::ResNet(m) => m.classify(h, taps),
+            Part::Wrn(m) => m.classify(h, taps),
+        }
+    }
+    fn split(self, k: usize) -> (Self, Self) {
+        match self {
+            Part::Mlp(m) => m.split(k).map2(Part::Mlp),
+            Part::Cnn1d(m) => m.split(k).map2(Part::Cnn1d),
+            Part::ResNet(m) => m.split(k).map2(Part::ResNet),
+            Part::Wrn(m) => m.split(k).map2(Part::Wrn),
+        }
+    }
+}
+
+/// Maps both halves of a split.
+trait Map2<T> {
+    fn map2<U>(self, f: impl Fn(T) -> U) -> (U, U);
+}
+
+impl<T> Map2<T> for (T, T) {
+    fn map2<U>(self, f: impl Fn(T) -> U) -> (U, U) {
+        (f(self.0), f(self.1))
+    }
+}
+
+/// ONE's gate: linear map of the pooled trunk features → batch norm → ReLU (→ softmax).
 #[derive(Module, Debug)]
 pub struct Gate {
     fc: Linear,
     bn: BatchNorm,
 }
 
-impl BranchedResNet {
+/// A network with a shared trunk and branched tails (see [`BranchedSpec`]).
+#[derive(Module, Debug)]
+pub struct Branched {
+    trunk: Part,
+    branches: Vec<Part>,
+    gate: Option<Gate>,
+    fusion: Option<super::Fusion>,
+    rescale: bool,
+}
+
+impl Branched {
     /// Log-probabilities `[B, classes]` of the branch mean (or the gated ensemble's, or the
-    /// fusion classifier's logits, from the branches' pooled features `[B, C_last]`) of a
-    /// flat batch `[B, C·H·W]`; taps `stage{i}` are the shared stages' `[B, C_i, H_i, W_i]`,
-    /// `head{m}` branch m's logits `[B, classes]`.
+    /// fusion classifier's logits) of a flat batch `[B, D]`; the trunk's taps as the network
+    /// `of` names them, `head{m}` branch m's logits `[B, classes]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h = kernels::batch_norm_relu(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww])));
-        for (i, stage) in self.shared.iter().enumerate() {
-            for block in stage {
-                h = block.forward(h);
-            }
-            taps.put(format!("stage{}", i + 1), || Tap::Map(h.clone()));
-        }
+        let mut h = self.trunk.stages(Tap::Flat(x), taps);
         if self.rescale {
-            h = super::rescale_gradient(h, self.branches.len());
+            h = rescale(h, self.branches.len());
         }
-        let features: Vec<Tensor<2>> = self
+        let (outs, features): (Vec<Tensor<2>>, Vec<Tensor<2>>) = self
             .branches
             .iter()
             .map(|branch| {
-                let mut z = h.clone();
-                for block in &branch.blocks {
-                    z = block.forward(z);
-                }
-                z.mean_dims(&[2, 3]).flatten(1, 3)
+                taps.muted(|t| {
+                    let z = branch.stages(h.clone(), t);
+                    branch.classify(z, t)
+                })
             })
-            .collect();
-        let outs: Vec<Tensor<2>> = self.branches.iter().zip(&features).map(|(branch, f)| kernels::linear(&branch.out, f.clone())).collect();
-        let gate_scores = self.gate.as_ref().map(|gate| {
-            let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
-            kernels::batch_norm_relu(&gate.bn, kernels::linear(&gate.fc, pooled))
-        });
+            .unzip();
+        let gate_scores = self.gate.as_ref().map(|gate| kernels::batch_norm_relu(&gate.bn, kernels::linear(&gate.fc, pooled(h))));
         super::heads::multi_head_output(outs, features, gate_scores, self.fusion.as_ref(), taps)
+    }
+
+    /// After its parts' weight constraints.
+    pub(super) fn constrain(self) -> Self {
+        Branched { trunk: self.trunk.constrain(), branches: self.branches.into_iter().map(Part::constrain).collect(), ..self }
+    }
+}
+
+/// CL-ILR's rescaling ([`super::rescale_gradient`]) of the trunk's output `h` feeding `m` branches.
+fn rescale(h: Tap, m: usize) -> Tap {
+    match h {
+        Tap::Flat(t) => Tap::Flat(super::rescale_gradient(t, m)),
+        Tap::Seq(t) => Tap::Seq(super::rescale_gradient(t, m)),
+        Tap::Map(t) => Tap::Map(super::rescale_gradient(t, m)),
+    }
+}
+
+/// `[B, C]`: a feature averaged over its positions (flat features as they are).
+fn pooled(h: Tap) -> Tensor<2> {
+    match h {
+        Tap::Flat(t) => t,
+        Tap::Seq(t) => t.mean_dim(2).flatten(1, 2),
+        Tap::Map(t) => t.mean_dims(&[2, 3]).flatten(1, 3),
     }
 }

@@ -8,6 +8,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use super::branched::Stages;
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
@@ -78,6 +79,9 @@ impl Architecture for Cnn1dSpec {
         }
         v
     }
+    fn stages(&self, shape: &[usize]) -> Vec<String> {
+        self.taps(shape).into_iter().map(|(n, _)| n).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let len = shape.iter().product();
         self.geometry(len).into_iter().enumerate().map(|(i, (c, l))| (tap(i + 1), vec![c, l])).collect()
@@ -97,7 +101,7 @@ impl Architecture for Cnn1dSpec {
             })
             .collect();
         let (c, len) = self.geometry(length).last().copied().unwrap_or((1, length));
-        Network::Cnn1d(Cnn1d { blocks, out: LinearConfig::new(c * len, classes).init(device), length })
+        Network::Cnn1d(Cnn1d { blocks, out: Some(LinearConfig::new(c * len, classes).init(device)), length, first: 0 })
     }
 }
 
@@ -107,24 +111,52 @@ impl fmt::Display for Cnn1dSpec {
     }
 }
 
-/// 1-D CNN: (Conv1d → ReLU)*, flatten, Linear.
+/// 1-D CNN: (Conv1d → ReLU)*, flatten, Linear. Cut by [`super::Branched`] into a trunk (the
+/// first blocks, no classifier) and tails (the later blocks and the classifier).
 #[derive(Module, Debug)]
 pub struct Cnn1d {
     blocks: Vec<Conv1d>,
-    out: Linear,
+    out: Option<Linear>,
     length: usize,
+    /// Index of its first block in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl Cnn1d {
     /// Logits `[B, classes]` of a flat batch `[B, L]` (one channel); tap `block{i}` is
     /// `[B, C_i, L_i]` with `L_i` from the block strides.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let mut h: Tensor<3> = x.reshape([b, 1, self.length]);
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for Cnn1d {
+    /// `[B, L]` (the input, when it holds the first block) or `[B, C, L']` → `[B, C_i, L_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h: Tensor<3> = match h {
+            Tap::Flat(x) => {
+                let [b, _] = x.dims();
+                x.reshape([b, 1, self.length])
+            }
+            Tap::Seq(h) => h,
+            Tap::Map(_) => unreachable!("a 1-D CNN's stages read sequences"),
+        };
         for (i, c) in self.blocks.iter().enumerate() {
             h = relu(c.forward(h));
-            taps.put(tap(i + 1), || Tap::Seq(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Seq(h.clone()));
         }
-        kernels::linear(&self.out, h.flatten(1, 2))
+        Tap::Seq(h)
+    }
+    /// The flattened maps `[B, C·L]` and their logits.
+    fn classify(&self, h: Tap, _taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Seq(h) = h else { unreachable!("a 1-D CNN's last block gives a sequence") };
+        let features = h.flatten(1, 2);
+        (kernels::linear(self.out.as_ref().expect("the classifier is in the tail"), features.clone()), features)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let blocks = self.blocks.split_off(k);
+        let tail = Cnn1d { blocks, out: self.out.take(), length: self.length, first: self.first + k };
+        (self, tail)
     }
 }

@@ -18,9 +18,15 @@ pub const POOL_TAP: &str = "pool";
 /// Global average pool of `h` `[B, C, H, W]` → `[B, C]` (collected as the [`POOL_TAP`] tap),
 /// then `out`'s logits `[B, classes]`.
 pub fn pooled_logits(h: Tensor<4>, out: &Linear, taps: &mut Taps) -> Tensor<2> {
+    pooled_classify(h, out, taps).0
+}
+
+/// [`pooled_logits`] and the pooled features `[B, C]` it classified (a branch's features, for a
+/// fusion classifier).
+pub fn pooled_classify(h: Tensor<4>, out: &Linear, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
     let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
     taps.put(POOL_TAP.into(), || Tap::Flat(pooled.clone()));
-    kernels::linear(out, pooled)
+    (kernels::linear(out, pooled.clone()), pooled)
 }
 
 /// A convolution without bias and its batch norm.

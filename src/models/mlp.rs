@@ -7,6 +7,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use super::branched::Stages;
 use super::tap::{Tap, Taps, dropout};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::data::spec::zero_fraction;
@@ -48,6 +49,9 @@ impl Architecture for MlpSpec {
     fn problems(&self, _shape: &[usize]) -> Vec<SpecProblem> {
         Vec::new()
     }
+    fn stages(&self, shape: &[usize]) -> Vec<String> {
+        self.taps(shape).into_iter().map(|(n, _)| n).collect()
+    }
     fn taps(&self, _shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         self.hidden.iter().enumerate().map(|(i, w)| (tap(i + 1), vec![w.get()])).collect()
     }
@@ -60,10 +64,11 @@ impl Architecture for MlpSpec {
         }
         Network::Mlp(Mlp {
             hidden: layers,
-            out: LinearConfig::new(width, classes).init(device),
+            out: Some(LinearConfig::new(width, classes).init(device)),
             dropout: self.dropout.get(),
             input_dropout: self.input_dropout.get(),
             max_norm: self.max_norm.map_or(0.0, |c| c.get()),
+            first: 0,
         })
     }
 }
@@ -85,11 +90,14 @@ impl fmt::Display for MlpSpec {
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
-    out: Linear,
+    /// The classifier (absent in a branched network's trunk).
+    out: Option<Linear>,
     dropout: f64,
     input_dropout: f64,
     /// Max-norm bound c of the hidden units' incoming weights; 0 = none.
     max_norm: f64,
+    /// Index of its first hidden layer in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 /// `w_j ← w_j · min(1, c/‖w_j‖)` for every column j of a Linear weight `[in, out]` (the incoming
@@ -119,11 +127,33 @@ impl Mlp {
 
     /// Logits `[B, classes]` of a flat batch `[B, D]`; taps `hidden{i}` are `[B, width_i]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let mut h = dropout(x, self.input_dropout, &mut taps.noise);
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for Mlp {
+    /// `[B, D]` (the input's input dropout when it holds the first layer) → `[B, width_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let Tap::Flat(mut h) = h else { unreachable!("an MLP reads flat features") };
+        if self.first == 0 {
+            h = dropout(h, self.input_dropout, &mut taps.noise);
+        }
         for (i, l) in self.hidden.iter().enumerate() {
             h = dropout(relu(kernels::linear(l, h)), self.dropout, &mut taps.noise);
-            taps.put(tap(i + 1), || Tap::Flat(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Flat(h.clone()));
         }
-        kernels::linear(&self.out, h)
+        Tap::Flat(h)
+    }
+    /// The last hidden features and their logits.
+    fn classify(&self, h: Tap, _taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Flat(h) = h else { unreachable!("an MLP's features are flat") };
+        (kernels::linear(self.out.as_ref().expect("the classifier is in the tail"), h.clone()), h)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let hidden = self.hidden.split_off(k);
+        let tail =
+            Mlp { hidden, out: self.out.take(), dropout: self.dropout, input_dropout: self.input_dropout, max_norm: self.max_norm, first: self.first + k };
+        (self, tail)
     }
 }

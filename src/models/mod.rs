@@ -34,7 +34,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use branched::{BranchedResNet, BranchedResNetSpec};
+pub use branched::{Branched, BranchedResNetSpec, BranchedSpec};
 pub use cnn1d::{Cnn1d, Cnn1dSpec};
 pub use cnn2d::{Cnn2d, Cnn2dSpec};
 pub use conv::{first_conv, first_conv_applies};
@@ -71,6 +71,11 @@ pub trait Architecture: fmt::Display {
     /// single-head networks.
     fn heads(&self) -> usize {
         0
+    }
+    /// The taps it can be cut at by [`BranchedSpec`], in forward order (a tap after each stage);
+    /// empty when it cannot be branched.
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        Vec::new()
     }
     /// Whether it normalises with batch norm (then SGD without weight decay lets the weights'
     /// scale drift: `cohort check` warns).
@@ -125,6 +130,8 @@ pub enum ModelSpec {
     Hydra(HydraSpec),
     /// See [`BranchedResNetSpec`].
     BranchedResNet(BranchedResNetSpec),
+    /// See [`BranchedSpec`].
+    Branched(BranchedSpec),
     /// See [`WrnSpec`].
     Wrn(WrnSpec),
     /// See [`VggSpec`].
@@ -153,6 +160,11 @@ pub enum ModelSpec {
         of: NodeId,
         /// Decay per step.
         decay: Decay,
+        /// Mean Teacher's warm-up (Tarvainen & Valpola's `update_ema_variables`): after the n-th
+        /// step of the stage (from 1) the decay is `min(1 − 1/(n + 1), decay)`, so that the early
+        /// average is not dominated by the initial weights. Default off.
+        #[serde(default, skip_serializing_if = "crate::values::is_false")]
+        warmup: bool,
     },
 }
 
@@ -166,6 +178,7 @@ impl ModelSpec {
             ModelSpec::ResNet(m) => Some(m),
             ModelSpec::Hydra(m) => Some(m),
             ModelSpec::BranchedResNet(m) => Some(m),
+            ModelSpec::Branched(m) => Some(m),
             ModelSpec::Wrn(m) => Some(m),
             ModelSpec::Vgg(m) => Some(m),
             ModelSpec::MobileNetV2(m) => Some(m),
@@ -221,7 +234,8 @@ impl ModelSpec {
     pub fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
         let Some(arch) = self.architecture() else { return Vec::new() };
         if let Some(rank) = arch.input_rank().filter(|&r| r != shape.len()) {
-            let fit = if shape.len() == 1 { "Mlp or Cnn1d" } else { "Mlp, Cnn2d, ResNet, BranchedResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1 or ShuffleNetV2" };
+            let fit =
+                if shape.len() == 1 { "Mlp, Cnn1d or Branched" } else { "Mlp, Cnn2d, ResNet, Branched, Wrn, Vgg, MobileNetV2, ShuffleNetV1 or ShuffleNetV2" };
             let msg = format!("`{}` needs {}-D inputs but the data set gives shape {shape:?}", self.variant(), if rank == 3 { 2 } else { 1 });
             return vec![SpecProblem { field: "", message: msg, hint: Some(format!("for this data set use {fit}")) }];
         }
@@ -234,7 +248,7 @@ impl fmt::Display for ModelSpec {
         match (self, self.architecture()) {
             (_, Some(a)) => a.fmt(f),
             (ModelSpec::Recorded { file }, None) => write!(f, "Recorded({})", file.display()),
-            (ModelSpec::Ema { of, decay }, None) => write!(f, "Ema(of {of}, decay {decay})"),
+            (ModelSpec::Ema { of, decay, warmup }, None) => write!(f, "Ema(of {of}, decay {decay}{})", if *warmup { ", warm-up" } else { "" }),
             _ => unreachable!("only a recorded source and an Ema node have no architecture"),
         }
     }
@@ -264,8 +278,8 @@ pub enum Network {
     ResNet(ResNet),
     /// See [`Hydra`].
     Hydra(Hydra),
-    /// See [`BranchedResNet`].
-    BranchedResNet(BranchedResNet),
+    /// See [`Branched`].
+    Branched(Branched),
     /// See [`Wrn`].
     Wrn(Wrn),
     /// See [`Vgg`].
@@ -336,6 +350,7 @@ impl Network {
     pub fn constrain(self) -> Self {
         match self {
             Network::Mlp(m) => Network::Mlp(m.constrain()),
+            Network::Branched(m) => Network::Branched(m.constrain()),
             other => other,
         }
     }
@@ -354,7 +369,7 @@ impl Network {
             Network::Cnn2d(m) => m.forward(x, taps),
             Network::ResNet(m) => m.forward(x, taps),
             Network::Hydra(m) => m.forward(x, taps),
-            Network::BranchedResNet(m) => m.forward(x, taps),
+            Network::Branched(m) => m.forward(x, taps),
             Network::Wrn(m) => m.forward(x, taps),
             Network::Vgg(m) => m.forward(x, taps),
             Network::MobileNetV2(m) => m.forward(x, taps),

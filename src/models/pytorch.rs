@@ -89,7 +89,7 @@ impl Network {
             Network::Cnn2d(_) => "Cnn2d",
             Network::ResNet(_) => "ResNet",
             Network::Hydra(_) => "Hydra",
-            Network::BranchedResNet(_) => "BranchedResNet",
+            Network::Branched(_) => "Branched",
             Network::Wrn(_) => "Wrn",
             Network::Vgg(_) => "Vgg",
             Network::MobileNetV2(_) => "MobileNetV2",

@@ -10,7 +10,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::conv::{POOL_TAP, first_conv, pooled_logits};
+use super::branched::Stages;
+use super::conv::{POOL_TAP, first_conv, pooled_classify};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
@@ -98,6 +99,9 @@ impl Architecture for ResNetSpec {
         }
         Vec::new()
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=self.widths.len()).map(tap).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let mut v: Vec<(String, Vec<usize>)> = self.geometry(shape).into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())).collect();
         v.push((POOL_TAP.into(), vec![self.widths.last().map_or(0, |w| w.get())]));
@@ -109,11 +113,12 @@ impl Architecture for ResNetSpec {
         let mut cin = w0;
         let stages = self.blocks.iter().zip(&self.widths).enumerate().map(|(s, (n, w))| stage(s, n.get(), w.get(), &mut cin, device)).collect();
         Network::ResNet(ResNet {
-            stem,
-            stem_bn: BatchNormConfig::new(w0).init(device),
+            stem: Some(stem),
+            stem_bn: Some(BatchNormConfig::new(w0).init(device)),
             stages,
-            out: LinearConfig::new(cin, classes).init(device),
+            out: Some(LinearConfig::new(cin, classes).init(device)),
             shape: [shape[0], shape[1], shape[2]],
+            first: 0,
         })
     }
 }
@@ -170,11 +175,15 @@ impl BasicBlock {
 /// pool, Linear.
 #[derive(Module, Debug)]
 pub struct ResNet {
-    stem: Conv2d,
-    stem_bn: BatchNorm,
+    /// The stem (absent in a branch's tail, [`super::Branched`]).
+    stem: Option<Conv2d>,
+    stem_bn: Option<BatchNorm>,
     stages: Vec<Vec<BasicBlock>>,
-    out: Linear,
+    /// The classifier (absent in a branched network's trunk).
+    out: Option<Linear>,
     shape: [usize; 3],
+    /// Index of its first stage in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl ResNet {
@@ -203,15 +212,39 @@ impl ResNet {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is `[B, C_i, H_i, W_i]`
     /// (halved, rounding up, from the second stage on), `pool` is `[B, C_last]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h = kernels::batch_norm_relu(&self.stem_bn, first_conv(&self.stem, x.reshape([b, c, hh, ww])));
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for ResNet {
+    /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h = match (h, &self.stem, &self.stem_bn) {
+            (Tap::Flat(x), Some(stem), Some(bn)) => {
+                let [b, _] = x.dims();
+                let [c, hh, ww] = self.shape;
+                kernels::batch_norm_relu(bn, first_conv(stem, x.reshape([b, c, hh, ww])))
+            }
+            (Tap::Map(h), None, None) => h,
+            _ => unreachable!("a ResNet with its stem reads the input, a tail a stage's maps"),
+        };
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);
             }
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
-        pooled_logits(h, &self.out, taps)
+        Tap::Map(h)
+    }
+    /// The pooled features `[B, C_last]` and their logits.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a ResNet's stages give maps") };
+        pooled_classify(h, self.out.as_ref().expect("the classifier is in the tail"), taps)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let stages = self.stages.split_off(k);
+        let tail = ResNet { stem: None, stem_bn: None, stages, out: self.out.take(), shape: self.shape, first: self.first + k };
+        (self, tail)
     }
 }

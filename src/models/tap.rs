@@ -149,6 +149,14 @@ impl Taps {
     fn want(&self, name: &str) -> bool {
         self.wanted.iter().any(|w| w == name)
     }
+    /// `f` run on this pass with no taps collected (its noise still drawn from this pass's
+    /// stream): a branch's tail, whose features would clash with its sister branches'.
+    pub(crate) fn muted<R>(&mut self, f: impl FnOnce(&mut Taps) -> R) -> R {
+        let wanted = std::mem::take(&mut self.wanted);
+        let r = f(self);
+        self.wanted = wanted;
+        r
+    }
     /// Records the feature `f()` under `name` when the pass asked for it (`f` runs only then).
     pub(crate) fn put(&mut self, name: String, f: impl FnOnce() -> Tap) {
         if self.want(&name) {

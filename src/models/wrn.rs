@@ -11,7 +11,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::conv::{POOL_TAP, first_conv, pooled_logits};
+use super::branched::Stages;
+use super::conv::{POOL_TAP, first_conv, pooled_classify};
 use super::tap::{Tap, Taps, dropout};
 use super::{Architecture, Network, SpecProblem};
 use crate::data::spec::zero_fraction;
@@ -66,6 +67,9 @@ impl Architecture for WrnSpec {
         }
         Vec::new()
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=self.widths().len()).map(tap).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
         let mut v: Vec<(String, Vec<usize>)> = self
@@ -102,12 +106,13 @@ impl Architecture for WrnSpec {
             })
             .collect();
         Network::Wrn(Wrn {
-            stem,
+            stem: Some(stem),
             groups,
-            bn: BatchNormConfig::new(cin).init(device),
-            out: LinearConfig::new(cin, classes).init(device),
+            bn: Some(BatchNormConfig::new(cin).init(device)),
+            out: Some(LinearConfig::new(cin, classes).init(device)),
             dropout: self.dropout.get(),
             shape: [shape[0], shape[1], shape[2]],
+            first: 0,
         })
     }
 }
@@ -161,12 +166,16 @@ impl PreActBlock {
 /// WRN: stem conv → groups of pre-activation blocks → BN → ReLU → global average pool → linear.
 #[derive(Module, Debug)]
 pub struct Wrn {
-    stem: Conv2d,
+    /// The stem (absent in a branch's tail, [`super::Branched`]).
+    stem: Option<Conv2d>,
     groups: Vec<Vec<PreActBlock>>,
-    bn: BatchNorm,
-    out: Linear,
+    /// The final BN → ReLU and the classifier (absent in a branched network's trunk).
+    bn: Option<BatchNorm>,
+    out: Option<Linear>,
     dropout: f64,
     shape: [usize; 3],
+    /// Index of its first group in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl Wrn {
@@ -194,16 +203,40 @@ impl Wrn {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
     /// (halved, rounding up, from the second group on), `pool` is `[B, 64·widen]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h = first_conv(&self.stem, x.reshape([b, c, hh, ww]));
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for Wrn {
+    /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h = match (h, &self.stem) {
+            (Tap::Flat(x), Some(stem)) => {
+                let [b, _] = x.dims();
+                let [c, hh, ww] = self.shape;
+                first_conv(stem, x.reshape([b, c, hh, ww]))
+            }
+            (Tap::Map(h), None) => h,
+            _ => unreachable!("a WRN with its stem reads the input, a tail a group's maps"),
+        };
         for (i, group) in self.groups.iter().enumerate() {
             for block in group {
                 h = block.forward(h, self.dropout, taps);
             }
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
-        let h = kernels::batch_norm_relu(&self.bn, h);
-        pooled_logits(h, &self.out, taps)
+        Tap::Map(h)
+    }
+    /// BN → ReLU, the pooled features `[B, 64·widen]` and their logits.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a WRN's groups give maps") };
+        let (Some(bn), Some(out)) = (&self.bn, &self.out) else { unreachable!("the classifier is in the tail") };
+        pooled_classify(kernels::batch_norm_relu(bn, h), out, taps)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let groups = self.groups.split_off(k);
+        let tail = Wrn { stem: None, groups, bn: self.bn.take(), out: self.out.take(), dropout: self.dropout, shape: self.shape, first: self.first + k };
+        (self, tail)
     }
 }

@@ -206,6 +206,57 @@ impl std::str::FromStr for Baseline {
     }
 }
 
+/// A row that averages nodes (`--group NAME=ID,ID,…`): per seed, the mean over the listed nodes
+/// an experiment has (e.g. `peers=peer1,peer2,peer3,net.head1,net.head2,net.head3`: the mean
+/// peer of a cohort and the mean branch of a branched network alike), compared like any row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The row's name in the node column.
+    pub name: String,
+    /// The node ids it averages (those an experiment lacks are skipped).
+    pub nodes: Vec<String>,
+}
+
+impl std::str::FromStr for Group {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}`: expected NAME=NODE,NODE,… (e.g. peers=peer1,peer2,peer3)");
+        let (name, nodes) = s.split_once('=').ok_or_else(bad)?;
+        let nodes: Vec<String> = nodes.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
+        if name.trim().is_empty() || nodes.is_empty() {
+            return Err(bad());
+        }
+        Ok(Group { name: name.trim().to_string(), nodes })
+    }
+}
+
+impl Group {
+    /// The group's row from the rows of `members` (one experiment's rows of the group's nodes,
+    /// each over the same seeds): every figure the per-seed mean over the members.
+    fn row(&self, members: &[&Row]) -> Option<Row> {
+        let first = members.first()?;
+        if members.iter().any(|r| r.seeds != first.seeds) {
+            return None;
+        }
+        let mean = |f: &dyn Fn(&Row) -> Option<&Stat>| -> Option<Stat> {
+            let stats: Vec<&Stat> = members.iter().map(|r| f(r)).collect::<Option<_>>()?;
+            let n = stats[0].values.len();
+            let v: Vec<f64> = (0..n).map(|i| stats.iter().map(|s| s.values[i]).sum::<f64>() / stats.len() as f64).collect();
+            Some(Stat::of(&v))
+        };
+        Some(Row {
+            experiment: first.experiment.clone(),
+            node: self.name.clone(),
+            seeds: first.seeds.clone(),
+            last: mean(&|r| Some(&r.last))?,
+            best: mean(&|r| Some(&r.best))?,
+            selected: mean(&|r| r.selected.as_ref()),
+            figure: if first.figure.is_some() { mean(&|r| r.figure.as_ref()) } else { None },
+            versus: None,
+        })
+    }
+}
+
 /// A row against its baseline: the baseline row and Welch's test of the per-seed figures.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Versus {
@@ -216,12 +267,21 @@ pub struct Versus {
     pub welch: Option<crate::stats::Welch>,
 }
 
-/// Rows for the nodes of each experiment's last stage (the ensemble last), on the figure
-/// `select` chooses and, with a `baseline`, compared with it.
-pub fn rows(exps: &[ExperimentRuns], select: Select, baseline: Option<&Baseline>) -> Result<Vec<Row>, Error> {
+/// Rows for the nodes of each experiment's last stage (the ensemble last, then the `groups`),
+/// on the figure `select` chooses and, with a `baseline`, compared with it.
+pub fn rows(exps: &[ExperimentRuns], select: Select, baseline: Option<&Baseline>, groups: &[Group]) -> Result<Vec<Row>, Error> {
     let mut out = Vec::new();
     for x in exps {
-        out.extend(experiment_rows(x, select)?);
+        let rows = experiment_rows(x, select)?;
+        let grouped: Vec<Row> = groups
+            .iter()
+            .filter_map(|g| {
+                let members: Vec<&Row> = rows.iter().filter(|r| g.nodes.contains(&r.node)).collect();
+                g.row(&members)
+            })
+            .collect();
+        out.extend(rows);
+        out.extend(grouped);
     }
     if let Some(b) = baseline {
         let figures: Vec<(String, String, Vec<f64>)> =

@@ -154,15 +154,59 @@ fn zoo_networks_build_run_and_expose_their_taps() {
     check(&model("BranchedResNet(blocks: [1, 1, 1], widths: [16, 32, 64], branches: 3, gate: true)"), &[3, 32, 32]);
 }
 
-/// Branch m of a `BranchedResNet` is the plain ResNet made of the shared stem and stages and
-/// branch m's last stage and classifier (weights moved over by name); the node's output is the
-/// branches' mean probability, or with the gate the gated sum of their logits with a softmax of
-/// a linear map of the pooled shared features.
+/// Branch m of a network branched at a tap is the unbranched network made of the trunk and
+/// branch m's tail (weights moved over by name), for each branchable architecture; for a ResNet
+/// the node's output is also checked: the branches' mean probability, or with the gate the gated
+/// sum of their logits with a softmax of ReLU(BN(linear map)) of the pooled trunk features.
 #[test]
-fn each_branch_of_a_branched_resnet_is_a_resnet_on_the_shared_trunk() {
+fn each_branch_is_the_network_on_the_shared_trunk() {
     use burn::store::ModuleSnapshot;
     use burn::tensor::activation::{log_softmax, softmax};
+    // the weights of branch `m` (from 0) of a network branched after `k` stages, named as in the
+    // unbranched network: the trunk's as they are, the branch's with its stages counted from `k`
+    // (the first index after the stages' field `stages`)
+    let branch_as_whole = |branched: &Network, m: usize, k: usize, stages: &str| {
+        let prefix = format!("branches.{m}.");
+        branched
+            .collect(None, None, true)
+            .into_iter()
+            .filter_map(|mut t| {
+                t.name = if let Some(rest) = t.name.strip_prefix(&prefix) {
+                    match rest.strip_prefix(&format!("{stages}.")) {
+                        Some(r) => {
+                            let (j, tail) = r.split_once('.').unwrap();
+                            format!("{stages}.{}.{tail}", j.parse::<usize>().unwrap() + k)
+                        }
+                        None => rest.to_string(),
+                    }
+                } else {
+                    t.name.strip_prefix("trunk.")?.to_string()
+                };
+                Some(t)
+            })
+            .collect::<Vec<_>>()
+    };
     let d = Device::flex();
+    for (of, at, k, stages, shape) in [
+        ("Cnn1d(channels: [4, 4, 4])", "block2", 2, "blocks", vec![40]),
+        ("Mlp(hidden: [8, 8, 6])", "hidden2", 2, "hidden", vec![12]),
+        ("Wrn(depth: 10, widen: 1)", "group1", 1, "groups", vec![3, 8, 8]),
+        ("ResNet(blocks: [1, 2], widths: [4, 8])", "stage1", 1, "stages", vec![3, 8, 8]),
+    ] {
+        let x = Tensor::<2>::random([4, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);
+        let branched = Network::init(&model(&format!("Branched(of: {of}, at: \"{at}\", branches: 3)")), &shape, 10, &d);
+        let heads: Vec<String> = (1..=3).map(|m| format!("head{m}")).collect();
+        let mut taps = Taps::new(&heads);
+        branched.forward_taps(x.clone(), &mut taps);
+        for m in 0..3 {
+            let Tap::Flat(head) = &taps.got[m].1 else { panic!("a head's logits are flat") };
+            let mut plain = Network::init(&model(of), &shape, 10, &d);
+            let r = plain.apply(branch_as_whole(&branched, m, k, stages), None, None, true);
+            assert!(r.missing.is_empty() && r.errors.is_empty() && r.unused.is_empty(), "{of}: {r}");
+            let diff = (plain.forward(x.clone()) - head.clone()).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-5, "{of}, branch {}: {diff}", m + 1);
+        }
+    }
     let shape = [3, 8, 8];
     let x = Tensor::<2>::random([4, 192], Distribution::Normal(0.0, 1.0), &d);
     let branched = Network::init(&model("BranchedResNet(blocks: [1, 2], widths: [4, 8], branches: 3, gate: true)"), &shape, 10, &d);
@@ -173,29 +217,6 @@ fn each_branch_of_a_branched_resnet_is_a_resnet_on_the_shared_trunk() {
         Tap::Flat(t) => t.clone(),
         _ => panic!("a head's logits are flat"),
     };
-    for m in 0..3 {
-        let prefix = format!("branches.{m}.");
-        let tensors = branched
-            .collect(None, None, true)
-            .into_iter()
-            .filter_map(|mut t| {
-                let name = if let Some(rest) = t.name.strip_prefix(&prefix) {
-                    rest.replace("blocks.", "stages.1.")
-                } else if t.name.starts_with("branches.") || t.name.starts_with("gate.") {
-                    return None;
-                } else {
-                    t.name.replace("shared.", "stages.")
-                };
-                t.name = name;
-                Some(t)
-            })
-            .collect();
-        let mut plain = Network::init(&model("ResNet(blocks: [1, 2], widths: [4, 8])"), &shape, 10, &d);
-        let r = plain.apply(tensors, None, None, true);
-        assert!(r.missing.is_empty() && r.errors.is_empty() && r.unused.is_empty(), "{r}");
-        let diff = (plain.forward(x.clone()) - head(m)).abs().max().into_scalar::<f32>();
-        assert!(diff < 1e-5, "branch {}: {diff}", m + 1);
-    }
     // the gated ensemble, computed here from the heads and the gate's weights
     let trunk = {
         let mut t = Taps::new(&["stage1".to_string()]);
@@ -288,5 +309,42 @@ fn backprop_rescaling_divides_the_trunks_gradient_by_the_branches() {
     assert_eq!(result[0].0, result[1].0, "the forward pass changed");
     for (a, b) in result[0].1.iter().zip(&result[1].1) {
         assert!((a / 3.0 - b).abs() <= 1e-4 * a.abs().max(1e-3), "{a} / 3 vs {b}");
+    }
+}
+
+/// `BranchedResNet` is the generic branching of a ResNet after its second-to-last stage: the
+/// same parameters by name, and the same output. Before the special case was replaced (after
+/// 1098101), both were built side by side from one seed, one test alone in the process (the
+/// generator is global): the same parameter count, and bit-identical logits and input gradients,
+/// for each of these three; the counts are the special case's.
+#[test]
+fn branched_resnet_is_a_resnet_branched_after_its_second_to_last_stage() {
+    use burn::store::ModuleSnapshot;
+    let d = Device::flex().autodiff();
+    let shape = [3, 8, 8];
+    for (special, generic, count) in [
+        (
+            "BranchedResNet(blocks: [1, 2], widths: [4, 8], branches: 3, gate: true)",
+            "Branched(of: ResNet(blocks: [1, 2], widths: [4, 8]), at: \"stage1\", branches: 3, gate: true)",
+            7095,
+        ),
+        (
+            "BranchedResNet(blocks: [5, 5, 5], widths: [16, 32, 64], branches: 3, gate: true)",
+            "Branched(of: ResNet(blocks: [5, 5, 5], widths: [16, 32, 64]), at: \"stage2\", branches: 3, gate: true)",
+            1_175_639,
+        ),
+        (
+            "BranchedResNet(blocks: [1, 1], widths: [4, 8], branches: 2, fusion: true, backprop_rescale: true)",
+            "Branched(of: ResNet(blocks: [1, 1], widths: [4, 8]), at: \"stage1\", branches: 2, fusion: true, backprop_rescale: true)",
+            2658,
+        ),
+    ] {
+        let a = Network::init(&model(special), &shape, 10, &d);
+        let mut b = Network::init(&model(generic), &shape, 10, &d);
+        assert_eq!((a.parameters(), b.parameters()), (count, count), "{special}");
+        let r = b.apply(a.collect(None, None, true), None, None, true);
+        assert!(r.missing.is_empty() && r.errors.is_empty() && r.unused.is_empty(), "the same parameter names: {r}");
+        let x = Tensor::<2>::random([4, 192], Distribution::Normal(0.0, 1.0), &d);
+        assert_eq!(a.forward(x.clone()).into_data(), b.forward(x).into_data(), "{generic}");
     }
 }

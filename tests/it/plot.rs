@@ -157,7 +157,7 @@ fn compare_reports_mean_std_and_excluded_runs() {
     write("dml", 0, Some(summary(0, &[("a", 0.90, 0.91), ("b", 0.88, 0.90), ("ensemble", 0.91, 0.92)], RunStatus::Complete)));
     write("dml", 1, Some(summary(1, &[("a", 0.1, 0.1)], RunStatus::Diverged)));
     let exps: Vec<_> = ["independent", "dml"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
-    let rows = compare::rows(&exps, compare::Select::Final, None).unwrap();
+    let rows = compare::rows(&exps, compare::Select::Final, None, &[]).unwrap();
     let a = rows.iter().find(|r| r.experiment == "independent" && r.node == "a").unwrap();
     // mean 0.82, sample std sqrt(((0.02)² + (0.02)²)/1) = 0.028284…
     assert!((a.last.mean - 0.82).abs() < 1e-12 && (a.last.std - 0.02f64.hypot(0.02)).abs() < 1e-12 && a.last.n == 2);
@@ -191,7 +191,7 @@ fn compare_reports_the_validation_selected_epoch() {
         write_summary(&d.join("summary.json"), &s).unwrap();
     }
     let exps = vec![compare::collect(&tmp.path().join("val")).unwrap()];
-    let md = compare::markdown(&compare::rows(&exps, compare::Select::Final, None).unwrap(), &exps, compare::Select::Final, None);
+    let md = compare::markdown(&compare::rows(&exps, compare::Select::Final, None, &[]).unwrap(), &exps, compare::Select::Final, None);
     assert!(md.contains("| test acc. at best-validation epoch (%) |"), "{md}");
     assert!(md.contains("| val | a | 80.00 ± 0.00 | 72.00 ± 2.83 | 82.00 ± 0.00 | 2 |"), "{md}");
 }
@@ -217,7 +217,7 @@ fn compare_against_a_baseline_on_a_selected_figure() {
     }
     let exps: Vec<_> = ["base", "method"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
     let baseline: compare::Baseline = "base".parse().unwrap();
-    let rows = compare::rows(&exps, compare::Select::Final, Some(&baseline)).unwrap();
+    let rows = compare::rows(&exps, compare::Select::Final, Some(&baseline), &[]).unwrap();
     let m = rows.iter().find(|r| r.experiment == "method").unwrap();
     let w = m.versus.as_ref().unwrap().welch.unwrap();
     let want = cohort::stats::welch(&[0.75, 0.78, 0.76], &[0.70, 0.72, 0.71]).unwrap();
@@ -235,19 +235,53 @@ fn compare_against_a_baseline_on_a_selected_figure() {
     // the baseline against itself: no difference, p = 1
     assert!(md.lines().any(|l| l.starts_with("| base | a | 71.00 ± 1.00 |") && l.contains("| +0.00 [-") && l.ends_with("| 1.000 |")), "{md}");
     // the validation-selected figure (last − 0.05) and the mean of the last 2 epochs (last − 0.005)
-    let rows = compare::rows(&exps, "best-val".parse().unwrap(), Some(&baseline)).unwrap();
+    let rows = compare::rows(&exps, "best-val".parse().unwrap(), Some(&baseline), &[]).unwrap();
     let m = rows.iter().find(|r| r.experiment == "method").unwrap();
     assert!((m.figure.as_ref().unwrap().mean - (0.76333333333 - 0.05)).abs() < 1e-9);
-    let rows = compare::rows(&exps, "last:2".parse().unwrap(), None).unwrap();
+    let rows = compare::rows(&exps, "last:2".parse().unwrap(), None, &[]).unwrap();
     let m = rows.iter().find(|r| r.experiment == "method").unwrap();
     assert!((m.figure.as_ref().unwrap().mean - (0.76333333333 - 0.005)).abs() < 1e-9, "{:?}", m.figure);
     assert!("last:0".parse::<compare::Select>().is_err() && "best".parse::<compare::Select>().is_err());
     // JSON: the per-seed values and the comparison
-    let json: serde_json::Value = serde_json::from_str(&compare::json(&compare::rows(&exps, compare::Select::Final, Some(&baseline)).unwrap(), &exps)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&compare::json(&compare::rows(&exps, compare::Select::Final, Some(&baseline), &[]).unwrap(), &exps)).unwrap();
     let method = json["rows"].as_array().unwrap().iter().find(|r| r["experiment"] == "method").unwrap();
     assert_eq!(method["final"]["values"].as_array().unwrap().len(), 3);
     assert_eq!(method["versus"]["baseline"], "base:a");
     assert!(method["versus"]["welch"]["p"].as_f64().unwrap() < 0.05);
+}
+
+/// `--group NAME=ID,…` adds a row per experiment whose per-seed values are the mean over the
+/// listed nodes it has, compared with the baseline's row of that name.
+#[test]
+fn a_group_row_averages_its_nodes_per_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    // base: one node `a`; method: two nodes `b.head1`, `b.head2`
+    type Nodes<'a> = &'a [(&'a str, [f64; 3])];
+    let runs: [(&str, Nodes); 2] = [("base", &[("a", [0.70, 0.72, 0.71])]), ("method", &[("b.head1", [0.74, 0.78, 0.76]), ("b.head2", [0.76, 0.80, 0.78])])];
+    for (exp, nodes) in runs {
+        for seed in 0..3 {
+            let figures: Vec<(&str, f64, f64)> = nodes.iter().map(|(n, v)| (*n, v[seed], v[seed] + 0.01)).collect();
+            let s = summary(seed as u64, &figures, RunStatus::Complete);
+            let d = tmp.path().join(exp).join(format!("seed-{seed}"));
+            std::fs::create_dir_all(&d).unwrap();
+            write_summary(&d.join("summary.json"), &s).unwrap();
+        }
+    }
+    let exps: Vec<_> = ["base", "method"].iter().map(|e| compare::collect(&tmp.path().join(e)).unwrap()).collect();
+    let group: compare::Group = "peers=a,b.head1,b.head2".parse().unwrap();
+    let baseline: compare::Baseline = "base".parse().unwrap();
+    let rows = compare::rows(&exps, compare::Select::Final, Some(&baseline), &[group]).unwrap();
+    let g = rows.iter().find(|r| r.experiment == "method" && r.node == "peers").unwrap();
+    let want = [0.75, 0.79, 0.77];
+    for (v, w) in g.last.values.iter().zip(want) {
+        assert!((v - w).abs() < 1e-12, "{:?}", g.last.values);
+    }
+    let b = rows.iter().find(|r| r.experiment == "base" && r.node == "peers").unwrap();
+    assert_eq!(b.last.values, vec![0.70, 0.72, 0.71], "one member: its own values");
+    let w = g.versus.as_ref().unwrap().welch.unwrap();
+    assert_eq!(w, cohort::stats::welch(&g.last.values, &[0.70, 0.72, 0.71]).unwrap());
+    assert!("peers".parse::<compare::Group>().is_err() && "=a".parse::<compare::Group>().is_err() && "p=".parse::<compare::Group>().is_err());
 }
 
 /// A run with term rows gets `charts/terms`: its terms per epoch, and with OKDDip's diagnostics

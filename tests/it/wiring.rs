@@ -789,12 +789,17 @@ fn dkd_dist_and_standardised_soft_targets() {
     assert_same_step("DIST + standardised KD student", &s.before[r], &s.after[r], &sgd_linear(&s.x, &s.before[r], &g, s.lr()));
 }
 
-/// Knowledge Transfer Graph gates (Minami et al. 2020) in epoch 0 of 2: `PositiveLinear` (0/2)
-/// switches the soft target off, `NegativeLinear` (1 − 0/2) keeps it whole, `Cutoff` is 0.
+/// Knowledge Transfer Graph gates (Minami et al. 2020) in step 0 of epoch 0: `PositiveLinear`
+/// (0/E) and the paper's per-iteration `Linear` (0/k_end) switch their term off — the labels'
+/// cross-entropy too —, `NegativeLinear` (1 − 0/E) keeps it whole, `Cutoff` is 0, and `Correct`
+/// keeps each sample's soft-target loss where the teacher's argmax is the label (the batch mean
+/// over all samples, the others 0). The factors later in training from the formulas.
 #[test]
 fn ktg_gates_scale_the_weight_by_training_progress() {
-    use cohort::config::Gate;
-    assert_eq!([Gate::Through, Gate::Cutoff, Gate::PositiveLinear, Gate::NegativeLinear].map(|g| g.factor(3, 4)), [1.0, 0.0, 0.75, 0.25]);
+    use cohort::config::{Gate, Progress};
+    let at = Progress { epoch: 3, epochs: 4, step: 1, steps: 5 };
+    let gates = [Gate::Through, Gate::Cutoff, Gate::PositiveLinear, Gate::NegativeLinear, Gate::Linear, Gate::Correct];
+    assert_eq!(gates.map(|g| g.factor(at)), [1.0, 0.0, 0.75, 0.25, 16.0 / 20.0, 1.0]);
     let tmp = tempfile::tempdir().unwrap();
     let nodes = format!(
         r#"{}, Node(id: "up", model: Mlp(hidden: [])), Node(id: "down", model: Mlp(hidden: [])), Node(id: "off", model: Mlp(hidden: []))"#,
@@ -805,9 +810,15 @@ fn ktg_gates_scale_the_weight_by_training_progress() {
         Edge(from: ["t"], to: "up", loss: SoftTarget(temperature: 2), gate: PositiveLinear),
         Edge(from: ["t"], to: "down", loss: SoftTarget(temperature: 2), gate: NegativeLinear),
         Edge(from: ["t"], to: "off", loss: SoftTarget(temperature: 2), gate: Cutoff),
+        Edge(to: "linear", loss: CrossEntropy, gate: Linear),
+        Edge(from: ["t"], to: "linear", loss: SoftTarget(temperature: 2)),
+        Edge(to: "correct", loss: CrossEntropy),
+        Edge(from: ["t"], to: "correct", loss: SoftTarget(temperature: 2), gate: Correct),
     "#;
+    let nodes = format!(r#"{nodes}, Node(id: "linear", model: Mlp(hidden: [])), Node(id: "correct", model: Mlp(hidden: []))"#);
     let s = step(&experiment(&nodes, edges, "Simultaneous"), &tmp.path().join("out"));
-    let p = softmax(&logits(&s.x, &s.before[s.node("t")]), 2.0);
+    let v = logits(&s.x, &s.before[s.node("t")]);
+    let p = softmax(&v, 2.0);
     for (id, g) in [("up", 0.0), ("down", 1.0), ("off", 0.0)] {
         let n = s.node(id);
         let z = logits(&s.x, &s.before[n]);
@@ -815,6 +826,37 @@ fn ktg_gates_scale_the_weight_by_training_progress() {
         add(&mut grad, kl_grad(&z, &p, 2.0), g);
         assert_same_step(id, &s.before[n], &s.after[n], &sgd_linear(&s.x, &s.before[n], &grad, s.lr()));
     }
+    // the labels' term gated off, the soft target whole
+    let n = s.node("linear");
+    let z = logits(&s.x, &s.before[n]);
+    assert_same_step("linear", &s.before[n], &s.after[n], &sgd_linear(&s.x, &s.before[n], &kl_grad(&z, &p, 2.0), s.lr()));
+    // the soft target on the rows the teacher gets right only
+    let n = s.node("correct");
+    let z = logits(&s.x, &s.before[n]);
+    let right: Vec<bool> =
+        v.iter().zip(&s.y).map(|(row, &y)| row.iter().enumerate().fold((0, f64::MIN), |b, (k, &x)| if x > b.1 { (k, x) } else { b }).0 == y).collect();
+    let hits = right.iter().filter(|r| **r).count();
+    assert!(hits > 0 && hits < right.len(), "the test needs a teacher right on some rows and wrong on others ({hits} of {})", right.len());
+    let mut kl = kl_grad(&z, &p, 2.0);
+    for (row, keep) in kl.iter_mut().zip(&right) {
+        if !keep {
+            row.iter_mut().for_each(|g| *g = 0.0);
+        }
+    }
+    let mut grad = ce_grad(&z, &s.y);
+    add(&mut grad, kl, 1.0);
+    assert_same_step("correct", &s.before[n], &s.after[n], &sgd_linear(&s.x, &s.before[n], &grad, s.lr()));
+}
+
+/// The correct gate needs one source whose logits the edge's loss reads: elsewhere a positioned
+/// error.
+#[test]
+fn the_correct_gate_needs_a_single_logit_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = format!(r#"{}, Node(id: "s", model: Mlp(hidden: []))"#, teacher(tmp.path(), "t"));
+    let edges = r#"Edge(to: "s", loss: CrossEntropy, gate: Correct)"#;
+    let err = cohort::config::plan_from_str(&experiment(&nodes, edges, "Simultaneous"), Path::new("x.ron")).unwrap_err().to_string();
+    assert!(err.contains("edges[0].gate") && err.contains("one source whose logits"), "{err}");
 }
 
 /// An `Ema` node (Mean Teacher; PCL's temporal mean): after each of its node's steps its
@@ -824,15 +866,22 @@ fn ktg_gates_scale_the_weight_by_training_progress() {
 /// resumed after each: the resumed run's checkpoints equal an uninterrupted run's, byte for byte.
 #[test]
 fn ema_node_averages_its_node_and_teaches_with_the_current_average() {
+    ema_case(false);
+    // Mean Teacher's warm-up: the decay after the n-th step is min(1 − 1/(n + 1), d)
+    ema_case(true);
+}
+
+fn ema_case(warmup: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let d: f64 = 0.75;
+    let decay = |n: usize| if warmup { d.min(1.0 - 1.0 / (n as f64 + 1.0)) } else { d };
     let src = format!(
         r#"Experiment(
             name: "ema",
             data: {DATA},
             nodes: [
                 Node(id: "a", model: Mlp(hidden: [])),
-                Node(id: "m", model: Ema(of: "a", decay: {d})),
+                Node(id: "m", model: Ema(of: "a", decay: {d}, warmup: {warmup})),
                 Node(id: "b", model: Mlp(hidden: [])),
             ],
             edges: [
@@ -869,16 +918,13 @@ fn ema_node_averages_its_node_and_teaches_with_the_current_average() {
             assert!((g - w).abs() <= 1e-6 * (1.0 + w.abs()), "{what}: {g} vs {w}");
         }
     };
+    let mut average = seen[0][a].clone();
     for k in 1..=3 {
-        // the closed form from the tracked node's weights after each step
-        let closed: Vec<Vec<f64>> = (0..seen[0][a].len())
-            .map(|t| {
-                (0..seen[0][a][t].len())
-                    .map(|i| d.powi(k as i32) * seen[0][a][t][i] + (1..=k).map(|j| (1.0 - d) * d.powi((k - j) as i32) * seen[j][a][t][i]).sum::<f64>())
-                    .collect()
-            })
-            .collect();
-        close(&format!("average after step {k}"), &seen[k][m], &closed);
+        // θ_k = d_k·θ_(k−1) + (1 − d_k)·a_k from the tracked node's weights after each step (with
+        // a constant decay: d^k·θ_0 + (1 − d)·Σ_j d^(k−j)·a_j)
+        let dk = decay(k);
+        average = average.iter().zip(&seen[k][a]).map(|(m, w)| m.iter().zip(w).map(|(m, w)| dk * m + (1.0 - dk) * w).collect()).collect();
+        close(&format!("average after step {k} (warm-up {warmup})"), &seen[k][m], &average);
         // b's step k distils from the average after step k − 1
         let z = logits(&x, &seen[k - 1][b]);
         let mut g = ce_grad(&z, &y);

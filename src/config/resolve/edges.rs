@@ -4,7 +4,7 @@
 use super::{Diagnostic, FieldPath, Pending, Resolver};
 use crate::config::plan::Term;
 use crate::config::schema::{EdgeSpec, LossSpec};
-use crate::losses::{Arity, EdgeCheck, MutualKl, NodeFacts};
+use crate::losses::{Arity, EdgeCheck, MutualKl, NodeFacts, Targets};
 use crate::values::{NodeId, Temperature, Weight};
 
 /// An `Edge` being resolved: where it is, its target and its sources.
@@ -37,7 +37,15 @@ impl Resolver<'_> {
             let p = Self::root().field("edges").index(e);
             match edge {
                 EdgeSpec::Edge { from, to, loss, weight, ramp_up_epochs, gate, head, from_head, stages } => {
-                    let Some((at, loss)) = self.edge(p, from, to, loss, (*head, *from_head), &nodes) else { continue };
+                    let Some((at, loss)) = self.edge(p.clone(), from, to, loss, (*head, *from_head), &nodes) else { continue };
+                    if gate.is_per_sample() && (loss.kind().reads().targets != Targets::SourceLogits || at.from_i.len() != 1) {
+                        let msg = format!(
+                            "the `{gate:?}` gate passes the samples the edge's source classifies correctly: it needs one source whose logits `{}` reads",
+                            loss.kind().name()
+                        );
+                        self.error(Diagnostic::at(p.field("gate"), msg).hint("use it on a KL edge from one node (e.g. `MutualKl`), or choose another gate"));
+                        continue;
+                    }
                     let term = Term {
                         to: at.to.expect("edge() returns resolved targets only"),
                         from: at.from_i,
@@ -127,8 +135,8 @@ impl Resolver<'_> {
         let path = at.p.field("head");
         if heads == 0 {
             self.error(
-                Diagnostic::at(path, format!("`head` needs a multi-head target (`Hydra`, `BranchedResNet`), and `{to}` is not one"))
-                    .hint("remove `head`, or make the node a `Hydra(...)` or a `BranchedResNet(...)`"),
+                Diagnostic::at(path, format!("`head` needs a multi-head target (`Branched`, `Hydra`, `BranchedResNet`), and `{to}` is not one"))
+                    .hint("remove `head`, or make the node a `Branched(of: ..., at: ..., branches: ...)`"),
             );
         } else if m == 0 || m > heads {
             self.error(Diagnostic::at(path, format!("`{to}` has heads 1..={heads}, not {m}")).hint("heads are numbered from 1, like their taps `head1`, …"));
@@ -160,7 +168,7 @@ impl Resolver<'_> {
                 self.error(
                     Diagnostic::at(
                         path.clone(),
-                        format!("`from_head` needs multi-head sources (`Hydra`, `BranchedResNet`, or an `Ema` of one), and `{id}` is not one"),
+                        format!("`from_head` needs multi-head sources (`Branched`, `Hydra`, `BranchedResNet`, or an `Ema` of one), and `{id}` is not one"),
                     )
                     .hint("remove `from_head`"),
                 );

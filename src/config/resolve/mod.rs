@@ -134,7 +134,7 @@ impl<'a> Resolver<'a> {
     /// What `Ema` node `i` tracks (index and decay), when it is one and its `of` exists.
     fn ema_of(&self, i: usize) -> Option<EmaOf> {
         match &self.spec.nodes[i].model {
-            ModelSpec::Ema { of, decay } => self.index.get(of.as_str()).map(|&of| EmaOf { of, decay: decay.get() }),
+            ModelSpec::Ema { of, decay, warmup } => self.index.get(of.as_str()).map(|&of| EmaOf { of, decay: decay.get(), warmup: *warmup }),
             _ => None,
         }
     }
