@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""The numbers of scripts/benchmark-online.sh, read from the runs' files and from `cohort compare
+--json` (standard-library Python; the statistics — means, Welch intervals and p — are cohort's).
+
+  benchmark_online.py val-score DIR          mean over seeds and peers (peer1..3 or net.head1..3)
+                                             of the mean validation accuracy (%) of the last 5
+                                             epochs, from every DIR/seed-*/metrics.csv
+  benchmark_online.py best DIR...            the DIR with the highest val-score (ties: the first)
+  benchmark_online.py welch FILE EXP NODE    "+d.dd [lo, hi], p" of a row against its baseline
+  benchmark_online.py mean FILE EXP NODE     the row's figure (%), "mean ± sd"
+  benchmark_online.py verdict FILE EXP NODE  reproduces / does not reproduce, from the interval
+  benchmark_online.py last DIR NODE METRIC SPLIT
+                                             mean over seeds of METRIC at the last epoch (METRIC
+                                             also matches a term's `METRIC:<term>` rows)
+  benchmark_online.py first-above DIR NODE METRIC SPLIT X
+                                             mean over seeds of the first epoch where METRIC > X
+
+FILE is a `cohort compare --json` output.
+"""
+import csv
+import glob
+import json
+import os
+import re
+import sys
+
+PEERS = re.compile(r"^(peer[0-9]|net\.head[0-9])$")
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def val_score(d):
+    per_seed = []
+    for f in sorted(glob.glob(os.path.join(d, "seed-*", "metrics.csv"))):
+        acc = {}
+        for r in rows(f):
+            if r["split"] == "validation" and r["metric"] == "accuracy" and PEERS.match(r["node"]) and int(r["epoch"]) > 0:
+                acc.setdefault(r["node"], []).append((int(r["epoch"]), float(r["value"])))
+        means = [sum(v for _, v in sorted(a)[-5:]) / len(sorted(a)[-5:]) for a in acc.values()]
+        per_seed.append(sum(means) / len(means))
+    return 100 * sum(per_seed) / len(per_seed)
+
+
+def row(data, exp, node):
+    for r in data["rows"]:
+        if r["experiment"] == exp and r["node"] == node:
+            return r
+    sys.exit(f"benchmark_online.py: no row {exp}:{node}")
+
+
+def figure(r):
+    return r["figure"] or r["final"]
+
+
+def per_seed_metric(d, node, metric, split):
+    out = []
+    for f in sorted(glob.glob(os.path.join(d, "seed-*", "metrics.csv"))):
+        v = [(int(r["epoch"]), float(r["value"])) for r in rows(f) if r["node"] == node and r["split"] == split and r["metric"].split(":")[0] == metric]
+        out.append(sorted(v))
+    return out
+
+
+def main(argv):
+    cmd, args = argv[1], argv[2:]
+    if cmd == "val-score":
+        print("%.2f" % val_score(args[0]))
+    elif cmd == "best":
+        scores = [(val_score(d), -i, d) for i, d in enumerate(args)]
+        print(max(scores)[2])
+    elif cmd in ("welch", "mean", "verdict"):
+        data = json.load(open(args[0]))
+        r = row(data, args[1], args[2])
+        if cmd == "mean":
+            s = figure(r)
+            print("%.2f ± %.2f" % (100 * s["mean"], 100 * s["std"]))
+            return
+        w = (r.get("versus") or {}).get("welch")
+        if w is None:
+            print("–" if cmd == "welch" else "no comparison")
+        elif cmd == "welch":
+            p = "< 0.001" if w["p"] < 0.001 else "%.3f" % w["p"]
+            print("%+.2f [%+.2f, %+.2f], p %s" % (100 * w["diff"], 100 * w["ci95"][0], 100 * w["ci95"][1], p))
+        elif w["ci95"][0] > 0:
+            print("reproduces")
+        elif w["ci95"][1] < 0:
+            print("does not reproduce here (below its baseline)")
+        else:
+            print("does not reproduce here (interval contains 0)")
+    elif cmd == "last":
+        d, node, metric, split = args
+        v = [s[-1][1] for s in per_seed_metric(d, node, metric, split) if s]
+        print("%.3f" % (sum(v) / len(v)) if v else "–")
+    elif cmd == "first-above":
+        d, node, metric, split, x = args
+        firsts = [next((e for e, v in s if v > float(x)), None) for s in per_seed_metric(d, node, metric, split)]
+        hit = [e for e in firsts if e is not None]
+        print("%.1f (%d of %d seeds)" % (sum(hit) / len(hit), len(hit), len(firsts)) if hit else "never")
+    else:
+        sys.exit(f"benchmark_online.py: unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
