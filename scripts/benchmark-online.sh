@@ -113,13 +113,15 @@ checks=$(
         IFS='|' read -r name dir fam group _ _ _ <<< "$r"
         case "$dir" in independent | independent-branches) continue ;; esac
         v=$(verdict "$fam-last5" "$dir" "$group")
-        line="$name: mean ${group%es}, last 5 epochs, $(w "$fam-last5" "$dir" "$group") points against its independent baseline (at the validation-selected epoch $(w "$fam-bestval" "$dir" "$group"))"
-        if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here }"; fi
+        what=peer
+        if [ "$fam" = branches ]; then what=branch; fi
+        line="$name, mean $what against the independent ${what}es: $(w "$fam-last5" "$dir" "$group") on the last 5 epochs ($(w "$fam-bestval" "$dir" "$group") at the validation-selected epoch)"
+        if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here (}" | sed 's/)$//'; fi
     done
     for d in okddip okddip-self; do
         v=$(verdict peers-inference "$d" leader)
-        line="OKDDip's group leader ($d) above one independent CNN: $(w peers-inference "$d" leader) points"
-        if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here }"; fi
+        line="OKDDip's group leader ($d) against one independent CNN: $(w peers-inference "$d" leader) on the last 5 epochs"
+        if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here (}" | sed 's/)$//'; fi
     done
 )
 grep -q '^CHECK FAILED' <<< "$checks" && fail=1
@@ -146,8 +148,8 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo "A method that distils from an ensemble can only gain where the ensemble knows more than"
     echo "its members:"
     echo
-    echo "- the independent peers' ensemble against one independent peer: $pre_peers points — $(pre_verdict peers-inference independent ensemble);"
-    echo "- the independent branches' mean (the branched CNN's output) against one of its branches: $pre_branches points — $(pre_verdict branches-inference independent-branches net);"
+    echo "- the independent peers' ensemble against one independent peer: $pre_peers — $(pre_verdict peers-inference independent ensemble);"
+    echo "- the independent branches' mean (the branched CNN's output) against one of its branches: $pre_branches — $(pre_verdict branches-inference independent-branches net);"
     echo "- the branches' agreement on the test split at the last epoch (fraction of samples where all three"
     echo "  predict the same class): independent branches $(agree independent-branches), ONE $(agree one), CL-ILR $(agree cl-ilr), PCL $(agree pcl)."
     echo
@@ -171,10 +173,16 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo "## OKDDip's attention"
     echo
     echo "With the peer itself among the attended (the authors' code), the self-attention α_ii of peer1 at"
-    echo "the last epoch is $alpha (mean over seeds; first epoch above 0.95: $alpha_first), and the"
-    echo "attention's entropy $entropy_self nats; the target t_i = Σ_j α_ij z_j then is the peer's own"
-    echo "output and its distillation term ≈ 0 (the run warns). With the other peers only (the paper's"
-    echo "wording) the entropy is $entropy_other nats (ln 2 = 0.693 for two peers weighted alike)."
+    echo "the last epoch is $alpha (mean over seeds; first epoch above 0.95: $alpha_first), the attention's"
+    echo "entropy $entropy_self nats (ln 3 = 1.099 for three members weighted alike)."
+    if awk -v a="$alpha" 'BEGIN { exit !(a > 0.95) }'; then
+        echo "The attention has collapsed onto the peer itself: its target t_i = Σ_j α_ij z_j is its own"
+        echo "output, and its distillation term ≈ 0 (the runs warn)."
+    else
+        echo "The attention did not collapse onto the peer itself here (α_ii ≤ 0.95)."
+    fi
+    echo "With the other peers only (the paper's wording) the entropy is $entropy_other nats (ln 2 = 0.693"
+    echo "for two peers weighted alike)."
     echo "Per-epoch terms and attention of seed 0: [authors' form](okddip-self-terms.png),"
     echo "[paper's form](okddip-terms.png)."
     echo

@@ -6,7 +6,8 @@
                                              of the mean validation accuracy (%) of the last 5
                                              epochs, from every DIR/seed-*/metrics.csv
   benchmark_online.py best DIR...            the DIR with the highest val-score (ties: the first)
-  benchmark_online.py welch FILE EXP NODE    "+d.dd [lo, hi], p" of a row against its baseline
+  benchmark_online.py welch FILE EXP NODE    "+d.dd [lo, hi] points, p …" of a row against its
+                                             baseline
   benchmark_online.py mean FILE EXP NODE     the row's figure (%), "mean ± sd"
   benchmark_online.py verdict FILE EXP NODE  reproduces / does not reproduce, from the interval
   benchmark_online.py last DIR NODE METRIC SPLIT
@@ -82,7 +83,7 @@ def main(argv):
             print("–" if cmd == "welch" else "no comparison")
         elif cmd == "welch":
             p = "< 0.001" if w["p"] < 0.001 else "%.3f" % w["p"]
-            print("%+.2f [%+.2f, %+.2f], p %s" % (100 * w["diff"], 100 * w["ci95"][0], 100 * w["ci95"][1], p))
+            print("%+.2f [%+.2f, %+.2f] points, p %s" % (100 * w["diff"], 100 * w["ci95"][0], 100 * w["ci95"][1], p))
         elif w["ci95"][0] > 0:
             print("reproduces")
         elif w["ci95"][1] < 0:
