@@ -1,7 +1,7 @@
 //! `cargo bench --bench kernels`: cohort's own flex kernels (src/kernels/) against burn's ops
 //! for the same computation, at the small CNN's shapes (batch 128) and the MLP's parameters:
 //! `ours` vs `burn` per layer, forward + backward (the layer's input requires a gradient, as
-//! between layers): the CNN's convolutions and ReLU + max-pools, the MLP 784-1200-1200-10's
+//! between layers): the CNN's convolutions and ReLU + max-pools, the 1-D CNN's convolutions, the MLP 784-1200-1200-10's
 //! first two linear layers, one SGD-with-momentum update of that MLP, and the batch norm + ReLU
 //! (fused or not, with a residual or not) at the CIFAR ResNet-32 first stage.
 
@@ -48,6 +48,30 @@ fn conv_ours(bencher: Bencher, i: usize) {
 #[divan::bench(args = [0, 1], sample_count = 10)]
 fn conv_burn(bencher: Bencher, i: usize) {
     let (conv, x) = conv_case(i);
+    bencher.bench_local(|| conv.forward(x.clone().require_grad()).sum().backward());
+}
+
+/// `[input channels, stride, length]` of the 1-D CNN's three convolutions (32 outputs, kernel
+/// 5, padding 2) on MNIST-1D's 40-long sequences.
+const CONV1DS: [[usize; 3]; 3] = [[1, 1, 40], [32, 2, 40], [32, 2, 20]];
+
+fn conv1d_case(i: usize) -> (burn::nn::conv::Conv1d, Tensor<3>) {
+    let [c, s, l] = CONV1DS[i];
+    let d = device();
+    let conv = burn::nn::conv::Conv1dConfig::new(c, 32, 5).with_stride(s).with_padding(burn::nn::PaddingConfig1d::Explicit(2, 2)).init(&d);
+    let x = Tensor::<3>::random([128, c, l], Distribution::Normal(0.0, 1.0), &d);
+    (conv, x)
+}
+
+#[divan::bench(args = [0, 1, 2], sample_count = 20)]
+fn conv1d_ours(bencher: Bencher, i: usize) {
+    let (conv, x) = conv1d_case(i);
+    bencher.bench_local(|| kernels::conv1d(&conv, x.clone().require_grad()).sum().backward());
+}
+
+#[divan::bench(args = [0, 1, 2], sample_count = 20)]
+fn conv1d_burn(bencher: Bencher, i: usize) {
+    let (conv, x) = conv1d_case(i);
     bencher.bench_local(|| conv.forward(x.clone().require_grad()).sum().backward());
 }
 

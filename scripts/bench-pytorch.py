@@ -6,7 +6,8 @@ other peers of KL(p_other || p_self) with the others' probabilities detached, ba
 (lr 0.01, momentum 0.9) -- peers one after another, as `cohort bench`'s `serial` mode.
 Models: the MLP 784-1200-1200-10 and the small CNN (conv3x3 32 same, ReLU, maxpool 2; conv3x3
 64, ReLU, maxpool 2; FC 128, ReLU; FC 10), as cohort's `Cnn2d(channels: [32, 64], hidden: 128)`,
-on 1x28x28 inputs; and for K <= 2 the CIFAR-100 ResNet-32 and WRN-16-2 of RepDistiller's
+on 1x28x28 inputs; the 1-D CNN of the quick start (`Cnn1d(channels: [32, 32, 32])`) on 1x40
+sequences, K <= 3; and for K <= 2 the CIFAR-100 ResNet-32 and WRN-16-2 of RepDistiller's
 definitions (scripts/reference_models/repdistiller/) on 3x32x32 inputs, 100 classes.
 
 `--device cuda` (or `cuda:N`) measures on a GPU (scripts/gpu-check.sh): the same batches on the
@@ -34,6 +35,18 @@ def cnn():
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+def cnn1d():
+    """cohort's `Cnn1d(channels: [32, 32, 32], kernel: 5)` on 40-long sequences: convolutions of
+    kernel 5, padding 2, stride 1 then 2, each followed by ReLU; a linear classifier on the
+    flattened 32x10 maps."""
+    return nn.Sequential(
+        nn.Conv1d(1, 32, 5, padding=2), nn.ReLU(),
+        nn.Conv1d(32, 32, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv1d(32, 32, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(32 * 10, 10),
     )
 
 
@@ -80,12 +93,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peers", default="1,2,4,8")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    ap.add_argument("--models", default="mlp-1200,cnn-32-64,resnet32,wrn-16-2", help="labels as in `cohort bench --models`")
+    known = ("mlp-1200", "cnn-32-64", "cnn1d-32", "resnet32", "wrn-16-2")
+    ap.add_argument("--models", default=",".join(known), help="labels as in `cohort bench --models`")
     a = ap.parse_args()
     wanted = a.models.split(",")
-    unknown = [m for m in wanted if m not in ("mlp-1200", "cnn-32-64", "resnet32", "wrn-16-2")]
+    unknown = [m for m in wanted if m not in known]
     if unknown:
-        sys.exit(f"--models: unknown {', '.join(unknown)} (known: mlp-1200, cnn-32-64, resnet32, wrn-16-2)")
+        sys.exit(f"--models: unknown {', '.join(unknown)} (known: {', '.join(known)})")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
@@ -97,6 +111,11 @@ def main():
             continue
         for k in peers:
             print(f"{name} {k} {measure(make, k, a.steps, a.repeat, x, y):.2f}", flush=True)
+    # the 1-D CNN on MNIST-1D's 40-long sequences, K <= 3
+    if "cnn1d-32" in wanted:
+        x1 = torch.rand(128, 1, 40).to(dev)
+        for k in [k for k in peers if k <= 3]:
+            print(f"cnn1d-32 {k} {measure(cnn1d, k, a.steps, a.repeat, x1, y):.2f}", flush=True)
     # the CIFAR-100 rows: RepDistiller's definitions (vendored), 3x32x32 inputs, 100 classes, K <= 2
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference_models", "repdistiller"))
     import resnet  # noqa: E402

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cohort step throughput: K-peer DML steps/s (MLP 784-1200-1200-10 and a small CNN on 28×28, K =
-# 1, 2, 4, 8; the CIFAR-100 ResNet-32 and WRN-16-2 on 32×32×3, K = 1, 2; batch 128), serial vs
+# 1, 2, 4, 8; the quick start's 1-D CNN on MNIST-1D's 40-long sequences, K = 1, 2, 3; the CIFAR-100
+# ResNet-32 and WRN-16-2 on 32×32×3, K = 1, 2; batch 128), serial vs
 # parallel peers, with the overhead ratios; with --pytorch also the same DML step in PyTorch
 # (scripts/bench-pytorch.py, same thread count, same run) and the ratio cohort/PyTorch.
 # Writes results/bench/README.md.
@@ -17,6 +18,7 @@ if [ "${1:-}" = "--pytorch" ]; then pytorch=1; shift; fi
 steps=${1:-20}
 cifar_steps=${2:-5}
 small=mlp-1200,cnn-32-64
+seq=cnn1d-32
 cifar=resnet32,wrn-16-2
 cargo build --release --quiet
 mkdir -p results/bench
@@ -24,11 +26,14 @@ threads=$(nproc)
 tmp=$(mktemp -d)
 ./target/release/cohort bench --models $small --steps "$steps" --repeat 3 > "$tmp/cohort.md"
 echo >> "$tmp/cohort.md"
+./target/release/cohort bench --models $seq --peers 1,2,3 --steps "$steps" --repeat 3 >> "$tmp/cohort.md"
+echo >> "$tmp/cohort.md"
 ./target/release/cohort bench --models $cifar --steps "$cifar_steps" --repeat 3 >> "$tmp/cohort.md"
 if [ $pytorch = 1 ]; then
     source scripts/lib/bench.sh
     py=$(bench_python)
     $py -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --models $small --steps "$steps" --repeat 3 > "$tmp/torch.txt"
+    $py -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --models $seq --peers 1,2,3 --steps "$steps" --repeat 3 >> "$tmp/torch.txt"
     $py -W ignore::UserWarning scripts/bench-pytorch.py --threads "$threads" --models $cifar --steps "$cifar_steps" --repeat 3 >> "$tmp/torch.txt"
 fi
 {

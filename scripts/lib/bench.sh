@@ -42,7 +42,7 @@ bench_readme() {
                 if ($3 !~ /^[0-9]+$/) next
                 if (t == 1) { order[++n] = k; s[k] = $4; p[k] = $5; r[k] = $6 }
                 if (t == 2) { pt[k] = $4; pr[k] = $6 } }
-        END { name["mlp-1200"] = "MLP 784-1200-1200-10"; name["cnn-32-64"] = "CNN 32-64 (28×28)"
+        END { name["mlp-1200"] = "MLP 784-1200-1200-10"; name["cnn-32-64"] = "CNN 32-64 (28×28)"; name["cnn1d-32"] = "1-D CNN 32-32-32 (MNIST-1D, 40)"
               name["resnet32"] = "ResNet-32 (32×32×3, 100 classes)"; name["wrn-16-2"] = "WRN-16-2 (32×32×3, 100 classes)"
               for (i = 1; i <= n; i++) { k = order[i]; split(k, f, "|")
                   m = (f[1] in name) ? name[f[1]] : f[1]

@@ -266,7 +266,7 @@ pub enum Command {
         /// GPU index for GPU backends.
         #[arg(long, default_value_t = 0)]
         device: usize,
-        /// Only these models (labels as in the report: mlp-1200, cnn-32-64, resnet32, wrn-16-2);
+        /// Only these models (labels as in the report: mlp-1200, cnn-32-64, cnn1d-32, resnet32, wrn-16-2);
         /// default all.
         #[arg(long, value_delimiter = ',', value_parser = bench_model)]
         models: Vec<String>,

@@ -38,8 +38,8 @@ pub struct BenchModel {
     pub label: &'static str,
     /// Architecture.
     pub spec: ModelSpec,
-    /// Sample shape `[C, H, W]`.
-    pub shape: [usize; 3],
+    /// Sample shape (`[C, H, W]`, `[L]` for the 1-D CNN).
+    pub shape: Vec<usize>,
     /// Classes.
     pub classes: usize,
     /// Largest K measured.
@@ -47,15 +47,17 @@ pub struct BenchModel {
 }
 
 /// The benchmark models: the MLP 784-1200-1200-10 and a small CNN on 1×28×28 inputs (10
-/// classes), and the CIFAR-100 ResNet-32 and WRN-16-2 on 3×32×32 inputs (100 classes).
+/// classes), the quick start's 1-D CNN on MNIST-1D's 40-long sequences (10 classes), and the
+/// CIFAR-100 ResNet-32 and WRN-16-2 on 3×32×32 inputs (100 classes).
 pub fn models() -> Vec<BenchModel> {
     let parse = |s: &str| crate::config::ron_options().from_str::<ModelSpec>(s).expect("valid model");
-    let m = |label, spec: &str, shape, classes, max_peers| BenchModel { label, spec: parse(spec), shape, classes, max_peers };
+    let m = |label, spec: &str, shape: &[usize], classes, max_peers| BenchModel { label, spec: parse(spec), shape: shape.to_vec(), classes, max_peers };
     vec![
-        m("mlp-1200", "Mlp(hidden: [1200, 1200])", [1, 28, 28], 10, usize::MAX),
-        m("cnn-32-64", "Cnn2d(channels: [32, 64], hidden: 128)", [1, 28, 28], 10, usize::MAX),
-        m("resnet32", "ResNet(blocks: [5, 5, 5], widths: [16, 32, 64])", [3, 32, 32], 100, 2),
-        m("wrn-16-2", "Wrn(depth: 16, widen: 2)", [3, 32, 32], 100, 2),
+        m("mlp-1200", "Mlp(hidden: [1200, 1200])", &[1, 28, 28], 10, usize::MAX),
+        m("cnn-32-64", "Cnn2d(channels: [32, 64], hidden: 128)", &[1, 28, 28], 10, usize::MAX),
+        m("cnn1d-32", "Cnn1d(channels: [32, 32, 32], kernel: 5)", &[40], 10, 3),
+        m("resnet32", "ResNet(blocks: [5, 5, 5], widths: [16, 32, 64])", &[3, 32, 32], 100, 2),
+        m("wrn-16-2", "Wrn(depth: 16, widen: 2)", &[3, 32, 32], 100, 2),
     ]
 }
 
@@ -80,13 +82,13 @@ impl BenchCohort {
         let spec = &model.spec;
         let place = place.clone();
         let device = place.train.clone();
-        let shape = model.shape;
+        let shape = model.shape.clone();
         let (batch, classes) = (128, model.classes);
         let mut noise = Noise::new(7);
         let samples = Samples {
             features: (0..batch * shape.iter().product::<usize>()).map(|_| noise.next_f32()).collect(),
             labels: (0..batch).map(|i| (i % classes) as u8).collect(),
-            shape: shape.to_vec(),
+            shape: shape.clone(),
             classes,
             domains: Vec::new(),
             background: Vec::new(),

@@ -128,16 +128,16 @@ pub fn patches_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], dx: &mut [MaybeUnin
     }
 }
 
-/// Source index `n·stride + tap − padding` of output position `n` and kernel tap `tap`, when it
-/// falls inside `0..len`.
+/// Source index `n·stride + tap − padding` along `axis` (0 down, 1 across) of output position
+/// `n` and kernel tap `tap`, when it falls inside `0..len`.
 #[inline(always)]
-fn source(n: usize, tap: usize, g: ConvGeom, len: usize) -> Option<usize> {
-    (n * g.stride + tap).checked_sub(g.padding).filter(|&s| s < len)
+fn source(n: usize, tap: usize, g: ConvGeom, axis: usize, len: usize) -> Option<usize> {
+    (n * g.stride[axis] + tap).checked_sub(g.padding[axis]).filter(|&s| s < len)
 }
 
-/// One image's patches for any [`ConvGeom`] (k×k kernel, stride s, zero padding p):
-/// `cols[(c·k² + u·k + v)·OH·OW + i·OW + j] = x[c, i·s+u−p, j·s+v−p]`, 0 outside the image.
-/// `x`: `[C, H, W]`; `cols`: `[C·k², OH·OW]`. The 3×3 "same" geometry goes through
+/// One image's patches for any [`ConvGeom`] (kh×kw kernel, strides s_h, s_w, zero padding p_h,
+/// p_w): `cols[(c·kh·kw + u·kw + v)·OH·OW + i·OW + j] = x[c, i·s_h+u−p_h, j·s_w+v−p_w]`, 0 outside
+/// the image. `x`: `[C, H, W]`; `cols`: `[C·kh·kw, OH·OW]`. The 3×3 "same" geometry goes through
 /// [`patches`] (the same values, written row by row).
 pub fn patches_geom(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f32]) {
     if g == ConvGeom::SAME_3X3 {
@@ -146,22 +146,47 @@ pub fn patches_geom(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f
     patches_any(x, [c, h, w], g, cols)
 }
 
-/// [`patches_geom`] entry by entry, for every geometry.
+/// The output positions `j` whose source `j·s + v − p` (kernel tap `v`) falls inside `0..len`,
+/// as the range `j0..j1`, for `n` outputs along `axis`.
+#[inline(always)]
+fn inside(n: usize, v: usize, g: ConvGeom, axis: usize, len: usize) -> std::ops::Range<usize> {
+    let (s, p) = (g.stride[axis].max(1), g.padding[axis]);
+    // j·s + v ≥ p ⇔ j ≥ ceil((p − v)/s); j·s + v − p < len ⇔ j < ceil((len + p − v)/s)
+    let j0 = p.saturating_sub(v).div_ceil(s);
+    let j1 = (len + p).saturating_sub(v).div_ceil(s).min(n);
+    j0.min(j1)..j1
+}
+
+/// [`patches_geom`] for every geometry: per kernel tap and output row, the zero border and the
+/// inside (a plain copy at stride 1, a strided gather otherwise).
 fn patches_any(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f32]) {
-    let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
+    let ([kh, kw], [oh, ow], hw) = (g.kernel, g.out_size([h, w]), h * w);
+    let sw = g.stride[1];
     for ci in 0..c {
         let plane = &x[ci * hw..(ci + 1) * hw];
-        for u in 0..k {
-            for v in 0..k {
-                let row = &mut cols[((ci * k + u) * k + v) * oh * ow..][..oh * ow];
+        for u in 0..kh {
+            for v in 0..kw {
+                let row = &mut cols[((ci * kh + u) * kw + v) * oh * ow..][..oh * ow];
+                let js = inside(ow, v, g, 1, w);
                 for (i, out) in row.chunks_exact_mut(ow).enumerate() {
-                    let Some(si) = source(i, u, g, h) else {
+                    let Some(si) = source(i, u, g, 0, h) else {
                         out.fill(0.0);
                         continue;
                     };
                     let src = &plane[si * w..(si + 1) * w];
-                    for (j, o) in out.iter_mut().enumerate() {
-                        *o = source(j, v, g, w).map_or(0.0, |sj| src[sj]);
+                    out[..js.start].fill(0.0);
+                    out[js.end..].fill(0.0);
+                    if js.is_empty() {
+                        continue;
+                    }
+                    // the source of j0 is j0·s + v − p (≥ 0 by construction)
+                    let first = js.start * sw + v - g.padding[1];
+                    if sw == 1 {
+                        out[js.clone()].copy_from_slice(&src[first..first + js.len()]);
+                    } else {
+                        for (o, &x) in out[js.clone()].iter_mut().zip(src[first..].iter().step_by(sw)) {
+                            *o = x;
+                        }
                     }
                 }
             }
@@ -170,8 +195,8 @@ fn patches_any(x: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, cols: &mut [f32]) 
 }
 
 /// The adjoint of [`patches_geom`], written to every entry of `dx` `[C, H, W]`:
-/// `dx[c, y, x] = Σ dcols[(c,u,v), (i,j)]` over the taps reading `(y, x)` (`y = i·s+u−p`,
-/// `x = j·s+v−p`), summed from 0 in the order (u, v, i, j).
+/// `dx[c, y, x] = Σ dcols[(c,u,v), (i,j)]` over the taps reading `(y, x)` (`y = i·s_h+u−p_h`,
+/// `x = j·s_w+v−p_w`), summed from 0 in the order (u, v, i, j).
 pub fn patches_geom_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [MaybeUninit<f32>]) {
     if g == ConvGeom::SAME_3X3 {
         return patches_adjoint(dcols, [c, h, w], dx);
@@ -184,20 +209,30 @@ pub fn patches_geom_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, d
     patches_any_adjoint(dcols, [c, h, w], g, dx)
 }
 
-/// [`patches_geom_adjoint`] entry by entry, for every geometry, added into `dx`.
+/// [`patches_geom_adjoint`] for every geometry, added into `dx`: per kernel tap and output row,
+/// the inside added back where it was read (in the order (u, v, i, j) of the entry-by-entry
+/// form, so the same sums).
 fn patches_any_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &mut [f32]) {
-    let (k, oh, ow, hw) = (g.kernel, g.out(h), g.out(w), h * w);
+    let ([kh, kw], [oh, ow], hw) = (g.kernel, g.out_size([h, w]), h * w);
+    let sw = g.stride[1];
     for ci in 0..c {
         let plane = &mut dx[ci * hw..(ci + 1) * hw];
-        for u in 0..k {
-            for v in 0..k {
-                let row = &dcols[((ci * k + u) * k + v) * oh * ow..][..oh * ow];
+        for u in 0..kh {
+            for v in 0..kw {
+                let row = &dcols[((ci * kh + u) * kw + v) * oh * ow..][..oh * ow];
+                let js = inside(ow, v, g, 1, w);
+                if js.is_empty() {
+                    continue;
+                }
+                let first = js.start * sw + v - g.padding[1];
                 for (i, src) in row.chunks_exact(ow).enumerate() {
-                    let Some(si) = source(i, u, g, h) else { continue };
+                    let Some(si) = source(i, u, g, 0, h) else { continue };
                     let dst = &mut plane[si * w..(si + 1) * w];
-                    for (j, &d) in src.iter().enumerate() {
-                        if let Some(sj) = source(j, v, g, w) {
-                            dst[sj] += d;
+                    if sw == 1 {
+                        dst[first..first + js.len()].iter_mut().zip(&src[js.clone()]).for_each(|(d, s)| *d += s);
+                    } else {
+                        for (d, s) in dst[first..].iter_mut().step_by(sw).zip(&src[js.clone()]) {
+                            *d += s;
                         }
                     }
                 }
@@ -206,15 +241,15 @@ fn patches_any_adjoint(dcols: &[f32], [c, h, w]: [usize; 3], g: ConvGeom, dx: &m
     }
 }
 
-/// Convolution with one group: `x` `[B, C, H, W]`, `weight` `[O, C, k, k]`, `bias` `[O]` →
-/// `[B, O, OH, OW]` (`OH = (H + 2p − k)/s + 1`), one image per task: `Y_b = W·P_b + bias` with
+/// Convolution with one group: `x` `[B, C, H, W]`, `weight` `[O, C, kh, kw]`, `bias` `[O]` →
+/// `[B, O, OH, OW]` (`OH = (H + 2p_h − kh)/s_h + 1`, `OW` alike), one image per task: `Y_b = W·P_b + bias` with
 /// `P_b` the image's patches ([`patches_geom`]); a 1×1 kernel with stride 1 and no padding
 /// multiplies the image itself (its patches are the image).
 pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32], g: ConvGeom) -> Vec<f32> {
-    let (hw, ohw, k, o) = (h * w, g.out(h) * g.out(w), c * g.kernel * g.kernel, bias.len());
+    let (hw, ohw, k, o) = (h * w, g.out(0, h) * g.out(1, w), c * g.taps(), bias.len());
     // the unsafe product below reads `weight` as [O, K]: checked here, so safe callers cannot
     // reach out-of-bounds reads (the other slices are taken with bounds checks)
-    assert_eq!(weight.len(), o * k, "conv2d_forward: weight is not [O, C, k, k] for {o} outputs, {c} channels and k = {}", g.kernel);
+    assert_eq!(weight.len(), o * k, "conv2d_forward: weight is not [O, C, kh, kw] for {o} outputs, {c} channels and a {:?} kernel", g.kernel);
     assert_eq!(x.len(), b * c * hw, "conv2d_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
     let len = b * o * ohw;
     // each image's output is written once, bias then product, without zero-filling it first
@@ -255,7 +290,7 @@ pub fn conv2d_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias:
 /// order), `dbias[o] = Σ δ[·,o,·,·]`, `dx_b = Pᵀ(Wᵀ·δ_b)`; the 3×3 "same" geometry through
 /// the patches of δ instead ([`conv3x3_backward`]).
 pub fn conv2d_backward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], grad: &[f32], g: ConvGeom, want_x: bool) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let (hw, ohw, k) = (h * w, g.out(h) * g.out(w), c * g.kernel * g.kernel);
+    let (hw, ohw, k) = (h * w, g.out(0, h) * g.out(1, w), c * g.taps());
     let o = weight.len() / k.max(1);
     assert_eq!(x.len(), b * c * hw, "conv2d_backward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
     if ohw == 0 || k == 0 {
@@ -511,22 +546,79 @@ unsafe fn gemm_par(
     }
 }
 
-/// One SGD-with-momentum step in place (module docs), elementwise in blocks.
+/// One SGD-with-momentum step in place (module docs), elementwise in blocks, each block by the
+/// widest vector unit the CPU has ([`sgd_block`]).
 pub fn sgd_momentum(p: &mut [f32], g: &[f32], v: &mut [f32], s: super::SgdStep) {
     const BLOCK: usize = 1 << 14;
     assert!(p.len() == g.len() && p.len() == v.len(), "sgd_momentum: parameter, gradient and velocity differ in size");
-    let step = |(p, v): (&mut [f32], &mut [f32]), g: &[f32]| {
-        for ((p, v), &g) in p.iter_mut().zip(v.iter_mut()).zip(g) {
-            let g = match s.decay {
-                Some(penalty) => *p * penalty + g,
-                None => g,
-            };
-            *v = g * s.keep + *v * s.momentum;
-            let d = if s.nesterov { *v * s.momentum + g } else { *v };
-            *p -= d * s.lr;
+    p.par_chunks_mut(BLOCK).zip(v.par_chunks_mut(BLOCK)).zip(g.par_chunks(BLOCK)).for_each(|((p, v), g)| sgd_block(p, v, g, s));
+}
+
+/// [`sgd_momentum`] on one block, compiled for AVX-512 or AVX2 when the CPU has them (detected
+/// at run time), else for the baseline. The same arithmetic per element in every version — IEEE
+/// multiplications and additions in burn_optim's order, never fused (Rust does not contract
+/// `a * b + c` into an FMA) — so the same bits; only the lanes per instruction differ.
+fn sgd_block(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { sgd_block_avx512(p, v, g, s) };
         }
-    };
-    p.par_chunks_mut(BLOCK).zip(v.par_chunks_mut(BLOCK)).zip(g.par_chunks(BLOCK)).for_each(|(pv, g)| step(pv, g));
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { sgd_block_avx2(p, v, g, s) };
+        }
+    }
+    sgd_variants(p, v, g, s)
+}
+
+/// [`sgd_variants`] compiled with AVX-512F.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sgd_block_avx512(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
+    sgd_variants(p, v, g, s)
+}
+
+/// [`sgd_variants`] compiled with AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sgd_block_avx2(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
+    sgd_variants(p, v, g, s)
+}
+
+/// The loop with the step's options (weight decay, Nesterov) decided once, outside it, so that
+/// each of the four variants is a branch-free loop the compiler vectorises.
+#[inline(always)]
+fn sgd_variants(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
+    match (s.decay, s.nesterov) {
+        (Some(penalty), true) => sgd_loop::<true, true>(p, v, g, s, penalty),
+        (Some(penalty), false) => sgd_loop::<true, false>(p, v, g, s, penalty),
+        (None, true) => sgd_loop::<false, true>(p, v, g, s, 0.0),
+        (None, false) => sgd_loop::<false, false>(p, v, g, s, 0.0),
+    }
+}
+
+/// `g ← p·λ + g` (with `DECAY`), `v ← g·keep + v·μ`, `d ← v·μ + g` (with `NESTEROV`) or `v`,
+/// `p ← p − d·lr`, element by element.
+#[inline(always)]
+fn sgd_loop<const DECAY: bool, const NESTEROV: bool>(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep, penalty: f32) {
+    let n = p.len();
+    let (v, g) = (&mut v[..n], &g[..n]);
+    let (lr, momentum, keep) = (s.lr, s.momentum, s.keep);
+    for i in 0..n {
+        let gi = if DECAY { p[i] * penalty + g[i] } else { g[i] };
+        let vi = gi * keep + v[i] * momentum;
+        v[i] = vi;
+        let d = if NESTEROV { vi * momentum + gi } else { vi };
+        p[i] -= d * lr;
+    }
 }
 
 /// Gradient of [`relu_max_pool2x2_forward`]: `grad` `[B, C, H/2, W/2]` → `[B, C, H, W]`.

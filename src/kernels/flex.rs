@@ -21,8 +21,17 @@ use super::cpu;
 /// tensors on flex (dispatching a tensor of another backend here would panic).
 #[backend_extension(Flex, Autodiff)]
 pub trait CohortKernels: Backend {
-    /// See [`conv2d`] (the kernel's side from `weight`).
-    fn conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self>;
+    /// See [`conv2d`] (the kernel's size from `weight`; strides and paddings down and across).
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        padding_h: usize,
+        padding_w: usize,
+    ) -> FloatTensor<Self>;
     /// See [`relu_max_pool2x2`].
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// See [`linear2d`].
@@ -60,11 +69,12 @@ pub trait CohortKernels: Backend {
 }
 
 /// Convolution with bias and one group (module docs): `x` `[B, C, H, W]`, `weight`
-/// `[O, C, k, k]`, `bias` `[O]`, the geometry `g` (its `kernel` must be the weight's k) →
+/// `[O, C, kh, kw]`, `bias` `[O]`, the geometry `g` (its `kernel` must be the weight's) →
 /// `[B, O, OH, OW]`. Flex devices and f32 only.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: super::ConvGeom) -> Tensor<4> {
-    assert_eq!(weight.dims()[2..], [g.kernel, g.kernel], "conv2d: the weight's kernel is not the geometry's {}×{}", g.kernel, g.kernel);
-    Tensor::from_dispatch(<Dispatch as CohortKernels>::conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), g.stride, g.padding))
+    assert_eq!(weight.dims()[2..], g.kernel, "conv2d: the weight's kernel is not the geometry's {:?}", g.kernel);
+    let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), sh, sw, ph, pw))
 }
 
 /// 3×3 "same" convolution with bias (stride 1, padding 1): `x` `[B, C, H, W]`, `weight`
@@ -178,18 +188,21 @@ fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// The geometry of a convolution with `weight` `[O, C, k, k]`.
-fn geom(weight: &FlexTensor, stride: usize, padding: usize) -> super::ConvGeom {
-    super::ConvGeom { kernel: dims4(weight)[2], stride, padding }
+/// The geometry of a convolution with `weight` `[O, C, kh, kw]`, strides and paddings (down,
+/// across).
+fn geom(weight: &FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> super::ConvGeom {
+    let [_, _, kh, kw] = dims4(weight);
+    super::ConvGeom { kernel: [kh, kw], stride, padding }
 }
 
-fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
     let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
     let [b, c, h, w] = dims4(&x);
-    let [o, wc, kh, kw] = dims4(&weight);
-    assert!(wc == c && kh == kw && slice(&bias).len() == o, "conv2d: weight must be [O, C, k, k] and bias [O]");
+    let [o, wc, _, _] = dims4(&weight);
+    assert!(wc == c && slice(&bias).len() == o, "conv2d: weight must be [O, C, kh, kw] and bias [O]");
     let g = geom(&weight, stride, padding);
-    tensor(cpu::conv2d_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias), g), [b, o, g.out(h), g.out(w)])
+    let [oh, ow] = g.out_size([h, w]);
+    tensor(cpu::conv2d_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias), g), [b, o, oh, ow])
 }
 
 /// `[B, C, S]` of a `[B, C, …]` tensor (S the product of the rest, 1 for `[B, C]`).
@@ -246,8 +259,8 @@ fn pool_forward(x: FlexTensor) -> (FlexTensor, Vec<u8>, [usize; 4]) {
 }
 
 impl CohortKernels for Flex {
-    fn conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
-        conv_forward(x, weight, bias, stride, padding)
+    fn conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride_h: usize, stride_w: usize, padding_h: usize, padding_w: usize) -> FlexTensor {
+        conv_forward(x, weight, bias, [stride_h, stride_w], [padding_h, padding_w])
     }
     fn relu_max_pool2x2(x: FlexTensor) -> FlexTensor {
         pool_forward(x).0
@@ -285,10 +298,11 @@ impl CohortKernels for Flex {
 /// The two affine ops, `y = f(x, W) + bias`, whose backward passes are written here.
 #[derive(Clone, Copy, Debug)]
 enum Affine {
-    /// A convolution with this stride and padding (the kernel's side from the weight).
+    /// A convolution with these strides and paddings, down and across (the kernel's size from
+    /// the weight).
     Conv {
-        stride: usize,
-        padding: usize,
+        stride: [usize; 2],
+        padding: [usize; 2],
     },
     Linear,
 }
@@ -528,8 +542,16 @@ impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
         }
     }
 
-    fn conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
-        affine::<C>(Affine::Conv { stride, padding }, x, weight, bias)
+    fn conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        padding_h: usize,
+        padding_w: usize,
+    ) -> FloatTensor<Self> {
+        affine::<C>(Affine::Conv { stride: [stride_h, stride_w], padding: [padding_h, padding_w] }, x, weight, bias)
     }
 
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {

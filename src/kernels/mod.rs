@@ -2,8 +2,9 @@
 //! CIFAR networks, with hand-written backward passes, and for the SGD update (a burn backend
 //! extension for `Flex` and `Autodiff<Flex>`).
 //!
-//! - [`conv2d`]: convolution with a square k×k kernel, stride s, zero padding p on every side
-//!   ([`ConvGeom`]), one group, with bias (a constant zero for layers without one):
+//! - [`conv2d`]: convolution with a kh×kw kernel, strides and zero padding per axis ([`ConvGeom`];
+//!   written below for the square case k, s, p), one group, with bias (a constant zero for layers
+//!   without one); [`conv1d`] is its 1×k case on a one-row image (the 1-D CNN's layers):
 //!   `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v] · x[b,c,i·s+u−p,j·s+v−p]` (x = 0 outside),
 //!   `OH = (H + 2p − k)/s + 1`. Per image the patches `P_b[(c,u,v), (i,j)] = x[b,c,i·s+u−p,j·s+v−p]`
 //!   (`[C·k², OH·OW]`, small enough to stay in cache; for a 1×1 kernel with stride 1 the image
@@ -51,9 +52,9 @@
 //! [`linear`] and [`sgd_momentum`]).
 
 use burn::nn::BatchNorm;
-use burn::nn::conv::Conv2d;
+use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{Linear, PaddingConfig2d};
+use burn::nn::{Linear, PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
@@ -73,31 +74,54 @@ pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv.forward(x)
 }
 
-/// The geometry of a convolution as cohort's kernel computes it: a square `kernel`×`kernel`
-/// window moved by `stride` in both directions, `padding` zeros on every side, dilation 1.
+/// The geometry of a convolution as cohort's kernel computes it: a `kernel[0]`×`kernel[1]`
+/// window moved by `stride[0]` down and `stride[1]` across, `padding[0]` zeros above and below
+/// and `padding[1]` left and right, dilation 1. A 1-D convolution is the 1×k case on a one-row
+/// image ([`conv1d`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
-    /// Side k of the square kernel.
-    pub kernel: usize,
-    /// Stride s, the same in both directions.
-    pub stride: usize,
-    /// Zero padding p on each of the four sides.
-    pub padding: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Stride down and across.
+    pub stride: [usize; 2],
+    /// Zero padding above and below, left and right.
+    pub padding: [usize; 2],
 }
 
 impl ConvGeom {
     /// 3×3, stride 1, padding 1: "same" (the small CNN's and the CIFAR networks' layers).
-    pub const SAME_3X3: ConvGeom = ConvGeom { kernel: 3, stride: 1, padding: 1 };
+    pub const SAME_3X3: ConvGeom = ConvGeom::square(3, 1, 1);
 
-    /// Output length `(n + 2p − k)/s + 1` along an input side of `n` (0 when the kernel does
-    /// not fit).
-    pub fn out(&self, n: usize) -> usize {
-        (n + 2 * self.padding).checked_sub(self.kernel).map_or(0, |d| d / self.stride.max(1) + 1)
+    /// A k×k kernel, the same stride and padding in both directions.
+    pub const fn square(kernel: usize, stride: usize, padding: usize) -> Self {
+        ConvGeom { kernel: [kernel, kernel], stride: [stride, stride], padding: [padding, padding] }
+    }
+
+    /// A 1-D convolution of `kernel` taps, `stride` and `padding` on each side, as a 1×k
+    /// convolution of a one-row image.
+    pub const fn row(kernel: usize, stride: usize, padding: usize) -> Self {
+        ConvGeom { kernel: [1, kernel], stride: [1, stride], padding: [0, padding] }
+    }
+
+    /// Output length `(n + 2p − k)/s + 1` along axis `axis` (0 down, 1 across) of an input side
+    /// of `n` (0 when the kernel does not fit).
+    pub fn out(&self, axis: usize, n: usize) -> usize {
+        (n + 2 * self.padding[axis]).checked_sub(self.kernel[axis]).map_or(0, |d| d / self.stride[axis].max(1) + 1)
+    }
+
+    /// `[OH, OW]` for an input of `[H, W]`.
+    pub fn out_size(&self, [h, w]: [usize; 2]) -> [usize; 2] {
+        [self.out(0, h), self.out(1, w)]
+    }
+
+    /// Kernel taps per input channel, `kh·kw`.
+    pub fn taps(&self) -> usize {
+        self.kernel[0] * self.kernel[1]
     }
 
     /// 1×1, stride 1, no padding: the patches are the image itself.
     pub fn is_identity(&self) -> bool {
-        self.kernel == 1 && self.stride == 1 && self.padding == 0
+        *self == ConvGeom::square(1, 1, 0)
     }
 }
 
@@ -115,7 +139,47 @@ pub fn geometry(conv: &Conv2d) -> Option<ConvGeom> {
         PaddingConfig2d::Same if sh == 1 && kh % 2 == 1 => kh / 2,
         _ => return None,
     };
-    Some(ConvGeom { kernel: kh, stride: sh, padding })
+    Some(ConvGeom::square(kh, sh, padding))
+}
+
+/// The [`ConvGeom`] of a 1-D convolution when cohort's kernel computes it: dilation 1, one
+/// group, the same padding on both sides (`Explicit(p, p)`, `Valid`, or `Same` with stride 1 and
+/// an odd kernel).
+pub fn geometry1d(conv: &Conv1d) -> Option<ConvGeom> {
+    let (k, s) = (conv.kernel_size, conv.stride);
+    if k == 0 || s == 0 || conv.dilation != 1 || conv.groups != 1 {
+        return None;
+    }
+    let padding = match conv.padding {
+        PaddingConfig1d::Valid => 0,
+        PaddingConfig1d::Explicit(l, r) if l == r => l,
+        PaddingConfig1d::Same if s == 1 && k % 2 == 1 => k / 2,
+        _ => return None,
+    };
+    Some(ConvGeom::row(k, s, padding))
+}
+
+/// `conv.forward(x)` of a 1-D convolution, `x` `[B, C, L]` → `[B, O, L']` — through [`conv2d`] as
+/// a 1×k convolution of `[B, C, 1, L]` when it applies (flex, f32, [`geometry1d`]), else burn's.
+pub fn conv1d(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if let Some(g) = geometry1d(conv).filter(|_| on_flex_f32(&x)) {
+        let [b, c, l] = x.dims();
+        let [o, _, k] = conv.weight.dims();
+        let bias = match conv.bias.as_ref() {
+            Some(b) => b.val(),
+            None => Tensor::zeros([o], &x.device()),
+        };
+        let y = conv2d(x.reshape([b, c, 1, l]), conv.weight.val().reshape([o, c, 1, k]), bias, g);
+        let [_, _, _, ol] = y.dims();
+        return y.reshape([b, o, ol]);
+    }
+    conv.forward(x)
+}
+
+/// Whether [`conv1d`] uses cohort's kernel for `conv` on `x`.
+pub fn conv1d_applies(conv: &Conv1d, x: &Tensor<3>) -> bool {
+    geometry1d(conv).is_some() && on_flex_f32(x)
 }
 
 /// `pool.forward(relu(x))` — through [`relu_max_pool2x2`] when it applies (flex, f32, 2×2 window,

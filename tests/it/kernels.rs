@@ -1,7 +1,7 @@
 //! cohort's own flex kernels (src/kernels/) against burn's ops and against loops written
 //! out here: the convolution's output and its gradients for the input, weight and bias (the 3×3
 //! "same" layers and every other geometry the model zoo uses: 1×1 projections, strided and
-//! unpadded 3×3, 5×5); ReLU +
+//! unpadded 3×3, 5×5, and the 1-D CNN's 1-D convolutions as 1×k kernels); ReLU +
 //! max-pool's output and input gradient; batch norm's output, gradients and running statistics;
 //! NaN propagation; the same bits for any thread count;
 //! and a whole CNN on flex (cohort's kernels) against the same CNN on ndarray (burn's ops).
@@ -84,11 +84,12 @@ fn conv3x3_without_bias_matches_burns_convolution() {
     }
 }
 
-/// `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i·s+u−p,j·s+v−p]` (zero outside) as plain
-/// loops: `x` `[B, C, H, W]`, `w` `[O, C, k, k]` → `[B, O, OH, OW]`, `OH = (H + 2p − k)/s + 1`.
+/// `y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i·s_h+u−p_h,j·s_w+v−p_w]` (zero outside)
+/// as plain loops: `x` `[B, C, H, W]`, `w` `[O, C, kh, kw]` → `[B, O, OH, OW]`,
+/// `OH = (H + 2p_h − kh)/s_h + 1`, `OW` alike.
 fn conv_written_out(xs: &[f32], [b, c, h, w]: [usize; 4], ws: &[f32], bias: &[f32], g: kernels::ConvGeom) -> Vec<f32> {
-    let (k, o) = (g.kernel, bias.len());
-    let (oh, ow) = ((h + 2 * g.padding - k) / g.stride + 1, (w + 2 * g.padding - k) / g.stride + 1);
+    let ([kh, kw], [sh, sw], [ph, pw], o) = (g.kernel, g.stride, g.padding, bias.len());
+    let (oh, ow) = ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1);
     let mut want = vec![0.0f32; b * o * oh * ow];
     for bi in 0..b {
         for oi in 0..o {
@@ -96,12 +97,12 @@ fn conv_written_out(xs: &[f32], [b, c, h, w]: [usize; 4], ws: &[f32], bias: &[f3
                 for j in 0..ow {
                     let mut s = bias[oi];
                     for ci in 0..c {
-                        for u in 0..k {
-                            for v in 0..k {
-                                let si = (i * g.stride + u) as isize - g.padding as isize;
-                                let sj = (j * g.stride + v) as isize - g.padding as isize;
+                        for u in 0..kh {
+                            for v in 0..kw {
+                                let si = (i * sh + u) as isize - ph as isize;
+                                let sj = (j * sw + v) as isize - pw as isize;
                                 if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
-                                    s += ws[((oi * c + ci) * k + u) * k + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
+                                    s += ws[((oi * c + ci) * kh + u) * kw + v] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
                                 }
                             }
                         }
@@ -153,12 +154,12 @@ fn conv_of_every_geometry_matches_burns_convolution_and_its_gradients() {
             for [b, c, o, h, w] in [[3, 3, 5, 7, 9], [9, 2, 4, 8, 8], [2, 1, 1, 5, 6]] {
                 let what = format!("k {k} stride {s} padding {padding:?} bias {bias} {:?}", [b, c, o, h, w]);
                 let conv = Conv2dConfig::new([c, o], [k, k]).with_stride([s, s]).with_padding(padding.clone()).with_bias(bias).init(&d);
-                assert_eq!(kernels::geometry(&conv), Some(kernels::ConvGeom { kernel: k, stride: s, padding: p }), "{what}");
+                assert_eq!(kernels::geometry(&conv), Some(kernels::ConvGeom::square(k, s, p)), "{what}");
                 let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &d);
                 assert!(kernels::conv_applies(&conv, &x), "{what}");
                 let want_dims = conv.forward(x.clone()).dims();
-                let g = kernels::ConvGeom { kernel: k, stride: s, padding: p };
-                assert_eq!(want_dims, [b, o, g.out(h), g.out(w)], "{what}: output size");
+                let g = kernels::ConvGeom::square(k, s, p);
+                assert_eq!(want_dims, [b, o, g.out(0, h), g.out(1, w)], "{what}: output size");
                 let r = Tensor::<4>::random(want_dims, Distribution::Normal(0.0, 1.0), &d);
                 let run = |ours: bool| {
                     let x = x.clone().require_grad();
@@ -203,19 +204,114 @@ fn strided_conv_matches_the_formula_written_out() {
     // OH = (H + 2p − k)/s + 1
     let d = Device::flex();
     let [b, c, o, h, w] = [2, 2, 3, 7, 6];
-    for g in [kernels::ConvGeom { kernel: 3, stride: 2, padding: 1 }, kernels::ConvGeom { kernel: 1, stride: 2, padding: 0 }] {
-        let k = g.kernel;
+    // and rectangular ones: a 1-D convolution as a 1×k kernel on the rows (stride and padding
+    // across only), and a 3×1 kernel with uneven strides
+    let rect = kernels::ConvGeom { kernel: [3, 1], stride: [2, 1], padding: [1, 0] };
+    for g in [kernels::ConvGeom::square(3, 2, 1), kernels::ConvGeom::square(1, 2, 0), kernels::ConvGeom::row(5, 2, 2), rect] {
+        let [kh, kw] = g.kernel;
         let xs: Vec<f32> = (0..b * c * h * w).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
-        let ws: Vec<f32> = (0..o * c * k * k).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0).collect();
+        let ws: Vec<f32> = (0..o * c * kh * kw).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0).collect();
         let bias = [0.5f32, -1.0, 0.25];
         let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [b, c, h, w]), &d);
-        let weight = Tensor::<4>::from_data(TensorData::new(ws.clone(), [o, c, k, k]), &d);
+        let weight = Tensor::<4>::from_data(TensorData::new(ws.clone(), [o, c, kh, kw]), &d);
         let y = kernels::conv2d(x, weight, Tensor::<1>::from_floats(bias, &d), g);
-        let (oh, ow) = ((h + 2 * g.padding - k) / g.stride + 1, (w + 2 * g.padding - k) / g.stride + 1);
+        let [oh, ow] = g.out_size([h, w]);
         assert_eq!(y.dims(), [b, o, oh, ow], "{g:?}");
         let want = conv_written_out(&xs, [b, c, h, w], &ws, &bias, g);
         let y = vals(y);
         close(&format!("y for {g:?}"), &y, &want, 1e-5);
+    }
+}
+
+/// The 1-D CNN's layers (`Conv1d`, kernel 5, "same" padding, stride 1 and 2, with and without
+/// bias) and other 1-D geometries through cohort's kernel (a 1×k convolution of a one-row image):
+/// output and the gradients for the input, weight and bias against burn's `Conv1d`.
+#[test]
+fn conv1d_matches_burns_convolution_and_its_gradients() {
+    use burn::nn::PaddingConfig1d;
+    use burn::nn::conv::Conv1dConfig;
+    let d = Device::flex().autodiff();
+    d.seed(14);
+    let cases = [
+        (5, 1, PaddingConfig1d::Explicit(2, 2), 2),
+        (5, 2, PaddingConfig1d::Explicit(2, 2), 2),
+        (3, 1, PaddingConfig1d::Same, 1),
+        (3, 3, PaddingConfig1d::Valid, 0),
+        (1, 1, PaddingConfig1d::Valid, 0),
+    ];
+    for (k, s, padding, p) in cases {
+        for bias in [true, false] {
+            for [b, c, o, l] in [[9, 1, 32, 40], [3, 32, 32, 20], [2, 3, 5, 7]] {
+                let what = format!("k {k} stride {s} padding {padding:?} bias {bias} {:?}", [b, c, o, l]);
+                let conv = Conv1dConfig::new(c, o, k).with_stride(s).with_padding(padding.clone()).with_bias(bias).init(&d);
+                assert_eq!(kernels::geometry1d(&conv), Some(kernels::ConvGeom::row(k, s, p)), "{what}");
+                let x = Tensor::<3>::random([b, c, l], Distribution::Normal(0.0, 1.0), &d);
+                assert!(kernels::conv1d_applies(&conv, &x), "{what}");
+                let want_dims = conv.forward(x.clone()).dims();
+                let r = Tensor::<3>::random(want_dims, Distribution::Normal(0.0, 1.0), &d);
+                let run = |ours: bool| {
+                    let x = x.clone().require_grad();
+                    let y = if ours { kernels::conv1d(&conv, x.clone()) } else { conv.forward(x.clone()) };
+                    assert_eq!(y.dims(), want_dims, "{what}: output size");
+                    let grads: Gradients = (y.clone() * r.clone()).sum().backward();
+                    let db = conv.bias.as_ref().map(|b| vals(b.grad(&grads).unwrap())).unwrap_or_default();
+                    [vals(y), vals(x.grad(&grads).unwrap()), vals(conv.weight.grad(&grads).unwrap()), db]
+                };
+                let (ours, burn) = (run(true), run(false));
+                for (name, (p, q)) in ["y", "dx", "dW", "dbias"].iter().zip(ours.iter().zip(&burn)) {
+                    close(&format!("{name} for {what}"), p, q, 1e-4);
+                }
+            }
+        }
+    }
+    // what the kernel does not compute goes to burn's: grouped, dilated, uneven padding
+    let x = Tensor::<3>::random([2, 4, 12], Distribution::Normal(0.0, 1.0), &d);
+    for conv in [
+        Conv1dConfig::new(4, 4, 3).with_groups(2).init(&d),
+        Conv1dConfig::new(4, 4, 3).with_dilation(2).init(&d),
+        Conv1dConfig::new(4, 4, 3).with_padding(PaddingConfig1d::Explicit(1, 0)).init(&d),
+    ] {
+        assert_eq!(kernels::geometry1d(&conv), None, "{conv:?}");
+        assert_eq!(vals(kernels::conv1d(&conv, x.clone())), vals(conv.forward(x.clone())));
+    }
+}
+
+/// `y[b,o,i] = bias[o] + Σ_{c,t} W[o,c,t]·x[b,c,i·s+t−p]` (zero outside) written out, against
+/// cohort's 1-D convolution.
+#[test]
+fn conv1d_matches_the_formula_written_out() {
+    use burn::nn::PaddingConfig1d;
+    use burn::nn::conv::Conv1dConfig;
+    let d = Device::flex();
+    let [b, c, o, l, k] = [2, 3, 2, 11, 5];
+    for (s, p) in [(1, 2), (2, 2), (2, 0)] {
+        let mut conv = Conv1dConfig::new(c, o, k).with_stride(s).with_padding(PaddingConfig1d::Explicit(p, p)).init(&d);
+        let xs: Vec<f32> = (0..b * c * l).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
+        let ws: Vec<f32> = (0..o * c * k).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0).collect();
+        let bias = [0.5f32, -1.0];
+        conv.weight = burn::module::Param::from_tensor(Tensor::<3>::from_data(TensorData::new(ws.clone(), [o, c, k]), &d));
+        conv.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, &d)));
+        let ol = (l + 2 * p - k) / s + 1;
+        let mut want = vec![0.0f32; b * o * ol];
+        for bi in 0..b {
+            for oi in 0..o {
+                for i in 0..ol {
+                    let mut v = bias[oi];
+                    for ci in 0..c {
+                        for t in 0..k {
+                            let si = (i * s + t) as isize - p as isize;
+                            if si >= 0 && (si as usize) < l {
+                                v += ws[(oi * c + ci) * k + t] * xs[(bi * c + ci) * l + si as usize];
+                            }
+                        }
+                    }
+                    want[(bi * o + oi) * ol + i] = v;
+                }
+            }
+        }
+        let y = kernels::conv1d(&conv, Tensor::<3>::from_data(TensorData::new(xs, [b, c, l]), &d));
+        assert_eq!(y.dims(), [b, o, ol]);
+        close(&format!("y for stride {s} padding {p}"), &vals(y), &want, 1e-5);
     }
 }
 
@@ -274,6 +370,10 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
     // a strided 3×3 and a strided 1×1 projection (the CIFAR ResNets' downsampling block)
     let down = Conv2dConfig::new([3, 8], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&d);
     let proj = Conv2dConfig::new([3, 8], [1, 1]).with_stride([2, 2]).with_bias(false).init(&d);
+    // the 1-D CNN's strided layer
+    let c1 = burn::nn::conv::Conv1dConfig::new(3, 8, 5).with_stride(2).with_padding(burn::nn::PaddingConfig1d::Explicit(2, 2)).init(&d);
+    let x1 = Tensor::<3>::random([21, 3, 40], Distribution::Normal(0.0, 1.0), &d);
+    let r1 = Tensor::<3>::random([21, 8, 20], Distribution::Normal(0.0, 1.0), &d);
     let run = |threads: usize| {
         let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         p.install(|| {
@@ -284,7 +384,11 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
             let s = kernels::conv(&down, x.clone()) + kernels::conv(&proj, x.clone());
             let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum() + (s.clone() * r.clone()).sum()).backward();
             let (dd, dp) = (vals(down.weight.grad(&g).unwrap()), vals(proj.weight.grad(&g).unwrap()));
-            [vals(z), vals(s), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap()), dd, dp]
+            let x1 = x1.clone().require_grad();
+            let y1 = kernels::conv1d(&c1, x1.clone());
+            let g1 = (y1.clone() * r1.clone()).sum().backward();
+            let (dx1, dw1) = (vals(x1.grad(&g1).unwrap()), vals(c1.weight.grad(&g1).unwrap()));
+            [vals(z), vals(s), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap()), dd, dp, vals(y1), dx1, dw1]
         })
     };
     assert_eq!(run(1), run(3));
