@@ -164,6 +164,18 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo "step: the independent baseline's mean training steps/s divided by the method's (wall clock of the"
     echo "runs themselves on this 2-core machine: approximate)."
     echo
+    diverged=$(for r in "${rows[@]}"; do
+        IFS='|' read -r name dir _ <<< "$r"
+        v=$($py diverged "$runs/$dir")
+        if [ -n "$v" ]; then echo "- $name: $v."; fi
+    done)
+    if [ -n "$diverged" ]; then
+        echo "Diverged runs are left out of the figures above (their seeds are not in the count) and"
+        echo "listed here, with the node whose loss stopped being finite:"
+        echo
+        echo "$diverged"
+        echo
+    fi
     echo "## Inference models"
     echo
     echo "$inference"

@@ -13,6 +13,8 @@
   benchmark_online.py last DIR NODE METRIC SPLIT
                                              mean over seeds of METRIC at the last epoch (METRIC
                                              also matches a term's `METRIC:<term>` rows)
+  benchmark_online.py diverged DIR           "k of n runs diverged: seed-1 (node, epoch e), …", or
+                                             nothing when none did (from summary.json)
   benchmark_online.py first-above DIR NODE METRIC SPLIT X
                                              mean over seeds of the first epoch where METRIC > X
 
@@ -94,6 +96,16 @@ def main(argv):
         d, node, metric, split = args
         v = [s[-1][1] for s in per_seed_metric(d, node, metric, split) if s]
         print("%.3f" % (sum(v) / len(v)) if v else "–")
+    elif cmd == "diverged":
+        runs = sorted(glob.glob(os.path.join(args[0], "seed-*", "summary.json")), key=lambda f: int(f.split("seed-")[1].split("/")[0]))
+        bad = []
+        for f in runs:
+            s = json.load(open(f))
+            if s.get("status") == "diverged":
+                d = s.get("diverged") or {}
+                bad.append("%s (%s, epoch %s)" % (os.path.basename(os.path.dirname(f)), d.get("node", "?"), d.get("epoch", "?")))
+        if bad:
+            print("%d of %d runs diverged (a non-finite loss stopped them): %s" % (len(bad), len(runs), ", ".join(bad)))
     elif cmd == "first-above":
         d, node, metric, split, x = args
         firsts = [next((e for e, v in s if v > float(x)), None) for s in per_seed_metric(d, node, metric, split)]

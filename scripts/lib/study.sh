@@ -19,14 +19,23 @@ mkdir -p "$out"
 source scripts/lib/compare.sh
 source scripts/lib/splice.sh
 
-# train FILE [cohort run args]: runs an experiment from scratch (nothing with --report-only)
+# train FILE [cohort run args]: runs an experiment from scratch (nothing with --report-only). A
+# run that diverges is a result, not a failure of the study: cohort exits 1 then, after every
+# seed ran, and the run's summary.json records where the loss stopped being finite (the tables
+# list such runs); any other failure stops the study.
 train() {
-    if [ $report_only = 0 ]; then "$bin" run "$@" --overwrite --no-progress --no-plot > /dev/null; fi
+    if [ $report_only = 0 ]; then "$bin" run "$@" --overwrite --no-progress --no-plot > /dev/null || diverged_ok $?; fi
 }
 
-# sweep FILE [cohort sweep args]: runs a sweep (nothing with --report-only)
+# sweep FILE [cohort sweep args]: runs a sweep (nothing with --report-only), diverged runs as for
+# `train`
 sweep() {
-    if [ $report_only = 0 ]; then "$bin" sweep "$@" --no-plot > /dev/null; fi
+    if [ $report_only = 0 ]; then "$bin" sweep "$@" --no-plot > /dev/null || diverged_ok $?; fi
+}
+
+# diverged_ok STATUS: returns for status 1 (some run diverged), exits the study otherwise
+diverged_ok() {
+    if [ "$1" != 1 ]; then exit "$1"; fi
 }
 
 # provenance: one line naming the commit(s) the runs under $runs were made at (their manifests)

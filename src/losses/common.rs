@@ -78,3 +78,10 @@ pub fn pooled(t: crate::models::tap::Tap) -> Tensor<2> {
     let [b, c, _] = m.dims();
     m.mean_dim(2).reshape([b, c])
 }
+
+/// `max(sqrt(x), 1e-12)` with PyTorch's gradient at 0 (none): the square root is taken of
+/// `max(x, 1e-24)`, the same value, so that the clamp's zero gradient is not multiplied by the
+/// square root's infinite one at 0 (e.g. RKD's difference vector of a sample with itself).
+pub fn safe_norm<const D: usize>(squares: Tensor<D>) -> Tensor<D> {
+    squares.clamp_min(1e-24).sqrt().clamp_min(1e-12)
+}

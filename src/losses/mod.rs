@@ -19,6 +19,9 @@
 //! | `lfme.rs` | `Lfme` |
 //! | `dkd.rs` | `Dkd` |
 //! | `dist.rs` | `Dist` |
+//! | `similarity.rs` | `Similarity` (SP) |
+//! | `pkt.rs` | `Pkt` (PKT) |
+//! | `rkd.rs` | `Rkd` (RKD: distance and angle) |
 //! | `common.rs` | the arithmetic several share (softened targets, KL, standardisation) |
 //! | `kind.rs`, `check.rs`, `adapter.rs` | the trait, the checks' view of an edge, the learned parts |
 
@@ -37,6 +40,9 @@ pub mod label_smoothing;
 pub mod lfme;
 pub mod mutual;
 pub mod peer_attention;
+pub mod pkt;
+pub mod rkd;
+pub mod similarity;
 pub mod soft_target;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +61,9 @@ pub use kind::{Arity, Diagnostics, Inputs, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};
 pub use peer_attention::{PeerAttention, attention_logits};
+pub use pkt::{Pkt, pkt_loss};
+pub use rkd::{Rkd, rkd_loss};
+pub use similarity::{Similarity, similarity_loss};
 pub use soft_target::{SoftTarget, mixture_target};
 
 /// Loss kinds (a closed set: a typo is a parse error). Each variant wraps the spec of the same
@@ -78,6 +87,9 @@ pub enum LossSpec {
     Dkd(Dkd),
     Dist(Dist),
     LabelSmoothing(label_smoothing::LabelSmoothing),
+    Similarity(Similarity),
+    Pkt(Pkt),
+    Rkd(Rkd),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -103,6 +115,9 @@ macro_rules! dispatch {
             LossSpec::Dkd(l) => l,
             LossSpec::Dist(l) => l,
             LossSpec::LabelSmoothing(l) => l,
+            LossSpec::Similarity(l) => l,
+            LossSpec::Pkt(l) => l,
+            LossSpec::Rkd(l) => l,
         }
     };
 }

@@ -1237,3 +1237,69 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
     let rows = cohort::results::read_metrics(&tmp.path().join("out/wiring/seed-5/metrics.csv")).unwrap();
     assert!(rows.iter().any(|r| r.metric == "loss:LabelSmoothing(ε=0.2)" && r.split == "train"), "the term's row");
 }
+
+/// The relational losses' wiring (SP, PKT, RKD; their arithmetic is checked against the authors'
+/// code in tests/it/losses.rs): three students learn CE plus one relational term each from a
+/// frozen teacher's hidden layer to their own (weights 2, 3 and 0.5), and each student's step
+/// equals plain SGD on that sum computed here from the same networks — the right taps, the
+/// teacher's side detached, the weight applied.
+#[test]
+fn relational_terms_read_the_named_taps_of_both_nodes() {
+    use cohort::losses::{cross_entropy, pkt_loss, rkd_loss, similarity_loss};
+    use cohort::models::{Tap, Taps};
+    let tmp = tempfile::tempdir().unwrap();
+    let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
+    let device = Device::flex();
+    device.seed(4242);
+    let path = tmp.path().join("t.bpk");
+    Network::init(&spec, &[40], 10, &device).save_file(&path).unwrap();
+    let nodes = format!(
+        r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}),
+        Node(id: "sp", model: Mlp(hidden: [5])), Node(id: "pkt", model: Mlp(hidden: [4])), Node(id: "rkd", model: Mlp(hidden: [3]))"#
+    );
+    let edges = r#"
+        Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
+        Edge(from: ["t"], to: "sp", loss: Similarity(from_tap: "hidden1", to_tap: "hidden1"), weight: 2),
+        Edge(from: ["t"], to: "pkt", loss: Pkt(from_tap: "hidden1", to_tap: "hidden1"), weight: 3),
+        Edge(from: ["t"], to: "rkd", loss: Rkd(from_tap: "hidden1", to_tap: "hidden1", distance: 25, angle: 50), weight: 0.5),
+    "#;
+    let src = experiment(&nodes, edges, "Simultaneous");
+    let s = step(&src, &tmp.path().join("out"));
+    let initial = engine::initial_models(&s.plan, s.plan.seeds[0]).unwrap();
+    let d = Device::flex().autodiff();
+    let flat: Vec<f32> = s.x.iter().flatten().map(|&v| v as f32).collect();
+    let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [s.x.len(), s.x[0].len()]), &d);
+    let y = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(s.y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [s.y.len()]), &d);
+    let hidden = |net: &Network, x: Tensor<2>| {
+        let mut taps = Taps::new(&["hidden1".to_string()]);
+        let z = net.forward_taps(x, &mut taps);
+        let Some(Tap::Flat(h)) = taps.take("hidden1") else { panic!("an MLP's hidden layer is flat") };
+        (z, h)
+    };
+    let teacher = initial[s.node("t")].as_ref().unwrap().net.clone();
+    let (_, th) = hidden(&teacher, x.clone());
+    let th = th.detach();
+    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5)] {
+        let n = s.node(id);
+        let net = initial[n].as_ref().unwrap().net.clone();
+        let (z, h) = hidden(&net, x.clone());
+        let term = match id {
+            "sp" => similarity_loss(th.clone(), h),
+            "pkt" => pkt_loss(th.clone(), h),
+            _ => rkd_loss(th.clone(), h, 25.0, 50.0),
+        };
+        let loss = cross_entropy(z, y.clone()) + term.mul_scalar(weight);
+        let grads = loss.backward();
+        // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order
+        struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f64>>);
+        impl ModuleVisitor for Grads<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.1.push(p.val().grad(self.0).unwrap().into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect());
+            }
+        }
+        let mut g = Grads(&grads, Vec::new());
+        net.visit(&mut g);
+        let want: Vec<Vec<f64>> = s.before[n].iter().zip(&g.1).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect();
+        assert_same_step(id, &s.before[n], &s.after[n], &want);
+    }
+}
