@@ -16,6 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "distiller_zoo"))
+from NST import NSTLoss  # noqa: E402
 from PKT import PKT  # noqa: E402
 from RKD import RKDLoss  # noqa: E402
 from SP import Similarity  # noqa: E402
@@ -63,6 +64,9 @@ def main():
         case("Pkt", lambda s, t: PKT()(s, t), (4, 12), (4, 6), 4),
         case("Rkd", lambda s, t: RKDLoss(25, 50)(s, t), (6, 5), (6, 9), 5, distance=25.0, angle=50.0),
         case("Rkd", lambda s, t: RKDLoss(1, 2)(s, t), (5, 4), (5, 4), 6, distance=1.0, angle=2.0),
+        # NST on feature maps of the same size, channel counts different
+        case("Nst", lambda s, t: NSTLoss()([s], [t]), (3, 4, 3, 3), (3, 6, 3, 3), 7),
+        case("Nst", lambda s, t: NSTLoss()([s], [t]), (4, 5, 2, 4), (4, 5, 2, 4), 8),
     ]
     json.dump({"source": "third_party/RepDistiller/distiller_zoo (HobbitLong/RepDistiller b84f547), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()

@@ -22,6 +22,7 @@
 //! | `similarity.rs` | `Similarity` (SP) |
 //! | `pkt.rs` | `Pkt` (PKT) |
 //! | `rkd.rs` | `Rkd` (RKD: distance and angle) |
+//! | `nst.rs` | `Nst` (NST: polynomial-kernel MMD of the channels) |
 //! | `common.rs` | the arithmetic several share (softened targets, KL, standardisation) |
 //! | `kind.rs`, `check.rs`, `adapter.rs` | the trait, the checks' view of an edge, the learned parts |
 
@@ -39,6 +40,7 @@ pub mod kind;
 pub mod label_smoothing;
 pub mod lfme;
 pub mod mutual;
+pub mod nst;
 pub mod peer_attention;
 pub mod pkt;
 pub mod rkd;
@@ -60,6 +62,7 @@ pub use hint::{Hint, hint};
 pub use kind::{Arity, Diagnostics, Inputs, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};
+pub use nst::{Nst, nst_loss};
 pub use peer_attention::{PeerAttention, attention_logits};
 pub use pkt::{Pkt, pkt_loss};
 pub use rkd::{Rkd, rkd_loss};
@@ -90,6 +93,7 @@ pub enum LossSpec {
     Similarity(Similarity),
     Pkt(Pkt),
     Rkd(Rkd),
+    Nst(Nst),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -118,6 +122,7 @@ macro_rules! dispatch {
             LossSpec::Similarity(l) => l,
             LossSpec::Pkt(l) => l,
             LossSpec::Rkd(l) => l,
+            LossSpec::Nst(l) => l,
         }
     };
 }

@@ -519,14 +519,14 @@ fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
     close(scalar(kind.loss(inputs(30))), reference, 1e-4);
 }
 
-/// SP, PKT and RKD against the authors' code as RepDistiller vendors it
+/// SP, PKT, RKD and NST against the authors' code as RepDistiller vendors it
 /// (third_party/RepDistiller/distiller_zoo, run by scripts/distill-reference.py in float64 into
 /// tests/fixtures/distill-reference.json): the loss and its gradient for the student's features,
 /// on the same inputs. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
 /// the largest entry (the loss, or the gradient's largest component) is a few f32 roundings of
 /// sums over up to B³ = 216 terms.
 #[test]
-fn relational_losses_match_the_reference_code() {
+fn feature_and_relational_losses_match_the_reference_code() {
     let text = std::fs::read_to_string("tests/fixtures/distill-reference.json").unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let d = Device::flex().autodiff();
@@ -547,6 +547,10 @@ fn relational_losses_match_the_reference_code() {
             "Similarity" => similarity_loss(t, s.clone()),
             "Pkt" => pkt_loss(t, s.clone()),
             "Rkd" => rkd_loss(t, s.clone(), c["params"]["distance"].as_f64().unwrap(), c["params"]["angle"].as_f64().unwrap()),
+            "Nst" => {
+                let maps = |f: Tensor<2>, shape: Vec<usize>| f.reshape([shape[0], shape[1], shape[2..].iter().product::<usize>()]);
+                nst_loss(maps(t, dims(&c["teacher_shape"])), maps(s.clone(), dims(&c["student_shape"])))
+            }
             other => panic!("no loss {other} in cohort"),
         };
         let value = loss.clone().into_scalar::<f32>() as f64;

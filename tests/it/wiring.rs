@@ -1238,14 +1238,14 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
     assert!(rows.iter().any(|r| r.metric == "loss:LabelSmoothing(ε=0.2)" && r.split == "train"), "the term's row");
 }
 
-/// The relational losses' wiring (SP, PKT, RKD; their arithmetic is checked against the authors'
-/// code in tests/it/losses.rs): three students learn CE plus one relational term each from a
-/// frozen teacher's hidden layer to their own (weights 2, 3 and 0.5), and each student's step
-/// equals plain SGD on that sum computed here from the same networks — the right taps, the
-/// teacher's side detached, the weight applied.
+/// The relational and feature losses' wiring (SP, PKT, RKD, NST; their arithmetic is checked
+/// against the authors' code in tests/it/losses.rs): students learn CE plus one term each from a
+/// frozen teacher's tap to their own (an MLP's hidden layer; NST a 1-D CNN's block), and each
+/// student's step equals plain SGD on that sum computed here from the same networks — the right
+/// taps, the teacher's side detached, the weight applied.
 #[test]
 fn relational_terms_read_the_named_taps_of_both_nodes() {
-    use cohort::losses::{cross_entropy, pkt_loss, rkd_loss, similarity_loss};
+    use cohort::losses::{cross_entropy, nst_loss, pkt_loss, rkd_loss, similarity_loss};
     use cohort::models::{Tap, Taps};
     let tmp = tempfile::tempdir().unwrap();
     let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
@@ -1253,15 +1253,22 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     device.seed(4242);
     let path = tmp.path().join("t.bpk");
     Network::init(&spec, &[40], 10, &device).save_file(&path).unwrap();
+    let conv: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [6], kernel: 3)").unwrap();
+    let conv_path = tmp.path().join("tc.bpk");
+    Network::init(&conv, &[40], 10, &device).save_file(&conv_path).unwrap();
     let nodes = format!(
         r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}),
-        Node(id: "sp", model: Mlp(hidden: [5])), Node(id: "pkt", model: Mlp(hidden: [4])), Node(id: "rkd", model: Mlp(hidden: [3]))"#
+        Node(id: "tc", model: Cnn1d(channels: [6], kernel: 3), frozen: true, checkpoint: {conv_path:?}),
+        Node(id: "sp", model: Mlp(hidden: [5])), Node(id: "pkt", model: Mlp(hidden: [4])), Node(id: "rkd", model: Mlp(hidden: [3])),
+        Node(id: "nst", model: Cnn1d(channels: [4], kernel: 3))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
         Edge(from: ["t"], to: "sp", loss: Similarity(from_tap: "hidden1", to_tap: "hidden1"), weight: 2),
         Edge(from: ["t"], to: "pkt", loss: Pkt(from_tap: "hidden1", to_tap: "hidden1"), weight: 3),
         Edge(from: ["t"], to: "rkd", loss: Rkd(from_tap: "hidden1", to_tap: "hidden1", distance: 25, angle: 50), weight: 0.5),
+        Edge(to: "nst", loss: CrossEntropy),
+        Edge(from: ["tc"], to: "nst", loss: Nst(from_tap: "block1", to_tap: "block1"), weight: 4),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
@@ -1270,23 +1277,26 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let flat: Vec<f32> = s.x.iter().flatten().map(|&v| v as f32).collect();
     let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [s.x.len(), s.x[0].len()]), &d);
     let y = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(s.y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [s.y.len()]), &d);
-    let hidden = |net: &Network, x: Tensor<2>| {
-        let mut taps = Taps::new(&["hidden1".to_string()]);
+    let tap = |net: &Network, x: Tensor<2>, name: &str| {
+        let mut taps = Taps::new(&[name.to_string()]);
         let z = net.forward_taps(x, &mut taps);
-        let Some(Tap::Flat(h)) = taps.take("hidden1") else { panic!("an MLP's hidden layer is flat") };
-        (z, h)
+        (z, taps.take(name).expect("the tap asked for"))
     };
-    let teacher = initial[s.node("t")].as_ref().unwrap().net.clone();
-    let (_, th) = hidden(&teacher, x.clone());
-    let th = th.detach();
-    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5)] {
+    let flat = |t: Tap| match t {
+        Tap::Flat(h) => h,
+        _ => panic!("an MLP's hidden layer is flat"),
+    };
+    let teacher = |id: &str, name: &str| tap(&initial[s.node(id)].as_ref().unwrap().net, x.clone(), name).1.detach();
+    let (th, tc) = (flat(teacher("t", "hidden1")), teacher("tc", "block1"));
+    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0)] {
         let n = s.node(id);
         let net = initial[n].as_ref().unwrap().net.clone();
-        let (z, h) = hidden(&net, x.clone());
+        let (z, h) = tap(&net, x.clone(), if id == "nst" { "block1" } else { "hidden1" });
         let term = match id {
-            "sp" => similarity_loss(th.clone(), h),
-            "pkt" => pkt_loss(th.clone(), h),
-            _ => rkd_loss(th.clone(), h, 25.0, 50.0),
+            "sp" => similarity_loss(th.clone(), flat(h)),
+            "pkt" => pkt_loss(th.clone(), flat(h)),
+            "rkd" => rkd_loss(th.clone(), flat(h), 25.0, 50.0),
+            _ => nst_loss(tc.clone().channels_by_positions(), h.channels_by_positions()),
         };
         let loss = cross_entropy(z, y.clone()) + term.mul_scalar(weight);
         let grads = loss.backward();
