@@ -90,13 +90,13 @@ rows=(
     "PCL|pcl|branches|branches|mean-branches|temporal mean's branches (EMA)|branched CNN + fusion + EMA"
 )
 table=$(
-    echo "| method | network | mean peer / branch, last 5 epochs (%) | − baseline [95 % CI], Welch p | at the validation-selected epoch (%) | − baseline [95 % CI], Welch p | cost per step | seeds |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| method | network | mean peer / branch, last 5 epochs (%) | − baseline [95 % CI], Welch p | at the validation-selected epoch (%) | − baseline [95 % CI], Welch p | networks at chance | cost per step | seeds |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     for r in "${rows[@]}"; do
         IFS='|' read -r name dir fam group _ _ net <<< "$r"
         base=$base_sps
         if [ "$fam" = branches ]; then base=$branch_sps; fi
-        echo "| $name | $net | $(m "$fam-last5" "$dir" "$group") | $(w "$fam-last5" "$dir" "$group") | $(m "$fam-bestval" "$dir" "$group") | $(w "$fam-bestval" "$dir" "$group") | $(cost "$base" "$dir") | $(seeds "$runs/$dir") |"
+        echo "| $name | $net | $(m "$fam-last5" "$dir" "$group") | $(w "$fam-last5" "$dir" "$group") | $(m "$fam-bestval" "$dir" "$group") | $(w "$fam-bestval" "$dir" "$group") | $($py collapsed "$runs/$dir") | $(cost "$base" "$dir") | $(seeds "$runs/$dir") |"
     done
 )
 inference=$(
@@ -115,7 +115,7 @@ checks=$(
         v=$(verdict "$fam-last5" "$dir" "$group")
         what=peer
         if [ "$fam" = branches ]; then what=branch; fi
-        line="$name, mean $what against the independent ${what}es: $(w "$fam-last5" "$dir" "$group") on the last 5 epochs ($(w "$fam-bestval" "$dir" "$group") at the validation-selected epoch)"
+        line="$name, mean $what against the independent ${fam}: $(w "$fam-last5" "$dir" "$group") on the last 5 epochs ($(w "$fam-bestval" "$dir" "$group") at the validation-selected epoch)"
         if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here (}" | sed 's/)$//'; fi
     done
     for d in okddip okddip-self; do
@@ -142,6 +142,10 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo "The protocol and the checks below were committed before the runs: [PROTOCOL.md](PROTOCOL.md)."
     echo "Learning rate chosen on the validation split of the independent peers (seeds 0–2, mean"
     echo "validation accuracy of the last 5 epochs): **$lr** ($lr_scores)."
+    if [ "$lr" = 0.1 ]; then
+        echo "It is the largest rate of the grid fixed in the protocol: a wider grid might have chosen a larger"
+        echo "one."
+    fi
     echo
     echo "## Preconditions"
     echo
@@ -162,8 +166,25 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo "validation accuracy; the difference is to the same figure of the independent networks (CNN"
     echo "peers or the branched CNN's branches), with Welch's 95 % interval and p over the seeds. Cost per"
     echo "step: the independent baseline's mean training steps/s divided by the method's (wall clock of the"
-    echo "runs themselves on this 2-core machine: approximate)."
+    echo "runs themselves on this 2-core machine: approximate). Networks at chance: the peers or branches"
+    echo "of the complete runs whose last-epoch test accuracy is under 20 % (10 classes): networks that"
+    echo "stopped learning, which the mean above includes."
     echo
+    dead=$(for r in "${rows[@]}"; do
+        IFS='|' read -r name dir _ <<< "$r"
+        c=$($py collapsed "$runs/$dir")
+        if [ "${c%% *}" != 0 ]; then echo "$name ($c)"; fi
+    done | paste -sd ';' | sed 's/;/; /g')
+    if [ -n "$dead" ]; then
+        echo "**What these rows measure.** Networks at chance — $dead — are networks the optimiser"
+        echo "killed, not a method's knowledge transfer: the learning rate was chosen (as the protocol"
+        echo "fixed) on cross-entropy training of the independent peers, and with SGD at that rate the"
+        echo "distillation terms of these methods left those networks at chance accuracy. Such a row says"
+        echo "that the method does not train at the baseline's learning rate on this task; it cannot say"
+        echo "whether the method transfers knowledge. A protocol that chooses the rate per method on the"
+        echo "validation split (fixed before its runs) is the follow-up."
+        echo
+    fi
     diverged=$(for r in "${rows[@]}"; do
         IFS='|' read -r name dir _ <<< "$r"
         v=$($py diverged "$runs/$dir")

@@ -15,6 +15,9 @@
                                              also matches a term's `METRIC:<term>` rows)
   benchmark_online.py diverged DIR           "k of n runs diverged: seed-1 (node, epoch e), …", or
                                              nothing when none did (from summary.json)
+  benchmark_online.py collapsed DIR          "k of n", the peers or branches (peer1..3, net.head1..3)
+                                             of the complete runs whose last-epoch test accuracy is
+                                             under 20 % (chance is 10 %: a dead network)
   benchmark_online.py first-above DIR NODE METRIC SPLIT X
                                              mean over seeds of the first epoch where METRIC > X
 
@@ -106,6 +109,18 @@ def main(argv):
                 bad.append("%s (%s, epoch %s)" % (os.path.basename(os.path.dirname(f)), d.get("node", "?"), d.get("epoch", "?")))
         if bad:
             print("%d of %d runs diverged (a non-finite loss stopped them): %s" % (len(bad), len(runs), ", ".join(bad)))
+    elif cmd == "collapsed":
+        dead = total = 0
+        for f in sorted(glob.glob(os.path.join(args[0], "seed-*", "summary.json"))):
+            if json.load(open(f)).get("status") != "complete":
+                continue
+            last = {}
+            for r in rows(os.path.join(os.path.dirname(f), "metrics.csv")):
+                if r["split"] == "test" and r["metric"] == "accuracy" and PEERS.match(r["node"]):
+                    last[r["node"]] = float(r["value"])
+            total += len(last)
+            dead += sum(1 for v in last.values() if v < 0.2)
+        print("%d of %d" % (dead, total))
     elif cmd == "first-above":
         d, node, metric, split, x = args
         firsts = [next((e for e, v in s if v > float(x)), None) for s in per_seed_metric(d, node, metric, split)]
