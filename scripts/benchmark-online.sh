@@ -68,6 +68,10 @@ compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select last:5 --baseline
 w() { $py welch "$tmp/$1.json" "$2" "$3"; }
 m() { $py mean "$tmp/$1.json" "$2" "$3"; }
 verdict() { $py verdict "$tmp/$1.json" "$2" "$3"; }
+# check_line VERDICT TEXT: the check's line from its verdict (reproduces, or why not)
+check_line() {
+    if [ "$1" = reproduces ]; then echo "check passed: $2"; else echo "CHECK FAILED: $2 — ${1#does not reproduce here (}" | sed 's/)$//'; fi
+}
 base_sps=$(steps_per_s "$runs/independent")
 branch_sps=$(steps_per_s "$runs/independent-branches")
 cost() { awk -v b="$1" -v s="$(steps_per_s "$runs/$2")" 'BEGIN { printf "%.2f", b / s }'; }
@@ -89,6 +93,12 @@ rows=(
     "CL-ILR|cl-ilr|branches|branches|net|branch mean|branched CNN"
     "PCL|pcl|branches|branches|mean-branches|temporal mean's branches (EMA)|branched CNN + fusion + EMA"
 )
+# the networks at chance per method, read once for the table and the sentence under it
+declare -A chance
+for r in "${rows[@]}"; do
+    IFS='|' read -r _ dir _ <<< "$r"
+    chance[$dir]=$($py collapsed "$runs/$dir")
+done
 table=$(
     echo "| method | network | mean peer / branch, last 5 epochs (%) | − baseline [95 % CI], Welch p | at the validation-selected epoch (%) | − baseline [95 % CI], Welch p | networks at chance | cost per step | seeds |"
     echo "|---|---|---|---|---|---|---|---|---|"
@@ -96,7 +106,7 @@ table=$(
         IFS='|' read -r name dir fam group _ _ net <<< "$r"
         base=$base_sps
         if [ "$fam" = branches ]; then base=$branch_sps; fi
-        echo "| $name | $net | $(m "$fam-last5" "$dir" "$group") | $(w "$fam-last5" "$dir" "$group") | $(m "$fam-bestval" "$dir" "$group") | $(w "$fam-bestval" "$dir" "$group") | $($py collapsed "$runs/$dir") | $(cost "$base" "$dir") | $(seeds "$runs/$dir") |"
+        echo "| $name | $net | $(m "$fam-last5" "$dir" "$group") | $(w "$fam-last5" "$dir" "$group") | $(m "$fam-bestval" "$dir" "$group") | $(w "$fam-bestval" "$dir" "$group") | ${chance[$dir]} | $(cost "$base" "$dir") | $(seeds "$runs/$dir") |"
     done
 )
 inference=$(
@@ -112,16 +122,13 @@ checks=$(
     for r in "${rows[@]}"; do
         IFS='|' read -r name dir fam group _ _ _ <<< "$r"
         case "$dir" in independent | independent-branches) continue ;; esac
-        v=$(verdict "$fam-last5" "$dir" "$group")
         what=peer
         if [ "$fam" = branches ]; then what=branch; fi
         line="$name, mean $what against the independent ${fam}: $(w "$fam-last5" "$dir" "$group") on the last 5 epochs ($(w "$fam-bestval" "$dir" "$group") at the validation-selected epoch)"
-        if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here (}" | sed 's/)$//'; fi
+        check_line "$(verdict "$fam-last5" "$dir" "$group")" "$line"
     done
     for d in okddip okddip-self; do
-        v=$(verdict peers-inference "$d" leader)
-        line="OKDDip's group leader ($d) against one independent CNN: $(w peers-inference "$d" leader) on the last 5 epochs"
-        if [ "$v" = reproduces ]; then echo "check passed: $line"; else echo "CHECK FAILED: $line — ${v#does not reproduce here (}" | sed 's/)$//'; fi
+        check_line "$(verdict peers-inference "$d" leader)" "OKDDip's group leader ($d) against one independent CNN: $(w peers-inference "$d" leader) on the last 5 epochs"
     done
 )
 grep -q '^CHECK FAILED' <<< "$checks" && fail=1
@@ -172,8 +179,7 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo
     dead=$(for r in "${rows[@]}"; do
         IFS='|' read -r name dir _ <<< "$r"
-        c=$($py collapsed "$runs/$dir")
-        if [ "${c%% *}" != 0 ]; then echo "$name ($c)"; fi
+        if [ "${chance[$dir]%% *}" != 0 ]; then echo "$name (${chance[$dir]})"; fi
     done | paste -sd ';' | sed 's/;/; /g')
     if [ -n "$dead" ]; then
         echo "**What these rows measure.** Networks at chance — $dead — are networks the optimiser"

@@ -85,3 +85,9 @@ pub fn pooled(t: crate::models::tap::Tap) -> Tensor<2> {
 pub fn safe_norm<const D: usize>(squares: Tensor<D>) -> Tensor<D> {
     squares.clamp_min(1e-24).sqrt().clamp_min(1e-12)
 }
+
+/// A tap as `[B, features]`: every feature of a sample in one row (a map flattened channel by
+/// channel), as the relational losses compare samples.
+pub fn flat_features(t: crate::models::Tap) -> Tensor<2> {
+    t.channels_by_positions().flatten(1, 2)
+}

@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::check::EdgeCheck;
+use super::common::flat_features;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::diagnostics::Diagnostic;
 
@@ -70,6 +71,6 @@ impl LossKind for Pkt {
         }
     }
     fn loss(&self, i: Inputs) -> Tensor<1> {
-        pkt_loss(super::similarity::flat(i.source_taps[0].clone()), super::similarity::flat(i.own_tap()))
+        pkt_loss(flat_features(i.source_taps[0].clone()), flat_features(i.own_tap()))
     }
 }

@@ -4,6 +4,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::check::EdgeCheck;
+use super::common::flat_features;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::values::Weight;
 
@@ -102,7 +103,7 @@ impl LossKind for Rkd {
         edge.feature_taps(&self.from_tap, &self.to_tap);
     }
     fn loss(&self, i: Inputs) -> Tensor<1> {
-        let (t, s) = (super::similarity::flat(i.source_taps[0].clone()), super::similarity::flat(i.own_tap()));
+        let (t, s) = (flat_features(i.source_taps[0].clone()), flat_features(i.own_tap()));
         rkd_loss(t, s, self.distance.get(), self.angle.get())
     }
 }

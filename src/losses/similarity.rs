@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::check::EdgeCheck;
+use super::common::flat_features;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 
 /// `Similarity` (SP): "Similarity-Preserving Knowledge Distillation" (Tung & Mori, ICCV 2019),
@@ -57,11 +58,6 @@ impl LossKind for Similarity {
         edge.feature_taps(&self.from_tap, &self.to_tap);
     }
     fn loss(&self, i: Inputs) -> Tensor<1> {
-        similarity_loss(flat(i.source_taps[0].clone()), flat(i.own_tap()))
+        similarity_loss(flat_features(i.source_taps[0].clone()), flat_features(i.own_tap()))
     }
-}
-
-/// A tap as `[B, features]`.
-pub(super) fn flat(t: crate::models::Tap) -> Tensor<2> {
-    t.channels_by_positions().flatten(1, 2)
 }

@@ -148,15 +148,8 @@ impl Architecture for BranchedSpec {
 
 impl fmt::Display for BranchedSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ensemble = if self.gate {
-            ", gated"
-        } else if self.fusion {
-            ", fused"
-        } else {
-            ""
-        };
-        let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
-        write!(f, "{} branched at {} into {}{ensemble}{rescaled}", self.of, self.at, self.branches)
+        let tail = super::hydra::ensemble_label(self.gate, self.fusion, self.backprop_rescale);
+        write!(f, "{} branched at {} into {}{tail}", self.of, self.at, self.branches)
     }
 }
 
@@ -246,15 +239,7 @@ impl fmt::Display for BranchedResNetSpec {
         if let Some(s) = self.stem {
             write!(f, ", stem {s}")?;
         }
-        let gated = if self.gate {
-            ", gated"
-        } else if self.fusion {
-            ", fused"
-        } else {
-            ""
-        };
-        let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
-        write!(f, ", {} branches{gated}{rescaled})", self.branches)
+        write!(f, ", {} branches{})", self.branches, super::hydra::ensemble_label(self.gate, self.fusion, self.backprop_rescale))
     }
 }
 

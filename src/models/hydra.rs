@@ -90,16 +90,22 @@ impl Architecture for HydraSpec {
 
 impl fmt::Display for HydraSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let gated = if self.gate {
-            ", gated"
-        } else if self.fusion {
-            ", fused"
-        } else {
-            ""
-        };
-        let rescaled = if self.backprop_rescale { ", backprop rescaled" } else { "" };
-        write!(f, "Hydra(body {}, {} heads of {}{gated}{rescaled})", widths(&self.body), self.heads, self.head_hidden)
+        let tail = ensemble_label(self.gate, self.fusion, self.backprop_rescale);
+        write!(f, "Hydra(body {}, {} heads of {}{tail})", widths(&self.body), self.heads, self.head_hidden)
     }
+}
+
+/// How a multi-head network's spec ends when displayed: `, gated` (ONE) or `, fused` (PCL), then
+/// `, backprop rescaled` (CL-ILR).
+pub(super) fn ensemble_label(gate: bool, fusion: bool, rescale: bool) -> String {
+    let ensemble = if gate {
+        ", gated"
+    } else if fusion {
+        ", fused"
+    } else {
+        ""
+    };
+    format!("{ensemble}{}", if rescale { ", backprop rescaled" } else { "" })
 }
 
 /// A multi-head network's ensemble is the head mean, ONE's gate or PCL's fusion: not both.
