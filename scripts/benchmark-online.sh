@@ -2,8 +2,9 @@
 # Every online-distillation method cohort has, on one task and one network family: MNIST-1D in
 # the small-data regime of the DML study (1000 training samples), the 1-D CNN 32-32-32 as peers and
 # the same CNN branched after its second block for the branch methods, SGD with momentum, weight
-# decay and a step schedule, 10 seeds. The protocol and the checks are in
-# results/benchmark-online/PROTOCOL.md, committed before the runs. ~1 hour on 2 cores.
+# decay and a step schedule, the learning rate chosen per method on the validation split, 10 seeds.
+# The protocol and the checks are in results/benchmark-online/PROTOCOL.md, committed before the
+# runs. ~1.5 hours on 2 cores.
 #
 #   scripts/benchmark-online.sh [--report-only]
 #
@@ -17,54 +18,68 @@ exp=experiments/benchmark-online
 py="python3 scripts/lib/benchmark_online.py"
 if [ $report_only = 0 ]; then rm -rf "$runs"; fi
 
-# 1. The initial learning rate, chosen on the validation split: the independent peers, seeds 0-2,
-# at 0.01, 0.03 and 0.1; the best mean validation accuracy of the last 5 epochs wins.
-sweep "$exp/independent.ron" --grid training.optimizer.lr=0.01,0.03,0.1 --seeds 0,1,2 --set "output=\"$runs/lr-search\"" --jobs 2
-lr_dir=$($py best "$runs"/lr-search/independent.lr-*)
-lr=${lr_dir##*lr-}
-lr_scores=$(for d in "$runs"/lr-search/independent.lr-*; do echo "lr ${d##*lr-}: $($py val-score "$d") %"; done | paste -sd ';' | sed 's/;/; /g')
-
-# 2. Every method at that rate, seeds 0-9.
-methods=(independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd independent-branches one cl-ilr pcl)
-for m in "${methods[@]}"; do train "$exp/$m.ron" --set "training.optimizer.lr=$lr"; done
+# 1. The initial learning rate of each method, chosen on the validation split: the method at 0.01,
+# 0.03 and 0.1 on seeds 0-2 (runs/<method>.lr-<rate>/), the best mean validation accuracy of its
+# peers or branches over the last 5 epochs wins (a diverged run scores 0; ties: the smaller rate).
+# 2. The method at that rate on seeds 3-9, into the same folder: seeds 0-2 are the selection runs.
+rates=(0.01 0.03 0.1)
+methods=(independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd independent-branches one cl-ilr pcl ktg)
+for m in "${methods[@]}"; do
+    sweep "$exp/$m.ron" --grid "training.optimizer.lr=$(IFS=,; echo "${rates[*]}")" --seeds 0,1,2 --set "output=\"$runs\"" --jobs 2
+done
+declare -A lr folder lr_scores
+for m in "${methods[@]}"; do
+    best=$($py best --seeds 0,1,2 "${rates[@]/#/$runs/$m.lr-}")
+    lr[$m]=${best##*lr-}
+    folder[$m]=$m.lr-${lr[$m]}
+    lr_scores[$m]=$(for r in "${rates[@]}"; do echo "$r: $($py val-score --seeds 0,1,2 "$runs/$m.lr-$r")"; done | paste -sd ';' | sed 's/;/; /g')
+done
+for m in "${methods[@]}"; do
+    if [ "$m" != ktg ]; then sweep "$exp/$m.ron" --grid "training.optimizer.lr=${lr[$m]}" --seeds 3,4,5,6,7,8,9 --set "output=\"$runs\"" --jobs 2; fi
+done
 
 # 3. KTG: 8 of the gate assignments of its nine edges (the three cross-entropy edges: Through,
 # Cutoff or the paper's per-iteration Linear; the six KL edges: those or Correct), drawn with
-# sample seed 0 and trained on seed 0; the one with the best validation score (as in 1.) is then
-# trained on seeds 0-9.
-if [ $report_only = 0 ]; then rm -rf "$runs"/ktg.*; fi
+# sample seed 0 and trained on seed 0 at the rate chosen for ktg.ron as written; the one with the
+# best validation score (as in 1.) is then trained on seeds 0-9 at that rate.
+if [ $report_only = 0 ]; then rm -rf "$runs"/ktg-search "$runs"/ktg.point-*; fi
 search=()
 for k in 0 1 2; do search+=(--grid "edges[$k].gate=Through,Cutoff,Linear"); done
 for k in 3 4 5 6 7 8; do search+=(--grid "edges[$k].gate=Through,Cutoff,Linear,Correct"); done
-sweep "$exp/ktg.ron" "${search[@]}" --random 8 --sample-seed 0 --seeds 0 --set "training.optimizer.lr=$lr" --set "output=\"$runs/ktg-search\"" --jobs 2
+sweep "$exp/ktg.ron" "${search[@]}" --random 8 --sample-seed 0 --seeds 0 --set "training.optimizer.lr=${lr[ktg]}" --set "output=\"$runs/ktg-search\"" --jobs 2
 best=$($py best "$runs"/ktg-search/ktg.*)
 point=$(sweep_point "$best")
 chosen=()
 IFS=',' read -ra assignments <<< "$point"
 for a in "${assignments[@]}"; do chosen+=(--grid "${a# }"); done
-sweep "$exp/ktg.ron" "${chosen[@]}" --seeds 0,1,2,3,4,5,6,7,8,9 --set "training.optimizer.lr=$lr"
+sweep "$exp/ktg.ron" "${chosen[@]}" --seeds 0,1,2,3,4,5,6,7,8,9 --set "training.optimizer.lr=${lr[ktg]}" --jobs 2
 ktg=$(basename "$best")
+folder[ktg]=$ktg
 
 # 4. The comparisons: the per-seed figure of each method against its baseline with Welch's 95 %
 # interval and p, on the mean test accuracy of the last 5 epochs and at the validation-selected
 # epoch.
-peer_dirs=(independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd "$ktg")
-branch_dirs=(independent-branches one cl-ilr pcl)
+peer_dirs=()
+for m in independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd ktg; do peer_dirs+=("${folder[$m]}"); done
+branch_dirs=()
+for m in independent-branches one cl-ilr pcl; do branch_dirs+=("${folder[$m]}"); done
+base_peers=${folder[independent]}
+base_branches=${folder[independent-branches]}
 peers=(--group peers=peer1,peer2,peer3)
 branches=(--group branches=net.head1,net.head2,net.head3 --group mean-branches=mean.head1,mean.head2,mean.head3)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 compare() { "$bin" compare "$@"; }
 mkdir -p "$out/peers" "$out/branches"
-compare "${peer_dirs[@]/#/$runs/}" "${peers[@]}" --select last:5 --baseline independent --out "$out/peers" > /dev/null
-compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select last:5 --baseline independent-branches --out "$out/branches" > /dev/null
+compare "${peer_dirs[@]/#/$runs/}" "${peers[@]}" --select last:5 --baseline "$base_peers" --out "$out/peers" > /dev/null
+compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select last:5 --baseline "$base_branches" --out "$out/branches" > /dev/null
 cp "$out/peers/compare.json" "$tmp/peers-last5.json"
 cp "$out/branches/compare.json" "$tmp/branches-last5.json"
-compare "${peer_dirs[@]/#/$runs/}" "${peers[@]}" --select best-val --baseline independent --json > "$tmp/peers-bestval.json"
-compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select best-val --baseline independent-branches --json > "$tmp/branches-bestval.json"
+compare "${peer_dirs[@]/#/$runs/}" "${peers[@]}" --select best-val --baseline "$base_peers" --json > "$tmp/peers-bestval.json"
+compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select best-val --baseline "$base_branches" --json > "$tmp/branches-bestval.json"
 # inference models against one independent network (the mean independent peer / branch)
-compare "${peer_dirs[@]/#/$runs/}" "${peers[@]}" --select last:5 --baseline independent:peers --json > "$tmp/peers-inference.json"
-compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select last:5 --baseline independent-branches:branches --json > "$tmp/branches-inference.json"
+compare "${peer_dirs[@]/#/$runs/}" "${peers[@]}" --select last:5 --baseline "$base_peers:peers" --json > "$tmp/peers-inference.json"
+compare "${branch_dirs[@]/#/$runs/}" "${branches[@]}" --select last:5 --baseline "$base_branches:branches" --json > "$tmp/branches-inference.json"
 w() { $py welch "$tmp/$1.json" "$2" "$3"; }
 m() { $py mean "$tmp/$1.json" "$2" "$3"; }
 verdict() { $py verdict "$tmp/$1.json" "$2" "$3"; }
@@ -72,8 +87,8 @@ verdict() { $py verdict "$tmp/$1.json" "$2" "$3"; }
 check_line() {
     if [ "$1" = reproduces ]; then echo "check passed: $2"; else echo "CHECK FAILED: $2 — ${1#does not reproduce here (}" | sed 's/)$//'; fi
 }
-base_sps=$(steps_per_s "$runs/independent")
-branch_sps=$(steps_per_s "$runs/independent-branches")
+base_sps=$(steps_per_s "$runs/$base_peers")
+branch_sps=$(steps_per_s "$runs/$base_branches")
 cost() { awk -v b="$1" -v s="$(steps_per_s "$runs/$2")" 'BEGIN { printf "%.2f", b / s }'; }
 
 # name | folder | family (peers / branches) | figure's group | inference node | its label | network
@@ -87,7 +102,7 @@ rows=(
     "OKDDip, the authors' code (self included)|okddip-self|peers|peers|leader|group leader|3 × CNN + leader"
     "online KD with a teacher|online-kd|peers|peers|teacher|the teacher (CNN 64-64-64)|3 × CNN + teacher"
     "SwitOKD (one peer)|switokd|peers|peers|peer1|the peer (student)|CNN + teacher"
-    "KTG, best of 8 gate searches|$ktg|peers|peers|ensemble|ensemble of the peers|3 × CNN"
+    "KTG, best of 8 gate searches|ktg|peers|peers|ensemble|ensemble of the peers|3 × CNN"
     "independent branches (CE only)|independent-branches|branches|branches|net|branch mean|branched CNN"
     "ONE|one|branches|branches|net|gated ensemble|branched CNN + gate"
     "CL-ILR|cl-ilr|branches|branches|net|branch mean|branched CNN"
@@ -96,71 +111,87 @@ rows=(
 # the networks at chance per method, read once for the table and the sentence under it
 declare -A chance
 for r in "${rows[@]}"; do
-    IFS='|' read -r _ dir _ <<< "$r"
-    chance[$dir]=$($py collapsed "$runs/$dir")
+    IFS='|' read -r _ key _ <<< "$r"
+    chance[$key]=$($py collapsed "$runs/${folder[$key]}")
 done
 table=$(
-    echo "| method | network | mean peer / branch, last 5 epochs (%) | − baseline [95 % CI], Welch p | at the validation-selected epoch (%) | − baseline [95 % CI], Welch p | networks at chance | cost per step | seeds |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| method | network | lr | mean peer / branch, last 5 epochs (%) | − baseline [95 % CI], Welch p | at the validation-selected epoch (%) | − baseline [95 % CI], Welch p | networks at chance | cost per step | seeds |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for r in "${rows[@]}"; do
-        IFS='|' read -r name dir fam group _ _ net <<< "$r"
+        IFS='|' read -r name key fam group _ _ net <<< "$r"
+        dir=${folder[$key]}
         base=$base_sps
         if [ "$fam" = branches ]; then base=$branch_sps; fi
-        echo "| $name | $net | $(m "$fam-last5" "$dir" "$group") | $(w "$fam-last5" "$dir" "$group") | $(m "$fam-bestval" "$dir" "$group") | $(w "$fam-bestval" "$dir" "$group") | ${chance[$dir]} | $(cost "$base" "$dir") | $(seeds "$runs/$dir") |"
+        echo "| $name | $net | ${lr[$key]} | $(m "$fam-last5" "$dir" "$group") | $(w "$fam-last5" "$dir" "$group") | $(m "$fam-bestval" "$dir" "$group") | $(w "$fam-bestval" "$dir" "$group") | ${chance[$key]} | $(cost "$base" "$dir") | $(seeds "$runs/$dir") |"
     done
 )
 inference=$(
     echo "| method | inference model | its test accuracy, last 5 epochs (%) | − one independent network [95 % CI], Welch p |"
     echo "|---|---|---|---|"
     for r in "${rows[@]}"; do
-        IFS='|' read -r name dir fam _ node label _ <<< "$r"
+        IFS='|' read -r name key fam _ node label _ <<< "$r"
+        dir=${folder[$key]}
         echo "| $name | $label | $(m "$fam-inference" "$dir" "$node") | $(w "$fam-inference" "$dir" "$node") |"
     done
 )
 fail=0
 checks=$(
     for r in "${rows[@]}"; do
-        IFS='|' read -r name dir fam group _ _ _ <<< "$r"
-        case "$dir" in independent | independent-branches) continue ;; esac
+        IFS='|' read -r name key fam group _ _ _ <<< "$r"
+        case "$key" in independent | independent-branches) continue ;; esac
+        dir=${folder[$key]}
         what=peer
         if [ "$fam" = branches ]; then what=branch; fi
         line="$name, mean $what against the independent ${fam}: $(w "$fam-last5" "$dir" "$group") on the last 5 epochs ($(w "$fam-bestval" "$dir" "$group") at the validation-selected epoch)"
         check_line "$(verdict "$fam-last5" "$dir" "$group")" "$line"
     done
-    for d in okddip okddip-self; do
-        check_line "$(verdict peers-inference "$d" leader)" "OKDDip's group leader ($d) against one independent CNN: $(w peers-inference "$d" leader) on the last 5 epochs"
+    for k in okddip okddip-self; do
+        d=${folder[$k]}
+        check_line "$(verdict peers-inference "$d" leader)" "OKDDip's group leader ($k) against one independent CNN: $(w peers-inference "$d" leader) on the last 5 epochs"
     done
 )
 grep -q '^CHECK FAILED' <<< "$checks" && fail=1
-pre_peers=$(w peers-inference independent ensemble)
-pre_branches=$(w branches-inference independent-branches net)
+pre_peers=$(w peers-inference "$base_peers" ensemble)
+pre_branches=$(w branches-inference "$base_branches" net)
 pre_verdict() { case "$($py verdict "$tmp/$1.json" "$2" "$3")" in reproduces) echo "holds" ;; *) echo "does not hold" ;; esac; }
-alpha=$($py last "$runs/okddip-self" peer1 self_attention train)
-alpha_first=$($py first-above "$runs/okddip-self" peer1 self_attention train 0.95)
-entropy_self=$($py last "$runs/okddip-self" peer1 attention_entropy train)
-entropy_other=$($py last "$runs/okddip" peer1 attention_entropy train)
-agree() { $py last "$runs/$1" net head_agreement test; }
-"$bin" plot "$runs/okddip-self/seed-0" "$runs/okddip/seed-0" > /dev/null
-cp "$runs/okddip-self/seed-0/charts/terms.png" "$out/okddip-self-terms.png"
-cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
+alpha=$($py last "$runs/${folder[okddip-self]}" peer1 self_attention train)
+alpha_first=$($py first-above "$runs/${folder[okddip-self]}" peer1 self_attention train 0.95)
+entropy_self=$($py last "$runs/${folder[okddip-self]}" peer1 attention_entropy train)
+entropy_other=$($py last "$runs/${folder[okddip]}" peer1 attention_entropy train)
+agree() { $py last "$runs/${folder[$1]}" net head_agreement test; }
+"$bin" plot "$runs/${folder[okddip-self]}/seed-0" "$runs/${folder[okddip]}/seed-0" > /dev/null
+cp "$runs/${folder[okddip-self]}/seed-0/charts/terms.png" "$out/okddip-self-terms.png"
+cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
 {
     echo "# Online distillation methods on MNIST-1D, one network family"
     echo
     echo "The protocol and the checks below were committed before the runs: [PROTOCOL.md](PROTOCOL.md)."
-    echo "Learning rate chosen on the validation split of the independent peers (seeds 0–2, mean"
-    echo "validation accuracy of the last 5 epochs): **$lr** ($lr_scores)."
-    if [ "$lr" = 0.1 ]; then
-        echo "It is the largest rate of the grid fixed in the protocol: a wider grid might have chosen a larger"
-        echo "one."
-    fi
+    echo "Each method's initial learning rate is chosen on the validation split (seeds 0–2, mean"
+    echo "validation accuracy of its peers or branches over the last 5 epochs, a diverged run scoring 0):"
     echo
+    echo "| method | validation score at lr 0.01; 0.03; 0.1 (%) | chosen |"
+    echo "|---|---|---|"
+    for r in "${rows[@]}"; do
+        IFS='|' read -r name key _ <<< "$r"
+        echo "| $name | ${lr_scores[$key]} | ${lr[$key]} |"
+    done
+    echo
+    edge=$(for r in "${rows[@]}"; do
+        IFS='|' read -r name key _ <<< "$r"
+        if [ "${lr[$key]}" = "${rates[0]}" ] || [ "${lr[$key]}" = "${rates[-1]}" ]; then echo "$name (${lr[$key]})"; fi
+    done | paste -sd ';' | sed 's/;/; /g')
+    if [ -n "$edge" ]; then
+        echo "At an edge of the grid fixed in the protocol: $edge — a wider grid might have chosen"
+        echo "otherwise for these."
+        echo
+    fi
     echo "## Preconditions"
     echo
     echo "A method that distils from an ensemble can only gain where the ensemble knows more than"
     echo "its members:"
     echo
-    echo "- the independent peers' ensemble against one independent peer: $pre_peers — $(pre_verdict peers-inference independent ensemble);"
-    echo "- the independent branches' mean (the branched CNN's output) against one of its branches: $pre_branches — $(pre_verdict branches-inference independent-branches net);"
+    echo "- the independent peers' ensemble against one independent peer: $pre_peers — $(pre_verdict peers-inference "$base_peers" ensemble);"
+    echo "- the independent branches' mean (the branched CNN's output) against one of its branches: $pre_branches — $(pre_verdict branches-inference "$base_branches" net);"
     echo "- the branches' agreement on the test split at the last epoch (fraction of samples where all three"
     echo "  predict the same class): independent branches $(agree independent-branches), ONE $(agree one), CL-ILR $(agree cl-ilr), PCL $(agree pcl)."
     echo
@@ -178,22 +209,17 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo "stopped learning, which the mean above includes."
     echo
     dead=$(for r in "${rows[@]}"; do
-        IFS='|' read -r name dir _ <<< "$r"
-        if [ "${chance[$dir]%% *}" != 0 ]; then echo "$name (${chance[$dir]})"; fi
+        IFS='|' read -r name key _ <<< "$r"
+        if [ "${chance[$key]%% *}" != 0 ]; then echo "$name (${chance[$key]})"; fi
     done | paste -sd ';' | sed 's/;/; /g')
     if [ -n "$dead" ]; then
-        echo "**What these rows measure.** Networks at chance — $dead — are networks the optimiser"
-        echo "killed, not a method's knowledge transfer: the learning rate was chosen (as the protocol"
-        echo "fixed) on cross-entropy training of the independent peers, and with SGD at that rate the"
-        echo "distillation terms of these methods left those networks at chance accuracy. Such a row says"
-        echo "that the method does not train at the baseline's learning rate on this task; it cannot say"
-        echo "whether the method transfers knowledge. A protocol that chooses the rate per method on the"
-        echo "validation split (fixed before its runs) is the follow-up."
+        echo "**Networks at chance** — $dead — ended at chance accuracy at the rate chosen for their"
+        echo "method on the validation split: networks the optimiser stopped, which the means above include."
         echo
     fi
     diverged=$(for r in "${rows[@]}"; do
-        IFS='|' read -r name dir _ <<< "$r"
-        v=$($py diverged "$runs/$dir")
+        IFS='|' read -r name key _ <<< "$r"
+        v=$($py diverged "$runs/${folder[$key]}")
         if [ -n "$v" ]; then echo "- $name: $v."; fi
     done)
     if [ -n "$diverged" ]; then
@@ -235,7 +261,7 @@ cp "$runs/okddip/seed-0/charts/terms.png" "$out/okddip-terms.png"
     echo
     echo "KTG's chosen gates (\`$ktg\`): $point."
     echo
-    echo "SwitOKD's teacher paused (expert mode) in $(cat "$runs"/switokd/seed-*/metrics.csv | awk -F, '$5 == "expert_mode" { s += $6; n++ } END { printf "%.1f", 100 * s / n }') % of the steps (mean over epochs and seeds)."
+    echo "SwitOKD's teacher paused (expert mode) in $(cat "$runs/${folder[switokd]}"/seed-*/metrics.csv | awk -F, '$5 == "expert_mode" { s += $6; n++ } END { printf "%.1f", 100 * s / n }') % of the steps (mean over epochs and seeds)."
     echo
     echo "![peer methods](peers/compare.png)"
     echo

@@ -2,10 +2,13 @@
 """The numbers of scripts/benchmark-online.sh, read from the runs' files and from `cohort compare
 --json` (standard-library Python; the statistics — means, Welch intervals and p — are cohort's).
 
-  benchmark_online.py val-score DIR          mean over seeds and peers (peer1..3 or net.head1..3)
-                                             of the mean validation accuracy (%) of the last 5
-                                             epochs, from every DIR/seed-*/metrics.csv
-  benchmark_online.py best DIR...            the DIR with the highest val-score (ties: the first)
+  benchmark_online.py val-score [--seeds S] DIR
+                                             mean over seeds (those in S, e.g. 0,1,2, or all) and
+                                             peers (peer1..3 or net.head1..3) of the mean
+                                             validation accuracy (%) of the last 5 epochs, from
+                                             DIR/seed-*/metrics.csv; a diverged run scores 0
+  benchmark_online.py best [--seeds S] DIR...
+                                             the DIR with the highest val-score (ties: the first)
   benchmark_online.py welch FILE EXP NODE    "+d.dd [lo, hi] points, p …" of a row against its
                                              baseline
   benchmark_online.py mean FILE EXP NODE     the row's figure (%), "mean ± sd"
@@ -38,16 +41,36 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
-def val_score(d):
+def val_score(d, seeds=None):
+    """Mean over seeds (all, or those in `seeds`) of the peers' mean validation accuracy (%) of the
+    last 5 epochs; a run that diverged scores 0."""
     per_seed = []
     for f in sorted(glob.glob(os.path.join(d, "seed-*", "metrics.csv"))):
+        run = os.path.dirname(f)
+        if seeds is not None and int(run.rsplit("seed-", 1)[1]) not in seeds:
+            continue
+        summary = os.path.join(run, "summary.json")
+        if not os.path.exists(summary):
+            sys.exit(f"benchmark_online.py: {run} is incomplete (no summary.json)")
+        if json.load(open(summary)).get("status") == "diverged":
+            per_seed.append(0.0)
+            continue
         acc = {}
         for r in rows(f):
             if r["split"] == "validation" and r["metric"] == "accuracy" and PEERS.match(r["node"]) and int(r["epoch"]) > 0:
                 acc.setdefault(r["node"], []).append((int(r["epoch"]), float(r["value"])))
         means = [sum(v for _, v in sorted(a)[-5:]) / len(sorted(a)[-5:]) for a in acc.values()]
         per_seed.append(sum(means) / len(means))
+    if seeds is not None and len(per_seed) != len(seeds):
+        sys.exit(f"benchmark_online.py: {d} lacks some of the seeds {sorted(seeds)}")
     return 100 * sum(per_seed) / len(per_seed)
+
+
+def seed_option(args):
+    """`--seeds 0,1,2` at the front of args: (the set, the rest)."""
+    if args and args[0] == "--seeds":
+        return {int(x) for x in args[1].split(",")}, args[2:]
+    return None, args
 
 
 def row(data, exp, node):
@@ -72,9 +95,11 @@ def per_seed_metric(d, node, metric, split):
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "val-score":
-        print("%.2f" % val_score(args[0]))
+        seeds, args = seed_option(args)
+        print("%.2f" % val_score(args[0], seeds))
     elif cmd == "best":
-        scores = [(val_score(d), -i, d) for i, d in enumerate(args)]
+        seeds, args = seed_option(args)
+        scores = [(val_score(d, seeds), -i, d) for i, d in enumerate(args)]
         print(max(scores)[2])
     elif cmd in ("welch", "mean", "verdict"):
         data = json.load(open(args[0]))
