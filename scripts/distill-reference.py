@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Reference values of the feature and relational distillation losses, computed by the authors'
-code as RepDistiller vendors it (third_party/RepDistiller/distiller_zoo, unchanged), for
-tests/it/losses.rs: each loss and its gradient with respect to the student's features, on fixed
-inputs, in float64.
+code as RepDistiller vendors it (third_party/RepDistiller/distiller_zoo, unchanged) and by the
+Teacher-free KD authors' code (third_party/Teacher-free-KD, unchanged), for tests/it/losses.rs:
+each loss and its gradient with respect to the student's features (and to the learned parts a
+loss owns: CC's embeddings, VID's regressor and variances), on fixed inputs, in float64. CC's
+Taylor form, which no vendored code computes, is written out below from the paper's equations.
 
   .venv-bench/bin/python scripts/distill-reference.py > tests/fixtures/distill-reference.json
 
@@ -10,8 +12,10 @@ Needs torch (scripts/bench.sh --pytorch installs it into .venv-bench/); never ne
 which read the committed JSON.
 """
 import json
+import math
 import os
 import sys
+from types import SimpleNamespace
 
 import torch
 
@@ -20,6 +24,15 @@ from NST import NSTLoss  # noqa: E402
 from PKT import PKT  # noqa: E402
 from RKD import RKDLoss  # noqa: E402
 from SP import Similarity  # noqa: E402
+from CC import Correlation  # noqa: E402
+from VID import VIDLoss  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
+from util import Embed  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "Teacher-free-KD"))
+torch.Tensor.cuda = lambda self, *a, **k: self  # the reference calls .cuda(); here it runs on the CPU
+from my_loss_function import loss_kd_regularization  # noqa: E402
 
 
 def inputs(shape, seed):
@@ -54,6 +67,75 @@ def case(name, loss, s_shape, t_shape, seed, **params):
     }
 
 
+def weights(module, seed, keep=()):
+    """Every parameter of `module` but those named in `keep` (left at the module's own initial
+    value) set from `inputs` (scaled to ±0.5), in float64; returns their names and values as the
+    fixture stores them."""
+    out = {}
+    for k, (name, p) in enumerate(sorted(module.named_parameters())):
+        if name not in keep:
+            with torch.no_grad():
+                p.copy_(0.25 * inputs(tuple(p.shape), seed + 7 * k))
+        out[name] = {"shape": list(p.shape), "values": p.detach().reshape(-1).tolist()}
+    return out
+
+
+def learned_case(name, module, loss, s_shape, t_shape, seed, keep=(), **params):
+    """A case whose loss owns learned parts (`module`): their values and gradients are stored."""
+    module = module.double()
+    stored = weights(module, seed + 100, keep)
+    f_s = inputs(s_shape, seed).requires_grad_(True)
+    f_t = inputs(t_shape, seed + 1)
+    value = loss(module, f_s, f_t).reshape(())
+    names = [n for n, _ in sorted(module.named_parameters())]
+    grads = torch.autograd.grad(value, [f_s] + [dict(module.named_parameters())[n] for n in names])
+    return {
+        "loss": name,
+        "params": params,
+        "student_shape": list(s_shape),
+        "teacher_shape": list(t_shape),
+        "student": f_s.detach().reshape(-1).tolist(),
+        "teacher": f_t.reshape(-1).tolist(),
+        "weights": stored,
+        "value": value.item(),
+        "grad": grads[0].reshape(-1).tolist(),
+        "weight_grads": {n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])},
+    }
+
+
+def cc_taylor(f_s, f_t, gamma, order):
+    """The paper's CC (Peng et al. 2019, eqs. 4-9), written out: unit rows, the P-order Taylor
+    expansion of exp(-gamma |fi - fj|^2) = exp(-2 gamma) exp(2 gamma fi.fj), mean of the squared
+    difference of the two B x B matrices."""
+
+    def psi(f):
+        f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        sim = f @ f.t()
+        return sum(math.exp(-2 * gamma) * (2 * gamma) ** p / math.factorial(p) * sim**p for p in range(order + 1))
+
+    return ((psi(f_t) - psi(f_s)) ** 2).mean()
+
+
+def tf_case(logits_shape, seed, correct, temperature, multiplier):
+    z = inputs(logits_shape, seed).mul(3.0).requires_grad_(True)
+    y = torch.tensor([(7 * i + seed) % logits_shape[1] for i in range(logits_shape[0])])
+    params = SimpleNamespace(reg_alpha=1.0, reg_temperature=temperature, multiplier=multiplier)
+    assert correct == 0.99, "the reference fixes the correct-class probability at 0.99"
+    value = loss_kd_regularization(z, y, params).reshape(())
+    (grad,) = torch.autograd.grad(value, z)
+    return {
+        "loss": "TeacherFree",
+        "params": {"correct": correct, "temperature": temperature, "multiplier": multiplier},
+        "student_shape": list(logits_shape),
+        "teacher_shape": [0],
+        "student": z.detach().reshape(-1).tolist(),
+        "teacher": [],
+        "labels": y.tolist(),
+        "value": value.item(),
+        "grad": grad.reshape(-1).tolist(),
+    }
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -67,8 +149,21 @@ def main():
         # NST on feature maps of the same size, channel counts different
         case("Nst", lambda s, t: NSTLoss()([s], [t]), (3, 4, 3, 3), (3, 6, 3, 3), 7),
         case("Nst", lambda s, t: NSTLoss()([s], [t]), (4, 5, 2, 4), (4, 5, 2, 4), 8),
+        # CC, the paper's form (written out above), on pooled features of different widths
+        case("CcTaylor", lambda s, t: cc_taylor(s, t, 0.4, 2), (6, 5), (6, 9), 9, gamma=0.4, order=2),
+        case("CcTaylor", lambda s, t: cc_taylor(s, t, 0.8, 3), (5, 4), (5, 4), 10, gamma=0.8, order=3),
+        # CC, the authors' code, through RepDistiller's Embed on both sides (both learned)
+        learned_case("CcAuthors", torch.nn.ModuleDict({"own": Embed(5, 4), "source": Embed(9, 4)}), lambda m, s, t: Correlation()(m["own"](s), m["source"](t)), (6, 5), (6, 9), 11, dim=4),
+        learned_case("CcAuthors", torch.nn.ModuleDict({"own": Embed(3, 2), "source": Embed(3, 2)}), lambda m, s, t: Correlation()(m["own"](s), m["source"](t)), (4, 3), (4, 3), 12, dim=2),
+        # VID on feature maps: same positions (3 -> 5 channels through mid 4), and the student's
+        # larger map pooled to the teacher's; the authors' initial variances
+        learned_case("Vid", VIDLoss(3, 4, 5), lambda m, s, t: m(s, t), (4, 3, 2, 2), (4, 5, 2, 2), 13, mid=4, init_var=5.0),
+        learned_case("Vid", VIDLoss(2, 3, 3), lambda m, s, t: m(s, t), (3, 2, 4, 4), (3, 3, 2, 2), 14, keep=("log_scale",), mid=3, init_var=5.0),
+        # Tf-KD_reg, the authors' function with alpha = 1 (its KL term alone)
+        tf_case((5, 10), 15, 0.99, 20.0, 100.0),
+        tf_case((4, 6), 16, 0.99, 4.0, 1.0),
     ]
-    json.dump({"source": "third_party/RepDistiller/distiller_zoo (HobbitLong/RepDistiller b84f547), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
+    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()
 
 

@@ -1,7 +1,7 @@
 //! The learned parts a node carries for its terms, beside its network: one [`Adapter`] per term
 //! whose kind owns one ([`super::LossKind::adapter`] says which, with its shapes). They are
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
-//! use them (`hint.rs`, `peer_attention.rs`) read them.
+//! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`) read them.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -21,6 +21,10 @@ pub enum Adapter {
     Conv2d(Conv2d),
     /// OKDDip's query and key projections ([`super::peer_attention`]).
     Attention(QueryKey),
+    /// An embedding of each side's flat features (CC's authors' form, [`super::correlation`]).
+    Embed(EmbedPair),
+    /// VID's regressor and variances ([`super::vid`]).
+    Variational(super::vid::Variational),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -41,6 +45,28 @@ pub enum AdapterSpec {
         /// Width d of the query and the key.
         dim: usize,
     },
+    /// One embedding `Linear(F, dim)` (with bias) per side: the target's `own` features, the
+    /// source's `source`.
+    Embed {
+        /// Flat width of the target's tap.
+        own: usize,
+        /// Flat width of the source's tap.
+        source: usize,
+        /// Width of the embeddings.
+        dim: usize,
+    },
+    /// VID's regressor from the target's tap shape `from` to the source's `to` (channels first),
+    /// through `mid` channels, and the source's per-channel variances, starting at `init_var`.
+    Variational {
+        /// The target's tap shape.
+        from: Vec<usize>,
+        /// The source's tap shape.
+        to: Vec<usize>,
+        /// Channels of the regressor's hidden layers.
+        mid: usize,
+        /// The variances' initial value.
+        init_var: f64,
+    },
 }
 
 impl Adapter {
@@ -49,6 +75,10 @@ impl Adapter {
         match spec {
             AdapterSpec::Hint { from, to } => regressor(from, to, device),
             AdapterSpec::Attention { features, dim } => Adapter::Attention(QueryKey::new(*features, *dim, device)),
+            AdapterSpec::Embed { own, source, dim } => {
+                Adapter::Embed(EmbedPair { own: LinearConfig::new(*own, *dim).init(device), source: LinearConfig::new(*source, *dim).init(device) })
+            }
+            AdapterSpec::Variational { from, to, mid, init_var } => Adapter::Variational(super::vid::Variational::new(from, to, *mid, *init_var, device)),
         }
     }
 }
@@ -60,6 +90,15 @@ fn regressor(from: &[usize], to: &[usize], device: &Device) -> Adapter {
         2 => Adapter::Conv1d(Conv1dConfig::new(from[0], to[0], 1).init(device)),
         _ => Adapter::Conv2d(Conv2dConfig::new([from[0], to[0]], [1, 1]).init(device)),
     }
+}
+
+/// An embedding per side (RepDistiller's `embed_s`, `embed_t`), both learned with the target.
+#[derive(Module, Debug)]
+pub struct EmbedPair {
+    /// The target's.
+    pub own: Linear,
+    /// The source's.
+    pub source: Linear,
 }
 
 /// OKDDip's projections `F → d`, no bias.

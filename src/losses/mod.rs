@@ -23,6 +23,9 @@
 //! | `pkt.rs` | `Pkt` (PKT) |
 //! | `rkd.rs` | `Rkd` (RKD: distance and angle) |
 //! | `nst.rs` | `Nst` (NST: polynomial-kernel MMD of the channels) |
+//! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
+//! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
+//! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
 //! | `common.rs` | the arithmetic several share (softened targets, KL, standardisation) |
 //! | `kind.rs`, `check.rs`, `adapter.rs` | the trait, the checks' view of an edge, the learned parts |
 
@@ -30,6 +33,7 @@ pub mod adapter;
 pub mod attention;
 pub mod check;
 pub mod common;
+pub mod correlation;
 pub mod cross_entropy;
 pub mod dist;
 pub mod dkd;
@@ -46,6 +50,8 @@ pub mod pkt;
 pub mod rkd;
 pub mod similarity;
 pub mod soft_target;
+pub mod teacher_free;
+pub mod vid;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +59,7 @@ pub use adapter::{Adapter, AdapterSpec};
 pub use attention::{Attention, attention_map, attention_transfer};
 pub use check::{EdgeCheck, NodeFacts};
 pub use common::{kl_to_target, kl_tracked_target, soft_target, soft_target_kl, standardize_logits};
+pub use correlation::{CcForm, Correlation, cc_authors_loss, cc_taylor_loss};
 pub use cross_entropy::{CrossEntropy, cross_entropy};
 pub use dist::{Dist, dist};
 pub use dkd::{Dkd, dkd};
@@ -68,6 +75,8 @@ pub use pkt::{Pkt, pkt_loss};
 pub use rkd::{Rkd, rkd_loss};
 pub use similarity::{Similarity, similarity_loss};
 pub use soft_target::{SoftTarget, mixture_target};
+pub use teacher_free::{TeacherFree, teacher_free};
+pub use vid::{Vid, vid_loss};
 
 /// Loss kinds (a closed set: a typo is a parse error). Each variant wraps the spec of the same
 /// name, written `SoftTarget(temperature: 4.0)` in experiment files and documented in its file
@@ -94,6 +103,9 @@ pub enum LossSpec {
     Pkt(Pkt),
     Rkd(Rkd),
     Nst(Nst),
+    Correlation(Correlation),
+    Vid(Vid),
+    TeacherFree(TeacherFree),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -123,6 +135,9 @@ macro_rules! dispatch {
             LossSpec::Pkt(l) => l,
             LossSpec::Rkd(l) => l,
             LossSpec::Nst(l) => l,
+            LossSpec::Correlation(l) => l,
+            LossSpec::Vid(l) => l,
+            LossSpec::TeacherFree(l) => l,
         }
     };
 }

@@ -519,14 +519,24 @@ fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
     close(scalar(kind.loss(inputs(30))), reference, 1e-4);
 }
 
-/// SP, PKT, RKD and NST against the authors' code as RepDistiller vendors it
-/// (third_party/RepDistiller/distiller_zoo, run by scripts/distill-reference.py in float64 into
-/// tests/fixtures/distill-reference.json): the loss and its gradient for the student's features,
-/// on the same inputs. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
+/// How to read one learned parameter's gradient.
+type GradOf = Box<dyn Fn(&burn::tensor::Gradients) -> Vec<f32>>;
+
+/// Feature and relational losses against the authors' code as vendored under third_party/
+/// (RepDistiller's distiller_zoo and Embed, Teacher-free KD's loss function; CC's Taylor form
+/// written out from the paper), run by scripts/distill-reference.py in float64 into
+/// tests/fixtures/distill-reference.json: the loss and its gradient for the student's features,
+/// and for the learned parts the loss owns (CC's embeddings, VID's regressor and variances), from
+/// the same weights. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
 /// the largest entry (the loss, or the gradient's largest component) is a few f32 roundings of
 /// sums over up to B³ = 216 terms.
 #[test]
 fn feature_and_relational_losses_match_the_reference_code() {
+    use burn::module::Param;
+    use cohort::losses::adapter::EmbedPair;
+    use cohort::losses::correlation::embed;
+    use cohort::losses::vid::{Variational, common_positions};
+    use cohort::models::Tap;
     let text = std::fs::read_to_string("tests/fixtures/distill-reference.json").unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let d = Device::flex().autodiff();
@@ -537,32 +547,110 @@ fn feature_and_relational_losses_match_the_reference_code() {
         let n: usize = shape[1..].iter().product();
         Tensor::<2>::from_data(TensorData::new(values.iter().map(|&x| x as f32).collect::<Vec<_>>(), [b, n]), &d)
     };
+    // a PyTorch weight [out, in, (1, 1)] as a burn Linear's [in, out], tracked
+    let linear_weight = |w: &serde_json::Value| {
+        let shape = dims(&w["shape"]);
+        Param::from_tensor(flat(&floats(&w["values"]), &shape).transpose().require_grad())
+    };
+    let vector = |w: &serde_json::Value| {
+        Param::from_tensor(
+            Tensor::<1>::from_data(TensorData::new(floats(&w["values"]).iter().map(|&x| x as f32).collect::<Vec<_>>(), [dims(&w["shape"])[0]]), &d)
+                .require_grad(),
+        )
+    };
+    let close = |name: &str, what: &str, got: Vec<f32>, want: &[f64]| {
+        let scale = want.iter().fold(0f64, |m, g| m.max(g.abs()));
+        assert!(scale > 0.0, "{name}: a gradient to compare ({what})");
+        assert_eq!(got.len(), want.len(), "{name}: {what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((*g as f64 - w).abs() <= 1e-5 * scale, "{name}: {what} [{i}] {g} vs {w}");
+        }
+    };
     let cases = json["cases"].as_array().unwrap();
-    assert!(cases.len() >= 6, "every loss, twice");
+    assert!(cases.len() >= 16, "every loss, twice");
+    let mut seen = std::collections::BTreeSet::new();
     for c in cases {
         let name = c["loss"].as_str().unwrap();
-        let s = flat(&floats(&c["student"]), &dims(&c["student_shape"])).require_grad();
-        let t = flat(&floats(&c["teacher"]), &dims(&c["teacher_shape"]));
+        seen.insert(name);
+        let (s_shape, t_shape) = (dims(&c["student_shape"]), dims(&c["teacher_shape"]));
+        let s = flat(&floats(&c["student"]), &s_shape).require_grad();
+        let t = if t_shape == [0] { None } else { Some(flat(&floats(&c["teacher"]), &t_shape)) };
+        let t = || t.clone().unwrap();
+        let param = |key: &str| c["params"][key].as_f64().unwrap();
+        let w = &c["weights"];
+        // the learned parts, and how to read their gradients
+        let mut learned: Vec<(String, GradOf)> = Vec::new();
+        let maps = |f: Tensor<2>, shape: &[usize]| Tap::Map(f.reshape([shape[0], shape[1], shape[2], shape[3]]));
         let loss = match name {
-            "Similarity" => similarity_loss(t, s.clone()),
-            "Pkt" => pkt_loss(t, s.clone()),
-            "Rkd" => rkd_loss(t, s.clone(), c["params"]["distance"].as_f64().unwrap(), c["params"]["angle"].as_f64().unwrap()),
+            "Similarity" => similarity_loss(t(), s.clone()),
+            "Pkt" => pkt_loss(t(), s.clone()),
+            "Rkd" => rkd_loss(t(), s.clone(), param("distance"), param("angle")),
             "Nst" => {
                 let maps = |f: Tensor<2>, shape: Vec<usize>| f.reshape([shape[0], shape[1], shape[2..].iter().product::<usize>()]);
-                nst_loss(maps(t, dims(&c["teacher_shape"])), maps(s.clone(), dims(&c["student_shape"])))
+                nst_loss(maps(t(), t_shape.clone()), maps(s.clone(), s_shape.clone()))
+            }
+            "CcTaylor" => cc_taylor_loss(t(), s.clone(), param("gamma"), param("order") as usize),
+            "CcAuthors" => {
+                let dim = param("dim") as usize;
+                let mut pair =
+                    EmbedPair { own: burn::nn::LinearConfig::new(s_shape[1], dim).init(&d), source: burn::nn::LinearConfig::new(t_shape[1], dim).init(&d) };
+                pair.own.weight = linear_weight(&w["own.linear.weight"]);
+                pair.own.bias = Some(vector(&w["own.linear.bias"]));
+                pair.source.weight = linear_weight(&w["source.linear.weight"]);
+                pair.source.bias = Some(vector(&w["source.linear.bias"]));
+                let loss = cc_authors_loss(embed(&pair.source, t()), embed(&pair.own, s.clone()));
+                for (key, p) in [("own.linear.weight", pair.own.weight.clone()), ("source.linear.weight", pair.source.weight.clone())] {
+                    learned.push((key.into(), Box::new(move |g| p.val().grad(g).unwrap().transpose().into_data().try_into_vec().unwrap())));
+                }
+                for (key, p) in [("own.linear.bias", pair.own.bias.clone().unwrap()), ("source.linear.bias", pair.source.bias.clone().unwrap())] {
+                    learned.push((key.into(), Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                }
+                loss
+            }
+            "Vid" => {
+                let mut v = Variational::new(&s_shape[1..], &t_shape[1..], param("mid") as usize, param("init_var"), &d);
+                for (k, key) in ["regressor.0.weight", "regressor.2.weight", "regressor.4.weight"].into_iter().enumerate() {
+                    v.layers[k].weight = linear_weight(&w[key]);
+                    let p = v.layers[k].weight.clone();
+                    learned.push((key.into(), Box::new(move |g| p.val().grad(g).unwrap().transpose().into_data().try_into_vec().unwrap())));
+                }
+                v.log_scale = vector(&w["log_scale"]);
+                let p = v.log_scale.clone();
+                learned.push(("log_scale".into(), Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                let (tt, ss) = common_positions(maps(t(), &t_shape), maps(s.clone(), &s_shape));
+                vid_loss(tt.channels_by_positions(), v.mean(ss.channels_by_positions()), v.variance())
+            }
+            "TeacherFree" => {
+                let y: Vec<i64> = c["labels"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+                let y = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [y.len()]), &d);
+                teacher_free(s.clone(), y, param("correct"), param("temperature"), param("multiplier"))
             }
             other => panic!("no loss {other} in cohort"),
         };
         let value = loss.clone().into_scalar::<f32>() as f64;
         let want = c["value"].as_f64().unwrap();
-        assert!((value - want).abs() <= 1e-5 * want.abs().max(1e-12), "{name} {:?}: {value} vs {want}", dims(&c["student_shape"]));
+        assert!((value - want).abs() <= 1e-5 * want.abs().max(1e-12), "{name} {s_shape:?}: {value} vs {want}");
         let grads = loss.backward();
-        let got: Vec<f32> = s.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
-        let want = floats(&c["grad"]);
-        let scale = want.iter().fold(0f64, |m, g| m.max(g.abs()));
-        assert!(scale > 0.0, "{name}: a gradient to compare");
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((*g as f64 - w).abs() <= 1e-5 * scale, "{name} {:?}: gradient [{i}] {g} vs {w}", dims(&c["student_shape"]));
+        close(name, "the student's gradient", s.grad(&grads).unwrap().into_data().try_into_vec().unwrap(), &floats(&c["grad"]));
+        for (key, read) in &learned {
+            close(name, key, read(&grads), &floats(&c["weight_grads"][key.as_str()]));
         }
+        assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
+    assert_eq!(seen.len(), 8, "eight losses: {seen:?}");
+}
+
+/// VID's initial variances are the authors' (α = log(exp(5 − 1e-5) − 1), stored in f32): the
+/// fixture's second VID case keeps RepDistiller's own initial α.
+#[test]
+fn vid_starts_from_the_authors_variance() {
+    let text = std::fs::read_to_string("tests/fixtures/distill-reference.json").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let case = json["cases"].as_array().unwrap().iter().filter(|c| c["loss"] == "Vid").nth(1).unwrap();
+    let want: Vec<f32> = case["weights"]["log_scale"]["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let v = cohort::losses::vid::Variational::new(&[2, 4, 4], &[3, 2, 2], 3, 5.0, &Device::flex());
+    let got: Vec<f32> = v.log_scale.val().into_data().try_into_vec().unwrap();
+    assert_eq!(got, want);
+    let var: Vec<f32> = v.variance().into_data().try_into_vec().unwrap();
+    assert!(var.iter().all(|x| (x - 5.0).abs() < 1e-5), "{var:?}");
 }

@@ -1238,14 +1238,18 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
     assert!(rows.iter().any(|r| r.metric == "loss:LabelSmoothing(ε=0.2)" && r.split == "train"), "the term's row");
 }
 
-/// The relational and feature losses' wiring (SP, PKT, RKD, NST; their arithmetic is checked
-/// against the authors' code in tests/it/losses.rs): students learn CE plus one term each from a
-/// frozen teacher's tap to their own (an MLP's hidden layer; NST a 1-D CNN's block), and each
-/// student's step equals plain SGD on that sum computed here from the same networks — the right
-/// taps, the teacher's side detached, the weight applied.
+/// The feature and relational terms in an engine step (their formulas are tested against the
+/// authors' code in tests/it/losses.rs): students learn CE plus one term each from a frozen
+/// teacher's tap to their own (an MLP's hidden layer; NST and VID a 1-D CNN's block; TeacherFree
+/// from the labels alone), and each student's step — and its term's learned part (CC's
+/// embeddings, VID's regressor and variances) — equals plain SGD on that sum computed here from
+/// the same networks: the right taps, the teacher's side detached, the weight applied.
 #[test]
 fn relational_terms_read_the_named_taps_of_both_nodes() {
-    use cohort::losses::{cross_entropy, nst_loss, pkt_loss, rkd_loss, similarity_loss};
+    use cohort::losses::adapter::Adapter;
+    use cohort::losses::correlation::embed;
+    use cohort::losses::vid::common_positions;
+    use cohort::losses::{cc_authors_loss, cc_taylor_loss, cross_entropy, nst_loss, pkt_loss, rkd_loss, similarity_loss, teacher_free, vid_loss};
     use cohort::models::{Tap, Taps};
     let tmp = tempfile::tempdir().unwrap();
     let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
@@ -1260,7 +1264,9 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}),
         Node(id: "tc", model: Cnn1d(channels: [6], kernel: 3), frozen: true, checkpoint: {conv_path:?}),
         Node(id: "sp", model: Mlp(hidden: [5])), Node(id: "pkt", model: Mlp(hidden: [4])), Node(id: "rkd", model: Mlp(hidden: [3])),
-        Node(id: "nst", model: Cnn1d(channels: [4], kernel: 3))"#
+        Node(id: "nst", model: Cnn1d(channels: [4], kernel: 3)),
+        Node(id: "cc", model: Mlp(hidden: [5])), Node(id: "cca", model: Mlp(hidden: [4])),
+        Node(id: "vid", model: Cnn1d(channels: [3], kernel: 3)), Node(id: "tf", model: Mlp(hidden: [4]))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1269,14 +1275,22 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["t"], to: "rkd", loss: Rkd(from_tap: "hidden1", to_tap: "hidden1", distance: 25, angle: 50), weight: 0.5),
         Edge(to: "nst", loss: CrossEntropy),
         Edge(from: ["tc"], to: "nst", loss: Nst(from_tap: "block1", to_tap: "block1"), weight: 4),
+        Edge(to: "cc", loss: CrossEntropy), Edge(to: "cca", loss: CrossEntropy), Edge(to: "vid", loss: CrossEntropy),
+        Edge(from: ["t"], to: "cc", loss: Correlation(from_tap: "hidden1", to_tap: "hidden1", form: Taylor(gamma: 0.4, order: 2)), weight: 5),
+        Edge(from: ["t"], to: "cca", loss: Correlation(from_tap: "hidden1", to_tap: "hidden1", form: Authors(dim: 3)), weight: 0.7),
+        Edge(from: ["tc"], to: "vid", loss: Vid(from_tap: "block1", to_tap: "block1", mid: 2), weight: 1.5),
+        Edge(to: "tf", loss: CrossEntropy, weight: 0.9),
+        Edge(to: "tf", loss: TeacherFree(correct: 0.99, temperature: 20, multiplier: 100), weight: 0.1),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
     let initial = engine::initial_models(&s.plan, s.plan.seeds[0]).unwrap();
     let d = Device::flex().autodiff();
-    let flat: Vec<f32> = s.x.iter().flatten().map(|&v| v as f32).collect();
+    // the batch in the engine's order: CC's authors' form pairs consecutive samples
+    let order = cohort::data::batch::epoch_batches(s.x.len(), s.x.len(), s.plan.seeds[0], cohort::random::epoch_key(0, 0)).remove(0);
+    let flat: Vec<f32> = order.iter().flat_map(|&i| s.x[i].iter().map(|&v| v as f32)).collect();
     let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [s.x.len(), s.x[0].len()]), &d);
-    let y = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(s.y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [s.y.len()]), &d);
+    let y = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(order.iter().map(|&i| s.y[i] as i64).collect::<Vec<_>>(), [s.y.len()]), &d);
     let tap = |net: &Network, x: Tensor<2>, name: &str| {
         let mut taps = Taps::new(&[name.to_string()]);
         let z = net.forward_taps(x, &mut taps);
@@ -1288,28 +1302,49 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     };
     let teacher = |id: &str, name: &str| tap(&initial[s.node(id)].as_ref().unwrap().net, x.clone(), name).1.detach();
     let (th, tc) = (flat(teacher("t", "hidden1")), teacher("tc", "block1"));
-    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0)] {
-        let n = s.node(id);
-        let net = initial[n].as_ref().unwrap().net.clone();
-        let (z, h) = tap(&net, x.clone(), if id == "nst" { "block1" } else { "hidden1" });
-        let term = match id {
-            "sp" => similarity_loss(th.clone(), flat(h)),
-            "pkt" => pkt_loss(th.clone(), flat(h)),
-            "rkd" => rkd_loss(th.clone(), flat(h), 25.0, 50.0),
-            _ => nst_loss(tc.clone().channels_by_positions(), h.channels_by_positions()),
-        };
-        let loss = cross_entropy(z, y.clone()) + term.mul_scalar(weight);
-        let grads = loss.backward();
-        // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order
-        struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f64>>);
-        impl ModuleVisitor for Grads<'_> {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.1.push(p.val().grad(self.0).unwrap().into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect());
-            }
+    // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f64>>);
+    impl ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.1.push(p.val().grad(self.0).unwrap().into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect());
         }
+    }
+    let sgd = |before: &[Vec<f64>], g: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        before.iter().zip(g).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect()
+    };
+    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1)] {
+        let n = s.node(id);
+        let trainee = initial[n].as_ref().unwrap();
+        let net = trainee.net.clone();
+        let (z, h) = tap(&net, x.clone(), if id == "nst" || id == "vid" { "block1" } else { "hidden1" });
+        let ce = if id == "tf" { cross_entropy(z.clone(), y.clone()).mul_scalar(0.9) } else { cross_entropy(z.clone(), y.clone()) };
+        let term = match (id, trainee.adapters.first()) {
+            ("sp", _) => similarity_loss(th.clone(), flat(h)),
+            ("pkt", _) => pkt_loss(th.clone(), flat(h)),
+            ("rkd", _) => rkd_loss(th.clone(), flat(h), 25.0, 50.0),
+            ("nst", _) => nst_loss(tc.clone().channels_by_positions(), h.channels_by_positions()),
+            ("cc", _) => cc_taylor_loss(th.clone(), flat(h), 0.4, 2),
+            ("cca", Some(Adapter::Embed(e))) => cc_authors_loss(embed(&e.source, th.clone()), embed(&e.own, flat(h))),
+            ("vid", Some(Adapter::Variational(v))) => {
+                let (t, h) = common_positions(tc.clone(), h);
+                vid_loss(t.channels_by_positions(), v.mean(h.channels_by_positions()), v.variance())
+            }
+            ("tf", _) => teacher_free(z, y.clone(), 0.99, 20.0, 100.0),
+            (other, a) => panic!("{other}: unexpected adapter {a:?}"),
+        };
+        let loss = ce + term.mul_scalar(weight);
+        let grads = loss.backward();
         let mut g = Grads(&grads, Vec::new());
         net.visit(&mut g);
-        let want: Vec<Vec<f64>> = s.before[n].iter().zip(&g.1).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect();
-        assert_same_step(id, &s.before[n], &s.after[n], &want);
+        let mut ga = Grads(&grads, Vec::new());
+        for a in &trainee.adapters {
+            a.visit(&mut ga);
+        }
+        assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
+        assert_eq!(!ga.1.is_empty(), matches!(id, "cca" | "vid"), "{id}: CC's authors' form and VID learn a part beside the network, the others none");
+        assert_same_step(id, &s.before[n], &s.after[n], &sgd(&s.before[n], &g.1));
+        if !ga.1.is_empty() {
+            assert_same_step(&format!("{id}'s learned part"), &s.adapters_before[n], &s.adapters_after[n], &sgd(&s.adapters_before[n], &ga.1));
+        }
     }
 }

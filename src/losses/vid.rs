@@ -1,0 +1,170 @@
+//! Variational information distillation: a target's features regressed onto a source's under a
+//! learned Gaussian likelihood.
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::adapter::{Adapter, AdapterSpec};
+use super::check::EdgeCheck;
+use super::kind::{Inputs, LossKind, Reads, Targets};
+use crate::diagnostics::Diagnostic;
+use crate::kernels;
+use crate::models::tap::Tap;
+use crate::values::Width;
+
+/// `Vid`: "Variational Information Distillation for Knowledge Transfer" (Ahn et al., CVPR 2019),
+/// eq. (6): the source's features t (detached) modelled as a Gaussian whose mean μ(s) a learned
+/// regressor predicts from the target's features s, with a learned variance σ²_c per channel c of
+/// the source,
+/// `L = mean_{b,c,n} ½ ((t_{b,c,n} − μ(s)_{b,c,n})² / σ²_c + log σ²_c)`
+/// (the negative log-likelihood without its constant, averaged over every entry). As the authors'
+/// code in RepDistiller (`distiller_zoo/VID.py`, vendored under `third_party/RepDistiller/`): μ is
+/// 1×1 conv → ReLU → 1×1 conv → ReLU → 1×1 conv, no biases (channels C_s → mid → mid → C_t;
+/// RepDistiller's mid = C_t), `σ²_c = softplus(α_c) + 1e-5` with α starting where σ² = `init_var`
+/// (5); when the positions differ, the larger map is average-pooled to the smaller first. The
+/// regressor and α are learned with the target. RepDistiller applies it to the three stages'
+/// outputs with weight 1 each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vid {
+    /// Tap of the source.
+    pub from_tap: String,
+    /// Tap of the target.
+    pub to_tap: String,
+    /// Channels of the regressor's hidden layers (default: the source's channels).
+    #[serde(default)]
+    pub mid: Option<Width>,
+    /// Initial variance σ² (default 5).
+    #[serde(default = "default_init_var")]
+    pub init_var: f64,
+}
+
+fn default_init_var() -> f64 {
+    5.0
+}
+
+/// ε added to the softplus.
+const EPS: f64 = 1e-5;
+
+/// VID's learned part: the regressor's three 1×1 layers (as `Linear` without bias on the
+/// channels, position by position) and α, one per channel of the source.
+#[derive(Module, Debug)]
+pub struct Variational {
+    /// `C_s → mid`, `mid → mid`, `mid → C_t`.
+    pub layers: Vec<Linear>,
+    /// α (`σ² = softplus(α) + 1e-5`).
+    pub log_scale: Param<Tensor<1>>,
+}
+
+impl Variational {
+    /// Drawn now: the layers as PyTorch draws a 1×1 convolution's weights (uniform in
+    /// ±1/√fan_in), α at `log(exp(init_var − 1e-5) − 1)`.
+    pub fn new(from: &[usize], to: &[usize], mid: usize, init_var: f64, device: &Device) -> Self {
+        let (c_in, c_out) = (from[0], to[0]);
+        let layers = [(c_in, mid), (mid, mid), (mid, c_out)].into_iter().map(|(i, o)| LinearConfig::new(i, o).with_bias(false).init(device)).collect();
+        let alpha = ((init_var - EPS).exp() - 1.0).ln();
+        Variational { layers, log_scale: Param::from_tensor(Tensor::<1>::full([c_out], alpha, device)) }
+    }
+
+    /// μ(s): the regressor on every position of `s`.
+    ///
+    /// # Shapes
+    /// `s` `[B, C_s, N]` → `[B, C_t, N]`.
+    pub fn mean(&self, s: Tensor<3>) -> Tensor<3> {
+        let [b, _, n] = s.dims();
+        let mut x = s.swap_dims(1, 2).flatten(0, 1);
+        for (k, layer) in self.layers.iter().enumerate() {
+            x = kernels::linear(layer, x);
+            if k + 1 < self.layers.len() {
+                x = relu(x);
+            }
+        }
+        let [_, c] = x.dims();
+        x.reshape([b, n, c]).swap_dims(1, 2)
+    }
+
+    /// `σ²_c = softplus(α_c) + 1e-5`.
+    pub fn variance(&self) -> Tensor<1> {
+        self.log_scale.val().exp().add_scalar(1.0).log().add_scalar(EPS)
+    }
+}
+
+/// The two taps at the same positions: the one with more positions average-pooled to the
+/// other's (RepDistiller pools the larger map).
+pub fn common_positions(t: Tap, s: Tap) -> (Tap, Tap) {
+    match (t, s) {
+        (Tap::Seq(t), Tap::Seq(s)) => {
+            let (lt, ls) = (t.dims()[2], s.dims()[2]);
+            if ls > lt {
+                (Tap::Seq(t), Tap::Seq(adaptive_avg_pool1d(s, lt)))
+            } else if lt > ls {
+                (Tap::Seq(adaptive_avg_pool1d(t, ls)), Tap::Seq(s))
+            } else {
+                (Tap::Seq(t), Tap::Seq(s))
+            }
+        }
+        (Tap::Map(t), Tap::Map(s)) => {
+            let ([.., ht, wt], [.., hs, ws]) = (t.dims(), s.dims());
+            if hs * ws > ht * wt {
+                (Tap::Map(t), Tap::Map(adaptive_avg_pool2d(s, [ht, wt])))
+            } else if ht * wt > hs * ws {
+                (Tap::Map(adaptive_avg_pool2d(t, [hs, ws])), Tap::Map(s))
+            } else {
+                (Tap::Map(t), Tap::Map(s))
+            }
+        }
+        (t, s) => (t, s),
+    }
+}
+
+/// `mean ½ ((t − μ)² / σ² + log σ²)`, σ² broadcast over the batch and the positions.
+///
+/// # Shapes
+/// `t`, `mu` `[B, C, N]`, `var` `[C]` → `[1]`.
+pub fn vid_loss(t: Tensor<3>, mu: Tensor<3>, var: Tensor<1>) -> Tensor<1> {
+    let [c] = var.dims();
+    let var = var.reshape([1, c, 1]);
+    ((t.detach() - mu).powi_scalar(2) / var.clone() + var.log()).mul_scalar(0.5).mean()
+}
+
+impl LossKind for Vid {
+    fn name(&self) -> &'static str {
+        "Vid"
+    }
+    fn label(&self) -> String {
+        format!("Vid({} -> {})", self.from_tap, self.to_tap)
+    }
+    fn reads(&self) -> Reads<'_> {
+        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+    }
+    /// One source, taps of the same rank, and a positive finite initial variance.
+    fn check(&mut self, edge: &mut EdgeCheck) {
+        if let Some((u, v)) = edge.feature_taps(&self.from_tap, &self.to_tap)
+            && u.len() != v.len()
+        {
+            let msg = format!("VID regresses one kind of feature onto the same kind, but `{}` is {:?} and `{}` is {:?}", self.from_tap, u, self.to_tap, v);
+            edge.error(
+                Diagnostic::at(edge.loss_path().field("to_tap"), msg)
+                    .hint("name taps of the same rank on both nodes: two feature maps, two sequences, or two flat features"),
+            );
+        }
+        if !(self.init_var.is_finite() && self.init_var > EPS) {
+            let msg = format!("VID's initial variance must be a finite number above 1e-5, not {}", self.init_var);
+            edge.error(Diagnostic::at(edge.loss_path().field("init_var"), msg).hint("the authors start at init_var: 5.0"));
+        }
+    }
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+        let to = source(&self.from_tap);
+        let mid = self.mid.map_or(to[0], |m| m.get());
+        Some(AdapterSpec::Variational { from: own(&self.to_tap), to, mid, init_var: self.init_var })
+    }
+    fn loss(&self, i: Inputs) -> Tensor<1> {
+        let Some(Adapter::Variational(v)) = i.adapter else { panic!("a Vid term has its regressor") };
+        let (t, s) = common_positions(i.source_taps[0].clone(), i.own_tap());
+        vid_loss(t.channels_by_positions(), v.mean(s.channels_by_positions()), v.variance())
+    }
+}
