@@ -484,6 +484,170 @@ pub fn relu_max_pool2x2_forward(x: &[f32], [b, c, h, w]: [usize; 4]) -> (Vec<f32
     (y, arg)
 }
 
+/// A 1-D convolution's batch laid out channel by channel, every sequence padded: `[C, B·L_p]`
+/// with `L_p = L + 2p` rounded up to a multiple of the stride s, `x[b, c, j]` at column
+/// `b·L_p + p + j`, zeros elsewhere. An output column `q = b·L_p/s + j` then reads columns
+/// `q·s + v` for tap `v`: one offset and one stride per tap across the whole batch (the columns
+/// `j ≥ L_out` between two sequences are computed and discarded).
+fn conv1d_layout(x: &[f32], [b, c, l]: [usize; 3], pad: usize, lp: usize) -> Vec<f32> {
+    let q = b * lp;
+    let mut xp = vec![0.0f32; c * q];
+    for bi in 0..b {
+        for ci in 0..c {
+            xp[ci * q + bi * lp + pad..][..l].copy_from_slice(&x[(bi * c + ci) * l..][..l]);
+        }
+    }
+    xp
+}
+
+/// The sizes of a batch-wide 1-D convolution: `(L_p, L_out, N)`, the padded length per sequence
+/// (a multiple of the stride), the outputs per sequence and the batch's output columns.
+fn conv1d_sizes([b, l]: [usize; 2], k: usize, stride: usize, pad: usize) -> (usize, usize, usize) {
+    let lp = (l + 2 * pad).div_ceil(stride) * stride;
+    let lo = if l + 2 * pad >= k { (l + 2 * pad - k) / stride + 1 } else { 0 };
+    let n = if b * lp >= k { (b * lp - k) / stride + 1 } else { 0 };
+    (lp, lo, n)
+}
+
+/// 1-D convolution with bias and one group: `x` `[B, C, L]`, `weight` `[O, C, k]`, `bias` `[O]`,
+/// stride s, padding p on both sides → `[B, O, L_out]`, `L_out = (L + 2p − k)/s + 1`. The whole
+/// batch in k products (no patches): with the padded layout of [`conv1d_layout`],
+/// `Y[:, q] = bias + Σ_v W_v·X[:, q·s + v]` (`W_v = weight[:, :, v]` read with strides), each
+/// product `[O, C]·[C, N]` over the batch's N output columns, added in tap order.
+pub fn conv1d_forward(x: &[f32], [b, c, l]: [usize; 3], weight: &[f32], bias: &[f32], k: usize, stride: usize, pad: usize) -> Vec<f32> {
+    let o = bias.len();
+    assert!(stride > 0, "conv1d_forward: stride 0");
+    assert_eq!(weight.len(), o * c * k, "conv1d_forward: weight is not [O, C, k] for {o} outputs, {c} channels, k = {k}");
+    assert_eq!(x.len(), b * c * l, "conv1d_forward: x is not [B, C, L] = {:?}", [b, c, l]);
+    let (lp, lo, n) = conv1d_sizes([b, l], k, stride, pad);
+    if b == 0 || o == 0 || lo == 0 {
+        return vec![0.0; b * o * lo];
+    }
+    let (q, per) = (b * lp, lp / stride);
+    let xp = conv1d_layout(x, [b, c, l], pad, lp);
+    let mut yq = vec![0.0f32; o * n];
+    for (row, &bo) in yq.chunks_exact_mut(n).zip(bias) {
+        row.fill(bo);
+    }
+    for v in 0..k {
+        // SAFETY: yq is [O, N] row-major; weight[o, c, v] at o·C·k + c·k + v; xp[c, q·s + v] for
+        // q < N at c·Q + q·s + v ≤ c·Q + Q − 1: all in bounds.
+        unsafe {
+            gemm_par(
+                o,
+                n,
+                c,
+                yq.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                weight.as_ptr().add(v),
+                k as isize,
+                (c * k) as isize,
+                xp.as_ptr().add(v),
+                stride as isize,
+                q as isize,
+            )
+        };
+    }
+    let mut y = vec![0.0f32; b * o * lo];
+    for (bi, yb) in y.chunks_exact_mut(o * lo).enumerate() {
+        for (oi, row) in yb.chunks_exact_mut(lo).enumerate() {
+            row.copy_from_slice(&yq[oi * n + bi * per..][..lo]);
+        }
+    }
+    y
+}
+
+/// Gradients of [`conv1d_forward`] given `grad` = ∂L/∂y `[B, O, L_out]`: `(dx, dW, dbias)`, `dx`
+/// only when `want_x`. With `Δ` the gradient in the output's batch-wide layout (zeros in the
+/// discarded columns): `dW_v = Δ·X_vᵀ` (one product over all the batch's columns per tap),
+/// `dX[:, q·s + v] += W_vᵀ·Δ[:, q]` in tap order, `dbias[o] = Σ δ[·, o, ·]` (image by image).
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_backward(
+    x: &[f32],
+    [b, c, l]: [usize; 3],
+    weight: &[f32],
+    grad: &[f32],
+    k: usize,
+    stride: usize,
+    pad: usize,
+    want_x: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let o = weight.len() / (c * k).max(1);
+    assert!(stride > 0, "conv1d_backward: stride 0");
+    let (lp, lo, n) = conv1d_sizes([b, l], k, stride, pad);
+    assert_eq!(x.len(), b * c * l, "conv1d_backward: x is not [B, C, L] = {:?}", [b, c, l]);
+    assert_eq!(grad.len(), b * o * lo, "conv1d_backward: grad is not [B, O, L_out] for {o} outputs");
+    if b == 0 || lo == 0 || o == 0 || c == 0 {
+        return (want_x.then(|| vec![0.0; x.len()]), vec![0.0; weight.len()], vec![0.0; o]);
+    }
+    let (q, per) = (b * lp, lp / stride);
+    let mut db = vec![0.0f32; o];
+    let mut dq = vec![0.0f32; o * n];
+    for (bi, gb) in grad.chunks_exact(o * lo).enumerate() {
+        for (oi, row) in gb.chunks_exact(lo).enumerate() {
+            dq[oi * n + bi * per..][..lo].copy_from_slice(row);
+            db[oi] += row.iter().sum::<f32>();
+        }
+    }
+    let xp = conv1d_layout(x, [b, c, l], pad, lp);
+    let mut dw = vec![0.0f32; o * c * k];
+    for v in 0..k {
+        // SAFETY: dW_v [O, C] at dw[o·C·k + c·k + v]; Δ [O, N] row-major; X_vᵀ [N, C] at
+        // xp[c·Q + q·s + v], q < N: all in bounds.
+        unsafe {
+            gemm_par(
+                o,
+                c,
+                n,
+                dw.as_mut_ptr().add(v),
+                k as isize,
+                (c * k) as isize,
+                false,
+                dq.as_ptr(),
+                1,
+                n as isize,
+                xp.as_ptr().add(v),
+                q as isize,
+                stride as isize,
+            )
+        };
+    }
+    let dx = want_x.then(|| {
+        let mut dxp = vec![0.0f32; c * q];
+        for v in 0..k {
+            // SAFETY: dX's columns q·s + v [C, N] at dxp[c·Q + q·s + v], q < N; W_vᵀ [C, O] at
+            // weight[o·C·k + c·k + v]; Δ [O, N]: all in bounds.
+            unsafe {
+                gemm_par(
+                    c,
+                    n,
+                    o,
+                    dxp.as_mut_ptr().add(v),
+                    stride as isize,
+                    q as isize,
+                    true,
+                    weight.as_ptr().add(v),
+                    (c * k) as isize,
+                    k as isize,
+                    dq.as_ptr(),
+                    1,
+                    n as isize,
+                )
+            };
+        }
+        let mut dx = vec![0.0f32; b * c * l];
+        for bi in 0..b {
+            for ci in 0..c {
+                dx[(bi * c + ci) * l..][..l].copy_from_slice(&dxp[ci * q + bi * lp + pad..][..l]);
+            }
+        }
+        dx
+    });
+    (dx, dw, db)
+}
+
 /// `x` `[B, I]` · `weight` `[I, O]` + `bias` `[O]` → `[B, O]`.
 pub fn linear_forward(x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let o = bias.len();

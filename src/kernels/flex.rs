@@ -32,6 +32,8 @@ pub trait CohortKernels: Backend {
         padding_h: usize,
         padding_w: usize,
     ) -> FloatTensor<Self>;
+    /// See [`conv1d_batched`] (the kernel's size from `weight`).
+    fn conv1d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self>;
     /// See [`relu_max_pool2x2`].
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// See [`linear2d`].
@@ -75,6 +77,13 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: super::ConvGe
     assert_eq!(weight.dims()[2..], g.kernel, "conv2d: the weight's kernel is not the geometry's {:?}", g.kernel);
     let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
     Tensor::from_dispatch(<Dispatch as CohortKernels>::conv2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), sh, sw, ph, pw))
+}
+
+/// 1-D convolution with bias and one group: `x` `[B, C, L]`, `weight` `[O, C, k]`, `bias`
+/// `[O]`, `stride`, `padding` on both sides → `[B, O, (L + 2p − k)/s + 1]`, the whole batch in k
+/// products ([`cpu::conv1d_forward`]). Flex devices and f32 only.
+pub fn conv1d_batched(x: Tensor<3>, weight: Tensor<3>, bias: Tensor<1>, stride: usize, padding: usize) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::conv1d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), stride, padding))
 }
 
 /// 3×3 "same" convolution with bias (stride 1, padding 1): `x` `[B, C, H, W]`, `weight`
@@ -167,6 +176,21 @@ fn sgd_flex(
     let s = super::SgdStep { lr, momentum, keep, nesterov, decay: has_decay.then_some(decay) };
     cpu::sgd_momentum(p.storage_mut::<f32>(), slice(&grad), v.storage_mut::<f32>(), s);
     (p, v)
+}
+
+fn dims3(t: &FlexTensor) -> [usize; 3] {
+    let s = t.layout().shape();
+    assert_eq!(s.num_dims(), 3, "cohort's 1-D convolution takes [B, C, L] inputs and [O, C, k] weights");
+    [s[0], s[1], s[2]]
+}
+
+fn conv1d_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+    let ([b, c, l], [o, wc, k]) = (dims3(&x), dims3(&weight));
+    assert!(wc == c && slice(&bias).len() == o, "conv1d: weight must be [O, C, k] and bias [O]");
+    let y = cpu::conv1d_forward(slice(&x), [b, c, l], slice(&weight), slice(&bias), k, stride, padding);
+    let lo = y.len() / (b * o).max(1);
+    FlexTensor::from_data(TensorData::new(y, [b, o, lo]))
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {
@@ -262,6 +286,9 @@ impl CohortKernels for Flex {
     fn conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride_h: usize, stride_w: usize, padding_h: usize, padding_w: usize) -> FlexTensor {
         conv_forward(x, weight, bias, [stride_h, stride_w], [padding_h, padding_w])
     }
+    fn conv1d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+        conv1d_forward(x, weight, bias, stride, padding)
+    }
     fn relu_max_pool2x2(x: FlexTensor) -> FlexTensor {
         pool_forward(x).0
     }
@@ -304,6 +331,11 @@ enum Affine {
         stride: [usize; 2],
         padding: [usize; 2],
     },
+    /// A 1-D convolution with this stride and padding (on both sides).
+    Conv1d {
+        stride: usize,
+        padding: usize,
+    },
     Linear,
 }
 
@@ -311,6 +343,7 @@ impl Affine {
     fn forward(self, x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         match self {
             Affine::Conv { stride, padding } => conv_forward(x, weight, bias, stride, padding),
+            Affine::Conv1d { stride, padding } => conv1d_forward(x, weight, bias, stride, padding),
             Affine::Linear => linear_forward(x, weight, bias),
         }
     }
@@ -324,6 +357,11 @@ impl Affine {
                 let g = geom(weight, stride, padding);
                 let (dx, dw, db) = cpu::conv2d_backward(slice(x), dims, slice(weight), slice(grad), g, want_x);
                 (dx, dw, db, dims.to_vec(), dims4(weight).to_vec())
+            }
+            Affine::Conv1d { stride, padding } => {
+                let (dims, w_dims) = (dims3(x), dims3(weight));
+                let (dx, dw, db) = cpu::conv1d_backward(slice(x), dims, slice(weight), slice(grad), w_dims[2], stride, padding, want_x);
+                (dx, dw, db, dims.to_vec(), w_dims.to_vec())
             }
             Affine::Linear => {
                 let w_dims = dims2(weight);
@@ -552,6 +590,10 @@ impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
         padding_w: usize,
     ) -> FloatTensor<Self> {
         affine::<C>(Affine::Conv { stride: [stride_h, stride_w], padding: [padding_h, padding_w] }, x, weight, bias)
+    }
+
+    fn conv1d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+        affine::<C>(Affine::Conv1d { stride, padding }, x, weight, bias)
     }
 
     fn relu_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {

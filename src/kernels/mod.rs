@@ -159,20 +159,18 @@ pub fn geometry1d(conv: &Conv1d) -> Option<ConvGeom> {
     Some(ConvGeom::row(k, s, padding))
 }
 
-/// `conv.forward(x)` of a 1-D convolution, `x` `[B, C, L]` → `[B, O, L']` — through [`conv2d`] as
-/// a 1×k convolution of `[B, C, 1, L]` when it applies (flex, f32, [`geometry1d`]), else burn's.
+/// `conv.forward(x)` of a 1-D convolution, `x` `[B, C, L]` → `[B, O, L']` — through
+/// [`conv1d_batched`] (the whole batch in k products, no patches) when it applies (flex, f32,
+/// [`geometry1d`]), else burn's.
 pub fn conv1d(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
     #[cfg(feature = "flex")]
     if let Some(g) = geometry1d(conv).filter(|_| on_flex_f32(&x)) {
-        let [b, c, l] = x.dims();
-        let [o, _, k] = conv.weight.dims();
+        let o = conv.weight.dims()[0];
         let bias = match conv.bias.as_ref() {
             Some(b) => b.val(),
             None => Tensor::zeros([o], &x.device()),
         };
-        let y = conv2d(x.reshape([b, c, 1, l]), conv.weight.val().reshape([o, c, 1, k]), bias, g);
-        let [_, _, _, ol] = y.dims();
-        return y.reshape([b, o, ol]);
+        return conv1d_batched(x, conv.weight.val(), bias, g.stride[1], g.padding[1]);
     }
     conv.forward(x)
 }
@@ -319,7 +317,7 @@ pub struct SgdStep {
 }
 
 #[cfg(feature = "flex")]
-pub use flex::{batch_norm_add_relu_train, batch_norm_train, conv2d, conv3x3, linear2d, relu_max_pool2x2};
+pub use flex::{batch_norm_add_relu_train, batch_norm_train, conv1d_batched, conv2d, conv3x3, linear2d, relu_max_pool2x2};
 
 #[cfg(feature = "flex")]
 pub mod cpu;

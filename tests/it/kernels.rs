@@ -224,8 +224,9 @@ fn strided_conv_matches_the_formula_written_out() {
 }
 
 /// The 1-D CNN's layers (`Conv1d`, kernel 5, "same" padding, stride 1 and 2, with and without
-/// bias) and other 1-D geometries through cohort's kernel (a 1×k convolution of a one-row image):
-/// output and the gradients for the input, weight and bias against burn's `Conv1d`.
+/// bias) and other 1-D geometries through cohort's kernels (stride 1: the batch-wide products of
+/// `cpu::conv1d_forward`; other strides: a 1×k convolution of a one-row image): output and the
+/// gradients for the input, weight and bias against burn's `Conv1d`.
 #[test]
 fn conv1d_matches_burns_convolution_and_its_gradients() {
     use burn::nn::PaddingConfig1d;
@@ -370,10 +371,11 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
     // a strided 3×3 and a strided 1×1 projection (the CIFAR ResNets' downsampling block)
     let down = Conv2dConfig::new([3, 8], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&d);
     let proj = Conv2dConfig::new([3, 8], [1, 1]).with_stride([2, 2]).with_bias(false).init(&d);
-    // the 1-D CNN's strided layer
+    // the 1-D CNN's layer (stride 1: the batch-wide kernel) and a strided one (a 1×k convolution)
     let c1 = burn::nn::conv::Conv1dConfig::new(3, 8, 5).with_stride(2).with_padding(burn::nn::PaddingConfig1d::Explicit(2, 2)).init(&d);
+    let c2 = burn::nn::conv::Conv1dConfig::new(8, 6, 5).with_padding(burn::nn::PaddingConfig1d::Explicit(2, 2)).init(&d);
     let x1 = Tensor::<3>::random([21, 3, 40], Distribution::Normal(0.0, 1.0), &d);
-    let r1 = Tensor::<3>::random([21, 8, 20], Distribution::Normal(0.0, 1.0), &d);
+    let r1 = Tensor::<3>::random([21, 6, 20], Distribution::Normal(0.0, 1.0), &d);
     let run = |threads: usize| {
         let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         p.install(|| {
@@ -385,10 +387,22 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
             let g = ((y.clone() * r.clone()).sum() + (z.clone() * r2.clone()).sum() + (s.clone() * r.clone()).sum()).backward();
             let (dd, dp) = (vals(down.weight.grad(&g).unwrap()), vals(proj.weight.grad(&g).unwrap()));
             let x1 = x1.clone().require_grad();
-            let y1 = kernels::conv1d(&c1, x1.clone());
+            let y1 = kernels::conv1d(&c2, kernels::conv1d(&c1, x1.clone()));
             let g1 = (y1.clone() * r1.clone()).sum().backward();
-            let (dx1, dw1) = (vals(x1.grad(&g1).unwrap()), vals(c1.weight.grad(&g1).unwrap()));
-            [vals(z), vals(s), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(fc.weight.grad(&g).unwrap()), dd, dp, vals(y1), dx1, dw1]
+            let (dx1, dw1, dw2) = (vals(x1.grad(&g1).unwrap()), vals(c1.weight.grad(&g1).unwrap()), vals(c2.weight.grad(&g1).unwrap()));
+            [
+                vals(z),
+                vals(s),
+                vals(x.grad(&g).unwrap()),
+                vals(conv.weight.grad(&g).unwrap()),
+                vals(fc.weight.grad(&g).unwrap()),
+                dd,
+                dp,
+                vals(y1),
+                dx1,
+                dw1,
+                dw2,
+            ]
         })
     };
     assert_eq!(run(1), run(3));
