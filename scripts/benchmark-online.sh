@@ -23,7 +23,7 @@ if [ $report_only = 0 ]; then rm -rf "$runs"; fi
 # peers or branches over the last 5 epochs wins (a diverged run scores 0; ties: the smaller rate).
 # 2. The method at that rate on seeds 3-9, into the same folder: seeds 0-2 are the selection runs.
 rates=(0.01 0.03 0.1)
-methods=(independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd independent-branches one cl-ilr pcl ktg)
+methods=(independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd independent-branches one cl-ilr pcl okddip-branches ktg)
 for m in "${methods[@]}"; do
     sweep "$exp/$m.ron" --grid "training.optimizer.lr=$(IFS=,; echo "${rates[*]}")" --seeds 0,1,2 --set "output=\"$runs\"" --jobs 2
 done
@@ -62,7 +62,7 @@ folder[ktg]=$ktg
 peer_dirs=()
 for m in independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd ktg; do peer_dirs+=("${folder[$m]}"); done
 branch_dirs=()
-for m in independent-branches one cl-ilr pcl; do branch_dirs+=("${folder[$m]}"); done
+for m in independent-branches one cl-ilr pcl okddip-branches; do branch_dirs+=("${folder[$m]}"); done
 base_peers=${folder[independent]}
 base_branches=${folder[independent-branches]}
 peers=(--group peers=peer1,peer2,peer3)
@@ -107,6 +107,7 @@ rows=(
     "ONE|one|branches|branches|net|gated ensemble|branched CNN + gate"
     "CL-ILR|cl-ilr|branches|branches|net|branch mean|branched CNN"
     "PCL|pcl|branches|branches|mean-branches|temporal mean's branches (EMA)|branched CNN + fusion + EMA"
+    "OKDDip on branches, the authors' code (shared projections, self included)|okddip-branches|branches|branches|net.head4|the group leader (branch 4)|CNN branched 3 + leader"
 )
 # the networks at chance per method, read once for the table and the sentence under it
 declare -A chance
@@ -149,6 +150,8 @@ checks=$(
         d=${folder[$k]}
         check_line "$(verdict peers-inference "$d" leader)" "OKDDip's group leader ($k) against one independent CNN: $(w peers-inference "$d" leader) on the last 5 epochs"
     done
+    d=${folder[okddip-branches]}
+    check_line "$(verdict branches-inference "$d" net.head4)" "OKDDip's group leader on branches (okddip-branches) against one independent branch: $(w branches-inference "$d" net.head4) on the last 5 epochs"
 )
 grep -q '^CHECK FAILED' <<< "$checks" && fail=1
 pre_peers=$(w peers-inference "$base_peers" ensemble)
@@ -158,6 +161,9 @@ alpha=$($py last "$runs/${folder[okddip-self]}" peer1 self_attention train)
 alpha_first=$($py first-above "$runs/${folder[okddip-self]}" peer1 self_attention train 0.95)
 entropy_self=$($py last "$runs/${folder[okddip-self]}" peer1 attention_entropy train)
 entropy_other=$($py last "$runs/${folder[okddip]}" peer1 attention_entropy train)
+alpha_branches=$($py last "$runs/${folder[okddip-branches]}" net self_attention train)
+alpha_branches_first=$($py first-above "$runs/${folder[okddip-branches]}" net self_attention train 0.95)
+entropy_branches=$($py last "$runs/${folder[okddip-branches]}" net attention_entropy train)
 agree() { $py last "$runs/${folder[$1]}" net head_agreement test; }
 "$bin" plot "$runs/${folder[okddip-self]}/seed-0" "$runs/${folder[okddip]}/seed-0" > /dev/null
 cp "$runs/${folder[okddip-self]}/seed-0/charts/terms.png" "$out/okddip-self-terms.png"
@@ -248,6 +254,9 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
     fi
     echo "With the other peers only (the paper's wording) the entropy is $entropy_other nats (ln 2 = 0.693"
     echo "for two peers weighted alike)."
+    echo "On the branches of one network, as the authors run it (one projection pair shared, nothing"
+    echo "detached), the mean self-attention α_mm of the peer branches at the last epoch is $alpha_branches"
+    echo "(first epoch above 0.95: $alpha_branches_first), the entropy $entropy_branches nats."
     echo "Per-epoch terms and attention of seed 0: [authors' form](okddip-self-terms.png),"
     echo "[paper's form](okddip-terms.png)."
     echo

@@ -33,7 +33,9 @@ import os
 import re
 import sys
 
-PEERS = re.compile(r"^(peer[0-9]|net\.head[0-9])$")
+# the scored networks: the peers, or the first three branches (OKDDip on branches: its peers, not the
+# leader, branch 4)
+PEERS = re.compile(r"^(peer[0-9]|net\.head[1-3])$")
 
 
 def rows(path):

@@ -246,6 +246,7 @@ impl Plan {
                 let src = match (t.loss.kind().reads().targets, from.is_empty()) {
                     (Targets::OwnOutput, _) => "own output".to_string(),
                     (Targets::OtherHeads, _) => "other heads".to_string(),
+                    (Targets::Branches, _) => "its branches".to_string(),
                     (_, true) => "labels".to_string(),
                     (_, false) => match t.from_head {
                         Some(j) => from.iter().map(|f| format!("{f}.{}", crate::models::head_tap(j))).collect::<Vec<_>>().join(" + "),

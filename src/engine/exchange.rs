@@ -70,12 +70,18 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
         let reads = t.loss.kind().reads();
         // the head trained, and for `OtherHeads` every other head of the node
         let heads: Vec<usize> = match (t.head, reads.targets) {
-            (Some(_), Targets::OtherHeads) => (1..=plan.nodes[t.to].model.heads()).collect(),
+            (Some(_), Targets::OtherHeads) | (None, Targets::Branches) => (1..=plan.nodes[t.to].model.heads()).collect(),
             (Some(m), _) => vec![m],
             (None, _) => Vec::new(),
         };
-        for h in heads {
+        for &h in &heads {
             add(&mut needs.entry(t.to).or_default().own_taps, &crate::models::head_tap(h));
+        }
+        // and for `Branches` every branch's features
+        if reads.targets == Targets::Branches {
+            for &h in &heads {
+                add(&mut needs.entry(t.to).or_default().own_taps, &crate::models::branch_tap(h));
+            }
         }
         for &f in &t.from {
             let e = needs.entry(f).or_default();

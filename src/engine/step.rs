@@ -190,6 +190,14 @@ impl StepContext<'_> {
                 (1..=heads).filter(|&j| j != m).map(|j| head(j).detach()).collect()
             }
             Targets::RoutedExperts => vec![lfme_target(&term.from, self.needs, outputs, &f.rows, meta, device)],
+            // every branch, tracked (the resolver checks the node is branched)
+            Targets::Branches => (1..).take_while(|&j| f.taps.get(&crate::models::head_tap(j)).is_some()).map(head).collect(),
+        };
+        let branches = match reads.targets {
+            Targets::Branches => (1..=targets.len())
+                .map(|j| crate::losses::common::pooled(f.taps.get(&crate::models::branch_tap(j)).cloned().expect("forward collected every branch")))
+                .collect(),
+            _ => Vec::new(),
         };
         let own_tap = reads.own_tap.map(|tap| f.taps.get(tap).cloned().expect("forward collected the own tap"));
         let source_taps = match reads.source_tap {
@@ -197,7 +205,7 @@ impl StepContext<'_> {
             None => Vec::new(),
         };
         let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
-        Inputs { z, y, targets, own_tap, source_taps, adapter, epoch: self.epoch }
+        Inputs { z, y, targets, own_tap, source_taps, branches, adapter, epoch: self.epoch }
     }
 }
 

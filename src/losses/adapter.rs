@@ -3,9 +3,10 @@
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
 //! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`) read them.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::kernels;
@@ -24,7 +25,7 @@ pub enum Adapter {
     /// An embedding of each side's flat features (CC's authors' form, [`super::correlation`]).
     Embed(EmbedPair),
     /// VID's regressor and variances ([`super::vid`]).
-    Variational(super::vid::Variational),
+    Variational(Variational),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -78,7 +79,7 @@ impl Adapter {
             AdapterSpec::Embed { own, source, dim } => {
                 Adapter::Embed(EmbedPair { own: LinearConfig::new(*own, *dim).init(device), source: LinearConfig::new(*source, *dim).init(device) })
             }
-            AdapterSpec::Variational { from, to, mid, init_var } => Adapter::Variational(super::vid::Variational::new(from, to, *mid, *init_var, device)),
+            AdapterSpec::Variational { from, to, mid, init_var } => Adapter::Variational(Variational::new(from, to, *mid, *init_var, device)),
         }
     }
 }
@@ -122,5 +123,51 @@ impl QueryKey {
     /// features `[B, F]` → `[B, d]`.
     pub fn project(&self, query: Tensor<2>, members: &[Tensor<2>]) -> (Tensor<2>, Vec<Tensor<2>>) {
         (kernels::linear(&self.query, query), members.iter().map(|f| kernels::linear(&self.key, f.clone())).collect())
+    }
+}
+
+/// VID's ε: its variances are `softplus(α) + ε` ([`super::vid`]).
+pub const VID_EPS: f64 = 1e-5;
+
+/// VID's learned part: the regressor's three 1×1 layers (as `Linear` without bias on the
+/// channels, position by position) and α, one per channel of the source.
+#[derive(Module, Debug)]
+pub struct Variational {
+    /// `C_s → mid`, `mid → mid`, `mid → C_t`.
+    pub layers: Vec<Linear>,
+    /// α (`σ² = softplus(α) + 1e-5`).
+    pub log_scale: Param<Tensor<1>>,
+}
+
+impl Variational {
+    /// Drawn now: the layers as PyTorch draws a 1×1 convolution's weights (uniform in
+    /// ±1/√fan_in), α at `log(exp(init_var − 1e-5) − 1)`.
+    pub fn new(from: &[usize], to: &[usize], mid: usize, init_var: f64, device: &Device) -> Self {
+        let (c_in, c_out) = (from[0], to[0]);
+        let layers = [(c_in, mid), (mid, mid), (mid, c_out)].into_iter().map(|(i, o)| LinearConfig::new(i, o).with_bias(false).init(device)).collect();
+        let alpha = ((init_var - VID_EPS).exp() - 1.0).ln();
+        Variational { layers, log_scale: Param::from_tensor(Tensor::<1>::full([c_out], alpha, device)) }
+    }
+
+    /// μ(s): the regressor on every position of `s`.
+    ///
+    /// # Shapes
+    /// `s` `[B, C_s, N]` → `[B, C_t, N]`.
+    pub fn mean(&self, s: Tensor<3>) -> Tensor<3> {
+        let [b, _, n] = s.dims();
+        let mut x = s.swap_dims(1, 2).flatten(0, 1);
+        for (k, layer) in self.layers.iter().enumerate() {
+            x = kernels::linear(layer, x);
+            if k + 1 < self.layers.len() {
+                x = relu(x);
+            }
+        }
+        let [_, c] = x.dims();
+        x.reshape([b, n, c]).swap_dims(1, 2)
+    }
+
+    /// `σ²_c = softplus(α_c) + 1e-5`.
+    pub fn variance(&self) -> Tensor<1> {
+        self.log_scale.val().exp().add_scalar(1.0).log().add_scalar(VID_EPS)
     }
 }

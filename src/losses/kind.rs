@@ -22,6 +22,10 @@ pub enum Targets {
     RoutedExperts,
     /// No logits: the sources' feature taps only (FitNets, attention transfer).
     Features,
+    /// The node's branches: every head's logits, tracked, head 1 first (in `targets`), and each
+    /// branch's last stage output pooled over its positions (in `branches`) — OKDDip's attention
+    /// over the branches of one network.
+    Branches,
 }
 
 /// How many sources a loss takes.
@@ -83,6 +87,8 @@ pub struct Inputs<'a> {
     pub own_tap: Option<Tap>,
     /// The sources' taps.
     pub source_taps: Vec<Tap>,
+    /// Each branch's features `[B, F]`, tracked, branch 1 first ([`Targets::Branches`] only).
+    pub branches: Vec<Tensor<2>>,
     /// The term's adapter ([`LossKind::adapter`]), learned with the node.
     pub adapter: Option<&'a Adapter>,
     /// The epoch of the stage (from 0), for a kind's own schedule (DKD's warm-up).
@@ -98,6 +104,7 @@ impl Inputs<'_> {
             targets: self.targets.into_iter().map(|t| t.select(0, rows.clone())).collect(),
             own_tap: self.own_tap.map(|t| t.select(rows.clone())),
             source_taps: self.source_taps.into_iter().map(|t| t.select(rows.clone())).collect(),
+            branches: self.branches.into_iter().map(|t| t.select(0, rows.clone())).collect(),
             ..self
         }
     }

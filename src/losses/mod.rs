@@ -15,7 +15,8 @@
 //! | `heads.rs` | `OwnOutput` (ONE), `OtherHeads` (CL-ILR) |
 //! | `hint.rs` | `Hint` (FitNets) and its regressor |
 //! | `attention.rs` | `Attention` (AT) |
-//! | `peer_attention.rs` | `PeerAttention` (OKDDip) and its projections |
+//! | `peer_attention.rs` | `PeerAttention` (OKDDip between peer nodes) and its projections |
+//! | `branch_attention.rs` | `BranchAttention` (OKDDip between the branches of one node) |
 //! | `lfme.rs` | `Lfme` |
 //! | `dkd.rs` | `Dkd` |
 //! | `dist.rs` | `Dist` |
@@ -31,6 +32,7 @@
 
 pub mod adapter;
 pub mod attention;
+pub mod branch_attention;
 pub mod check;
 pub mod common;
 pub mod correlation;
@@ -57,6 +59,7 @@ use serde::{Deserialize, Serialize};
 
 pub use adapter::{Adapter, AdapterSpec};
 pub use attention::{Attention, attention_map, attention_transfer};
+pub use branch_attention::{BranchAttention, branch_attention_loss};
 pub use check::{EdgeCheck, NodeFacts};
 pub use common::{kl_to_target, kl_tracked_target, soft_target, soft_target_kl, standardize_logits};
 pub use correlation::{CcForm, Correlation, cc_authors_loss, cc_taylor_loss};
@@ -106,6 +109,7 @@ pub enum LossSpec {
     Correlation(Correlation),
     Vid(Vid),
     TeacherFree(TeacherFree),
+    BranchAttention(BranchAttention),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -138,6 +142,7 @@ macro_rules! dispatch {
             LossSpec::Correlation(l) => l,
             LossSpec::Vid(l) => l,
             LossSpec::TeacherFree(l) => l,
+            LossSpec::BranchAttention(l) => l,
         }
     };
 }

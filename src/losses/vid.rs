@@ -1,18 +1,14 @@
 //! Variational information distillation: a target's features regressed onto a source's under a
 //! learned Gaussian likelihood.
 
-use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::relu;
+use burn::tensor::Tensor;
 use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
-use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::diagnostics::Diagnostic;
-use crate::kernels;
 use crate::models::tap::Tap;
 use crate::values::Width;
 
@@ -47,51 +43,8 @@ fn default_init_var() -> f64 {
     5.0
 }
 
-/// ε added to the softplus.
-const EPS: f64 = 1e-5;
-
-/// VID's learned part: the regressor's three 1×1 layers (as `Linear` without bias on the
-/// channels, position by position) and α, one per channel of the source.
-#[derive(Module, Debug)]
-pub struct Variational {
-    /// `C_s → mid`, `mid → mid`, `mid → C_t`.
-    pub layers: Vec<Linear>,
-    /// α (`σ² = softplus(α) + 1e-5`).
-    pub log_scale: Param<Tensor<1>>,
-}
-
-impl Variational {
-    /// Drawn now: the layers as PyTorch draws a 1×1 convolution's weights (uniform in
-    /// ±1/√fan_in), α at `log(exp(init_var − 1e-5) − 1)`.
-    pub fn new(from: &[usize], to: &[usize], mid: usize, init_var: f64, device: &Device) -> Self {
-        let (c_in, c_out) = (from[0], to[0]);
-        let layers = [(c_in, mid), (mid, mid), (mid, c_out)].into_iter().map(|(i, o)| LinearConfig::new(i, o).with_bias(false).init(device)).collect();
-        let alpha = ((init_var - EPS).exp() - 1.0).ln();
-        Variational { layers, log_scale: Param::from_tensor(Tensor::<1>::full([c_out], alpha, device)) }
-    }
-
-    /// μ(s): the regressor on every position of `s`.
-    ///
-    /// # Shapes
-    /// `s` `[B, C_s, N]` → `[B, C_t, N]`.
-    pub fn mean(&self, s: Tensor<3>) -> Tensor<3> {
-        let [b, _, n] = s.dims();
-        let mut x = s.swap_dims(1, 2).flatten(0, 1);
-        for (k, layer) in self.layers.iter().enumerate() {
-            x = kernels::linear(layer, x);
-            if k + 1 < self.layers.len() {
-                x = relu(x);
-            }
-        }
-        let [_, c] = x.dims();
-        x.reshape([b, n, c]).swap_dims(1, 2)
-    }
-
-    /// `σ²_c = softplus(α_c) + 1e-5`.
-    pub fn variance(&self) -> Tensor<1> {
-        self.log_scale.val().exp().add_scalar(1.0).log().add_scalar(EPS)
-    }
-}
+/// ε added to the softplus (the smallest variance).
+const EPS: f64 = super::adapter::VID_EPS;
 
 /// The two taps at the same positions: the one with more positions average-pooled to the
 /// other's (RepDistiller pools the larger map).

@@ -74,6 +74,13 @@ impl BranchedSpec {
         self.of.architecture()
     }
 
+    /// The trunk's taps, as `of` names them.
+    fn trunk_taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let (Some(inner), Some(k)) = (self.inner(), self.cut(shape)) else { return Vec::new() };
+        let stages = inner.stages(shape);
+        inner.taps(shape).into_iter().filter(|(name, _)| stages[..k].contains(name)).collect()
+    }
+
     /// Number of stages in the trunk: the position of `at` among the cut points (from 1).
     fn cut(&self, shape: &[usize]) -> Option<usize> {
         self.inner()?.stages(shape).iter().position(|s| *s == self.at).map(|i| i + 1)
@@ -115,10 +122,17 @@ impl Architecture for BranchedSpec {
         v.extend(super::hydra::ensemble_problems(self.gate, self.fusion));
         v
     }
+    /// The trunk's taps as `of` names them, then `branch1`, `branch2`, …: each branch's last
+    /// stage output (what its classifier reads, before pooling or flattening).
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
-        let (Some(inner), Some(k)) = (self.inner(), self.cut(shape)) else { return Vec::new() };
+        let Some(inner) = self.inner() else { return Vec::new() };
         let stages = inner.stages(shape);
-        inner.taps(shape).into_iter().filter(|(name, _)| stages[..k].contains(name)).collect()
+        let last = inner.taps(shape).into_iter().rev().find(|(name, _)| stages.contains(name)).map(|(_, s)| s);
+        let mut taps = self.trunk_taps(shape);
+        if let Some(last) = last.filter(|_| self.cut(shape).is_some()) {
+            taps.extend((1..=self.branches.get()).map(|m| (branch_tap(m), last.clone())));
+        }
+        taps
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
         let inner = self.inner().expect("checked: a network");
@@ -129,7 +143,7 @@ impl Architecture for BranchedSpec {
         let (trunk, _) = part().split(k);
         let branches: Vec<Part> = (0..self.branches.get()).map(|_| part().split(k).1).collect();
         let m = branches.len();
-        let trunk_width = self.taps(shape).last().map_or(0, |(_, s)| s[0]);
+        let trunk_width = self.trunk_taps(shape).last().map_or(0, |(_, s)| s[0]);
         // what a tail's classifier reads: the last tap of `of` (a conv net's pooled features, a
         // 1-D CNN's flattened maps, an MLP's last hidden layer)
         let features = inner.taps(shape).last().map_or(0, |(_, s)| s.iter().product());
@@ -344,11 +358,11 @@ impl Branched {
         let (outs, features): (Vec<Tensor<2>>, Vec<Tensor<2>>) = self
             .branches
             .iter()
-            .map(|branch| {
-                taps.muted(|t| {
-                    let z = branch.stages(h.clone(), t);
-                    branch.classify(z, t)
-                })
+            .enumerate()
+            .map(|(m, branch)| {
+                let z = taps.muted(|t| branch.stages(h.clone(), t));
+                taps.put(branch_tap(m + 1), || z.clone());
+                taps.muted(|t| branch.classify(z, t))
             })
             .unzip();
         let gate_scores = self.gate.as_ref().map(|gate| kernels::batch_norm_relu(&gate.bn, kernels::linear(&gate.fc, pooled(h))));
@@ -359,6 +373,12 @@ impl Branched {
     pub(super) fn constrain(self) -> Self {
         Branched { trunk: self.trunk.constrain(), branches: self.branches.into_iter().map(Part::constrain).collect(), ..self }
     }
+}
+
+/// Name of branch m's last stage output (from 1): the features OKDDip's attention over branches
+/// reads ([`crate::losses::BranchAttention`]).
+pub fn branch_tap(m: usize) -> String {
+    format!("branch{m}")
 }
 
 /// CL-ILR's rescaling ([`super::rescale_gradient`]) of the trunk's output `h` feeding `m` branches.

@@ -34,7 +34,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use branched::{Branched, BranchedResNetSpec, BranchedSpec};
+pub use branched::{Branched, BranchedResNetSpec, BranchedSpec, branch_tap};
 pub use cnn1d::{Cnn1d, Cnn1dSpec};
 pub use cnn2d::{Cnn2d, Cnn2dSpec};
 pub use conv::{first_conv, first_conv_applies};

@@ -514,7 +514,16 @@ fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
         temperature: cohort::values::unit_temperature(),
         warmup: 20,
     };
-    let inputs = |epoch| Inputs { z: t2(&z, &d), y: labels(&d), targets: vec![t2(&v, &d)], own_tap: None, source_taps: Vec::new(), adapter: None, epoch };
+    let inputs = |epoch| Inputs {
+        z: t2(&z, &d),
+        y: labels(&d),
+        targets: vec![t2(&v, &d)],
+        own_tap: None,
+        source_taps: Vec::new(),
+        branches: Vec::new(),
+        adapter: None,
+        epoch,
+    };
     close(scalar(kind.loss(inputs(4))), 0.25 * reference, 1e-4);
     close(scalar(kind.loss(inputs(30))), reference, 1e-4);
 }
@@ -534,8 +543,9 @@ type GradOf = Box<dyn Fn(&burn::tensor::Gradients) -> Vec<f32>>;
 fn feature_and_relational_losses_match_the_reference_code() {
     use burn::module::Param;
     use cohort::losses::adapter::EmbedPair;
+    use cohort::losses::adapter::Variational;
     use cohort::losses::correlation::embed;
-    use cohort::losses::vid::{Variational, common_positions};
+    use cohort::losses::vid::common_positions;
     use cohort::models::Tap;
     let text = std::fs::read_to_string("tests/fixtures/distill-reference.json").unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -648,7 +658,7 @@ fn vid_starts_from_the_authors_variance() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let case = json["cases"].as_array().unwrap().iter().filter(|c| c["loss"] == "Vid").nth(1).unwrap();
     let want: Vec<f32> = case["weights"]["log_scale"]["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-    let v = cohort::losses::vid::Variational::new(&[2, 4, 4], &[3, 2, 2], 3, 5.0, &Device::flex());
+    let v = cohort::losses::adapter::Variational::new(&[2, 4, 4], &[3, 2, 2], 3, 5.0, &Device::flex());
     let got: Vec<f32> = v.log_scale.val().into_data().try_into_vec().unwrap();
     assert_eq!(got, want);
     let var: Vec<f32> = v.variance().into_data().try_into_vec().unwrap();

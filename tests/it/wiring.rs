@@ -1099,6 +1099,83 @@ fn peer_attention_step(options: &str, include_self: bool, detach_own: bool) -> V
     engine
 }
 
+/// OKDDip on the branches of one node (`BranchAttention`, the authors' network): a
+/// `Branched(of: Mlp(hidden: [4, 3]), at: "hidden1", branches: 4)` — trunk `h = relu(x W1 + b1)`,
+/// branch m `f_m = relu(h W2m + b2m)`, `z_m = f_m W3m + b3m` — learns
+/// `Σ_m CE(z_m) + 0.5·Σ_{m∈{1,2,3}} T²·KL(softmax(t_m/T) ‖ softmax(z_m/T))`, `t_m = Σ_j α_mj z_j`,
+/// `α_m = softmax_j(⟨W_q f_m, W_k f_j⟩)` with one W_q, W_k for the three peers, j over the other
+/// peers (the default), or over all three (`include_self: true`), or with the members' logits
+/// detached (`detach_members: true`); branch 4 (a leader) only learns its CE. The engine's step
+/// of the whole network *and* of the shared projections equals plain SGD on the gradient of
+/// that loss in f64 by central differences (nothing detached but what the option names: the KL
+/// pulls the other branch too), in each form; the forms step differently.
+#[test]
+fn branch_attention_trains_the_branches_and_the_shared_projections() {
+    let forms = [("", false, false), (", include_self: true", true, false), (", include_self: true, detach_members: true", true, true)];
+    let steps: Vec<Vec<Vec<f64>>> = forms.iter().map(|&(options, include_self, detach)| branch_attention_step(options, include_self, detach)).collect();
+    assert_distinct("other peers vs self included", &steps[0], &steps[0], &steps[1]);
+    assert_distinct("members tracked vs detached", &steps[1], &steps[1], &steps[2]);
+}
+
+fn branch_attention_step(options: &str, include_self: bool, detach: bool) -> Vec<Vec<f64>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = r#"Node(id: "n", model: Branched(of: Mlp(hidden: [4, 3]), at: "hidden1", branches: 4))"#;
+    let edges = format!(
+        r#"
+        Edge(to: "n", head: 1, loss: CrossEntropy), Edge(to: "n", head: 2, loss: CrossEntropy), Edge(to: "n", head: 3, loss: CrossEntropy),
+        Edge(to: "n", head: 4, loss: CrossEntropy),
+        Edge(to: "n", loss: BranchAttention(temperature: 2, peers: [1, 2, 3], dim: 2{options}), weight: 0.5),
+    "#
+    );
+    let s = step(&experiment(nodes, &edges, "Simultaneous"), &tmp.path().join("out"));
+    let n = s.node("n");
+    assert_eq!(s.before[n].len(), 18, "the trunk [W1, b1] and four branches [W2, b2, W3, b3]");
+    assert_eq!(s.adapters_before[n].len(), 2, "one pair of projections [W_q, W_k] for every branch");
+    let relu = |m: Matrix| -> Matrix { m.into_iter().map(|r| r.into_iter().map(|v| v.max(0.0)).collect()).collect() };
+    // every branch's (features, logits) for the network's parameters
+    let forward = |p: &[Vec<f64>]| -> Vec<(Matrix, Matrix)> {
+        let h = relu(linear(&s.x, &p[0], &p[1]));
+        (0..4)
+            .map(|m| {
+                let q = &p[2 + 4 * m..6 + 4 * m];
+                let f = relu(linear(&h, &q[0], &q[1]));
+                let z = linear(&f, &q[2], &q[3]);
+                (f, z)
+            })
+            .collect()
+    };
+    let detached = forward(&s.before[n]);
+    let t = 2.0;
+    let loss = |p: &[Vec<f64>]| -> f64 {
+        let branches = forward(&p[..18]);
+        let proj = |f: &Matrix, w: &[f64]| linear(f, w, &[0.0, 0.0]);
+        let mut l: f64 = branches.iter().map(|(_, z)| ce_f64(z, &s.y)).sum();
+        for m in 0..3 {
+            let members: Vec<usize> = (0..3).filter(|&j| include_self || j != m).collect();
+            let q = proj(&branches[m].0, &p[18]);
+            let keys: Vec<Matrix> = members.iter().map(|&j| proj(&branches[j].0, &p[19])).collect();
+            let logits: Vec<&Matrix> = members.iter().map(|&j| if detach { &detached[j].1 } else { &branches[j].1 }).collect();
+            let target: Matrix = (0..s.y.len())
+                .map(|b| {
+                    let e: Vec<f64> = keys.iter().map(|k| q[b].iter().zip(&k[b]).map(|(u, v)| u * v).sum()).collect();
+                    let alpha = &softmax(&vec![e], 1.0)[0];
+                    (0..10).map(|c| (0..members.len()).map(|j| alpha[j] * logits[j][b][c]).sum()).collect()
+                })
+                .collect();
+            l += 0.5 * kl_f64(&softmax(&target, t), &branches[m].1, t);
+        }
+        l
+    };
+    let mut all: Vec<Vec<f64>> = s.before[n].clone();
+    all.extend(s.adapters_before[n].clone());
+    let reference = sgd_by_central_differences(&all, s.lr(), &loss);
+    let mut engine = s.after[n].clone();
+    engine.extend(s.adapters_after[n].clone());
+    assert_same_step(&format!("the branched network with its projections{options}"), &all, &engine, &reference);
+    assert_same_step(&format!("the projections alone{options}"), &all[18..], &engine[18..], &reference[18..]);
+    engine
+}
+
 /// SwitOKD's rule in f64, written from the paper (eqs. (5)–(9)): expert mode when the gap
 /// `mean ‖p_s − p_t‖₁` exceeds `δ = ‖p_s − y‖₁ − exp(−t/(t + s))·‖p_t − y‖₁` (batch means) and
 /// the teacher is closer to the labels than the student.
