@@ -46,7 +46,7 @@ spot=(
     results/reproductions/takd/runs/takd/seed-4
     results/reproductions/lfme/runs/lfme-rotated-mnist/seed-3
     results/reproductions/hinton2015/runs/student-alone/seed-0
-    results/benchmark-online/runs/one/seed-2
+    results/benchmark-online/runs/one.lr-0.03/seed-2
     results/backends/runs/flex/quickstart/seed-2
 )
 verified=$(./target/release/cohort verify --same-cpu-only "${spot[@]}" | grep -v '^seed \|^\[' ) || {

@@ -68,7 +68,7 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
     }
     for t in &st.terms {
         let reads = t.loss.kind().reads();
-        // the head trained, and for `OtherHeads` every other head of the node
+        // the head trained, and for `OtherHeads` and `Branches` every head of the node
         let heads: Vec<usize> = match (t.head, reads.targets) {
             (Some(_), Targets::OtherHeads) | (None, Targets::Branches) => (1..=plan.nodes[t.to].model.heads()).collect(),
             (Some(m), _) => vec![m],
