@@ -28,7 +28,7 @@ from CC import Correlation  # noqa: E402
 from VID import VIDLoss  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
-from util import Embed  # noqa: E402
+from util import LinearEmbed  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "Teacher-free-KD"))
 torch.Tensor.cuda = lambda self, *a, **k: self  # the reference calls .cuda(); here it runs on the CPU
@@ -152,9 +152,10 @@ def main():
         # CC, the paper's form (written out above), on pooled features of different widths
         case("CcTaylor", lambda s, t: cc_taylor(s, t, 0.4, 2), (6, 5), (6, 9), 9, gamma=0.4, order=2),
         case("CcTaylor", lambda s, t: cc_taylor(s, t, 0.8, 3), (5, 4), (5, 4), 10, gamma=0.8, order=3),
-        # CC, the authors' code, through RepDistiller's Embed on both sides (both learned)
-        learned_case("CcAuthors", torch.nn.ModuleDict({"own": Embed(5, 4), "source": Embed(9, 4)}), lambda m, s, t: Correlation()(m["own"](s), m["source"](t)), (6, 5), (6, 9), 11, dim=4),
-        learned_case("CcAuthors", torch.nn.ModuleDict({"own": Embed(3, 2), "source": Embed(3, 2)}), lambda m, s, t: Correlation()(m["own"](s), m["source"](t)), (4, 3), (4, 3), 12, dim=2),
+        # CC, the authors' code, through RepDistiller's LinearEmbed on both sides (both learned;
+        # train_student.py, distill == 'correlation')
+        learned_case("CcAuthors", torch.nn.ModuleDict({"own": LinearEmbed(5, 4), "source": LinearEmbed(9, 4)}), lambda m, s, t: Correlation()(m["own"](s), m["source"](t)), (6, 5), (6, 9), 11, dim=4),
+        learned_case("CcAuthors", torch.nn.ModuleDict({"own": LinearEmbed(3, 2), "source": LinearEmbed(3, 2)}), lambda m, s, t: Correlation()(m["own"](s), m["source"](t)), (4, 3), (4, 3), 12, dim=2),
         # VID on feature maps: same positions (3 -> 5 channels through mid 4), and the student's
         # larger map pooled to the teacher's; the authors' initial variances
         learned_case("Vid", VIDLoss(3, 4, 5), lambda m, s, t: m(s, t), (4, 3, 2, 2), (4, 5, 2, 2), 13, mid=4, init_var=5.0),

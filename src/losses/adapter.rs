@@ -46,8 +46,8 @@ pub enum AdapterSpec {
         /// Width d of the query and the key.
         dim: usize,
     },
-    /// One embedding `Linear(F, dim)` (with bias) per side: the target's `own` features, the
-    /// source's `source`.
+    /// One embedding `Linear(F, dim)` (with bias, no normalisation: RepDistiller's `LinearEmbed`)
+    /// per side: the target's `own` features, the source's `source`.
     Embed {
         /// Flat width of the target's tap.
         own: usize,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
-use super::common::{flat_features, safe_norm};
+use super::common::flat_features;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::diagnostics::Diagnostic;
 use crate::values::Width;
@@ -23,9 +23,9 @@ use crate::values::Width;
 ///   of the two taps may differ. Tested against an independent float64 computation of these
 ///   equations (`scripts/distill-reference.py`).
 /// - `Authors(dim)` — the code the authors shared with RepDistiller (`distiller_zoo/CC.py`,
-///   vendored under `third_party/RepDistiller/`): both taps embedded first, `e = l2norm(W·f + b)`
-///   with one learned `Linear(F, dim)` per side (RepDistiller's `Embed`, `dim` = 128, both trained
-///   with the target), then with `Δ = |e_s − e_t|`,
+///   vendored under `third_party/RepDistiller/`): both taps embedded first, `e = W·f + b` with one
+///   learned `Linear(F, dim)` per side (RepDistiller's `LinearEmbed`, not normalised, `dim` = 128,
+///   both trained with the target: `train_student.py`), then with `Δ = |e_s − e_t|`,
 ///   `L = (1/(B−1)) Σ_{b=1}^{B−1} Σ_k Δ_{b,k} Δ_{b+1,k}` — products of consecutive samples of the
 ///   batch, not a correlation matrix. A batch of one sample gives 0 (the reference: NaN).
 ///
@@ -101,14 +101,12 @@ pub fn cc_authors_loss(e_t: Tensor<2>, e_s: Tensor<2>) -> Tensor<1> {
     (delta.clone().slice([0..b - 1, 0..d]) * delta.slice([1..b, 0..d])).sum().div_scalar((b - 1) as f64)
 }
 
-/// RepDistiller's `Embed`: `l2norm(W·f + b)` (rows scaled to unit norm).
+/// RepDistiller's `LinearEmbed`, the embedding its CC reads through: `W·f + b`.
 ///
 /// # Shapes
 /// `f` `[B, F]` → `[B, d]`.
 pub fn embed(linear: &burn::nn::Linear, f: Tensor<2>) -> Tensor<2> {
-    let e = crate::kernels::linear(linear, f);
-    let norm = safe_norm(e.clone().powi_scalar(2).sum_dim(1));
-    e / norm
+    crate::kernels::linear(linear, f)
 }
 
 impl LossKind for Correlation {
