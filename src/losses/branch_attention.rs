@@ -24,9 +24,11 @@ use crate::values::{Temperature, is_false};
 /// detached, as in the authors' `train_GL.py` — each KL also pulls the other branches' logits
 /// towards branch m's, and the gradient reaches every branch's features through α — unless
 /// `detach_members: true` detaches the logits z_j inside the targets (the peer-node form's
-/// choice, `PeerAttention`). The sum over branches is the authors' (not a mean). The group
+/// choice, `PeerAttention`). The sum over branches is the authors' (not a mean), and so is the KL
+/// (`utils.KL_Loss`: T²·batchmean, their +1e-7 on the target's probabilities left out). The group
 /// leader, a branch outside P, is taught by an `OtherHeads(combine: MeanLogits)` edge with its
-/// `head`; the mean α_mm (with `include_self`) and the attention's entropy are recorded per
+/// `head` — the peers' mean logits, detached there, where the authors' `criterion_T(x_stu,
+/// mean(output_batch))` also pulls the peers towards the leader; the mean α_mm (with `include_self`) and the attention's entropy are recorded per
 /// epoch, and a run warns once when α_mm passes 0.95.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
