@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reference values of the feature and relational distillation losses, computed by the authors'
 code as RepDistiller vendors it (third_party/RepDistiller/distiller_zoo, unchanged) and by the
-Teacher-free KD authors' code (third_party/Teacher-free-KD, unchanged), for tests/it/losses.rs:
+Teacher-free KD and CTKD authors' code (third_party/Teacher-free-KD, third_party/CTKD, unchanged),
+for tests/it/losses.rs:
 each loss and its gradient with respect to the student's features (and to the learned parts a
 loss owns: CC's embeddings, VID's regressor and variances), on fixed inputs, in float64. CC's
 Taylor form, which no vendored code computes, is written out below from the paper's equations.
@@ -29,6 +30,10 @@ from VID import VIDLoss  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
 from util import LinearEmbed  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
+from models.temp_global import Global_T  # noqa: E402
+from distiller_zoo.KD import DistillKL  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "Teacher-free-KD"))
 torch.Tensor.cuda = lambda self, *a, **k: self  # the reference calls .cuda(); here it runs on the CPU
@@ -136,6 +141,31 @@ def tf_case(logits_shape, seed, correct, temperature, multiplier):
     }
 
 
+def ctkd_case(shape, seed, theta, lam, t_start=1.0, t_end=20.0):
+    """CTKD's global temperature (Global_T, its gradient reversal with weight lam) and DistillKL,
+    as helper/loops.py combines them: T = t_start + t_end * sigmoid(Global_T(...))."""
+    z = inputs(shape, seed).mul(3.0).requires_grad_(True)
+    v = inputs(shape, seed + 1).mul(3.0)
+    mlp = Global_T().double()
+    with torch.no_grad():
+        mlp.global_T.fill_(theta)
+    temp = t_start + t_end * torch.sigmoid(mlp(v, z, lam))
+    value = DistillKL()(z, v, temp).reshape(())
+    grad, dtheta = torch.autograd.grad(value, [z, mlp.global_T])
+    return {
+        "loss": "CurriculumTemperature",
+        "params": {"theta": theta, "lambda": lam, "t_start": t_start, "t_end": t_end},
+        "student_shape": list(shape),
+        "teacher_shape": list(shape),
+        "student": z.detach().reshape(-1).tolist(),
+        "teacher": v.reshape(-1).tolist(),
+        "value": value.item(),
+        "grad": grad.reshape(-1).tolist(),
+        "weight_grads": {"global_T": dtheta.reshape(-1).tolist()},
+        "temperature": temp.item(),
+    }
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -163,8 +193,11 @@ def main():
         # Tf-KD_reg, the authors' function with alpha = 1 (its KL term alone)
         tf_case((5, 10), 15, 0.99, 20.0, 100.0),
         tf_case((4, 6), 16, 0.99, 4.0, 1.0),
+        # CTKD: the authors' initial θ = 1 at lambda = -0.5, and another theta at lambda = -1
+        ctkd_case((5, 10), 17, 1.0, -0.5),
+        ctkd_case((4, 7), 18, -0.4, -1.0, t_start=2.0, t_end=5.0),
     ]
-    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
+    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()
 
 

@@ -1,7 +1,8 @@
 //! The learned parts a node carries for its terms, beside its network: one [`Adapter`] per term
 //! whose kind owns one ([`super::LossKind::adapter`] says which, with its shapes). They are
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
-//! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`) read them.
+//! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`,
+//! `curriculum_temperature.rs`) read them.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -26,6 +27,8 @@ pub enum Adapter {
     Embed(EmbedPair),
     /// VID's regressor and variances ([`super::vid`]).
     Variational(Variational),
+    /// CTKD's temperature parameter θ ([`super::curriculum_temperature`]).
+    Temperature(GlobalT),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -68,6 +71,8 @@ pub enum AdapterSpec {
         /// The variances' initial value.
         init_var: f64,
     },
+    /// CTKD's θ, one parameter starting at 1 (the authors' `Global_T`).
+    Temperature,
 }
 
 impl Adapter {
@@ -80,6 +85,7 @@ impl Adapter {
                 Adapter::Embed(EmbedPair { own: LinearConfig::new(*own, *dim).init(device), source: LinearConfig::new(*source, *dim).init(device) })
             }
             AdapterSpec::Variational { from, to, mid, init_var } => Adapter::Variational(Variational::new(from, to, *mid, *init_var, device)),
+            AdapterSpec::Temperature => Adapter::Temperature(GlobalT { theta: Param::from_tensor(Tensor::<1>::ones([1], device)) }),
         }
     }
 }
@@ -123,6 +129,20 @@ impl QueryKey {
     /// features `[B, F]` → `[B, d]`.
     pub fn project(&self, query: Tensor<2>, members: &[Tensor<2>]) -> (Tensor<2>, Vec<Tensor<2>>) {
         (kernels::linear(&self.query, query), members.iter().map(|f| kernels::linear(&self.key, f.clone())).collect())
+    }
+}
+
+/// CTKD's global temperature parameter θ (`T = t_start + t_end·sigmoid(θ)`).
+#[derive(Module, Debug)]
+pub struct GlobalT {
+    /// θ, `[1]`.
+    pub theta: Param<Tensor<1>>,
+}
+
+impl GlobalT {
+    /// θ as a tensor.
+    pub fn val(&self) -> Tensor<1> {
+        self.theta.val()
     }
 }
 

@@ -27,6 +27,7 @@
 //! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
+//! | `curriculum_temperature.rs` | `CurriculumTemperature` (CTKD: a learned, adversarial temperature) |
 //! | `common.rs` | the arithmetic several share (softened targets, KL, standardisation) |
 //! | `kind.rs`, `check.rs`, `adapter.rs` | the trait, the checks' view of an edge, the learned parts |
 
@@ -37,6 +38,7 @@ pub mod check;
 pub mod common;
 pub mod correlation;
 pub mod cross_entropy;
+pub mod curriculum_temperature;
 pub mod dist;
 pub mod dkd;
 pub mod ensemble;
@@ -64,6 +66,7 @@ pub use check::{EdgeCheck, NodeFacts};
 pub use common::{kl_to_target, kl_tracked_target, soft_target, soft_target_kl, standardize_logits};
 pub use correlation::{CcForm, Correlation, cc_authors_loss, cc_taylor_loss};
 pub use cross_entropy::{CrossEntropy, cross_entropy};
+pub use curriculum_temperature::{CurriculumTemperature, curriculum_kd, reversal_weight};
 pub use dist::{Dist, dist};
 pub use dkd::{Dkd, dkd};
 pub use ensemble::{Combine, Ensemble, mean_logits_target, min_logit_target};
@@ -110,6 +113,7 @@ pub enum LossSpec {
     Vid(Vid),
     TeacherFree(TeacherFree),
     BranchAttention(BranchAttention),
+    CurriculumTemperature(CurriculumTemperature),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -143,6 +147,7 @@ macro_rules! dispatch {
             LossSpec::Vid(l) => l,
             LossSpec::TeacherFree(l) => l,
             LossSpec::BranchAttention(l) => l,
+            LossSpec::CurriculumTemperature(l) => l,
         }
     };
 }

@@ -532,11 +532,12 @@ fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
 type GradOf = Box<dyn Fn(&burn::tensor::Gradients) -> Vec<f32>>;
 
 /// Feature and relational losses against the authors' code as vendored under third_party/
-/// (RepDistiller's distiller_zoo and Embed, Teacher-free KD's loss function; CC's Taylor form
+/// (RepDistiller's distiller_zoo and LinearEmbed, Teacher-free KD's loss function, CTKD's global
+/// temperature and DistillKL; CC's Taylor form
 /// written out from the paper), run by scripts/distill-reference.py in float64 into
 /// tests/fixtures/distill-reference.json: the loss and its gradient for the student's features,
-/// and for the learned parts the loss owns (CC's embeddings, VID's regressor and variances), from
-/// the same weights. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
+/// and for the learned parts the loss owns (CC's embeddings, VID's regressor and variances, CTKD's
+/// temperature θ through its gradient reversal), from the same weights. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
 /// the largest entry (the loss, or the gradient's largest component) is a few f32 roundings of
 /// sums over up to B³ = 216 terms.
 #[test]
@@ -577,7 +578,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
     };
     let cases = json["cases"].as_array().unwrap();
-    assert!(cases.len() >= 16, "every loss, twice");
+    assert!(cases.len() >= 18, "every loss, twice");
     let mut seen = std::collections::BTreeSet::new();
     for c in cases {
         let name = c["loss"].as_str().unwrap();
@@ -630,6 +631,14 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 let (tt, ss) = common_positions(maps(t(), &t_shape), maps(s.clone(), &s_shape));
                 vid_loss(tt.channels_by_positions(), v.mean(ss.channels_by_positions()), v.variance())
             }
+            "CurriculumTemperature" => {
+                let theta = Param::from_tensor(Tensor::<1>::from_data(TensorData::new(vec![param("theta") as f32], [1]), &d).require_grad());
+                let (loss, t) = curriculum_kd(s.clone(), t(), theta.val(), param("lambda"), param("t_start"), param("t_end"));
+                let want_t = c["temperature"].as_f64().unwrap();
+                assert!((t - want_t).abs() <= 1e-5 * want_t, "{name}: temperature {t} vs {want_t}");
+                learned.push(("global_T".into(), Box::new(move |g| theta.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                loss
+            }
             "TeacherFree" => {
                 let y: Vec<i64> = c["labels"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
                 let y = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [y.len()]), &d);
@@ -638,16 +647,38 @@ fn feature_and_relational_losses_match_the_reference_code() {
             other => panic!("no loss {other} in cohort"),
         };
         let value = loss.clone().into_scalar::<f32>() as f64;
-        let want = c["value"].as_f64().unwrap();
-        assert!((value - want).abs() <= 1e-5 * want.abs().max(1e-12), "{name} {s_shape:?}: {value} vs {want}");
+        let want_value = c["value"].as_f64().unwrap();
+        assert!((value - want_value).abs() <= 1e-5 * want_value.abs().max(1e-12), "{name} {s_shape:?}: {value} vs {want_value}");
         let grads = loss.backward();
         close(name, "the student's gradient", s.grad(&grads).unwrap().into_data().try_into_vec().unwrap(), &floats(&c["grad"]));
         for (key, read) in &learned {
-            close(name, key, read(&grads), &floats(&c["weight_grads"][key.as_str()]));
+            let want = floats(&c["weight_grads"][key.as_str()]);
+            if key == "global_T" {
+                // ∂L/∂T = 2L/T + T²·∂KL/∂T: two terms that nearly cancel at a high T, so θ's
+                // gradient is compared to 1e-5 of the first term's size (times λ·dT/dθ), the
+                // scale of the f32 roundings, not of the small difference
+                let (theta, lambda, t) = (param("theta"), param("lambda"), c["temperature"].as_f64().unwrap());
+                let sig = 1.0 / (1.0 + (-theta).exp());
+                let scale = (lambda * param("t_end") * sig * (1.0 - sig) * 2.0 * want_value / t).abs();
+                let got = read(&grads)[0] as f64;
+                assert!((got - want[0]).abs() <= 1e-5 * scale, "{name}: θ's gradient {got} vs {} (scale {scale})", want[0]);
+                continue;
+            }
+            close(name, key, read(&grads), &want);
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 8, "eight losses: {seen:?}");
+    assert_eq!(seen.len(), 9, "nine losses: {seen:?}");
+}
+
+/// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:
+/// `((cos(min(e, 10)·π/10) + 1)/2)·(0 − (−1)) − 1` in epoch e (from 1), written out here.
+#[test]
+fn ctkd_reversal_weight_follows_the_authors_cosine() {
+    for (e, want) in [(0usize, 0.0f64), (1, -0.024471741852423234), (5, -0.5), (9, -0.9755282581475768), (10, -1.0), (40, -1.0)] {
+        let got = reversal_weight(e, 0.0, -1.0, 10);
+        assert!((got - want).abs() < 1e-12, "epoch {e}: {got} vs {want}");
+    }
 }
 
 /// VID's initial variances are the authors' (α = log(exp(5 − 1e-5) − 1), stored in f32): the

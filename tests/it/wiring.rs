@@ -1318,15 +1318,18 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
 /// The feature and relational terms in an engine step (their formulas are tested against the
 /// authors' code in tests/it/losses.rs): students learn CE plus one term each from a frozen
 /// teacher's tap to their own (an MLP's hidden layer; NST and VID a 1-D CNN's block; TeacherFree
-/// from the labels alone), and each student's step — and its term's learned part (CC's
-/// embeddings, VID's regressor and variances) — equals plain SGD on that sum computed here from
+/// from the labels alone; CTKD from the teacher's logits), and each student's step — and its
+/// term's learned part (CC's embeddings, VID's regressor and variances, CTKD's θ with its reversed
+/// gradient) — equals plain SGD on that sum computed here from
 /// the same networks: the right taps, the teacher's side detached, the weight applied.
 #[test]
 fn relational_terms_read_the_named_taps_of_both_nodes() {
     use cohort::losses::adapter::Adapter;
     use cohort::losses::correlation::embed;
     use cohort::losses::vid::common_positions;
-    use cohort::losses::{cc_authors_loss, cc_taylor_loss, cross_entropy, nst_loss, pkt_loss, rkd_loss, similarity_loss, teacher_free, vid_loss};
+    use cohort::losses::{
+        cc_authors_loss, cc_taylor_loss, cross_entropy, curriculum_kd, nst_loss, pkt_loss, reversal_weight, rkd_loss, similarity_loss, teacher_free, vid_loss,
+    };
     use cohort::models::{Tap, Taps};
     let tmp = tempfile::tempdir().unwrap();
     let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
@@ -1343,7 +1346,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "sp", model: Mlp(hidden: [5])), Node(id: "pkt", model: Mlp(hidden: [4])), Node(id: "rkd", model: Mlp(hidden: [3])),
         Node(id: "nst", model: Cnn1d(channels: [4], kernel: 3)),
         Node(id: "cc", model: Mlp(hidden: [5])), Node(id: "cca", model: Mlp(hidden: [4])),
-        Node(id: "vid", model: Cnn1d(channels: [3], kernel: 3)), Node(id: "tf", model: Mlp(hidden: [4]))"#
+        Node(id: "vid", model: Cnn1d(channels: [3], kernel: 3)), Node(id: "tf", model: Mlp(hidden: [4])),
+        Node(id: "ctkd", model: Mlp(hidden: [4]))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1358,6 +1362,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["tc"], to: "vid", loss: Vid(from_tap: "block1", to_tap: "block1", mid: 2), weight: 1.5),
         Edge(to: "tf", loss: CrossEntropy, weight: 0.9),
         Edge(to: "tf", loss: TeacherFree(correct: 0.99, temperature: 20, multiplier: 100), weight: 0.1),
+        Edge(to: "ctkd", loss: CrossEntropy),
+        Edge(from: ["t"], to: "ctkd", loss: CurriculumTemperature(t_end: 2.0, decay_loops: 1), weight: 0.9),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
@@ -1379,6 +1385,7 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     };
     let teacher = |id: &str, name: &str| tap(&initial[s.node(id)].as_ref().unwrap().net, x.clone(), name).1.detach();
     let (th, tc) = (flat(teacher("t", "hidden1")), teacher("tc", "block1"));
+    let tz = tap(&initial[s.node("t")].as_ref().unwrap().net, x.clone(), "hidden1").0.detach();
     // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order
     struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f64>>);
     impl ModuleVisitor for Grads<'_> {
@@ -1389,7 +1396,7 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let sgd = |before: &[Vec<f64>], g: &[Vec<f64>]| -> Vec<Vec<f64>> {
         before.iter().zip(g).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect()
     };
-    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1)] {
+    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1), ("ctkd", 0.9)] {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
@@ -1407,6 +1414,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
                 vid_loss(t.channels_by_positions(), v.mean(h.channels_by_positions()), v.variance())
             }
             ("tf", _) => teacher_free(z, y.clone(), 0.99, 20.0, 100.0),
+            // the first epoch of a one-epoch schedule: λ = −1, θ's gradient reversed whole
+            ("ctkd", Some(Adapter::Temperature(th))) => curriculum_kd(z, tz.clone(), th.val(), reversal_weight(1, 0.0, -1.0, 1), 1.0, 2.0).0,
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
@@ -1418,7 +1427,11 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             a.visit(&mut ga);
         }
         assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
-        assert_eq!(!ga.1.is_empty(), matches!(id, "cca" | "vid"), "{id}: CC's authors' form and VID learn a part beside the network, the others none");
+        assert_eq!(
+            !ga.1.is_empty(),
+            matches!(id, "cca" | "vid" | "ctkd"),
+            "{id}: CC's authors' form, VID and CTKD learn a part beside the network, the others none"
+        );
         assert_same_step(id, &s.before[n], &s.after[n], &sgd(&s.before[n], &g.1));
         if !ga.1.is_empty() {
             assert_same_step(&format!("{id}'s learned part"), &s.adapters_before[n], &s.adapters_after[n], &sgd(&s.adapters_before[n], &ga.1));
