@@ -22,6 +22,8 @@ if [ $report_only = 0 ]; then rm -rf "$runs"; fi
 # 0.03 and 0.1 on seeds 0-2 (runs/<method>.lr-<rate>/), the best mean validation accuracy of its
 # peers or branches over the last 5 epochs wins (a diverged run scores 0; ties: the smaller rate).
 # 2. The method at that rate on seeds 3-9, into the same folder: seeds 0-2 are the selection runs.
+# joined: standard input's lines as one, "; " between them
+joined() { paste -sd ';' | sed 's/;/; /g'; }
 rates=(0.01 0.03 0.1)
 methods=(independent dml dml-sequential dml-e kdcl okddip okddip-self online-kd switokd independent-branches one cl-ilr pcl okddip-branches ktg)
 for m in "${methods[@]}"; do
@@ -32,7 +34,7 @@ for m in "${methods[@]}"; do
     best=$($py best --seeds 0,1,2 "${rates[@]/#/$runs/$m.lr-}")
     lr[$m]=${best##*lr-}
     folder[$m]=$m.lr-${lr[$m]}
-    lr_scores[$m]=$(for r in "${rates[@]}"; do echo "$r: $($py val-score --seeds 0,1,2 "$runs/$m.lr-$r")"; done | paste -sd ';' | sed 's/;/; /g')
+    lr_scores[$m]=$(for r in "${rates[@]}"; do echo "$r: $($py val-score --seeds 0,1,2 "$runs/$m.lr-$r")"; done | joined)
 done
 for m in "${methods[@]}"; do
     if [ "$m" != ktg ]; then sweep "$exp/$m.ron" --grid "training.optimizer.lr=${lr[$m]}" --seeds 3,4,5,6,7,8,9 --set "output=\"$runs\"" --jobs 2; fi
@@ -185,7 +187,7 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
     edge=$(for r in "${rows[@]}"; do
         IFS='|' read -r name key _ <<< "$r"
         if [ "${lr[$key]}" = "${rates[0]}" ] || [ "${lr[$key]}" = "${rates[-1]}" ]; then echo "$name (${lr[$key]})"; fi
-    done | paste -sd ';' | sed 's/;/; /g')
+    done | joined)
     if [ -n "$edge" ]; then
         echo "At an edge of the grid fixed in the protocol: $edge — a wider grid might have chosen"
         echo "otherwise for these."
@@ -217,7 +219,7 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
     dead=$(for r in "${rows[@]}"; do
         IFS='|' read -r name key _ <<< "$r"
         if [ "${chance[$key]%% *}" != 0 ]; then echo "$name (${chance[$key]})"; fi
-    done | paste -sd ';' | sed 's/;/; /g')
+    done | joined)
     if [ -n "$dead" ]; then
         echo "**Networks at chance** — $dead — ended at chance accuracy at the rate chosen for their"
         echo "method on the validation split: networks the optimiser stopped, which the means above include."
@@ -230,7 +232,7 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
         base=independent
         if [ "$fam" = branches ]; then base=independent-branches; fi
         if [ "${lr[$key]}" != "${lr[$base]}" ]; then echo "$name (${lr[$key]}, its baseline ${lr[$base]})"; fi
-    done | paste -sd ';' | sed 's/;/; /g')
+    done | joined)
     if [ -n "$apart" ]; then
         echo "**Rates.** Each method and each baseline train at the rate chosen for them on the validation"
         echo "split, as the protocol fixes, so some differences above compare two rates: $apart."

@@ -52,6 +52,23 @@ def inputs(shape, seed):
     return torch.tensor(out, dtype=torch.float64).reshape(shape)
 
 
+def record(name, params, s_shape, t_shape, student, teacher, value, grad, inputs_extra=None, **results):
+    """One fixture case: the inputs (with `inputs_extra`, e.g. weights or labels, after them), the
+    value and the student's gradient, then any further results (learned parts' gradients, …)."""
+    out = {
+        "loss": name,
+        "params": params,
+        "student_shape": list(s_shape),
+        "teacher_shape": list(t_shape),
+        "student": student.detach().reshape(-1).tolist(),
+        "teacher": teacher.reshape(-1).tolist() if teacher is not None else [],
+    }
+    out.update(inputs_extra or {})
+    out.update({"value": value.item(), "grad": grad.reshape(-1).tolist()})
+    out.update(results)
+    return out
+
+
 def case(name, loss, s_shape, t_shape, seed, **params):
     f_s = inputs(s_shape, seed).requires_grad_(True)
     f_t = inputs(t_shape, seed + 1)
@@ -60,16 +77,7 @@ def case(name, loss, s_shape, t_shape, seed, **params):
         value = sum(value)
     value = value.reshape(())
     (grad,) = torch.autograd.grad(value, f_s)
-    return {
-        "loss": name,
-        "params": params,
-        "student_shape": list(s_shape),
-        "teacher_shape": list(t_shape),
-        "student": f_s.detach().reshape(-1).tolist(),
-        "teacher": f_t.reshape(-1).tolist(),
-        "value": value.item(),
-        "grad": grad.reshape(-1).tolist(),
-    }
+    return record(name, params, s_shape, t_shape, f_s, f_t, value, grad)
 
 
 def weights(module, seed, keep=()):
@@ -94,18 +102,8 @@ def learned_case(name, module, loss, s_shape, t_shape, seed, keep=(), **params):
     value = loss(module, f_s, f_t).reshape(())
     names = [n for n, _ in sorted(module.named_parameters())]
     grads = torch.autograd.grad(value, [f_s] + [dict(module.named_parameters())[n] for n in names])
-    return {
-        "loss": name,
-        "params": params,
-        "student_shape": list(s_shape),
-        "teacher_shape": list(t_shape),
-        "student": f_s.detach().reshape(-1).tolist(),
-        "teacher": f_t.reshape(-1).tolist(),
-        "weights": stored,
-        "value": value.item(),
-        "grad": grads[0].reshape(-1).tolist(),
-        "weight_grads": {n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])},
-    }
+    weight_grads = {n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])}
+    return record(name, params, s_shape, t_shape, f_s, f_t, value, grads[0], {"weights": stored}, weight_grads=weight_grads)
 
 
 def cc_taylor(f_s, f_t, gamma, order):
@@ -128,17 +126,8 @@ def tf_case(logits_shape, seed, correct, temperature, multiplier):
     assert correct == 0.99, "the reference fixes the correct-class probability at 0.99"
     value = loss_kd_regularization(z, y, params).reshape(())
     (grad,) = torch.autograd.grad(value, z)
-    return {
-        "loss": "TeacherFree",
-        "params": {"correct": correct, "temperature": temperature, "multiplier": multiplier},
-        "student_shape": list(logits_shape),
-        "teacher_shape": [0],
-        "student": z.detach().reshape(-1).tolist(),
-        "teacher": [],
-        "labels": y.tolist(),
-        "value": value.item(),
-        "grad": grad.reshape(-1).tolist(),
-    }
+    params = {"correct": correct, "temperature": temperature, "multiplier": multiplier}
+    return record("TeacherFree", params, logits_shape, [0], z, None, value, grad, {"labels": y.tolist()})
 
 
 def ctkd_case(shape, seed, theta, lam, t_start=1.0, t_end=20.0):
@@ -152,18 +141,8 @@ def ctkd_case(shape, seed, theta, lam, t_start=1.0, t_end=20.0):
     temp = t_start + t_end * torch.sigmoid(mlp(v, z, lam))
     value = DistillKL()(z, v, temp).reshape(())
     grad, dtheta = torch.autograd.grad(value, [z, mlp.global_T])
-    return {
-        "loss": "CurriculumTemperature",
-        "params": {"theta": theta, "lambda": lam, "t_start": t_start, "t_end": t_end},
-        "student_shape": list(shape),
-        "teacher_shape": list(shape),
-        "student": z.detach().reshape(-1).tolist(),
-        "teacher": v.reshape(-1).tolist(),
-        "value": value.item(),
-        "grad": grad.reshape(-1).tolist(),
-        "weight_grads": {"global_T": dtheta.reshape(-1).tolist()},
-        "temperature": temp.item(),
-    }
+    params = {"theta": theta, "lambda": lam, "t_start": t_start, "t_end": t_end}
+    return record("CurriculumTemperature", params, shape, shape, z, v, value, grad, weight_grads={"global_T": dtheta.reshape(-1).tolist()}, temperature=temp.item())
 
 
 def main():
