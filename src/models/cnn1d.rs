@@ -143,7 +143,7 @@ impl Stages for Cnn1d {
             Tap::Map(_) => unreachable!("a 1-D CNN's stages read sequences"),
         };
         for (i, c) in self.blocks.iter().enumerate() {
-            h = relu(c.forward(h));
+            h = relu(kernels::conv1d(c, h));
             taps.put(tap(self.first + i + 1), || Tap::Seq(h.clone()));
         }
         Tap::Seq(h)
