@@ -27,6 +27,7 @@ from RKD import RKDLoss  # noqa: E402
 from SP import Similarity  # noqa: E402
 from CC import Correlation  # noqa: E402
 from VID import VIDLoss  # noqa: E402
+from FSP import FSP  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
 from util import LinearEmbed  # noqa: E402
@@ -145,6 +146,20 @@ def ctkd_case(shape, seed, theta, lam, t_start=1.0, t_end=20.0):
     return record("CurriculumTemperature", params, shape, shape, z, v, value, grad, weight_grads={"global_T": dtheta.reshape(-1).tolist()}, temperature=temp.item())
 
 
+def fsp_case(s_maps, t_maps, seed):
+    """FSP on lists of feature maps: the student's maps are slices of one flat tensor [B, N] (its
+    gradient is stored flat, map after map), the teacher's likewise."""
+    b = s_maps[0][0]
+    sizes = lambda maps: [m[1] * m[2] * m[3] for m in maps]  # noqa: E731
+    f_s = inputs((b, sum(sizes(s_maps))), seed).requires_grad_(True)
+    f_t = inputs((b, sum(sizes(t_maps))), seed + 1)
+    split = lambda f, maps: [p.reshape(m) for p, m in zip(torch.split(f, sizes(maps), dim=1), maps)]  # noqa: E731
+    value = sum(FSP(s_maps, t_maps)(split(f_s, s_maps), split(f_t, t_maps))).reshape(())
+    (grad,) = torch.autograd.grad(value, f_s)
+    params = {"student_maps": [list(m[1:]) for m in s_maps], "teacher_maps": [list(m[1:]) for m in t_maps]}
+    return record("Fsp", params, f_s.shape, f_t.shape, f_s, f_t, value, grad)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -175,6 +190,10 @@ def main():
         # CTKD: the authors' initial θ = 1 at lambda = -0.5, and another theta at lambda = -1
         ctkd_case((5, 10), 17, 1.0, -0.5),
         ctkd_case((4, 7), 18, -0.4, -1.0, t_start=2.0, t_end=5.0),
+        # FSP on three taps (two pairs; the second pair's larger map pooled), and on a teacher at
+        # twice the student's resolution
+        fsp_case([(3, 2, 4, 4), (3, 3, 4, 4), (3, 4, 2, 2)], [(3, 2, 4, 4), (3, 3, 4, 4), (3, 4, 2, 2)], 19),
+        fsp_case([(2, 3, 2, 2), (2, 2, 1, 1)], [(2, 3, 4, 4), (2, 2, 2, 2)], 20),
     ]
     json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()

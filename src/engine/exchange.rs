@@ -92,10 +92,10 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
             }
         }
         // the target's own tap (tracked) and every source's (shared, detached)
-        if let Some(tap) = reads.own_tap {
+        for tap in reads.own_taps {
             add(&mut needs.entry(t.to).or_default().own_taps, tap);
         }
-        if let Some(tap) = reads.source_tap {
+        for tap in reads.source_taps {
             for &f in &t.from {
                 add(&mut needs.entry(f).or_default().shared_taps, tap);
             }

@@ -199,13 +199,15 @@ impl StepContext<'_> {
                 .collect(),
             _ => Vec::new(),
         };
-        let own_tap = reads.own_tap.map(|tap| f.taps.get(tap).cloned().expect("forward collected the own tap"));
-        let source_taps = match reads.source_tap {
-            Some(tap) => term.from.iter().map(|s| restrict_tap(outputs[s].tap(tap), &outputs[s].rows, &f.rows, device)).collect(),
-            None => Vec::new(),
-        };
+        let own_taps = reads.own_taps.iter().map(|tap| f.taps.get(tap).cloned().expect("forward collected the own taps")).collect();
+        let source_taps = term
+            .from
+            .iter()
+            .flat_map(|s| reads.source_taps.iter().map(move |tap| (s, tap)))
+            .map(|(s, tap)| restrict_tap(outputs[s].tap(tap), &outputs[s].rows, &f.rows, device))
+            .collect();
         let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
-        Inputs { z, y, targets, own_tap, source_taps, branches, adapter, epoch: self.epoch }
+        Inputs { z, y, targets, own_taps, source_taps, branches, adapter, epoch: self.epoch }
     }
 }
 

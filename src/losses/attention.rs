@@ -47,7 +47,7 @@ impl LossKind for Attention {
         format!("Attention({} -> {})", self.from_tap, self.to_tap)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// Taps at the same resolution, and feature maps (not flat vectors).
     fn check(&mut self, edge: &mut EdgeCheck) {

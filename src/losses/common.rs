@@ -1,12 +1,15 @@
 //! The arithmetic several loss kinds share: softened targets, the KL divergence to a target
-//! distribution, logit standardisation.
+//! distribution, logit standardisation, two feature maps brought to the same positions.
 //!
 //! Notation: `z` logits `[B, C]` of the network being trained, `v` logits of a source, `T`
 //! temperature, `p^T = softmax(v/T)`, `q^T = softmax(z/T)`, `B` batch size. Reductions are batch
 //! means ("batchmean": sum over classes, mean over the batch), never means over `B·C`.
 
 use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
 use burn::tensor::{Int, Tensor};
+
+use crate::models::tap::Tap;
 
 /// The softened, detached target distribution of one source: `p^T = softmax(v/T)`.
 pub fn soft_target(v: Tensor<2>, t: f64) -> Tensor<2> {
@@ -90,4 +93,32 @@ pub fn safe_norm<const D: usize>(squares: Tensor<D>) -> Tensor<D> {
 /// channel), as the relational losses compare samples.
 pub fn flat_features(t: crate::models::Tap) -> Tensor<2> {
     t.channels_by_positions().flatten(1, 2)
+}
+
+/// The two taps at the same positions: the one with more positions average-pooled to the
+/// other's (RepDistiller pools the larger map).
+pub fn common_positions(t: Tap, s: Tap) -> (Tap, Tap) {
+    match (t, s) {
+        (Tap::Seq(t), Tap::Seq(s)) => {
+            let (lt, ls) = (t.dims()[2], s.dims()[2]);
+            if ls > lt {
+                (Tap::Seq(t), Tap::Seq(adaptive_avg_pool1d(s, lt)))
+            } else if lt > ls {
+                (Tap::Seq(adaptive_avg_pool1d(t, ls)), Tap::Seq(s))
+            } else {
+                (Tap::Seq(t), Tap::Seq(s))
+            }
+        }
+        (Tap::Map(t), Tap::Map(s)) => {
+            let ([.., ht, wt], [.., hs, ws]) = (t.dims(), s.dims());
+            if hs * ws > ht * wt {
+                (Tap::Map(t), Tap::Map(adaptive_avg_pool2d(s, [ht, wt])))
+            } else if ht * wt > hs * ws {
+                (Tap::Map(adaptive_avg_pool2d(t, [hs, ws])), Tap::Map(s))
+            } else {
+                (Tap::Map(t), Tap::Map(s))
+            }
+        }
+        (t, s) => (t, s),
+    }
 }

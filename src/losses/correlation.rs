@@ -120,7 +120,7 @@ impl LossKind for Correlation {
         }
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// One source, taps that exist, and γ > 0.
     fn check(&mut self, edge: &mut EdgeCheck) {

@@ -51,7 +51,7 @@ impl LossKind for Hint {
         format!("Hint({} -> {})", self.from_tap, self.to_tap)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     fn check(&mut self, edge: &mut EdgeCheck) {
         if let Some((u, v)) = edge.feature_taps(&self.from_tap, &self.to_tap) {

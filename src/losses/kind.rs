@@ -43,28 +43,28 @@ pub enum Arity {
 pub struct Reads<'a> {
     /// The logits it is computed from.
     pub targets: Targets,
-    /// A tap of the trained node (tracked).
-    pub own_tap: Option<&'a str>,
-    /// A tap of every source (detached).
-    pub source_tap: Option<&'a str>,
+    /// Taps of the trained node (tracked), in the order the kind reads them.
+    pub own_taps: &'a [String],
+    /// Taps of every source (detached), in the order the kind reads them.
+    pub source_taps: &'a [String],
 }
 
 impl Reads<'_> {
     /// Logits only, from `targets`.
     pub const fn logits(targets: Targets) -> Reads<'static> {
-        Reads { targets, own_tap: None, source_tap: None }
+        Reads { targets, own_taps: &[], source_taps: &[] }
     }
 
     /// Whether the term may train one head of a multi-head node (`head: m`): it reads the
     /// trained logits, not a tap, and no routed experts.
     pub fn takes_head(&self) -> bool {
-        self.own_tap.is_none() && matches!(self.targets, Targets::Labels | Targets::SourceLogits | Targets::OwnOutput | Targets::OtherHeads)
+        self.own_taps.is_empty() && matches!(self.targets, Targets::Labels | Targets::SourceLogits | Targets::OwnOutput | Targets::OtherHeads)
     }
 
     /// Whether the term may read a head of its sources (`from_head: m`): it reads the sources'
     /// logits.
     pub fn takes_from_head(&self) -> bool {
-        self.own_tap.is_none() && self.targets == Targets::SourceLogits
+        self.own_taps.is_empty() && self.targets == Targets::SourceLogits
     }
 }
 
@@ -74,8 +74,9 @@ impl Reads<'_> {
 /// - `z`: `[B, C]`, tracked: the node's output, or head `m` for `head: m` terms.
 /// - `y`: `[B]`, the labels.
 /// - `targets`: each `[B, C]`, detached, as [`Targets`] names them (in `from` order).
-/// - `own_tap`: the node's tap `own_tap`, tracked; `source_taps`: each source's `source_tap`,
-///   detached, in `from` order (`[B, F]`, `[B, C, L]` or `[B, C, H, W]`).
+/// - `own_taps`: the node's taps [`Reads::own_taps`], tracked; `source_taps`: each source's taps
+///   [`Reads::source_taps`], detached, source by source in `from` order (source `s`'s tap `k` at
+///   `s · source_taps.len() + k`): `[B, F]`, `[B, C, L]` or `[B, C, H, W]`.
 pub struct Inputs<'a> {
     /// The trained logits.
     pub z: Tensor<2>,
@@ -83,8 +84,8 @@ pub struct Inputs<'a> {
     pub y: Tensor<1, Int>,
     /// The detached target logits.
     pub targets: Vec<Tensor<2>>,
-    /// The trained node's tap.
-    pub own_tap: Option<Tap>,
+    /// The trained node's taps.
+    pub own_taps: Vec<Tap>,
     /// The sources' taps.
     pub source_taps: Vec<Tap>,
     /// Each branch's features `[B, F]`, tracked, branch 1 first ([`Targets::Branches`] only).
@@ -102,15 +103,15 @@ impl Inputs<'_> {
             z: self.z.select(0, rows.clone()),
             y: self.y.select(0, rows.clone()),
             targets: self.targets.into_iter().map(|t| t.select(0, rows.clone())).collect(),
-            own_tap: self.own_tap.map(|t| t.select(rows.clone())),
+            own_taps: self.own_taps.into_iter().map(|t| t.select(rows.clone())).collect(),
             source_taps: self.source_taps.into_iter().map(|t| t.select(rows.clone())).collect(),
             branches: self.branches.into_iter().map(|t| t.select(0, rows.clone())).collect(),
             ..self
         }
     }
-    /// The trained node's tap (for kinds whose [`Reads::own_tap`] is set).
+    /// The trained node's first tap (for kinds that read one, [`Reads::own_taps`]).
     pub fn own_tap(&self) -> Tap {
-        self.own_tap.clone().expect("the step collects the tap the kind reads")
+        self.own_taps.first().cloned().expect("the step collects the taps the kind reads")
     }
 }
 

@@ -24,6 +24,7 @@
 //! | `pkt.rs` | `Pkt` (PKT) |
 //! | `rkd.rs` | `Rkd` (RKD: distance and angle) |
 //! | `nst.rs` | `Nst` (NST: polynomial-kernel MMD of the channels) |
+//! | `fsp.rs` | `Fsp` (FSP: Gram matrices between consecutive taps) |
 //! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
@@ -42,6 +43,7 @@ pub mod curriculum_temperature;
 pub mod dist;
 pub mod dkd;
 pub mod ensemble;
+pub mod fsp;
 pub mod heads;
 pub mod hint;
 pub mod kind;
@@ -70,6 +72,7 @@ pub use curriculum_temperature::{CurriculumTemperature, curriculum_kd, reversal_
 pub use dist::{Dist, dist};
 pub use dkd::{Dkd, dkd};
 pub use ensemble::{Combine, Ensemble, mean_logits_target, min_logit_target};
+pub use fsp::{Fsp, fsp_loss, fsp_matrix};
 pub use heads::{OtherHeads, OwnOutput};
 pub use hint::{Hint, hint};
 pub use kind::{Arity, Diagnostics, Inputs, LossKind, Reads, Targets};
@@ -114,6 +117,7 @@ pub enum LossSpec {
     TeacherFree(TeacherFree),
     BranchAttention(BranchAttention),
     CurriculumTemperature(CurriculumTemperature),
+    Fsp(Fsp),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -148,6 +152,7 @@ macro_rules! dispatch {
             LossSpec::TeacherFree(l) => l,
             LossSpec::BranchAttention(l) => l,
             LossSpec::CurriculumTemperature(l) => l,
+            LossSpec::Fsp(l) => l,
         }
     };
 }

@@ -60,7 +60,7 @@ impl LossKind for Nst {
         format!("Nst({} -> {})", self.from_tap, self.to_tap)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// One source, feature maps (not flat vectors), at the same positions.
     fn check(&mut self, edge: &mut EdgeCheck) {

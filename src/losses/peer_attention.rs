@@ -102,7 +102,7 @@ impl LossKind for PeerAttention {
         format!("PeerAttention({}, dim {}, T={}{own})", self.tap, self.dim, self.temperature)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::SourceLogits, own_tap: Some(&self.tap), source_tap: Some(&self.tap) }
+        Reads { targets: Targets::SourceLogits, own_taps: std::slice::from_ref(&self.tap), source_taps: std::slice::from_ref(&self.tap) }
     }
     /// The tap exists on the target and on every source with the same number of channels (one
     /// pair of projections reads them all), and the projection has a width.

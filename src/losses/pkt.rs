@@ -56,7 +56,7 @@ impl LossKind for Pkt {
         format!("Pkt({} -> {})", self.from_tap, self.to_tap)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// One source, and flat taps (the reference multiplies feature matrices `[B, F]`).
     fn check(&mut self, edge: &mut EdgeCheck) {

@@ -96,7 +96,7 @@ impl LossKind for Rkd {
         format!("Rkd({} -> {}, w_d {}, w_a {})", self.from_tap, self.to_tap, self.distance, self.angle)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// One source, and taps that exist (any rank: the features are flattened).
     fn check(&mut self, edge: &mut EdgeCheck) {

@@ -51,7 +51,7 @@ impl LossKind for Similarity {
         format!("Similarity({} -> {})", self.from_tap, self.to_tap)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// One source, and taps that exist (any rank: the features are flattened).
     fn check(&mut self, edge: &mut EdgeCheck) {

@@ -2,14 +2,12 @@
 //! learned Gaussian likelihood.
 
 use burn::tensor::Tensor;
-use burn::tensor::module::{adaptive_avg_pool1d, adaptive_avg_pool2d};
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::diagnostics::Diagnostic;
-use crate::models::tap::Tap;
 use crate::values::Width;
 
 /// `Vid`: "Variational Information Distillation for Knowledge Transfer" (Ahn et al., CVPR 2019),
@@ -46,33 +44,7 @@ fn default_init_var() -> f64 {
 /// ε added to the softplus (the smallest variance).
 const EPS: f64 = super::adapter::VID_EPS;
 
-/// The two taps at the same positions: the one with more positions average-pooled to the
-/// other's (RepDistiller pools the larger map).
-pub fn common_positions(t: Tap, s: Tap) -> (Tap, Tap) {
-    match (t, s) {
-        (Tap::Seq(t), Tap::Seq(s)) => {
-            let (lt, ls) = (t.dims()[2], s.dims()[2]);
-            if ls > lt {
-                (Tap::Seq(t), Tap::Seq(adaptive_avg_pool1d(s, lt)))
-            } else if lt > ls {
-                (Tap::Seq(adaptive_avg_pool1d(t, ls)), Tap::Seq(s))
-            } else {
-                (Tap::Seq(t), Tap::Seq(s))
-            }
-        }
-        (Tap::Map(t), Tap::Map(s)) => {
-            let ([.., ht, wt], [.., hs, ws]) = (t.dims(), s.dims());
-            if hs * ws > ht * wt {
-                (Tap::Map(t), Tap::Map(adaptive_avg_pool2d(s, [ht, wt])))
-            } else if ht * wt > hs * ws {
-                (Tap::Map(adaptive_avg_pool2d(t, [hs, ws])), Tap::Map(s))
-            } else {
-                (Tap::Map(t), Tap::Map(s))
-            }
-        }
-        (t, s) => (t, s),
-    }
-}
+pub use super::common::common_positions;
 
 /// `mean ½ ((t − μ)² / σ² + log σ²)`, σ² broadcast over the batch and the positions.
 ///
@@ -92,7 +64,7 @@ impl LossKind for Vid {
         format!("Vid({} -> {})", self.from_tap, self.to_tap)
     }
     fn reads(&self) -> Reads<'_> {
-        Reads { targets: Targets::Features, own_tap: Some(&self.to_tap), source_tap: Some(&self.from_tap) }
+        Reads { targets: Targets::Features, own_taps: std::slice::from_ref(&self.to_tap), source_taps: std::slice::from_ref(&self.from_tap) }
     }
     /// One source, taps of the same rank, and a positive finite initial variance.
     fn check(&mut self, edge: &mut EdgeCheck) {

@@ -15,6 +15,10 @@ use crate::kernels;
 /// Name of the tap of the globally pooled features (`[C]`).
 pub const POOL_TAP: &str = "pool";
 
+/// Name of the tap after a CIFAR network's first convolution (RepDistiller's `feat[0]`): the
+/// stem's output, as the network passes it to its first stage.
+pub const STEM_TAP: &str = "stem";
+
 /// Global average pool of `h` `[B, C, H, W]` → `[B, C]` (collected as the [`POOL_TAP`] tap),
 /// then `out`'s logits `[B, classes]`.
 pub fn pooled_logits(h: Tensor<4>, out: &Linear, taps: &mut Taps) -> Tensor<2> {

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::branched::Stages;
-use super::conv::{POOL_TAP, first_conv, pooled_classify};
+use super::conv::{POOL_TAP, STEM_TAP, first_conv, pooled_classify};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem, widths};
 use crate::kernels;
@@ -103,7 +103,10 @@ impl Architecture for ResNetSpec {
         (1..=self.widths.len()).map(tap).collect()
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
-        let mut v: Vec<(String, Vec<usize>)> = self.geometry(shape).into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())).collect();
+        let geometry = self.geometry(shape);
+        let stem = [self.stem.unwrap_or(self.widths[0]).get(), geometry[0][1], geometry[0][2]];
+        let mut v: Vec<(String, Vec<usize>)> = vec![(STEM_TAP.into(), stem.to_vec())];
+        v.extend(geometry.into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())));
         v.push((POOL_TAP.into(), vec![self.widths.last().map_or(0, |w| w.get())]));
         v
     }
@@ -209,7 +212,8 @@ impl ResNet {
         })
     }
 
-    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is `[B, C_i, H_i, W_i]`
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stem` is the stem's output (conv →
+    /// BN → ReLU, RepDistiller's `feat[0]`), tap `stage{i}` is `[B, C_i, H_i, W_i]`
     /// (halved, rounding up, from the second stage on), `pool` is `[B, C_last]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let h = self.stages(Tap::Flat(x), taps);
@@ -224,7 +228,9 @@ impl Stages for ResNet {
             (Tap::Flat(x), Some(stem), Some(bn)) => {
                 let [b, _] = x.dims();
                 let [c, hh, ww] = self.shape;
-                kernels::batch_norm_relu(bn, first_conv(stem, x.reshape([b, c, hh, ww])))
+                let h = kernels::batch_norm_relu(bn, first_conv(stem, x.reshape([b, c, hh, ww])));
+                taps.put(STEM_TAP.into(), || Tap::Map(h.clone()));
+                h
             }
             (Tap::Map(h), None, None) => h,
             _ => unreachable!("a ResNet with its stem reads the input, a tail a stage's maps"),

@@ -8,11 +8,11 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
 use super::branched::Stages;
-use super::conv::{POOL_TAP, first_conv, pooled_classify};
+use super::conv::{POOL_TAP, STEM_TAP, first_conv, pooled_classify};
 use super::tap::{Tap, Taps, dropout};
 use super::{Architecture, Network, SpecProblem};
 use crate::data::spec::zero_fraction;
@@ -72,18 +72,14 @@ impl Architecture for WrnSpec {
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
-        let mut v: Vec<(String, Vec<usize>)> = self
-            .widths()
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                if i > 0 {
-                    h = h.div_ceil(2);
-                    w = w.div_ceil(2);
-                }
-                (tap(i + 1), vec![c, h, w])
-            })
-            .collect();
+        let mut v: Vec<(String, Vec<usize>)> = vec![(STEM_TAP.into(), vec![16, h, w])];
+        v.extend(self.widths().iter().enumerate().map(|(i, &c)| {
+            if i > 0 {
+                h = h.div_ceil(2);
+                w = w.div_ceil(2);
+            }
+            (tap(i + 1), vec![c, h, w])
+        }));
         v.push((POOL_TAP.into(), vec![self.widths()[2]]));
         v
     }
@@ -200,8 +196,10 @@ impl Wrn {
         })
     }
 
-    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
-    /// (halved, rounding up, from the second group on), `pool` is `[B, 64·widen]`.
+    /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stem` is the first convolution's
+    /// output `[B, 16, H, W]`, tap `group{i}` the ReLU of group i's output `[B, C_i, H_i, W_i]`
+    /// (halved, rounding up, from the second group on) — RepDistiller's `feat[0..=3]` —, `pool`
+    /// is `[B, 64·widen]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let h = self.stages(Tap::Flat(x), taps);
         self.classify(h, taps).0
@@ -215,7 +213,9 @@ impl Stages for Wrn {
             (Tap::Flat(x), Some(stem)) => {
                 let [b, _] = x.dims();
                 let [c, hh, ww] = self.shape;
-                first_conv(stem, x.reshape([b, c, hh, ww]))
+                let h = first_conv(stem, x.reshape([b, c, hh, ww]));
+                taps.put(STEM_TAP.into(), || Tap::Map(h.clone()));
+                h
             }
             (Tap::Map(h), None) => h,
             _ => unreachable!("a WRN with its stem reads the input, a tail a group's maps"),
@@ -224,7 +224,9 @@ impl Stages for Wrn {
             for block in group {
                 h = block.forward(h, self.dropout, taps);
             }
-            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
+            // RepDistiller's feat[1..=3]: the group's output through a ReLU (the next group's or
+            // the head's BN comes first in the network itself)
+            taps.put(tap(self.first + i + 1), || Tap::Map(relu(h.clone())));
         }
         Tap::Map(h)
     }

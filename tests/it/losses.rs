@@ -518,7 +518,7 @@ fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
         z: t2(&z, &d),
         y: labels(&d),
         targets: vec![t2(&v, &d)],
-        own_tap: None,
+        own_taps: Vec::new(),
         source_taps: Vec::new(),
         branches: Vec::new(),
         adapter: None,
@@ -578,7 +578,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
     };
     let cases = json["cases"].as_array().unwrap();
-    assert!(cases.len() >= 18, "every loss, twice");
+    assert!(cases.len() >= 20, "every loss, twice");
     let mut seen = std::collections::BTreeSet::new();
     for c in cases {
         let name = c["loss"].as_str().unwrap();
@@ -644,6 +644,25 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 let y = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [y.len()]), &d);
                 teacher_free(s.clone(), y, param("correct"), param("temperature"), param("multiplier"))
             }
+            "Fsp" => {
+                // the maps are consecutive column blocks of the flat inputs
+                let split = |f: Tensor<2>, key: &str| {
+                    let mut at = 0;
+                    c["params"][key]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| {
+                            let m = dims(m);
+                            let n: usize = m.iter().product();
+                            let part = f.clone().slice([0..f.dims()[0], at..at + n]);
+                            at += n;
+                            maps(part, &[f.dims()[0], m[0], m[1], m[2]])
+                        })
+                        .collect::<Vec<_>>()
+                };
+                fsp_loss(&split(t(), "teacher_maps"), &split(s.clone(), "student_maps"))
+            }
             other => panic!("no loss {other} in cohort"),
         };
         let value = loss.clone().into_scalar::<f32>() as f64;
@@ -668,7 +687,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 9, "nine losses: {seen:?}");
+    assert_eq!(seen.len(), 10, "ten losses: {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:

@@ -1317,7 +1317,8 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
 
 /// The feature and relational terms in an engine step (their formulas are tested against the
 /// authors' code in tests/it/losses.rs): students learn CE plus one term each from a frozen
-/// teacher's tap to their own (an MLP's hidden layer; NST and VID a 1-D CNN's block; TeacherFree
+/// teacher's tap to their own (an MLP's hidden layer; NST and VID a 1-D CNN's block; FSP the
+/// pairs of two blocks, the student's of another kernel size; TeacherFree
 /// from the labels alone; CTKD from the teacher's logits), and each student's step — and its
 /// term's learned part (CC's embeddings, VID's regressor and variances, CTKD's θ with its reversed
 /// gradient) — equals plain SGD on that sum computed here from
@@ -1328,7 +1329,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     use cohort::losses::correlation::embed;
     use cohort::losses::vid::common_positions;
     use cohort::losses::{
-        cc_authors_loss, cc_taylor_loss, cross_entropy, curriculum_kd, nst_loss, pkt_loss, reversal_weight, rkd_loss, similarity_loss, teacher_free, vid_loss,
+        cc_authors_loss, cc_taylor_loss, cross_entropy, curriculum_kd, fsp_loss, nst_loss, pkt_loss, reversal_weight, rkd_loss, similarity_loss, teacher_free,
+        vid_loss,
     };
     use cohort::models::{Tap, Taps};
     let tmp = tempfile::tempdir().unwrap();
@@ -1340,6 +1342,9 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let conv: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [6], kernel: 3)").unwrap();
     let conv_path = tmp.path().join("tc.bpk");
     Network::init(&conv, &[40], 10, &device).save_file(&conv_path).unwrap();
+    let two: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [3, 4], kernel: 3)").unwrap();
+    let two_path = tmp.path().join("t2.bpk");
+    Network::init(&two, &[40], 10, &device).save_file(&two_path).unwrap();
     let nodes = format!(
         r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}),
         Node(id: "tc", model: Cnn1d(channels: [6], kernel: 3), frozen: true, checkpoint: {conv_path:?}),
@@ -1347,7 +1352,9 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "nst", model: Cnn1d(channels: [4], kernel: 3)),
         Node(id: "cc", model: Mlp(hidden: [5])), Node(id: "cca", model: Mlp(hidden: [4])),
         Node(id: "vid", model: Cnn1d(channels: [3], kernel: 3)), Node(id: "tf", model: Mlp(hidden: [4])),
-        Node(id: "ctkd", model: Mlp(hidden: [4]))"#
+        Node(id: "ctkd", model: Mlp(hidden: [4])),
+        Node(id: "t2", model: Cnn1d(channels: [3, 4], kernel: 3), frozen: true, checkpoint: {two_path:?}),
+        Node(id: "fsp", model: Cnn1d(channels: [3, 4], kernel: 5))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1364,6 +1371,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(to: "tf", loss: TeacherFree(correct: 0.99, temperature: 20, multiplier: 100), weight: 0.1),
         Edge(to: "ctkd", loss: CrossEntropy),
         Edge(from: ["t"], to: "ctkd", loss: CurriculumTemperature(t_end: 2.0, decay_loops: 1), weight: 0.9),
+        Edge(to: "fsp", loss: CrossEntropy),
+        Edge(from: ["t2"], to: "fsp", loss: Fsp(from_taps: ["block1", "block2"], to_taps: ["block1", "block2"]), weight: 2.5),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
@@ -1386,6 +1395,13 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let teacher = |id: &str, name: &str| tap(&initial[s.node(id)].as_ref().unwrap().net, x.clone(), name).1.detach();
     let (th, tc) = (flat(teacher("t", "hidden1")), teacher("tc", "block1"));
     let tz = tap(&initial[s.node("t")].as_ref().unwrap().net, x.clone(), "hidden1").0.detach();
+    let blocks = |net: &Network| {
+        let names = ["block1".to_string(), "block2".to_string()];
+        let mut taps = Taps::new(&names);
+        let z = net.forward_taps(x.clone(), &mut taps);
+        (z, names.iter().map(|n| taps.take(n).expect("the taps asked for")).collect::<Vec<_>>())
+    };
+    let t2 = blocks(&initial[s.node("t2")].as_ref().unwrap().net).1.into_iter().map(Tap::detach).collect::<Vec<_>>();
     // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order
     struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f64>>);
     impl ModuleVisitor for Grads<'_> {
@@ -1396,11 +1412,13 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let sgd = |before: &[Vec<f64>], g: &[Vec<f64>]| -> Vec<Vec<f64>> {
         before.iter().zip(g).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect()
     };
-    for (id, weight) in [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1), ("ctkd", 0.9)] {
+    for (id, weight) in
+        [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1), ("ctkd", 0.9), ("fsp", 2.5)]
+    {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
-        let (z, h) = tap(&net, x.clone(), if id == "nst" || id == "vid" { "block1" } else { "hidden1" });
+        let (z, h) = tap(&net, x.clone(), if matches!(id, "nst" | "vid" | "fsp") { "block1" } else { "hidden1" });
         let ce = if id == "tf" { cross_entropy(z.clone(), y.clone()).mul_scalar(0.9) } else { cross_entropy(z.clone(), y.clone()) };
         let term = match (id, trainee.adapters.first()) {
             ("sp", _) => similarity_loss(th.clone(), flat(h)),
@@ -1416,6 +1434,7 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             ("tf", _) => teacher_free(z, y.clone(), 0.99, 20.0, 100.0),
             // the first epoch of a one-epoch schedule: λ = −1, θ's gradient reversed whole
             ("ctkd", Some(Adapter::Temperature(th))) => curriculum_kd(z, tz.clone(), th.val(), reversal_weight(1, 0.0, -1.0, 1), 1.0, 2.0).0,
+            ("fsp", _) => fsp_loss(&t2, &blocks(&net).1),
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
