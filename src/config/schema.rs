@@ -154,6 +154,12 @@ pub struct StageSpec {
     /// Update order of this stage; default `training.update`.
     #[serde(default)]
     pub update: Option<UpdateOrder>,
+    /// Born-again generations (Furlanello et al., ICML 2018): the stage trains its one node, then
+    /// `K − 1` fresh copies of it in turn (`<id>-gen2` … `<id>-gen<K>`, stages `<name>-gen<g>`),
+    /// each with the stage's terms and taught by the generation before it in place of the
+    /// terms' source. Default 1 (the node alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations: Option<usize>,
 }
 
 /// Training settings shared by all stages and nodes unless overridden.

@@ -111,6 +111,51 @@ fn defaults_and_expansion() {
     assert_eq!(plan.nodes[0].optimizer.to_string(), "Adam(lr 0.001, betas (0.9, 0.999), eps 1e-8, weight decay 0)");
 }
 
+/// `generations: 3` on a stage: two more stages after it, each training a new copy of the node
+/// (its model and optimiser) with the stage's terms, the source replaced by the generation before
+/// — and a run trains them in that order, the third generation's term reading the second.
+#[test]
+fn born_again_generations_expand_into_stages_taught_by_the_last() {
+    let src = r#"Experiment(
+        name: "t",
+        data: (source: Mnist1d(num_samples: 100), train_limit: 20, test_limit: 20),
+        nodes: [
+            Node(id: "t", model: Mlp(hidden: [4])),
+            Node(id: "s", model: Mlp(hidden: [3]), optimizer: Sgd(lr: 0.1, momentum: 0.9)),
+        ],
+        edges: [
+            Edge(to: "t", loss: CrossEntropy),
+            Edge(to: "s", loss: CrossEntropy, weight: 0.5),
+            Edge(from: ["t"], to: "s", loss: SoftTarget(temperature: 2.0), weight: 0.5, stages: ["s"]),
+        ],
+        stages: [Stage(name: "t", train: ["t"]), Stage(name: "s", train: ["s"], generations: 3, epochs: 1)],
+        training: (epochs: 1, batch_size: 10),
+    )"#;
+    let plan = config::plan_from_str(src, Path::new("t.ron")).unwrap();
+    let ids: Vec<&str> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["t", "s", "s-gen2", "s-gen3"]);
+    let names: Vec<&str> = plan.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["t", "s", "s-gen2", "s-gen3"]);
+    for (g, (node, teacher)) in [(1usize, 0usize), (2, 1), (3, 2)].into_iter().enumerate() {
+        let st = &plan.stages[g + 1];
+        assert_eq!(st.train, vec![node]);
+        assert_eq!(st.epochs, 1);
+        assert_eq!(plan.nodes[node].model, plan.nodes[1].model);
+        assert_eq!(plan.nodes[node].optimizer, plan.nodes[1].optimizer);
+        let terms: Vec<(usize, Vec<usize>, f64)> = st.terms.iter().map(|t| (t.to, t.from.clone(), t.weight)).collect();
+        assert_eq!(terms, vec![(node, vec![], 0.5), (node, vec![teacher], 0.5)], "generation {}", g + 1);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut plan = plan;
+    plan.output = tmp.path().to_path_buf();
+    let out = cohort::engine::run(&plan, &crate::common::opts(src)).unwrap();
+    let rows = cohort::results::read_metrics(&out[0].dir.join("metrics.csv")).unwrap();
+    for (stage, metric) in [("s", "loss:SoftTarget(T=2)<-t"), ("s-gen2", "loss:SoftTarget(T=2)<-s"), ("s-gen3", "loss:SoftTarget(T=2)<-s-gen2")] {
+        assert!(rows.iter().any(|r| r.stage == stage && r.metric == metric && r.value.is_finite()), "{stage}: {metric}");
+    }
+    assert!(out[0].dir.join("checkpoints/s-gen3.bpk").exists());
+}
+
 #[test]
 fn all_errors_of_a_file_are_reported_together() {
     let src = r#"Experiment(

@@ -5,6 +5,7 @@
 //! concerns (`edges[2].from[0]`), which [`super::locate`] maps back to line and column.
 
 mod edges;
+mod generations;
 mod nodes;
 mod stages;
 
@@ -41,7 +42,8 @@ pub fn resolve(spec: &ExperimentSpec) -> Result<Plan, Vec<Diagnostic>> {
     if !r.errs.is_empty() {
         return Err(r.errs);
     }
-    Ok(r.plan(stages))
+    let generations: Vec<usize> = declared.iter().map(|d| d.generations).collect();
+    Ok(generations::born_again(r.plan(stages), &generations))
 }
 
 /// The state shared by the steps: the spec, the data set's facts, the node index and the
@@ -74,6 +76,8 @@ struct Declared {
     train: Vec<(usize, FieldPath)>,
     epochs: usize,
     update: UpdateOrder,
+    /// Born-again generations of its one node (1: none).
+    generations: usize,
 }
 
 impl Declared {

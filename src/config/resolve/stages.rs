@@ -8,6 +8,9 @@ use crate::config::plan::PlanStage;
 use crate::config::schema::StageSpec;
 use crate::losses::Targets;
 
+/// The most born-again generations a stage may declare.
+const MAX_GENERATIONS: usize = 100;
+
 impl Resolver<'_> {
     /// The declared stages; without `stages:`, one stage `main` training every non-frozen node
     /// that receives a loss term (a node that only serves as a source keeps its checkpoint).
@@ -20,7 +23,7 @@ impl Resolver<'_> {
                 .filter(|&i| !spec.nodes[i].fixed() && self.is_first(i) && terms.iter().any(|p| p.term.to == i))
                 .map(|i| (i, Self::root().field("nodes").index(i)))
                 .collect();
-            return vec![Declared { name: "main".into(), train, epochs: t.epochs.get(), update: t.update }];
+            return vec![Declared { name: "main".into(), train, epochs: t.epochs.get(), update: t.update, generations: 1 }];
         }
         let mut seen: HashMap<&str, usize> = HashMap::new();
         spec.stages
@@ -63,8 +66,19 @@ impl Resolver<'_> {
                 train.push((i, q));
             }
         }
+        let generations = st.generations.unwrap_or(1);
+        if !(1..=MAX_GENERATIONS).contains(&generations) {
+            let d = Diagnostic::at(
+                p.field("generations"),
+                format!("`generations` counts the born-again generations of the stage's node: 1 to {MAX_GENERATIONS}, not {generations}"),
+            );
+            self.error(d.hint("e.g. `generations: 3` (the node and two born-again copies)"));
+        } else if generations > 1 && train.len() != 1 {
+            let d = Diagnostic::at(p.field("generations"), format!("born-again generations repeat one node, but this stage trains {}", st.train.len()));
+            self.error(d.hint("put the node whose generations you want alone in its stage"));
+        }
         let t = &spec.training;
-        Declared { name: st.name.to_string(), train, epochs: st.epochs.map_or(t.epochs.get(), |e| e.get()), update: st.update.unwrap_or(t.update) }
+        Declared { name: st.name.to_string(), train, epochs: st.epochs.map_or(t.epochs.get(), |e| e.get()), update: st.update.unwrap_or(t.update), generations }
     }
 
     /// Every term lands in a stage where its target trains.
@@ -131,7 +145,13 @@ impl Resolver<'_> {
                 }
                 for p in mine {
                     self.check_sources(p, s, declared);
+                    if d.generations > 1 {
+                        self.check_generation_term(p);
+                    }
                     stage_terms.push(p.term.clone());
+                }
+                if d.generations > 1 {
+                    self.check_generation_ids(*node, npath, d.generations);
                 }
             }
             stages.push(PlanStage {
@@ -193,6 +213,33 @@ impl Resolver<'_> {
                 .hint(format!("train `{src_id}` in an earlier stage, or give it `checkpoint: \"...\"`")),
             };
             self.error(diagnostic);
+        }
+    }
+
+    /// A term of a born-again stage: the next generation reads the last in place of its one
+    /// source, so a term has at most one, and reads its output (no `from_head`).
+    fn check_generation_term(&mut self, p: &Pending) {
+        if p.term.from.len() > 1 {
+            let msg = format!(
+                "born-again generations learn from the generation before them in place of a term's one source, but this edge has {}",
+                p.term.from.len()
+            );
+            self.error(Diagnostic::at(p.from_paths[1].clone(), msg).hint("give the stage's node one teacher, or drop `generations`"));
+        } else if p.term.from_head.is_some() {
+            let msg = "born-again generations read the generation before them whole, not one of its heads";
+            self.error(Diagnostic::at(p.to_path.parent().field("from_head"), msg).hint("drop `from_head`, or `generations`"));
+        }
+    }
+
+    /// The generations' ids `<id>-gen<g>` are free.
+    fn check_generation_ids(&mut self, node: usize, path: &FieldPath, generations: usize) {
+        let id = &self.spec.nodes[node].id;
+        for g in 2..=generations {
+            let name = format!("{id}-gen{g}");
+            if self.index.contains_key(name.as_str()) {
+                let msg = format!("generation {g} of `{id}` is named `{name}`, which another node already is");
+                self.error(Diagnostic::at(path.clone(), msg).hint("rename that node"));
+            }
         }
     }
 
