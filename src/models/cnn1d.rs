@@ -36,6 +36,10 @@ fn tap(i: usize) -> String {
     format!("block{i}")
 }
 
+/// Name of the tap of the classifier's input, the last block's maps flattened `[B, C·L]` (the
+/// features RepDistiller's relational losses read as `feat[-1]`).
+const FLAT_TAP: &str = "flat";
+
 /// Stride of block `i` (from 0): 1 for the first, 2 after.
 fn stride(i: usize) -> usize {
     if i == 0 { 1 } else { 2 }
@@ -79,12 +83,16 @@ impl Architecture for Cnn1dSpec {
         }
         v
     }
-    fn stages(&self, shape: &[usize]) -> Vec<String> {
-        self.taps(shape).into_iter().map(|(n, _)| n).collect()
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=self.channels.len()).map(tap).collect()
     }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let len = shape.iter().product();
-        self.geometry(len).into_iter().enumerate().map(|(i, (c, l))| (tap(i + 1), vec![c, l])).collect()
+        let geometry = self.geometry(len);
+        let flat = geometry.last().map_or(0, |(c, l)| c * l);
+        let mut v: Vec<(String, Vec<usize>)> = geometry.into_iter().enumerate().map(|(i, (c, l))| (tap(i + 1), vec![c, l])).collect();
+        v.push((FLAT_TAP.into(), vec![flat]));
+        v
     }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
         let k = self.kernel.get();
@@ -124,7 +132,8 @@ pub struct Cnn1d {
 
 impl Cnn1d {
     /// Logits `[B, classes]` of a flat batch `[B, L]` (one channel); tap `block{i}` is
-    /// `[B, C_i, L_i]` with `L_i` from the block strides.
+    /// `[B, C_i, L_i]` with `L_i` from the block strides, tap `flat` the last block flattened
+    /// `[B, C·L]` (the classifier's input).
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let h = self.stages(Tap::Flat(x), taps);
         self.classify(h, taps).0
@@ -149,9 +158,10 @@ impl Stages for Cnn1d {
         Tap::Seq(h)
     }
     /// The flattened maps `[B, C·L]` and their logits.
-    fn classify(&self, h: Tap, _taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
         let Tap::Seq(h) = h else { unreachable!("a 1-D CNN's last block gives a sequence") };
-        let features = h.flatten(1, 2);
+        let features: Tensor<2> = h.flatten(1, 2);
+        taps.put(FLAT_TAP.into(), || Tap::Flat(features.clone()));
         (kernels::linear(self.out.as_ref().expect("the classifier is in the tail"), features.clone()), features)
     }
     fn split(mut self, k: usize) -> (Self, Self) {

@@ -338,13 +338,18 @@ fn experiment_rows(x: &ExperimentRuns, select: Select) -> Result<Vec<Row>, Error
 }
 
 /// Each complete run's mean test accuracy of `node` over the last `k` epochs of `stage` (from
-/// its `metrics.csv`).
+/// its `metrics.csv`) — or, where `stage` has no per-epoch accuracy of it (a teacher trained in
+/// an earlier stage, evaluated once as a source later), of the last stage that has.
 fn last_epochs(x: &ExperimentRuns, stage: &str, node: &str, k: usize) -> Result<Vec<f64>, Error> {
     let mut out = Vec::new();
     for dir in &x.complete_dirs {
         let rows = crate::results::read_metrics(&RunDir::at(dir).metrics())?;
-        let acc: Vec<f64> =
-            rows.iter().filter(|r| r.stage == stage && r.node == node && r.split == "test" && r.metric == "accuracy" && r.epoch > 0).map(|r| r.value).collect();
+        let per_epoch: Vec<_> = rows.iter().filter(|r| r.node == node && r.split == "test" && r.metric == "accuracy" && r.epoch > 0).collect();
+        let stage = match per_epoch.iter().any(|r| r.stage == stage) {
+            true => stage,
+            false => per_epoch.last().map_or(stage, |r| r.stage.as_str()),
+        };
+        let acc: Vec<f64> = per_epoch.iter().filter(|r| r.stage == stage).map(|r| r.value).collect();
         let tail = &acc[acc.len().saturating_sub(k)..];
         if !tail.is_empty() {
             out.push(tail.iter().sum::<f64>() / tail.len() as f64);

@@ -304,3 +304,30 @@ fn term_chart_shows_each_term_and_the_attention() {
     let none: Vec<MetricRow> = vec![row("main", 1, "a", "train", "loss", 1.0)];
     assert!(plot::curves::term_curves("t", &none).is_none());
 }
+
+/// `last:K` of a node trained in an earlier stage and then only evaluated as a source (a
+/// teacher, once, at epoch 0 of the student's stage) is the mean of its own stage's last K epochs.
+#[test]
+fn last_epochs_of_a_teacher_come_from_its_own_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    for seed in 0..2u64 {
+        let mut s = summary(seed, &[("t", 0.9, 0.9)], RunStatus::Complete);
+        s.stages[0].name = "teacher".into();
+        let mut student = summary(seed, &[("t", 0.9, 0.9), ("s", 0.6, 0.6)], RunStatus::Complete).stages.remove(0);
+        student.name = "student".into();
+        s.stages.push(student);
+        let d = tmp.path().join("x").join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&d).unwrap();
+        write_summary(&d.join("summary.json"), &s).unwrap();
+        let mut rows: Vec<MetricRow> = [0.8, 0.85, 0.9].iter().enumerate().map(|(e, &a)| row("teacher", e + 1, "t", "test", "accuracy", a)).collect();
+        rows.push(row("student", 0, "t", "test", "accuracy", 0.9));
+        rows.extend([0.5, 0.55, 0.6].iter().enumerate().map(|(e, &a)| row("student", e + 1, "s", "test", "accuracy", a)));
+        write_metrics(&d.join("metrics.csv"), &rows).unwrap();
+    }
+    let exps = vec![compare::collect(&tmp.path().join("x")).unwrap()];
+    let rows = compare::rows(&exps, "last:2".parse().unwrap(), None, &[]).unwrap();
+    let figure = |node: &str| rows.iter().find(|r| r.node == node).unwrap().figure.clone().unwrap();
+    assert_eq!(figure("t").n, 2);
+    assert!((figure("t").mean - 0.875).abs() < 1e-9, "{:?}", figure("t"));
+    assert!((figure("s").mean - 0.575).abs() < 1e-9, "{:?}", figure("s"));
+}
