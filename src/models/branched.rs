@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::tap::{Tap, Taps};
-use super::{Architecture, Cnn1d, Mlp, ModelSpec, Network, ResNet, ResNetSpec, SpecProblem, Wrn};
+use super::{Architecture, Cnn1d, Mlp, ModelSpec, Network, ResNet, ResNetSpec, SpecProblem, Vgg, Wrn};
 use crate::kernels;
 use crate::values::{Width, is_false};
 
@@ -46,7 +46,7 @@ pub(crate) trait Stages: Sized {
 /// `W·[f_1; …; f_M] + b` on the features each branch's classifier reads ([`super::Fusion`]).
 /// `backprop_rescale` divides the gradient reaching the trunk by M (CL-ILR). Taps: the trunk's
 /// (those of `of` up to `at`). Branchable: `Mlp` (at `hidden{i}`), `Cnn1d` (`block{i}`), `ResNet`
-/// (`stage{i}`), `Wrn` (`group{i}`).
+/// (`stage{i}`), `Wrn` (`group{i}`), `Vgg` (`block{i}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Branched")]
 pub struct BranchedSpec {
@@ -98,7 +98,7 @@ impl Architecture for BranchedSpec {
         self.inner().and_then(|a| a.input_rank())
     }
     fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
-        let branchable = "Mlp, Cnn1d, ResNet or Wrn";
+        let branchable = "Mlp, Cnn1d, ResNet, Wrn or Vgg";
         let Some(inner) = self.inner() else {
             return vec![
                 SpecProblem::at("of", format!("a `{}` node cannot be branched: it has no network of its own", self.of.variant()))
@@ -268,6 +268,8 @@ pub enum Part {
     ResNet(ResNet),
     /// See [`Wrn`].
     Wrn(Wrn),
+    /// See [`Vgg`].
+    Vgg(Vgg),
 }
 
 impl Part {
@@ -278,6 +280,7 @@ impl Part {
             Network::Cnn1d(m) => Some(Part::Cnn1d(m)),
             Network::ResNet(m) => Some(Part::ResNet(m)),
             Network::Wrn(m) => Some(Part::Wrn(m)),
+            Network::Vgg(m) => Some(Part::Vgg(m)),
             _ => None,
         }
     }
@@ -298,6 +301,7 @@ impl Stages for Part {
             Part::Cnn1d(m) => m.stages(h, taps),
             Part::ResNet(m) => m.stages(h, taps),
             Part::Wrn(m) => m.stages(h, taps),
+            Part::Vgg(m) => m.stages(h, taps),
         }
     }
     fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
@@ -306,6 +310,7 @@ impl Stages for Part {
             Part::Cnn1d(m) => m.classify(h, taps),
             Part::ResNet(m) => m.classify(h, taps),
             Part::Wrn(m) => m.classify(h, taps),
+            Part::Vgg(m) => m.classify(h, taps),
         }
     }
     fn split(self, k: usize) -> (Self, Self) {
@@ -314,6 +319,7 @@ impl Stages for Part {
             Part::Cnn1d(m) => m.split(k).map2(Part::Cnn1d),
             Part::ResNet(m) => m.split(k).map2(Part::ResNet),
             Part::Wrn(m) => m.split(k).map2(Part::Wrn),
+            Part::Vgg(m) => m.split(k).map2(Part::Vgg),
         }
     }
 }

@@ -13,7 +13,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::conv::{POOL_TAP, pooled_logits};
+use super::branched::Stages;
+use super::conv::{POOL_TAP, pooled_classify};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
 use crate::kernels;
@@ -87,6 +88,9 @@ impl Architecture for VggSpec {
         v.push((POOL_TAP.into(), vec![512]));
         v
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        self.config().map_or(Vec::new(), |cfg| (1..=cfg.len()).map(tap).collect())
+    }
     fn build(&self, shape: &[usize], classes: usize, device: &Device) -> Network {
         let cfg = self.config().expect("the resolver checks the depth");
         let mut cin = shape[0];
@@ -106,8 +110,9 @@ impl Architecture for VggSpec {
         Network::Vgg(Vgg {
             blocks,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            out: LinearConfig::new(512, classes).init(device),
+            out: Some(LinearConfig::new(512, classes).init(device)),
             shape: [shape[0], shape[1], shape[2]],
+            first: 0,
         })
     }
 }
@@ -130,8 +135,10 @@ pub struct ConvBn {
 pub struct Vgg {
     blocks: Vec<Vec<ConvBn>>,
     pool: MaxPool2d,
-    out: Linear,
+    out: Option<Linear>,
     shape: [usize; 3],
+    /// Index of its first block in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl Vgg {
@@ -158,18 +165,44 @@ impl Vgg {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `block{i}` is `[B, C_i, H_i, W_i]`
     /// (H halved after blocks 1–3), `pool` is `[B, 512]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for Vgg {
+    /// `[B, C·H·W]` (the input, when it holds the first block) or `[B, C, H, W]` → the last
+    /// block's maps, max-pooled after it where the whole network pools (blocks 1–3; block 4 on
+    /// 64-pixel inputs).
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
         let [c, hh, ww] = self.shape;
-        let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
+        let mut h: Tensor<4> = match h {
+            Tap::Flat(x) => {
+                let [b, _] = x.dims();
+                x.reshape([b, c, hh, ww])
+            }
+            Tap::Map(h) => h,
+            Tap::Seq(_) => unreachable!("a VGG's blocks read images"),
+        };
         for (i, block) in self.blocks.iter().enumerate() {
             for layer in block {
                 h = kernels::batch_norm_relu(&layer.bn, kernels::conv(&layer.conv, h));
             }
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
-            if VggSpec::pools_after(i, hh) {
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
+            if VggSpec::pools_after(self.first + i, hh) {
                 h = self.pool.forward(h);
             }
         }
-        pooled_logits(h, &self.out, taps)
+        Tap::Map(h)
+    }
+    /// The pooled features `[B, 512]` and their logits.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a VGG's blocks give maps") };
+        pooled_classify(h, self.out.as_ref().expect("the classifier is in the tail"), taps)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let blocks = self.blocks.split_off(k);
+        let tail = Vgg { blocks, pool: self.pool.clone(), out: self.out.take(), shape: self.shape, first: self.first + k };
+        (self, tail)
     }
 }

@@ -192,6 +192,7 @@ fn each_branch_is_the_network_on_the_shared_trunk() {
         ("Mlp(hidden: [8, 8, 6])", "hidden2", 2, "hidden", vec![12]),
         ("Wrn(depth: 10, widen: 1)", "group1", 1, "groups", vec![3, 8, 8]),
         ("ResNet(blocks: [1, 2], widths: [4, 8])", "stage1", 1, "stages", vec![3, 8, 8]),
+        ("Vgg(depth: 8)", "block2", 2, "blocks", vec![3, 32, 32]),
     ] {
         let x = Tensor::<2>::random([4, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);
         let branched = Network::init(&model(&format!("Branched(of: {of}, at: \"{at}\", branches: 3)")), &shape, 10, &d);
