@@ -743,6 +743,113 @@ unsafe fn gemm_par(
     }
 }
 
+/// The input positions `(row, column)` a depthwise window reads for output `(i, j)` and tap
+/// `(u, v)`, or `None` in the padding.
+#[inline]
+fn depthwise_source(g: ConvGeom, [h, w]: [usize; 2], [i, j]: [usize; 2], [u, v]: [usize; 2]) -> Option<usize> {
+    let si = (i * g.stride[0] + u).checked_sub(g.padding[0]).filter(|&r| r < h)?;
+    let sj = (j * g.stride[1] + v).checked_sub(g.padding[1]).filter(|&c| c < w)?;
+    Some(si * w + sj)
+}
+
+/// Depthwise convolution (one filter per channel, groups = channels): `y[b,c,i,j] = bias[c] +
+/// Σ_{u,v} W[c,u,v]·x[b,c,i·s_h+u−p_h, j·s_w+v−p_w]` (zero outside), `x` `[B, C, H, W]`, `weight`
+/// `[C, 1, kh, kw]` → `[B, C, OH, OW]`. Direct loops, one (image, channel) plane per task: each
+/// output is the sum over the window in row-major order, then the bias — the same bits for any
+/// thread count.
+pub fn depthwise_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32], g: ConvGeom) -> Vec<f32> {
+    let ([kh, kw], [oh, ow]) = (g.kernel, g.out_size([h, w]));
+    assert_eq!(x.len(), b * c * h * w, "depthwise_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
+    assert!(weight.len() == c * kh * kw && bias.len() == c, "depthwise_forward: weight must be [C, 1, kh, kw] and bias [C]");
+    let mut y = vec![0.0f32; b * c * oh * ow];
+    if y.is_empty() {
+        return y;
+    }
+    y.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
+        let ch = plane % c;
+        let (xs, ws) = (&x[plane * h * w..(plane + 1) * h * w], &weight[ch * kh * kw..(ch + 1) * kh * kw]);
+        for i in 0..oh {
+            for j in 0..ow {
+                let mut acc = 0.0f32;
+                for u in 0..kh {
+                    for v in 0..kw {
+                        if let Some(k) = depthwise_source(g, [h, w], [i, j], [u, v]) {
+                            acc += ws[u * kw + v] * xs[k];
+                        }
+                    }
+                }
+                out[i * ow + j] = acc + bias[ch];
+            }
+        }
+    });
+    y
+}
+
+/// Gradients of [`depthwise_forward`] given `grad` = ∂L/∂y `[B, C, OH, OW]`: `(dx, dW, dbias)`,
+/// `dx` only when `want_x`. `dx` one plane per task (each window's contributions added in output
+/// order); `dW` and `dbias` one channel per task, summed over images then positions in order —
+/// the same bits for any thread count.
+pub fn depthwise_backward(
+    x: &[f32],
+    [b, c, h, w]: [usize; 4],
+    weight: &[f32],
+    grad: &[f32],
+    g: ConvGeom,
+    want_x: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let ([kh, kw], [oh, ow]) = (g.kernel, g.out_size([h, w]));
+    assert!(x.len() == b * c * h * w && grad.len() == b * c * oh * ow, "depthwise_backward: x or grad of the wrong size");
+    let dx = want_x.then(|| {
+        let mut dx = vec![0.0f32; b * c * h * w];
+        if !dx.is_empty() {
+            dx.par_chunks_mut(h * w).enumerate().for_each(|(plane, dxs)| {
+                let ch = plane % c;
+                let (gs, ws) = (&grad[plane * oh * ow..(plane + 1) * oh * ow], &weight[ch * kh * kw..(ch + 1) * kh * kw]);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let gv = gs[i * ow + j];
+                        for u in 0..kh {
+                            for v in 0..kw {
+                                if let Some(k) = depthwise_source(g, [h, w], [i, j], [u, v]) {
+                                    dxs[k] += gv * ws[u * kw + v];
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        dx
+    });
+    let per_channel: Vec<(Vec<f32>, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mut dw, mut db) = (vec![0.0f32; kh * kw], 0.0f32);
+            for bi in 0..b {
+                let plane = bi * c + ch;
+                let (xs, gs) = (&x[plane * h * w..(plane + 1) * h * w], &grad[plane * oh * ow..(plane + 1) * oh * ow]);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let gv = gs[i * ow + j];
+                        db += gv;
+                        for u in 0..kh {
+                            for v in 0..kw {
+                                if let Some(k) = depthwise_source(g, [h, w], [i, j], [u, v]) {
+                                    dw[u * kw + v] += gv * xs[k];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let dw = per_channel.iter().flat_map(|(dw, _)| dw.iter().copied()).collect();
+    let db = per_channel.iter().map(|(_, db)| *db).collect();
+    (dx, dw, db)
+}
+
 /// One SGD-with-momentum step in place (module docs), elementwise in blocks, each block by the
 /// widest vector unit the CPU has ([`sgd_block`]).
 pub fn sgd_momentum(p: &mut [f32], g: &[f32], v: &mut [f32], s: super::SgdStep) {

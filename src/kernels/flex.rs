@@ -32,6 +32,17 @@ pub trait CohortKernels: Backend {
         padding_h: usize,
         padding_w: usize,
     ) -> FloatTensor<Self>;
+    /// See [`depthwise2d`] (the kernel's size from `weight`).
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        padding_h: usize,
+        padding_w: usize,
+    ) -> FloatTensor<Self>;
     /// See [`conv1d_batched`] (the kernel's size from `weight`).
     fn conv1d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self>;
     /// See [`relu_max_pool2x2`].
@@ -68,6 +79,15 @@ pub trait CohortKernels: Backend {
         decay: f32,
         has_decay: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Depthwise convolution with bias (groups = channels, one `kh`×`kw` filter per channel; module
+/// docs): `x` `[B, C, H, W]`, `weight` `[C, 1, kh, kw]`, `bias` `[C]`, the geometry `g` →
+/// `[B, C, OH, OW]` ([`cpu::depthwise_forward`]). Flex devices and f32 only.
+pub fn depthwise2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, g: super::ConvGeom) -> Tensor<4> {
+    assert_eq!(weight.dims()[2..], g.kernel, "depthwise2d: the weight's kernel is not the geometry's {:?}", g.kernel);
+    let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
+    Tensor::from_dispatch(<Dispatch as CohortKernels>::depthwise2d(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), sh, sw, ph, pw))
 }
 
 /// Convolution with bias and one group (module docs): `x` `[B, C, H, W]`, `weight`
@@ -229,6 +249,16 @@ fn conv_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [us
     tensor(cpu::conv2d_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias), g), [b, o, oh, ow])
 }
 
+fn depthwise_forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> FlexTensor {
+    let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
+    let [b, c, h, w] = dims4(&x);
+    let [o, wc, _, _] = dims4(&weight);
+    assert!(o == c && wc == 1 && slice(&bias).len() == c, "depthwise2d: weight must be [C, 1, kh, kw] and bias [C]");
+    let g = geom(&weight, stride, padding);
+    let [oh, ow] = g.out_size([h, w]);
+    tensor(cpu::depthwise_forward(slice(&x), [b, c, h, w], slice(&weight), slice(&bias), g), [b, c, oh, ow])
+}
+
 /// `[B, C, S]` of a `[B, C, …]` tensor (S the product of the rest, 1 for `[B, C]`).
 fn dims_bcs(t: &FlexTensor) -> [usize; 3] {
     let s = t.layout().shape();
@@ -286,6 +316,9 @@ impl CohortKernels for Flex {
     fn conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride_h: usize, stride_w: usize, padding_h: usize, padding_w: usize) -> FlexTensor {
         conv_forward(x, weight, bias, [stride_h, stride_w], [padding_h, padding_w])
     }
+    fn depthwise2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride_h: usize, stride_w: usize, padding_h: usize, padding_w: usize) -> FlexTensor {
+        depthwise_forward(x, weight, bias, [stride_h, stride_w], [padding_h, padding_w])
+    }
     fn conv1d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
         conv1d_forward(x, weight, bias, stride, padding)
     }
@@ -331,6 +364,11 @@ enum Affine {
         stride: [usize; 2],
         padding: [usize; 2],
     },
+    /// A depthwise convolution (one filter per channel) with these strides and paddings.
+    Depthwise {
+        stride: [usize; 2],
+        padding: [usize; 2],
+    },
     /// A 1-D convolution with this stride and padding (on both sides).
     Conv1d {
         stride: usize,
@@ -343,6 +381,7 @@ impl Affine {
     fn forward(self, x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         match self {
             Affine::Conv { stride, padding } => conv_forward(x, weight, bias, stride, padding),
+            Affine::Depthwise { stride, padding } => depthwise_forward(x, weight, bias, stride, padding),
             Affine::Conv1d { stride, padding } => conv1d_forward(x, weight, bias, stride, padding),
             Affine::Linear => linear_forward(x, weight, bias),
         }
@@ -356,6 +395,12 @@ impl Affine {
                 let dims = dims4(x);
                 let g = geom(weight, stride, padding);
                 let (dx, dw, db) = cpu::conv2d_backward(slice(x), dims, slice(weight), slice(grad), g, want_x);
+                (dx, dw, db, dims.to_vec(), dims4(weight).to_vec())
+            }
+            Affine::Depthwise { stride, padding } => {
+                let dims = dims4(x);
+                let g = geom(weight, stride, padding);
+                let (dx, dw, db) = cpu::depthwise_backward(slice(x), dims, slice(weight), slice(grad), g, want_x);
                 (dx, dw, db, dims.to_vec(), dims4(weight).to_vec())
             }
             Affine::Conv1d { stride, padding } => {
@@ -590,6 +635,18 @@ impl<C: CheckpointStrategy> CohortKernels for Autodiff<Flex, C> {
         padding_w: usize,
     ) -> FloatTensor<Self> {
         affine::<C>(Affine::Conv { stride: [stride_h, stride_w], padding: [padding_h, padding_w] }, x, weight, bias)
+    }
+
+    fn depthwise2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        padding_h: usize,
+        padding_w: usize,
+    ) -> FloatTensor<Self> {
+        affine::<C>(Affine::Depthwise { stride: [stride_h, stride_w], padding: [padding_h, padding_w] }, x, weight, bias)
     }
 
     fn conv1d(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {

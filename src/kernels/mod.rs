@@ -16,6 +16,11 @@
 //!   `dx_b = W'·P_δ` (a "same" convolution of δ with the flipped, transposed kernel
 //!   `W'[c,o,u,v] = W[o,c,2−u,2−v]`) and `dW[o,c,2−u,2−v] = Σ_b (X_b·P_δᵀ)[c,(o,u,v)]`, one patch
 //!   matrix per image for both products (see `cpu::conv3x3_backward`).
+//! - [`depthwise2d`]: a depthwise convolution (groups = channels, one kh×kw filter per channel,
+//!   MobileNetV2's and ShuffleNetV2's), `y[b,c,i,j] = bias[c] + Σ_{u,v} W[c,u,v]·x[b,c,i·s+u−p,j·s+v−p]`,
+//!   as direct loops, one (image, channel) plane per task: a product per output would be a 1×k²
+//!   by k²×OH·OW gemm, too thin to gain. Backward `dx` scattered plane by plane, `dW` and `dbias`
+//!   summed per channel over images then positions in order.
 //! - [`relu_max_pool2x2`]: `y[b,c,i,j] = max(0, max_{u,v∈{0,1}} x[b,c,2i+u,2j+v])`, which is
 //!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
 //!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its
@@ -59,17 +64,23 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
 /// `conv.forward(x)` — through [`conv2d`] when it applies (flex, f32, and a geometry the kernel
-/// computes: [`geometry`]; a layer without bias (the CIFAR ResNets' and WRNs') gets a constant
-/// zero bias, which receives no gradient), else burn's convolution (grouped and depthwise
-/// convolutions among them).
+/// computes: [`geometry`]), through [`depthwise2d`] for a depthwise convolution of such a
+/// geometry (groups = input channels = output channels: [`depthwise_geometry`]; MobileNetV2's and
+/// ShuffleNetV2's); a layer without bias (the CIFAR ResNets' and WRNs') gets a constant zero
+/// bias, which receives no gradient; else burn's convolution (other grouped convolutions).
 pub fn conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(g) = geometry(conv).filter(|_| on_flex_f32(&x)) {
-        let bias = match conv.bias.as_ref() {
+    if on_flex_f32(&x) {
+        let bias = || match conv.bias.as_ref() {
             Some(b) => b.val(),
             None => Tensor::zeros([conv.weight.dims()[0]], &x.device()),
         };
-        return conv2d(x, conv.weight.val(), bias, g);
+        if let Some(g) = geometry(conv) {
+            return conv2d(x.clone(), conv.weight.val(), bias(), g);
+        }
+        if let Some(g) = depthwise_geometry(conv, x.dims()[1]) {
+            return depthwise2d(x.clone(), conv.weight.val(), bias(), g);
+        }
     }
     conv.forward(x)
 }
@@ -129,8 +140,27 @@ impl ConvGeom {
 /// stride in both directions, dilation 1, one group, and padding that is the same on all four
 /// sides (`Explicit(p, p, p, p)`, `Valid`, or `Same` with stride 1 and an odd kernel).
 pub fn geometry(conv: &Conv2d) -> Option<ConvGeom> {
+    if conv.groups != 1 {
+        return None;
+    }
+    square_geometry(conv)
+}
+
+/// The [`ConvGeom`] of a depthwise `conv` on inputs of `channels` channels when cohort's
+/// depthwise kernel computes it: groups = `channels` = output channels (one filter per channel),
+/// and the geometry [`geometry`] asks for.
+pub fn depthwise_geometry(conv: &Conv2d, channels: usize) -> Option<ConvGeom> {
+    let [o, per_group, _, _] = conv.weight.dims();
+    if channels < 2 || conv.groups != channels || o != channels || per_group != 1 {
+        return None;
+    }
+    square_geometry(conv)
+}
+
+/// A square kernel, the same stride both ways, dilation 1, the same padding on all sides.
+fn square_geometry(conv: &Conv2d) -> Option<ConvGeom> {
     let ([kh, kw], [sh, sw]) = (conv.kernel_size, conv.stride);
-    if kh != kw || sh != sw || sh == 0 || kh == 0 || conv.dilation != [1, 1] || conv.groups != 1 {
+    if kh != kw || sh != sw || sh == 0 || kh == 0 || conv.dilation != [1, 1] {
         return None;
     }
     let padding = match conv.padding {
@@ -265,7 +295,7 @@ pub fn is_same_3x3(conv: &Conv2d) -> bool {
 
 /// Whether [`conv`] uses cohort's kernel for `conv` on `x`.
 pub fn conv_applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    geometry(conv).is_some() && on_flex_f32(x)
+    (geometry(conv).is_some() || depthwise_geometry(conv, x.dims()[1]).is_some()) && on_flex_f32(x)
 }
 
 /// Whether [`relu_pool`] uses cohort's kernel for `pool` on `x`.
@@ -317,7 +347,7 @@ pub struct SgdStep {
 }
 
 #[cfg(feature = "flex")]
-pub use flex::{batch_norm_add_relu_train, batch_norm_train, conv1d_batched, conv2d, conv3x3, linear2d, relu_max_pool2x2};
+pub use flex::{batch_norm_add_relu_train, batch_norm_train, conv1d_batched, conv2d, conv3x3, depthwise2d, linear2d, relu_max_pool2x2};
 
 #[cfg(feature = "flex")]
 pub mod cpu;

@@ -184,7 +184,7 @@ fn conv_outside_the_kernels_geometries_falls_back_to_burn() {
     let d = Device::flex();
     let base = || Conv2dConfig::new([4, 4], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
     let layers = [
-        base().with_groups(4).init(&d),
+        base().with_groups(2).init(&d),
         base().with_dilation([2, 2]).init(&d),
         Conv2dConfig::new([4, 4], [3, 1]).init(&d),
         base().with_stride([1, 2]).init(&d),
@@ -355,6 +355,93 @@ fn relu_max_pool_hand_values_and_nan() {
     let (_, arg) = kernels::cpu::relu_max_pool2x2_forward(&x, [1, 1, 4, 4]);
     // ties go to the first maximum (window positions are row-major)
     assert_eq!(arg, vec![3, kernels::cpu::NONE, 2, 0]);
+}
+
+/// Depthwise convolutions (groups = channels, MobileNetV2's and ShuffleNetV2's 3×3 layers, stride
+/// 1 and 2; a 5×5; with and without bias) through cohort's kernel: burn's grouped convolution's
+/// output and its gradients for the input, weight and bias; the formula written out for one; and
+/// the same bits for any thread count.
+#[test]
+fn depthwise_conv_matches_burns_grouped_convolution_and_its_gradients() {
+    let d = Device::flex().autodiff();
+    d.seed(15);
+    for (k, s, p) in [(3, 1, 1), (3, 2, 1), (5, 1, 2), (3, 1, 0)] {
+        for bias in [true, false] {
+            for [b, c, h, w] in [[3, 8, 8, 8], [2, 5, 7, 5], [9, 2, 1, 3]] {
+                let what = format!("k {k} stride {s} padding {p} bias {bias} {:?}", [b, c, h, w]);
+                let conv = Conv2dConfig::new([c, c], [k, k])
+                    .with_groups(c)
+                    .with_stride([s, s])
+                    .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                    .with_bias(bias)
+                    .init(&d);
+                let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &d);
+                if h + 2 * p < k {
+                    continue;
+                }
+                assert_eq!(kernels::depthwise_geometry(&conv, c), Some(kernels::ConvGeom::square(k, s, p)), "{what}");
+                assert!(kernels::conv_applies(&conv, &x), "{what}");
+                let want_dims = conv.forward(x.clone()).dims();
+                let r = Tensor::<4>::random(want_dims, Distribution::Normal(0.0, 1.0), &d);
+                let run = |ours: bool| {
+                    let x = x.clone().require_grad();
+                    let y = if ours { kernels::conv(&conv, x.clone()) } else { conv.forward(x.clone()) };
+                    assert_eq!(y.dims(), want_dims, "{what}: output size");
+                    let grads: Gradients = (y.clone() * r.clone()).sum().backward();
+                    let db = conv.bias.as_ref().map(|b| vals(b.grad(&grads).unwrap())).unwrap_or_default();
+                    [vals(y), vals(x.grad(&grads).unwrap()), vals(conv.weight.grad(&grads).unwrap()), db]
+                };
+                let (ours, burn) = (run(true), run(false));
+                for (name, (p, q)) in ["y", "dx", "dW", "dbias"].iter().zip(ours.iter().zip(&burn)) {
+                    close(&format!("{name} for {what}"), p, q, 1e-4);
+                }
+            }
+        }
+    }
+    // written out: y[b,c,i,j] = bias[c] + Σ_{u,v} W[c,u,v]·x[b,c,2i+u−1,2j+v−1]
+    let plain = Device::flex();
+    let [b, c, h, w] = [2, 3, 5, 6];
+    let mut conv = Conv2dConfig::new([c, c], [3, 3]).with_groups(c).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&plain);
+    let xs: Vec<f32> = (0..b * c * h * w).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
+    let ws: Vec<f32> = (0..c * 9).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0).collect();
+    let bias = [0.5f32, -1.0, 0.25];
+    conv.weight = burn::module::Param::from_tensor(Tensor::<4>::from_data(TensorData::new(ws.clone(), [c, 1, 3, 3]), &plain));
+    conv.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::from_floats(bias, &plain)));
+    let (oh, ow) = (3, 3);
+    let mut want = vec![0.0f32; b * c * oh * ow];
+    for bi in 0..b {
+        for ci in 0..c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut v = bias[ci];
+                    for u in 0..3 {
+                        for t in 0..3 {
+                            let (si, sj) = ((2 * i + u) as isize - 1, (2 * j + t) as isize - 1);
+                            if si >= 0 && sj >= 0 && (si as usize) < h && (sj as usize) < w {
+                                v += ws[ci * 9 + u * 3 + t] * xs[((bi * c + ci) * h + si as usize) * w + sj as usize];
+                            }
+                        }
+                    }
+                    want[((bi * c + ci) * oh + i) * ow + j] = v;
+                }
+            }
+        }
+    }
+    let y = kernels::conv(&conv, Tensor::<4>::from_data(TensorData::new(xs, [b, c, h, w]), &plain));
+    close("depthwise written out", &vals(y), &want, 1e-5);
+    // the same bits for any thread count
+    let conv = Conv2dConfig::new([16, 16], [3, 3]).with_groups(16).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&d);
+    let x = Tensor::<4>::random([21, 16, 9, 9], Distribution::Normal(0.0, 1.0), &d);
+    let r = Tensor::<4>::random([21, 16, 9, 9], Distribution::Normal(0.0, 1.0), &d);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+            let x = x.clone().require_grad();
+            let y = kernels::conv(&conv, x.clone());
+            let g = (y.clone() * r.clone()).sum().backward();
+            [vals(y), vals(x.grad(&g).unwrap()), vals(conv.weight.grad(&g).unwrap()), vals(conv.bias.as_ref().unwrap().grad(&g).unwrap())]
+        })
+    };
+    assert_eq!(run(1), run(3));
 }
 
 #[test]
