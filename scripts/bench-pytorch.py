@@ -17,6 +17,8 @@ Prints one line per measurement: `model K steps/s`. Needs torch (scripts/bench.s
 installs it into .venv-bench/ on first use); never needed by the tests.
 """
 import argparse
+import contextlib
+import io
 import os
 import sys
 import time
@@ -86,6 +88,13 @@ def measure(make, k, steps, repeat, x, y):
     return best
 
 
+def quiet(make):
+    """`make()` with its prints swallowed (RepDistiller's MobileNetV2 prints its settings), so that
+    standard output holds only the timings."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return make()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -93,7 +102,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peers", default="1,2,4,8")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    known = ("mlp-1200", "cnn-32-64", "cnn1d-32", "resnet32", "wrn-16-2")
+    known = ("mlp-1200", "cnn-32-64", "cnn1d-32", "resnet32", "wrn-16-2", "resnet8x4", "resnet32x4", "vgg8", "mobilenetv2", "shufflenetv2")
     ap.add_argument("--models", default=",".join(known), help="labels as in `cohort bench --models`")
     a = ap.parse_args()
     wanted = a.models.split(",")
@@ -120,9 +129,21 @@ def main():
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "reference_models", "repdistiller"))
     import resnet  # noqa: E402
     import wrn  # noqa: E402
+    import vgg  # noqa: E402
+    import mobilenetv2  # noqa: E402
+    import ShuffleNetv2  # noqa: E402
     x = torch.rand(128, 3, 32, 32).to(dev)
     y = (torch.arange(128) % 100).to(dev)
-    for name, make in [("resnet32", lambda: resnet.resnet32(num_classes=100)), ("wrn-16-2", lambda: wrn.wrn_16_2(num_classes=100))]:
+    cifar = [
+        ("resnet32", lambda: resnet.resnet32(num_classes=100)),
+        ("wrn-16-2", lambda: wrn.wrn_16_2(num_classes=100)),
+        ("resnet8x4", lambda: resnet.resnet8x4(num_classes=100)),
+        ("resnet32x4", lambda: resnet.resnet32x4(num_classes=100)),
+        ("vgg8", lambda: vgg.vgg8_bn(num_classes=100)),
+        ("mobilenetv2", lambda: quiet(lambda: mobilenetv2.mobile_half(num_classes=100))),
+        ("shufflenetv2", lambda: ShuffleNetv2.ShuffleV2(num_classes=100)),
+    ]
+    for name, make in cifar:
         if name not in wanted:
             continue
         for k in [k for k in peers if k <= 2]:

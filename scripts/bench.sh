@@ -19,7 +19,7 @@ steps=${1:-20}
 cifar_steps=${2:-5}
 small=mlp-1200,cnn-32-64
 seq=cnn1d-32
-cifar=resnet32,wrn-16-2
+cifar=resnet32,wrn-16-2,resnet8x4,resnet32x4,vgg8,mobilenetv2,shufflenetv2
 cargo build --release --quiet
 mkdir -p results/bench
 threads=$(nproc)
@@ -40,7 +40,7 @@ fi
     cat "$tmp/cohort.md"
     if [ $pytorch = 1 ]; then
         echo
-        echo "PyTorch $($py -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), best of 3 windows of $steps steps ($cifar_steps for resnet32 and wrn-16-2), measured in the same run:"
+        echo "PyTorch $($py -c 'import torch; print(torch.__version__)') on CPU, $threads threads, the same DML step (peers one after another; scripts/bench-pytorch.py), best of 3 windows of $steps steps ($cifar_steps for the CIFAR networks), measured in the same run:"
         echo
         echo "| model | K | PyTorch steps/s | cohort steps/s (threads for K ≥ 2) | cohort / PyTorch |"
         echo "|---|---|---|---|---|"

@@ -44,6 +44,8 @@ bench_readme() {
                 if (t == 2) { pt[k] = $4; pr[k] = $6 } }
         END { name["mlp-1200"] = "MLP 784-1200-1200-10"; name["cnn-32-64"] = "CNN 32-64 (28×28)"; name["cnn1d-32"] = "1-D CNN 32-32-32 (MNIST-1D, 40)"
               name["resnet32"] = "ResNet-32 (32×32×3, 100 classes)"; name["wrn-16-2"] = "WRN-16-2 (32×32×3, 100 classes)"
+              name["resnet8x4"] = "ResNet-8x4 (CIFAR-100)"; name["resnet32x4"] = "ResNet-32x4 (CIFAR-100)"; name["vgg8"] = "VGG-8 (CIFAR-100)"
+              name["mobilenetv2"] = "MobileNetV2 ×0.5 (CIFAR-100)"; name["shufflenetv2"] = "ShuffleNetV2 (CIFAR-100)"
               for (i = 1; i <= n; i++) { k = order[i]; split(k, f, "|")
                   m = (f[1] in name) ? name[f[1]] : f[1]
                   printf "| %s | %s | %s | %s | %s | %s | %s |\n", m, f[2], s[k], p[k], r[k], (k in pt ? pt[k] : "–"), (k in pr ? pr[k] : "–") } }' "$1"

@@ -48,7 +48,9 @@ pub struct BenchModel {
 
 /// The benchmark models: the MLP 784-1200-1200-10 and a small CNN on 1×28×28 inputs (10
 /// classes), the quick start's 1-D CNN on MNIST-1D's 40-long sequences (10 classes), and the
-/// CIFAR-100 ResNet-32 and WRN-16-2 on 3×32×32 inputs (100 classes).
+/// CIFAR-100 networks on 3×32×32 inputs (100 classes): ResNet-32 and WRN-16-2 (the online
+/// papers'), the KD tables' pair ResNet-32x4 → ResNet-8x4, and their students VGG-8, MobileNetV2
+/// (×0.5) and ShuffleNetV2 (depthwise convolutions).
 pub fn models() -> Vec<BenchModel> {
     let parse = |s: &str| crate::config::ron_options().from_str::<ModelSpec>(s).expect("valid model");
     let m = |label, spec: &str, shape: &[usize], classes, max_peers| BenchModel { label, spec: parse(spec), shape: shape.to_vec(), classes, max_peers };
@@ -58,6 +60,11 @@ pub fn models() -> Vec<BenchModel> {
         m("cnn1d-32", "Cnn1d(channels: [32, 32, 32], kernel: 5)", &[40], 10, 3),
         m("resnet32", "ResNet(blocks: [5, 5, 5], widths: [16, 32, 64])", &[3, 32, 32], 100, 2),
         m("wrn-16-2", "Wrn(depth: 16, widen: 2)", &[3, 32, 32], 100, 2),
+        m("resnet8x4", "ResNet(blocks: [1, 1, 1], widths: [64, 128, 256], stem: 32)", &[3, 32, 32], 100, 2),
+        m("resnet32x4", "ResNet(blocks: [5, 5, 5], widths: [64, 128, 256], stem: 32)", &[3, 32, 32], 100, 2),
+        m("vgg8", "Vgg(depth: 8)", &[3, 32, 32], 100, 2),
+        m("mobilenetv2", "MobileNetV2(expansion: 6, width: 0.5)", &[3, 32, 32], 100, 2),
+        m("shufflenetv2", "ShuffleNetV2(size: 1.0)", &[3, 32, 32], 100, 2),
     ]
 }
 
