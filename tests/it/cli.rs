@@ -316,7 +316,10 @@ fn eval_counts_errors_and_applies_logit_offsets() {
         (vec!["eval", r, "--node", "a", "--logit-bias", "3=inf"], "--logit-bias 3=inf"),
         (vec!["eval", r, "--node", "nope"], "no node `nope`"),
         (vec!["export-logits", r, "--node", "a", "--out", "x.json", "--temperature", "0"], "--temperature 0"),
-        (vec!["bench", "--models", "resnet50"], "no benchmark model `resnet50`; there are mlp-1200, cnn-32-64, cnn1d-32, resnet32, wrn-16-2"),
+        (
+            vec!["bench", "--models", "resnet50"],
+            "no benchmark model `resnet50`; there are mlp-1200, cnn-32-64, cnn1d-32, resnet32, wrn-16-2, resnet8x4, resnet32x4, vgg8, mobilenetv2, shufflenetv2",
+        ),
     ] {
         let o = cohort(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
