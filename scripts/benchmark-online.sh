@@ -264,6 +264,19 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
         echo "$diverged"
         echo
     fi
+    fell=$(for r in "${rows[@]}"; do
+        IFS='|' read -r name key _ <<< "$r"
+        v=$($py fell "$runs/${folder[$key]}")
+        if [ -n "$v" ]; then echo "- $name: $v."; fi
+    done)
+    if [ -n "$fell" ]; then
+        echo "**Networks that fell.** At the chosen rates, these peers or branches lost more than 30"
+        echo "points of test accuracy within training (their best so far → the low, then their last epoch):"
+        echo "optimiser blow-ups, which the means above include and a high standard deviation shows."
+        echo
+        echo "$fell"
+        echo
+    fi
     echo "## Inference models"
     echo
     echo "$inference"

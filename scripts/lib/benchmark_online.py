@@ -21,6 +21,11 @@
   benchmark_online.py collapsed DIR          "k of n", the peers or branches (peer1..3, net.head1..3)
                                              of the complete runs whose last-epoch test accuracy is
                                              under 20 % (chance is 10 %: a dead network)
+  benchmark_online.py fell DIR               "seed-s node (epoch e: best% → low%, last last%), …":
+                                             the peers or branches of the complete runs whose test
+                                             accuracy fell more than 30 points below their best so
+                                             far (an optimiser blow-up the network may recover
+                                             from), or nothing
   benchmark_online.py first-above DIR NODE METRIC SPLIT X
                                              mean over seeds of the first epoch where METRIC > X
 
@@ -148,6 +153,26 @@ def main(argv):
             total += len(last)
             dead += sum(1 for v in last.values() if v < 0.2)
         print("%d of %d" % (dead, total))
+    elif cmd == "fell":
+        out = []
+        for f in sorted(glob.glob(os.path.join(args[0], "seed-*", "summary.json")), key=lambda f: int(f.split("seed-")[1].split("/")[0])):
+            if json.load(open(f)).get("status") != "complete":
+                continue
+            acc = {}
+            for r in rows(os.path.join(os.path.dirname(f), "metrics.csv")):
+                if r["split"] == "test" and r["metric"] == "accuracy" and PEERS.match(r["node"]) and int(r["epoch"]) > 0:
+                    acc.setdefault(r["node"], []).append((int(r["epoch"]), float(r["value"])))
+            for node, v in sorted(acc.items()):
+                v.sort()
+                best, drop = 0.0, None
+                for e, a in v:
+                    if drop is None and best - a > 0.30:
+                        drop = (e, best, a)
+                    best = max(best, a)
+                if drop:
+                    seed = os.path.basename(os.path.dirname(f))
+                    out.append("%s %s (epoch %d: %.1f %% → %.1f %%, last %.1f %%)" % (seed, node, drop[0], 100 * drop[1], 100 * drop[2], 100 * v[-1][1]))
+        print(", ".join(out))
     elif cmd == "first-above":
         d, node, metric, split, x = args
         firsts = [next((e for e, v in s if v > float(x)), None) for s in per_seed_metric(d, node, metric, split)]
