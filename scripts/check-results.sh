@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh scripts/check-backends.sh)
+studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh scripts/benchmark-offline.sh scripts/check-backends.sh)
 bin=target/release/cohort
 source scripts/lib/compare.sh
 fail=0
@@ -47,6 +47,7 @@ spot=(
     results/reproductions/lfme/runs/lfme-rotated-mnist/seed-3
     results/reproductions/hinton2015/runs/student-alone/seed-0
     results/benchmark-online/runs/one.lr-0.03/seed-2
+    results/benchmark-offline/runs/offline-kd/seed-3
     results/backends/runs/flex/quickstart/seed-2
 )
 verified=$(./target/release/cohort verify --same-cpu-only "${spot[@]}" | grep -v '^seed \|^\[' ) || {
