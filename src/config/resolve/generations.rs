@@ -13,6 +13,10 @@ use crate::config::plan::{Plan, PlanStage};
 pub(super) fn born_again(mut plan: Plan, generations: &[usize]) -> Plan {
     let declared = std::mem::take(&mut plan.stages);
     for (stage, &k) in declared.into_iter().zip(generations) {
+        if k < 2 {
+            plan.stages.push(stage);
+            continue;
+        }
         let first = stage.train[0];
         let mut last = first;
         let copies: Vec<PlanStage> = (2..=k)
