@@ -122,6 +122,15 @@ rows=(
     "independent 4 branches (CE only)|independent-branches-4|branches4|branches|net|branch mean|CNN branched 4"
     "OKDDip on branches, the authors' code (shared projections, self included)|okddip-branches|branches4|branches|net.head4|the group leader (branch 4)|CNN branched 3 + leader"
 )
+# per_row CMD: "- <method>: <what benchmark_online.py CMD says of its runs>." for each row where it
+# says something
+per_row() {
+    for r in "${rows[@]}"; do
+        IFS='|' read -r name key _ <<< "$r"
+        v=$($py "$1" "$runs/${folder[$key]}")
+        if [ -n "$v" ]; then echo "- $name: $v."; fi
+    done
+}
 # the networks at chance per method, read once for the table and the sentence under it
 declare -A chance
 for r in "${rows[@]}"; do
@@ -252,11 +261,7 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
         echo "branches ${lr_scores[independent-branches]}; independent 4 branches ${lr_scores[independent-branches-4]})."
         echo
     fi
-    diverged=$(for r in "${rows[@]}"; do
-        IFS='|' read -r name key _ <<< "$r"
-        v=$($py diverged "$runs/${folder[$key]}")
-        if [ -n "$v" ]; then echo "- $name: $v."; fi
-    done)
+    diverged=$(per_row diverged)
     if [ -n "$diverged" ]; then
         echo "Diverged runs are left out of the figures above (their seeds are not in the count) and"
         echo "listed here, with the node whose loss stopped being finite:"
@@ -264,11 +269,7 @@ cp "$runs/${folder[okddip]}/seed-0/charts/terms.png" "$out/okddip-terms.png"
         echo "$diverged"
         echo
     fi
-    fell=$(for r in "${rows[@]}"; do
-        IFS='|' read -r name key _ <<< "$r"
-        v=$($py fell "$runs/${folder[$key]}")
-        if [ -n "$v" ]; then echo "- $name: $v."; fi
-    done)
+    fell=$(per_row fell)
     if [ -n "$fell" ]; then
         echo "**Networks that fell.** At the chosen rates, these peers or branches lost more than 30"
         echo "points of test accuracy within training (their best so far → the low, then their last epoch):"

@@ -32,13 +32,13 @@ fn conv_layer(cin: usize, cout: usize, d: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Same).init(d)
 }
 
-/// Output, and the gradients of `Σ y·r` for x, W and bias.
+/// Output, and the gradients of `Σ y·r` for x, W and bias (empty for a layer without bias).
 fn conv_run(conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>, ours: bool) -> [Vec<f32>; 4] {
     let x = x.clone().require_grad();
     let y = if ours { kernels::conv(conv, x.clone()) } else { conv.forward(x.clone()) };
     let g: Gradients = (y.clone() * r.clone()).sum().backward();
     let dw = vals(conv.weight.grad(&g).unwrap());
-    let db = vals(conv.bias.as_ref().unwrap().grad(&g).unwrap());
+    let db = conv.bias.as_ref().map(|b| vals(b.grad(&g).unwrap())).unwrap_or_default();
     [vals(y), vals(x.grad(&g).unwrap()), dw, db]
 }
 
@@ -382,16 +382,9 @@ fn depthwise_conv_matches_burns_grouped_convolution_and_its_gradients() {
                 assert_eq!(kernels::depthwise_geometry(&conv, c), Some(kernels::ConvGeom::square(k, s, p)), "{what}");
                 assert!(kernels::conv_applies(&conv, &x), "{what}");
                 let want_dims = conv.forward(x.clone()).dims();
+                assert_eq!(kernels::conv(&conv, x.clone()).dims(), want_dims, "{what}: output size");
                 let r = Tensor::<4>::random(want_dims, Distribution::Normal(0.0, 1.0), &d);
-                let run = |ours: bool| {
-                    let x = x.clone().require_grad();
-                    let y = if ours { kernels::conv(&conv, x.clone()) } else { conv.forward(x.clone()) };
-                    assert_eq!(y.dims(), want_dims, "{what}: output size");
-                    let grads: Gradients = (y.clone() * r.clone()).sum().backward();
-                    let db = conv.bias.as_ref().map(|b| vals(b.grad(&grads).unwrap())).unwrap_or_default();
-                    [vals(y), vals(x.grad(&grads).unwrap()), vals(conv.weight.grad(&grads).unwrap()), db]
-                };
-                let (ours, burn) = (run(true), run(false));
+                let (ours, burn) = (conv_run(&conv, &x, &r, true), conv_run(&conv, &x, &r, false));
                 for (name, (p, q)) in ["y", "dx", "dW", "dbias"].iter().zip(ours.iter().zip(&burn)) {
                     close(&format!("{name} for {what}"), p, q, 1e-4);
                 }
