@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, group by group, each with its wall time: the library's and the binary's unit
 # tests, every topic of the integration tests (tests/it/, one binary: burn is linked once), the
-# benches' build and the doc tests. The same tests as `cargo test --release`, which runs them all
-# without the times.
+# benches' build, the doc tests, and training on burn's wgpu backend (`--features wgpu`,
+# tests/wgpu.rs). The same tests as `cargo test --release` followed by
+# `cargo test --release --features wgpu --test wgpu`, without the times.
 #
 #   scripts/test.sh
 set -euo pipefail
@@ -28,6 +29,11 @@ for topic in $(echo "$names" | cut -d: -f1 | sort -u); do
 done
 timed benches cargo test --release --locked --benches --no-run
 timed doc cargo test --release --locked --doc
+# burn's wgpu backend against flex (tests/wgpu.rs): a second build of the library with the `wgpu`
+# feature; on a machine without a GPU it runs on Mesa's software Vulkan (lavapipe), which .ci/run
+# installs (mesa-vulkan-drivers, libvulkan1). XDG_RUNTIME_DIR: wgpu's Vulkan loader wants one.
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+timed wgpu cargo test --release --locked --features wgpu --test wgpu
 echo
 echo "test groups, wall time:"
 printf '  %s\n' "${times[@]}"

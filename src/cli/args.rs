@@ -73,7 +73,7 @@ pub enum Command {
         /// <run>/tensorboard/<node>/, after every epoch: `tensorboard --logdir results/`).
         #[arg(long)]
         no_tensorboard: bool,
-        /// Tensor backend (auto, flex, ndarray, tch, cuda), overriding `training.backend`;
+        /// Tensor backend (auto, flex, ndarray, tch, cuda, wgpu), overriding `training.backend`;
         /// it must be compiled in (cargo features).
         #[arg(long, value_name = "NAME")]
         backend: Option<config::BackendChoice>,
@@ -259,8 +259,8 @@ pub enum Command {
         /// R, as `timeit`: other load on the machine only ever slows a window down).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
-        /// Tensor backend (auto, flex, ndarray, tch, cuda); `tch` computes on a GPU where a
-        /// CUDA LibTorch sees one (docs/gpu.md).
+        /// Tensor backend (auto, flex, ndarray, tch, cuda, wgpu); `tch` computes on a GPU where a
+        /// CUDA LibTorch sees one, `wgpu` on the N-th Vulkan adapter (docs/gpu.md).
         #[arg(long, value_name = "NAME", default_value = "auto")]
         backend: config::BackendChoice,
         /// GPU index for GPU backends.
@@ -271,6 +271,9 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', value_parser = bench_model)]
         models: Vec<String>,
     },
+    /// List the backends this binary was built with and the devices each computes on, as
+    /// `--backend NAME --device N` (and `backend:`/`device:` in experiment files) name them.
+    Devices,
     /// Inspect, export and fetch data sets.
     Data {
         /// Data action.

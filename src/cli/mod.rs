@@ -50,6 +50,18 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             print!("{}", engine::bench::report(&peers, steps.max(1), repeat.max(1), &engine::Placement::of(plain, name), &models));
             Ok(0)
         }
+        Command::Devices => {
+            for (backend, devices) in engine::device::devices() {
+                println!("{backend}:");
+                for (i, d) in devices.iter().enumerate() {
+                    println!("  device {i}: {d}");
+                }
+                if devices.is_empty() {
+                    println!("  no device here");
+                }
+            }
+            Ok(0)
+        }
         Command::Plot { dirs } => {
             for d in dirs {
                 for f in plot::plot_path(&d)? {

@@ -187,10 +187,10 @@ pub struct TrainingSpec {
 }
 
 /// Tensor backends. Which ones a binary has depends on its cargo features (`flex` by default;
-/// `ndarray`, `tch`, `cuda` on request).
+/// `ndarray`, `tch`, `cuda`, `wgpu` on request).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendChoice {
-    /// The first compiled-in of flex, ndarray, tch, cuda.
+    /// The first compiled-in of flex, ndarray, tch, cuda, wgpu.
     #[default]
     Auto,
     /// burn-flex (pure Rust CPU, the default).
@@ -201,6 +201,9 @@ pub enum BackendChoice {
     Tch,
     /// NVIDIA GPU (burn-cuda).
     Cuda,
+    /// Any GPU with a Vulkan driver, or Mesa's software Vulkan on a CPU (burn-wgpu); `device: N`
+    /// is the N-th adapter, discrete GPUs first (docs/gpu.md).
+    Wgpu,
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -212,7 +215,8 @@ impl std::str::FromStr for BackendChoice {
             "ndarray" => Ok(Self::Ndarray),
             "tch" | "libtorch" => Ok(Self::Tch),
             "cuda" => Ok(Self::Cuda),
-            _ => Err(format!("unknown backend `{s}`: auto, flex, ndarray, tch or cuda")),
+            "wgpu" => Ok(Self::Wgpu),
+            _ => Err(format!("unknown backend `{s}`: auto, flex, ndarray, tch, cuda or wgpu")),
         }
     }
 }

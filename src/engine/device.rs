@@ -5,8 +5,8 @@ use burn::tensor::Device;
 use super::EngineError;
 use crate::config::{BackendChoice, Plan};
 
-/// The default backend of this binary (the first compiled-in of flex, ndarray, tch, cuda) and
-/// its name.
+/// The default backend of this binary (the first compiled-in of flex, ndarray, tch, cuda, wgpu)
+/// and its name.
 pub fn backend_device() -> (Device, String) {
     device_for(BackendChoice::Auto, 0).expect("a backend is compiled in")
 }
@@ -28,6 +28,8 @@ pub fn device_for(choice: BackendChoice, index: usize) -> Result<(Device, String
             return device_for(B::Tch, index);
             #[cfg(feature = "cuda")]
             return device_for(B::Cuda, index);
+            #[cfg(feature = "wgpu")]
+            return device_for(B::Wgpu, index);
             Err(missing("flex"))
         }
         B::Flex => {
@@ -50,7 +52,51 @@ pub fn device_for(choice: BackendChoice, index: usize) -> Result<(Device, String
             return Ok((Device::cuda(index), format!("cuda:{index}")));
             Err(missing("cuda"))
         }
+        B::Wgpu => {
+            #[cfg(feature = "wgpu")]
+            return super::wgpu::device(index);
+            Err(missing("wgpu"))
+        }
     }
+}
+
+/// Every backend compiled in, in `auto`'s order, with the devices it computes on (`cohort
+/// devices`): index `N` of a list is `device: N`.
+#[allow(deprecated)] // burn marks tch deprecated
+pub fn devices() -> Vec<(&'static str, Vec<String>)> {
+    let mut all = Vec::new();
+    let cpu = || format!("the CPU ({} threads)", rayon::current_num_threads());
+    #[cfg(feature = "flex")]
+    all.push(("flex", vec![cpu()]));
+    #[cfg(feature = "ndarray")]
+    all.push(("ndarray", vec![cpu()]));
+    #[cfg(feature = "tch")]
+    {
+        let gpus = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
+        all.push((
+            "tch",
+            if gpus == 0 { vec![format!("{} (LibTorch; no CUDA GPU visible)", cpu())] } else { (0..gpus).map(|i| format!("LibTorch cuda:{i}")).collect() },
+        ));
+    }
+    #[cfg(feature = "cuda")]
+    all.push(("cuda", (0..Device::enumerate(burn::tensor::DeviceType::Cuda).len()).map(|i| format!("CUDA GPU {i}")).collect()));
+    #[cfg(feature = "wgpu")]
+    all.push(("wgpu", super::wgpu::adapters().iter().map(super::wgpu::Adapter::describe).collect()));
+    let _ = cpu;
+    all
+}
+
+/// The device a run on `choice` with training device `run` draws its initial weights on (then
+/// moved to each node's device): the run's own, except on wgpu, whose generator is not the CPU's —
+/// there flex's, where it is compiled in, so that a run on a GPU starts from the weights the CPU
+/// run of the same seed starts from and the two differ only by the GPU's rounding.
+#[allow(unused_variables)] // `choice` matters only with the wgpu feature
+pub fn init_device(choice: BackendChoice, run: &Device) -> Device {
+    #[cfg(all(feature = "wgpu", feature = "flex"))]
+    if choice == BackendChoice::Wgpu {
+        return Device::flex().autodiff();
+    }
+    run.clone()
 }
 
 /// LibTorch's device `index`: `cuda:index` where LibTorch sees CUDA GPUs (a CUDA LibTorch,

@@ -17,7 +17,7 @@ pub enum EngineError {
     },
     /// A device index the backend does not have.
     #[error(
-        "device {index}: {backend} computes on the CPU, which is device 0; GPU indices need `backend: Tch` with a CUDA LibTorch or `backend: Cuda` (docs/gpu.md)"
+        "device {index}: {backend} computes on the CPU, which is device 0; GPU indices need `backend: Wgpu` (any GPU with a Vulkan driver), `backend: Tch` with a CUDA LibTorch or `backend: Cuda` (docs/gpu.md)"
     )]
     NoSuchDevice {
         /// The index asked for.
@@ -44,6 +44,19 @@ pub enum EngineError {
         gpus: usize,
         /// The backend.
         backend: &'static str,
+    },
+    /// The wgpu backend finds no adapter on any graphics API.
+    #[error(
+        "wgpu finds no adapter here: it needs a Vulkan driver — a GPU's (NVIDIA's driver ships one) or, on a machine without a GPU, Mesa's software Vulkan (Debian: `apt-get install mesa-vulkan-drivers libvulkan1`); `vulkaninfo --summary` lists what the loader sees (docs/gpu.md)"
+    )]
+    NoAdapter,
+    /// A wgpu device index beyond the adapters there are.
+    #[error("device {index}: wgpu has no adapter {index} here; its adapters, in the order `device` counts them (docs/gpu.md): {adapters}")]
+    AdapterIndex {
+        /// The index asked for.
+        index: usize,
+        /// The adapters there are, numbered.
+        adapters: String,
     },
     /// A node's own placement cannot be had.
     #[error("node `{node}`: {source}")]

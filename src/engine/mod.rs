@@ -31,6 +31,8 @@ pub mod step;
 mod switokd;
 mod tally;
 pub mod trainee;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,7 +140,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, EngineErro
 pub fn initial_models(plan: &Plan, seed: u64) -> Result<Vec<Option<Trainee>>, EngineError> {
     let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (plain, _) = device_for(plan.backend, plan.device)?;
-    state::init_models(plan, seed, &plain.autodiff(), &placements(plan)?)
+    state::init_models(plan, seed, &device::init_device(plan.backend, &plain.autodiff()), &placements(plan)?)
 }
 
 /// One rayon pool per trained node when the stage's nodes step in parallel (see

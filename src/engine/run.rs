@@ -137,7 +137,7 @@ impl<'a> Run<'a> {
         } else {
             manifest.write(&dir.manifest())?;
         }
-        let mut models = state::init_models(plan, seed, &run_place.train, &places)?;
+        let mut models = state::init_models(plan, seed, &device::init_device(plan.backend, &run_place.train), &places)?;
         let resumed = if resuming { state::load(&dir, plan, &mut models)? } else { None };
         let rows = match resumed {
             Some(at) => resumed_rows(plan, &dir, at, seed, &mut reporter)?,

@@ -74,8 +74,9 @@ pub fn load_checkpoint(spec: &ModelSpec, input_shape: &[usize], classes: usize, 
 
 /// Every node's network (its checkpoint, or fresh weights from its own seed stream) with the
 /// adapters of its hint terms, drawn after the network; `None` for recorded sources. Weights
-/// are drawn on the run's `device`, then moved to the node's own placement, so that where a
-/// node computes does not change its initial weights.
+/// are drawn on `device` (the run's, or flex for a run on wgpu: [`super::device::init_device`]),
+/// then moved to the node's own placement, so that where a node computes does not change its
+/// initial weights.
 pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]) -> Result<Vec<Option<Trainee>>, EngineError> {
     let mut models = plan
         .nodes

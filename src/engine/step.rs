@@ -504,5 +504,10 @@ fn node_thread(
         return (n, model, opt, None, true);
     }
     let (model, learned) = ctx.learn(n, &f, model, &mut opt, &outputs, &y, meta);
+    // A GPU runtime queues work per thread (burn's wgpu backend: a stream per thread) and does
+    // not order another thread's reads of this node's weights after it: without waiting here for
+    // the optimiser step to finish, the evaluation (on the run's thread) read weights the step
+    // was still writing (seen on lavapipe: test accuracies off by a point). A no-op on the CPU.
+    let _ = device.sync();
     (n, model, opt, Some(learned), false)
 }

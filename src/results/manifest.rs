@@ -62,8 +62,9 @@ impl Manifest {
 }
 
 /// The git revision of the working directory, with `-dirty` when it has uncommitted changes to
-/// tracked files outside `results/` other than Markdown documents; `unknown` outside a
-/// repository or without git. Run outputs and documents do not count: a study rerun over its own
+/// tracked files outside `results/` other than Markdown documents; outside a repository or
+/// without git, the revision of a `COMMIT` file beside the binary (a GPU bundle's), else
+/// `unknown`. Run outputs and documents do not count: a study rerun over its own
 /// committed runs (which `--overwrite` replaces), or one after another study has written its
 /// table into README.md, is made by the committed code all the same.
 pub fn git_revision() -> String {
@@ -80,8 +81,17 @@ pub fn git_revision_in(dir: &Path) -> String {
                 .is_some_and(|o| !o.stdout.is_empty());
             if dirty { format!("{rev}-dirty") } else { rev }
         }
-        None => "unknown".into(),
+        None => bundled_revision().unwrap_or_else(|| "unknown".into()),
     }
+}
+
+/// Outside a repository, the revision in a `COMMIT` file beside the binary (the GPU bundle's:
+/// scripts/gpu-bundle.sh writes what [`git_revision`] gives at the commit it builds).
+fn bundled_revision() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let text = std::fs::read_to_string(exe.parent()?.join("COMMIT")).ok()?;
+    let rev = text.lines().next()?.trim();
+    (!rev.is_empty()).then(|| rev.to_string())
 }
 
 /// The CPU's model name (from `/proc/cpuinfo` where there is one) and the x86 vector instruction

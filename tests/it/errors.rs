@@ -20,6 +20,8 @@ fn engine_errors_name_the_place_and_the_fix() {
         EngineError::BackendMissing { backend: "cuda" },
         EngineError::NoSuchDevice { index: 1, backend: "flex" },
         EngineError::NodePlacement { node: "peer2".into(), source: Box::new(EngineError::BackendMissing { backend: "tch" }) },
+        EngineError::NoAdapter,
+        EngineError::AdapterIndex { index: 2, adapters: "0: NVIDIA H100 (discrete GPU; Vulkan, NVIDIA 550.54); 1: llvmpipe (LLVM 15.0.6, 256 bits) (software, on the CPU; Vulkan, llvmpipe Mesa 22.3.6 (LLVM 15.0.6))".into() },
         EngineError::AlreadyComplete { dir: dir.clone() },
         EngineError::Interrupted { dir: dir.clone() },
         EngineError::ExperimentChanged { dir: dir.clone() },
