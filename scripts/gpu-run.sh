@@ -16,8 +16,10 @@
 #                     cuda:0), where python3 (or $PYTHON) imports a torch that sees CUDA (any
 #                     version; torch-version.txt names it)
 #   times.txt         each part's wall time
-# Each part has a time limit (the whole under 8 minutes on a GPU; LIMIT_SCALE=K multiplies them,
-# for lavapipe); a part that fails or runs out of time is recorded in times.txt and the run goes on. Back on the build machine:
+# Each part has a time limit (the whole under 8 minutes on a GPU); a part that fails or runs out of
+# time is recorded in times.txt and the run goes on. For a run on lavapipe (~40× slower than a
+# CPU backend) LIMIT_SCALE=K multiplies the limits, and STEPS, CIFAR_STEPS, REPEAT and DML_STEPS
+# (default 50, 20, 3, 200) shrink the bench's timing windows; the bench's header records them. Back on the build machine:
 # `scripts/gpu-report.sh OUT` writes results/gpu/ from it.
 #
 #   bash gpu-run.sh [OUT]
@@ -73,7 +75,7 @@ part() {
     if command -v nvidia-smi > /dev/null; then
         echo "nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tr '\n' ';')"
     fi
-    echo "vulkan driver files: ${VK_ICD_FILENAMES:-${VK_DRIVER_FILES:-the loader's defaults: $(echo $icds)}}"
+    echo "vulkan driver files: ${VK_ICD_FILENAMES:-${VK_DRIVER_FILES:-the loader defaults: $(echo $icds)}}"
     "$bin" devices
 } > "$out/devices.txt" 2>&1
 cat "$out/devices.txt"
@@ -86,25 +88,26 @@ rm -rf "$out/runs"
 part quickstart 300 "$bin" run experiments/quickstart.ron --backend wgpu --device "$device" --seeds 0,1,2 \
     --output "$out/runs/wgpu" --no-progress --no-plot --no-tensorboard
 
+steps=${STEPS:-50} cifar_steps=${CIFAR_STEPS:-20} repeat=${REPEAT:-3} dml_steps=${DML_STEPS:-200}
 wb=("$bin" bench --backend wgpu --device "$device")
-part bench 150 "${wb[@]}" --models mlp-1200,cnn-32-64 --peers 1,2,4,8 --steps 50 --repeat 3 > "$out/bench.md" 2>> "$out/bench.err"
+part bench 150 "${wb[@]}" --models mlp-1200,cnn-32-64 --peers 1,2,4,8 --steps "$steps" --repeat "$repeat" > "$out/bench.md" 2>> "$out/bench.err"
 echo >> "$out/bench.md"
-part bench-1d 60 "${wb[@]}" --models cnn1d-32 --peers 1,2,3 --steps 50 --repeat 3 >> "$out/bench.md" 2>> "$out/bench.err"
+part bench-1d 60 "${wb[@]}" --models cnn1d-32 --peers 1,2,3 --steps "$steps" --repeat "$repeat" >> "$out/bench.md" 2>> "$out/bench.err"
 echo >> "$out/bench.md"
-part bench-cifar 200 "${wb[@]}" --models resnet32,wrn-16-2,resnet8x4,resnet32x4,vgg8,mobilenetv2,shufflenetv2 --peers 1,2 --steps 20 --repeat 3 \
-    >> "$out/bench.md" 2>> "$out/bench.err"
+part bench-cifar 200 "${wb[@]}" --models resnet32,wrn-16-2,resnet8x4,resnet32x4,vgg8,mobilenetv2,shufflenetv2 --peers 1,2 \
+    --steps "$cifar_steps" --repeat "$repeat" >> "$out/bench.md" 2>> "$out/bench.err"
 echo >> "$out/bench.md"
-part dml-200 120 "${wb[@]}" --models resnet32 --peers 2 --steps 200 --repeat 1 >> "$out/bench.md" 2>> "$out/bench.err"
+part dml-$dml_steps 120 "${wb[@]}" --models resnet32 --peers 2 --steps "$dml_steps" --repeat 1 >> "$out/bench.md" 2>> "$out/bench.err"
 
 py=${PYTHON:-python3}
 if $py -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2> /dev/null; then
     tp=("$py" -W ignore::UserWarning "$root/scripts/bench-pytorch.py" --device cuda:0)
     $py -c 'import torch; print(torch.__version__, "on", torch.cuda.get_device_name(0))' > "$out/torch-version.txt"
     : > "$out/torch.txt"
-    part torch 150 "${tp[@]}" --models mlp-1200,cnn-32-64 --peers 1,2,4,8 --steps 50 --repeat 3 >> "$out/torch.txt" 2>> "$out/torch.err"
-    part torch-1d 60 "${tp[@]}" --models cnn1d-32 --peers 1,2,3 --steps 50 --repeat 3 >> "$out/torch.txt" 2>> "$out/torch.err"
-    part torch-cifar 150 "${tp[@]}" --models resnet32,wrn-16-2,resnet8x4,resnet32x4,vgg8,mobilenetv2,shufflenetv2 --peers 1,2 --steps 20 --repeat 3 \
-        >> "$out/torch.txt" 2>> "$out/torch.err"
+    part torch 150 "${tp[@]}" --models mlp-1200,cnn-32-64 --peers 1,2,4,8 --steps "$steps" --repeat "$repeat" >> "$out/torch.txt" 2>> "$out/torch.err"
+    part torch-1d 60 "${tp[@]}" --models cnn1d-32 --peers 1,2,3 --steps "$steps" --repeat "$repeat" >> "$out/torch.txt" 2>> "$out/torch.err"
+    part torch-cifar 150 "${tp[@]}" --models resnet32,wrn-16-2,resnet8x4,resnet32x4,vgg8,mobilenetv2,shufflenetv2 --peers 1,2 \
+        --steps "$cifar_steps" --repeat "$repeat" >> "$out/torch.txt" 2>> "$out/torch.err"
 else
     echo "no PyTorch that sees CUDA here ($py)" | tee "$out/torch.txt"
 fi
