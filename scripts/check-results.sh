@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh scripts/benchmark-offline.sh scripts/check-backends.sh)
+studies=(scripts/examples.sh scripts/reproduce-dml.sh scripts/reproduce-takd.sh scripts/reproduce-lfme.sh scripts/reproduce-hinton-mnist.sh scripts/benchmark-online.sh scripts/benchmark-offline.sh scripts/check-backends.sh scripts/gpu-report.sh)
 bin=target/release/cohort
 source scripts/lib/compare.sh
 fail=0
