@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use burn::tensor::wgpu::wgpu;
@@ -83,8 +84,16 @@ fn probe(api: wgpu::Backend) -> Vec<wgpu::AdapterInfo> {
 }
 
 /// Every adapter `device: N` can name, in cohort's order (module docs); empty where no graphics
-/// API has one (no Vulkan driver installed).
+/// API has one (no Vulkan driver installed). Listed once per process: the Vulkan loader crashes
+/// when instances come and go on several threads at once (burn's runtime guards its own), and
+/// the adapters do not change while a process runs.
 pub fn adapters() -> Vec<Adapter> {
+    static ADAPTERS: OnceLock<Vec<Adapter>> = OnceLock::new();
+    ADAPTERS.get_or_init(list_adapters).clone()
+}
+
+/// [`adapters`], asked of the graphics APIs.
+fn list_adapters() -> Vec<Adapter> {
     let mut software_only = None;
     let mut found = None;
     for api in chain() {

@@ -190,7 +190,9 @@ impl Stages for Vgg {
             }
             taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
             if VggSpec::pools_after(self.first + i, hh) {
-                h = self.pool.forward(h);
+                // `h` is a ReLU's output, so max-pooling its ReLU is max-pooling it: cohort's
+                // fused kernel on flex, one pass instead of burn's generic pool
+                h = kernels::relu_pool(&self.pool, h);
             }
         }
         Tap::Map(h)
