@@ -49,7 +49,7 @@ if ! ldconfig -p 2> /dev/null | grep -q 'libvulkan\.so\.1 ' && [ -f "$root/lib/l
     export LD_LIBRARY_PATH="$root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 icds=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2> /dev/null || true)
-if [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ] && ! grep -qs nvidia $icds && ldconfig -p 2> /dev/null | grep -q 'libGLX_nvidia\.so\.0'; then
+if [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ] && ! { [ -n "$icds" ] && grep -qs nvidia $icds; } && ldconfig -p 2> /dev/null | grep -q 'libGLX_nvidia\.so\.0'; then
     printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "libGLX_nvidia.so.0", "api_version": "1.3"}}\n' > "$out/nvidia_icd.json"
     export VK_ICD_FILENAMES="$out/nvidia_icd.json" VK_DRIVER_FILES="$out/nvidia_icd.json"
 fi

@@ -192,7 +192,8 @@ fn a_node_placed_on_wgpu_trains_beside_flex() {
     assert_alike("peer2 on wgpu", &one[0].dir, &two[0].dir, 1e-3, 0.005);
 }
 
-/// A device index beyond the adapters is refused before anything is written, listing them.
+/// A device index beyond the adapters is refused before anything is written, listing them (or,
+/// on a machine without a Vulkan driver, saying what to install).
 #[test]
 fn a_missing_adapter_index_is_a_clear_error() {
     let src = r#"Experiment(name: "x", data: (source: Mnist1d(num_samples: 1000), train_limit: 100),
@@ -201,6 +202,7 @@ fn a_missing_adapter_index_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let err = engine::run(&common::plan(src, &out), &common::opts(src)).unwrap_err().to_string();
-    assert!(err.contains("device 99") && err.contains("wgpu"), "{err}");
+    // without any adapter (no Vulkan driver) the error says that instead
+    assert!(err.contains("wgpu") && (err.contains("device 99") || err.contains("finds no adapter")), "{err}");
     assert!(!out.exists());
 }

@@ -1,8 +1,9 @@
 //! burn's wgpu backend (feature `wgpu`): which adapter `device: N` names, and how a run records it.
 //!
 //! cohort counts adapters the way a researcher counts GPUs: discrete GPUs first, then integrated,
-//! virtual and other adapters, and software adapters (Mesa's lavapipe, which runs Vulkan on the
-//! CPU) last; `device: N` is the N-th of that list, so `device: 0` is the fastest GPU where there
+//! virtual and other adapters (one of another type only where there is no GPU of these: burn's
+//! selectors cannot reach it beside one), and software adapters (Mesa's lavapipe, which runs
+//! Vulkan on the CPU) last; `device: N` is the N-th of that list, so `device: 0` is the fastest GPU where there
 //! is one and lavapipe where there is none. The list is the one burn's runtime opens adapters from
 //! when left to choose the graphics API (`WgpuBackend::Auto`, mirrored here): the first API of
 //! Vulkan, DirectX 12 and OpenGL (Metal on macOS) that has a GPU, else the first with a software
@@ -119,8 +120,8 @@ fn list_adapters() -> Vec<Adapter> {
                 wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu(i),
                 wgpu::DeviceType::IntegratedGpu => DeviceKind::IntegratedGpu(i),
                 wgpu::DeviceType::VirtualGpu => DeviceKind::VirtualGpu(i),
-                // burn's selector has no `Other(i)`; its default picks the best adapter, which on
-                // a machine whose only adapters are of this type is the first
+                // burn's selector has no `Other(i)`; its default picks the best adapter, which is
+                // this one only where no indexed GPU competes (kept only then, below)
                 wgpu::DeviceType::Other => DeviceKind::DefaultDevice,
                 // burn opens the first software adapter for `Cpu`
                 wgpu::DeviceType::Cpu => DeviceKind::Cpu,
@@ -129,9 +130,12 @@ fn list_adapters() -> Vec<Adapter> {
         })
         .collect();
     adapters.sort_by_key(|a| rank(a.info.device_type)); // stable: the driver's order within a type
-    // burn's selectors without an index reach only the first adapter of their type
+    // burn's selectors without an index reach only the first adapter of their type, and its
+    // default one reaches an `Other` adapter only where no indexed GPU is preferred over it
+    let indexed = adapters.iter().any(|a| matches!(a.kind, DeviceKind::DiscreteGpu(_) | DeviceKind::IntegratedGpu(_) | DeviceKind::VirtualGpu(_)));
     let mut unindexed = Vec::new();
     adapters.retain(|a| match a.kind {
+        DeviceKind::DefaultDevice if indexed => false,
         DeviceKind::Cpu | DeviceKind::DefaultDevice => {
             let first = !unindexed.contains(&a.kind);
             unindexed.push(a.kind.clone());
