@@ -32,19 +32,10 @@ fn have_adapter(test: &str) -> bool {
     true
 }
 
-/// Metric rows of a finished run: (stage epoch node split metric) → value.
-fn rows(dir: &Path) -> Vec<(String, f64)> {
-    cohort::results::read_metrics(&dir.join("metrics.csv"))
-        .unwrap()
-        .into_iter()
-        .map(|r| (format!("{} {} {} {} {}", r.stage, r.epoch, r.node, r.split, r.metric), r.value))
-        .collect()
-}
-
 /// The runs `a` and `b` have the same metric rows, losses within `loss` relative and accuracies
 /// within `acc`; returns the largest relative loss difference.
 fn assert_alike(name: &str, a: &Path, b: &Path, loss: f64, acc: f64) -> f64 {
-    let (a, b) = (rows(a), rows(b));
+    let (a, b) = (common::metric_rows(a), common::metric_rows(b));
     assert_eq!(a.len(), b.len(), "{name}: different metric rows");
     let mut worst = 0.0f64;
     for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
@@ -93,21 +84,17 @@ fn the_quick_start_trains_on_wgpu_as_on_flex() {
 
 /// `records` generated CIFAR-100 images per split: pseudo-random pixels brightened by the label.
 fn write_cifar100(dir: &Path, records: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for name in ["train.bin", "test.bin"] {
-        let mut bytes = Vec::new();
-        for r in 0..records {
-            let fine = (r % 10) as u8;
-            bytes.push(fine / 5);
-            bytes.push(fine);
-            let mut x = (r as u64).wrapping_mul(2_654_435_761).wrapping_add(12_345) & 0xffff_ffff;
-            bytes.extend((0..3072).map(|_| {
+    common::write_cifar100(dir, records, |_, r| {
+        let fine = (r % 10) as u8;
+        let mut x = (r as u64).wrapping_mul(2_654_435_761).wrapping_add(12_345) & 0xffff_ffff;
+        let pixels = (0..3072)
+            .map(|_| {
                 x = (x * 1_103_515_245 + 12_345) & 0x7fff_ffff;
                 ((x >> 16) % 200) as u8 + 5 * fine
-            }));
-        }
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
+            })
+            .collect();
+        (fine / 5, fine, pixels)
+    });
 }
 
 /// Each epoch's training loss per node (an epoch is one step here), in epoch order.

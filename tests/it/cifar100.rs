@@ -11,17 +11,10 @@ use crate::common;
 /// `records` images per split whose pixels encode the fine label (plane c, pixel k:
 /// 10·label + 3c + k mod 7), with coarse label = fine / 5.
 fn write_cifar100(dir: &Path, records: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for name in ["train.bin", "test.bin"] {
-        let mut bytes = Vec::new();
-        for r in 0..records {
-            let fine = (r % 10) as u8;
-            bytes.push(fine / 5);
-            bytes.push(fine);
-            bytes.extend((0..3072).map(|k| 10 * fine + 3 * (k / 1024) as u8 + (k % 7) as u8));
-        }
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
+    common::write_cifar100(dir, records, |_, r| {
+        let fine = (r % 10) as u8;
+        (fine / 5, fine, (0..3072).map(|k| 10 * fine + 3 * (k / 1024) as u8 + (k % 7) as u8).collect())
+    });
 }
 
 /// The plan of `experiments/cifar100/<file>` on the generated files, shrunk: `limit` training

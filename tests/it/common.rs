@@ -44,3 +44,28 @@ pub fn skip(test: &str, why: &str) {
         let _ = std::io::Write::write_all(&mut f, line.as_bytes());
     }
 }
+
+/// Metric rows of a finished run, in file order: `"stage epoch node split metric"` → value.
+pub fn metric_rows(dir: &Path) -> Vec<(String, f64)> {
+    cohort::results::read_metrics(&dir.join("metrics.csv"))
+        .unwrap()
+        .into_iter()
+        .map(|r| (format!("{} {} {} {} {}", r.stage, r.epoch, r.node, r.split, r.metric), r.value))
+        .collect()
+}
+
+/// A CIFAR-100 file set in the binary format (`train.bin`, `test.bin`) of `records` records per
+/// split under `dir`; `record(split, r)` (split 0 train, 1 test) gives record r's coarse label,
+/// fine label and 3072 pixels.
+pub fn write_cifar100(dir: &Path, records: usize, record: impl Fn(usize, usize) -> (u8, u8, Vec<u8>)) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (s, name) in ["train.bin", "test.bin"].iter().enumerate() {
+        let mut bytes = Vec::new();
+        for r in 0..records {
+            let (coarse, fine, pixels) = record(s, r);
+            bytes.extend([coarse, fine]);
+            bytes.extend(pixels);
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

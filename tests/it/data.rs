@@ -265,16 +265,9 @@ fn mnist_loads_after_fetch() {
 /// Record r of split `s` (0 train, 1 test): coarse label r % 20, fine label (7r + s) % 100,
 /// pixel k of plane c = (r + 3c + k) % 256.
 fn write_cifar100(dir: &Path, records: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (s, name) in ["train.bin", "test.bin"].iter().enumerate() {
-        let mut bytes = Vec::new();
-        for r in 0..records {
-            bytes.push((r % 20) as u8);
-            bytes.push(((7 * r + s) % 100) as u8);
-            bytes.extend((0..3072).map(|k| ((r + 3 * (k / 1024) + k % 1024) % 256) as u8));
-        }
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
+    crate::common::write_cifar100(dir, records, |s, r| {
+        ((r % 20) as u8, ((7 * r + s) % 100) as u8, (0..3072).map(|k| ((r + 3 * (k / 1024) + k % 1024) % 256) as u8).collect())
+    });
 }
 
 fn cifar100(dir: &Path, labels: cohort::data::cifar::Cifar100Labels) -> DataSource {

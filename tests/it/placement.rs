@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cohort::engine;
 
-use crate::common::{opts, plan};
+use crate::common::{metric_rows, opts, plan};
 
 /// A DML pair on MNIST-1D (an MLP with dropout, a 1-D CNN); `b_place` goes into node b's
 /// fields, `training` into `training`.
@@ -45,16 +45,6 @@ fn a_cpu_backend_has_a_single_device() {
     assert!(err.contains("device 2"), "{err}");
 }
 
-/// Metric rows of a finished run: (stage, epoch, node, split, metric) → value.
-#[cfg(feature = "ndarray")]
-fn rows(dir: &Path) -> Vec<(String, f64)> {
-    cohort::results::read_metrics(&dir.join("metrics.csv"))
-        .unwrap()
-        .into_iter()
-        .map(|r| (format!("{} {} {} {} {}", r.stage, r.epoch, r.node, r.split, r.metric), r.value))
-        .collect()
-}
-
 /// The same experiment with every node on flex and with `moved` on ndarray trains alike: the
 /// same initial weights (drawn on the run's device, then moved) and dropout masks, so the two
 /// runs differ only by the backends' rounding: ~1e-8 relative on the losses in the first
@@ -69,7 +59,7 @@ fn assert_placement_does_not_change_training(name: &str, src: &str, moved: &str)
     let placed = src.replace(&format!(r#"Node(id: "{moved}", "#), &format!(r#"Node(id: "{moved}", backend: Ndarray, "#));
     assert_ne!(placed, src, "node {moved} not found");
     let two = engine::run(&plan(&placed, &tmp.path().join("two")), &opts(&placed)).unwrap();
-    let (a, b) = (rows(&one[0].dir), rows(&two[0].dir));
+    let (a, b) = (metric_rows(&one[0].dir), metric_rows(&two[0].dir));
     assert_eq!(a.len(), b.len(), "{name}: different metric rows");
     let mut worst = 0.0f64;
     for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
