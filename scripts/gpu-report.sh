@@ -26,8 +26,9 @@ if [ $report_only = 0 ]; then
     done
     cp -r "$src/runs/wgpu" "$runs/"
 fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# the CPU runs of seeds 0-2 at a fixed path (compare.json records it, so a rerun writes the same file)
+tmp=target/tmp/gpu-report
+rm -rf "$tmp"
 mkdir -p "$tmp/cpu/quickstart"
 cp -r results/backends/runs/flex/quickstart/seed-{0,1,2} "$tmp/cpu/quickstart/"
 "$bin" compare "$tmp/cpu/quickstart" "$runs/wgpu/quickstart" --out "$out" > /dev/null
