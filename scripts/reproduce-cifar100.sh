@@ -25,7 +25,7 @@ offline=()
 for m in "${methods[@]}"; do offline+=("$out/$m-resnet32x4-resnet8x4" "$out/$m-wrn40-2-wrn16-2"); done
 "$bin" compare "$out"/independent-resnet32 "$out"/dml-resnet32x2 "$out"/kdcl-resnet32x2 "$out"/dml-wrn28-10-resnet32 \
     "$out"/kd-resnet32x4-resnet8x4 "$out"/kd-wrn40-2-wrn16-2 "$out"/pcl-resnet32x3 "$out"/okddip-resnet32x3 \
-    "$out"/switokd-wrn16-2-mobilenetv2 "$out"/one-resnet32 "$out"/cl-ilr-resnet32 "$out"/okddip-resnet32x3-dml-recipe \
+    "$out"/switokd-wrn16-2-mobilenetv2 "$out"/one-resnet32 "$out"/cl-ilr-resnet32 "$out"/cl-ilr-resnet32-dml-recipe "$out"/okddip-resnet32x3-dml-recipe \
     "$out"/one-resnet32-dml-recipe "$out"/switokd-wrn16-2-mobilenetv2-dml-recipe "${offline[@]}" --out "$out" > /dev/null
 source scripts/lib/compare.sh
 {
@@ -50,6 +50,7 @@ source scripts/lib/compare.sh
     echo "| ONE, ResNet-32 with 3 gated branches (authors' recipe) | gated ensemble / branch 1 | 74.26 (MCL-OKD's table, 25.74 % error) | $(acc one-resnet32 one) / $(acc one-resnet32 one.head1) |"
     echo "| ONE, the same under the DML recipe | gated ensemble / branch 1 | — | $(acc one-resnet32-dml-recipe one) / $(acc one-resnet32-dml-recipe one.head1) |"
     echo "| CL-ILR, ResNet-32 with 3 branches | branch mean / branch 1 | — (no CIFAR-100 ResNet-32 figure) | $(acc cl-ilr-resnet32 cl_ilr) / $(acc cl-ilr-resnet32 cl_ilr.head1) |"
+    echo "| CL-ILR, the same under the DML recipe | branch mean / branch 1 | — | $(acc cl-ilr-resnet32-dml-recipe cl_ilr) / $(acc cl-ilr-resnet32-dml-recipe cl_ilr.head1) |"
     echo "| SwitOKD, WRN-16-2 + MobileNetV2 (0.5) (authors' recipe) | teacher / student | — | $(acc switokd-wrn16-2-mobilenetv2 teacher) / $(acc switokd-wrn16-2-mobilenetv2 student) |"
     echo "| SwitOKD, the same under the DML recipe | teacher / student | — | $(acc switokd-wrn16-2-mobilenetv2-dml-recipe teacher) / $(acc switokd-wrn16-2-mobilenetv2-dml-recipe student) |"
     echo

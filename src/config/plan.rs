@@ -86,6 +86,9 @@ pub struct EmaOf {
     pub decay: f64,
     /// Mean Teacher's warm-up of the decay ([`crate::models::ModelSpec::Ema`]).
     pub warmup: bool,
+    /// It teaches in training mode (batch statistics; [`crate::models::ModelSpec::Ema`]).
+    #[serde(default, skip_serializing_if = "crate::values::is_false")]
+    pub batch_stats: bool,
 }
 
 impl EmaOf {

@@ -118,6 +118,15 @@ pub struct RunOutcome {
 /// initialisation, dropout), so two runs interleaving their draws would not be reproducible.
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds the process's random generator until dropped: burn's backends draw weights and noise
+/// from one global generator, so code that draws on another thread while a run is under way
+/// (tests drawing random tensors beside an engine run, a library user initialising a network)
+/// would shift the run's draws. Runs and [`initial_models`] hold it themselves; do not call them
+/// while holding it.
+pub fn generator_guard() -> std::sync::MutexGuard<'static, ()> {
+    RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Runs every seed of `plan`, one after the other (none after an interruption).
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, EngineError> {
     // a backend that is not compiled in, or a device that does not exist, fails before any folder is made

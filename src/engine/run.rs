@@ -215,7 +215,7 @@ impl<'a> Run<'a> {
             let node = &self.plan.nodes[f];
             let source = match &node.model {
                 crate::config::ModelSpec::Recorded { file } => Fixed::Recorded(Arc::new(recorded::Recorded::load(file, &node.id, &self.data.train)?)),
-                _ => Fixed::Net(self.models[f].as_ref().expect("sources other than recorded ones have a model").net.valid()),
+                _ => fixed_net(node, &self.models[f].as_ref().expect("sources other than recorded ones have a model").net),
             };
             fixed.insert(f, source);
         }
@@ -224,7 +224,14 @@ impl<'a> Run<'a> {
 
     /// Evaluates the networks among the fixed sources once, before the stage trains (epoch 0).
     fn evaluate_fixed(&mut self, s: usize, fixed: &HashMap<usize, Fixed>) {
-        let mut nets: Vec<(usize, Network)> = fixed.iter().filter_map(|(&i, f)| if let Fixed::Net(m) = f { Some((i, m.clone())) } else { None }).collect();
+        let mut nets: Vec<(usize, Network)> = fixed
+            .iter()
+            .filter_map(|(&i, f)| match f {
+                Fixed::Net(m) => Some((i, m.clone())),
+                Fixed::Training(m) => Some((i, m.valid())),
+                Fixed::Recorded(_) => None,
+            })
+            .collect();
         if nets.is_empty() {
             return;
         }
@@ -370,7 +377,7 @@ impl<'a> Run<'a> {
             let tracked = &self.models[ema.of].as_ref().expect("trained nodes have a model").net;
             let net = crate::models::ema_step(average.net, tracked, ema.decay_at(n));
             if let Some(f) = fixed.get_mut(&e) {
-                *f = Fixed::Net(net.valid());
+                *f = fixed_net(&self.plan.nodes[e], &net);
             }
             self.models[e] = Some(Trainee { net, adapters: Vec::new() });
         }
@@ -426,6 +433,12 @@ impl<'a> Run<'a> {
         };
         Ok(write_summary(&self.dir.summary(), &summary)?)
     }
+}
+
+/// A network serving as a fixed source: in eval mode on the plain device, or — an `Ema` node
+/// with `batch_stats` — in training mode (a copy on its training device).
+fn fixed_net(node: &crate::config::PlanNode, net: &Network) -> Fixed {
+    if node.ema.is_some_and(|e| e.batch_stats) { Fixed::Training(net.valid().train()) } else { Fixed::Net(net.valid()) }
 }
 
 /// The manifest of seed `seed` of `plan`, run on `backend`.

@@ -59,6 +59,10 @@ fn gated_loss(term: &Term, inputs: Inputs) -> (Tensor<1>, Diagnostics) {
 pub enum Fixed {
     /// A network in eval mode (plain device).
     Net(Network),
+    /// A network in training mode on its training device: batch norm with the batch's
+    /// statistics (an `Ema` node with `batch_stats`); its outputs are detached, its running
+    /// statistics belong to this copy alone.
+    Training(Network),
     /// Outputs exported by `cohort export-logits`, looked up by sample index.
     Recorded(std::sync::Arc<super::recorded::Recorded>),
 }
@@ -328,6 +332,12 @@ pub fn train_step(
                 let z = m.forward_taps(Tensor::from_data(x.clone(), &place.plain), &mut taps);
                 let taps = taps.got.into_iter().map(|(name, t)| (name, t.autodiff().detach())).collect();
                 Shared { rows: None, logits: z.autodiff().detach(), taps }
+            }
+            Fixed::Training(m) => {
+                let mut taps = Taps::new(&ctx.needs[&n].shared_taps);
+                let z = m.forward_taps(Tensor::from_data(x.clone(), &place.train), &mut taps);
+                let taps = taps.got.into_iter().map(|(name, t)| (name, t.detach())).collect();
+                Shared { rows: None, logits: z.detach(), taps }
             }
             Fixed::Recorded(r) => {
                 let rows = TensorData::new(r.rows(&indices), [b, r.classes()]);

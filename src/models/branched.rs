@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::tap::{Tap, Taps};
-use super::{Architecture, Cnn1d, Mlp, ModelSpec, Network, ResNet, ResNetSpec, SpecProblem, Vgg, Wrn};
+use super::{Architecture, Cnn1d, Cnn2d, Mlp, MobileNetV2, ModelSpec, Network, ResNet, ResNetSpec, ShuffleNetV1, ShuffleNetV2, SpecProblem, Vgg, Wrn};
 use crate::kernels;
 use crate::values::{Width, is_false};
 
@@ -45,8 +45,9 @@ pub(crate) trait Stages: Sized {
 /// `models/model_cifar/resnet_one.py`), or with `fusion` PCL's peer ensemble teacher
 /// `W·[f_1; …; f_M] + b` on the features each branch's classifier reads ([`super::Fusion`]).
 /// `backprop_rescale` divides the gradient reaching the trunk by M (CL-ILR). Taps: the trunk's
-/// (those of `of` up to `at`). Branchable: `Mlp` (at `hidden{i}`), `Cnn1d` (`block{i}`), `ResNet`
-/// (`stage{i}`), `Wrn` (`group{i}`), `Vgg` (`block{i}`).
+/// (those of `of` up to `at`). Branchable: `Mlp` (at `hidden{i}`), `Cnn1d` and `Cnn2d`
+/// (`block{i}`), `ResNet` (`stage{i}`), `Wrn` (`group{i}`), `Vgg` (`block{i}`), `MobileNetV2`
+/// (`group{i}`), `ShuffleNetV1` and `ShuffleNetV2` (`stage{i}`) — every network of the zoo.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Branched")]
 pub struct BranchedSpec {
@@ -98,7 +99,7 @@ impl Architecture for BranchedSpec {
         self.inner().and_then(|a| a.input_rank())
     }
     fn problems(&self, shape: &[usize]) -> Vec<SpecProblem> {
-        let branchable = "Mlp, Cnn1d, ResNet, Wrn or Vgg";
+        let branchable = "Mlp, Cnn1d, Cnn2d, ResNet, Wrn, Vgg, MobileNetV2, ShuffleNetV1 or ShuffleNetV2";
         let Some(inner) = self.inner() else {
             return vec![
                 SpecProblem::at("of", format!("a `{}` node cannot be branched: it has no network of its own", self.of.variant()))
@@ -270,6 +271,14 @@ pub enum Part {
     Wrn(Wrn),
     /// See [`Vgg`].
     Vgg(Vgg),
+    /// See [`Cnn2d`].
+    Cnn2d(Cnn2d),
+    /// See [`MobileNetV2`].
+    MobileNetV2(MobileNetV2),
+    /// See [`ShuffleNetV1`].
+    ShuffleNetV1(ShuffleNetV1),
+    /// See [`ShuffleNetV2`].
+    ShuffleNetV2(ShuffleNetV2),
 }
 
 impl Part {
@@ -281,6 +290,10 @@ impl Part {
             Network::ResNet(m) => Some(Part::ResNet(m)),
             Network::Wrn(m) => Some(Part::Wrn(m)),
             Network::Vgg(m) => Some(Part::Vgg(m)),
+            Network::Cnn2d(m) => Some(Part::Cnn2d(m)),
+            Network::MobileNetV2(m) => Some(Part::MobileNetV2(m)),
+            Network::ShuffleNetV1(m) => Some(Part::ShuffleNetV1(m)),
+            Network::ShuffleNetV2(m) => Some(Part::ShuffleNetV2(m)),
             _ => None,
         }
     }
@@ -302,6 +315,10 @@ impl Stages for Part {
             Part::ResNet(m) => m.stages(h, taps),
             Part::Wrn(m) => m.stages(h, taps),
             Part::Vgg(m) => m.stages(h, taps),
+            Part::Cnn2d(m) => m.stages(h, taps),
+            Part::MobileNetV2(m) => m.stages(h, taps),
+            Part::ShuffleNetV1(m) => m.stages(h, taps),
+            Part::ShuffleNetV2(m) => m.stages(h, taps),
         }
     }
     fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
@@ -311,6 +328,10 @@ impl Stages for Part {
             Part::ResNet(m) => m.classify(h, taps),
             Part::Wrn(m) => m.classify(h, taps),
             Part::Vgg(m) => m.classify(h, taps),
+            Part::Cnn2d(m) => m.classify(h, taps),
+            Part::MobileNetV2(m) => m.classify(h, taps),
+            Part::ShuffleNetV1(m) => m.classify(h, taps),
+            Part::ShuffleNetV2(m) => m.classify(h, taps),
         }
     }
     fn split(self, k: usize) -> (Self, Self) {
@@ -320,6 +341,10 @@ impl Stages for Part {
             Part::ResNet(m) => m.split(k).map2(Part::ResNet),
             Part::Wrn(m) => m.split(k).map2(Part::Wrn),
             Part::Vgg(m) => m.split(k).map2(Part::Vgg),
+            Part::Cnn2d(m) => m.split(k).map2(Part::Cnn2d),
+            Part::MobileNetV2(m) => m.split(k).map2(Part::MobileNetV2),
+            Part::ShuffleNetV1(m) => m.split(k).map2(Part::ShuffleNetV1),
+            Part::ShuffleNetV2(m) => m.split(k).map2(Part::ShuffleNetV2),
         }
     }
 }

@@ -9,6 +9,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use super::branched::Stages;
 use super::conv::first_conv;
 use super::tap::{Tap, Taps, dropout};
 use super::{Architecture, Network, SpecProblem, widths};
@@ -18,7 +19,8 @@ use crate::values::{Fraction, Width};
 
 /// `Cnn2d(channels: [32, 64], hidden: 128)`: per block conv 3×3 (same) → ReLU → max-pool 2×2,
 /// then a hidden fully connected layer and the classifier. Taps: `block1`, `block2`, …
-/// (`[C, H, W]`) and `hidden` (`[F]`).
+/// (`[C, H, W]`) and `hidden` (`[F]`). Branchable after any block (`Branched(of: Cnn2d(…),
+/// at: "block1", …)`: each branch has its later blocks, hidden layer and classifier).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Cnn2d")]
 pub struct Cnn2dSpec {
@@ -77,6 +79,9 @@ impl Architecture for Cnn2dSpec {
         }
         Vec::new()
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=self.channels.len()).map(tap).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let mut v: Vec<(String, Vec<usize>)> = self.geometry(shape).into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())).collect();
         v.push((HIDDEN.into(), vec![self.hidden.get()]));
@@ -97,10 +102,11 @@ impl Architecture for Cnn2dSpec {
         Network::Cnn2d(Cnn2d {
             blocks,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            fc: LinearConfig::new(c * h * w, self.hidden.get()).init(device),
-            out: LinearConfig::new(self.hidden.get(), classes).init(device),
+            fc: Some(LinearConfig::new(c * h * w, self.hidden.get()).init(device)),
+            out: Some(LinearConfig::new(self.hidden.get(), classes).init(device)),
             dropout: self.dropout.get(),
             shape: [shape[0], shape[1], shape[2]],
+            first: 0,
         })
     }
 }
@@ -116,26 +122,63 @@ impl fmt::Display for Cnn2dSpec {
 pub struct Cnn2d {
     blocks: Vec<Conv2d>,
     pool: MaxPool2d,
-    fc: Linear,
-    out: Linear,
+    /// The hidden layer and the classifier (`None` in a trunk).
+    fc: Option<Linear>,
+    out: Option<Linear>,
     dropout: f64,
     shape: [usize; 3],
+    /// Index of its first block in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl Cnn2d {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `block{i}` is `[B, C_i, H/2^i,
     /// W/2^i]`, `hidden` is `[B, F]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h: Tensor<4> = x.reshape([b, c, hh, ww]);
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for Cnn2d {
+    /// `[B, C·H·W]` (the input, when it holds the first block) or `[B, C, H, W]` → the last
+    /// block's pooled maps `[B, C_i, H/2^i, W/2^i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h: Tensor<4> = match h {
+            Tap::Flat(x) => {
+                let [b, _] = x.dims();
+                let [c, hh, ww] = self.shape;
+                x.reshape([b, c, hh, ww])
+            }
+            Tap::Map(h) => h,
+            Tap::Seq(_) => unreachable!("a 2-D CNN's blocks read images"),
+        };
         for (i, conv) in self.blocks.iter().enumerate() {
-            let z = if i == 0 && !kernels::conv_applies(conv, &h) { first_conv(conv, h) } else { kernels::conv(conv, h) };
+            let z = if self.first + i == 0 && !kernels::conv_applies(conv, &h) { first_conv(conv, h) } else { kernels::conv(conv, h) };
             h = kernels::relu_pool(&self.pool, z);
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
-        let f = dropout(relu(kernels::linear(&self.fc, h.flatten(1, 3))), self.dropout, &mut taps.noise);
+        Tap::Map(h)
+    }
+    /// The hidden layer's output `[B, F]` (after ReLU and dropout) and the logits on it.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a 2-D CNN's blocks give maps") };
+        let (Some(fc), Some(out)) = (&self.fc, &self.out) else { unreachable!("the classifier is in the tail") };
+        let f = dropout(relu(kernels::linear(fc, h.flatten(1, 3))), self.dropout, &mut taps.noise);
         taps.put(HIDDEN.into(), || Tap::Flat(f.clone()));
-        kernels::linear(&self.out, f)
+        (kernels::linear(out, f.clone()), f)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let blocks = self.blocks.split_off(k);
+        let tail = Cnn2d {
+            blocks,
+            pool: self.pool.clone(),
+            fc: self.fc.take(),
+            out: self.out.take(),
+            dropout: self.dropout,
+            shape: self.shape,
+            first: self.first + k,
+        };
+        (self, tail)
     }
 }

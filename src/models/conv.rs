@@ -1,6 +1,6 @@
 //! Building blocks shared by the convolutional architectures: a network's first convolution on
 //! data ([`first_conv`]), a bias-free convolution with its batch norm ([`ConvBn`]) and the
-//! global-average-pool classifier that ends the CIFAR networks ([`pooled_logits`], tap
+//! global-average-pool classifier that ends the CIFAR networks ([`pooled_classify`], tap
 //! [`POOL_TAP`]).
 
 use burn::module::Module;
@@ -20,13 +20,8 @@ pub const POOL_TAP: &str = "pool";
 pub const STEM_TAP: &str = "stem";
 
 /// Global average pool of `h` `[B, C, H, W]` → `[B, C]` (collected as the [`POOL_TAP`] tap),
-/// then `out`'s logits `[B, classes]`.
-pub fn pooled_logits(h: Tensor<4>, out: &Linear, taps: &mut Taps) -> Tensor<2> {
-    pooled_classify(h, out, taps).0
-}
-
-/// [`pooled_logits`] and the pooled features `[B, C]` it classified (a branch's features, for a
-/// fusion classifier).
+/// then `out`'s logits `[B, classes]`, with the pooled features it classified (a branch's
+/// features, for a fusion classifier).
 pub fn pooled_classify(h: Tensor<4>, out: &Linear, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
     let pooled: Tensor<2> = h.mean_dims(&[2, 3]).flatten(1, 3);
     taps.put(POOL_TAP.into(), || Tap::Flat(pooled.clone()));

@@ -9,7 +9,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::conv::{ConvBn, POOL_TAP, pooled_logits};
+use super::branched::Stages;
+use super::conv::{ConvBn, POOL_TAP, pooled_classify};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
 use crate::values::{NonNegative, Width};
@@ -23,7 +24,8 @@ const SETTING: [(usize, usize, usize); 7] = [(16, 1, 1), (24, 2, 1), (32, 3, 2),
 /// 3×3 depthwise → 1×1 projection, each with BN; ReLU after the first two; a residual when the
 /// stride is 1 and the width unchanged) with ⌊c·width⌋ channels for c in 16, 24, 32, 64, 96,
 /// 160, 320, a 1×1 convolution to 1280 channels (⌊1280·width⌋ when width > 1), global average
-/// pool, linear. Taps: `group1` … `group7` (`[C, H, W]`) and `pool` (`[1280]`).
+/// pool, linear. Taps: `group1` … `group7` (`[C, H, W]`) and `pool` (`[1280]`). Branchable
+/// after any group (each branch has the later groups, the 1×1 head and the classifier).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "MobileNetV2")]
 pub struct MobileNetV2Spec {
@@ -67,6 +69,9 @@ impl Architecture for MobileNetV2Spec {
         }
         v
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=SETTING.len()).map(tap).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1).div_ceil(2), shape.get(2).copied().unwrap_or(1).div_ceil(2));
         let mut v: Vec<(String, Vec<usize>)> = SETTING
@@ -103,11 +108,12 @@ impl Architecture for MobileNetV2Spec {
             .collect();
         let last = self.last_channels();
         Network::MobileNetV2(MobileNetV2 {
-            stem,
+            stem: Some(stem),
             groups,
-            head: ConvBn::new(cin, last, 1, 1, 1, device),
-            out: LinearConfig::new(last, classes).init(device),
+            head: Some(ConvBn::new(cin, last, 1, 1, 1, device)),
+            out: Some(LinearConfig::new(last, classes).init(device)),
             shape: [shape[0], shape[1], shape[2]],
+            first: 0,
         })
     }
 }
@@ -150,11 +156,15 @@ impl InvertedResidual {
 /// → linear.
 #[derive(Module, Debug)]
 pub struct MobileNetV2 {
-    stem: ConvBn,
+    /// The stem (`None` in a branch's tail).
+    stem: Option<ConvBn>,
     groups: Vec<Vec<InvertedResidual>>,
-    head: ConvBn,
-    out: Linear,
+    /// The 1×1 convolution to the last width and the classifier (`None` in a trunk).
+    head: Option<ConvBn>,
+    out: Option<Linear>,
     shape: [usize; 3],
+    /// Index of its first group in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl MobileNetV2 {
@@ -189,16 +199,40 @@ impl MobileNetV2 {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `group{i}` is `[B, C_i, H_i, W_i]`
     /// (H/2 after the stem, halved again at each stride-2 group), `pool` is `[B, 1280]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h = self.stem.forward_relu(x.reshape([b, c, hh, ww]));
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for MobileNetV2 {
+    /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h = match (h, &self.stem) {
+            (Tap::Flat(x), Some(stem)) => {
+                let [b, _] = x.dims();
+                let [c, hh, ww] = self.shape;
+                stem.forward_relu(x.reshape([b, c, hh, ww]))
+            }
+            (Tap::Map(h), None) => h,
+            _ => unreachable!("a MobileNetV2 with its stem reads the input, a tail a group's maps"),
+        };
         for (i, group) in self.groups.iter().enumerate() {
             for block in group {
                 h = block.forward(h);
             }
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
-        let h = self.head.forward_relu(h);
-        pooled_logits(h, &self.out, taps)
+        Tap::Map(h)
+    }
+    /// The 1×1 head (BN, ReLU), the pooled features `[B, 1280]` and their logits.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a MobileNetV2's groups give maps") };
+        let (Some(head), Some(out)) = (&self.head, &self.out) else { unreachable!("the classifier is in the tail") };
+        pooled_classify(head.forward_relu(h), out, taps)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let groups = self.groups.split_off(k);
+        let tail = MobileNetV2 { stem: None, groups, head: self.head.take(), out: self.out.take(), shape: self.shape, first: self.first + k };
+        (self, tail)
     }
 }

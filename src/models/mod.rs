@@ -165,6 +165,13 @@ pub enum ModelSpec {
         /// average is not dominated by the initial weights. Default off.
         #[serde(default, skip_serializing_if = "crate::values::is_false")]
         warmup: bool,
+        /// Its outputs as a source computed in training mode — batch norm with the batch's own
+        /// statistics, not the running ones —, as Mean Teacher's code runs its average
+        /// (`ema_model.train()` in `train()` of CuriousAI/mean-teacher's `pytorch/main.py`) and
+        /// PCL's temporal mean follows it. The running statistics stay the averaged ones, which
+        /// the epoch's evaluation uses. Default off: the average teaches in eval mode.
+        #[serde(default, skip_serializing_if = "crate::values::is_false")]
+        batch_stats: bool,
     },
 }
 
@@ -248,7 +255,12 @@ impl fmt::Display for ModelSpec {
         match (self, self.architecture()) {
             (_, Some(a)) => a.fmt(f),
             (ModelSpec::Recorded { file }, None) => write!(f, "Recorded({})", file.display()),
-            (ModelSpec::Ema { of, decay, warmup }, None) => write!(f, "Ema(of {of}, decay {decay}{})", if *warmup { ", warm-up" } else { "" }),
+            (ModelSpec::Ema { of, decay, warmup, batch_stats }, None) => write!(
+                f,
+                "Ema(of {of}, decay {decay}{}{})",
+                if *warmup { ", warm-up" } else { "" },
+                if *batch_stats { ", teaching with batch statistics" } else { "" }
+            ),
             _ => unreachable!("only a recorded source and an Ema node have no architecture"),
         }
     }

@@ -2,7 +2,8 @@
 //! tables: RepDistiller's `models/ShuffleNetv1.py` ("ShuffleV1": widths 240, 480, 960, 4/8/4
 //! blocks, 3 groups) and `models/ShuffleNetv2.py` ("ShuffleV2" = net size 1). Both: a 1×1 stem
 //! of 24 channels without downsampling, three stages that halve the resolution, global average
-//! pool, linear.
+//! pool, linear. Both branchable after any stage (each branch has the later stages and the
+//! classifier).
 
 use std::fmt;
 
@@ -12,7 +13,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use super::conv::{ConvBn, POOL_TAP, pooled_logits};
+use super::branched::Stages;
+use super::conv::{ConvBn, POOL_TAP, pooled_classify};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
 use crate::values::{NonNegative, Width};
@@ -72,6 +74,9 @@ impl Architecture for ShuffleNetV2Spec {
             None => vec![SpecProblem::at("size", format!("no ShuffleNetV2 of size {}", self.size)).hint("sizes: 0.2, 0.3, 0.5, 1, 1.5, 2")],
         }
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=3).map(tap).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let Some((widths, last, _)) = self.config() else { return Vec::new() };
         stage_taps(&widths, last, shape)
@@ -90,11 +95,12 @@ impl Architecture for ShuffleNetV2Spec {
             })
             .collect();
         Network::ShuffleNetV2(ShuffleNetV2 {
-            stem,
+            stem: Some(stem),
             stages,
-            head: ConvBn::new(cin, last, 1, 1, 1, device),
-            out: LinearConfig::new(last, classes).init(device),
+            head: Some(ConvBn::new(cin, last, 1, 1, 1, device)),
+            out: Some(LinearConfig::new(last, classes).init(device)),
             shape: [shape[0], shape[1], shape[2]],
+            first: 0,
         })
     }
 }
@@ -211,11 +217,15 @@ pub struct Stage {
 /// pool → linear.
 #[derive(Module, Debug)]
 pub struct ShuffleNetV2 {
-    stem: ConvBn,
+    /// The stem (`None` in a branch's tail).
+    stem: Option<ConvBn>,
     stages: Vec<Stage>,
-    head: ConvBn,
-    out: Linear,
+    /// The 1×1 convolution to the final width and the classifier (`None` in a trunk).
+    head: Option<ConvBn>,
+    out: Option<Linear>,
     shape: [usize; 3],
+    /// Index of its first stage in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl ShuffleNetV2 {
@@ -245,18 +255,48 @@ impl ShuffleNetV2 {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is
     /// `[B, C_i, H/2^i, W/2^i]`, `pool` is `[B, final width]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h = self.stem.forward_relu(x.reshape([b, c, hh, ww]));
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for ShuffleNetV2 {
+    /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h = stem_input(h, self.stem.as_ref(), self.shape);
         for (i, stage) in self.stages.iter().enumerate() {
             h = stage.down.forward(h);
             for block in &stage.blocks {
                 h = block.forward(h);
             }
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
-        let h = self.head.forward_relu(h);
-        pooled_logits(h, &self.out, taps)
+        Tap::Map(h)
+    }
+    /// The 1×1 head (BN, ReLU), the pooled features `[B, final width]` and their logits.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a ShuffleNet's stages give maps") };
+        let (Some(head), Some(out)) = (&self.head, &self.out) else { unreachable!("the classifier is in the tail") };
+        pooled_classify(head.forward_relu(h), out, taps)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let stages = self.stages.split_off(k);
+        let tail = ShuffleNetV2 { stem: None, stages, head: self.head.take(), out: self.out.take(), shape: self.shape, first: self.first + k };
+        (self, tail)
+    }
+}
+
+/// A ShuffleNet's first maps: the flat input `[B, C·H·W]` through the stem (1×1, BN, ReLU) when
+/// the part holds it, else a previous stage's maps as they are.
+fn stem_input(h: Tap, stem: Option<&ConvBn>, shape: [usize; 3]) -> Tensor<4> {
+    match (h, stem) {
+        (Tap::Flat(x), Some(stem)) => {
+            let [b, _] = x.dims();
+            let [c, hh, ww] = shape;
+            stem.forward_relu(x.reshape([b, c, hh, ww]))
+        }
+        (Tap::Map(h), None) => h,
+        _ => unreachable!("a ShuffleNet with its stem reads the input, a tail a stage's maps"),
     }
 }
 
@@ -291,6 +331,9 @@ impl Architecture for ShuffleNetV1Spec {
         }
         Vec::new()
     }
+    fn stages(&self, _shape: &[usize]) -> Vec<String> {
+        (1..=3).map(tap).collect()
+    }
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         stage_taps(&V1_WIDTHS, V1_WIDTHS[2], shape)
     }
@@ -312,7 +355,13 @@ impl Architecture for ShuffleNetV1Spec {
                     .collect()
             })
             .collect();
-        Network::ShuffleNetV1(ShuffleNetV1 { stem, stages, out: LinearConfig::new(cin, classes).init(device), shape: [shape[0], shape[1], shape[2]] })
+        Network::ShuffleNetV1(ShuffleNetV1 {
+            stem: Some(stem),
+            stages,
+            out: Some(LinearConfig::new(cin, classes).init(device)),
+            shape: [shape[0], shape[1], shape[2]],
+            first: 0,
+        })
     }
 }
 
@@ -362,10 +411,14 @@ impl Bottleneck {
 /// linear.
 #[derive(Module, Debug)]
 pub struct ShuffleNetV1 {
-    stem: ConvBn,
+    /// The stem (`None` in a branch's tail).
+    stem: Option<ConvBn>,
     stages: Vec<Vec<Bottleneck>>,
-    out: Linear,
+    /// The classifier (`None` in a trunk).
+    out: Option<Linear>,
     shape: [usize; 3],
+    /// Index of its first stage in the whole network (0 unless it is a branch's tail).
+    first: usize,
 }
 
 impl ShuffleNetV1 {
@@ -388,15 +441,31 @@ impl ShuffleNetV1 {
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stage{i}` is
     /// `[B, C_i, H/2^i, W/2^i]`, `pool` is `[B, 960]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
-        let [b, _] = x.dims();
-        let [c, hh, ww] = self.shape;
-        let mut h = self.stem.forward_relu(x.reshape([b, c, hh, ww]));
+        let h = self.stages(Tap::Flat(x), taps);
+        self.classify(h, taps).0
+    }
+}
+
+impl Stages for ShuffleNetV1 {
+    /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
+    fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
+        let mut h = stem_input(h, self.stem.as_ref(), self.shape);
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);
             }
-            taps.put(tap(i + 1), || Tap::Map(h.clone()));
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
-        pooled_logits(h, &self.out, taps)
+        Tap::Map(h)
+    }
+    /// The pooled features `[B, 960]` and their logits.
+    fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
+        let Tap::Map(h) = h else { unreachable!("a ShuffleNet's stages give maps") };
+        pooled_classify(h, self.out.as_ref().expect("the classifier is in the tail"), taps)
+    }
+    fn split(mut self, k: usize) -> (Self, Self) {
+        let stages = self.stages.split_off(k);
+        let tail = ShuffleNetV1 { stem: None, stages, out: self.out.take(), shape: self.shape, first: self.first + k };
+        (self, tail)
     }
 }

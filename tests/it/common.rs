@@ -69,3 +69,11 @@ pub fn write_cifar100(dir: &Path, records: usize, record: impl Fn(usize, usize) 
         std::fs::write(dir.join(name), bytes).unwrap();
     }
 }
+
+/// Holds burn's global random generator for the rest of the scope (see
+/// [`cohort::engine::generator_guard`]): a test that draws random tensors or initialises networks
+/// outside the engine takes it, so that its draws never interleave with a run's weight draws on
+/// another test thread (`cargo test` runs the topics' tests side by side in one process).
+pub fn rng() -> std::sync::MutexGuard<'static, ()> {
+    cohort::engine::generator_guard()
+}

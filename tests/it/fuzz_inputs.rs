@@ -255,7 +255,10 @@ fn mutated_burnpack_checkpoints_are_rejected_with_their_name() {
     let (spec, shape) = resnet8();
     let device = burn::tensor::Device::flex();
     let target = tmp.path().join("n.bpk");
-    let net = cohort::models::Network::init(&spec, &shape, 10, &device);
+    let net = {
+        let _rng = crate::common::rng(); // no run on another test thread draws meanwhile
+        cohort::models::Network::init(&spec, &shape, 10, &device)
+    };
     std::fs::write(&target, &net.into_record().into_bytes().unwrap()[..]).unwrap();
     let valid = std::fs::read(&target).unwrap();
     fuzz("burnpack", &target, &valid, &["n.bpk"], || {

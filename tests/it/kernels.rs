@@ -44,6 +44,7 @@ fn conv_run(conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>, ours: bool) -> [Vec<f32
 
 #[test]
 fn conv3x3_matches_burns_convolution_and_its_gradients() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(11);
     // batches that are not a multiple of the kernel's chunk of 8 images, one input channel,
@@ -64,6 +65,7 @@ fn conv3x3_matches_burns_convolution_and_its_gradients() {
 /// constant zero bias: the output and the input and weight gradients of burn's convolution.
 #[test]
 fn conv3x3_without_bias_matches_burns_convolution() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(12);
     for [b, c, o, h, w] in [[5, 3, 4, 6, 6], [2, 16, 16, 8, 8]] {
@@ -117,6 +119,7 @@ fn conv_written_out(xs: &[f32], [b, c, h, w]: [usize; 4], ws: &[f32], bias: &[f3
 
 #[test]
 fn conv3x3_matches_the_formula_written_out() {
+    let _rng = crate::common::rng();
     // y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i+u−1,j+v−1], zero outside
     let d = Device::flex();
     let [b, c, o, h, w] = [2, 2, 3, 4, 5];
@@ -135,6 +138,7 @@ fn conv3x3_matches_the_formula_written_out() {
 /// through burn's padding configurations: output and gradients against burn's convolution.
 #[test]
 fn conv_of_every_geometry_matches_burns_convolution_and_its_gradients() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(13);
     let explicit = |p: usize| PaddingConfig2d::Explicit(p, p, p, p);
@@ -181,6 +185,7 @@ fn conv_of_every_geometry_matches_burns_convolution_and_its_gradients() {
 /// rectangular, uneven strides, uneven padding.
 #[test]
 fn conv_outside_the_kernels_geometries_falls_back_to_burn() {
+    let _rng = crate::common::rng();
     let d = Device::flex();
     let base = || Conv2dConfig::new([4, 4], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
     let layers = [
@@ -200,6 +205,7 @@ fn conv_outside_the_kernels_geometries_falls_back_to_burn() {
 
 #[test]
 fn strided_conv_matches_the_formula_written_out() {
+    let _rng = crate::common::rng();
     // y[b,o,i,j] = bias[o] + Σ_{c,u,v} W[o,c,u,v]·x[b,c,i·s+u−p,j·s+v−p], zero outside,
     // OH = (H + 2p − k)/s + 1
     let d = Device::flex();
@@ -229,6 +235,7 @@ fn strided_conv_matches_the_formula_written_out() {
 /// gradients for the input, weight and bias against burn's `Conv1d`.
 #[test]
 fn conv1d_matches_burns_convolution_and_its_gradients() {
+    let _rng = crate::common::rng();
     use burn::nn::PaddingConfig1d;
     use burn::nn::conv::Conv1dConfig;
     let d = Device::flex().autodiff();
@@ -281,6 +288,7 @@ fn conv1d_matches_burns_convolution_and_its_gradients() {
 /// cohort's 1-D convolution.
 #[test]
 fn conv1d_matches_the_formula_written_out() {
+    let _rng = crate::common::rng();
     use burn::nn::PaddingConfig1d;
     use burn::nn::conv::Conv1dConfig;
     let d = Device::flex();
@@ -322,6 +330,7 @@ fn pool_layer() -> MaxPool2d {
 
 #[test]
 fn relu_max_pool_matches_burns_relu_then_max_pool() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(5);
     let pool = pool_layer();
@@ -346,6 +355,7 @@ fn relu_max_pool_matches_burns_relu_then_max_pool() {
 
 #[test]
 fn relu_max_pool_hand_values_and_nan() {
+    let _rng = crate::common::rng();
     let d = Device::flex();
     // one 4×4 plane: windows {1,−2,3,4}→4, {−1,−2,−3,−4}→0, {0,5,NaN,1}→NaN, {2,2,−1,0}→2
     let x = [1.0, -2.0, -1.0, -2.0, 3.0, 4.0, -3.0, -4.0, 0.0, 5.0, 2.0, 2.0, f32::NAN, 1.0, -1.0, 0.0];
@@ -363,6 +373,7 @@ fn relu_max_pool_hand_values_and_nan() {
 /// the same bits for any thread count.
 #[test]
 fn depthwise_conv_matches_burns_grouped_convolution_and_its_gradients() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(15);
     for (k, s, p) in [(3, 1, 1), (3, 2, 1), (5, 1, 2), (3, 1, 0)] {
@@ -439,6 +450,7 @@ fn depthwise_conv_matches_burns_grouped_convolution_and_its_gradients() {
 
 #[test]
 fn kernels_give_the_same_bits_for_any_thread_count() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(2);
     let conv = conv_layer(3, 8, &d);
@@ -490,6 +502,7 @@ fn kernels_give_the_same_bits_for_any_thread_count() {
 
 #[test]
 fn a_cnn_on_flex_matches_the_same_cnn_on_ndarray() {
+    let _rng = crate::common::rng();
     use cohort::models::{Network, Taps};
     let spec = cohort::config::ron_options().from_str("Cnn2d(channels: [4, 6], hidden: 16)").unwrap();
     let flex = Device::flex().autodiff();
@@ -556,6 +569,7 @@ fn params(m: &Two) -> Vec<f32> {
 
 #[test]
 fn cohorts_sgd_gives_the_same_bits_as_burns_and_shares_its_records() {
+    let _rng = crate::common::rng();
     use burn::optim::decay::WeightDecayConfig;
     use burn::optim::momentum::MomentumConfig;
     use burn::optim::{ModuleOptimizer, SgdConfig};
@@ -594,6 +608,7 @@ fn cohorts_sgd_gives_the_same_bits_as_burns_and_shares_its_records() {
 
 #[test]
 fn linear_matches_burns_linear_and_its_gradients() {
+    let _rng = crate::common::rng();
     use burn::nn::LinearConfig;
     let d = Device::flex().autodiff();
     d.seed(8);
@@ -649,6 +664,7 @@ fn bn_run<const D: usize>(bn: &burn::nn::BatchNorm, x: &Tensor<D>, r: &Tensor<D>
 
 #[test]
 fn batch_norm_matches_burns_batch_norm_its_gradients_and_running_statistics() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(31);
     let names = ["y", "dx", "dγ", "dβ", "running mean", "running var"];
@@ -698,6 +714,7 @@ fn channel_stats(xs: &[f32], [b, c, s]: [usize; 3], ch: usize, eps: f64) -> Chan
 
 #[test]
 fn batch_norm_matches_the_formula_written_out() {
+    let _rng = crate::common::rng();
     // per channel: μ = mean x, σ² = mean (x − μ)², x̂ = (x − μ)/√(σ² + ε), y = γ·x̂ + β; for
     // L = Σ y·r: dβ = Σ r, dγ = Σ r·x̂, dx = γ/√(σ² + ε)·(r − mean r − x̂·mean(r·x̂)),
     // all in f64 here
@@ -755,6 +772,7 @@ fn bn_relu_run<const D: usize>(bn: &burn::nn::BatchNorm, x: &Tensor<D>, residual
 
 #[test]
 fn fused_batch_norm_relu_and_residual_match_burns_ops_and_their_gradients() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     d.seed(37);
     let names = ["y", "dx", "dγ", "dβ", "running mean", "running var", "d residual"];
@@ -798,6 +816,7 @@ fn fused_batch_norm_relu_and_residual_match_burns_ops_and_their_gradients() {
 
 #[test]
 fn fused_batch_norm_tails_match_the_formula_written_out() {
+    let _rng = crate::common::rng();
     // y = max(0, γ·x̂ + β + r) per channel; for L = Σ y·q: δ = q where y > 0 (else 0),
     // dβ = Σ δ, dγ = Σ δ·x̂, dx = γ/√(σ² + ε)·(δ − mean δ − x̂·mean(δ·x̂)), dr = δ; in f64 here
     use kernels::cpu::{BnTail, BnTailGrad, batch_norm_backward, batch_norm_forward};
@@ -837,6 +856,7 @@ fn fused_batch_norm_tails_match_the_formula_written_out() {
 
 #[test]
 fn batch_statistics_keep_their_precision_far_from_zero() {
+    let _rng = crate::common::rng();
     // a channel at 1000 + small noise: E[x²] − μ² in f32 would lose the variance entirely
     use kernels::cpu::{BnTail, batch_norm_forward};
     let [b, c, s] = [4usize, 1, 64];

@@ -45,6 +45,7 @@ fn check(spec: &ModelSpec, shape: &[usize]) {
 
 #[test]
 fn every_model_builds_runs_and_exposes_its_taps() {
+    let _rng = crate::common::rng();
     check(&model("Mlp(hidden: [16, 8], dropout: 0.2)"), &[40]);
     check(&model("Mlp(hidden: [])"), &[1, 28, 28]);
     check(&model("Cnn1d(channels: [4, 4, 4], kernel: 5)"), &[40]);
@@ -58,6 +59,7 @@ fn every_model_builds_runs_and_exposes_its_taps() {
 
 #[test]
 fn model_taps_are_validated_against_the_architecture() {
+    let _rng = crate::common::rng();
     let src = r#"Experiment(
         name: "t",
         data: (source: Mnist1d()),
@@ -74,6 +76,7 @@ fn model_taps_are_validated_against_the_architecture() {
 
 #[test]
 fn max_norm_scales_only_long_columns_and_keeps_the_parameter() {
+    let _rng = crate::common::rng();
     use burn::nn::LinearConfig;
     use burn::tensor::TensorData;
     let d = Device::flex().autodiff();
@@ -128,6 +131,7 @@ fn first_conv_as_patches_matches_the_convolution_and_its_weight_gradient() {
 /// (RepDistiller's `models/`, counted by scripts/zoo-param-counts.py into the fixture).
 #[test]
 fn zoo_parameter_counts_match_the_reference_definitions() {
+    let _rng = crate::common::rng();
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo-param-counts.json")).unwrap();
     let zoo: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     assert!(zoo.len() >= 13);
@@ -143,6 +147,7 @@ fn zoo_parameter_counts_match_the_reference_definitions() {
 /// The zoo's networks run on CIFAR-shaped inputs and expose their taps with the declared shapes.
 #[test]
 fn zoo_networks_build_run_and_expose_their_taps() {
+    let _rng = crate::common::rng();
     check(&model("ResNet(blocks: [1, 1, 1], widths: [16, 32, 64])"), &[3, 32, 32]);
     check(&model("ResNet(blocks: [1, 1, 1], widths: [64, 128, 256], stem: 32)"), &[3, 32, 32]);
     check(&model("Wrn(depth: 10, widen: 1)"), &[3, 32, 32]);
@@ -155,11 +160,13 @@ fn zoo_networks_build_run_and_expose_their_taps() {
 }
 
 /// Branch m of a network branched at a tap is the unbranched network made of the trunk and
-/// branch m's tail (weights moved over by name), for each branchable architecture; for a ResNet
+/// branch m's tail (weights moved over by name), for every branchable architecture (the whole
+/// zoo); for a ResNet
 /// the node's output is also checked: the branches' mean probability, or with the gate the gated
 /// sum of their logits with a softmax of ReLU(BN(linear map)) of the pooled trunk features.
 #[test]
 fn each_branch_is_the_network_on_the_shared_trunk() {
+    let _rng = crate::common::rng();
     use burn::store::ModuleSnapshot;
     use burn::tensor::activation::{log_softmax, softmax};
     // the weights of branch `m` (from 0) of a network branched after `k` stages, named as in the
@@ -193,6 +200,10 @@ fn each_branch_is_the_network_on_the_shared_trunk() {
         ("Wrn(depth: 10, widen: 1)", "group1", 1, "groups", vec![3, 8, 8]),
         ("ResNet(blocks: [1, 2], widths: [4, 8])", "stage1", 1, "stages", vec![3, 8, 8]),
         ("Vgg(depth: 8)", "block2", 2, "blocks", vec![3, 32, 32]),
+        ("Cnn2d(channels: [4, 4, 4], hidden: 8)", "block1", 1, "blocks", vec![1, 8, 8]),
+        ("MobileNetV2(expansion: 2, width: 0.25)", "group5", 5, "groups", vec![3, 32, 32]),
+        ("ShuffleNetV2(size: 0.2)", "stage2", 2, "stages", vec![3, 8, 8]),
+        ("ShuffleNetV1(groups: 3)", "stage1", 1, "stages", vec![3, 8, 8]),
     ] {
         let x = Tensor::<2>::random([4, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);
         let branched = Network::init(&model(&format!("Branched(of: {of}, at: \"{at}\", branches: 3)")), &shape, 10, &d);
@@ -259,6 +270,7 @@ fn each_branch_is_the_network_on_the_shared_trunk() {
 /// exactly on a `Hydra` by `tests/wiring.rs`.)
 #[test]
 fn the_fusion_classifier_reads_the_branches_pooled_features() {
+    let _rng = crate::common::rng();
     use burn::store::ModuleSnapshot;
     let d = Device::flex();
     let shape = [3, 8, 8];
@@ -291,6 +303,7 @@ fn the_fusion_classifier_reads_the_branches_pooled_features() {
 /// the shared trunk (here: the input's) divided by the number of branches.
 #[test]
 fn backprop_rescaling_divides_the_trunks_gradient_by_the_branches() {
+    let _rng = crate::common::rng();
     let d = Device::flex().autodiff();
     let x = Tensor::<2>::random([2, 192], Distribution::Normal(0.0, 1.0), &d);
     use burn::store::ModuleSnapshot;
@@ -320,6 +333,7 @@ fn backprop_rescaling_divides_the_trunks_gradient_by_the_branches() {
 /// for each of these three; the counts are the special case's.
 #[test]
 fn branched_resnet_is_a_resnet_branched_after_its_second_to_last_stage() {
+    let _rng = crate::common::rng();
     use burn::store::ModuleSnapshot;
     let d = Device::flex().autodiff();
     let shape = [3, 8, 8];

@@ -59,6 +59,7 @@ const RESNET8: &str = "ResNet(blocks: [1, 1, 1], widths: [16, 32, 64])";
 
 #[test]
 fn pytorch_weights_give_pytorchs_logits_in_eval_and_train_mode() {
+    let _rng = crate::common::rng();
     let io = io();
     assert_eq!(io["model"].as_str().unwrap(), RESNET8);
     for file in ["resnet8.pth", "resnet8.safetensors"] {
@@ -73,6 +74,7 @@ fn pytorch_weights_give_pytorchs_logits_in_eval_and_train_mode() {
 
 #[test]
 fn a_mismatch_lists_every_offending_key() {
+    let _rng = crate::common::rng();
     let device = Device::flex();
     // one more block in the first stage: its 10 tensors are missing from the file
     let problems = network("ResNet(blocks: [2, 1, 1], widths: [16, 32, 64])", &device).load_torch(&fixture("resnet8.pth")).unwrap_err();
@@ -95,6 +97,7 @@ fn a_mismatch_lists_every_offending_key() {
 
 #[test]
 fn exported_weights_carry_the_reference_names_shapes_and_values() {
+    let _rng = crate::common::rng();
     let device = Device::flex();
     let net = network(RESNET8, &device).load_torch(&fixture("resnet8.pth")).unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -143,6 +146,7 @@ fn write_npz(path: &Path, io: &Value) {
 
 #[test]
 fn a_pytorch_teacher_checkpoint_runs_in_an_experiment_and_exports_back() {
+    let _rng = crate::common::rng();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     write_npz(&t.join("d.npz"), &io());
@@ -221,6 +225,7 @@ fn synthetic(name: &str, shape: &[usize], t: usize) -> Vec<f32> {
 
 #[test]
 fn every_zoo_network_takes_its_reference_state_dict() {
+    let _rng = crate::common::rng();
     let zoo: Value = serde_json::from_str(&std::fs::read_to_string(fixture("zoo.json")).unwrap()).unwrap();
     let device = Device::flex();
     let inputs: Vec<f32> = uniform(2 * 3072, 1_000_000).into_iter().map(|v| v as f32).collect();

@@ -223,6 +223,7 @@ fn experiment(nodes: &str, edges: &str, update: &str) -> String {
 fn teacher(dir: &Path, id: &str) -> String {
     let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [])").unwrap();
     let device = Device::flex();
+    let _rng = common::rng();
     device.seed(id.len() as u64 * 7919);
     let path = dir.join(format!("{id}.bpk"));
     Network::init(&spec, &[40], 10, &device).save_file(&path).unwrap();
@@ -374,7 +375,10 @@ fn hint_through_the_adapter_reaches_the_hidden_layer() {
     let tmp = tempfile::tempdir().unwrap();
     let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
     let path = tmp.path().join("t.bpk");
-    Network::init(&spec, &[40], 10, &Device::flex()).save_file(&path).unwrap();
+    {
+        let _rng = common::rng(); // no run on another test thread draws meanwhile
+        Network::init(&spec, &[40], 10, &Device::flex()).save_file(&path).unwrap();
+    }
     let nodes = format!(r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}), Node(id: "s", model: Mlp(hidden: [5]))"#);
     let edges = r#"
         Edge(to: "s", loss: CrossEntropy),
@@ -436,6 +440,39 @@ fn sequential_refresh_updates_batch_norm_statistics_once() {
     assert_eq!(sim.after[a], seq.after[a], "peer a, its running statistics included, is the same after one step in both orders");
     let b = sim.node("b");
     assert_ne!(sim.after[b], seq.after[b], "peer b learns from a's refreshed output in the sequential order");
+}
+
+/// An `Ema` node with `batch_stats` teaches in training mode: at the first step the average is
+/// a copy of its node's initial weights, so a peer distilling from it takes the same step as a
+/// peer distilling from the node itself (whose pre-step output is a training-mode pass, batch
+/// statistics); without `batch_stats` the average teaches with its running statistics and the
+/// step differs.
+#[test]
+fn ema_with_batch_stats_teaches_in_training_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar(&tmp.path().join("cifar"));
+    let run = |name: &str, nodes: &str, source: &str| {
+        let src = format!(
+            r#"Experiment(
+                name: "{name}",
+                data: (source: Cifar10(dir: {:?}), train_limit: 8, test_limit: 8),
+                nodes: [Node(id: "a", model: ResNet(blocks: [1], widths: [4])), Node(id: "b", model: ResNet(blocks: [1], widths: [4])){nodes}],
+                edges: [Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy), Edge(from: ["{source}"], to: "b", loss: SoftTarget(temperature: 2.0))],
+                training: (epochs: 2, batch_size: 8, optimizer: Sgd(lr: 0.1), concurrency: Serial, seeds: [1]),
+            )"#,
+            tmp.path().join("cifar")
+        );
+        step(&src, &tmp.path().join(name))
+    };
+    let from_node = run("from-node", "", "a");
+    let batch = run("ema-batch", r#", Node(id: "m", model: Ema(of: "a", decay: 0.9, batch_stats: true))"#, "m");
+    let eval = run("ema-eval", r#", Node(id: "m", model: Ema(of: "a", decay: 0.9))"#, "m");
+    let b = from_node.node("b");
+    assert_eq!(from_node.before[b], batch.before[b]);
+    for (g, w) in batch.after[b].iter().flatten().zip(from_node.after[b].iter().flatten()) {
+        assert!((g - w).abs() <= 1e-6 * (1.0 + w.abs()), "b's step from the average in training mode: {g} vs {w}");
+    }
+    assert_distinct("average teaching in eval mode vs in training mode", &batch.before[b], &eval.after[b], &batch.after[b]);
 }
 
 /// A CIFAR-10 binary file set of 10 random images per split (2 per training file; the real
@@ -582,7 +619,10 @@ fn attention_transfer_between_feature_maps() {
     let tmp = tempfile::tempdir().unwrap();
     let spec: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [3], kernel: 1)").unwrap();
     let path = tmp.path().join("t.bpk");
-    Network::init(&spec, &[40], 10, &Device::flex()).save_file(&path).unwrap();
+    {
+        let _rng = common::rng(); // no run on another test thread draws meanwhile
+        Network::init(&spec, &[40], 10, &Device::flex()).save_file(&path).unwrap();
+    }
     let nodes = format!(
         r#"Node(id: "t", model: Cnn1d(channels: [3], kernel: 1), frozen: true, checkpoint: {path:?}), Node(id: "s", model: Cnn1d(channels: [2], kernel: 1))"#
     );
@@ -1336,15 +1376,18 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let tmp = tempfile::tempdir().unwrap();
     let spec: ModelSpec = cohort::config::ron_options().from_str("Mlp(hidden: [6])").unwrap();
     let device = Device::flex();
-    device.seed(4242);
     let path = tmp.path().join("t.bpk");
-    Network::init(&spec, &[40], 10, &device).save_file(&path).unwrap();
     let conv: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [6], kernel: 3)").unwrap();
     let conv_path = tmp.path().join("tc.bpk");
-    Network::init(&conv, &[40], 10, &device).save_file(&conv_path).unwrap();
     let two: ModelSpec = cohort::config::ron_options().from_str("Cnn1d(channels: [3, 4], kernel: 3)").unwrap();
     let two_path = tmp.path().join("t2.bpk");
-    Network::init(&two, &[40], 10, &device).save_file(&two_path).unwrap();
+    {
+        let _rng = common::rng(); // no run on another test thread draws meanwhile
+        device.seed(4242);
+        Network::init(&spec, &[40], 10, &device).save_file(&path).unwrap();
+        Network::init(&conv, &[40], 10, &device).save_file(&conv_path).unwrap();
+        Network::init(&two, &[40], 10, &device).save_file(&two_path).unwrap();
+    }
     let nodes = format!(
         r#"Node(id: "t", model: Mlp(hidden: [6]), frozen: true, checkpoint: {path:?}),
         Node(id: "tc", model: Cnn1d(channels: [6], kernel: 3), frozen: true, checkpoint: {conv_path:?}),

@@ -138,7 +138,9 @@ impl<'a> Resolver<'a> {
     /// What `Ema` node `i` tracks (index and decay), when it is one and its `of` exists.
     fn ema_of(&self, i: usize) -> Option<EmaOf> {
         match &self.spec.nodes[i].model {
-            ModelSpec::Ema { of, decay, warmup } => self.index.get(of.as_str()).map(|&of| EmaOf { of, decay: decay.get(), warmup: *warmup }),
+            ModelSpec::Ema { of, decay, warmup, batch_stats } => {
+                self.index.get(of.as_str()).map(|&of| EmaOf { of, decay: decay.get(), warmup: *warmup, batch_stats: *batch_stats })
+            }
             _ => None,
         }
     }
