@@ -28,9 +28,10 @@ from SP import Similarity  # noqa: E402
 from CC import Correlation  # noqa: E402
 from VID import VIDLoss  # noqa: E402
 from FSP import FSP  # noqa: E402
+from AB import ABLoss  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
-from util import LinearEmbed  # noqa: E402
+from util import Connector, LinearEmbed  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
 from models.temp_global import Global_T  # noqa: E402
@@ -160,6 +161,18 @@ def fsp_case(s_maps, t_maps, seed):
     return record("Fsp", params, f_s.shape, f_t.shape, f_s, f_t, value, grad)
 
 
+def ab_case(s_shape, t_shape, seed, margin):
+    """AB's alternative L2 (one tap pair: ABLoss(1), weight 2^0) on the student's map through
+    RepDistiller's Connector (nothing for equal shapes; else ConvReg without its ReLU: a 1x1
+    convolution and a batch norm in training mode, its weights set from `inputs`)."""
+    connector = Connector([s_shape], [t_shape]).double()
+    loss = lambda m, s, t: sum(ABLoss(1, margin)(m([s]), [t]))  # noqa: E731
+    params = {"margin": margin}
+    if s_shape == t_shape:
+        return case("ActivationBoundary", lambda s, t: loss(connector, s, t), s_shape, t_shape, seed, **params)
+    return learned_case("ActivationBoundary", connector, loss, s_shape, t_shape, seed, **params)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -194,6 +207,10 @@ def main():
         # twice the student's resolution
         fsp_case([(3, 2, 4, 4), (3, 3, 4, 4), (3, 4, 2, 2)], [(3, 2, 4, 4), (3, 3, 4, 4), (3, 4, 2, 2)], 19),
         fsp_case([(2, 3, 2, 2), (2, 2, 1, 1)], [(2, 3, 4, 4), (2, 2, 2, 2)], 20),
+        # AB on pre-activation maps: the same shape (no connector) at the authors' margin, and
+        # 2 -> 5 channels through the connector (1x1 conv + BN, learned) at another margin
+        ab_case((4, 3, 2, 2), (4, 3, 2, 2), 21, 1.0),
+        ab_case((4, 2, 3, 3), (4, 5, 3, 3), 22, 0.5),
     ]
     json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()

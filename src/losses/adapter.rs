@@ -2,17 +2,21 @@
 //! whose kind owns one ([`super::LossKind::adapter`] says which, with its shapes). They are
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
 //! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`,
-//! `curriculum_temperature.rs`) read them.
+//! `curriculum_temperature.rs`, `activation_boundary.rs`) read them.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::kernels;
+use crate::models::tap::Tap;
 
 /// A term's learned part.
+// a node holds one per term (a handful): the size of the largest variant costs nothing
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Adapter {
     /// A FitNets regressor on flat features, `[B, F] → [B, F']` ([`super::hint`]).
@@ -29,6 +33,8 @@ pub enum Adapter {
     Variational(Variational),
     /// CTKD's temperature parameter θ ([`super::curriculum_temperature`]).
     Temperature(GlobalT),
+    /// AB's connector, a 1×1 convolution and a batch norm ([`super::activation_boundary`]).
+    Connector(Connector),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -73,6 +79,14 @@ pub enum AdapterSpec {
     },
     /// CTKD's θ, one parameter starting at 1 (the authors' `Global_T`).
     Temperature,
+    /// AB's connector from the target's tap shape `from` to the source's `to` (channels first,
+    /// the same positions): a 1×1 convolution with bias, then a batch norm.
+    Connector {
+        /// The target's tap shape.
+        from: Vec<usize>,
+        /// The source's tap shape.
+        to: Vec<usize>,
+    },
 }
 
 impl Adapter {
@@ -86,6 +100,14 @@ impl Adapter {
             }
             AdapterSpec::Variational { from, to, mid, init_var } => Adapter::Variational(Variational::new(from, to, *mid, *init_var, device)),
             AdapterSpec::Temperature => Adapter::Temperature(GlobalT { theta: Param::from_tensor(Tensor::<1>::ones([1], device)) }),
+            AdapterSpec::Connector { from, to } => {
+                let conv = match regressor(from, to, device) {
+                    Adapter::Conv1d(c) => ConnectorConv::Seq(c),
+                    Adapter::Conv2d(c) => ConnectorConv::Map(c),
+                    _ => unreachable!("the resolver admits maps and sequences only"),
+                };
+                Adapter::Connector(Connector { conv, bn: BatchNormConfig::new(to[0]).init(device) })
+            }
         }
     }
 }
@@ -96,6 +118,39 @@ fn regressor(from: &[usize], to: &[usize], device: &Device) -> Adapter {
         1 => Adapter::Linear(LinearConfig::new(from[0], to[0]).init(device)),
         2 => Adapter::Conv1d(Conv1dConfig::new(from[0], to[0], 1).init(device)),
         _ => Adapter::Conv2d(Conv2dConfig::new([from[0], to[0]], [1, 1]).init(device)),
+    }
+}
+
+/// AB's connector (RepDistiller's `ConvReg(s, t, use_relu=False)` between taps at the same
+/// positions): a 1×1 convolution with bias to the source's channels, then a batch norm.
+#[derive(Module, Debug)]
+pub struct Connector {
+    /// The convolution, on sequences or maps.
+    pub conv: ConnectorConv,
+    /// Its batch norm.
+    pub bn: BatchNorm,
+}
+
+/// A connector's convolution.
+#[derive(Module, Debug)]
+pub enum ConnectorConv {
+    /// On sequences `[B, C, L]`.
+    Seq(Conv1d),
+    /// On maps `[B, C, H, W]`.
+    Map(Conv2d),
+}
+
+impl Connector {
+    /// `bn(conv(v))`.
+    ///
+    /// # Shapes
+    /// `[B, C_s, …]` → `[B, C_t, …]`, positions unchanged.
+    pub fn forward(&self, v: Tap) -> Tap {
+        match (&self.conv, v) {
+            (ConnectorConv::Seq(c), Tap::Seq(t)) => Tap::Seq(kernels::batch_norm(&self.bn, c.forward(t))),
+            (ConnectorConv::Map(c), Tap::Map(t)) => Tap::Map(kernels::batch_norm(&self.bn, c.forward(t))),
+            _ => panic!("connector and tap ranks differ (the resolver checks tap shapes)"),
+        }
     }
 }
 

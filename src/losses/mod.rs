@@ -25,6 +25,7 @@
 //! | `rkd.rs` | `Rkd` (RKD: distance and angle) |
 //! | `nst.rs` | `Nst` (NST: polynomial-kernel MMD of the channels) |
 //! | `fsp.rs` | `Fsp` (FSP: Gram matrices between consecutive taps) |
+//! | `activation_boundary.rs` | `ActivationBoundary` (AB: pre-activations on the source's side of zero) and its connector |
 //! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
@@ -32,6 +33,7 @@
 //! | `common.rs` | the arithmetic several share (softened targets, KL, standardisation) |
 //! | `kind.rs`, `check.rs`, `adapter.rs` | the trait, the checks' view of an edge, the learned parts |
 
+pub mod activation_boundary;
 pub mod adapter;
 pub mod attention;
 pub mod branch_attention;
@@ -61,6 +63,7 @@ pub mod vid;
 
 use serde::{Deserialize, Serialize};
 
+pub use activation_boundary::{ActivationBoundary, activation_boundary_loss};
 pub use adapter::{Adapter, AdapterSpec};
 pub use attention::{Attention, attention_map, attention_transfer};
 pub use branch_attention::{BranchAttention, branch_attention_loss};
@@ -118,6 +121,7 @@ pub enum LossSpec {
     BranchAttention(BranchAttention),
     CurriculumTemperature(CurriculumTemperature),
     Fsp(Fsp),
+    ActivationBoundary(ActivationBoundary),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -153,6 +157,7 @@ macro_rules! dispatch {
             LossSpec::BranchAttention(l) => l,
             LossSpec::CurriculumTemperature(l) => l,
             LossSpec::Fsp(l) => l,
+            LossSpec::ActivationBoundary(l) => l,
         }
     };
 }

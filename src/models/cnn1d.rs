@@ -16,7 +16,9 @@ use crate::values::Width;
 
 /// `Cnn1d(channels: [25, 25, 25], kernel: 5)`: per block a convolution (odd `kernel`, same
 /// padding, stride 1 in the first block and 2 after) → ReLU, then a linear classifier on the
-/// flattened maps. Taps: `block1`, `block2`, … (`[C, L]`).
+/// flattened maps. Taps: `block1`, `block2`, … (`[C, L]`), each block's convolution output
+/// before its ReLU `block1_pre`, … (the pre-activations activation-boundary distillation reads),
+/// and `flat` (`[C·L]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Cnn1d")]
 pub struct Cnn1dSpec {
@@ -34,6 +36,11 @@ fn default_kernel() -> Width {
 /// Name of the tap after block `i` (from 1).
 fn tap(i: usize) -> String {
     format!("block{i}")
+}
+
+/// Name of the tap of block `i`'s pre-activation (its convolution's output, before the ReLU).
+fn pre_tap(i: usize) -> String {
+    format!("block{i}_pre")
 }
 
 /// Name of the tap of the classifier's input, the last block's maps flattened `[B, C·L]` (the
@@ -90,7 +97,8 @@ impl Architecture for Cnn1dSpec {
         let len = shape.iter().product();
         let geometry = self.geometry(len);
         let flat = geometry.last().map_or(0, |(c, l)| c * l);
-        let mut v: Vec<(String, Vec<usize>)> = geometry.into_iter().enumerate().map(|(i, (c, l))| (tap(i + 1), vec![c, l])).collect();
+        let mut v: Vec<(String, Vec<usize>)> =
+            geometry.into_iter().enumerate().flat_map(|(i, (c, l))| [(pre_tap(i + 1), vec![c, l]), (tap(i + 1), vec![c, l])]).collect();
         v.push((FLAT_TAP.into(), vec![flat]));
         v
     }
@@ -152,7 +160,9 @@ impl Stages for Cnn1d {
             Tap::Map(_) => unreachable!("a 1-D CNN's stages read sequences"),
         };
         for (i, c) in self.blocks.iter().enumerate() {
-            h = relu(kernels::conv1d(c, h));
+            let z = kernels::conv1d(c, h);
+            taps.put(pre_tap(self.first + i + 1), || Tap::Seq(z.clone()));
+            h = relu(z);
             taps.put(tap(self.first + i + 1), || Tap::Seq(h.clone()));
         }
         Tap::Seq(h)

@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
 use super::branched::Stages;
@@ -25,8 +25,9 @@ use crate::values::Width;
 ///
 /// `ResNet(blocks: [3, 3, 3], widths: [16, 32, 64])` (ResNet-20): a stem conv, then stages of
 /// `blocks` basic blocks with `widths` channels (the first block of every stage after the first
-/// has stride 2), global average pool, linear. Taps: `stage1`, `stage2`, … (`[C, H, W]`) and
-/// `pool` (`[C]`).
+/// has stride 2), global average pool, linear. Taps: `stem`, `stage1`, `stage2`, … (`[C, H, W]`),
+/// `stage1_pre`, … (the last block's output before its final ReLU: RepDistiller's `preact`
+/// features, which activation-boundary distillation reads) and `pool` (`[C]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "ResNet")]
 pub struct ResNetSpec {
@@ -44,6 +45,12 @@ pub struct ResNetSpec {
 /// Name of the tap after stage `i` (from 1).
 fn tap(i: usize) -> String {
     format!("stage{i}")
+}
+
+/// Name of the tap of stage `i`'s pre-activation (from 1): its last block's `bn2(conv2(·)) +
+/// shortcut`, before the ReLU.
+fn pre_tap(i: usize) -> String {
+    format!("stage{i}_pre")
 }
 
 impl ResNetSpec {
@@ -106,7 +113,7 @@ impl Architecture for ResNetSpec {
         let geometry = self.geometry(shape);
         let stem = [self.stem.unwrap_or(self.widths[0]).get(), geometry[0][1], geometry[0][2]];
         let mut v: Vec<(String, Vec<usize>)> = vec![(STEM_TAP.into(), stem.to_vec())];
-        v.extend(geometry.into_iter().enumerate().map(|(i, s)| (tap(i + 1), s.to_vec())));
+        v.extend(geometry.into_iter().enumerate().flat_map(|(i, s)| [(pre_tap(i + 1), s.to_vec()), (tap(i + 1), s.to_vec())]));
         v.push((POOL_TAP.into(), vec![self.widths.last().map_or(0, |w| w.get())]));
         v
     }
@@ -164,13 +171,27 @@ impl BasicBlock {
 
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
     pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (z, skip) = self.residual(x);
+        // relu(bn2(conv2(h)) + skip)
+        kernels::batch_norm_add_relu(&self.bn2, z, skip)
+    }
+
+    /// [`BasicBlock::forward`] and its pre-activation `bn2(conv2(h)) + skip` (the sum before the
+    /// last ReLU), computed apart instead of fused.
+    pub(super) fn forward_preact(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let (z, skip) = self.residual(x);
+        let pre = kernels::batch_norm(&self.bn2, z) + skip;
+        (relu(pre.clone()), pre)
+    }
+
+    /// `conv2(relu(bn1(conv1(x))))` and the shortcut (`x`, or its projection).
+    fn residual(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let h = kernels::batch_norm_relu(&self.bn1, kernels::conv(&self.conv1, x.clone()));
         let skip = match (&self.project, &self.project_bn) {
             (Some(p), Some(bn)) => kernels::batch_norm(bn, kernels::conv(p, x)),
             _ => x,
         };
-        // relu(bn2(conv2(h)) + skip)
-        kernels::batch_norm_add_relu(&self.bn2, kernels::conv(&self.conv2, h), skip)
+        (kernels::conv(&self.conv2, h), skip)
     }
 }
 
@@ -236,8 +257,17 @@ impl Stages for ResNet {
             _ => unreachable!("a ResNet with its stem reads the input, a tail a stage's maps"),
         };
         for (i, stage) in self.stages.iter().enumerate() {
-            for block in stage {
-                h = block.forward(h);
+            let pre = pre_tap(self.first + i + 1);
+            for (k, block) in stage.iter().enumerate() {
+                // the last block's pre-activation, when asked for: computed apart (its ReLU
+                // unfused), so that a pass without the tap runs the fused kernel as ever
+                if k + 1 == stage.len() && taps.want(&pre) {
+                    let (out, z) = block.forward_preact(h);
+                    taps.put(pre.clone(), || Tap::Map(z));
+                    h = out;
+                } else {
+                    h = block.forward(h);
+                }
             }
             taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }

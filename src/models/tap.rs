@@ -146,7 +146,9 @@ impl Taps {
     pub fn get(&self, name: &str) -> Option<&Tap> {
         self.got.iter().find(|(n, _)| n == name).map(|(_, t)| t)
     }
-    fn want(&self, name: &str) -> bool {
+    /// Whether the pass asked for the tap `name` (a network computes a feature it otherwise
+    /// fuses away — a pre-activation — only then).
+    pub(crate) fn want(&self, name: &str) -> bool {
         self.wanted.iter().any(|w| w == name)
     }
     /// `f` run on this pass with no taps collected (its noise still drawn from this pass's

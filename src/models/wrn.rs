@@ -23,7 +23,10 @@ use crate::values::{Fraction, Width};
 /// n = (depth − 4)/6 pre-activation blocks with 16·widen, 32·widen and 64·widen channels (the
 /// first block of the second and third groups has stride 2), BN → ReLU, global average pool,
 /// linear. Taps: `group1`, `group2`, `group3` (`[C, H, W]`, each group's output before the next
-/// block's activation: RepDistiller's f1–f3) and `pool` (`[C]`).
+/// block's activation: RepDistiller's f1–f3), `group1_pre`, `group2_pre`, `group3_pre` (the
+/// batch norm that follows each group, before its ReLU: the next group's first `bn1`, or the final
+/// `bn`, as RepDistiller's `preact` features, which activation-boundary distillation reads) and
+/// `pool` (`[C]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Wrn")]
 pub struct WrnSpec {
@@ -38,6 +41,11 @@ pub struct WrnSpec {
 
 fn tap(i: usize) -> String {
     format!("group{i}")
+}
+
+/// Name of the tap of group `i`'s pre-activation (from 1): the batch norm that follows it.
+fn pre_tap(i: usize) -> String {
+    format!("group{i}_pre")
 }
 
 impl WrnSpec {
@@ -73,12 +81,12 @@ impl Architecture for WrnSpec {
     fn taps(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
         let (mut h, mut w) = (shape.get(1).copied().unwrap_or(1), shape.get(2).copied().unwrap_or(1));
         let mut v: Vec<(String, Vec<usize>)> = vec![(STEM_TAP.into(), vec![16, h, w])];
-        v.extend(self.widths().iter().enumerate().map(|(i, &c)| {
+        v.extend(self.widths().iter().enumerate().flat_map(|(i, &c)| {
             if i > 0 {
                 h = h.div_ceil(2);
                 w = w.div_ceil(2);
             }
-            (tap(i + 1), vec![c, h, w])
+            [(tap(i + 1), vec![c, h, w]), (pre_tap(i + 1), vec![c, h, w])]
         }));
         v.push((POOL_TAP.into(), vec![self.widths()[2]]));
         v
@@ -147,9 +155,17 @@ impl PreActBlock {
         }
     }
 
-    /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`.
-    fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps) -> Tensor<4> {
-        let a = kernels::batch_norm_relu(&self.bn1, x.clone());
+    /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`; the tap `pre`, when given and asked
+    /// for, is `bn1(x)` (the previous group's pre-activation), its ReLU then applied apart.
+    fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps, pre: Option<String>) -> Tensor<4> {
+        let a = match pre.filter(|name| taps.want(name)) {
+            Some(name) => {
+                let z = kernels::batch_norm(&self.bn1, x.clone());
+                taps.put(name, || Tap::Map(z.clone()));
+                relu(z)
+            }
+            None => kernels::batch_norm_relu(&self.bn1, x.clone()),
+        };
         let h = kernels::batch_norm_relu(&self.bn2, kernels::conv(&self.conv1, a.clone()));
         let h = kernels::conv(&self.conv2, dropout(h, p, &mut taps.noise));
         match &self.shortcut {
@@ -221,8 +237,11 @@ impl Stages for Wrn {
             _ => unreachable!("a WRN with its stem reads the input, a tail a group's maps"),
         };
         for (i, group) in self.groups.iter().enumerate() {
-            for block in group {
-                h = block.forward(h, self.dropout, taps);
+            for (k, block) in group.iter().enumerate() {
+                // the previous group's pre-activation is this group's first batch norm
+                let g = self.first + i;
+                let pre = (k == 0 && g > 0).then(|| pre_tap(g));
+                h = block.forward(h, self.dropout, taps, pre);
             }
             // RepDistiller's feat[1..=3]: the group's output through a ReLU (the next group's or
             // the head's BN comes first in the network itself)
@@ -234,7 +253,15 @@ impl Stages for Wrn {
     fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
         let Tap::Map(h) = h else { unreachable!("a WRN's groups give maps") };
         let (Some(bn), Some(out)) = (&self.bn, &self.out) else { unreachable!("the classifier is in the tail") };
-        pooled_classify(kernels::batch_norm_relu(bn, h), out, taps)
+        let last = pre_tap(self.first + self.groups.len());
+        let h = if taps.want(&last) {
+            let z = kernels::batch_norm(bn, h);
+            taps.put(last, || Tap::Map(z.clone()));
+            relu(z)
+        } else {
+            kernels::batch_norm_relu(bn, h)
+        };
+        pooled_classify(h, out, taps)
     }
     fn split(mut self, k: usize) -> (Self, Self) {
         let groups = self.groups.split_off(k);

@@ -363,3 +363,38 @@ fn branched_resnet_is_a_resnet_branched_after_its_second_to_last_stage() {
         assert_eq!(a.forward(x.clone()).into_data(), b.forward(x).into_data(), "{generic}");
     }
 }
+
+/// The pre-activation taps (`block<i>_pre` of a 1-D CNN, `stage<i>_pre` of a ResNet,
+/// `group<i>_pre` of a WRN: what activation-boundary distillation reads) are the features before
+/// the ReLU whose output the plain tap is — for the CNN and the ResNet, the ReLU of the pre tap is
+/// the tap — and asking for them leaves the network's output unchanged (the ResNet and the WRN
+/// then compute that ReLU apart from their fused batch-norm kernels), in training mode.
+#[test]
+fn pre_activation_taps_are_the_features_before_the_relu() {
+    let _rng = crate::common::rng();
+    use burn::tensor::activation::relu;
+    let d = Device::flex().autodiff();
+    for (spec, shape, pairs) in [
+        ("Cnn1d(channels: [4, 5], kernel: 3)", vec![12], vec![("block1_pre", Some("block1")), ("block2_pre", Some("block2"))]),
+        ("ResNet(blocks: [2, 1], widths: [4, 8])", vec![3, 8, 8], vec![("stage1_pre", Some("stage1")), ("stage2_pre", Some("stage2"))]),
+        ("Wrn(depth: 10, widen: 1)", vec![3, 8, 8], vec![("group1_pre", None), ("group2_pre", None), ("group3_pre", None)]),
+    ] {
+        let net = Network::init(&model(spec), &shape, 10, &d);
+        let x = Tensor::<2>::random([4, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);
+        let plain = net.forward_taps(x.clone(), &mut Taps::new(&[]));
+        let names: Vec<String> = pairs.iter().flat_map(|(pre, post)| std::iter::once(pre.to_string()).chain(post.map(String::from))).collect();
+        let mut taps = Taps::new(&names);
+        let with = net.forward_taps(x, &mut taps);
+        let diff = (plain - with).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "{spec}: the output with the pre-activation taps asked for: {diff}");
+        for (pre, post) in pairs {
+            let z = taps.get(pre).unwrap_or_else(|| panic!("{spec}: tap {pre}")).clone().channels_by_positions();
+            assert!(z.clone().lower_elem(0.0).any().into_scalar::<bool>(), "{spec}: {pre} has negative entries (before a ReLU)");
+            if let Some(post) = post {
+                let h = taps.get(post).unwrap().clone().channels_by_positions();
+                let diff = (relu(z) - h).abs().max().into_scalar::<f32>();
+                assert!(diff < 1e-6, "{spec}: relu({pre}) = {post}: {diff}");
+            }
+        }
+    }
+}

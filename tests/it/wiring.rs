@@ -1358,13 +1358,15 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
 /// The feature and relational terms in an engine step (their formulas are tested against the
 /// authors' code in tests/it/losses.rs): students learn CE plus one term each from a frozen
 /// teacher's tap to their own (an MLP's hidden layer; NST and VID a 1-D CNN's block; FSP the
-/// pairs of two blocks, the student's of another kernel size; TeacherFree
+/// pairs of two blocks, the student's of another kernel size; AB a block's pre-activation through
+/// its connector; TeacherFree
 /// from the labels alone; CTKD from the teacher's logits), and each student's step — and its
 /// term's learned part (CC's embeddings, VID's regressor and variances, CTKD's θ with its reversed
-/// gradient) — equals plain SGD on that sum computed here from
+/// gradient, AB's connector: its running statistics aside) — equals plain SGD on that sum computed here from
 /// the same networks: the right taps, the teacher's side detached, the weight applied.
 #[test]
 fn relational_terms_read_the_named_taps_of_both_nodes() {
+    use cohort::losses::activation_boundary::{activation_boundary_loss, connect};
     use cohort::losses::adapter::Adapter;
     use cohort::losses::correlation::embed;
     use cohort::losses::vid::common_positions;
@@ -1397,7 +1399,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "vid", model: Cnn1d(channels: [3], kernel: 3)), Node(id: "tf", model: Mlp(hidden: [4])),
         Node(id: "ctkd", model: Mlp(hidden: [4])),
         Node(id: "t2", model: Cnn1d(channels: [3, 4], kernel: 3), frozen: true, checkpoint: {two_path:?}),
-        Node(id: "fsp", model: Cnn1d(channels: [3, 4], kernel: 5))"#
+        Node(id: "fsp", model: Cnn1d(channels: [3, 4], kernel: 5)),
+        Node(id: "ab", model: Cnn1d(channels: [4], kernel: 3))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1416,6 +1419,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["t"], to: "ctkd", loss: CurriculumTemperature(t_end: 2.0, decay_loops: 1), weight: 0.9),
         Edge(to: "fsp", loss: CrossEntropy),
         Edge(from: ["t2"], to: "fsp", loss: Fsp(from_taps: ["block1", "block2"], to_taps: ["block1", "block2"]), weight: 2.5),
+        Edge(to: "ab", loss: CrossEntropy),
+        Edge(from: ["tc"], to: "ab", loss: ActivationBoundary(from_tap: "block1_pre", to_tap: "block1_pre", margin: 0.5), weight: 30),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
@@ -1436,7 +1441,7 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         _ => panic!("an MLP's hidden layer is flat"),
     };
     let teacher = |id: &str, name: &str| tap(&initial[s.node(id)].as_ref().unwrap().net, x.clone(), name).1.detach();
-    let (th, tc) = (flat(teacher("t", "hidden1")), teacher("tc", "block1"));
+    let (th, tc, tc_pre) = (flat(teacher("t", "hidden1")), teacher("tc", "block1"), teacher("tc", "block1_pre"));
     let tz = tap(&initial[s.node("t")].as_ref().unwrap().net, x.clone(), "hidden1").0.detach();
     let blocks = |net: &Network| {
         let names = ["block1".to_string(), "block2".to_string()];
@@ -1445,23 +1450,34 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         (z, names.iter().map(|n| taps.take(n).expect("the taps asked for")).collect::<Vec<_>>())
     };
     let t2 = blocks(&initial[s.node("t2")].as_ref().unwrap().net).1.into_iter().map(Tap::detach).collect::<Vec<_>>();
-    // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order
-    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f64>>);
+    // plain SGD: p − lr·∂L/∂p, parameter by parameter in visit order (`None`: a tensor without
+    // a gradient, a batch norm's running statistics)
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Option<Vec<f64>>>);
     impl ModuleVisitor for Grads<'_> {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.1.push(p.val().grad(self.0).unwrap().into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect());
+            self.1.push(p.val().grad(self.0).map(|g| g.into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect()));
         }
     }
+    // the entries that have a gradient: before, after, gradient
+    let learned = |before: &[Vec<f64>], after: &[Vec<f64>], g: &[Option<Vec<f64>>]| {
+        let keep = |v: &[Vec<f64>]| v.iter().zip(g).filter(|(_, g)| g.is_some()).map(|(v, _)| v.clone()).collect::<Vec<_>>();
+        (keep(before), keep(after), g.iter().flatten().cloned().collect::<Vec<_>>())
+    };
     let sgd = |before: &[Vec<f64>], g: &[Vec<f64>]| -> Vec<Vec<f64>> {
         before.iter().zip(g).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect()
     };
     for (id, weight) in
-        [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1), ("ctkd", 0.9), ("fsp", 2.5)]
+        [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1), ("ctkd", 0.9), ("fsp", 2.5), ("ab", 30.0)]
     {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
-        let (z, h) = tap(&net, x.clone(), if matches!(id, "nst" | "vid" | "fsp") { "block1" } else { "hidden1" });
+        let name = match id {
+            "nst" | "vid" | "fsp" => "block1",
+            "ab" => "block1_pre",
+            _ => "hidden1",
+        };
+        let (z, h) = tap(&net, x.clone(), name);
         let ce = if id == "tf" { cross_entropy(z.clone(), y.clone()).mul_scalar(0.9) } else { cross_entropy(z.clone(), y.clone()) };
         let term = match (id, trainee.adapters.first()) {
             ("sp", _) => similarity_loss(th.clone(), flat(h)),
@@ -1478,6 +1494,11 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             // the first epoch of a one-epoch schedule: λ = −1, θ's gradient reversed whole
             ("ctkd", Some(Adapter::Temperature(th))) => curriculum_kd(z, tz.clone(), th.val(), reversal_weight(1, 0.0, -1.0, 1), 1.0, 2.0).0,
             ("fsp", _) => fsp_loss(&t2, &blocks(&net).1),
+            // the 4-channel student's pre-activation through its connector (1×1 + batch norm) to
+            // the teacher's 6
+            ("ab", Some(a @ Adapter::Connector(_))) => {
+                activation_boundary_loss(connect(Some(a), h).channels_by_positions().flatten(1, 2), tc_pre.clone().channels_by_positions().flatten(1, 2), 0.5)
+            }
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
@@ -1491,12 +1512,16 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
         assert_eq!(
             !ga.1.is_empty(),
-            matches!(id, "cca" | "vid" | "ctkd"),
-            "{id}: CC's authors' form, VID and CTKD learn a part beside the network, the others none"
+            matches!(id, "cca" | "vid" | "ctkd" | "ab"),
+            "{id}: CC's authors' form, VID, CTKD and AB learn a part beside the network, the others none"
         );
-        assert_same_step(id, &s.before[n], &s.after[n], &sgd(&s.before[n], &g.1));
+        let (before, after, g) = learned(&s.before[n], &s.after[n], &g.1);
+        assert_eq!(before.len(), s.before[n].len(), "{id}: every network parameter has a gradient");
+        assert_same_step(id, &before, &after, &sgd(&before, &g));
         if !ga.1.is_empty() {
-            assert_same_step(&format!("{id}'s learned part"), &s.adapters_before[n], &s.adapters_after[n], &sgd(&s.adapters_before[n], &ga.1));
+            let (before, after, g) = learned(&s.adapters_before[n], &s.adapters_after[n], &ga.1);
+            assert!(!g.is_empty(), "{id}: its learned part has gradients");
+            assert_same_step(&format!("{id}'s learned part"), &before, &after, &sgd(&before, &g));
         }
     }
 }
