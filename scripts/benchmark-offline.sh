@@ -2,7 +2,7 @@
 # Every offline method of the KD tables cohort has, on one teacher → student pair that trains in
 # seconds: MNIST-1D, the 1-D CNN 64-64-64 teaching the CNN 16-16-16, each method at RepDistiller's
 # setting, 10 seeds, against the student alone and against KD. The protocol and the checks are in
-# results/benchmark-offline/PROTOCOL.md, committed before the runs. ~40 minutes on 2 cores.
+# results/benchmark-offline/PROTOCOL.md, committed before the runs. ~60 minutes on 2 cores.
 #
 #   scripts/benchmark-offline.sh [--report-only]
 #
@@ -20,7 +20,7 @@ if [ $report_only = 0 ]; then rm -rf "$runs"; fi
 rows=(
     "student-alone|the student alone (CE)|72.50 / 73.26"
     "kd|KD (Hinton et al. 2015)|73.33 / 74.92"
-    "fitnets|FitNets (hint, block 2)|73.50 / 73.58"
+    "fitnets|FitNets (hint, block 2, RepDistiller's form)|73.50 / 73.58"
     "at|AT (every block)|73.44 / 74.08"
     "sp|SP (block 3)|72.94 / 73.83"
     "pkt|PKT (\`flat\`)|73.64 / 74.54"
@@ -31,6 +31,7 @@ rows=(
     "vid|VID (every block)|73.09 / 74.11"
     "teacher-free|Tf-KD_reg (no teacher)|—"
     "ctkd|CTKD (KD at a learned temperature)|—"
+    "ab|AB (every block's pre-activation, an init stage)|73.17 / 72.50"
 )
 # each method on seeds 0-9, the even and the odd seeds side by side (one core each)
 dirs=()

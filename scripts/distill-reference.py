@@ -29,9 +29,10 @@ from CC import Correlation  # noqa: E402
 from VID import VIDLoss  # noqa: E402
 from FSP import FSP  # noqa: E402
 from AB import ABLoss  # noqa: E402
+from FitNet import HintLoss  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
-from util import Connector, LinearEmbed  # noqa: E402
+from util import Connector, ConvReg, LinearEmbed  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
 from models.temp_global import Global_T  # noqa: E402
@@ -173,6 +174,12 @@ def ab_case(s_shape, t_shape, seed, margin):
     return learned_case("ActivationBoundary", connector, loss, s_shape, t_shape, seed, **params)
 
 
+def hint_case(s_shape, t_shape, seed):
+    """RepDistiller's FitNets: HintLoss (MSELoss, a mean over every element) on the student's map
+    through ConvReg (a 1x1 convolution, a batch norm in training mode, a ReLU), learned."""
+    return learned_case("HintRepDistiller", ConvReg(s_shape, t_shape), lambda m, s, t: HintLoss()(m(s), t), s_shape, t_shape, seed)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -211,6 +218,9 @@ def main():
         # 2 -> 5 channels through the connector (1x1 conv + BN, learned) at another margin
         ab_case((4, 3, 2, 2), (4, 3, 2, 2), 21, 1.0),
         ab_case((4, 2, 3, 3), (4, 5, 3, 3), 22, 0.5),
+        # FitNets as RepDistiller runs it: 3 -> 5 channels, and the same width
+        hint_case((4, 3, 2, 2), (4, 5, 2, 2), 23),
+        hint_case((3, 2, 3, 3), (3, 2, 3, 3), 24),
     ]
     json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()

@@ -33,7 +33,8 @@ pub enum Adapter {
     Variational(Variational),
     /// CTKD's temperature parameter θ ([`super::curriculum_temperature`]).
     Temperature(GlobalT),
-    /// AB's connector, a 1×1 convolution and a batch norm ([`super::activation_boundary`]).
+    /// A 1×1 convolution and a batch norm: AB's connector ([`super::activation_boundary`]), and
+    /// with a ReLU after it RepDistiller's FitNets regressor `ConvReg` ([`super::hint`]).
     Connector(Connector),
 }
 
@@ -79,8 +80,8 @@ pub enum AdapterSpec {
     },
     /// CTKD's θ, one parameter starting at 1 (the authors' `Global_T`).
     Temperature,
-    /// AB's connector from the target's tap shape `from` to the source's `to` (channels first,
-    /// the same positions): a 1×1 convolution with bias, then a batch norm.
+    /// A connector from the target's tap shape `from` to the source's `to` (channels first, the
+    /// same positions): a 1×1 convolution with bias, then a batch norm (AB; RepDistiller's hint).
     Connector {
         /// The target's tap shape.
         from: Vec<usize>,

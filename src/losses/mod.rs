@@ -13,7 +13,7 @@
 //! | `mutual.rs` | `MutualKl` (DML) |
 //! | `ensemble.rs` | `Ensemble` (DML_e, KDCL) and [`Combine`] |
 //! | `heads.rs` | `OwnOutput` (ONE), `OtherHeads` (CL-ILR) |
-//! | `hint.rs` | `Hint` (FitNets) and its regressor |
+//! | `hint.rs` | `Hint` (FitNets: the paper's form and RepDistiller's) and its regressor |
 //! | `attention.rs` | `Attention` (AT) |
 //! | `peer_attention.rs` | `PeerAttention` (OKDDip between peer nodes) and its projections |
 //! | `branch_attention.rs` | `BranchAttention` (OKDDip between the branches of one node) |
@@ -77,7 +77,7 @@ pub use dkd::{Dkd, dkd};
 pub use ensemble::{Combine, Ensemble, mean_logits_target, min_logit_target};
 pub use fsp::{Fsp, fsp_loss, fsp_matrix};
 pub use heads::{OtherHeads, OwnOutput};
-pub use hint::{Hint, hint};
+pub use hint::{Hint, HintForm, hint, hint_mse};
 pub use kind::{Arity, Diagnostics, Inputs, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};

@@ -213,9 +213,10 @@ impl Wrn {
     }
 
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stem` is the first convolution's
-    /// output `[B, 16, H, W]`, tap `group{i}` the ReLU of group i's output `[B, C_i, H_i, W_i]`
-    /// (halved, rounding up, from the second group on) — RepDistiller's `feat[0..=3]` —, `pool`
-    /// is `[B, 64·widen]`.
+    /// output `[B, 16, H, W]`, tap `group{i}` group i's output `[B, C_i, H_i, W_i]` (the residual
+    /// sum, before the next batch norm and ReLU; halved, rounding up, from the second group on) —
+    /// RepDistiller's `feat[0..=3]` —, `group{i}_pre` the batch norm that follows it, `pool` is
+    /// `[B, 64·widen]`.
     pub(super) fn forward(&self, x: Tensor<2>, taps: &mut Taps) -> Tensor<2> {
         let h = self.stages(Tap::Flat(x), taps);
         self.classify(h, taps).0
@@ -243,9 +244,9 @@ impl Stages for Wrn {
                 let pre = (k == 0 && g > 0).then(|| pre_tap(g));
                 h = block.forward(h, self.dropout, taps, pre);
             }
-            // RepDistiller's feat[1..=3]: the group's output through a ReLU (the next group's or
-            // the head's BN comes first in the network itself)
-            taps.put(tap(self.first + i + 1), || Tap::Map(relu(h.clone())));
+            // RepDistiller's feat[1..=3]: the group's output as it is, the residual sum before the
+            // next batch norm and ReLU (wrn.py: `f1 = out` after `self.block1`)
+            taps.put(tap(self.first + i + 1), || Tap::Map(h.clone()));
         }
         Tap::Map(h)
     }

@@ -533,11 +533,11 @@ type GradOf = Box<dyn Fn(&burn::tensor::Gradients) -> Vec<f32>>;
 
 /// Feature and relational losses against the authors' code as vendored under third_party/
 /// (RepDistiller's distiller_zoo and LinearEmbed, Teacher-free KD's loss function, CTKD's global
-/// temperature and DistillKL, AB's loss and connector; CC's Taylor form written out from the
-/// paper), run by scripts/distill-reference.py in float64 into
+/// temperature and DistillKL, AB's loss and connector, FitNets' HintLoss and ConvReg; CC's
+/// Taylor form written out from the paper), run by scripts/distill-reference.py in float64 into
 /// tests/fixtures/distill-reference.json: the loss and its gradient for the student's features,
 /// and for the learned parts the loss owns (CC's embeddings, VID's regressor and variances, CTKD's
-/// temperature θ through its gradient reversal, AB's connector), from the same weights. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
+/// temperature θ through its gradient reversal, AB's connector, RepDistiller's FitNets regressor), from the same weights. Tolerance: cohort computes in f32, the reference in f64; 1e-5 relative to
 /// the largest entry (the loss, or the gradient's largest component) is a few f32 roundings of
 /// sums over up to B³ = 216 terms.
 #[test]
@@ -592,6 +592,27 @@ fn feature_and_relational_losses_match_the_reference_code() {
         // the learned parts, and how to read their gradients
         let mut learned: Vec<(String, GradOf)> = Vec::new();
         let maps = |f: Tensor<2>, shape: &[usize]| Tap::Map(f.reshape([shape[0], shape[1], shape[2], shape[3]]));
+        // RepDistiller's connector or ConvReg (`{prefix}conv`, `{prefix}bn`: a 1×1 convolution with
+        // bias, a batch norm in training mode) from the reference's weights, its four tensors'
+        // gradients to compare
+        let connector = |learned: &mut Vec<(String, GradOf)>, prefix: &str| {
+            use cohort::losses::adapter::{Adapter, Connector, ConnectorConv};
+            let key = |k: &str| format!("{prefix}{k}");
+            let shape = dims(&w[key("conv.weight")]["shape"]);
+            let values: Vec<f32> = floats(&w[key("conv.weight")]["values"]).iter().map(|&x| x as f32).collect();
+            let mut conv = burn::nn::conv::Conv2dConfig::new([shape[1], shape[0]], [1, 1]).init(&d);
+            conv.weight = Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), &d).require_grad());
+            conv.bias = Some(vector(&w[key("conv.bias")]));
+            let mut bn = burn::nn::norm::BatchNormConfig::new(shape[0]).init(&d);
+            bn.gamma = vector(&w[key("bn.weight")]);
+            bn.beta = vector(&w[key("bn.bias")]);
+            let p = conv.weight.clone();
+            learned.push((key("conv.weight"), Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+            for (k, p) in [(key("conv.bias"), conv.bias.clone().unwrap()), (key("bn.weight"), bn.gamma.clone()), (key("bn.bias"), bn.beta.clone())] {
+                learned.push((k, Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+            }
+            Adapter::Connector(Connector { conv: ConnectorConv::Map(conv), bn })
+        };
         let loss = match name {
             "Similarity" => similarity_loss(t(), s.clone()),
             "Pkt" => pkt_loss(t(), s.clone()),
@@ -665,34 +686,16 @@ fn feature_and_relational_losses_match_the_reference_code() {
             }
             "ActivationBoundary" => {
                 use cohort::losses::activation_boundary::{activation_boundary_loss, connect};
-                use cohort::losses::adapter::{Adapter, Connector, ConnectorConv};
-                // the connector (a 1×1 convolution with bias and a batch norm in training mode)
-                // where the shapes differ, from the reference's weights
-                let adapter = (s_shape != t_shape).then(|| {
-                    let tracked = |key: &str| {
-                        let shape = dims(&w[key]["shape"]);
-                        let values: Vec<f32> = floats(&w[key]["values"]).iter().map(|&x| x as f32).collect();
-                        Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), &d).require_grad())
-                    };
-                    let mut conv = burn::nn::conv::Conv2dConfig::new([s_shape[1], t_shape[1]], [1, 1]).init(&d);
-                    conv.weight = tracked("connectors.0.conv.weight");
-                    conv.bias = Some(vector(&w["connectors.0.conv.bias"]));
-                    let mut bn = burn::nn::norm::BatchNormConfig::new(t_shape[1]).init(&d);
-                    bn.gamma = vector(&w["connectors.0.bn.weight"]);
-                    bn.beta = vector(&w["connectors.0.bn.bias"]);
-                    let p = conv.weight.clone();
-                    learned.push(("connectors.0.conv.weight".into(), Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
-                    for (key, p) in [
-                        ("connectors.0.conv.bias", conv.bias.clone().unwrap()),
-                        ("connectors.0.bn.weight", bn.gamma.clone()),
-                        ("connectors.0.bn.bias", bn.beta.clone()),
-                    ] {
-                        learned.push((key.into(), Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
-                    }
-                    Adapter::Connector(Connector { conv: ConnectorConv::Map(conv), bn })
-                });
+                // the connector where the shapes differ, from the reference's weights
+                let adapter = (s_shape != t_shape).then(|| connector(&mut learned, "connectors.0."));
                 let sv = connect(adapter.as_ref(), maps(s.clone(), &s_shape)).channels_by_positions().flatten(1, 2);
                 activation_boundary_loss(sv, maps(t(), &t_shape).channels_by_positions().flatten(1, 2), param("margin"))
+            }
+            "HintRepDistiller" => {
+                use cohort::losses::hint::{hint_mse, regress};
+                let r = connector(&mut learned, "");
+                let rv = regress(&r, maps(s.clone(), &s_shape)).channels_by_positions().flatten(1, 2);
+                hint_mse(maps(t(), &t_shape).channels_by_positions().flatten(1, 2), rv)
             }
             other => panic!("no loss {other} in cohort"),
         };
@@ -714,11 +717,11 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 assert!((got - want[0]).abs() <= 1e-5 * scale, "{name}: θ's gradient {got} vs {} (scale {scale})", want[0]);
                 continue;
             }
-            if key == "connectors.0.conv.bias" {
+            if let Some(prefix) = key.strip_suffix("conv.bias") {
                 // a bias before a batch norm in training mode has no effect on its output, so its
                 // gradient is 0 but for rounding (the reference's ~1e-18 in f64): compared to 1e-5
                 // of the same connector's weight gradient, the scale of f32 roundings there
-                let scale = floats(&c["weight_grads"]["connectors.0.conv.weight"]).iter().fold(0f64, |m, g| m.max(g.abs()));
+                let scale = floats(&c["weight_grads"][format!("{prefix}conv.weight").as_str()]).iter().fold(0f64, |m, g| m.max(g.abs()));
                 for (i, g) in read(&grads).iter().enumerate() {
                     assert!((*g as f64 - want[i]).abs() <= 1e-5 * scale, "{name}: {key} [{i}] {g} vs {} (scale {scale})", want[i]);
                 }
@@ -728,7 +731,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 11, "eleven losses: {seen:?}");
+    assert_eq!(seen.len(), 12, "twelve losses: {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:

@@ -377,7 +377,9 @@ fn pre_activation_taps_are_the_features_before_the_relu() {
     for (spec, shape, pairs) in [
         ("Cnn1d(channels: [4, 5], kernel: 3)", vec![12], vec![("block1_pre", Some("block1")), ("block2_pre", Some("block2"))]),
         ("ResNet(blocks: [2, 1], widths: [4, 8])", vec![3, 8, 8], vec![("stage1_pre", Some("stage1")), ("stage2_pre", Some("stage2"))]),
-        ("Wrn(depth: 10, widen: 1)", vec![3, 8, 8], vec![("group1_pre", None), ("group2_pre", None), ("group3_pre", None)]),
+        // a WRN's group taps are its groups' residual sums, before any ReLU, as RepDistiller's
+        // feat[1..=3] (wrn.py: `f1 = out` after `self.block1`): negative entries too
+        ("Wrn(depth: 10, widen: 1)", vec![3, 8, 8], vec![("group1_pre", None), ("group2_pre", None), ("group3_pre", None), ("group1", None), ("group3", None)]),
     ] {
         let net = Network::init(&model(spec), &shape, 10, &d);
         let x = Tensor::<2>::random([4, shape.iter().product()], Distribution::Normal(0.0, 1.0), &d);

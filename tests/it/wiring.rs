@@ -1359,7 +1359,7 @@ fn label_smoothing_is_cross_entropy_with_softened_targets() {
 /// authors' code in tests/it/losses.rs): students learn CE plus one term each from a frozen
 /// teacher's tap to their own (an MLP's hidden layer; NST and VID a 1-D CNN's block; FSP the
 /// pairs of two blocks, the student's of another kernel size; AB a block's pre-activation through
-/// its connector; TeacherFree
+/// its connector; FitNets in RepDistiller's form a block through ConvReg; TeacherFree
 /// from the labels alone; CTKD from the teacher's logits), and each student's step — and its
 /// term's learned part (CC's embeddings, VID's regressor and variances, CTKD's θ with its reversed
 /// gradient, AB's connector: its running statistics aside) — equals plain SGD on that sum computed here from
@@ -1369,6 +1369,7 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     use cohort::losses::activation_boundary::{activation_boundary_loss, connect};
     use cohort::losses::adapter::Adapter;
     use cohort::losses::correlation::embed;
+    use cohort::losses::hint::{hint_mse, regress};
     use cohort::losses::vid::common_positions;
     use cohort::losses::{
         cc_authors_loss, cc_taylor_loss, cross_entropy, curriculum_kd, fsp_loss, nst_loss, pkt_loss, reversal_weight, rkd_loss, similarity_loss, teacher_free,
@@ -1400,7 +1401,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "ctkd", model: Mlp(hidden: [4])),
         Node(id: "t2", model: Cnn1d(channels: [3, 4], kernel: 3), frozen: true, checkpoint: {two_path:?}),
         Node(id: "fsp", model: Cnn1d(channels: [3, 4], kernel: 5)),
-        Node(id: "ab", model: Cnn1d(channels: [4], kernel: 3))"#
+        Node(id: "ab", model: Cnn1d(channels: [4], kernel: 3)),
+        Node(id: "fit", model: Cnn1d(channels: [5], kernel: 3))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1421,6 +1423,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["t2"], to: "fsp", loss: Fsp(from_taps: ["block1", "block2"], to_taps: ["block1", "block2"]), weight: 2.5),
         Edge(to: "ab", loss: CrossEntropy),
         Edge(from: ["tc"], to: "ab", loss: ActivationBoundary(from_tap: "block1_pre", to_tap: "block1_pre", margin: 0.5), weight: 30),
+        Edge(to: "fit", loss: CrossEntropy),
+        Edge(from: ["tc"], to: "fit", loss: Hint(from_tap: "block1", to_tap: "block1", form: RepDistiller), weight: 3),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
@@ -1466,14 +1470,25 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
     let sgd = |before: &[Vec<f64>], g: &[Vec<f64>]| -> Vec<Vec<f64>> {
         before.iter().zip(g).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - s.lr() * g).collect()).collect()
     };
-    for (id, weight) in
-        [("sp", 2.0), ("pkt", 3.0), ("rkd", 0.5), ("nst", 4.0), ("cc", 5.0), ("cca", 0.7), ("vid", 1.5), ("tf", 0.1), ("ctkd", 0.9), ("fsp", 2.5), ("ab", 30.0)]
-    {
+    for (id, weight) in [
+        ("sp", 2.0),
+        ("pkt", 3.0),
+        ("rkd", 0.5),
+        ("nst", 4.0),
+        ("cc", 5.0),
+        ("cca", 0.7),
+        ("vid", 1.5),
+        ("tf", 0.1),
+        ("ctkd", 0.9),
+        ("fsp", 2.5),
+        ("ab", 30.0),
+        ("fit", 3.0),
+    ] {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
         let name = match id {
-            "nst" | "vid" | "fsp" => "block1",
+            "nst" | "vid" | "fsp" | "fit" => "block1",
             "ab" => "block1_pre",
             _ => "hidden1",
         };
@@ -1499,6 +1514,10 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             ("ab", Some(a @ Adapter::Connector(_))) => {
                 activation_boundary_loss(connect(Some(a), h).channels_by_positions().flatten(1, 2), tc_pre.clone().channels_by_positions().flatten(1, 2), 0.5)
             }
+            // RepDistiller's FitNets: ConvReg (1×1 + batch norm + ReLU) from 5 to 6 channels, MSE
+            ("fit", Some(a @ Adapter::Connector(_))) => {
+                hint_mse(tc.clone().channels_by_positions().flatten(1, 2), regress(a, h).channels_by_positions().flatten(1, 2))
+            }
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
@@ -1512,8 +1531,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
         assert_eq!(
             !ga.1.is_empty(),
-            matches!(id, "cca" | "vid" | "ctkd" | "ab"),
-            "{id}: CC's authors' form, VID, CTKD and AB learn a part beside the network, the others none"
+            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit"),
+            "{id}: CC's authors' form, VID, CTKD, AB and RepDistiller's FitNets learn a part beside the network, the others none"
         );
         let (before, after, g) = learned(&s.before[n], &s.after[n], &g.1);
         assert_eq!(before.len(), s.before[n].len(), "{id}: every network parameter has a gradient");
