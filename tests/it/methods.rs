@@ -73,6 +73,20 @@ fn attention_transfer_runs() {
     smoke("attention-transfer.ron");
 }
 
+/// RKD between two DML peers, in both directions: a relational loss of the offline tables online.
+#[test]
+fn relational_terms_between_peers_run() {
+    smoke("online-relational.ron");
+}
+
+/// The offline files with an init stage (AB's and FSP's) and RepDistiller's FitNets.
+#[test]
+fn offline_init_stages_and_repdistiller_fitnets_run() {
+    smoke("offline/ab.ron");
+    smoke("offline/fsp.ron");
+    smoke("offline/fitnets.ron");
+}
+
 #[test]
 fn online_teacher_runs() {
     smoke("online-teacher.ron");
