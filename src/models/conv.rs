@@ -57,6 +57,21 @@ impl ConvBn {
     }
 }
 
+/// A part's first maps, for a network whose stem is a [`ConvBn`] and a ReLU (MobileNetV2, the
+/// ShuffleNets): the flat input `[B, C·H·W]` (of samples `shape`) through the stem when the part
+/// holds it, else a previous stage's maps as they are (a branch's tail).
+pub fn stem_maps(h: Tap, stem: Option<&ConvBn>, shape: [usize; 3]) -> Tensor<4> {
+    match (h, stem) {
+        (Tap::Flat(x), Some(stem)) => {
+            let [b, _] = x.dims();
+            let [c, hh, ww] = shape;
+            stem.forward_relu(x.reshape([b, c, hh, ww]))
+        }
+        (Tap::Map(h), None) => h,
+        _ => unreachable!("a network with its stem reads the input, a tail a stage's maps"),
+    }
+}
+
 /// A network's first convolution, applied to data (no gradient flows into its input), as
 /// patches × weights: `y[b, o, p] = Σ_{c,dy,dx} W[o, c, dy, dx] · x_pad[b, c, p + (dy, dx)] + bias[o]`.
 /// Same function as `conv.forward(x)` (tested), but its backward pass only forms

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::branched::Stages;
-use super::conv::{ConvBn, POOL_TAP, pooled_classify};
+use super::conv::{ConvBn, POOL_TAP, pooled_classify, stem_maps};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
 use crate::values::{NonNegative, Width};
@@ -207,15 +207,7 @@ impl MobileNetV2 {
 impl Stages for MobileNetV2 {
     /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
     fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
-        let mut h = match (h, &self.stem) {
-            (Tap::Flat(x), Some(stem)) => {
-                let [b, _] = x.dims();
-                let [c, hh, ww] = self.shape;
-                stem.forward_relu(x.reshape([b, c, hh, ww]))
-            }
-            (Tap::Map(h), None) => h,
-            _ => unreachable!("a MobileNetV2 with its stem reads the input, a tail a group's maps"),
-        };
+        let mut h = stem_maps(h, self.stem.as_ref(), self.shape);
         for (i, group) in self.groups.iter().enumerate() {
             for block in group {
                 h = block.forward(h);

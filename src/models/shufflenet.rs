@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
 use super::branched::Stages;
-use super::conv::{ConvBn, POOL_TAP, pooled_classify};
+use super::conv::{ConvBn, POOL_TAP, pooled_classify, stem_maps};
 use super::tap::{Tap, Taps};
 use super::{Architecture, Network, SpecProblem};
 use crate::values::{NonNegative, Width};
@@ -263,7 +263,7 @@ impl ShuffleNetV2 {
 impl Stages for ShuffleNetV2 {
     /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
     fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
-        let mut h = stem_input(h, self.stem.as_ref(), self.shape);
+        let mut h = stem_maps(h, self.stem.as_ref(), self.shape);
         for (i, stage) in self.stages.iter().enumerate() {
             h = stage.down.forward(h);
             for block in &stage.blocks {
@@ -283,20 +283,6 @@ impl Stages for ShuffleNetV2 {
         let stages = self.stages.split_off(k);
         let tail = ShuffleNetV2 { stem: None, stages, head: self.head.take(), out: self.out.take(), shape: self.shape, first: self.first + k };
         (self, tail)
-    }
-}
-
-/// A ShuffleNet's first maps: the flat input `[B, C·H·W]` through the stem (1×1, BN, ReLU) when
-/// the part holds it, else a previous stage's maps as they are.
-fn stem_input(h: Tap, stem: Option<&ConvBn>, shape: [usize; 3]) -> Tensor<4> {
-    match (h, stem) {
-        (Tap::Flat(x), Some(stem)) => {
-            let [b, _] = x.dims();
-            let [c, hh, ww] = shape;
-            stem.forward_relu(x.reshape([b, c, hh, ww]))
-        }
-        (Tap::Map(h), None) => h,
-        _ => unreachable!("a ShuffleNet with its stem reads the input, a tail a stage's maps"),
     }
 }
 
@@ -449,7 +435,7 @@ impl ShuffleNetV1 {
 impl Stages for ShuffleNetV1 {
     /// `[B, C·H·W]` (the input, when it holds the stem) or `[B, C, H, W]` → `[B, C_i, H_i, W_i]`.
     fn stages(&self, h: Tap, taps: &mut Taps) -> Tap {
-        let mut h = stem_input(h, self.stem.as_ref(), self.shape);
+        let mut h = stem_maps(h, self.stem.as_ref(), self.shape);
         for (i, stage) in self.stages.iter().enumerate() {
             for block in stage {
                 h = block.forward(h);

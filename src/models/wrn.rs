@@ -132,6 +132,19 @@ fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [3, 3]).with_stride([stride, stride]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(device)
 }
 
+/// `relu(bn(x))`, fused; or, when the pass asks for the tap `pre` (a group's pre-activation),
+/// `bn(x)` collected under it and its ReLU applied apart.
+fn batch_norm_relu_tapped(bn: &BatchNorm, x: Tensor<4>, pre: Option<String>, taps: &mut Taps) -> Tensor<4> {
+    match pre.filter(|name| taps.want(name)) {
+        Some(name) => {
+            let z = kernels::batch_norm(bn, x);
+            taps.put(name, || Tap::Map(z.clone()));
+            relu(z)
+        }
+        None => kernels::batch_norm_relu(bn, x),
+    }
+}
+
 /// Pre-activation basic block: BN → ReLU → conv3×3 (stride) → BN → ReLU → (dropout) → conv3×3,
 /// plus the input; when the width or resolution changes, the shortcut is a 1×1 convolution of
 /// the *activated* input (RepDistiller's `convShortcut`).
@@ -158,14 +171,7 @@ impl PreActBlock {
     /// `[B, C_in, H, W]` → `[B, C_out, H/stride, W/stride]`; the tap `pre`, when given and asked
     /// for, is `bn1(x)` (the previous group's pre-activation), its ReLU then applied apart.
     fn forward(&self, x: Tensor<4>, p: f64, taps: &mut Taps, pre: Option<String>) -> Tensor<4> {
-        let a = match pre.filter(|name| taps.want(name)) {
-            Some(name) => {
-                let z = kernels::batch_norm(&self.bn1, x.clone());
-                taps.put(name, || Tap::Map(z.clone()));
-                relu(z)
-            }
-            None => kernels::batch_norm_relu(&self.bn1, x.clone()),
-        };
+        let a = batch_norm_relu_tapped(&self.bn1, x.clone(), pre, taps);
         let h = kernels::batch_norm_relu(&self.bn2, kernels::conv(&self.conv1, a.clone()));
         let h = kernels::conv(&self.conv2, dropout(h, p, &mut taps.noise));
         match &self.shortcut {
@@ -254,14 +260,7 @@ impl Stages for Wrn {
     fn classify(&self, h: Tap, taps: &mut Taps) -> (Tensor<2>, Tensor<2>) {
         let Tap::Map(h) = h else { unreachable!("a WRN's groups give maps") };
         let (Some(bn), Some(out)) = (&self.bn, &self.out) else { unreachable!("the classifier is in the tail") };
-        let last = pre_tap(self.first + self.groups.len());
-        let h = if taps.want(&last) {
-            let z = kernels::batch_norm(bn, h);
-            taps.put(last, || Tap::Map(z.clone()));
-            relu(z)
-        } else {
-            kernels::batch_norm_relu(bn, h)
-        };
+        let h = batch_norm_relu_tapped(bn, h, Some(pre_tap(self.first + self.groups.len())), taps);
         pooled_classify(h, out, taps)
     }
     fn split(mut self, k: usize) -> (Self, Self) {
