@@ -12,6 +12,7 @@ Taylor form, which no vendored code computes, is written out below from the pape
 Needs torch (scripts/bench.sh --pytorch installs it into .venv-bench/); never needed by the tests,
 which read the committed JSON.
 """
+import contextlib
 import json
 import math
 import os
@@ -34,12 +35,15 @@ from FitNet import HintLoss  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
 from util import Connector, ConvReg, LinearEmbed  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller"))
+torch.Tensor.cuda = lambda self, *a, **k: self  # the references call .cuda(); here they run on the CPU
+from crd.criterion import CRDLoss  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
 from models.temp_global import Global_T  # noqa: E402
 from distiller_zoo.KD import DistillKL  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "Teacher-free-KD"))
-torch.Tensor.cuda = lambda self, *a, **k: self  # the reference calls .cuda(); here it runs on the CPU
 from my_loss_function import loss_kd_regularization  # noqa: E402
 
 
@@ -180,6 +184,49 @@ def hint_case(s_shape, t_shape, seed):
     return learned_case("HintRepDistiller", ConvReg(s_shape, t_shape), lambda m, s, t: HintLoss()(m(s), t), s_shape, t_shape, seed)
 
 
+def crd_case(s_dim, t_dim, dim, n_data, classes, k, seed, temperature, momentum):
+    """CRD as train_student.py runs it: CRDLoss (Embed on both sides, ContrastMemory, two
+    ContrastLoss) on two consecutive batches of 3 samples with the contrast indices given (each
+    row: its own index, then k samples of other classes), the memory banks set from `inputs`.
+    The first batch's value and gradients (features, both embeddings), the normalisation constants
+    it fixes and both banks after each update; the second batch's value (Z fixed, banks updated)."""
+    opt = SimpleNamespace(s_dim=s_dim, t_dim=t_dim, feat_dim=dim, nce_k=k, nce_t=temperature, nce_m=momentum, n_data=n_data)
+    crd = CRDLoss(opt).double()
+    stored = weights(crd, seed + 100)
+    with torch.no_grad():
+        crd.contrast.memory_v1.copy_(0.2 * inputs((n_data, dim), seed + 200))
+        crd.contrast.memory_v2.copy_(0.2 * inputs((n_data, dim), seed + 300))
+    banks = {"memory_v1": crd.contrast.memory_v1.reshape(-1).tolist(), "memory_v2": crd.contrast.memory_v2.reshape(-1).tolist()}
+    labels = [(5 * i + seed) % classes for i in range(n_data)]
+
+    def contrast(idx):
+        rows = []
+        for r, i in enumerate(idx):
+            others = [j for j in range(n_data) if labels[j] != labels[i]]
+            rows.append([i] + [others[(3 * r + 2 * q + seed) % len(others)] for q in range(k)])
+        return rows
+
+    def batch(idx, s_seed):
+        f_s = inputs((len(idx), s_dim), s_seed).requires_grad_(True)
+        f_t = inputs((len(idx), t_dim), s_seed + 1)
+        c = contrast(idx)
+        with contextlib.redirect_stdout(sys.stderr):  # ContrastMemory prints the constants it fixes
+            value = crd(f_s, f_t, torch.tensor(idx), torch.tensor(c)).reshape(())
+        return f_s, f_t, c, value
+
+    idx1, idx2 = [1, 4, 6], [6, 0, 9]
+    f_s, f_t, c1, value = batch(idx1, seed)
+    names = [n for n, _ in sorted(crd.named_parameters())]
+    grads = torch.autograd.grad(value, [f_s] + [dict(crd.named_parameters())[n] for n in names])
+    weight_grads = {n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])}
+    after = {"z": [crd.contrast.params[2].item(), crd.contrast.params[3].item()], "memory_v1": crd.contrast.memory_v1.reshape(-1).tolist(), "memory_v2": crd.contrast.memory_v2.reshape(-1).tolist()}
+    f_s2, f_t2, c2, value2 = batch(idx2, seed + 50)
+    second = {"student": f_s2.detach().reshape(-1).tolist(), "teacher": f_t2.reshape(-1).tolist(), "indices": idx2, "contrast": c2, "value": value2.item()}
+    params = {"dim": dim, "samples": n_data, "negatives": k, "temperature": temperature, "momentum": momentum}
+    extra = {"weights": stored, "banks": banks, "labels": labels, "indices": idx1, "contrast": c1}
+    return record("Crd", params, f_s.shape, f_t.shape, f_s, f_t, value, grads[0], extra, weight_grads=weight_grads, after=after, second=second)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -221,8 +268,11 @@ def main():
         # FitNets as RepDistiller runs it: 3 -> 5 channels, and the same width
         hint_case((4, 3, 2, 2), (4, 5, 2, 2), 23),
         hint_case((3, 2, 3, 3), (3, 2, 3, 3), 24),
+        # CRD: RepDistiller's temperature and momentum, and others; embeddings of different widths
+        crd_case(5, 7, 4, 12, 3, 4, 25, 0.07, 0.5),
+        crd_case(3, 3, 2, 10, 2, 3, 26, 0.5, 0.9),
     ]
-    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
+    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()
 
 

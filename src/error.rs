@@ -102,6 +102,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Sweep(_) | Error::Override(_) | Error::Usage(_) => EXIT_INVALID,
+            Error::Engine(crate::engine::EngineError::TermData { .. }) => EXIT_INVALID,
             Error::Data(_) | Error::Engine(_) | Error::Results(_) | Error::Io { .. } | Error::Process { .. } => EXIT_FAILURE,
         }
     }

@@ -166,6 +166,7 @@ impl BenchCohort {
             lr: &self.lr,
             pools: self.pools.as_deref(),
             switch: &HashMap::new(),
+            split_labels: &self.samples.labels,
         };
         train_step(&ctx, gather(&self.samples, &idx, &[], None), &mut self.models, &mut self.optimizers).expect("finite loss");
         self.steps += 1;

@@ -66,6 +66,17 @@ pub enum EngineError {
         /// Why.
         source: Box<EngineError>,
     },
+    /// A term's options do not fit the loaded training split (CRD's negatives against the
+    /// classes' sizes): an error in the experiment file (exit 2), found once the data is known.
+    #[error("{at}: {problem}\n  fix: {hint}")]
+    TermData {
+        /// The term's place in the file, `edges[k].loss`.
+        at: String,
+        /// What does not fit.
+        problem: String,
+        /// How to fix it.
+        hint: String,
+    },
     /// The run folder already holds a complete run.
     #[error("{} already holds a complete run; pass --overwrite to replace it, or rename the experiment", dir.display())]
     AlreadyComplete {

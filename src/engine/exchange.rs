@@ -13,8 +13,8 @@ use crate::models::Tap;
 
 /// The adapters of node `n` across all stages: `(edge origin, spec)` for each of its terms
 /// whose loss kind owns one ([`crate::losses::LossKind::adapter`]), in plan order (index =
-/// position in [`super::trainee::Trainee::adapters`]).
-pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, AdapterSpec)> {
+/// position in [`super::trainee::Trainee::adapters`]), for a training split of `samples`.
+pub fn adapter_slots(plan: &Plan, n: usize, samples: usize) -> Vec<(String, AdapterSpec)> {
     let mut out: Vec<(String, AdapterSpec)> = Vec::new();
     let shape = |node: usize, tap: &str| {
         plan.nodes[node].model.tap_shapes(&plan.input_shape).into_iter().find(|(name, _)| name == tap).map(|(_, s)| s).expect("the resolver checked the tap")
@@ -26,7 +26,7 @@ pub fn adapter_slots(plan: &Plan, n: usize) -> Vec<(String, AdapterSpec)> {
             }
             let own = |tap: &str| shape(n, tap);
             let source = |tap: &str| shape(t.from[0], tap);
-            if let Some(a) = t.loss.kind().adapter(&own, &source) {
+            if let Some(a) = t.loss.kind().adapter(&own, &source, samples) {
                 out.push((t.origin.clone(), a));
             }
         }
@@ -64,7 +64,8 @@ pub fn stage_needs(plan: &Plan, s: usize) -> HashMap<usize, NodeNeeds> {
     for &n in &st.train {
         let e = needs.entry(n).or_default();
         e.subset = plan.nodes[n].train_on.clone();
-        e.adapters = adapter_slots(plan, n).into_iter().enumerate().map(|(k, (o, _))| (o, k)).collect();
+        // the slots' order only: the bank sizes are not read here
+        e.adapters = adapter_slots(plan, n, 0).into_iter().enumerate().map(|(k, (o, _))| (o, k)).collect();
     }
     for t in &st.terms {
         let reads = t.loss.kind().reads();
@@ -162,6 +163,8 @@ pub(super) fn subset_rows(subset: &Option<Subset>, batch: &BatchMeta) -> Option<
 pub(super) struct BatchMeta {
     pub(super) labels: Vec<i64>,
     pub(super) domains: Vec<u8>,
+    /// Each row's index in the training split.
+    pub(super) indices: Vec<usize>,
 }
 
 pub(super) fn index_tensor(rows: &[usize], device: &Device) -> Tensor<1, Int> {
@@ -245,7 +248,7 @@ mod tests {
     #[test]
     fn lfme_target_routes_rows_to_their_domain_expert() {
         let device = Device::flex();
-        let meta = BatchMeta { labels: vec![0; 5], domains: vec![1, 0, 0, 1, 0] };
+        let meta = BatchMeta { labels: vec![0; 5], domains: vec![1, 0, 0, 1, 0], indices: (0..5).collect() };
         let row = |v: f32| [v, -v];
         let logits = |rows: &[f32]| Tensor::<2>::from_data(TensorData::new(rows.iter().flat_map(|&v| row(v)).collect::<Vec<_>>(), [rows.len(), 2]), &device);
         let mut outputs = HashMap::new();

@@ -145,11 +145,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<Vec<RunOutcome>, EngineErro
 
 /// The networks (with their hint adapters) a run of `plan` with `seed` starts from, each on its
 /// node's training device; `None` for recorded sources. The same draws as the run's own (for
-/// inspection and for tests that recompute a step independently).
-pub fn initial_models(plan: &Plan, seed: u64) -> Result<Vec<Option<Trainee>>, EngineError> {
+/// inspection and for tests that recompute a step independently), for a training split of
+/// `samples` (the rows of CRD's memory bank).
+pub fn initial_models(plan: &Plan, seed: u64, samples: usize) -> Result<Vec<Option<Trainee>>, EngineError> {
     let _guard = RUN_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (plain, _) = device_for(plan.backend, plan.device)?;
-    state::init_models(plan, seed, &device::init_device(plan.backend, &plain.autodiff()), &placements(plan)?)
+    state::init_models(plan, seed, samples, &device::init_device(plan.backend, &plain.autodiff()), &placements(plan)?)
 }
 
 /// One rayon pool per trained node when the stage's nodes step in parallel (see

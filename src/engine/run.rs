@@ -57,6 +57,7 @@ pub(super) fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunO
     // the data is loaded and checked before any folder is made: a missing or damaged data set
     // leaves nothing behind that a corrected rerun would have to --resume or --overwrite
     let data = data::prepare(&plan.data, &opts.data_root, seed)?;
+    check_data(plan, &data.train.labels)?;
     if opts.overwrite && dir.root.exists() {
         std::fs::remove_dir_all(&dir.root).map_err(|e| EngineError::io(&dir.root, e))?;
     }
@@ -64,6 +65,16 @@ pub(super) fn run_seed(plan: &Plan, seed: u64, opts: &RunOptions) -> Result<RunO
     let mut run = Run::start(plan, seed, opts, dir, data, matches!(existing, Existing::Interrupted))?;
     let ending = run.train()?;
     run.finish(ending)
+}
+
+/// Every term's checks against the training split's labels ([`crate::losses::LossKind::check_data`]).
+fn check_data(plan: &Plan, labels: &[u8]) -> Result<(), EngineError> {
+    for t in plan.stages.iter().flat_map(|s| &s.terms) {
+        if let Some((problem, hint)) = t.loss.kind().check_data(labels) {
+            return Err(EngineError::TermData { at: format!("{}.loss", t.origin), problem, hint });
+        }
+    }
+    Ok(())
 }
 
 /// What the folder holds, or an error when it holds a run that neither `--resume` nor
@@ -137,7 +148,7 @@ impl<'a> Run<'a> {
         } else {
             manifest.write(&dir.manifest())?;
         }
-        let mut models = state::init_models(plan, seed, &device::init_device(plan.backend, &run_place.train), &places)?;
+        let mut models = state::init_models(plan, seed, data.train.len(), &device::init_device(plan.backend, &run_place.train), &places)?;
         let resumed = if resuming { state::load(&dir, plan, &mut models)? } else { None };
         let rows = match resumed {
             Some(at) => resumed_rows(plan, &dir, at, seed, &mut reporter)?,
@@ -325,6 +336,7 @@ impl<'a> Run<'a> {
                 lr,
                 pools: stage.pools,
                 switch: &stage.switch,
+                split_labels: &self.data.train.labels,
             };
             let report = step::train_step(&ctx, batch, &mut self.models, optimizers).map_err(|bad| {
                 let node = plan.nodes[bad.node].id.clone();

@@ -76,8 +76,8 @@ pub fn load_checkpoint(spec: &ModelSpec, input_shape: &[usize], classes: usize, 
 /// adapters of its hint terms, drawn after the network; `None` for recorded sources. Weights
 /// are drawn on `device` (the run's, or flex for a run on wgpu: [`super::device::init_device`]),
 /// then moved to the node's own placement, so that where a node computes does not change its
-/// initial weights.
-pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]) -> Result<Vec<Option<Trainee>>, EngineError> {
+/// initial weights. `samples`: the training split's size (CRD's memory bank).
+pub fn init_models(plan: &Plan, seed: u64, samples: usize, device: &Device, places: &[Placement]) -> Result<Vec<Option<Trainee>>, EngineError> {
     let mut models = plan
         .nodes
         .iter()
@@ -91,7 +91,7 @@ pub fn init_models(plan: &Plan, seed: u64, device: &Device, places: &[Placement]
             if let Some(path) = &n.checkpoint {
                 net = initial_weights(net, &n.id, &n.model, path)?;
             }
-            let slots: Vec<crate::losses::AdapterSpec> = step::adapter_slots(plan, i).into_iter().map(|(_, a)| a).collect();
+            let slots: Vec<crate::losses::AdapterSpec> = step::adapter_slots(plan, i, samples).into_iter().map(|(_, a)| a).collect();
             let t = Trainee::new(net, &slots, device);
             // `fork`, not `to_device`: the moved parameters are leaves of their own graph
             Ok(Some(if places[i].train == *device { t } else { t.fork(&places[i].train) }))

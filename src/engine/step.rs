@@ -13,7 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::{PlanStage, Progress, Term, UpdateOrder};
 use crate::data::batch::Batch;
-use crate::losses::{Adapter, Diagnostics, Inputs, Targets};
+use crate::losses::{Adapter, Diagnostics, Inputs, Lookup, Targets};
 use crate::models::{Network, Noise, Tap, Taps};
 use crate::random::splitmix64;
 
@@ -24,6 +24,13 @@ use super::Placement;
 use super::exchange::{BatchMeta, SharedData, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
 pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
 use super::optim::ramp_up;
+
+/// Seed of the draws of node `n`'s term in adapter slot `slot` at step `step` of the epoch whose
+/// dropout streams are keyed by `noise_seed` (CRD's negatives; pass 2 of [`StepContext`]'s
+/// streams, which the dropout masks never use).
+pub fn term_draws(noise_seed: u64, n: usize, step: usize, slot: usize) -> u64 {
+    splitmix64(splitmix64(splitmix64(splitmix64(noise_seed ^ n as u64) ^ step as u64) ^ 2) ^ slot as u64)
+}
 
 /// `weight · ramp · gate` of a term at `at`.
 fn term_scale(term: &Term, at: Progress) -> f64 {
@@ -92,6 +99,8 @@ pub struct StepContext<'a> {
     pub pools: Option<&'a [rayon::ThreadPool]>,
     /// SwitOKD: teacher → its student, for the trained teachers of this stage.
     pub switch: &'a HashMap<usize, usize>,
+    /// The training split's labels, by sample index (CRD draws its negatives from them).
+    pub split_labels: &'a [u8],
 }
 
 /// A tracked forward pass of one trained node.
@@ -101,12 +110,18 @@ struct Forward {
     taps: Taps,
 }
 
-impl StepContext<'_> {
+impl<'a> StepContext<'a> {
     /// Dropout stream of node `n` for `pass` (0 = the tracked forward, 1 = a refresh), keyed by
     /// epoch, step and node so that it does not depend on thread scheduling.
     fn noise(&self, n: usize, pass: u64) -> Noise {
         let k = splitmix64(splitmix64(splitmix64(self.noise_seed ^ n as u64) ^ self.step as u64) ^ pass);
         Noise::new(k)
+    }
+
+    /// Seed of the draws of node `n`'s term in adapter slot `slot` in this step (CRD's
+    /// negatives), keyed like the dropout streams, and apart from them.
+    fn draws(&self, n: usize, slot: usize) -> u64 {
+        term_draws(self.noise_seed, n, self.step, slot)
     }
 
     /// The tracked forward pass of trained node `n` on its rows of the batch, collecting the taps
@@ -174,7 +189,10 @@ impl StepContext<'_> {
         outputs: &HashMap<usize, Shared>,
         y: Tensor<1, Int>,
         meta: &BatchMeta,
-    ) -> Inputs<'m> {
+    ) -> Inputs<'m>
+    where
+        'a: 'm,
+    {
         let device = &f.z.device();
         let reads = term.loss.kind().reads();
         let head = |m: usize| match f.taps.get(&crate::models::head_tap(m)) {
@@ -210,8 +228,14 @@ impl StepContext<'_> {
             .flat_map(|s| reads.source_taps.iter().map(move |tap| (s, tap)))
             .map(|(s, tap)| restrict_tap(outputs[s].tap(tap), &outputs[s].rows, &f.rows, device))
             .collect();
-        let adapter = self.needs[&n].adapters.get(&term.origin).map(|&k| &adapters[k]);
-        Inputs { z, y, targets, own_taps, source_taps, branches, adapter, epoch: self.epoch }
+        let slot = self.needs[&n].adapters.get(&term.origin).copied();
+        let adapter = slot.map(|k| &adapters[k]);
+        let indices = match &f.rows {
+            Some(r) => r.iter().map(|&i| meta.indices[i]).collect(),
+            None => meta.indices.clone(),
+        };
+        let lookup = Lookup { indices, labels: self.split_labels, seed: self.draws(n, slot.unwrap_or(0)) };
+        Inputs { z, y, targets, own_taps, source_taps, branches, adapter, epoch: self.epoch, lookup }
     }
 }
 
@@ -321,7 +345,7 @@ pub fn train_step(
     let x = TensorData::new(inputs, [b, d]);
     let views: HashMap<usize, TensorData> = views.into_iter().map(|(n, v)| (n, TensorData::new(v, [b, d]))).collect();
     let y = TensorData::new(labels.clone(), [b]);
-    let meta = BatchMeta { labels, domains };
+    let meta = BatchMeta { labels, domains, indices: indices.clone() };
     // outputs of the fixed sources (eval mode, every row, detached), each on its own device
     let mut outputs: HashMap<usize, Shared> = HashMap::new();
     for (&n, source) in ctx.fixed {

@@ -95,7 +95,7 @@ impl LossKind for ActivationBoundary {
         edge.same_positions("activation-boundary distillation (its connector maps channels, not positions)", (&self.from_tap, &u), (&self.to_tap, &v));
     }
     /// The connector, where the target's channels differ from the source's.
-    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         let (from, to) = (own(&self.to_tap), source(&self.from_tap));
         (from != to).then_some(AdapterSpec::Connector { from, to })
     }

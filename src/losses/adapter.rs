@@ -2,7 +2,8 @@
 //! whose kind owns one ([`super::LossKind::adapter`] says which, with its shapes). They are
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
 //! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`,
-//! `curriculum_temperature.rs`, `activation_boundary.rs`) read them.
+//! `curriculum_temperature.rs`, `activation_boundary.rs`; CRD's, with its memory bank, is
+//! defined in `contrastive.rs`) read them.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -36,6 +37,8 @@ pub enum Adapter {
     /// A 1×1 convolution and a batch norm: AB's connector ([`super::activation_boundary`]), and
     /// with a ReLU after it RepDistiller's FitNets regressor `ConvReg` ([`super::hint`]).
     Connector(Connector),
+    /// CRD's embeddings and memory bank ([`super::contrastive`]).
+    Contrast(super::contrastive::Contrast),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -88,6 +91,18 @@ pub enum AdapterSpec {
         /// The source's tap shape.
         to: Vec<usize>,
     },
+    /// CRD's embeddings of each side's flat features to `dim` and its memory bank of `samples`
+    /// rows per side.
+    Contrast {
+        /// Flat width of the target's tap.
+        own: usize,
+        /// Flat width of the source's tap.
+        source: usize,
+        /// Width of the embeddings.
+        dim: usize,
+        /// Training samples (rows of the bank).
+        samples: usize,
+    },
 }
 
 impl Adapter {
@@ -109,6 +124,7 @@ impl Adapter {
                 };
                 Adapter::Connector(Connector { conv, bn: BatchNormConfig::new(to[0]).init(device) })
             }
+            AdapterSpec::Contrast { own, source, dim, samples } => Adapter::Contrast(super::contrastive::Contrast::new(*own, *source, *dim, *samples, device)),
         }
     }
 }

@@ -144,7 +144,7 @@ impl LossKind for BranchAttention {
             edge.tap_shape(edge.to, &crate::models::branch_tap(m), "peers");
         }
     }
-    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         Some(AdapterSpec::Attention { features: own(&crate::models::branch_tap(self.peers[0]))[0], dim: self.dim })
     }
     fn loss(&self, i: Inputs) -> Tensor<1> {

@@ -132,7 +132,7 @@ impl LossKind for Correlation {
             edge.error(Diagnostic::at(edge.loss_path().field("form").field("gamma"), msg).hint("the common setting is gamma: 0.4"));
         }
     }
-    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         match self.form {
             CcForm::Authors { dim } => {
                 let width = |shape: Vec<usize>| shape.iter().product::<usize>();

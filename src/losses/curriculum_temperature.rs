@@ -112,7 +112,7 @@ impl LossKind for CurriculumTemperature {
             );
         }
     }
-    fn adapter(&self, _own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, _own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         Some(AdapterSpec::Temperature)
     }
     fn loss(&self, i: Inputs) -> Tensor<1> {

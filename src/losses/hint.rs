@@ -109,7 +109,7 @@ impl LossKind for Hint {
             }
         }
     }
-    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         let (from, to) = (own(&self.to_tap), source(&self.from_tap));
         Some(match self.form {
             HintForm::Paper => AdapterSpec::Hint { from, to },

@@ -94,6 +94,20 @@ pub struct Inputs<'a> {
     pub adapter: Option<&'a Adapter>,
     /// The epoch of the stage (from 0), for a kind's own schedule (DKD's warm-up).
     pub epoch: usize,
+    /// The batch's samples as the training split knows them (CRD's memory bank).
+    pub lookup: Lookup<'a>,
+}
+
+/// Where a term's rows sit in the training split, and its draws of this step (for kinds that
+/// look samples up beyond the batch: CRD's memory bank and its negatives).
+#[derive(Clone, Debug, Default)]
+pub struct Lookup<'a> {
+    /// Each row's index in the training split.
+    pub indices: Vec<usize>,
+    /// The training split's labels, by index.
+    pub labels: &'a [u8],
+    /// Seed of the term's draws in this step (keyed by run seed, epoch, step, node and term).
+    pub seed: u64,
 }
 
 impl Inputs<'_> {
@@ -106,6 +120,7 @@ impl Inputs<'_> {
             own_taps: self.own_taps.into_iter().map(|t| t.select(rows.clone())).collect(),
             source_taps: self.source_taps.into_iter().map(|t| t.select(rows.clone())).collect(),
             branches: self.branches.into_iter().map(|t| t.select(0, rows.clone())).collect(),
+            lookup: Lookup { indices: rows.clone().into_data().iter::<i64>().map(|r| self.lookup.indices[r as usize]).collect(), ..self.lookup },
             ..self
         }
     }
@@ -142,8 +157,15 @@ pub trait LossKind {
     fn check(&mut self, _edge: &mut EdgeCheck) {}
 
     /// The learned part it owns, given the shapes of the target's taps (`own`) and of its
-    /// first source's (`source`), channels first without the batch.
-    fn adapter(&self, _own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    /// first source's (`source`), channels first without the batch, and the number of training
+    /// samples (CRD's memory bank holds one row per sample).
+    fn adapter(&self, _own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
+        None
+    }
+
+    /// Its checks against the training split's labels, once the data is loaded (CRD's negatives
+    /// against the classes' sizes): the problem and its fix. The run refuses to start (exit 2).
+    fn check_data(&self, _labels: &[u8]) -> Option<(String, String)> {
         None
     }
 

@@ -27,6 +27,7 @@
 //! | `fsp.rs` | `Fsp` (FSP: Gram matrices between consecutive taps) |
 //! | `activation_boundary.rs` | `ActivationBoundary` (AB: pre-activations on the source's side of zero) and its connector |
 //! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
+//! | `contrastive.rs` | `Crd` (CRD: NCE against a memory bank of the training split) and its embeddings and bank |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
 //! | `curriculum_temperature.rs` | `CurriculumTemperature` (CTKD: a learned, adversarial temperature) |
@@ -39,6 +40,7 @@ pub mod attention;
 pub mod branch_attention;
 pub mod check;
 pub mod common;
+pub mod contrastive;
 pub mod correlation;
 pub mod cross_entropy;
 pub mod curriculum_temperature;
@@ -69,6 +71,7 @@ pub use attention::{Attention, attention_map, attention_transfer};
 pub use branch_attention::{BranchAttention, branch_attention_loss};
 pub use check::{EdgeCheck, NodeFacts};
 pub use common::{kl_to_target, kl_tracked_target, soft_target, soft_target_kl, standardize_logits};
+pub use contrastive::{Crd, nce_loss};
 pub use correlation::{CcForm, Correlation, cc_authors_loss, cc_taylor_loss};
 pub use cross_entropy::{CrossEntropy, cross_entropy};
 pub use curriculum_temperature::{CurriculumTemperature, curriculum_kd, reversal_weight};
@@ -78,7 +81,7 @@ pub use ensemble::{Combine, Ensemble, mean_logits_target, min_logit_target};
 pub use fsp::{Fsp, fsp_loss, fsp_matrix};
 pub use heads::{OtherHeads, OwnOutput};
 pub use hint::{Hint, HintForm, hint, hint_mse};
-pub use kind::{Arity, Diagnostics, Inputs, LossKind, Reads, Targets};
+pub use kind::{Arity, Diagnostics, Inputs, Lookup, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};
 pub use nst::{Nst, nst_loss};
@@ -122,6 +125,7 @@ pub enum LossSpec {
     CurriculumTemperature(CurriculumTemperature),
     Fsp(Fsp),
     ActivationBoundary(ActivationBoundary),
+    Crd(Crd),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -158,6 +162,7 @@ macro_rules! dispatch {
             LossSpec::CurriculumTemperature(l) => l,
             LossSpec::Fsp(l) => l,
             LossSpec::ActivationBoundary(l) => l,
+            LossSpec::Crd(l) => l,
         }
     };
 }

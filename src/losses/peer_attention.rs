@@ -122,7 +122,7 @@ impl LossKind for PeerAttention {
             }
         }
     }
-    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, _source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         Some(AdapterSpec::Attention { features: own(&self.tap)[0], dim: self.dim })
     }
     fn loss(&self, i: Inputs) -> Tensor<1> {

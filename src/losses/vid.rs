@@ -82,7 +82,7 @@ impl LossKind for Vid {
             edge.error(Diagnostic::at(edge.loss_path().field("init_var"), msg).hint("the authors start at init_var: 5.0"));
         }
     }
-    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>) -> Option<AdapterSpec> {
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
         let to = source(&self.from_tap);
         let mid = self.mid.map_or(to[0], |m| m.get());
         Some(AdapterSpec::Variational { from: own(&self.to_tap), to, mid, init_var: self.init_var })

@@ -276,3 +276,62 @@ fn max_norm_bounds_the_hidden_units_incoming_weights() {
     assert!(bounded.iter().all(|&n| n <= c + 1e-5), "{bounded:?}");
     assert!(bounded.iter().any(|&n| n > c - 1e-4), "the bound is reached: {bounded:?}");
 }
+
+/// CRD between two DML peers (both directions), interrupted after an epoch and resumed: the
+/// memory banks and their constants travel with the run's state and the negatives are drawn
+/// from the run's streams, so the resumed run's metrics are the uninterrupted run's byte for byte
+/// (a bank restarted from its initial draw, or constants fixed anew, would change them).
+#[test]
+fn crd_resumes_with_its_memory_bank() {
+    let src = r#"Experiment(
+        name: "crd-resume",
+        data: (source: Mnist1d(num_samples: 1000), train_limit: 200, test_limit: 50),
+        nodes: [Node(id: "a", model: Mlp(hidden: [16])), Node(id: "b", model: Mlp(hidden: [16]))],
+        edges: [
+            Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy),
+            Mutual(peers: ["a", "b"]),
+            Edge(from: ["b"], to: "a", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", dim: 8, negatives: 64), weight: 0.8),
+            Edge(from: ["a"], to: "b", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", dim: 8, negatives: 64), weight: 0.8),
+        ],
+        training: (epochs: 3, batch_size: 50, optimizer: Adam(lr: 0.01), seeds: [2]),
+    )"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let full = engine::run(&plan(src, &tmp.path().join("full")), &opts(src)).unwrap();
+    assert_eq!(full[0].status, Status::Complete);
+    let p = plan(src, &tmp.path().join("cut"));
+    let mut o = opts(src);
+    o.stop_after_epochs = Some(1);
+    assert_eq!(engine::run(&p, &o).unwrap()[0].status, Status::Stopped);
+    let mut o = opts(src);
+    o.resume = true;
+    let resumed = engine::run(&p, &o).unwrap();
+    assert_eq!(resumed[0].status, Status::Complete);
+    let text = String::from_utf8(metrics_bytes(&full[0].dir)).unwrap();
+    assert!(text.contains("loss:Crd("), "the term's rows");
+    assert_eq!(metrics_bytes(&full[0].dir), metrics_bytes(&resumed[0].dir));
+}
+
+/// More CRD negatives than a sample of the largest class has samples of other classes to draw
+/// from is refused once the data is loaded, before any folder is made: exit 2, the term's place
+/// and the largest value that fits.
+#[test]
+fn crd_refuses_more_negatives_than_the_split_offers() {
+    let src = r#"Experiment(
+        name: "crd-too-many",
+        data: (source: Mnist1d(num_samples: 1000), train_limit: 40, test_limit: 20),
+        nodes: [Node(id: "a", model: Mlp(hidden: [8])), Node(id: "b", model: Mlp(hidden: [8]))],
+        edges: [
+            Edge(to: "a", loss: CrossEntropy), Edge(to: "b", loss: CrossEntropy),
+            Edge(from: ["b"], to: "a", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", negatives: 16384)),
+        ],
+        training: (epochs: 1, batch_size: 20, optimizer: Adam(lr: 0.01), seeds: [0]),
+    )"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let err = engine::run(&plan(src, tmp.path()), &opts(src)).unwrap_err();
+    assert!(matches!(err, engine::EngineError::TermData { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("edges[2].loss: 16384 negatives per sample"), "{text}");
+    assert!(text.contains("set `negatives:` to at most"), "{text}");
+    assert_eq!(cohort::error::Error::from(err).exit_code(), 2);
+    assert!(!tmp.path().join("crd-too-many").exists(), "nothing written");
+}

@@ -523,6 +523,7 @@ fn dkd_keeps_the_non_target_mass_of_a_certain_student() {
         branches: Vec::new(),
         adapter: None,
         epoch,
+        lookup: Default::default(),
     };
     close(scalar(kind.loss(inputs(4))), 0.25 * reference, 1e-4);
     close(scalar(kind.loss(inputs(30))), reference, 1e-4);
@@ -697,6 +698,54 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 let rv = regress(&r, maps(s.clone(), &s_shape)).channels_by_positions().flatten(1, 2);
                 hint_mse(maps(t(), &t_shape).channels_by_positions().flatten(1, 2), rv)
             }
+            "Crd" => {
+                use burn::module::RunningState;
+                use cohort::losses::contrastive::{Contrast, embed};
+                let (dim, n) = (param("dim") as usize, param("samples") as usize);
+                let mut crd = Contrast::new(s_shape[1], t_shape[1], dim, n, &d);
+                for (side, key) in [(&mut crd.embed_own, "embed_s.linear"), (&mut crd.embed_source, "embed_t.linear")] {
+                    side.weight = linear_weight(&w[format!("{key}.weight")]);
+                    side.bias = Some(vector(&w[format!("{key}.bias")]));
+                    let (wt, bias) = (side.weight.clone(), side.bias.clone().unwrap());
+                    learned.push((format!("{key}.weight"), Box::new(move |g| wt.val().grad(g).unwrap().transpose().into_data().try_into_vec().unwrap())));
+                    learned.push((format!("{key}.bias"), Box::new(move |g| bias.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                }
+                let bank = |v: &serde_json::Value| flat(&floats(v), &[n, dim]);
+                crd.memory_own = RunningState::new(bank(&c["banks"]["memory_v1"]));
+                crd.memory_source = RunningState::new(bank(&c["banks"]["memory_v2"]));
+                let ints = |v: &serde_json::Value| {
+                    let v: Vec<i64> = v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|r| r.as_array().cloned().unwrap_or_else(|| vec![r.clone()]))
+                        .map(|x| x.as_i64().unwrap())
+                        .collect();
+                    Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), &d)
+                };
+                let (temperature, momentum) = (param("temperature"), param("momentum"));
+                let loss =
+                    crd.step(embed(&crd.embed_own, s.clone()), embed(&crd.embed_source, t()), ints(&c["indices"]), ints(&c["contrast"]), temperature, momentum);
+                // the constants the first batch fixes, and both banks after its update
+                let after = &c["after"];
+                close(name, "Z", crd.normalizers.value().into_data().try_into_vec().unwrap(), &floats(&after["z"]));
+                close(name, "memory_v1 after", crd.memory_own.value().into_data().try_into_vec().unwrap(), &floats(&after["memory_v1"]));
+                close(name, "memory_v2 after", crd.memory_source.value().into_data().try_into_vec().unwrap(), &floats(&after["memory_v2"]));
+                // the second batch: the fixed constants, the updated banks
+                let second = &c["second"];
+                let b2 = second["indices"].as_array().unwrap().len();
+                let (s2, t2) = (flat(&floats(&second["student"]), &[b2, s_shape[1]]), flat(&floats(&second["teacher"]), &[b2, t_shape[1]]));
+                let loss2 = crd.step(
+                    embed(&crd.embed_own, s2),
+                    embed(&crd.embed_source, t2),
+                    ints(&second["indices"]),
+                    ints(&second["contrast"]),
+                    temperature,
+                    momentum,
+                );
+                close(name, "the second batch's loss", vec![loss2.into_scalar::<f32>()], &[second["value"].as_f64().unwrap()]);
+                loss
+            }
             other => panic!("no loss {other} in cohort"),
         };
         let value = loss.clone().into_scalar::<f32>() as f64;
@@ -731,7 +780,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 12, "twelve losses: {seen:?}");
+    assert_eq!(seen.len(), 13, "thirteen losses: {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:
@@ -757,4 +806,40 @@ fn vid_starts_from_the_authors_variance() {
     assert_eq!(got, want);
     let var: Vec<f32> = v.variance().into_data().try_into_vec().unwrap();
     assert!(var.iter().all(|x| (x - 5.0).abs() < 1e-5), "{var:?}");
+}
+
+/// CRD's contrast sets: each row's own index first, then K distinct samples of other classes,
+/// the same for the same seed, others for another; every other-class sample drawn about equally
+/// often (uniform without replacement: K/pool of the draws each).
+#[test]
+fn crd_negatives_are_distinct_samples_of_other_classes() {
+    use cohort::losses::contrastive::contrast_indices;
+    let labels: Vec<u8> = (0..60).map(|i| (i * 7 % 5) as u8).collect();
+    let rows = [3usize, 17, 40];
+    let k = 20;
+    let a = contrast_indices(&rows, &labels, k, 11);
+    assert_eq!(a.len(), rows.len() * (k + 1));
+    assert_eq!(a, contrast_indices(&rows, &labels, k, 11), "deterministic");
+    assert_ne!(a, contrast_indices(&rows, &labels, k, 12), "another stream");
+    for (r, set) in rows.iter().zip(a.chunks(k + 1)) {
+        assert_eq!(set[0], *r as i64, "the positive first");
+        let negatives: std::collections::BTreeSet<i64> = set[1..].iter().copied().collect();
+        assert_eq!(negatives.len(), k, "distinct");
+        assert!(negatives.iter().all(|&j| labels[j as usize] != labels[*r]), "of other classes");
+    }
+    // all 48 other-class samples of row 0's class, over 2000 streams: each drawn 2000·20/48 ≈ 833
+    // times (binomial sd ≈ 22); a sampler favouring the pool's start or end would be far off
+    let mut count = vec![0usize; labels.len()];
+    for seed in 0..2000 {
+        for &j in &contrast_indices(&[0], &labels, k, seed)[1..] {
+            count[j as usize] += 1;
+        }
+    }
+    for (j, &c) in count.iter().enumerate() {
+        if labels[j] == labels[0] {
+            assert_eq!(c, 0);
+        } else {
+            assert!((c as f64 - 2000.0 * 20.0 / 48.0).abs() < 120.0, "sample {j} drawn {c} times");
+        }
+    }
 }

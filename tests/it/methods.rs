@@ -41,9 +41,15 @@ fn mnist_present(test: &str) -> bool {
 /// Runs the example `name` tiny and checks the run's files and that every trained node of
 /// every stage has a finite training loss and a checkpoint.
 fn smoke(name: &str) {
+    smoke_adjusted(name, |_| ());
+}
+
+/// [`smoke`] with the tiny plan adjusted by `adjust` first.
+fn smoke_adjusted(name: &str, adjust: impl Fn(&mut Plan)) {
     let tmp = tempfile::tempdir().unwrap();
     let (plan, text) = example(name);
-    let plan = tiny(plan, tmp.path());
+    let mut plan = tiny(plan, tmp.path());
+    adjust(&mut plan);
     let out = engine::run(&plan, &opts(&text)).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(out[0].status, Status::Complete, "{name}");
     let dir = &out[0].dir;
@@ -77,6 +83,21 @@ fn attention_transfer_runs() {
 #[test]
 fn relational_terms_between_peers_run() {
     smoke("online-relational.ron");
+}
+
+/// CRD between two DML peers, in both directions, and offline: the banks of the cut-down split
+/// (300 samples), 100 negatives each instead of the files' 1200 (which the split could not offer).
+#[test]
+fn contrastive_terms_between_peers_run() {
+    let fewer = |plan: &mut Plan| {
+        for t in plan.stages.iter_mut().flat_map(|s| s.terms.iter_mut()) {
+            if let cohort::losses::LossSpec::Crd(c) = &mut t.loss {
+                c.negatives = 100;
+            }
+        }
+    };
+    smoke_adjusted("online-contrastive.ron", fewer);
+    smoke_adjusted("offline/crd.ron", fewer);
 }
 
 /// The offline files with an init stage (AB's and FSP's) and RepDistiller's FitNets.

@@ -57,7 +57,7 @@ fn step(src: &str, out: &Path) -> Stepped {
     assert_eq!(data.train.len(), plan.batch_size, "one step per epoch: the batch is the training split");
     let x: Matrix = (0..data.train.len()).map(|i| data.train.row(i).iter().map(|&v| f64::from(v)).collect()).collect();
     let y: Vec<usize> = data.train.labels.iter().map(|&l| l as usize).collect();
-    let initial = engine::initial_models(&plan, seed).unwrap();
+    let initial = engine::initial_models(&plan, seed, data.train.len()).unwrap();
     let mut o = opts(src);
     o.stop_after_epochs = Some(1);
     let outcome = engine::run(&plan, &o).unwrap();
@@ -938,7 +938,7 @@ fn ema_case(warmup: bool) {
     let data = cohort::data::prepare(&p.data, Path::new("data"), 5).unwrap();
     let x: Matrix = (0..data.train.len()).map(|i| data.train.row(i).iter().map(|&v| f64::from(v)).collect()).collect();
     let y: Vec<usize> = data.train.labels.iter().map(|&l| l as usize).collect();
-    let initial = engine::initial_models(&p, 5).unwrap();
+    let initial = engine::initial_models(&p, 5, data.train.len()).unwrap();
     let net = |n: usize| initial[n].as_ref().unwrap().net.clone();
     assert_eq!(params(&net(m)), params(&net(a)), "the average starts as a copy");
     // three epochs of one step each, stopped after every one
@@ -1402,7 +1402,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "t2", model: Cnn1d(channels: [3, 4], kernel: 3), frozen: true, checkpoint: {two_path:?}),
         Node(id: "fsp", model: Cnn1d(channels: [3, 4], kernel: 5)),
         Node(id: "ab", model: Cnn1d(channels: [4], kernel: 3)),
-        Node(id: "fit", model: Cnn1d(channels: [5], kernel: 3))"#
+        Node(id: "fit", model: Cnn1d(channels: [5], kernel: 3)),
+        Node(id: "crd", model: Mlp(hidden: [4]))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1425,10 +1426,12 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["tc"], to: "ab", loss: ActivationBoundary(from_tap: "block1_pre", to_tap: "block1_pre", margin: 0.5), weight: 30),
         Edge(to: "fit", loss: CrossEntropy),
         Edge(from: ["tc"], to: "fit", loss: Hint(from_tap: "block1", to_tap: "block1", form: RepDistiller), weight: 3),
+        Edge(to: "crd", loss: CrossEntropy),
+        Edge(from: ["t"], to: "crd", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", dim: 3, negatives: 6, temperature: 0.5, momentum: 0.5), weight: 0.8),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
     let s = step(&src, &tmp.path().join("out"));
-    let initial = engine::initial_models(&s.plan, s.plan.seeds[0]).unwrap();
+    let initial = engine::initial_models(&s.plan, s.plan.seeds[0], s.x.len()).unwrap();
     let d = Device::flex().autodiff();
     // the batch in the engine's order: CC's authors' form pairs consecutive samples
     let order = cohort::data::batch::epoch_batches(s.x.len(), s.x.len(), s.plan.seeds[0], cohort::random::epoch_key(0, 0)).remove(0);
@@ -1483,6 +1486,7 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         ("fsp", 2.5),
         ("ab", 30.0),
         ("fit", 3.0),
+        ("crd", 0.8),
     ] {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
@@ -1518,6 +1522,17 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             ("fit", Some(a @ Adapter::Connector(_))) => {
                 hint_mse(tc.clone().channels_by_positions().flatten(1, 2), regress(a, h).channels_by_positions().flatten(1, 2))
             }
+            // CRD: both embeddings, the memory bank as drawn, the engine's negatives for this
+            // node's first term in the first step (the split's labels, the batch's indices)
+            ("crd", Some(Adapter::Contrast(c))) => {
+                use cohort::losses::contrastive::{contrast_indices, embed};
+                let noise = cohort::random::stream_seed(s.plan.seeds[0], cohort::random::Stream::Dropout, cohort::random::epoch_key(0, 0)) as u64;
+                let labels: Vec<u8> = s.y.iter().map(|&l| l as u8).collect();
+                let contrast = contrast_indices(&order, &labels, 6, cohort::engine::step::term_draws(noise, n, 0, 0));
+                let ints = |v: Vec<i64>| Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(v.clone(), [v.len()]), &d);
+                let rows = ints(order.iter().map(|&i| i as i64).collect());
+                c.step(embed(&c.embed_own, flat(h)), embed(&c.embed_source, th.clone()), rows, ints(contrast), 0.5, 0.5)
+            }
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
@@ -1531,9 +1546,22 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
         assert_eq!(
             !ga.1.is_empty(),
-            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit"),
-            "{id}: CC's authors' form, VID, CTKD, AB and RepDistiller's FitNets learn a part beside the network, the others none"
+            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit" | "crd"),
+            "{id}: CC's authors' form, VID, CTKD, AB, RepDistiller's FitNets and CRD learn a part beside the network, the others none"
         );
+        if id == "crd" {
+            // the memory bank and its constants after the step (no gradient): as updated here
+            let updated = trainee.adapters.iter().flat_map(params).collect::<Vec<_>>();
+            let states: Vec<(usize, &Vec<f64>)> = updated.iter().enumerate().filter(|(k, _)| ga.1[*k].is_none()).collect();
+            assert_eq!(states.len(), 3, "crd: two banks and the constants");
+            for (k, want) in states {
+                assert_eq!(&s.adapters_before[n][k].len(), &want.len());
+                assert_ne!(&s.adapters_before[n][k], want, "crd: state {k} moves in the step");
+                for (g, w) in s.adapters_after[n][k].iter().zip(want) {
+                    assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "crd: state {k}: {g} vs {w}");
+                }
+            }
+        }
         let (before, after, g) = learned(&s.before[n], &s.after[n], &g.1);
         assert_eq!(before.len(), s.before[n].len(), "{id}: every network parameter has a gradient");
         assert_same_step(id, &before, &after, &sgd(&before, &g));
