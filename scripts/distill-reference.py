@@ -39,6 +39,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", 
 torch.Tensor.cuda = lambda self, *a, **k: self  # the references call .cuda(); here they run on the CPU
 from crd.criterion import CRDLoss  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "mdistiller"))
+from distillers.ReviewKD import ReviewKD  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
 from models.temp_global import Global_T  # noqa: E402
 from distiller_zoo.KD import DistillKL  # noqa: E402
@@ -227,6 +230,56 @@ def crd_case(s_dim, t_dim, dim, n_data, classes, k, seed, temperature, momentum)
     return record("Crd", params, f_s.shape, f_t.shape, f_s, f_t, value, grads[0], extra, weight_grads=weight_grads, after=after, second=second)
 
 
+class Fixed(torch.nn.Module):
+    """A network replaced by the features it returns (mdistiller's `(logits, features)`)."""
+
+    def __init__(self, logits, features):
+        super().__init__()
+        self.out = (logits, features)
+
+    def forward(self, image):
+        return self.out
+
+
+def review_case(s_maps, t_maps, pooled, seed, epoch, warmup=20):
+    """ReviewKD.forward_train (its `loss_kd`: weight 1, the warm-up at `epoch`) on the student's
+    stage outputs `s_maps` plus its pooled features (`feats` + `pooled_feat`; mdistiller skips
+    `feats[0]`, given here as zeros) and the teacher's pre-activations `t_maps` plus its pooled
+    features (`preact_feats[1:]` + `pooled_feat`). The student's features are one flat tensor
+    (maps, then the pooled features, in that order), its gradient stored flat."""
+    b = s_maps[0][0]
+    (ps, pt) = pooled
+    size = lambda m: m[1] * m[2] * m[3]  # noqa: E731
+    f_s = inputs((b, sum(size(m) for m in s_maps) + ps), seed).requires_grad_(True)
+    f_t = inputs((b, sum(size(m) for m in t_maps) + pt), seed + 1)
+
+    def split(f, maps, p):
+        parts = torch.split(f, [size(m) for m in maps] + [p], dim=1)
+        return [x.reshape(m) for x, m in zip(parts, maps)], parts[-1]
+
+    s_feats, s_pool = split(f_s, s_maps, ps)
+    t_feats, t_pool = split(f_t, t_maps, pt)
+    zeros = torch.zeros(s_maps[0], dtype=torch.float64)
+    student = Fixed(None, {"feats": [zeros] + s_feats, "pooled_feat": s_pool, "preact_feats": []})
+    teacher = Fixed(None, {"preact_feats": [zeros] + t_feats, "pooled_feat": t_pool})
+    cfg = SimpleNamespace(REVIEWKD=SimpleNamespace(
+        SHAPES=[1] + [m[2] for m in reversed(s_maps)], OUT_SHAPES=[1] + [m[2] for m in reversed(t_maps)],
+        IN_CHANNELS=[m[1] for m in s_maps] + [ps], OUT_CHANNELS=[m[1] for m in t_maps] + [pt],
+        CE_WEIGHT=1.0, REVIEWKD_WEIGHT=1.0, WARMUP_EPOCHS=warmup, STU_PREACT=False, MAX_MID_CHANNEL=512))
+    model = ReviewKD(student, teacher, cfg)
+    abfs = model.abfs.double()
+    stored = weights(abfs, seed + 100)
+    model.train()
+    student.out = (torch.zeros(b, 3, dtype=torch.float64), student.out[1])
+    _, losses = model.forward_train(None, torch.zeros(b, dtype=torch.long), epoch=epoch)
+    value = losses["loss_kd"].reshape(())
+    names = [n for n, _ in sorted(abfs.named_parameters())]
+    grads = torch.autograd.grad(value, [f_s] + [dict(abfs.named_parameters())[n] for n in names])
+    weight_grads = {n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])}
+    params = {"student_maps": [list(m[1:]) for m in s_maps], "teacher_maps": [list(m[1:]) for m in t_maps], "pooled": list(pooled), "epoch": epoch, "warmup": warmup}
+    return record("ReviewKd", params, f_s.shape, f_t.shape, f_s, f_t, value, grads[0], {"weights": stored}, weight_grads=weight_grads)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -271,8 +324,12 @@ def main():
         # CRD: RepDistiller's temperature and momentum, and others; embeddings of different widths
         crd_case(5, 7, 4, 12, 3, 4, 25, 0.07, 0.5),
         crd_case(3, 3, 2, 10, 2, 3, 26, 0.5, 0.9),
+        # ReviewKD: three stages and the pooled features, the same sizes a side (warm-up epoch 5
+        # of 20); and a teacher at twice the student's resolution, past the warm-up
+        review_case([(4, 3, 8, 8), (4, 4, 4, 4), (4, 5, 2, 2)], [(4, 4, 8, 8), (4, 6, 4, 4), (4, 7, 2, 2)], (5, 7), 27, 5),
+        review_case([(6, 2, 4, 4), (6, 3, 2, 2)], [(6, 2, 8, 8), (6, 4, 4, 4)], (3, 4), 28, 30),
     ]
-    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
+    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), third_party/mdistiller (megvii-research/mdistiller a08d46f: distillers/ReviewKD.py), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()
 
 

@@ -2,8 +2,8 @@
 //! whose kind owns one ([`super::LossKind::adapter`] says which, with its shapes). They are
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
 //! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`,
-//! `curriculum_temperature.rs`, `activation_boundary.rs`; CRD's, with its memory bank, is
-//! defined in `contrastive.rs`) read them.
+//! `curriculum_temperature.rs`, `activation_boundary.rs`; CRD's, with its memory bank, and ReviewKD's
+//! fusion modules are defined in `contrastive.rs` and `review.rs`) read them.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -39,6 +39,8 @@ pub enum Adapter {
     Connector(Connector),
     /// CRD's embeddings and memory bank ([`super::contrastive`]).
     Contrast(super::contrastive::Contrast),
+    /// ReviewKD's fusion modules ([`super::review`]).
+    Review(super::review::Review),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -103,6 +105,14 @@ pub enum AdapterSpec {
         /// Training samples (rows of the bank).
         samples: usize,
     },
+    /// ReviewKD's fusion modules from the target's tap shapes `own` to the source's `source`,
+    /// level by level (channels first).
+    Review {
+        /// The target's tap shapes.
+        own: Vec<Vec<usize>>,
+        /// The source's tap shapes.
+        source: Vec<Vec<usize>>,
+    },
 }
 
 impl Adapter {
@@ -124,6 +134,7 @@ impl Adapter {
                 };
                 Adapter::Connector(Connector { conv, bn: BatchNormConfig::new(to[0]).init(device) })
             }
+            AdapterSpec::Review { own, source } => Adapter::Review(super::review::Review::new(own, source, device)),
             AdapterSpec::Contrast { own, source, dim, samples } => Adapter::Contrast(super::contrastive::Contrast::new(*own, *source, *dim, *samples, device)),
         }
     }

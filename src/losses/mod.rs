@@ -28,6 +28,7 @@
 //! | `activation_boundary.rs` | `ActivationBoundary` (AB: pre-activations on the source's side of zero) and its connector |
 //! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
 //! | `contrastive.rs` | `Crd` (CRD: NCE against a memory bank of the training split) and its embeddings and bank |
+//! | `review.rs` | `ReviewKd` (ReviewKD: attention-based fusion across levels, hierarchical context loss) and its fusion modules |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
 //! | `curriculum_temperature.rs` | `CurriculumTemperature` (CTKD: a learned, adversarial temperature) |
@@ -57,6 +58,7 @@ pub mod mutual;
 pub mod nst;
 pub mod peer_attention;
 pub mod pkt;
+pub mod review;
 pub mod rkd;
 pub mod similarity;
 pub mod soft_target;
@@ -87,6 +89,7 @@ pub use mutual::{MutualKl, mutual_kl};
 pub use nst::{Nst, nst_loss};
 pub use peer_attention::{PeerAttention, attention_logits};
 pub use pkt::{Pkt, pkt_loss};
+pub use review::{ReviewKd, hcl_loss};
 pub use rkd::{Rkd, rkd_loss};
 pub use similarity::{Similarity, similarity_loss};
 pub use soft_target::{SoftTarget, mixture_target};
@@ -126,6 +129,7 @@ pub enum LossSpec {
     Fsp(Fsp),
     ActivationBoundary(ActivationBoundary),
     Crd(Crd),
+    ReviewKd(ReviewKd),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -163,6 +167,7 @@ macro_rules! dispatch {
             LossSpec::Fsp(l) => l,
             LossSpec::ActivationBoundary(l) => l,
             LossSpec::Crd(l) => l,
+            LossSpec::ReviewKd(l) => l,
         }
     };
 }

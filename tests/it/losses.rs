@@ -746,6 +746,71 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 close(name, "the second batch's loss", vec![loss2.into_scalar::<f32>()], &[second["value"].as_f64().unwrap()]);
                 loss
             }
+            "ReviewKd" => {
+                use cohort::losses::review::{Review, as_map, hcl_loss};
+                // the student's maps and pooled features are consecutive column blocks of the
+                // flat inputs, the teacher's likewise
+                let pooled = dims(&c["params"]["pooled"]);
+                let split = |f: Tensor<2>, key: &str, p: usize| {
+                    let mut at = 0;
+                    let mut out: Vec<Tap> = Vec::new();
+                    for m in c["params"][key].as_array().unwrap() {
+                        let m = dims(m);
+                        let n: usize = m.iter().product();
+                        out.push(maps(f.clone().slice([0..f.dims()[0], at..at + n]), &[f.dims()[0], m[0], m[1], m[2]]));
+                        at += n;
+                    }
+                    out.push(Tap::Flat(f.clone().slice([0..f.dims()[0], at..at + p])));
+                    out
+                };
+                let (own, source) = (split(s.clone(), "student_maps", pooled[0]), split(t(), "teacher_maps", pooled[1]));
+                let shape = |x: &Tap| match x {
+                    Tap::Flat(t) => vec![t.dims()[1]],
+                    Tap::Map(t) => t.dims()[1..].to_vec(),
+                    Tap::Seq(t) => t.dims()[1..].to_vec(),
+                };
+                let mut r = Review::new(&own.iter().map(shape).collect::<Vec<_>>(), &source.iter().map(shape).collect::<Vec<_>>(), &d);
+                let levels = r.abfs.len();
+                let conv_weight = |key: &str| {
+                    let shape = dims(&w[key]["shape"]);
+                    let values: Vec<f32> = floats(&w[key]["values"]).iter().map(|&x| x as f32).collect();
+                    Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), &d).require_grad())
+                };
+                let mut grad_of =
+                    |key: String, p: Param<Tensor<4>>| learned.push((key, Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                let mut vectors: Vec<(String, Param<Tensor<1>>)> = Vec::new();
+                // mdistiller's list is deepest first: its module m is cohort's level n − 1 − m
+                for (i, abf) in r.abfs.iter_mut().enumerate() {
+                    let m = levels - 1 - i;
+                    abf.conv1.weight = conv_weight(&format!("{m}.conv1.0.weight"));
+                    abf.conv2.weight = conv_weight(&format!("{m}.conv2.0.weight"));
+                    grad_of(format!("{m}.conv1.0.weight"), abf.conv1.weight.clone());
+                    grad_of(format!("{m}.conv2.0.weight"), abf.conv2.weight.clone());
+                    abf.bn1.gamma = vector(&w[format!("{m}.conv1.1.weight")]);
+                    abf.bn1.beta = vector(&w[format!("{m}.conv1.1.bias")]);
+                    abf.bn2.gamma = vector(&w[format!("{m}.conv2.1.weight")]);
+                    abf.bn2.beta = vector(&w[format!("{m}.conv2.1.bias")]);
+                    vectors.extend([
+                        (format!("{m}.conv1.1.weight"), abf.bn1.gamma.clone()),
+                        (format!("{m}.conv1.1.bias"), abf.bn1.beta.clone()),
+                        (format!("{m}.conv2.1.weight"), abf.bn2.gamma.clone()),
+                        (format!("{m}.conv2.1.bias"), abf.bn2.beta.clone()),
+                    ]);
+                    if let Some(att) = abf.att.as_mut() {
+                        att.weight = conv_weight(&format!("{m}.att_conv.0.weight"));
+                        att.bias = Some(vector(&w[format!("{m}.att_conv.0.bias")]));
+                        grad_of(format!("{m}.att_conv.0.weight"), att.weight.clone());
+                        vectors.push((format!("{m}.att_conv.0.bias"), att.bias.clone().unwrap()));
+                    }
+                }
+                for (key, p) in vectors {
+                    learned.push((key, Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                }
+                let t: Vec<Tensor<4>> = source.into_iter().map(as_map).collect();
+                let out: Vec<[usize; 2]> = t.iter().map(|t| [t.dims()[2], t.dims()[3]]).collect();
+                let warm = (param("epoch") / param("warmup")).min(1.0);
+                hcl_loss(&r.forward(own.into_iter().map(as_map).collect(), &out), &t).mul_scalar(warm)
+            }
             other => panic!("no loss {other} in cohort"),
         };
         let value = loss.clone().into_scalar::<f32>() as f64;
@@ -766,6 +831,17 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 assert!((got - want[0]).abs() <= 1e-5 * scale, "{name}: θ's gradient {got} vs {} (scale {scale})", want[0]);
                 continue;
             }
+            if let Some(prefix) = key.strip_suffix("att_conv.0.bias") {
+                // ReviewKD's attention bias: its gradient sums, over every position, terms that
+                // nearly cancel (the batch norm after the fusion removes what a shift of both
+                // attention maps adds), so it is compared to 1e-5 of the same convolution's weight
+                // gradient, the scale of the f32 roundings in that sum
+                let scale = floats(&c["weight_grads"][format!("{prefix}att_conv.0.weight").as_str()]).iter().fold(0f64, |m, g| m.max(g.abs()));
+                for (i, g) in read(&grads).iter().enumerate() {
+                    assert!((*g as f64 - want[i]).abs() <= 1e-5 * scale, "{name}: {key} [{i}] {g} vs {} (scale {scale})", want[i]);
+                }
+                continue;
+            }
             if let Some(prefix) = key.strip_suffix("conv.bias") {
                 // a bias before a batch norm in training mode has no effect on its output, so its
                 // gradient is 0 but for rounding (the reference's ~1e-18 in f64): compared to 1e-5
@@ -780,7 +856,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 13, "thirteen losses: {seen:?}");
+    assert_eq!(seen.len(), 14, "fourteen losses: {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:

@@ -100,6 +100,12 @@ fn contrastive_terms_between_peers_run() {
     smoke_adjusted("offline/crd.ron", fewer);
 }
 
+/// ReviewKD on the 1-D CNN's three blocks (sequences read as maps of width 1).
+#[test]
+fn review_kd_runs() {
+    smoke("offline/reviewkd.ron");
+}
+
 /// The offline files with an init stage (AB's and FSP's) and RepDistiller's FitNets.
 #[test]
 fn offline_init_stages_and_repdistiller_fitnets_run() {

@@ -1403,7 +1403,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "fsp", model: Cnn1d(channels: [3, 4], kernel: 5)),
         Node(id: "ab", model: Cnn1d(channels: [4], kernel: 3)),
         Node(id: "fit", model: Cnn1d(channels: [5], kernel: 3)),
-        Node(id: "crd", model: Mlp(hidden: [4]))"#
+        Node(id: "crd", model: Mlp(hidden: [4])),
+        Node(id: "rev", model: Cnn1d(channels: [2, 3], kernel: 3))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1427,6 +1428,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(to: "fit", loss: CrossEntropy),
         Edge(from: ["tc"], to: "fit", loss: Hint(from_tap: "block1", to_tap: "block1", form: RepDistiller), weight: 3),
         Edge(to: "crd", loss: CrossEntropy),
+        Edge(to: "rev", loss: CrossEntropy),
+        Edge(from: ["t2"], to: "rev", loss: ReviewKd(from_taps: ["block1_pre", "block2_pre"], to_taps: ["block1", "block2"], warmup: 3), weight: 2),
         Edge(from: ["t"], to: "crd", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", dim: 3, negatives: 6, temperature: 0.5, momentum: 0.5), weight: 0.8),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
@@ -1487,12 +1490,13 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         ("ab", 30.0),
         ("fit", 3.0),
         ("crd", 0.8),
+        ("rev", 2.0),
     ] {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
         let name = match id {
-            "nst" | "vid" | "fsp" | "fit" => "block1",
+            "nst" | "vid" | "fsp" | "fit" | "rev" => "block1",
             "ab" => "block1_pre",
             _ => "hidden1",
         };
@@ -1533,6 +1537,20 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
                 let rows = ints(order.iter().map(|&i| i as i64).collect());
                 c.step(embed(&c.embed_own, flat(h)), embed(&c.embed_source, th.clone()), rows, ints(contrast), 0.5, 0.5)
             }
+            // ReviewKD: the student's two blocks fused deepest first into the teacher's two
+            // pre-activations, epoch 1 of a 3-epoch warm-up (⅓)
+            ("rev", Some(Adapter::Review(r))) => {
+                use cohort::losses::review::{as_map, hcl_loss};
+                let pre = |net: &Network, names: [&str; 2]| {
+                    let names = names.map(String::from);
+                    let mut taps = Taps::new(&names);
+                    net.forward_taps(x.clone(), &mut taps);
+                    names.iter().map(|n| as_map(taps.take(n).expect("the taps asked for"))).collect::<Vec<_>>()
+                };
+                let t = pre(&initial[s.node("t2")].as_ref().unwrap().net, ["block1_pre", "block2_pre"]).into_iter().map(|t| t.detach()).collect::<Vec<_>>();
+                let out: Vec<[usize; 2]> = t.iter().map(|t| [t.dims()[2], t.dims()[3]]).collect();
+                hcl_loss(&r.forward(pre(&net, ["block1", "block2"]), &out), &t).mul_scalar(1.0 / 3.0)
+            }
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
@@ -1546,8 +1564,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
         assert_eq!(
             !ga.1.is_empty(),
-            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit" | "crd"),
-            "{id}: CC's authors' form, VID, CTKD, AB, RepDistiller's FitNets and CRD learn a part beside the network, the others none"
+            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit" | "crd" | "rev"),
+            "{id}: CC's authors' form, VID, CTKD, AB, RepDistiller's FitNets, CRD and ReviewKD learn a part beside the network, the others none"
         );
         if id == "crd" {
             // the memory bank and its constants after the step (no gradient): as updated here
