@@ -31,9 +31,10 @@ from VID import VIDLoss  # noqa: E402
 from FSP import FSP  # noqa: E402
 from AB import ABLoss  # noqa: E402
 from FitNet import HintLoss  # noqa: E402
+from FT import FactorTransfer  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller", "models"))
-from util import Connector, ConvReg, LinearEmbed  # noqa: E402
+from util import Connector, ConvReg, LinearEmbed, Paraphraser, Translator  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "RepDistiller"))
 torch.Tensor.cuda = lambda self, *a, **k: self  # the references call .cuda(); here they run on the CPU
@@ -280,6 +281,33 @@ def review_case(s_maps, t_maps, pooled, seed, epoch, warmup=20):
     return record("ReviewKd", params, f_s.shape, f_t.shape, f_s, f_t, value, grads[0], {"weights": stored}, weight_grads=weight_grads)
 
 
+def ft_paraphrase_case(t_shape, seed):
+    """FT's init stage (helper/pretrain.py, distill == 'factor'): MSELoss of the Paraphraser's
+    (k = 0.5, no batch norm) reconstruction of the teacher's map; the gradient for the map and
+    every paraphraser parameter."""
+    para = Paraphraser(t_shape)
+    loss = lambda m, f, _t: torch.nn.MSELoss()(m(f)[1], f)  # noqa: E731
+    return learned_case("FtParaphrase", para, loss, t_shape, [0], seed, rate=0.5)
+
+
+def ft_translate_case(s_shape, t_shape, seed):
+    """FT's transfer (helper/loops.py, distill == 'factor'): FactorTransfer() between the
+    Translator's factors of the student's map (batch norms in training mode) and the trained
+    Paraphraser's (eval mode, `is_factor=True`); the gradients for the student's map and the
+    translator's parameters (RepDistiller trains the translator alone in this stage)."""
+    modules = torch.nn.ModuleDict({"translator": Translator(s_shape, t_shape), "paraphraser": Paraphraser(t_shape)}).double()
+    stored = weights(modules, seed + 100)
+    modules["translator"].train()
+    modules["paraphraser"].eval()
+    f_s = inputs(s_shape, seed).requires_grad_(True)
+    f_t = inputs(t_shape, seed + 1)
+    value = FactorTransfer()(modules["translator"](f_s), modules["paraphraser"](f_t, is_factor=True)).reshape(())
+    names = [n for n, _ in sorted(modules["translator"].named_parameters())]
+    grads = torch.autograd.grad(value, [f_s] + [dict(modules["translator"].named_parameters())[n] for n in names])
+    weight_grads = {"translator." + n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])}
+    return record("FtTranslate", {"rate": 0.5}, s_shape, t_shape, f_s, f_t, value, grads[0], {"weights": stored}, weight_grads=weight_grads)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -327,6 +355,11 @@ def main():
         # ReviewKD: three stages and the pooled features, the same sizes a side (warm-up epoch 5
         # of 20); and a teacher at twice the student's resolution, past the warm-up
         review_case([(4, 3, 8, 8), (4, 4, 4, 4), (4, 5, 2, 2)], [(4, 4, 8, 8), (4, 6, 4, 4), (4, 7, 2, 2)], (5, 7), 27, 5),
+        # FT: the paraphraser's reconstruction, and the transfer (the same size, and a student
+        # map twice the teacher's, pooled)
+        ft_paraphrase_case((3, 4, 3, 3), 29),
+        ft_translate_case((4, 3, 2, 2), (4, 4, 2, 2), 30),
+        ft_translate_case((3, 2, 4, 4), (3, 6, 2, 2), 31),
         review_case([(6, 2, 4, 4), (6, 3, 2, 2)], [(6, 2, 8, 8), (6, 4, 4, 4)], (3, 4), 28, 30),
     ]
     json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), third_party/mdistiller (megvii-research/mdistiller a08d46f: distillers/ReviewKD.py), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)

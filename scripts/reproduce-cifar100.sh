@@ -20,7 +20,7 @@ out=results/cifar100
 for f in $(grep -L 'checkpoint:' experiments/cifar100/*.ron) $(grep -l 'checkpoint:' experiments/cifar100/*.ron); do
     "$bin" run "$f" --resume --no-progress --no-plot "$@"
 done
-methods=(fitnets at sp cc vid rkd pkt nst fsp ab crd)
+methods=(fitnets at sp cc vid rkd pkt nst fsp ab ft crd)
 offline=()
 for m in "${methods[@]}"; do offline+=("$out/$m-resnet32x4-resnet8x4" "$out/$m-wrn40-2-wrn16-2"); done
 # mdistiller's methods with a recipe for the ResNet pair only
@@ -42,7 +42,7 @@ source scripts/lib/compare.sh
     echo "| KD ResNet-32x4 -> ResNet-8x4 | teacher / student | 79.42 / 73.33 (CRD, Table 1; student alone 72.50) | $(acc kd-resnet32x4-resnet8x4 teacher) / $(acc kd-resnet32x4-resnet8x4 student) |"
     echo "| KD WRN-40-2 -> WRN-16-2 | teacher / student | 75.61 / 74.92 (CRD, Table 1; student alone 73.26) | $(acc kd-wrn40-2-wrn16-2 teacher) / $(acc kd-wrn40-2-wrn16-2 student) |"
     # RepDistiller's README (CRD Table 1), top-1 %: ResNet-32x4 -> ResNet-8x4, WRN-40-2 -> WRN-16-2
-    declare -A paper=([fitnets]="73.50 / 73.58" [at]="73.44 / 74.08" [sp]="72.94 / 73.83" [cc]="72.97 / 73.56" [vid]="73.09 / 74.11" [rkd]="71.90 / 73.35" [pkt]="73.64 / 74.54" [nst]="73.30 / 73.68" [fsp]="72.62 / 72.91" [ab]="73.17 / 72.50" [crd]="75.51 / 75.48")
+    declare -A paper=([fitnets]="73.50 / 73.58" [at]="73.44 / 74.08" [sp]="72.94 / 73.83" [cc]="72.97 / 73.56" [vid]="73.09 / 74.11" [rkd]="71.90 / 73.35" [pkt]="73.64 / 74.54" [nst]="73.30 / 73.68" [fsp]="72.62 / 72.91" [ab]="73.17 / 72.50" [ft]="72.86 / 73.25" [crd]="75.51 / 75.48")
     for m in "${methods[@]}"; do
         echo "| ${m^^} (RepDistiller's recipe, the KD run's teacher), ResNet-8x4 / WRN-16-2 | student | ${paper[$m]} (RepDistiller README) | $(acc "$m-resnet32x4-resnet8x4" student) / $(acc "$m-wrn40-2-wrn16-2" student) |"
     done

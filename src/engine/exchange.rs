@@ -11,8 +11,17 @@ use crate::config::{Plan, Subset};
 use crate::losses::{AdapterSpec, Targets};
 use crate::models::Tap;
 
+/// The adapter slot a term reads: its edge's origin, or the key its kind shares one slot under
+/// ([`crate::losses::LossKind::adapter_key`]) with the same sources.
+pub(super) fn slot_key(t: &crate::config::Term) -> String {
+    match t.loss.kind().adapter_key() {
+        Some(k) => format!("{k}<-{:?}", t.from),
+        None => t.origin.clone(),
+    }
+}
+
 /// The adapters of node `n` across all stages: `(edge origin, spec)` for each of its terms
-/// whose loss kind owns one ([`crate::losses::LossKind::adapter`]), in plan order (index =
+/// whose loss kind owns one ([`crate::losses::LossKind::adapter`]; one per [`slot_key`]), in plan order (index =
 /// position in [`super::trainee::Trainee::adapters`]), for a training split of `samples`.
 pub fn adapter_slots(plan: &Plan, n: usize, samples: usize) -> Vec<(String, AdapterSpec)> {
     let mut out: Vec<(String, AdapterSpec)> = Vec::new();
@@ -21,13 +30,14 @@ pub fn adapter_slots(plan: &Plan, n: usize, samples: usize) -> Vec<(String, Adap
     };
     for st in &plan.stages {
         for t in st.terms.iter().filter(|t| t.to == n) {
-            if out.iter().any(|(o, _)| *o == t.origin) {
+            let key = slot_key(t);
+            if out.iter().any(|(o, _)| *o == key) {
                 continue;
             }
             let own = |tap: &str| shape(n, tap);
             let source = |tap: &str| shape(t.from[0], tap);
             if let Some(a) = t.loss.kind().adapter(&own, &source, samples) {
-                out.push((t.origin.clone(), a));
+                out.push((key, a));
             }
         }
     }
@@ -43,7 +53,7 @@ pub struct NodeNeeds {
     pub shared_taps: Vec<String>,
     /// The part of the batch the node trains on (trained nodes only).
     pub subset: Option<Subset>,
-    /// Adapter index of each hint term, by edge origin.
+    /// Adapter index of each term that has one, by [`slot_key`].
     pub adapters: HashMap<String, usize>,
     /// Domain of an LFME expert (`train_on: Subset(domains: [d])`).
     pub domain: Option<usize>,

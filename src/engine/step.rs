@@ -228,7 +228,7 @@ impl<'a> StepContext<'a> {
             .flat_map(|s| reads.source_taps.iter().map(move |tap| (s, tap)))
             .map(|(s, tap)| restrict_tap(outputs[s].tap(tap), &outputs[s].rows, &f.rows, device))
             .collect();
-        let slot = self.needs[&n].adapters.get(&term.origin).copied();
+        let slot = self.needs[&n].adapters.get(&super::exchange::slot_key(term)).copied();
         let adapter = slot.map(|k| &adapters[k]);
         let indices = match &f.rows {
             Some(r) => r.iter().map(|&i| meta.indices[i]).collect(),

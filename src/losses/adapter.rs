@@ -3,7 +3,8 @@
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
 //! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`,
 //! `curriculum_temperature.rs`, `activation_boundary.rs`; CRD's, with its memory bank, and ReviewKD's
-//! fusion modules are defined in `contrastive.rs` and `review.rs`) read them.
+//! fusion modules and FT's paraphraser and translator are defined in `contrastive.rs`, `review.rs`
+//! and `factor_transfer.rs`) read them.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -41,6 +42,8 @@ pub enum Adapter {
     Contrast(super::contrastive::Contrast),
     /// ReviewKD's fusion modules ([`super::review`]).
     Review(super::review::Review),
+    /// FT's paraphraser and translator ([`super::factor_transfer`]).
+    Factor(super::factor_transfer::Factor),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -105,6 +108,16 @@ pub enum AdapterSpec {
         /// Training samples (rows of the bank).
         samples: usize,
     },
+    /// FT's paraphraser of the source's tap shape `source` and translator from the target's
+    /// `own` (channels first), at rate `rate`.
+    Factor {
+        /// The target's tap shape.
+        own: Vec<usize>,
+        /// The source's tap shape.
+        source: Vec<usize>,
+        /// The factors' share of the source's channels.
+        rate: f64,
+    },
     /// ReviewKD's fusion modules from the target's tap shapes `own` to the source's `source`,
     /// level by level (channels first).
     Review {
@@ -133,6 +146,10 @@ impl Adapter {
                     _ => unreachable!("the resolver admits maps and sequences only"),
                 };
                 Adapter::Connector(Connector { conv, bn: BatchNormConfig::new(to[0]).init(device) })
+            }
+            AdapterSpec::Factor { own, source, rate } => {
+                let kernel = if source.len() == 2 { [3, 1] } else { [3, 3] };
+                Adapter::Factor(super::factor_transfer::Factor::new(own[0], source[0], *rate, kernel, device))
             }
             AdapterSpec::Review { own, source } => Adapter::Review(super::review::Review::new(own, source, device)),
             AdapterSpec::Contrast { own, source, dim, samples } => Adapter::Contrast(super::contrastive::Contrast::new(*own, *source, *dim, *samples, device)),

@@ -163,6 +163,13 @@ pub trait LossKind {
         None
     }
 
+    /// The key under which terms share one adapter (FT's paraphraser, trained by one term and
+    /// read by another): terms of one node with the same key and sources hold one slot. `None`:
+    /// the term's own.
+    fn adapter_key(&self) -> Option<String> {
+        None
+    }
+
     /// Its checks against the training split's labels, once the data is loaded (CRD's negatives
     /// against the classes' sizes): the problem and its fix. The run refuses to start (exit 2).
     fn check_data(&self, _labels: &[u8]) -> Option<(String, String)> {

@@ -29,6 +29,7 @@
 //! | `correlation.rs` | `Correlation` (CC: the paper's Taylor kernel, or the authors' code) |
 //! | `contrastive.rs` | `Crd` (CRD: NCE against a memory bank of the training split) and its embeddings and bank |
 //! | `review.rs` | `ReviewKd` (ReviewKD: attention-based fusion across levels, hierarchical context loss) and its fusion modules |
+//! | `factor_transfer.rs` | `FactorTransfer` (FT: a paraphraser trained first, then the translator) and its modules |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
 //! | `curriculum_temperature.rs` | `CurriculumTemperature` (CTKD: a learned, adversarial temperature) |
@@ -48,6 +49,7 @@ pub mod curriculum_temperature;
 pub mod dist;
 pub mod dkd;
 pub mod ensemble;
+pub mod factor_transfer;
 pub mod fsp;
 pub mod heads;
 pub mod hint;
@@ -80,6 +82,7 @@ pub use curriculum_temperature::{CurriculumTemperature, curriculum_kd, reversal_
 pub use dist::{Dist, dist};
 pub use dkd::{Dkd, dkd};
 pub use ensemble::{Combine, Ensemble, mean_logits_target, min_logit_target};
+pub use factor_transfer::{FactorPart, FactorTransfer, factor_loss};
 pub use fsp::{Fsp, fsp_loss, fsp_matrix};
 pub use heads::{OtherHeads, OwnOutput};
 pub use hint::{Hint, HintForm, hint, hint_mse};
@@ -130,6 +133,7 @@ pub enum LossSpec {
     ActivationBoundary(ActivationBoundary),
     Crd(Crd),
     ReviewKd(ReviewKd),
+    FactorTransfer(FactorTransfer),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -168,6 +172,7 @@ macro_rules! dispatch {
             LossSpec::ActivationBoundary(l) => l,
             LossSpec::Crd(l) => l,
             LossSpec::ReviewKd(l) => l,
+            LossSpec::FactorTransfer(l) => l,
         }
     };
 }

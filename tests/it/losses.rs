@@ -746,6 +746,64 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 close(name, "the second batch's loss", vec![loss2.into_scalar::<f32>()], &[second["value"].as_f64().unwrap()]);
                 loss
             }
+            "FtParaphrase" | "FtTranslate" => {
+                use cohort::losses::factor_transfer::{Factor, factor_loss};
+                let (source, own) = if name == "FtParaphrase" { (&s_shape, &s_shape) } else { (&t_shape, &s_shape) };
+                let mut f = Factor::new(own[1], source[1], param("rate"), [3, 3], &d);
+                let weight4 = |key: &str| {
+                    let shape = dims(&w[key]["shape"]);
+                    let values: Vec<f32> = floats(&w[key]["values"]).iter().map(|&x| x as f32).collect();
+                    Param::from_tensor(Tensor::<4>::from_data(TensorData::new(values, [shape[0], shape[1], shape[2], shape[3]]), &d).require_grad())
+                };
+                let mut grads4: Vec<(String, Param<Tensor<4>>)> = Vec::new();
+                let mut grads1: Vec<(String, Param<Tensor<1>>)> = Vec::new();
+                // RepDistiller's Sequential indices: a convolution every third module
+                let prefix = if name == "FtParaphrase" { "" } else { "paraphraser." };
+                for (k, c) in f.encoder.iter_mut().enumerate() {
+                    c.weight = weight4(&format!("{prefix}encoder.{}.weight", 3 * k));
+                    c.bias = Some(vector(&w[format!("{prefix}encoder.{}.bias", 3 * k)]));
+                    grads4.push((format!("encoder.{}.weight", 3 * k), c.weight.clone()));
+                    grads1.push((format!("encoder.{}.bias", 3 * k), c.bias.clone().unwrap()));
+                }
+                if name == "FtParaphrase" {
+                    for (k, c) in f.decoder.iter_mut().enumerate() {
+                        c.weight = weight4(&format!("decoder.{}.weight", 3 * k));
+                        c.bias = Some(vector(&w[format!("decoder.{}.bias", 3 * k)]));
+                        grads4.push((format!("decoder.{}.weight", 3 * k), c.weight.clone()));
+                        grads1.push((format!("decoder.{}.bias", 3 * k), c.bias.clone().unwrap()));
+                    }
+                    for (key, p) in grads4 {
+                        learned.push((key, Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                    }
+                    for (key, p) in grads1 {
+                        learned.push((key, Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                    }
+                    let x = maps(s.clone(), &s_shape);
+                    let Tap::Map(x) = x else { unreachable!() };
+                    (f.reconstruct(x.clone()) - x).powi_scalar(2).mean()
+                } else {
+                    for (k, (c, bn)) in f.translator.iter_mut().zip(f.translator_bn.iter_mut()).enumerate() {
+                        c.weight = weight4(&format!("translator.encoder.{}.weight", 3 * k));
+                        c.bias = Some(vector(&w[format!("translator.encoder.{}.bias", 3 * k)]));
+                        bn.gamma = vector(&w[format!("translator.encoder.{}.weight", 3 * k + 1)]);
+                        bn.beta = vector(&w[format!("translator.encoder.{}.bias", 3 * k + 1)]);
+                        let (cw, cb, g, b) = (c.weight.clone(), c.bias.clone().unwrap(), bn.gamma.clone(), bn.beta.clone());
+                        learned.push((
+                            format!("translator.encoder.{}.weight", 3 * k),
+                            Box::new(move |gr| cw.val().grad(gr).unwrap().into_data().try_into_vec().unwrap()),
+                        ));
+                        for (key, p) in [
+                            (format!("translator.encoder.{}.bias", 3 * k), cb),
+                            (format!("translator.encoder.{}.weight", 3 * k + 1), g),
+                            (format!("translator.encoder.{}.bias", 3 * k + 1), b),
+                        ] {
+                            learned.push((key, Box::new(move |gr| p.val().grad(gr).unwrap().into_data().try_into_vec().unwrap())));
+                        }
+                    }
+                    let (Tap::Map(sm), Tap::Map(tm)) = (maps(s.clone(), &s_shape), maps(t(), &t_shape)) else { unreachable!() };
+                    factor_loss(f.translate(sm), f.encode(tm).detach())
+                }
+            }
             "ReviewKd" => {
                 use cohort::losses::review::{Review, as_map, hcl_loss};
                 // the student's maps and pooled features are consecutive column blocks of the
@@ -842,6 +900,15 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 }
                 continue;
             }
+            if let Some(k) = key.strip_prefix("translator.encoder.").and_then(|k| k.strip_suffix(".bias")).filter(|k| ["0", "3", "6"].contains(k)) {
+                // FT's translator: a convolution's bias before a batch norm in training mode (as
+                // RepDistiller's ConvReg below), compared to 1e-5 of its weight's gradient
+                let scale = floats(&c["weight_grads"][format!("translator.encoder.{k}.weight").as_str()]).iter().fold(0f64, |m, g| m.max(g.abs()));
+                for (i, g) in read(&grads).iter().enumerate() {
+                    assert!((*g as f64 - want[i]).abs() <= 1e-5 * scale, "{name}: {key} [{i}] {g} vs {} (scale {scale})", want[i]);
+                }
+                continue;
+            }
             if let Some(prefix) = key.strip_suffix("conv.bias") {
                 // a bias before a batch norm in training mode has no effect on its output, so its
                 // gradient is 0 but for rounding (the reference's ~1e-18 in f64): compared to 1e-5
@@ -856,7 +923,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 14, "fourteen losses: {seen:?}");
+    assert_eq!(seen.len(), 16, "sixteen losses (FT in two parts): {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:

@@ -100,6 +100,12 @@ fn contrastive_terms_between_peers_run() {
     smoke_adjusted("offline/crd.ron", fewer);
 }
 
+/// FT: the paraphraser's init stage, then the transfer through the same paraphraser.
+#[test]
+fn factor_transfer_runs() {
+    smoke("offline/ft.ron");
+}
+
 /// ReviewKD on the 1-D CNN's three blocks (sequences read as maps of width 1).
 #[test]
 fn review_kd_runs() {

@@ -1404,7 +1404,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "ab", model: Cnn1d(channels: [4], kernel: 3)),
         Node(id: "fit", model: Cnn1d(channels: [5], kernel: 3)),
         Node(id: "crd", model: Mlp(hidden: [4])),
-        Node(id: "rev", model: Cnn1d(channels: [2, 3], kernel: 3))"#
+        Node(id: "rev", model: Cnn1d(channels: [2, 3], kernel: 3)),
+        Node(id: "ft", model: Cnn1d(channels: [3], kernel: 3))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1429,6 +1430,9 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["tc"], to: "fit", loss: Hint(from_tap: "block1", to_tap: "block1", form: RepDistiller), weight: 3),
         Edge(to: "crd", loss: CrossEntropy),
         Edge(to: "rev", loss: CrossEntropy),
+        Edge(to: "ft", loss: CrossEntropy),
+        Edge(from: ["tc"], to: "ft", loss: FactorTransfer(from_tap: "block1", to_tap: "block1", part: Paraphrase), weight: 1.5),
+        Edge(from: ["tc"], to: "ft", loss: FactorTransfer(from_tap: "block1", to_tap: "block1", part: Translate), weight: 20),
         Edge(from: ["t2"], to: "rev", loss: ReviewKd(from_taps: ["block1_pre", "block2_pre"], to_taps: ["block1", "block2"], warmup: 3), weight: 2),
         Edge(from: ["t"], to: "crd", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", dim: 3, negatives: 6, temperature: 0.5, momentum: 0.5), weight: 0.8),
     "#;
@@ -1491,12 +1495,13 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         ("fit", 3.0),
         ("crd", 0.8),
         ("rev", 2.0),
+        ("ft", 1.0),
     ] {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
         let name = match id {
-            "nst" | "vid" | "fsp" | "fit" | "rev" => "block1",
+            "nst" | "vid" | "fsp" | "fit" | "rev" | "ft" => "block1",
             "ab" => "block1_pre",
             _ => "hidden1",
         };
@@ -1551,6 +1556,15 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
                 let out: Vec<[usize; 2]> = t.iter().map(|t| [t.dims()[2], t.dims()[3]]).collect();
                 hcl_loss(&r.forward(pre(&net, ["block1", "block2"]), &out), &t).mul_scalar(1.0 / 3.0)
             }
+            // FT: both parts' terms on one paraphraser and translator (one slot): the
+            // reconstruction of the teacher's block (weight 1.5) and the transfer (weight 20)
+            ("ft", Some(Adapter::Factor(f))) => {
+                use cohort::losses::factor_transfer::factor_loss;
+                use cohort::losses::review::as_map;
+                let t = as_map(tc.clone());
+                let rec = (f.reconstruct(t.clone()) - t.clone()).powi_scalar(2).mean();
+                rec.mul_scalar(1.5) + factor_loss(f.translate(as_map(h)), f.encode(t).detach()).mul_scalar(20.0)
+            }
             (other, a) => panic!("{other}: unexpected adapter {a:?}"),
         };
         let loss = ce + term.mul_scalar(weight);
@@ -1562,10 +1576,11 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             a.visit(&mut ga);
         }
         assert_eq!(ga.1.len(), s.adapters_before[n].len(), "{id}: the learned part's parameters");
+        assert!(trainee.adapters.len() <= 1, "{id}: one slot (FT's two terms share theirs)");
         assert_eq!(
             !ga.1.is_empty(),
-            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit" | "crd" | "rev"),
-            "{id}: CC's authors' form, VID, CTKD, AB, RepDistiller's FitNets, CRD and ReviewKD learn a part beside the network, the others none"
+            matches!(id, "cca" | "vid" | "ctkd" | "ab" | "fit" | "crd" | "rev" | "ft"),
+            "{id}: CC's authors' form, VID, CTKD, AB, RepDistiller's FitNets, CRD, ReviewKD and FT learn a part beside the network, the others none"
         );
         if id == "crd" {
             // the memory bank and its constants after the step (no gradient): as updated here

@@ -1,0 +1,201 @@
+//! Factor transfer: the source's feature map encoded into "factors" by a paraphraser trained
+//! first to reconstruct it, and the target's translated into the same factors.
+
+use burn::module::Module;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::norm::{BatchNorm, BatchNormConfig};
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::module::adaptive_avg_pool2d;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::adapter::{Adapter, AdapterSpec};
+use super::check::EdgeCheck;
+use super::kind::{Inputs, LossKind, Reads, Targets};
+use super::review::as_map;
+use crate::diagnostics::Diagnostic;
+use crate::kernels;
+
+/// `FactorTransfer` (FT): "Paraphrasing Complex Network: Network Compression via Factor Transfer"
+/// (Kim, Park & Kwak, NeurIPS 2018), as RepDistiller runs it (`distiller_zoo/FT.py`,
+/// `models/util.py`'s `Paraphraser` and `Translator`, `helper/pretrain.py`; vendored under
+/// `third_party/RepDistiller/`). Two parts, one learned module pair shared by the two terms that
+/// name the same taps and rate:
+///
+/// - `part: Paraphrase` (RepDistiller's init stage): the paraphraser `P` — three 3×3
+///   convolutions with LeakyReLU(0.1) encoding the source's map `t` (`C` channels) into
+///   `⌊k·C⌋` channels, three 3×3 transposed convolutions decoding it back — learns to reconstruct
+///   it: `MSE(dec(P(t)), t)`, the mean over every element. Nothing of the target's network learns.
+/// - `part: Translate`: the translator `T` (three 3×3 convolutions, each with a batch norm, and
+///   LeakyReLU(0.1)) takes the target's map `s` to `⌊k·C⌋` channels, and the term is
+///   `mean |φ(T(s)) − φ(P(t))|` with `φ(f) = normalise(mean_c f²)` the L2-normalised channel mean
+///   of squares (`[B, H·W]`), the larger map first average-pooled to the smaller. The paraphraser
+///   stays as trained (its factor carries no gradient).
+///
+/// RepDistiller reads the last stage's output (`feat[-2]`: `stage3` of a ResNet) on both sides,
+/// `k = 0.5`, trains the paraphraser for 30 epochs at lr 0.01 (SGD, momentum 0.9), then CE plus
+/// the transfer at weight 200 (`-a 0 -b 200`). Sequences are read as maps of width 1 (3×1
+/// kernels, pooled to the shorter length).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorTransfer {
+    /// Tap of the source (a map or a sequence).
+    pub from_tap: String,
+    /// Tap of the target (a map or a sequence).
+    pub to_tap: String,
+    /// The factors' share k of the source's channels.
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// Which part the term trains.
+    pub part: FactorPart,
+}
+
+fn default_rate() -> f64 {
+    0.5
+}
+
+/// The two parts of factor transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FactorPart {
+    /// The paraphraser learns to reconstruct the source's map (the init stage).
+    Paraphrase,
+    /// The target's translator learns the paraphraser's factors.
+    Translate,
+}
+
+/// A 3×3 (3×1 on sequences) convolution with bias, padding 1, as PyTorch draws one.
+fn conv(i: usize, o: usize, k: [usize; 2], device: &Device) -> Conv2d {
+    Conv2dConfig::new([i, o], k).with_padding(PaddingConfig2d::Explicit(k[0] / 2, k[1] / 2, k[0] / 2, k[1] / 2)).init(device)
+}
+
+/// FT's learned part: the paraphraser (trained by the `Paraphrase` term) and the translator
+/// (trained by the `Translate` term).
+#[derive(Module, Debug)]
+pub struct Factor {
+    /// The paraphraser's encoder: `C → C → ⌊kC⌋ → ⌊kC⌋`.
+    pub encoder: Vec<Conv2d>,
+    /// Its decoder: `⌊kC⌋ → ⌊kC⌋ → C → C` (transposed convolutions, stride 1, padding 1).
+    pub decoder: Vec<ConvTranspose2d>,
+    /// The translator: `C_s → C_s → ⌊kC⌋ → ⌊kC⌋`.
+    pub translator: Vec<Conv2d>,
+    /// The translator's batch norms.
+    pub translator_bn: Vec<BatchNorm>,
+}
+
+impl Factor {
+    /// From the target's channels `own` to the source's `source` at rate `k` with kernels `k2`
+    /// (3×3, or 3×1 on sequences), drawn now: encoder, decoder, translator.
+    pub fn new(own: usize, source: usize, rate: f64, kernel: [usize; 2], device: &Device) -> Self {
+        let f = (source as f64 * rate) as usize;
+        let encoder = [(source, source), (source, f), (f, f)].into_iter().map(|(i, o)| conv(i, o, kernel, device)).collect();
+        let pad = [kernel[0] / 2, kernel[1] / 2];
+        let decoder = [(f, f), (f, source), (source, source)]
+            .into_iter()
+            .map(|(i, o)| ConvTranspose2dConfig::new([i, o], kernel).with_padding(pad).init(device))
+            .collect();
+        let translator = [(own, own), (own, f), (f, f)].into_iter().map(|(i, o)| conv(i, o, kernel, device)).collect();
+        let translator_bn = [own, f, f].into_iter().map(|c| BatchNormConfig::new(c).init(device)).collect();
+        Factor { encoder, decoder, translator, translator_bn }
+    }
+
+    /// The paraphraser's factors `P(t)`.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` → `[B, ⌊kC⌋, H, W]`.
+    pub fn encode(&self, t: Tensor<4>) -> Tensor<4> {
+        self.encoder.iter().fold(t, |h, c| leaky_relu(kernels::conv(c, h), 0.1))
+    }
+
+    /// The paraphraser's reconstruction `dec(P(t))`.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` → `[B, C, H, W]`.
+    pub fn reconstruct(&self, t: Tensor<4>) -> Tensor<4> {
+        self.decoder.iter().fold(self.encode(t), |h, c| leaky_relu(c.forward(h), 0.1))
+    }
+
+    /// The translator's factors `T(s)`.
+    ///
+    /// # Shapes
+    /// `[B, C_s, H, W]` → `[B, ⌊kC⌋, H, W]`.
+    pub fn translate(&self, s: Tensor<4>) -> Tensor<4> {
+        self.translator.iter().zip(&self.translator_bn).fold(s, |h, (c, bn)| leaky_relu(kernels::batch_norm(bn, kernels::conv(c, h)), 0.1))
+    }
+}
+
+/// `φ(f) = f / max(‖f‖₂, 1e-12)` row by row of `mean_c f²` (`[B, H·W]`).
+fn factor(f: Tensor<4>) -> Tensor<2> {
+    let [b, _, h, w] = f.dims();
+    let m = f.powi_scalar(2).mean_dim(1).reshape([b, h * w]);
+    let norm = m.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    m / norm
+}
+
+/// The transfer term `mean |φ(s) − φ(t)|` (RepDistiller's `FactorTransfer`, p₁ = 2, p₂ = 1), the
+/// larger map average-pooled to the smaller's height (square maps; sequences by length).
+///
+/// # Shapes
+/// `s` `[B, F, H, W]`, `t` `[B, F, H', W']` → `[1]`.
+pub fn factor_loss(s: Tensor<4>, t: Tensor<4>) -> Tensor<1> {
+    let ([_, _, hs, ws], [_, _, ht, wt]) = (s.dims(), t.dims());
+    let (s, t) = match hs.cmp(&ht) {
+        std::cmp::Ordering::Greater => (adaptive_avg_pool2d(s, [ht, wt]), t),
+        std::cmp::Ordering::Less => (s, adaptive_avg_pool2d(t, [hs, ws])),
+        std::cmp::Ordering::Equal => (s, t),
+    };
+    (factor(s) - factor(t)).abs().mean()
+}
+
+impl LossKind for FactorTransfer {
+    fn name(&self) -> &'static str {
+        "FactorTransfer"
+    }
+    fn label(&self) -> String {
+        let part = match self.part {
+            FactorPart::Paraphrase => "paraphrase",
+            FactorPart::Translate => "translate",
+        };
+        format!("FactorTransfer({part}, {} -> {})", self.from_tap, self.to_tap)
+    }
+    fn reads(&self) -> Reads<'_> {
+        let own: &[String] = match self.part {
+            FactorPart::Paraphrase => &[],
+            FactorPart::Translate => std::slice::from_ref(&self.to_tap),
+        };
+        Reads { targets: Targets::Features, own_taps: own, source_taps: std::slice::from_ref(&self.from_tap) }
+    }
+    /// One source; maps or sequences on both sides (not one of each); a rate that leaves at least
+    /// one factor channel and at most the source's.
+    fn check(&mut self, edge: &mut EdgeCheck) {
+        let Some((u, v)) = edge.feature_taps(&self.from_tap, &self.to_tap) else { return };
+        if u.len() < 2 || u.len() != v.len() {
+            let msg = format!("factor transfer reads two maps or two sequences: `{}` is {u:?}, `{}` is {v:?}", self.from_tap, self.to_tap);
+            let d = Diagnostic::at(edge.loss_path(), msg);
+            edge.error(d.hint("RepDistiller reads the last stage's output on both sides (feat[-2]: `stage3` of a ResNet, `block3` of a Cnn1d)"));
+            return;
+        }
+        if !(self.rate > 0.0 && self.rate <= 1.0 && (u[0] as f64 * self.rate) as usize >= 1) {
+            let d = Diagnostic::at(
+                edge.loss_path().field("rate"),
+                format!("the rate must leave between 1 and {} factor channels of `{}`, got {}", u[0], self.from_tap, self.rate),
+            );
+            edge.error(d.hint("RepDistiller's is `rate: 0.5`"));
+        }
+    }
+    /// Both parts' terms on the same taps and rate share one paraphraser and translator.
+    fn adapter_key(&self) -> Option<String> {
+        Some(format!("FactorTransfer({} -> {}, k {})", self.from_tap, self.to_tap, self.rate))
+    }
+    fn adapter(&self, own: &dyn Fn(&str) -> Vec<usize>, source: &dyn Fn(&str) -> Vec<usize>, _samples: usize) -> Option<AdapterSpec> {
+        Some(AdapterSpec::Factor { own: own(&self.to_tap), source: source(&self.from_tap), rate: self.rate })
+    }
+    fn loss(&self, i: Inputs) -> Tensor<1> {
+        let Some(Adapter::Factor(f)) = i.adapter else { panic!("a factor-transfer term's adapter is its paraphraser and translator") };
+        let t = as_map(i.source_taps[0].clone());
+        match self.part {
+            FactorPart::Paraphrase => (f.reconstruct(t.clone()) - t).powi_scalar(2).mean(),
+            FactorPart::Translate => factor_loss(f.translate(as_map(i.own_tap())), f.encode(t).detach()),
+        }
+    }
+}
