@@ -20,7 +20,7 @@ pub(super) fn slot_key(t: &crate::config::Term) -> String {
     }
 }
 
-/// The adapters of node `n` across all stages: `(edge origin, spec)` for each of its terms
+/// The adapters of node `n` across all stages: `(slot key, spec)` for each of its terms
 /// whose loss kind owns one ([`crate::losses::LossKind::adapter`]; one per [`slot_key`]), in plan order (index =
 /// position in [`super::trainee::Trainee::adapters`]), for a training split of `samples`.
 pub fn adapter_slots(plan: &Plan, n: usize, samples: usize) -> Vec<(String, AdapterSpec)> {
