@@ -41,7 +41,12 @@ torch.Tensor.cuda = lambda self, *a, **k: self  # the references call .cuda(); h
 from crd.criterion import CRDLoss  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "mdistiller"))
+# OFD.py takes the normal CDF from scipy.stats; the same function from the standard library, so
+# that scipy need not be installed: Φ(x) = erfc(−x/√2)/2
+sys.modules["scipy"] = SimpleNamespace()
+sys.modules["scipy.stats"] = SimpleNamespace(norm=SimpleNamespace(cdf=lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0))))
 from distillers.ReviewKD import ReviewKD  # noqa: E402
+from distillers.OFD import OFD  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
 from models.temp_global import Global_T  # noqa: E402
@@ -308,6 +313,33 @@ def ft_translate_case(s_shape, t_shape, seed):
     return record("FtTranslate", {"rate": 0.5}, s_shape, t_shape, f_s, f_t, value, grads[0], {"weights": stored}, weight_grads=weight_grads)
 
 
+def ofd_case(s_shape, t_shape, seed):
+    """OFD.ofd_loss on one stage (weight 2^0): the student's pre-activation through
+    ConnectorConvBN (1x1 convolution without bias, batch norm in training mode), the teacher's
+    pooled to its size, the margins init_ofd_modules reads from a teacher batch norm (its scale and
+    shift set from `inputs`, one channel's shift large enough for the -3 sigma branch)."""
+    bn = torch.nn.BatchNorm2d(t_shape[1]).double()
+    with torch.no_grad():
+        bn.weight.copy_(inputs((t_shape[1],), seed + 50))
+        bn.bias.copy_(inputs((t_shape[1],), seed + 60))
+        bn.bias[0] = 4.0 * abs(bn.weight[0].item()) + 0.1
+    ofd = OFD.__new__(OFD)
+    torch.nn.Module.__init__(ofd)
+    ofd.init_ofd_modules([t_shape[1]], [s_shape[1]], [bn])
+    connectors = ofd.connectors.double()
+    stored = weights(connectors, seed + 100)
+    connectors.train()
+    ofd.margins = [m.double() for m in ofd.margins]
+    f_s = inputs(s_shape, seed).requires_grad_(True)
+    f_t = inputs(t_shape, seed + 1)
+    value = ofd.ofd_loss([f_s], [f_t]).reshape(())
+    names = [n for n, _ in sorted(connectors.named_parameters())]
+    grads = torch.autograd.grad(value, [f_s] + [dict(connectors.named_parameters())[n] for n in names])
+    weight_grads = {n: g.reshape(-1).tolist() for n, g in zip(names, grads[1:])}
+    extra = {"weights": stored, "bn_weight": bn.weight.tolist(), "bn_bias": bn.bias.tolist(), "margins": ofd.margins[0].reshape(-1).tolist()}
+    return record("Ofd", {}, s_shape, t_shape, f_s, f_t, value, grads[0], extra, weight_grads=weight_grads)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -360,9 +392,12 @@ def main():
         ft_paraphrase_case((3, 4, 3, 3), 29),
         ft_translate_case((4, 3, 2, 2), (4, 4, 2, 2), 30),
         ft_translate_case((3, 2, 4, 4), (3, 6, 2, 2), 31),
+        # OFD: 3 -> 5 channels at the same size, and a teacher at twice the student's resolution
+        ofd_case((4, 3, 2, 2), (4, 5, 2, 2), 32),
+        ofd_case((3, 2, 2, 2), (3, 4, 4, 4), 33),
         review_case([(6, 2, 4, 4), (6, 3, 2, 2)], [(6, 2, 8, 8), (6, 4, 4, 4)], (3, 4), 28, 30),
     ]
-    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), third_party/mdistiller (megvii-research/mdistiller a08d46f: distillers/ReviewKD.py), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
+    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), third_party/mdistiller (megvii-research/mdistiller a08d46f: distillers/ReviewKD.py, distillers/OFD.py), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()
 
 

@@ -13,7 +13,7 @@ use crate::models::Tap;
 
 /// The adapter slot a term reads: its edge's origin, or the key its kind shares one slot under
 /// ([`crate::losses::LossKind::adapter_key`]) with the same sources.
-pub(super) fn slot_key(t: &crate::config::Term) -> String {
+pub fn slot_key(t: &crate::config::Term) -> String {
     match t.loss.kind().adapter_key() {
         Some(k) => format!("{k}<-{:?}", t.from),
         None => t.origin.clone(),

@@ -201,6 +201,7 @@ impl<'a> Run<'a> {
             self.reporter.note(&line, false);
         }
         let needs = step::stage_needs(self.plan, s);
+        self.prepare_terms(s, &needs)?;
         let steps = self.data.train.len().div_ceil(self.plan.batch_size);
         self.emit(Event::StageStarted { name: &st.name, steps: (st.epochs - first_epoch) * steps })?;
         let stage = StageRun { s, switch: switokd::pairs(self.plan, st), needs: &needs, pools: pools.as_deref() };
@@ -212,6 +213,24 @@ impl<'a> Run<'a> {
         self.emit(Event::StageFinished)?;
         state::save_checkpoints(&self.dir, self.plan, s, &self.models)?;
         Ok(None)
+    }
+
+    /// Each term of stage `s` reads what it needs of its first source's current weights
+    /// ([`crate::losses::LossKind::prepare`]: OFD's margin).
+    fn prepare_terms(&self, s: usize, needs: &HashMap<usize, NodeNeeds>) -> Result<(), EngineError> {
+        let st = &self.plan.stages[s];
+        for t in &st.terms {
+            let (Some(&src), Some(to)) = (t.from.first(), self.models[t.to].as_ref()) else { continue };
+            // recorded sources have no weights (and no taps for a feature term to read)
+            let Some(source) = self.models[src].as_ref() else { continue };
+            let adapter = needs.get(&t.to).and_then(|n| n.adapters.get(&step::slot_key(t))).map(|&k| &to.adapters[k]);
+            t.loss.kind().prepare(adapter, &source.net, st.train.contains(&src)).map_err(|(problem, hint)| EngineError::TermData {
+                at: format!("{}.loss", t.origin),
+                problem,
+                hint,
+            })?;
+        }
+        Ok(())
     }
 
     /// The sources of stage `s` that do not train in it: networks in eval mode (on the plain

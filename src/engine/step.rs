@@ -22,7 +22,7 @@ use super::trainee::Trainee;
 use super::Placement;
 
 use super::exchange::{BatchMeta, SharedData, index_tensor, lfme_target, restrict, restrict_tap, subset_rows};
-pub use super::exchange::{NodeNeeds, Shared, adapter_slots, stage_needs};
+pub use super::exchange::{NodeNeeds, Shared, adapter_slots, slot_key, stage_needs};
 use super::optim::ramp_up;
 
 /// Seed of the draws of node `n`'s term in adapter slot `slot` at step `step` of the epoch whose

@@ -3,8 +3,8 @@
 //! defined here, beside each other, so that a node's list is one burn module; the kinds that
 //! use them (`hint.rs`, `peer_attention.rs`, `correlation.rs`, `vid.rs`,
 //! `curriculum_temperature.rs`, `activation_boundary.rs`; CRD's, with its memory bank, and ReviewKD's
-//! fusion modules and FT's paraphraser and translator are defined in `contrastive.rs`, `review.rs`
-//! and `factor_transfer.rs`) read them.
+//! fusion modules and FT's paraphraser and translator and OFD's connector are defined in
+//! `contrastive.rs`, `review.rs`, `factor_transfer.rs` and `overhaul.rs`) read them.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -44,6 +44,8 @@ pub enum Adapter {
     Review(super::review::Review),
     /// FT's paraphraser and translator ([`super::factor_transfer`]).
     Factor(super::factor_transfer::Factor),
+    /// OFD's connector and the source's margin ([`super::overhaul`]).
+    Overhaul(super::overhaul::OfdConnector),
 }
 
 /// What a term learns besides the network, as planned (before any weight is drawn).
@@ -108,6 +110,13 @@ pub enum AdapterSpec {
         /// Training samples (rows of the bank).
         samples: usize,
     },
+    /// OFD's connector from the target's `own` channels to the source's `source`.
+    Overhaul {
+        /// The target's channels.
+        own: usize,
+        /// The source's channels.
+        source: usize,
+    },
     /// FT's paraphraser of the source's tap shape `source` and translator from the target's
     /// `own` (channels first), at rate `rate`.
     Factor {
@@ -147,6 +156,7 @@ impl Adapter {
                 };
                 Adapter::Connector(Connector { conv, bn: BatchNormConfig::new(to[0]).init(device) })
             }
+            AdapterSpec::Overhaul { own, source } => Adapter::Overhaul(super::overhaul::OfdConnector::new(*own, *source, device)),
             AdapterSpec::Factor { own, source, rate } => {
                 let kernel = if source.len() == 2 { [3, 1] } else { [3, 3] };
                 Adapter::Factor(super::factor_transfer::Factor::new(own[0], source[0], *rate, kernel, device))

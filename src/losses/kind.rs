@@ -170,6 +170,13 @@ pub trait LossKind {
         None
     }
 
+    /// Reads what it needs of its source's weights at the start of each stage it acts in (OFD's
+    /// margin from the source's batch norm), into its adapter; `source_trains`: whether the
+    /// source trains in that stage. The problem and its fix otherwise (exit 2).
+    fn prepare(&self, _adapter: Option<&Adapter>, _source: &crate::models::Network, _source_trains: bool) -> Result<(), (String, String)> {
+        Ok(())
+    }
+
     /// Its checks against the training split's labels, once the data is loaded (CRD's negatives
     /// against the classes' sizes): the problem and its fix. The run refuses to start (exit 2).
     fn check_data(&self, _labels: &[u8]) -> Option<(String, String)> {

@@ -30,6 +30,7 @@
 //! | `contrastive.rs` | `Crd` (CRD: NCE against a memory bank of the training split) and its embeddings and bank |
 //! | `review.rs` | `ReviewKd` (ReviewKD: attention-based fusion across levels, hierarchical context loss) and its fusion modules |
 //! | `factor_transfer.rs` | `FactorTransfer` (FT: a paraphraser trained first, then the translator) and its modules |
+//! | `overhaul.rs` | `Ofd` (OFD: partial L2 of pre-activations above the source's batch-norm margin) and its connector |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
 //! | `curriculum_temperature.rs` | `CurriculumTemperature` (CTKD: a learned, adversarial temperature) |
@@ -58,6 +59,7 @@ pub mod label_smoothing;
 pub mod lfme;
 pub mod mutual;
 pub mod nst;
+pub mod overhaul;
 pub mod peer_attention;
 pub mod pkt;
 pub mod review;
@@ -90,6 +92,7 @@ pub use kind::{Arity, Diagnostics, Inputs, Lookup, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};
 pub use nst::{Nst, nst_loss};
+pub use overhaul::{Ofd, ofd_loss};
 pub use peer_attention::{PeerAttention, attention_logits};
 pub use pkt::{Pkt, pkt_loss};
 pub use review::{ReviewKd, hcl_loss};
@@ -134,6 +137,7 @@ pub enum LossSpec {
     Crd(Crd),
     ReviewKd(ReviewKd),
     FactorTransfer(FactorTransfer),
+    Ofd(Ofd),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -173,6 +177,7 @@ macro_rules! dispatch {
             LossSpec::Crd(l) => l,
             LossSpec::ReviewKd(l) => l,
             LossSpec::FactorTransfer(l) => l,
+            LossSpec::Ofd(l) => l,
         }
     };
 }

@@ -336,6 +336,19 @@ impl ModuleVisitor for Materialize {
 }
 
 impl Network {
+    /// The batch norm right before the pre-activation tap `tap` (ResNet's `stage<i>_pre`, WRN's
+    /// `group<i>_pre`): its scale γ and shift β, as OFD reads a teacher's margin from them; `None`
+    /// for a tap without one (other taps and architectures).
+    pub fn bn_before(&self, tap: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+        let bn = match self {
+            Network::ResNet(m) => m.bn_before(tap),
+            Network::Wrn(m) => m.bn_before(tap),
+            _ => None,
+        }?;
+        let host = |t: burn::tensor::Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().expect("floats");
+        Some((host(bn.gamma.val()), host(bn.beta.val())))
+    }
+
     /// Builds the model of `spec` for samples of `shape` and `classes` outputs, with fresh
     /// weights drawn from `device`'s generator *now*: burn initialises parameters lazily, at
     /// first use, which would make a node's weights depend on what other nodes drew before its

@@ -233,6 +233,13 @@ impl ResNet {
         })
     }
 
+    /// The batch norm whose output the pre-activation tap `tap` (`stage<i>_pre`) adds the shortcut
+    /// to: the last block's second (mdistiller's `get_bn_before_relu`, OFD's margin).
+    pub(super) fn bn_before(&self, tap: &str) -> Option<&BatchNorm> {
+        let i = (0..self.stages.len()).find(|&i| pre_tap(self.first + i + 1) == tap)?;
+        self.stages[i].last().map(|b| &b.bn2)
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stem` is the stem's output (conv →
     /// BN → ReLU, RepDistiller's `feat[0]`), tap `stage{i}` is `[B, C_i, H_i, W_i]`
     /// (halved, rounding up, from the second stage on), `pool` is `[B, C_last]`.

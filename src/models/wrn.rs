@@ -218,6 +218,14 @@ impl Wrn {
         })
     }
 
+    /// The batch norm that the pre-activation tap `tap` (`group<i>_pre`) is the output of: the
+    /// next group's first, or the final one after the last group (mdistiller's
+    /// `get_bn_before_relu`, OFD's margin).
+    pub(super) fn bn_before(&self, tap: &str) -> Option<&BatchNorm> {
+        let g = (1..=self.groups.len()).find(|&g| pre_tap(self.first + g) == tap)?;
+        if g < self.groups.len() { self.groups[g].first().map(|b| &b.bn1) } else { self.bn.as_ref() }
+    }
+
     /// Logits `[B, classes]` of a flat batch `[B, C·H·W]`; tap `stem` is the first convolution's
     /// output `[B, 16, H, W]`, tap `group{i}` group i's output `[B, C_i, H_i, W_i]` (the residual
     /// sum, before the next batch norm and ReLU; halved, rounding up, from the second group on) —

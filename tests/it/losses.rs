@@ -804,6 +804,32 @@ fn feature_and_relational_losses_match_the_reference_code() {
                     factor_loss(f.translate(sm), f.encode(tm).detach())
                 }
             }
+            "Ofd" => {
+                use burn::module::RunningState;
+                use cohort::losses::overhaul::{OfdConnector, margins, ofd_loss};
+                // the margins from the teacher's batch norm, as init_ofd_modules computes them
+                let f32s = |v: &serde_json::Value| floats(v).iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                let m = margins(&f32s(&c["bn_weight"]), &f32s(&c["bn_bias"]));
+                close(name, "margins", m.clone(), &floats(&c["margins"]));
+                let mut r = OfdConnector::new(s_shape[1], t_shape[1], &d);
+                let shape = dims(&w["connectors.0.0.weight"]["shape"]);
+                r.conv.weight = Param::from_tensor(
+                    Tensor::<4>::from_data(TensorData::new(f32s(&w["connectors.0.0.weight"]["values"]), [shape[0], shape[1], shape[2], shape[3]]), &d)
+                        .require_grad(),
+                );
+                r.bn.gamma = vector(&w["connectors.0.1.weight"]);
+                r.bn.beta = vector(&w["connectors.0.1.bias"]);
+                r.margin = RunningState::new(Tensor::<1>::from_data(TensorData::new(m.clone(), [m.len()]), &d));
+                let wt = r.conv.weight.clone();
+                learned.push(("connectors.0.0.weight".into(), Box::new(move |g| wt.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                for (key, p) in [("connectors.0.1.weight", r.bn.gamma.clone()), ("connectors.0.1.bias", r.bn.beta.clone())] {
+                    learned.push((key.into(), Box::new(move |g| p.val().grad(g).unwrap().into_data().try_into_vec().unwrap())));
+                }
+                let (Tap::Map(sm), Tap::Map(tm)) = (maps(s.clone(), &s_shape), maps(t(), &t_shape)) else { unreachable!() };
+                let sv = r.forward(sm);
+                let [_, _, h, ww] = sv.dims();
+                ofd_loss(sv, burn::tensor::module::adaptive_avg_pool2d(tm, [h, ww]), r.margin.value())
+            }
             "ReviewKd" => {
                 use cohort::losses::review::{Review, as_map, hcl_loss};
                 // the student's maps and pooled features are consecutive column blocks of the
@@ -923,7 +949,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 16, "sixteen losses (FT in two parts): {seen:?}");
+    assert_eq!(seen.len(), 17, "seventeen losses (FT in two parts): {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:

@@ -1605,3 +1605,89 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         }
     }
 }
+
+/// OFD in an engine step: a ResNet student's stage-1 pre-activation through its connector
+/// against a frozen ResNet teacher's, with the margin the engine reads from the teacher's batch
+/// norm before that tap at the stage's start; the student's step and its connector's equal plain
+/// SGD on CE + 0.5 × the term computed here (the teacher in eval mode, detached).
+#[test]
+fn ofd_reads_the_margin_from_the_sources_batch_norm() {
+    use cohort::losses::adapter::Adapter;
+    use cohort::losses::overhaul::{margins, ofd_loss};
+    use cohort::losses::review::as_map;
+    use cohort::models::Taps;
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar(&tmp.path().join("cifar"));
+    let spec: ModelSpec = cohort::config::ron_options().from_str("ResNet(blocks: [1], widths: [4])").unwrap();
+    let path = tmp.path().join("t.bpk");
+    {
+        let _rng = common::rng();
+        Device::flex().seed(77);
+        Network::init(&spec, &[3, 32, 32], 10, &Device::flex()).save_file(&path).unwrap();
+    }
+    let src = format!(
+        r#"Experiment(
+            name: "ofd",
+            data: (source: Cifar10(dir: {:?}), train_limit: 8, test_limit: 8),
+            nodes: [Node(id: "t", model: ResNet(blocks: [1], widths: [4]), frozen: true, checkpoint: {path:?}),
+                    Node(id: "s", model: ResNet(blocks: [1], widths: [3]))],
+            edges: [Edge(to: "s", loss: CrossEntropy), Edge(from: ["t"], to: "s", loss: Ofd(from_tap: "stage1_pre", to_tap: "stage1_pre"), weight: 0.5)],
+            training: (epochs: 2, batch_size: 8, optimizer: Sgd(lr: 0.1), seeds: [1]),
+        )"#,
+        tmp.path().join("cifar")
+    );
+    let s = step(&src, &tmp.path().join("out"));
+    let initial = engine::initial_models(&s.plan, 1, s.x.len()).unwrap();
+    let d = Device::flex().autodiff();
+    let order = cohort::data::batch::epoch_batches(s.x.len(), s.x.len(), 1, cohort::random::epoch_key(0, 0)).remove(0);
+    let flat: Vec<f32> = order.iter().flat_map(|&i| s.x[i].iter().map(|&v| v as f32)).collect();
+    let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(flat.clone(), [s.x.len(), s.x[0].len()]), &d);
+    let y = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(order.iter().map(|&i| s.y[i] as i64).collect::<Vec<_>>(), [s.y.len()]), &d);
+    let name = ["stage1_pre".to_string()];
+    // the teacher in eval mode, as a frozen source
+    let teacher = &initial[s.node("t")].as_ref().unwrap().net;
+    let mut taps = Taps::new(&name);
+    let plain = Device::flex();
+    teacher.valid().forward_taps(Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [s.x.len(), s.x[0].len()]), &plain), &mut taps);
+    let t = as_map(taps.take("stage1_pre").unwrap());
+    let t = Tensor::<4>::from_data(t.into_data(), &d);
+    let (gamma, beta) = teacher.bn_before("stage1_pre").expect("a ResNet's stage pre-activation has a batch norm before it");
+    let m = margins(&gamma, &beta);
+    let student = initial[s.node("s")].as_ref().unwrap();
+    let Some(Adapter::Overhaul(c)) = student.adapters.first() else { panic!("OFD's connector") };
+    let mut taps = Taps::new(&name);
+    let z = student.net.forward_taps(x, &mut taps);
+    let v = as_map(taps.take("stage1_pre").unwrap());
+    let margin = Tensor::<1>::from_data(burn::tensor::TensorData::new(m.clone(), [m.len()]), &d);
+    let loss = cohort::losses::cross_entropy(z, y) + ofd_loss(c.forward(v), t, margin).mul_scalar(0.5);
+    let grads = loss.backward();
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Option<Vec<f64>>>);
+    impl ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.1.push(p.val().grad(self.0).map(|g| g.into_data().try_into_vec::<f32>().unwrap().into_iter().map(f64::from).collect()));
+        }
+    }
+    let n = s.node("s");
+    for (what, module, before, after) in [
+        ("student", &student.net as &dyn std::any::Any, &s.before[n], &s.after[n]),
+        ("connector", c as &dyn std::any::Any, &s.adapters_before[n], &s.adapters_after[n]),
+    ] {
+        let mut g = Grads(&grads, Vec::new());
+        if let Some(net) = module.downcast_ref::<Network>() {
+            net.visit(&mut g);
+        } else if let Some(c) = module.downcast_ref::<cohort::losses::overhaul::OfdConnector>() {
+            c.visit(&mut g);
+        }
+        let keep = |v: &[Vec<f64>]| v.iter().zip(&g.1).filter(|(_, g)| g.is_some()).map(|(v, _)| v.clone()).collect::<Vec<_>>();
+        let (b, a) = (keep(before), keep(after));
+        let gs: Vec<Vec<f64>> = g.1.iter().flatten().cloned().collect();
+        assert!(!gs.is_empty(), "{what}: gradients");
+        let want: Vec<Vec<f64>> = b.iter().zip(&gs).map(|(p, g)| p.iter().zip(g).map(|(p, g)| p - 0.1 * g).collect()).collect();
+        assert_same_step(what, &b, &a, &want);
+    }
+    // the margin the engine set: the last float state of the connector after the step
+    let engine_margin = s.adapters_after[n].last().unwrap();
+    for (g, w) in engine_margin.iter().zip(&m) {
+        assert!((g - *w as f64).abs() <= 1e-6, "margin {g} vs {w}");
+    }
+}
