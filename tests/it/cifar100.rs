@@ -32,6 +32,12 @@ fn shrunk(file: &str, data: &Path, out: &Path, limit: usize, batch: usize, epoch
     }
     plan.seeds = vec![0];
     plan.output = out.to_path_buf();
+    // CRD's 16384 negatives of other classes: one, all the two-sample split offers
+    for t in plan.stages.iter_mut().flat_map(|s| s.terms.iter_mut()) {
+        if let cohort::losses::LossSpec::Crd(c) = &mut t.loss {
+            c.negatives = 1;
+        }
+    }
     // a teacher frozen from another recipe's run (`results/cifar100/<run>/…`): that run's here
     for node in &mut plan.nodes {
         if let Some(rest) = node.checkpoint.as_ref().and_then(|c| c.strip_prefix("results/cifar100").ok()) {
