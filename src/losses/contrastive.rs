@@ -2,17 +2,16 @@
 //! sample told apart from those of K samples of other classes, kept in a memory bank of the
 //! whole training split.
 
-use burn::module::{Module, RunningState};
-use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Distribution, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+pub use super::adapter::{Contrast, embed, nce_loss};
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::common::flat_features;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::diagnostics::Diagnostic;
-use crate::kernels;
 use crate::random::splitmix64;
 
 /// `Crd`: "Contrastive Representation Distillation" (Tian, Krishnan & Isola, ICLR 2020), eq. (18),
@@ -68,107 +67,6 @@ fn default_temperature() -> f64 {
 }
 fn default_momentum() -> f64 {
     0.5
-}
-
-/// RepDistiller's ε in the NCE ratios.
-const EPS: f64 = 1e-7;
-
-/// CRD's learned part and memory: the two embeddings (trained with the target) and the bank of
-/// the training split with its normalisation constants (running state: saved with the run, no
-/// gradient).
-#[derive(Module, Debug)]
-pub struct Contrast {
-    /// `g_s`, the target's embedding.
-    pub embed_own: Linear,
-    /// `g_t`, the source's embedding.
-    pub embed_source: Linear,
-    /// `M_s` `[N, dim]`: the target's embedding of every training sample (RepDistiller's `memory_v1`).
-    pub memory_own: RunningState<Tensor<2>>,
-    /// `M_t` `[N, dim]`: the source's (`memory_v2`).
-    pub memory_source: RunningState<Tensor<2>>,
-    /// `[Z_s, Z_t]`, −1 until the first step sets them.
-    pub normalizers: RunningState<Tensor<1>>,
-}
-
-impl Contrast {
-    /// The embeddings from `own` and `source` features to `dim`, and the bank of `samples` rows
-    /// drawn uniform in ±1/√(dim/3), drawn now (in that order).
-    pub fn new(own: usize, source: usize, dim: usize, samples: usize, device: &Device) -> Self {
-        let embed_own = LinearConfig::new(own, dim).init(device);
-        let embed_source = LinearConfig::new(source, dim).init(device);
-        let stdv = 1.0 / (dim as f64 / 3.0).sqrt();
-        let bank = || RunningState::new(Tensor::<2>::random([samples, dim], Distribution::Uniform(-stdv, stdv), device));
-        let memory_own = bank();
-        let memory_source = bank();
-        Contrast { embed_own, embed_source, memory_own, memory_source, normalizers: RunningState::new(Tensor::full([2], -1.0, device)) }
-    }
-
-    /// The loss `L_s + L_t` of one step for the embeddings `s` (target) and `t` (source) of the
-    /// batch's samples `rows` (their indices in the training split), scored against the bank rows
-    /// `contrast` (each row's positive, then its K negatives); then the bank's update (and, at the
-    /// first step, the normalisation constants').
-    ///
-    /// # Shapes
-    /// `s`, `t` `[B, dim]` (L2-normalised), `rows` `[B]`, `contrast` `[B·(K+1)]` → `[1]`.
-    pub fn step(&self, s: Tensor<2>, t: Tensor<2>, rows: Tensor<1, Int>, contrast: Tensor<1, Int>, temperature: f64, momentum: f64) -> Tensor<1> {
-        let [b, d] = s.dims();
-        let k1 = contrast.dims()[0] / b;
-        let (m_own, m_source) = (self.memory_own.value(), self.memory_source.value());
-        let n = m_own.dims()[0];
-        let score = |bank: &Tensor<2>, e: Tensor<2>| {
-            let w = bank.clone().select(0, contrast.clone()).reshape([b, k1, d]);
-            w.matmul(e.reshape([b, d, 1])).reshape([b, k1]).div_scalar(temperature).exp()
-        };
-        // RepDistiller: out_v1 = exp(M_v2 · v1 / T) with v1 the student's embedding
-        let out_own = score(&m_source, s.clone());
-        let out_source = score(&m_own, t.clone());
-        let mut z: Vec<f32> = self.normalizers.value().into_data().try_to_vec().expect("two floats");
-        if z[0] < 0.0 {
-            let mean = |o: &Tensor<2>| o.clone().detach().mean().into_scalar::<f32>() * n as f32;
-            z = vec![mean(&out_own), mean(&out_source)];
-            self.normalizers.update(Tensor::from_data(TensorData::new(z.clone(), [2]), &s.device()));
-            self.normalizers.value_sync();
-        }
-        let loss = nce_loss(out_own.div_scalar(z[0]), n) + nce_loss(out_source.div_scalar(z[1]), n);
-        update_bank(&self.memory_own, m_own, rows.clone(), s, momentum);
-        update_bank(&self.memory_source, m_source, rows, t, momentum);
-        loss
-    }
-}
-
-/// `M[rows] ← normalise(m·M[rows] + (1 − m)·e)`, no gradient.
-fn update_bank(bank: &RunningState<Tensor<2>>, m: Tensor<2>, rows: Tensor<1, Int>, e: Tensor<2>, momentum: f64) {
-    let pos = m.clone().select(0, rows.clone()).mul_scalar(momentum) + e.detach().mul_scalar(1.0 - momentum);
-    let norm = pos.clone().powi_scalar(2).sum_dim(1).sqrt();
-    bank.update(m.select_assign(0, rows, pos / norm, IndexingUpdateOp::Assign));
-    // one thread updates a node's bank in a step: syncing now keeps exactly this value
-    bank.value_sync();
-}
-
-/// An embedding: `g(f)` L2-normalised (RepDistiller's `Embed`: `Linear`, then `x / ‖x‖`).
-///
-/// # Shapes
-/// `f` `[B, F]` → `[B, dim]`.
-pub fn embed(g: &Linear, f: Tensor<2>) -> Tensor<2> {
-    let x = kernels::linear(g, f);
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt();
-    x / norm
-}
-
-/// The NCE loss of eq. (18) (RepDistiller's `ContrastLoss`) on the normalised scores `x`, the
-/// positive first, for a training split of `n` samples: `−(1/B)·Σ [log(x₀/(x₀ + c + ε)) +
-/// Σ_{j≥1} log(c/(x_j + c + ε))]`, `c = K/n`.
-///
-/// # Shapes
-/// `x` `[B, K+1]` → `[1]`.
-pub fn nce_loss(x: Tensor<2>, n: usize) -> Tensor<1> {
-    let [b, k1] = x.dims();
-    let c = (k1 - 1) as f64 / n as f64;
-    let pos = x.clone().slice([0..b, 0..1]);
-    let neg = x.slice([0..b, 1..k1]);
-    let log_d1 = (pos.clone() / pos.add_scalar(c + EPS)).log();
-    let log_d0 = neg.add_scalar(c + EPS).recip().mul_scalar(c).log();
-    (log_d1.sum() + log_d0.sum()).neg().div_scalar(b as f64)
 }
 
 /// Each row's contrast set: its own index, then `k` indices of training samples whose label

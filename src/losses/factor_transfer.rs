@@ -1,21 +1,17 @@
 //! Factor transfer: the source's feature map encoded into "factors" by a paraphraser trained
 //! first to reconstruct it, and the target's translated into the same factors.
 
-use burn::module::Module;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::norm::{BatchNorm, BatchNormConfig};
-use burn::tensor::activation::leaky_relu;
+use burn::tensor::Tensor;
 use burn::tensor::module::adaptive_avg_pool2d;
-use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+pub use super::adapter::Factor;
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use super::review::as_map;
 use crate::diagnostics::Diagnostic;
-use crate::kernels;
 
 /// `FactorTransfer` (FT): "Paraphrasing Complex Network: Network Compression via Factor Transfer"
 /// (Kim, Park & Kwak, NeurIPS 2018), as RepDistiller runs it (`distiller_zoo/FT.py`,
@@ -62,66 +58,6 @@ pub enum FactorPart {
     Paraphrase,
     /// The target's translator learns the paraphraser's factors.
     Translate,
-}
-
-/// A 3×3 (3×1 on sequences) convolution with bias, padding 1, as PyTorch draws one.
-fn conv(i: usize, o: usize, k: [usize; 2], device: &Device) -> Conv2d {
-    Conv2dConfig::new([i, o], k).with_padding(PaddingConfig2d::Explicit(k[0] / 2, k[1] / 2, k[0] / 2, k[1] / 2)).init(device)
-}
-
-/// FT's learned part: the paraphraser (trained by the `Paraphrase` term) and the translator
-/// (trained by the `Translate` term).
-#[derive(Module, Debug)]
-pub struct Factor {
-    /// The paraphraser's encoder: `C → C → ⌊kC⌋ → ⌊kC⌋`.
-    pub encoder: Vec<Conv2d>,
-    /// Its decoder: `⌊kC⌋ → ⌊kC⌋ → C → C` (transposed convolutions, stride 1, padding 1).
-    pub decoder: Vec<ConvTranspose2d>,
-    /// The translator: `C_s → C_s → ⌊kC⌋ → ⌊kC⌋`.
-    pub translator: Vec<Conv2d>,
-    /// The translator's batch norms.
-    pub translator_bn: Vec<BatchNorm>,
-}
-
-impl Factor {
-    /// From the target's channels `own` to the source's `source` at rate `k` with kernels `k2`
-    /// (3×3, or 3×1 on sequences), drawn now: encoder, decoder, translator.
-    pub fn new(own: usize, source: usize, rate: f64, kernel: [usize; 2], device: &Device) -> Self {
-        let f = (source as f64 * rate) as usize;
-        let encoder = [(source, source), (source, f), (f, f)].into_iter().map(|(i, o)| conv(i, o, kernel, device)).collect();
-        let pad = [kernel[0] / 2, kernel[1] / 2];
-        let decoder = [(f, f), (f, source), (source, source)]
-            .into_iter()
-            .map(|(i, o)| ConvTranspose2dConfig::new([i, o], kernel).with_padding(pad).init(device))
-            .collect();
-        let translator = [(own, own), (own, f), (f, f)].into_iter().map(|(i, o)| conv(i, o, kernel, device)).collect();
-        let translator_bn = [own, f, f].into_iter().map(|c| BatchNormConfig::new(c).init(device)).collect();
-        Factor { encoder, decoder, translator, translator_bn }
-    }
-
-    /// The paraphraser's factors `P(t)`.
-    ///
-    /// # Shapes
-    /// `[B, C, H, W]` → `[B, ⌊kC⌋, H, W]`.
-    pub fn encode(&self, t: Tensor<4>) -> Tensor<4> {
-        self.encoder.iter().fold(t, |h, c| leaky_relu(kernels::conv(c, h), 0.1))
-    }
-
-    /// The paraphraser's reconstruction `dec(P(t))`.
-    ///
-    /// # Shapes
-    /// `[B, C, H, W]` → `[B, C, H, W]`.
-    pub fn reconstruct(&self, t: Tensor<4>) -> Tensor<4> {
-        self.decoder.iter().fold(self.encode(t), |h, c| leaky_relu(c.forward(h), 0.1))
-    }
-
-    /// The translator's factors `T(s)`.
-    ///
-    /// # Shapes
-    /// `[B, C_s, H, W]` → `[B, ⌊kC⌋, H, W]`.
-    pub fn translate(&self, s: Tensor<4>) -> Tensor<4> {
-        self.translator.iter().zip(&self.translator_bn).fold(s, |h, (c, bn)| leaky_relu(kernels::batch_norm(bn, kernels::conv(c, h)), 0.1))
-    }
 }
 
 /// `φ(f) = f / max(‖f‖₂, 1e-12)` row by row of `mean_c f²` (`[B, H·W]`).

@@ -1,20 +1,17 @@
 //! Overhaul of feature distillation (OFD): the target's pre-activations, through a connector,
 //! pushed towards the source's where they matter — above a margin the source's batch norm sets.
 
-use burn::module::{Module, RunningState};
-use burn::nn::Initializer;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::norm::{BatchNorm, BatchNormConfig};
 use burn::tensor::module::adaptive_avg_pool2d;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+pub use super::adapter::OfdConnector;
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use super::review::as_map;
 use crate::diagnostics::Diagnostic;
-use crate::kernels;
 use crate::models::{ModelSpec, Network};
 
 /// `Ofd`: "A Comprehensive Overhaul of Feature Distillation" (Heo, Kim, Yun, Park, Kwak & Choi,
@@ -42,36 +39,6 @@ pub struct Ofd {
     pub from_tap: String,
     /// Tap of the target (a pre-activation).
     pub to_tap: String,
-}
-
-/// OFD's learned part: the connector, and the source's margin (running state: set at each stage's
-/// start, no gradient).
-#[derive(Module, Debug)]
-pub struct OfdConnector {
-    /// The 1×1 convolution (no bias) to the source's channels.
-    pub conv: Conv2d,
-    /// Its batch norm.
-    pub bn: BatchNorm,
-    /// The source's margin per channel.
-    pub margin: RunningState<Tensor<1>>,
-}
-
-impl OfdConnector {
-    /// From `own` channels to `source`'s, drawn now (mdistiller's `ConnectorConvBN`: normal with
-    /// σ = √(2/(1·1·C_out)), batch norm at γ = 1, β = 0); the margin at 0 until a stage sets it.
-    pub fn new(own: usize, source: usize, device: &Device) -> Self {
-        let std = (2.0 / source as f64).sqrt();
-        let conv = Conv2dConfig::new([own, source], [1, 1]).with_bias(false).with_initializer(Initializer::Normal { mean: 0.0, std }).init(device);
-        OfdConnector { conv, bn: BatchNormConfig::new(source).init(device), margin: RunningState::new(Tensor::zeros([source], device)) }
-    }
-
-    /// `r(v)`.
-    ///
-    /// # Shapes
-    /// `[B, C_s, H, W]` → `[B, C_t, H, W]`.
-    pub fn forward(&self, v: Tensor<4>) -> Tensor<4> {
-        kernels::batch_norm(&self.bn, kernels::conv(&self.conv, v))
-    }
 }
 
 /// The standard normal CDF Φ(x) = erfc(−x/√2)/2.

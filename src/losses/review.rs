@@ -1,21 +1,16 @@
 //! Knowledge review: the target's features of every level fused, deepest first, by attention into
 //! the level above, and each fused level compared with the source's at several scales.
 
-use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::norm::{BatchNorm, BatchNormConfig};
-use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::activation::sigmoid;
+use burn::tensor::Tensor;
 use burn::tensor::module::adaptive_avg_pool2d;
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+pub use super::adapter::{Abf, Review, as_map, nearest};
 
 use super::adapter::{Adapter, AdapterSpec};
 use super::check::EdgeCheck;
 use super::kind::{Inputs, LossKind, Reads, Targets};
 use crate::diagnostics::Diagnostic;
-use crate::kernels;
-use crate::models::tap::Tap;
 
 /// `ReviewKd`: "Distilling Knowledge via Knowledge Review" (Chen, Liu, Zhao & Jia, CVPR 2021),
 /// as mdistiller's `distillers/ReviewKD.py` computes it (vendored under `third_party/mdistiller/`).
@@ -49,127 +44,6 @@ pub struct ReviewKd {
 
 fn default_warmup() -> usize {
     20
-}
-
-/// A tap as a map `[B, C, H, W]`: a sequence as width 1, flat features as 1×1.
-pub fn as_map(t: Tap) -> Tensor<4> {
-    match t {
-        Tap::Flat(t) => t.unsqueeze_dim::<3>(2).unsqueeze_dim(3),
-        Tap::Seq(t) => t.unsqueeze_dim(3),
-        Tap::Map(t) => t,
-    }
-}
-
-/// `[C, H, W]` of a tap shape (channels first, no batch): see [`as_map`].
-fn map_shape(s: &[usize]) -> [usize; 3] {
-    match s {
-        [c] => [*c, 1, 1],
-        [c, l] => [*c, *l, 1],
-        [c, h, w, ..] => [*c, *h, *w],
-        [] => [0, 1, 1],
-    }
-}
-
-/// PyTorch's `F.interpolate(x, size, mode="nearest")`: output row i reads input row
-/// `⌊i·H/H'⌋` (exact here for the sizes a network's levels have).
-///
-/// # Shapes
-/// `[B, C, H, W]` → `[B, C, H', W']`.
-pub fn nearest(x: Tensor<4>, [h2, w2]: [usize; 2]) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    let device = x.device();
-    let index = |n: usize, m: usize| {
-        let v: Vec<i64> = (0..m).map(|i| (i * n / m) as i64).collect();
-        Tensor::<1, Int>::from_data(TensorData::new(v, [m]), &device)
-    };
-    let x = if h2 == h { x } else { x.select(2, index(h, h2)) };
-    if w2 == w { x } else { x.select(3, index(w, w2)) }
-}
-
-/// One attention-based fusion module (mdistiller's `ABF`).
-#[derive(Module, Debug)]
-pub struct Abf {
-    /// 1×1 convolution (no bias) to the middle width, and its batch norm.
-    pub conv1: Conv2d,
-    /// Its batch norm.
-    pub bn1: BatchNorm,
-    /// 3×3 (3×1 on sequences) convolution (no bias) to the source's channels, padding 1.
-    pub conv2: Conv2d,
-    /// Its batch norm.
-    pub bn2: BatchNorm,
-    /// The attention's 1×1 convolution (with bias) from both inputs to two maps (not on the
-    /// deepest level).
-    pub att: Option<Conv2d>,
-}
-
-impl Abf {
-    /// `in_c` → `mid` → `out_c` channels, the second kernel `k` (3×3, or 3×1 for sequences);
-    /// both convolutions drawn as mdistiller's (`kaiming_uniform_(a=1)`: ±√(3/fan_in)), the
-    /// attention as PyTorch's default.
-    pub fn new(in_c: usize, mid: usize, out_c: usize, k: [usize; 2], fuse: bool, device: &Device) -> Self {
-        let kaiming = Initializer::KaimingUniform { gain: 1.0, fan_out_only: false };
-        let conv1 = Conv2dConfig::new([in_c, mid], [1, 1]).with_bias(false).with_initializer(kaiming.clone()).init(device);
-        let pad = PaddingConfig2d::Explicit(k[0] / 2, k[1] / 2, k[0] / 2, k[1] / 2);
-        let conv2 = Conv2dConfig::new([mid, out_c], k).with_padding(pad).with_bias(false).with_initializer(kaiming).init(device);
-        let att = fuse.then(|| Conv2dConfig::new([2 * mid, 2], [1, 1]).init(device));
-        Abf { conv1, bn1: BatchNormConfig::new(mid).init(device), conv2, bn2: BatchNormConfig::new(out_c).init(device), att }
-    }
-
-    /// The level's output and its residual for the level above: `x` fused with the residual
-    /// `below` (upsampled to x's size) where the module has an attention, brought to `out` size.
-    ///
-    /// # Shapes
-    /// `x` `[B, C_in, H, W]`, `below` `[B, mid, H'', W'']` → (`[B, C_out, H', W']`, `[B, mid, H', W']`)
-    /// with `out = [H', W']`.
-    pub fn forward(&self, x: Tensor<4>, below: Option<Tensor<4>>, out: [usize; 2]) -> (Tensor<4>, Tensor<4>) {
-        let [_, _, h, w] = x.dims();
-        let mut m = kernels::batch_norm(&self.bn1, kernels::conv(&self.conv1, x));
-        if let (Some(att), Some(r)) = (&self.att, below) {
-            let r = nearest(r, [h, w]);
-            let z = sigmoid(kernels::conv(att, Tensor::cat(vec![m.clone(), r.clone()], 1)));
-            let [b, _, _, _] = z.dims();
-            m = m * z.clone().slice([0..b, 0..1]) + r * z.slice([0..b, 1..2]);
-        }
-        if [h, w] != out {
-            m = nearest(m, out);
-        }
-        (kernels::batch_norm(&self.bn2, kernels::conv(&self.conv2, m.clone())), m)
-    }
-}
-
-/// ReviewKD's learned part: one ABF per level, shallow to deep (the deepest without attention).
-#[derive(Module, Debug)]
-pub struct Review {
-    /// The modules, level by level.
-    pub abfs: Vec<Abf>,
-}
-
-impl Review {
-    /// The modules from the target's tap shapes `own` to the source's `source` (channels first),
-    /// drawn now, shallow first (mdistiller's order).
-    pub fn new(own: &[Vec<usize>], source: &[Vec<usize>], device: &Device) -> Self {
-        let n = own.len();
-        let mid = map_shape(&own[n - 1])[0].min(512);
-        // a 3×1 kernel where the target's levels are sequences
-        let k = if own.iter().any(|s| s.len() == 2) { [3, 1] } else { [3, 3] };
-        Review { abfs: (0..n).map(|i| Abf::new(map_shape(&own[i])[0], mid, map_shape(&source[i])[0], k, i + 1 < n, device)).collect() }
-    }
-
-    /// Every level's output, shallow to deep, each at the source's size `out[i]`.
-    ///
-    /// # Shapes
-    /// `x[i]` `[B, C_i, H_i, W_i]` → `[B, C'_i, out[i]]`.
-    pub fn forward(&self, x: Vec<Tensor<4>>, out: &[[usize; 2]]) -> Vec<Tensor<4>> {
-        let mut results = Vec::with_capacity(x.len());
-        let mut below = None;
-        for (i, x) in x.into_iter().enumerate().rev() {
-            let (o, r) = self.abfs[i].forward(x, below, out[i]);
-            results.push(o);
-            below = Some(r);
-        }
-        results.reverse();
-        results
-    }
 }
 
 /// The hierarchical context loss (mdistiller's `hcl_loss`) of the fused outputs `fs` against the
