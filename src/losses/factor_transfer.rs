@@ -61,11 +61,9 @@ pub enum FactorPart {
 }
 
 /// `φ(f) = f / max(‖f‖₂, 1e-12)` row by row of `mean_c f²` (`[B, H·W]`).
+/// AT's attention map: RepDistiller's `FactorTransfer.factor` with p₁ = 2 is the same function.
 fn factor(f: Tensor<4>) -> Tensor<2> {
-    let [b, _, h, w] = f.dims();
-    let m = f.powi_scalar(2).mean_dim(1).reshape([b, h * w]);
-    let norm = m.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    m / norm
+    super::attention::attention_map(f.flatten(2, 3))
 }
 
 /// The transfer term `mean |φ(s) − φ(t)|` (RepDistiller's `FactorTransfer`, p₁ = 2, p₂ = 1), the
