@@ -47,6 +47,7 @@ sys.modules["scipy"] = SimpleNamespace()
 sys.modules["scipy.stats"] = SimpleNamespace(norm=SimpleNamespace(cdf=lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0))))
 from distillers.ReviewKD import ReviewKD  # noqa: E402
 from distillers.OFD import OFD  # noqa: E402
+import distillers.KDSVD as KDSVD  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "third_party", "CTKD"))
 from models.temp_global import Global_T  # noqa: E402
@@ -340,6 +341,41 @@ def ofd_case(s_shape, t_shape, seed):
     return record("Ofd", {}, s_shape, t_shape, f_s, f_t, value, grads[0], extra, weight_grads=weight_grads)
 
 
+def kdsvd_case(s_maps, t_maps, seed, k=1):
+    """KDSVD.kdsvd_loss (weight 1) on lists of feature maps, the student's and the teacher's each
+    slices of one flat tensor (as fsp_case). Two things differ from a plain call, both inside the
+    reference's own `svd`: its `.float()` cast is the identity here (the fixture is float64, as
+    every other case), and `torch.svd` gives each singular pair the sign cohort gives it (the
+    largest-magnitude component of the right vector positive; LAPACK's sign is arbitrary and the
+    loss depends on it through the teacher's consecutive vectors)."""
+    b = s_maps[0][0]
+    sizes = lambda maps: [m[1] * m[2] * m[3] for m in maps]  # noqa: E731
+    f_s = inputs((b, sum(sizes(s_maps))), seed).requires_grad_(True)
+    f_t = inputs((b, sum(sizes(t_maps))), seed + 1)
+    split = lambda f, maps: [p.reshape(m) for p, m in zip(torch.split(f, sizes(maps), dim=1), maps)]  # noqa: E731
+
+    def signed_svd(x):
+        u, s, v = torch.linalg.svd(x, full_matrices=False)
+        v = v.transpose(-2, -1)
+        lead = torch.gather(v, 1, v.detach().abs().argmax(dim=1, keepdim=True))
+        sign = torch.where(lead < 0, -1.0, 1.0).to(x.dtype)
+        return u * sign, s, v * sign
+
+    float_, svd_ = torch.Tensor.float, KDSVD.torch.svd
+    torch.Tensor.float = lambda self: self
+    KDSVD.torch = SimpleNamespace(**{n: getattr(torch, n) for n in dir(torch) if not n.startswith("__")})
+    KDSVD.torch.svd = signed_svd
+    try:
+        value = KDSVD.kdsvd_loss(split(f_s, s_maps), split(f_t, t_maps), k).reshape(())
+    finally:
+        torch.Tensor.float = float_
+        KDSVD.torch = torch
+    assert svd_ is torch.svd
+    (grad,) = torch.autograd.grad(value, f_s)
+    params = {"student_maps": [list(m[1:]) for m in s_maps], "teacher_maps": [list(m[1:]) for m in t_maps], "k": k}
+    return record("Kdsvd", params, f_s.shape, f_t.shape, f_s, f_t, value, grad)
+
+
 def main():
     cases = [
         # SP on a last-stage feature map (RepDistiller: feat[-2]), channels may differ
@@ -396,8 +432,13 @@ def main():
         ofd_case((4, 3, 2, 2), (4, 5, 2, 2), 32),
         ofd_case((3, 2, 2, 2), (3, 4, 4, 4), 33),
         review_case([(6, 2, 4, 4), (6, 3, 2, 2)], [(6, 2, 8, 8), (6, 4, 4, 4)], (3, 4), 28, 30),
+        # KDSVD: three stages (mdistiller's k = 1; the teacher wider; the first student map 4 × 8,
+        # fewer rows than columns), and two taps at k = 2 (the teacher's singular values scale
+        # the vectors)
+        kdsvd_case([(3, 2, 2, 8), (3, 3, 3, 6), (3, 4, 2, 5)], [(3, 4, 4, 8), (3, 5, 3, 6), (3, 6, 2, 5)], 34),
+        kdsvd_case([(2, 3, 3, 7), (2, 2, 4, 6)], [(2, 3, 3, 7), (2, 4, 2, 6)], 35, k=2),
     ]
-    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), third_party/mdistiller (megvii-research/mdistiller a08d46f: distillers/ReviewKD.py, distillers/OFD.py), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
+    json.dump({"source": "third_party/RepDistiller (HobbitLong/RepDistiller b84f547: distiller_zoo, models/util.py, crd), third_party/Teacher-free-KD (yuanli2333/Teacher-free-Knowledge-Distillation 880a74e), third_party/CTKD (zhengli97/CTKD 7d52522), third_party/mdistiller (megvii-research/mdistiller a08d46f: distillers/ReviewKD.py, distillers/OFD.py, distillers/KDSVD.py), torch " + torch.__version__, "cases": cases}, sys.stdout, indent=1)
     print()
 
 

@@ -23,8 +23,8 @@ done
 methods=(fitnets at sp cc vid rkd pkt nst fsp ab ft crd)
 offline=()
 for m in "${methods[@]}"; do offline+=("$out/$m-resnet32x4-resnet8x4" "$out/$m-wrn40-2-wrn16-2"); done
-# mdistiller's: OFD on both pairs, ReviewKD with a recipe for the ResNet pair only
-offline+=("$out/ofd-resnet32x4-resnet8x4" "$out/ofd-wrn40-2-wrn16-2" "$out/reviewkd-resnet32x4-resnet8x4")
+# mdistiller's: OFD on both pairs, ReviewKD and KDSVD with a recipe for the ResNet pair only
+offline+=("$out/ofd-resnet32x4-resnet8x4" "$out/ofd-wrn40-2-wrn16-2" "$out/reviewkd-resnet32x4-resnet8x4" "$out/kdsvd-resnet32x4-resnet8x4")
 "$bin" compare "$out"/independent-resnet32 "$out"/dml-resnet32x2 "$out"/kdcl-resnet32x2 "$out"/dml-wrn28-10-resnet32 \
     "$out"/kd-resnet32x4-resnet8x4 "$out"/kd-wrn40-2-wrn16-2 "$out"/pcl-resnet32x3 "$out"/okddip-resnet32x3 \
     "$out"/switokd-wrn16-2-mobilenetv2 "$out"/one-resnet32 "$out"/cl-ilr-resnet32 "$out"/cl-ilr-resnet32-dml-recipe "$out"/okddip-resnet32x3-dml-recipe \
@@ -48,6 +48,7 @@ source scripts/lib/compare.sh
     done
     echo "| OFD (mdistiller's recipe, the KD run's teacher in eval mode), ResNet-8x4 / WRN-16-2 | student | 74.95 / 75.24 (DKD paper, Table 1: mdistiller's benchmark) | $(acc ofd-resnet32x4-resnet8x4 student) / $(acc ofd-wrn40-2-wrn16-2 student) |"
     echo "| REVIEWKD (mdistiller's recipe, the KD run's teacher), ResNet-8x4 | student | 75.63 (DKD paper, Table 2: mdistiller's benchmark) | $(acc reviewkd-resnet32x4-resnet8x4 student) |"
+    echo "| KDSVD (mdistiller's recipe, the KD run's teacher), ResNet-8x4 | student | — (mdistiller publishes none for this pair) | $(acc kdsvd-resnet32x4-resnet8x4 student) |"
     echo "| PCL, ResNet-32 with 3 branches and fusion teacher | temporal mean's branch 1 / 2 / 3 | 74.14 ± 0.16 (PCL's table as quoted by its reimplementation) | $(acc pcl-resnet32x3 mean.head1) / $(acc pcl-resnet32x3 mean.head2) / $(acc pcl-resnet32x3 mean.head3) |"
     echo "| OKDDip, ResNet-32 x 3 + leader (authors' recipe) | leader | 74.24 (MCL-OKD's table, multi-branch) | $(acc okddip-resnet32x3 leader) |"
     echo "| OKDDip, the same under the DML recipe | leader | — | $(acc okddip-resnet32x3-dml-recipe leader) |"

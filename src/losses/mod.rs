@@ -31,6 +31,7 @@
 //! | `review.rs` | `ReviewKd` (ReviewKD: attention-based fusion across levels, hierarchical context loss) and its fusion modules |
 //! | `factor_transfer.rs` | `FactorTransfer` (FT: a paraphraser trained first, then the translator) and its modules |
 //! | `overhaul.rs` | `Ofd` (OFD: partial L2 of pre-activations above the source's batch-norm margin) and its connector |
+//! | `kdsvd.rs` | `Kdsvd` (KDSVD: radial kernels between the leading singular vectors of consecutive taps) |
 //! | `vid.rs` | `Vid` (VID: a learned Gaussian likelihood) and its regressor |
 //! | `teacher_free.rs` | `TeacherFree` (Tf-KD_reg: a virtual teacher) |
 //! | `curriculum_temperature.rs` | `CurriculumTemperature` (CTKD: a learned, adversarial temperature) |
@@ -54,6 +55,7 @@ pub mod factor_transfer;
 pub mod fsp;
 pub mod heads;
 pub mod hint;
+pub mod kdsvd;
 pub mod kind;
 pub mod label_smoothing;
 pub mod lfme;
@@ -88,6 +90,7 @@ pub use factor_transfer::{FactorPart, FactorTransfer, factor_loss};
 pub use fsp::{Fsp, fsp_loss, fsp_matrix};
 pub use heads::{OtherHeads, OwnOutput};
 pub use hint::{Hint, HintForm, hint, hint_mse};
+pub use kdsvd::{Kdsvd, kdsvd_loss};
 pub use kind::{Arity, Diagnostics, Inputs, Lookup, LossKind, Reads, Targets};
 pub use lfme::{Lfme, lfme};
 pub use mutual::{MutualKl, mutual_kl};
@@ -138,6 +141,7 @@ pub enum LossSpec {
     ReviewKd(ReviewKd),
     FactorTransfer(FactorTransfer),
     Ofd(Ofd),
+    Kdsvd(Kdsvd),
 }
 
 /// A kind without options as a `'static` reference: it is zero-sized, so leaking one allocates
@@ -178,6 +182,7 @@ macro_rules! dispatch {
             LossSpec::ReviewKd(l) => l,
             LossSpec::FactorTransfer(l) => l,
             LossSpec::Ofd(l) => l,
+            LossSpec::Kdsvd(l) => l,
         }
     };
 }

@@ -534,7 +534,7 @@ type GradOf = Box<dyn Fn(&burn::tensor::Gradients) -> Vec<f32>>;
 
 /// Feature and relational losses against the authors' code as vendored under third_party/
 /// (RepDistiller's distiller_zoo and LinearEmbed, Teacher-free KD's loss function, CTKD's global
-/// temperature and DistillKL, AB's loss and connector, FitNets' HintLoss and ConvReg; CC's
+/// temperature and DistillKL, AB's loss and connector, FitNets' HintLoss and ConvReg, mdistiller's ReviewKD, OFD and KDSVD; CC's
 /// Taylor form written out from the paper), run by scripts/distill-reference.py in float64 into
 /// tests/fixtures/distill-reference.json: the loss and its gradient for the student's features,
 /// and for the learned parts the loss owns (CC's embeddings, VID's regressor and variances, CTKD's
@@ -614,6 +614,22 @@ fn feature_and_relational_losses_match_the_reference_code() {
             }
             Adapter::Connector(Connector { conv: ConnectorConv::Map(conv), bn })
         };
+        // lists of maps (FSP, KDSVD): consecutive column blocks of the flat inputs
+        let split = |f: Tensor<2>, key: &str| {
+            let mut at = 0;
+            c["params"][key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    let m = dims(m);
+                    let n: usize = m.iter().product();
+                    let part = f.clone().slice([0..f.dims()[0], at..at + n]);
+                    at += n;
+                    maps(part, &[f.dims()[0], m[0], m[1], m[2]])
+                })
+                .collect::<Vec<_>>()
+        };
         let loss = match name {
             "Similarity" => similarity_loss(t(), s.clone()),
             "Pkt" => pkt_loss(t(), s.clone()),
@@ -666,25 +682,8 @@ fn feature_and_relational_losses_match_the_reference_code() {
                 let y = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [y.len()]), &d);
                 teacher_free(s.clone(), y, param("correct"), param("temperature"), param("multiplier"))
             }
-            "Fsp" => {
-                // the maps are consecutive column blocks of the flat inputs
-                let split = |f: Tensor<2>, key: &str| {
-                    let mut at = 0;
-                    c["params"][key]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|m| {
-                            let m = dims(m);
-                            let n: usize = m.iter().product();
-                            let part = f.clone().slice([0..f.dims()[0], at..at + n]);
-                            at += n;
-                            maps(part, &[f.dims()[0], m[0], m[1], m[2]])
-                        })
-                        .collect::<Vec<_>>()
-                };
-                fsp_loss(&split(t(), "teacher_maps"), &split(s.clone(), "student_maps"))
-            }
+            "Fsp" => fsp_loss(&split(t(), "teacher_maps"), &split(s.clone(), "student_maps")),
+            "Kdsvd" => cohort::losses::kdsvd_loss(&split(t(), "teacher_maps"), &split(s.clone(), "student_maps"), param("k") as usize),
             "ActivationBoundary" => {
                 use cohort::losses::activation_boundary::{activation_boundary_loss, connect};
                 // the connector where the shapes differ, from the reference's weights
@@ -949,7 +948,7 @@ fn feature_and_relational_losses_match_the_reference_code() {
         }
         assert_eq!(learned.len(), c["weight_grads"].as_object().map_or(0, |m| m.len()), "{name}: every learned part compared");
     }
-    assert_eq!(seen.len(), 17, "seventeen losses (FT in two parts): {seen:?}");
+    assert_eq!(seen.len(), 18, "eighteen losses (FT in two parts): {seen:?}");
 }
 
 /// CTKD's λ schedule is the authors' `CosineDecay(max 0, min −1, loops 10)` of `train_student.py`:
@@ -1009,6 +1008,44 @@ fn crd_negatives_are_distinct_samples_of_other_classes() {
             assert_eq!(c, 0);
         } else {
             assert!((c as f64 - 2000.0 * 20.0 / 48.0).abs() < 120.0, "sample {j} drawn {c} times");
+        }
+    }
+}
+
+/// KDSVD's decomposition: the eigenvectors of a symmetric matrix (tred2 + tql2) rebuild it (`V Λ Vᵀ`), are
+/// orthonormal, come in descending order and are signed by their largest component; on a matrix
+/// with known eigenvalues (a rotation of a diagonal one) they are found to 1e-12.
+#[test]
+fn kdsvd_eigen_decomposition_is_exact() {
+    use cohort::losses::kdsvd::symmetric_eigen;
+    for (n, seed) in [(1, 1.0), (5, 2.0), (12, 3.0)] {
+        let x = pattern(n * (n + 3), seed);
+        // a Gram matrix XᵀX of an (n + 3) × n matrix
+        let a: Vec<f64> = (0..n * n).map(|ij| (0..n + 3).map(|r| x[r * n + ij / n] * x[r * n + ij % n]).sum()).collect();
+        let (values, v) = symmetric_eigen(&a, n);
+        assert!(values.windows(2).all(|w| w[0] >= w[1]), "descending: {values:?}");
+        for i in 0..n {
+            for j in 0..n {
+                let rebuilt: f64 = (0..n).map(|k| v[i * n + k] * values[k] * v[j * n + k]).sum();
+                assert!((rebuilt - a[i * n + j]).abs() <= 1e-12 * values[0].abs().max(1.0), "V Λ Vᵀ [{i},{j}]");
+                let dot: f64 = (0..n).map(|k| v[k * n + i] * v[k * n + j]).sum();
+                assert!((dot - f64::from(i == j)).abs() <= 1e-12, "orthonormal [{i},{j}]");
+            }
+            let lead = (0..n).map(|r| v[r * n + i]).fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+            assert!(lead > 0.0, "column {i} signed by its largest component");
+        }
+    }
+    // diag(9, 4, 1) rotated by 0.3 rad in the (0, 2) plane
+    let (c, s) = (0.3f64.cos(), 0.3f64.sin());
+    let q = [c, 0.0, -s, 0.0, 1.0, 0.0, s, 0.0, c];
+    let d = [9.0, 4.0, 1.0];
+    let a: Vec<f64> = (0..9).map(|ij| (0..3).map(|k| q[(ij / 3) * 3 + k] * d[k] * q[(ij % 3) * 3 + k]).sum()).collect();
+    let (values, v) = symmetric_eigen(&a, 3);
+    for k in 0..3 {
+        assert!((values[k] - d[k]).abs() <= 1e-12, "eigenvalue {k}: {}", values[k]);
+        let sign = if q[k].abs() >= q[6 + k].abs() { q[k].signum() } else { q[6 + k].signum() };
+        for r in 0..3 {
+            assert!((v[r * 3 + k] - sign * q[r * 3 + k]).abs() <= 1e-12, "eigenvector {k}");
         }
     }
 }

@@ -112,6 +112,12 @@ fn review_kd_runs() {
     smoke("offline/reviewkd.ron");
 }
 
+/// KDSVD on the 1-D CNN's three blocks (each a channels × positions matrix).
+#[test]
+fn kdsvd_runs() {
+    smoke("offline/kdsvd.ron");
+}
+
 /// The offline files with an init stage (AB's and FSP's) and RepDistiller's FitNets.
 #[test]
 fn offline_init_stages_and_repdistiller_fitnets_run() {

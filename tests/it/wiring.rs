@@ -1405,7 +1405,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Node(id: "fit", model: Cnn1d(channels: [5], kernel: 3)),
         Node(id: "crd", model: Mlp(hidden: [4])),
         Node(id: "rev", model: Cnn1d(channels: [2, 3], kernel: 3)),
-        Node(id: "ft", model: Cnn1d(channels: [3], kernel: 3))"#
+        Node(id: "ft", model: Cnn1d(channels: [3], kernel: 3)),
+        Node(id: "svd", model: Cnn1d(channels: [5, 5], kernel: 3))"#
     );
     let edges = r#"
         Edge(to: "sp", loss: CrossEntropy), Edge(to: "pkt", loss: CrossEntropy), Edge(to: "rkd", loss: CrossEntropy),
@@ -1434,6 +1435,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         Edge(from: ["tc"], to: "ft", loss: FactorTransfer(from_tap: "block1", to_tap: "block1", part: Paraphrase), weight: 1.5),
         Edge(from: ["tc"], to: "ft", loss: FactorTransfer(from_tap: "block1", to_tap: "block1", part: Translate), weight: 20),
         Edge(from: ["t2"], to: "rev", loss: ReviewKd(from_taps: ["block1_pre", "block2_pre"], to_taps: ["block1", "block2"], warmup: 3), weight: 2),
+        Edge(to: "svd", loss: CrossEntropy),
+        Edge(from: ["t2"], to: "svd", loss: Kdsvd(from_taps: ["block1", "block2"], to_taps: ["block1", "block2"]), weight: 3),
         Edge(from: ["t"], to: "crd", loss: Crd(from_tap: "hidden1", to_tap: "hidden1", dim: 3, negatives: 6, temperature: 0.5, momentum: 0.5), weight: 0.8),
     "#;
     let src = experiment(&nodes, edges, "Simultaneous");
@@ -1496,12 +1499,13 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
         ("crd", 0.8),
         ("rev", 2.0),
         ("ft", 1.0),
+        ("svd", 3.0),
     ] {
         let n = s.node(id);
         let trainee = initial[n].as_ref().unwrap();
         let net = trainee.net.clone();
         let name = match id {
-            "nst" | "vid" | "fsp" | "fit" | "rev" | "ft" => "block1",
+            "nst" | "vid" | "fsp" | "fit" | "rev" | "ft" | "svd" => "block1",
             "ab" => "block1_pre",
             _ => "hidden1",
         };
@@ -1522,6 +1526,8 @@ fn relational_terms_read_the_named_taps_of_both_nodes() {
             // the first epoch of a one-epoch schedule: λ = −1, θ's gradient reversed whole
             ("ctkd", Some(Adapter::Temperature(th))) => curriculum_kd(z, tz.clone(), th.val(), reversal_weight(1, 0.0, -1.0, 1), 1.0, 2.0).0,
             ("fsp", _) => fsp_loss(&t2, &blocks(&net).1),
+            // KDSVD between the teacher's two blocks and the student's (k = 1, 4 vectors)
+            ("svd", _) => cohort::losses::kdsvd_loss(&t2, &blocks(&net).1, 1),
             // the 4-channel student's pre-activation through its connector (1×1 + batch norm) to
             // the teacher's 6
             ("ab", Some(a @ Adapter::Connector(_))) => {
