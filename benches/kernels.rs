@@ -1,7 +1,8 @@
 //! `cargo bench --bench kernels`: cohort's own flex kernels (src/kernels/) against burn's ops
 //! for the same computation, at the small CNN's shapes (batch 128) and the MLP's parameters:
 //! `ours` vs `burn` per layer, forward + backward (the layer's input requires a gradient, as
-//! between layers): the CNN's convolutions and ReLU + max-pools, the 1-D CNN's convolutions, the MLP 784-1200-1200-10's
+//! between layers): the CNN's convolutions and ReLU + max-pools, the 1-D CNN's convolutions,
+//! MobileNetV2's depthwise convolutions, the MLP 784-1200-1200-10's
 //! first two linear layers, one SGD-with-momentum update of that MLP, and the batch norm + ReLU
 //! (fused or not, with a residual or not) at the CIFAR ResNet-32 first stage.
 
@@ -72,6 +73,35 @@ fn conv1d_ours(bencher: Bencher, i: usize) {
 #[divan::bench(args = [0, 1, 2], sample_count = 20)]
 fn conv1d_burn(bencher: Bencher, i: usize) {
     let (conv, x) = conv1d_case(i);
+    bencher.bench_local(|| conv.forward(x.clone().require_grad()).sum().backward());
+}
+
+/// `[channels, side, stride]` of MobileNetV2's depthwise 3×3 convolutions on CIFAR (expansion 6):
+/// 96 channels at 32×32, 144 at 16×16, and 144 at 16×16 with stride 2.
+const DEPTHWISE: [[usize; 3]; 3] = [[96, 32, 1], [144, 16, 1], [144, 16, 2]];
+
+fn depthwise_case(i: usize) -> (Conv2d, Tensor<4>) {
+    let [c, side, stride] = DEPTHWISE[i];
+    let d = device();
+    let conv = Conv2dConfig::new([c, c], [3, 3])
+        .with_groups(c)
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(&d);
+    let x = Tensor::<4>::random([128, c, side, side], Distribution::Normal(0.0, 1.0), &d);
+    (conv, x)
+}
+
+#[divan::bench(args = [0, 1, 2], sample_count = 5)]
+fn depthwise_ours(bencher: Bencher, i: usize) {
+    let (conv, x) = depthwise_case(i);
+    bencher.bench_local(|| kernels::conv(&conv, x.clone().require_grad()).sum().backward());
+}
+
+#[divan::bench(args = [0, 1, 2], sample_count = 5)]
+fn depthwise_burn(bencher: Bencher, i: usize) {
+    let (conv, x) = depthwise_case(i);
     bencher.bench_local(|| conv.forward(x.clone().require_grad()).sum().backward());
 }
 

@@ -752,24 +752,46 @@ fn depthwise_source(g: ConvGeom, [h, w]: [usize; 2], [i, j]: [usize; 2], [u, v]:
     Some(si * w + sj)
 }
 
+/// The kernel offsets `t` along one axis that read inside the input for output index `o`:
+/// `0 ≤ o·s + t − p < n` (stride `s`, padding `p`, kernel `k`, input side `n`).
+fn window_taps(o: usize, s: usize, p: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    let lo = p.saturating_sub(o * s).min(k);
+    let hi = (n + p).saturating_sub(o * s).min(k);
+    lo..hi.max(lo)
+}
+
+/// The output indices along one axis whose whole window reads inside the input: `o·s ≥ p` and
+/// `o·s + k − 1 − p < n`, within `0..out`.
+fn interior(s: usize, p: usize, k: usize, n: usize, out: usize) -> std::ops::Range<usize> {
+    let lo = p.div_ceil(s.max(1)).min(out);
+    let hi = if n + p >= k { ((n + p - k) / s.max(1) + 1).min(out) } else { 0 };
+    lo..hi.max(lo)
+}
+
 /// Depthwise convolution (one filter per channel, groups = channels): `y[b,c,i,j] = bias[c] +
 /// Σ_{u,v} W[c,u,v]·x[b,c,i·s_h+u−p_h, j·s_w+v−p_w]` (zero outside), `x` `[B, C, H, W]`, `weight`
 /// `[C, 1, kh, kw]` → `[B, C, OH, OW]`. Direct loops, one (image, channel) plane per task: each
-/// output is the sum over the window in row-major order, then the bias — the same bits for any
-/// thread count.
+/// output is the sum over the window in row-major order (from 0, the taps outside skipped), then
+/// the bias — the same bits for any thread count. The columns whose window lies inside are
+/// computed a window tap at a time across the row (the same order per output, in vector lanes).
 pub fn depthwise_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bias: &[f32], g: ConvGeom) -> Vec<f32> {
     let ([kh, kw], [oh, ow]) = (g.kernel, g.out_size([h, w]));
+    let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
     assert_eq!(x.len(), b * c * h * w, "depthwise_forward: x is not [B, C, H, W] = {:?}", [b, c, h, w]);
     assert!(weight.len() == c * kh * kw && bias.len() == c, "depthwise_forward: weight must be [C, 1, kh, kw] and bias [C]");
     let mut y = vec![0.0f32; b * c * oh * ow];
     if y.is_empty() {
         return y;
     }
+    let cols = interior(sw, pw, kw, w, ow);
     y.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
         let ch = plane % c;
         let (xs, ws) = (&x[plane * h * w..(plane + 1) * h * w], &weight[ch * kh * kw..(ch + 1) * kh * kw]);
-        for i in 0..oh {
-            for j in 0..ow {
+        if same_unit_stride(g) {
+            return depthwise_forward_same(out, xs, ws, bias[ch], [h, w], g);
+        }
+        for (i, row) in out.chunks_exact_mut(ow).enumerate() {
+            for j in (0..cols.start).chain(cols.end..ow) {
                 let mut acc = 0.0f32;
                 for u in 0..kh {
                     for v in 0..kw {
@@ -778,7 +800,31 @@ pub fn depthwise_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bi
                         }
                     }
                 }
-                out[i * ow + j] = acc + bias[ch];
+                row[j] = acc + bias[ch];
+            }
+            if cols.is_empty() {
+                continue;
+            }
+            let inner = &mut row[cols.clone()];
+            for u in window_taps(i, sh, ph, kh, h) {
+                let xr = &xs[(i * sh + u - ph) * w..(i * sh + u - ph + 1) * w];
+                for v in 0..kw {
+                    let wv = ws[u * kw + v];
+                    let first = cols.start * sw + v - pw;
+                    if sw == 1 {
+                        let len = inner.len();
+                        for (o, xv) in inner.iter_mut().zip(&xr[first..first + len]) {
+                            *o += wv * xv;
+                        }
+                    } else {
+                        for (n, o) in inner.iter_mut().enumerate() {
+                            *o += wv * xr[first + n * sw];
+                        }
+                    }
+                }
+            }
+            for o in inner {
+                *o += bias[ch];
             }
         }
     });
@@ -786,9 +832,11 @@ pub fn depthwise_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bi
 }
 
 /// Gradients of [`depthwise_forward`] given `grad` = ∂L/∂y `[B, C, OH, OW]`: `(dx, dW, dbias)`,
-/// `dx` only when `want_x`. `dx` one plane per task (each window's contributions added in output
-/// order); `dW` and `dbias` one channel per task, summed over images then positions in order —
-/// the same bits for any thread count.
+/// `dx` only when `want_x`. `dx` one plane per task, each input's contributions added from 0 in
+/// the order of the outputs that read it (row-major); `dW` and `dbias` one channel per task,
+/// summed over images then positions in order — the same bits for any thread count. With stride
+/// 1, `dx` is gathered a kernel tap at a time across each input row (vector lanes, the same order
+/// per input); the interior of `dW`'s sum reads without bounds tests.
 pub fn depthwise_backward(
     x: &[f32],
     [b, c, h, w]: [usize; 4],
@@ -798,6 +846,7 @@ pub fn depthwise_backward(
     want_x: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let ([kh, kw], [oh, ow]) = (g.kernel, g.out_size([h, w]));
+    let ([sh, sw], [ph, pw]) = (g.stride, g.padding);
     assert!(x.len() == b * c * h * w && grad.len() == b * c * oh * ow, "depthwise_backward: x or grad of the wrong size");
     let dx = want_x.then(|| {
         let mut dx = vec![0.0f32; b * c * h * w];
@@ -805,6 +854,12 @@ pub fn depthwise_backward(
             dx.par_chunks_mut(h * w).enumerate().for_each(|(plane, dxs)| {
                 let ch = plane % c;
                 let (gs, ws) = (&grad[plane * oh * ow..(plane + 1) * oh * ow], &weight[ch * kh * kw..(ch + 1) * kh * kw]);
+                if same_unit_stride(g) {
+                    return depthwise_dx_same(dxs, gs, ws, [h, w], g);
+                }
+                if g.stride == [1, 1] {
+                    return depthwise_dx_unit_stride(dxs, gs, ws, w, [oh, ow], g);
+                }
                 for i in 0..oh {
                     for j in 0..ow {
                         let gv = gs[i * ow + j];
@@ -821,17 +876,31 @@ pub fn depthwise_backward(
         }
         dx
     });
+    let cols = interior(sw, pw, kw, w, ow);
     let per_channel: Vec<(Vec<f32>, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
+            if same_unit_stride(g) {
+                return depthwise_dw_same(x, grad, [b, c, h, w], ch, g);
+            }
             let (mut dw, mut db) = (vec![0.0f32; kh * kw], 0.0f32);
             for bi in 0..b {
                 let plane = bi * c + ch;
                 let (xs, gs) = (&x[plane * h * w..(plane + 1) * h * w], &grad[plane * oh * ow..(plane + 1) * oh * ow]);
                 for i in 0..oh {
+                    let rows = window_taps(i, sh, ph, kh, h);
                     for j in 0..ow {
                         let gv = gs[i * ow + j];
                         db += gv;
+                        if cols.contains(&j) {
+                            for u in rows.clone() {
+                                let xr = &xs[(i * sh + u - ph) * w + j * sw - pw..][..kw];
+                                for (d, xv) in dw[u * kw..(u + 1) * kw].iter_mut().zip(xr) {
+                                    *d += gv * xv;
+                                }
+                            }
+                            continue;
+                        }
                         for u in 0..kh {
                             for v in 0..kw {
                                 if let Some(k) = depthwise_source(g, [h, w], [i, j], [u, v]) {
@@ -848,6 +917,249 @@ pub fn depthwise_backward(
     let dw = per_channel.iter().flat_map(|(dw, _)| dw.iter().copied()).collect();
     let db = per_channel.iter().map(|(_, db)| *db).collect();
     (dx, dw, db)
+}
+
+/// `dx` of one (image, channel) plane of a stride-1 depthwise convolution, gathered: input
+/// `(r, c)` receives `grad[i, j]·W[u, v]` from each output `(i, j) = (r + p_h − u, c + p_w − v)`,
+/// added from 0 in row-major order of `(i, j)` — `i` ascending, then `v` descending — one kernel
+/// tap at a time across the row. The scatter of [`depthwise_backward`]'s general case adds the
+/// same terms in the same order.
+fn depthwise_dx_unit_stride(dxs: &mut [f32], gs: &[f32], ws: &[f32], w: usize, [oh, ow]: [usize; 2], g: ConvGeom) {
+    let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    for (r, dxr) in dxs.chunks_exact_mut(w).enumerate() {
+        for i in (r + ph + 1).saturating_sub(kh)..(r + ph + 1).min(oh) {
+            let u = r + ph - i;
+            let gr = &gs[i * ow..(i + 1) * ow];
+            for v in (0..kw).rev() {
+                let wv = ws[u * kw + v];
+                // inputs c whose output j = c + p_w − v is in 0..ow
+                let (lo, hi) = (v.saturating_sub(pw), (ow + v).saturating_sub(pw).min(w));
+                if lo >= hi {
+                    continue;
+                }
+                let first = lo + pw - v;
+                for (d, gv) in dxr[lo..hi].iter_mut().zip(&gr[first..first + (hi - lo)]) {
+                    *d += gv * wv;
+                }
+            }
+        }
+    }
+}
+
+/// Whether a depthwise geometry is a "same" convolution of stride 1 (`k = 2p + 1` on both axes):
+/// output and input planes then have one shape, and a window tap `(u, v)` reads the input at a
+/// constant offset `(u − p_h)·W + (v − p_w)` of the flat output index.
+fn same_unit_stride(g: ConvGeom) -> bool {
+    g.stride == [1, 1] && g.kernel[0] == 2 * g.padding[0] + 1 && g.kernel[1] == 2 * g.padding[1] + 1
+}
+
+/// The flat indices `[r_s·W + p_w, r_e·W − p_w)` of rows `r_s..r_e` of a `W`-wide plane, less the
+/// first row's first and the last row's last `p_w` columns (edge columns, computed apart).
+fn flat_rows(rows: std::ops::Range<usize>, w: usize, pw: usize) -> Option<std::ops::Range<usize>> {
+    let (lo, hi) = ((rows.start * w + pw), (rows.end * w).checked_sub(pw)?);
+    (rows.start < rows.end && lo < hi).then_some(lo..hi)
+}
+
+/// Whether column `j` of a `W`-wide plane is an edge column (a window tap reads outside it).
+fn edge_column(j: usize, w: usize, pw: usize) -> bool {
+    j < pw || j + pw >= w
+}
+
+/// [`depthwise_forward`] of one plane of a "same" stride-1 convolution: each window tap `(u, v)`
+/// in row-major order adds `W[u, v]·x` across the whole plane at once (the rows where tap row `u`
+/// reads inside), from 0, then the bias; the edge columns, where wrapped reads entered, are
+/// recomputed output by output. Per output the terms and their order are the general loop's.
+fn depthwise_forward_same(out: &mut [f32], xs: &[f32], ws: &[f32], bias: f32, [h, w]: [usize; 2], g: ConvGeom) {
+    let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    for u in 0..kh {
+        let Some(span) = flat_rows(ph.saturating_sub(u)..(h + ph).saturating_sub(u).min(h), w, pw) else { continue };
+        for v in 0..kw {
+            // x index = n + (u − p_h)·W + (v − p_w) ≥ 0 on the span
+            let start = (span.start + u * w + v) - (ph * w + pw);
+            axpy(&mut out[span.clone()], ws[u * kw + v], &xs[start..start + span.len()]);
+        }
+    }
+    for o in out.iter_mut() {
+        *o += bias;
+    }
+    for i in 0..h {
+        for j in (0..w).filter(|&j| edge_column(j, w, pw)) {
+            let mut acc = 0.0f32;
+            for u in 0..kh {
+                for v in 0..kw {
+                    if let Some(k) = depthwise_source(g, [h, w], [i, j], [u, v]) {
+                        acc += ws[u * kw + v] * xs[k];
+                    }
+                }
+            }
+            out[i * w + j] = acc + bias;
+        }
+    }
+}
+
+/// `dx` of one plane of a "same" stride-1 depthwise convolution: input `(r, c)` receives
+/// `grad[i, j]·W[u, v]` from the outputs `(i, j) = (r + p_h − u, c + p_w − v)` in row-major
+/// order of `(i, j)` — taps `u` descending, then `v` descending — each tap added across the whole
+/// plane at once; the edge columns recomputed input by input in the same order.
+fn depthwise_dx_same(dxs: &mut [f32], gs: &[f32], ws: &[f32], [h, w]: [usize; 2], g: ConvGeom) {
+    let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    for u in (0..kh).rev() {
+        let Some(span) = flat_rows(u.saturating_sub(ph)..(h + u).saturating_sub(ph).min(h), w, pw) else { continue };
+        for v in (0..kw).rev() {
+            // grad index = m + (p_h − u)·W + (p_w − v) ≥ 0 on the span
+            let start = (span.start + ph * w + pw) - (u * w + v);
+            axpy(&mut dxs[span.clone()], ws[u * kw + v], &gs[start..start + span.len()]);
+        }
+    }
+    for r in 0..h {
+        for c in (0..w).filter(|&c| edge_column(c, w, pw)) {
+            let mut acc = 0.0f32;
+            for i in (r + ph + 1).saturating_sub(kh)..(r + ph + 1).min(h) {
+                let u = r + ph - i;
+                for j in (c + pw + 1).saturating_sub(kw)..(c + pw + 1).min(w) {
+                    acc += gs[i * w + j] * ws[u * kw + c + pw - j];
+                }
+            }
+            dxs[r * w + c] = acc;
+        }
+    }
+}
+
+/// `(dW, dbias)` of channel `ch` of a "same" stride-1 depthwise convolution. Each image's planes
+/// are laid out zero-padded — the input `(H + 2p_h) × (W + 2p_w)`, the gradient `H × (W + 2p_w)`
+/// — so that tap `(u, v)` reads the input at the constant offset `u·(W + 2p_w) + v` of the
+/// gradient's flat index `m`; the terms `grad·x` go to 16 lanes by `m mod 16`, every tap in the
+/// same pass, images in order then `m` ascending (padding adds zeros), and at the end each tap's
+/// lanes are summed pairwise (`l + 8` into `l`, then `+ 4`, `+ 2`, `+ 1`). `dbias` is summed over
+/// images then positions in order. The same bits for any thread count (one channel per task) and
+/// for every instruction set (never fused).
+fn depthwise_dw_same(x: &[f32], grad: &[f32], [b, c, h, w]: [usize; 4], ch: usize, g: ConvGeom) -> (Vec<f32>, f32) {
+    let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    let wp = w + 2 * pw;
+    // the gradient's flat length without its last row's padding, rounded up to whole lanes
+    let n = ((h - 1) * wp + w).div_ceil(16) * 16;
+    let offsets: Vec<usize> = (0..kh).flat_map(|u| (0..kw).map(move |v| u * wp + v)).collect();
+    let (mut xp, mut gp) = (vec![0.0f32; offsets[offsets.len() - 1] + n], vec![0.0f32; n.max(h * wp)]);
+    let mut lanes = vec![[0.0f32; 16]; kh * kw];
+    let mut db = 0.0f32;
+    for bi in 0..b {
+        let plane = bi * c + ch;
+        let (xs, gs) = (&x[plane * h * w..(plane + 1) * h * w], &grad[plane * h * w..(plane + 1) * h * w]);
+        for r in 0..h {
+            xp[(r + ph) * wp + pw..][..w].copy_from_slice(&xs[r * w..(r + 1) * w]);
+            gp[r * wp..][..w].copy_from_slice(&gs[r * w..(r + 1) * w]);
+        }
+        for gv in gs {
+            db += gv;
+        }
+        tap_lanes(&mut lanes, &gp[..n], &xp, &offsets);
+    }
+    let dw = lanes
+        .into_iter()
+        .map(|mut acc| {
+            for half in [8, 4, 2, 1] {
+                for l in 0..half {
+                    acc[l] += acc[l + half];
+                }
+            }
+            acc[0]
+        })
+        .collect();
+    (dw, db)
+}
+
+/// `lanes[t][l] += g[m]·x[offsets[t] + m]` for every `m ≡ l (mod 16)` in order, `g` a whole number
+/// of lanes long; compiled for AVX-512 or AVX2 when the CPU has them (one multiplication and one
+/// addition per term, never fused: the same bits in every version).
+fn tap_lanes(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { tap_lanes_avx512(lanes, g, x, offsets) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { tap_lanes_avx2(lanes, g, x, offsets) };
+        }
+    }
+    tap_lanes_body(lanes, g, x, offsets)
+}
+
+#[inline(always)]
+fn tap_lanes_body(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
+    for (q, gq) in g.chunks_exact(16).enumerate() {
+        for (acc, &off) in lanes.iter_mut().zip(offsets) {
+            let xq = &x[off + 16 * q..][..16];
+            for l in 0..16 {
+                acc[l] += gq[l] * xq[l];
+            }
+        }
+    }
+}
+
+/// [`tap_lanes_body`] compiled with AVX-512F.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tap_lanes_avx512(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
+    tap_lanes_body(lanes, g, x, offsets)
+}
+
+/// [`tap_lanes_body`] compiled with AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn tap_lanes_avx2(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
+    tap_lanes_body(lanes, g, x, offsets)
+}
+
+/// `out[n] += a·x[n]`, one multiplication and one addition per element (never fused), compiled
+/// for AVX-512 or AVX2 when the CPU has them: the same bits in every version.
+fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { axpy_avx512(out, a, x) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { axpy_avx2(out, a, x) };
+        }
+    }
+    axpy_body(out, a, x)
+}
+
+#[inline(always)]
+fn axpy_body(out: &mut [f32], a: f32, x: &[f32]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+/// [`axpy_body`] compiled with AVX-512F.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn axpy_avx512(out: &mut [f32], a: f32, x: &[f32]) {
+    axpy_body(out, a, x)
+}
+
+/// [`axpy_body`] compiled with AVX2.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
+    axpy_body(out, a, x)
 }
 
 /// One SGD-with-momentum step in place (module docs), elementwise in blocks, each block by the

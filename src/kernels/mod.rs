@@ -19,8 +19,13 @@
 //! - [`depthwise2d`]: a depthwise convolution (groups = channels, one kh×kw filter per channel,
 //!   MobileNetV2's and ShuffleNetV2's), `y[b,c,i,j] = bias[c] + Σ_{u,v} W[c,u,v]·x[b,c,i·s+u−p,j·s+v−p]`,
 //!   as direct loops, one (image, channel) plane per task: a product per output would be a 1×k²
-//!   by k²×OH·OW gemm, too thin to gain. Backward `dx` scattered plane by plane, `dW` and `dbias`
-//!   summed per channel over images then positions in order.
+//!   by k²×OH·OW gemm, too thin to gain. A window tap at a time is added across a row (or, for a
+//!   "same" stride-1 convolution, where a tap is a constant offset of the flat index, across the
+//!   whole plane, the edge columns recomputed), so that the additions run in vector lanes while
+//!   each output keeps its order. Backward `dx` plane by plane in the order of the outputs that
+//!   read each input (gathered tap by tap for stride 1); `dW` per channel, over images then
+//!   positions in order — for a "same" stride-1 convolution in 16 lanes over zero-padded planes,
+//!   every tap in one pass, the lanes summed at the end — and `dbias` in order.
 //! - [`relu_max_pool2x2`]: `y[b,c,i,j] = max(0, max_{u,v∈{0,1}} x[b,c,2i+u,2j+v])`, which is
 //!   `max_pool2x2(relu(x))` (relu is monotone) in one pass over `x`. The gradient goes to the
 //!   window's first maximum when it is positive, else nowhere — what burn's relu followed by its

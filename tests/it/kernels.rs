@@ -867,3 +867,110 @@ fn batch_statistics_keep_their_precision_far_from_zero() {
     close("μ", &mean, &[mu as f32], 1e-7);
     assert!((v[0] as f64 - var).abs() <= 1e-4 * var, "σ² {} vs {var}", v[0]);
 }
+
+/// The depthwise kernel's sums in the order its docs state, written out as plain loops over
+/// every output and window tap (the scatter form: each output adds its window's terms to `dx`;
+/// `dW` sums images, then positions — for a "same" stride-1 convolution in 16 lanes over
+/// zero-padded planes, images then positions, the lanes summed at the end): the kernel — which adds a tap at a time across rows or whole
+/// planes, gathers stride-1 `dx` and recomputes edge columns — gives these bits exactly, for 3×3
+/// stride 1 and 2, 5×5, no padding, odd sizes, planes of one row or column.
+#[test]
+fn depthwise_kernel_adds_in_its_stated_order() {
+    use kernels::ConvGeom;
+    use kernels::cpu::{depthwise_backward, depthwise_forward};
+    for (k, s, p, [b, c, h, w]) in [
+        (3, 1, 1, [2, 3, 7, 9]),
+        (3, 2, 1, [2, 3, 8, 7]),
+        (5, 1, 2, [1, 2, 6, 11]),
+        (3, 1, 0, [2, 2, 5, 6]),
+        (3, 2, 0, [1, 2, 9, 9]),
+        (3, 1, 1, [2, 2, 1, 5]),
+        (3, 1, 1, [1, 2, 6, 1]),
+        (5, 1, 2, [1, 1, 3, 2]),
+        (3, 1, 1, [1, 1, 33, 34]),
+    ] {
+        let g = ConvGeom::square(k, s, p);
+        let [oh, ow] = g.out_size([h, w]);
+        let fill = |n: usize, m: usize| (0..n).map(|i| (((i * m + 3) % 29) as f32 - 14.0) / 7.3).collect::<Vec<f32>>();
+        let (x, wt, bias, gr) = (fill(b * c * h * w, 7), fill(c * k * k, 5), fill(c, 3), fill(b * c * oh * ow, 11));
+        let at = |i: usize, u: usize, n: usize| (i * s + u).checked_sub(p).filter(|&r| r < n);
+        let (mut y, mut dx, mut dw, mut db) = (vec![0f32; gr.len()], vec![0f32; x.len()], vec![0f32; wt.len()], vec![0f32; c]);
+        for plane in 0..b * c {
+            let ch = plane % c;
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = 0f32;
+                    let gv = gr[(plane * oh + i) * ow + j];
+                    for u in 0..k {
+                        for v in 0..k {
+                            if let (Some(r), Some(q)) = (at(i, u, h), at(j, v, w)) {
+                                acc += wt[ch * k * k + u * k + v] * x[(plane * h + r) * w + q];
+                                dx[(plane * h + r) * w + q] += gv * wt[ch * k * k + u * k + v];
+                            }
+                        }
+                    }
+                    y[(plane * oh + i) * ow + j] = acc + bias[ch];
+                }
+            }
+        }
+        // dW of a "same" stride-1 convolution: the products over the zero-padded planes (the
+        // gradient W + 2p wide) in 16 lanes by flat index mod 16, images in order, each tap's
+        // lanes summed pairwise (8, 4, 2, 1) at the end; else every term in order of images,
+        // positions
+        let same = s == 1 && k == 2 * p + 1;
+        let wp = w + 2 * p;
+        for ch in 0..c {
+            let mut lanes = vec![[0f32; 16]; k * k];
+            for bi in 0..b {
+                let plane = bi * c + ch;
+                if same {
+                    let n = ((h - 1) * wp + w).div_ceil(16) * 16;
+                    let gpad = |m: usize| if m % wp < w && m / wp < h { gr[(plane * h + m / wp) * w + m % wp] } else { 0.0 };
+                    let xpad = |r: usize, q: usize| if r >= p && r < h + p && q >= p && q < w + p { x[(plane * h + r - p) * w + q - p] } else { 0.0 };
+                    for m in 0..n {
+                        for u in 0..k {
+                            for v in 0..k {
+                                let q = m + u * wp + v;
+                                lanes[u * k + v][m % 16] += gpad(m) * xpad(q / wp, q % wp);
+                            }
+                        }
+                    }
+                    for i in 0..oh * ow {
+                        db[ch] += gr[plane * oh * ow + i];
+                    }
+                    continue;
+                }
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let gv = gr[(plane * oh + i) * ow + j];
+                        db[ch] += gv;
+                        for u in 0..k {
+                            for v in 0..k {
+                                if let (Some(r), Some(q)) = (at(i, u, h), at(j, v, w)) {
+                                    dw[ch * k * k + u * k + v] += gv * x[(plane * h + r) * w + q];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if same {
+                for (t, mut acc) in lanes.into_iter().enumerate() {
+                    for half in [8, 4, 2, 1] {
+                        for l in 0..half {
+                            acc[l] += acc[l + half];
+                        }
+                    }
+                    dw[ch * k * k + t] = acc[0];
+                }
+            }
+        }
+        let what = format!("k {k} stride {s} padding {p} {:?}", [b, c, h, w]);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&depthwise_forward(&x, [b, c, h, w], &wt, &bias, g)), bits(&y), "y, {what}");
+        let (kdx, kdw, kdb) = depthwise_backward(&x, [b, c, h, w], &wt, &gr, g, true);
+        assert_eq!(bits(&kdx.unwrap()), bits(&dx), "dx, {what}");
+        assert_eq!(bits(&kdw), bits(&dw), "dW, {what}");
+        assert_eq!(bits(&kdb), bits(&db), "dbias, {what}");
+    }
+}
