@@ -46,7 +46,7 @@ source scripts/lib/compare.sh
     for m in "${methods[@]}"; do
         echo "| ${m^^} (RepDistiller's recipe, the KD run's teacher), ResNet-8x4 / WRN-16-2 | student | ${paper[$m]} (RepDistiller README) | $(acc "$m-resnet32x4-resnet8x4" student) / $(acc "$m-wrn40-2-wrn16-2" student) |"
     done
-    echo "| OFD (mdistiller's recipe, the KD run's teacher in eval mode), ResNet-8x4 / WRN-16-2 | student | 74.95 / 75.24 (DKD paper, Table 1: mdistiller's benchmark) | $(acc ofd-resnet32x4-resnet8x4 student) / $(acc ofd-wrn40-2-wrn16-2 student) |"
+    echo "| OFD (mdistiller's recipe, the KD run's teacher in training mode), ResNet-8x4 / WRN-16-2 | student | 74.95 / 75.24 (DKD paper, Table 1: mdistiller's benchmark) | $(acc ofd-resnet32x4-resnet8x4 student) / $(acc ofd-wrn40-2-wrn16-2 student) |"
     echo "| REVIEWKD (mdistiller's recipe, the KD run's teacher), ResNet-8x4 | student | 75.63 (DKD paper, Table 2: mdistiller's benchmark) | $(acc reviewkd-resnet32x4-resnet8x4 student) |"
     echo "| KDSVD (mdistiller's recipe, the KD run's teacher), ResNet-8x4 | student | — (mdistiller publishes none for this pair) | $(acc kdsvd-resnet32x4-resnet8x4 student) |"
     echo "| PCL, ResNet-32 with 3 branches and fusion teacher | temporal mean's branch 1 / 2 / 3 | 74.14 ± 0.16 (PCL's table as quoted by its reimplementation) | $(acc pcl-resnet32x3 mean.head1) / $(acc pcl-resnet32x3 mean.head2) / $(acc pcl-resnet32x3 mean.head3) |"

@@ -75,6 +75,9 @@ pub struct PlanNode {
     /// SwitOKD: the student whose gap decides when this node pauses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_with: Option<usize>,
+    /// It teaches in training mode where it does not train (`batch_stats` in the file).
+    #[serde(default, skip_serializing_if = "crate::values::is_false")]
+    pub batch_stats: bool,
 }
 
 /// What an `Ema` node tracks.

@@ -57,6 +57,12 @@ pub struct NodeSpec {
     /// A frozen node never trains: it needs `checkpoint` and is evaluated in eval mode.
     #[serde(default)]
     pub frozen: bool,
+    /// Where it teaches without training (frozen, or in a stage that does not train it), it runs
+    /// in training mode: batch norm with each batch's statistics, as mdistiller runs its teacher
+    /// under OFD (`teacher.train()`); its running statistics move in that copy alone, never in its
+    /// checkpoint or its own evaluation. Default: eval mode.
+    #[serde(default, skip_serializing_if = "crate::values::is_false")]
+    pub batch_stats: bool,
     /// Weights to start from: a checkpoint written by an earlier run (`.bpk`), or a PyTorch
     /// `state_dict` of the architecture's reference definition (`.pth`, `.pt`, `.safetensors`;
     /// docs/pytorch.md).

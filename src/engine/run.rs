@@ -466,10 +466,10 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A network serving as a fixed source: in eval mode on the plain device, or — an `Ema` node
-/// with `batch_stats` — in training mode (a copy on its training device).
+/// A network serving as a fixed source: in eval mode on the plain device, or — a node with
+/// `batch_stats`, or an `Ema` node with it — in training mode (a copy on its training device).
 fn fixed_net(node: &crate::config::PlanNode, net: &Network) -> Fixed {
-    if node.ema.is_some_and(|e| e.batch_stats) { Fixed::Training(net.valid().train()) } else { Fixed::Net(net.valid()) }
+    if node.batch_stats || node.ema.is_some_and(|e| e.batch_stats) { Fixed::Training(net.valid().train()) } else { Fixed::Net(net.valid()) }
 }
 
 /// The manifest of seed `seed` of `plan`, run on `backend`.

@@ -30,8 +30,9 @@ use crate::models::{ModelSpec, Network};
 /// that stage and must have a batch norm right before the tap (ResNet's `stage<i>_pre`: the last
 /// block's second; WRN's `group<i>_pre`). mdistiller sums the term over every stage's
 /// pre-activation, weighted 2^(i−n+1) (¼, ½, 1: one edge per stage with that weight), times
-/// `FEAT_WEIGHT` 0.001 beside CE 1; it also runs the teacher in training mode (batch statistics),
-/// where cohort's frozen source runs in eval mode (its running statistics).
+/// `FEAT_WEIGHT` 0.001 beside CE 1; it also runs the teacher in training mode (batch statistics):
+/// a frozen source does so with `batch_stats: true` on its node (else eval mode, its running
+/// statistics).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ofd {

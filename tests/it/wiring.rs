@@ -475,6 +475,47 @@ fn ema_with_batch_stats_teaches_in_training_mode() {
     assert_distinct("average teaching in eval mode vs in training mode", &batch.before[b], &eval.after[b], &batch.after[b]);
 }
 
+/// A frozen teacher with `batch_stats: true` teaches with its training-mode output (batch norm
+/// with the batch's statistics, as mdistiller's OFD runs its teacher): the student's step equals
+/// its step from the same network trainable beside it (whose pre-step output is its
+/// training-mode output), and differs from the step from the frozen teacher in eval mode.
+#[test]
+fn frozen_teacher_with_batch_stats_teaches_in_training_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar(&tmp.path().join("cifar"));
+    let spec: ModelSpec = cohort::config::ron_options().from_str("ResNet(blocks: [1], widths: [4])").unwrap();
+    let path = tmp.path().join("t.bpk");
+    {
+        let _rng = common::rng(); // no run on another test thread draws meanwhile
+        let device = Device::flex();
+        device.seed(77);
+        Network::init(&spec, &[3, 32, 32], 10, &device).save_file(&path).unwrap();
+    }
+    let run = |name: &str, teacher: &str| {
+        let src = format!(
+            r#"Experiment(
+                name: "{name}",
+                data: (source: Cifar10(dir: {:?}), train_limit: 8, test_limit: 8),
+                nodes: [Node(id: "t", model: ResNet(blocks: [1], widths: [4]), checkpoint: {path:?}{teacher}), Node(id: "b", model: ResNet(blocks: [1], widths: [4]))],
+                edges: [{own}Edge(to: "b", loss: CrossEntropy), Edge(from: ["t"], to: "b", loss: SoftTarget(temperature: 2.0))],
+                training: (epochs: 2, batch_size: 8, optimizer: Sgd(lr: 0.1), concurrency: Serial, seeds: [1]),
+            )"#,
+            tmp.path().join("cifar"),
+            own = if teacher.is_empty() { r#"Edge(to: "t", loss: CrossEntropy), "# } else { "" }
+        );
+        step(&src, &tmp.path().join(name))
+    };
+    let trainable = run("trainable", "");
+    let batch = run("frozen-batch", ", frozen: true, batch_stats: true");
+    let eval = run("frozen-eval", ", frozen: true");
+    let b = trainable.node("b");
+    assert_eq!(trainable.before[b], batch.before[b]);
+    for (g, w) in batch.after[b].iter().flatten().zip(trainable.after[b].iter().flatten()) {
+        assert!((g - w).abs() <= 1e-6 * (1.0 + w.abs()), "b's step from the frozen teacher in training mode: {g} vs {w}");
+    }
+    assert_distinct("frozen teacher in eval mode vs in training mode", &batch.before[b], &eval.after[b], &batch.after[b]);
+}
+
 /// A CIFAR-10 binary file set of 10 random images per split (2 per training file; the real
 /// format).
 fn write_cifar(dir: &Path) {

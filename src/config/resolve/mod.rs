@@ -168,6 +168,7 @@ impl<'a> Resolver<'a> {
             device: n.device,
             ema: self.ema_of(i),
             switch_with: n.switch_with.as_ref().and_then(|s| self.index.get(s.as_str()).copied()),
+            batch_stats: n.batch_stats,
         };
         let nodes = spec.nodes.iter().enumerate().map(node).collect();
         Plan {
