@@ -1035,6 +1035,9 @@ fn depthwise_dx_same(dxs: &mut [f32], gs: &[f32], ws: &[f32], [h, w]: [usize; 2]
 /// for every instruction set (never fused).
 fn depthwise_dw_same(x: &[f32], grad: &[f32], [b, c, h, w]: [usize; 4], ch: usize, g: ConvGeom) -> (Vec<f32>, f32) {
     let ([kh, kw], [ph, pw]) = (g.kernel, g.padding);
+    if h == 0 || w == 0 {
+        return (vec![0.0; kh * kw], 0.0);
+    }
     let wp = w + 2 * pw;
     // the gradient's flat length without its last row's padding, rounded up to whole lanes
     let n = ((h - 1) * wp + w).div_ceil(16) * 16;
