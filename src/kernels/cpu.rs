@@ -834,8 +834,9 @@ pub fn depthwise_forward(x: &[f32], [b, c, h, w]: [usize; 4], weight: &[f32], bi
 /// Gradients of [`depthwise_forward`] given `grad` = ∂L/∂y `[B, C, OH, OW]`: `(dx, dW, dbias)`,
 /// `dx` only when `want_x`. `dx` one plane per task, each input's contributions added from 0 in
 /// the order of the outputs that read it (row-major); `dW` and `dbias` one channel per task,
-/// summed over images then positions in order — the same bits for any thread count. With stride
-/// 1, `dx` is gathered a kernel tap at a time across each input row (vector lanes, the same order
+/// summed over images then positions in order (`dW` of a "same" stride-1 convolution in lanes
+/// instead: [`depthwise_dw_same`]) — the same bits for any thread count. With stride 1, `dx` is
+/// gathered a kernel tap at a time across each input row or plane (vector lanes, the same order
 /// per input); the interior of `dW`'s sum reads without bounds tests.
 pub fn depthwise_backward(
     x: &[f32],
