@@ -162,15 +162,29 @@ def ctkd_case(shape, seed, theta, lam, t_start=1.0, t_end=20.0):
     return record("CurriculumTemperature", params, shape, shape, z, v, value, grad, weight_grads={"global_T": dtheta.reshape(-1).tolist()}, temperature=temp.item())
 
 
+def map_lists(s_maps, t_maps, seed):
+    """The inputs of a loss on lists of feature maps: the student's maps `s_maps` as one flat
+    tensor [B, N] (map after map; its gradient is stored flat), the teacher's `t_maps` likewise."""
+    b = s_maps[0][0]
+    f_s = inputs((b, sum(map_sizes(s_maps))), seed).requires_grad_(True)
+    f_t = inputs((b, sum(map_sizes(t_maps))), seed + 1)
+    return f_s, f_t
+
+
+def map_sizes(maps):
+    return [m[1] * m[2] * m[3] for m in maps]
+
+
+def split_maps(f, maps):
+    """The maps of `map_lists`' flat tensor `f`."""
+    return [p.reshape(m) for p, m in zip(torch.split(f, map_sizes(maps), dim=1), maps)]
+
+
 def fsp_case(s_maps, t_maps, seed):
     """FSP on lists of feature maps: the student's maps are slices of one flat tensor [B, N] (its
     gradient is stored flat, map after map), the teacher's likewise."""
-    b = s_maps[0][0]
-    sizes = lambda maps: [m[1] * m[2] * m[3] for m in maps]  # noqa: E731
-    f_s = inputs((b, sum(sizes(s_maps))), seed).requires_grad_(True)
-    f_t = inputs((b, sum(sizes(t_maps))), seed + 1)
-    split = lambda f, maps: [p.reshape(m) for p, m in zip(torch.split(f, sizes(maps), dim=1), maps)]  # noqa: E731
-    value = sum(FSP(s_maps, t_maps)(split(f_s, s_maps), split(f_t, t_maps))).reshape(())
+    f_s, f_t = map_lists(s_maps, t_maps, seed)
+    value = sum(FSP(s_maps, t_maps)(split_maps(f_s, s_maps), split_maps(f_t, t_maps))).reshape(())
     (grad,) = torch.autograd.grad(value, f_s)
     params = {"student_maps": [list(m[1:]) for m in s_maps], "teacher_maps": [list(m[1:]) for m in t_maps]}
     return record("Fsp", params, f_s.shape, f_t.shape, f_s, f_t, value, grad)
@@ -348,11 +362,7 @@ def kdsvd_case(s_maps, t_maps, seed, k=1):
     every other case), and `torch.svd` gives each singular pair the sign cohort gives it (the
     largest-magnitude component of the right vector positive; LAPACK's sign is arbitrary and the
     loss depends on it through the teacher's consecutive vectors)."""
-    b = s_maps[0][0]
-    sizes = lambda maps: [m[1] * m[2] * m[3] for m in maps]  # noqa: E731
-    f_s = inputs((b, sum(sizes(s_maps))), seed).requires_grad_(True)
-    f_t = inputs((b, sum(sizes(t_maps))), seed + 1)
-    split = lambda f, maps: [p.reshape(m) for p, m in zip(torch.split(f, sizes(maps), dim=1), maps)]  # noqa: E731
+    f_s, f_t = map_lists(s_maps, t_maps, seed)
 
     def signed_svd(x):
         u, s, v = torch.linalg.svd(x, full_matrices=False)
@@ -366,7 +376,7 @@ def kdsvd_case(s_maps, t_maps, seed, k=1):
     KDSVD.torch = SimpleNamespace(**{n: getattr(torch, n) for n in dir(torch) if not n.startswith("__")})
     KDSVD.torch.svd = signed_svd
     try:
-        value = KDSVD.kdsvd_loss(split(f_s, s_maps), split(f_t, t_maps), k).reshape(())
+        value = KDSVD.kdsvd_loss(split_maps(f_s, s_maps), split_maps(f_t, t_maps), k).reshape(())
     finally:
         torch.Tensor.float = float_
         KDSVD.torch = torch

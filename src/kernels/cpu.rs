@@ -947,6 +947,40 @@ fn depthwise_dx_unit_stride(dxs: &mut [f32], gs: &[f32], ws: &[f32], w: usize, [
     }
 }
 
+/// `fn $name(args)` calling `$body(args)` (an `#[inline(always)]` function) compiled for AVX-512F
+/// or AVX2 when the CPU has them (detected at run time), else for the baseline. The arithmetic is
+/// the same in every version (Rust never fuses `a * b + c` into an FMA), so are the bits; only the
+/// lanes per instruction differ.
+macro_rules! simd_dispatch {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                /// The body compiled with AVX-512F. Safety: the CPU must have AVX-512F.
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                /// The body compiled with AVX2. Safety: the CPU must have AVX2.
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 /// Whether a depthwise geometry is a "same" convolution of stride 1 (`k = 2p + 1` on both axes):
 /// output and input planes then have one shape, and a window tap `(u, v)` reads the input at a
 /// constant offset `(u − p_h)·W + (v − p_w)` of the flat output index.
@@ -1072,22 +1106,10 @@ fn depthwise_dw_same(x: &[f32], grad: &[f32], [b, c, h, w]: [usize; 4], ch: usiz
     (dw, db)
 }
 
-/// `lanes[t][l] += g[m]·x[offsets[t] + m]` for every `m ≡ l (mod 16)` in order, `g` a whole number
-/// of lanes long; compiled for AVX-512 or AVX2 when the CPU has them (one multiplication and one
-/// addition per term, never fused: the same bits in every version).
-fn tap_lanes(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { tap_lanes_avx512(lanes, g, x, offsets) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { tap_lanes_avx2(lanes, g, x, offsets) };
-        }
-    }
-    tap_lanes_body(lanes, g, x, offsets)
+simd_dispatch! {
+    /// `lanes[t][l] += g[m]·x[offsets[t] + m]` for every `m ≡ l (mod 16)` in order, `g` a whole
+    /// number of lanes long.
+    fn tap_lanes(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) => tap_lanes_body
 }
 
 #[inline(always)]
@@ -1102,41 +1124,9 @@ fn tap_lanes_body(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usiz
     }
 }
 
-/// [`tap_lanes_body`] compiled with AVX-512F.
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tap_lanes_avx512(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
-    tap_lanes_body(lanes, g, x, offsets)
-}
-
-/// [`tap_lanes_body`] compiled with AVX2.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn tap_lanes_avx2(lanes: &mut [[f32; 16]], g: &[f32], x: &[f32], offsets: &[usize]) {
-    tap_lanes_body(lanes, g, x, offsets)
-}
-
-/// `out[n] += a·x[n]`, one multiplication and one addition per element (never fused), compiled
-/// for AVX-512 or AVX2 when the CPU has them: the same bits in every version.
-fn axpy(out: &mut [f32], a: f32, x: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { axpy_avx512(out, a, x) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { axpy_avx2(out, a, x) };
-        }
-    }
-    axpy_body(out, a, x)
+simd_dispatch! {
+    /// `out[n] += a·x[n]`, one multiplication and one addition per element.
+    fn axpy(out: &mut [f32], a: f32, x: &[f32]) => axpy_body
 }
 
 #[inline(always)]
@@ -1144,26 +1134,6 @@ fn axpy_body(out: &mut [f32], a: f32, x: &[f32]) {
     for (o, v) in out.iter_mut().zip(x) {
         *o += a * v;
     }
-}
-
-/// [`axpy_body`] compiled with AVX-512F.
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn axpy_avx512(out: &mut [f32], a: f32, x: &[f32]) {
-    axpy_body(out, a, x)
-}
-
-/// [`axpy_body`] compiled with AVX2.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn axpy_avx2(out: &mut [f32], a: f32, x: &[f32]) {
-    axpy_body(out, a, x)
 }
 
 /// One SGD-with-momentum step in place (module docs), elementwise in blocks, each block by the
@@ -1174,43 +1144,9 @@ pub fn sgd_momentum(p: &mut [f32], g: &[f32], v: &mut [f32], s: super::SgdStep) 
     p.par_chunks_mut(BLOCK).zip(v.par_chunks_mut(BLOCK)).zip(g.par_chunks(BLOCK)).for_each(|((p, v), g)| sgd_block(p, v, g, s));
 }
 
-/// [`sgd_momentum`] on one block, compiled for AVX-512 or AVX2 when the CPU has them (detected
-/// at run time), else for the baseline. The same arithmetic per element in every version — IEEE
-/// multiplications and additions in burn_optim's order, never fused (Rust does not contract
-/// `a * b + c` into an FMA) — so the same bits; only the lanes per instruction differ.
-fn sgd_block(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { sgd_block_avx512(p, v, g, s) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { sgd_block_avx2(p, v, g, s) };
-        }
-    }
-    sgd_variants(p, v, g, s)
-}
-
-/// [`sgd_variants`] compiled with AVX-512F.
-///
-/// # Safety
-/// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn sgd_block_avx512(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
-    sgd_variants(p, v, g, s)
-}
-
-/// [`sgd_variants`] compiled with AVX2.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn sgd_block_avx2(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) {
-    sgd_variants(p, v, g, s)
+simd_dispatch! {
+    /// [`sgd_momentum`] on one block: IEEE multiplications and additions in burn_optim's order.
+    fn sgd_block(p: &mut [f32], v: &mut [f32], g: &[f32], s: super::SgdStep) => sgd_variants
 }
 
 /// The loop with the step's options (weight decay, Nesterov) decided once, outside it, so that

@@ -297,11 +297,11 @@ struct Vectors {
 }
 
 /// The leading `k` right singular vectors of each sample's matrix of `x` `[B, m, n]`, with the
-/// gradient of the decomposition when `x` is tracked: `V_k = V⁰_k + V⁰ (F ∘ (M − sg(M)))`, where
+/// gradient of the decomposition when `tracked`: `V_k = V⁰_k + V⁰ (F ∘ (M − sg(M)))`, where
 /// `M = V⁰ᵀ (XᵀX) V⁰_k` and `F_ij = 1/(λ_j − λ_i)` (`i ≠ j`, else 0), is `V⁰_k` in value (the
 /// bracket is exactly zero) and has the first-order perturbation of the eigenvectors as its
-/// gradient.
-fn right_vectors(x: Tensor<3>, k: usize) -> Vectors {
+/// gradient. A detached `x` (the source's) skips those products: `V⁰_k` itself.
+fn right_vectors(x: Tensor<3>, k: usize, tracked: bool) -> Vectors {
     let [b, _, n] = x.dims();
     let device = x.device();
     let parts = decompose(x.clone().detach());
@@ -317,11 +317,15 @@ fn right_vectors(x: Tensor<3>, k: usize) -> Vectors {
         }
     }
     let v0 = Tensor::<3>::from_data(TensorData::new(v0, [b, n, n]), &device);
-    let f = Tensor::<3>::from_data(TensorData::new(f, [b, n, k]), &device);
     let v0k = v0.clone().slice([0..b, 0..n, 0..k]);
-    let gram = x.clone().swap_dims(1, 2).matmul(x);
-    let m = v0.clone().swap_dims(1, 2).matmul(gram).matmul(v0k.clone());
-    let vk = v0k + v0.matmul(f * (m.clone() - m.detach()));
+    let vk = if tracked {
+        let f = Tensor::<3>::from_data(TensorData::new(f, [b, n, k]), &device);
+        let gram = x.clone().swap_dims(1, 2).matmul(x);
+        let m = v0.clone().swap_dims(1, 2).matmul(gram).matmul(v0k.clone());
+        v0k + v0.matmul(f * (m.clone() - m.detach()))
+    } else {
+        v0k
+    };
     let norm = super::common::safe_norm(vk.clone().powi_scalar(2).sum_dim(1));
     let data = parts.iter().map(|(_, v)| (0..n).flat_map(|r| (0..k).map(move |c| v[r * n + c])).collect()).collect();
     let sigma = parts.iter().map(|(lambda, _)| lambda[..k].iter().map(|l| l.max(0.0).sqrt()).collect()).collect();
@@ -375,8 +379,8 @@ pub fn kdsvd_loss(t: &[Tap], s: &[Tap], k: usize) -> Tensor<1> {
         let [b, _, n] = xs.dims();
         batch = b;
         let device = xs.device();
-        let vt = right_vectors(xt, k);
-        let vs = right_vectors(xs, k + 3);
+        let vt = right_vectors(xt, k, false);
+        let vs = right_vectors(xs, k + 3, true);
         let mask = alignment(&vs, &vt, n, k + 3, k, &device);
         // σ̂: the source's leading singular values at unit length, per sample, over the k vectors
         let scale: Vec<f32> = vt
@@ -388,7 +392,7 @@ pub fn kdsvd_loss(t: &[Tap], s: &[Tap], k: usize) -> Tensor<1> {
             })
             .collect();
         let scale = Tensor::<3>::from_data(TensorData::new(scale, [b, 1, k]), &device);
-        let cur_t = (vt.tensor.detach() * scale.clone().expand([b, n, k])).detach();
+        let cur_t = vt.tensor * scale.clone().expand([b, n, k]);
         let cur_s = vs.tensor.matmul(mask) * scale.expand([b, n, k]);
         if let Some((prev_t, prev_s)) = previous {
             let term = (radial(cur_s.clone(), prev_s) - radial(cur_t.clone(), prev_t)).powi_scalar(2).sum();
